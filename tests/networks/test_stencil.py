@@ -1,0 +1,77 @@
+"""Properties of the conservative diffusion stencil."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monai_nad.networks import DiffusionStencil, stencil_offsets
+
+CASES = [(2, 4), (2, 8), (3, 6), (3, 26)]
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours,expected_total", [(2, 4, 4.0), (2, 8, 6.0), (3, 6, 6.0), (3, 26, 6 + 6 + 8 / 3)])
+def test_offsets_cover_each_undirected_edge_once(spatial_dims, neighbours, expected_total):
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    offsets = [tuple(o) for o in stencil.offsets]
+    assert len(offsets) == neighbours // 2
+    full = set(offsets) | {tuple(-v for v in o) for o in offsets}
+    assert len(full) == neighbours
+    assert math.isclose(stencil.total_weight, expected_total)
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours", [(1, 2), (2, 6), (3, 8), (4, 8)])
+def test_unsupported_stencils_raise(spatial_dims, neighbours):
+    with pytest.raises(ValueError, match="must be"):
+        stencil_offsets(spatial_dims, neighbours)
+
+
+def _grid(spatial_dims: int) -> tuple[int, ...]:
+    return (7, 9) if spatial_dims == 2 else (4, 5, 3)
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours", CASES)
+def test_operator_is_symmetric_and_conservative(spatial_dims, neighbours):
+    """With fixed edge conductances the step is u + dt*A u with A symmetric and columns summing to 0."""
+    torch.manual_seed(0)
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    shape = (1, 1) + _grid(spatial_dims)
+    c = torch.rand((1, stencil.num_edges) + _grid(spatial_dims), dtype=torch.float64)
+    dt = torch.tensor(1.0, dtype=torch.float64)
+    n = math.prod(_grid(spatial_dims))
+    basis = torch.eye(n, dtype=torch.float64).reshape((n, 1) + _grid(spatial_dims))
+    a = (stencil.step(basis, c.expand((n,) + c.shape[1:]), dt) - basis).reshape(n, n)
+    torch.testing.assert_close(a, a.T)
+    torch.testing.assert_close(a.sum(0), torch.zeros(n, dtype=torch.float64), atol=1e-12, rtol=0)
+    # off-diagonal entries are non-negative: diffusion only moves mass down-hill
+    off = a - torch.diag(torch.diag(a))
+    assert off.min() >= 0
+    assert shape[2:] == basis.shape[2:]
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=st.sampled_from(CASES), seed=st.integers(0, 2**31 - 1), frac=st.floats(0.0, 1.0))
+def test_step_keeps_range_and_mean_for_any_admissible_dt(case, seed, frac):
+    spatial_dims, neighbours = case
+    gen = torch.Generator().manual_seed(seed)
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    u = torch.rand((2, 2) + _grid(spatial_dims), generator=gen, dtype=torch.float64) * 10 - 3
+    c = torch.rand((2, stencil.num_edges) + _grid(spatial_dims), generator=gen, dtype=torch.float64)
+    dt = torch.tensor(frac / stencil.total_weight, dtype=torch.float64)
+    v = stencil.step(u, c, dt)
+    dims = tuple(range(2, u.ndim))
+    assert (v.amin(dims) >= u.amin(dims) - 1e-12).all()
+    assert (v.amax(dims) <= u.amax(dims) + 1e-12).all()
+    torch.testing.assert_close(v.mean(dims), u.mean(dims), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours", CASES)
+def test_constant_image_is_a_fixed_point(spatial_dims, neighbours):
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    u = torch.full((1, 1) + _grid(spatial_dims), 0.3)
+    c = torch.ones((1, stencil.num_edges) + _grid(spatial_dims))
+    torch.testing.assert_close(stencil.step(u, c, torch.tensor(1.0 / stencil.total_weight)), u)
