@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -84,6 +85,11 @@ class NeuralPDE(nn.Module):
         conduction_features: widths of the conduction network's two hidden layers (3x3(x3) convolutions,
             the output layer is 1x1). Defaults to ``(32, 16)`` in 2D and ``(16, 16)`` in 3D.
         refine_features: width of the refinement head. Defaults to 16.
+        scale_invariant: divide each image by a robust estimate of its intensity scale (the
+            ``scale_quantile`` quantile of its absolute values) before denoising and multiply the result
+            back, so that ``net(a * x) == a * net(x)`` for any ``a > 0``: scans of any intensity scale
+            (and dim tissue) are handled as the training data were. Defaults to True.
+        scale_quantile: the quantile used as the intensity scale. Defaults to 0.99.
 
     Raises:
         ValueError: unsupported ``spatial_dims``/``neighbours``, or a non-positive size argument.
@@ -108,6 +114,8 @@ class NeuralPDE(nn.Module):
         guidance_features: Sequence[int] | int | None = None,
         conduction_features: Sequence[int] | int | None = None,
         refine_features: int = 16,
+        scale_invariant: bool = True,
+        scale_quantile: float = 0.99,
     ) -> None:
         super().__init__()
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
@@ -122,6 +130,8 @@ class NeuralPDE(nn.Module):
         ):
             if int(value) != value or value < 1:
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+        if not 0.0 < scale_quantile <= 1.0:
+            raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
         if guidance_features is None:
             guidance_features = (16, 32) if spatial_dims == 2 else (8, 16)
         if conduction_features is None:
@@ -134,6 +144,8 @@ class NeuralPDE(nn.Module):
         self.steps = steps
         self.use_guidance = guidance
         self.use_refine = refine
+        self.scale_invariant = scale_invariant
+        self.scale_quantile = scale_quantile
         self.stencil = DiffusionStencil(spatial_dims, neighbours)
         num_edges = self.stencil.num_edges
         self.max_dt = 1.0 / self.stencil.total_weight
@@ -174,9 +186,23 @@ class NeuralPDE(nn.Module):
         """The per-step sizes ``dt_k``, shape ``(T,)``, each in ``(0, 1 / sum_j w_j]``."""
         return torch.sigmoid(self.dt_logits) * self.max_dt
 
+    def intensity_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-image intensity scale ``(B, 1, 1, 1[, 1])`` used when ``scale_invariant`` (ones otherwise)."""
+        shape = [x.shape[0]] + [1] * (x.ndim - 1)
+        if not self.scale_invariant:
+            return torch.ones(shape, dtype=x.dtype, device=x.device)
+        flat = x.detach().abs().flatten(1).float()
+        k = max(1, min(flat.shape[1], int(math.ceil(self.scale_quantile * flat.shape[1]))))
+        scale = torch.kthvalue(flat, k, dim=1).values  # no size limit, unlike torch.quantile
+        # an all-zero image stays all-zero whatever the scale; avoid dividing by zero
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return scale.to(x.dtype).reshape(shape)
+
     def _run(self, x: torch.Tensor, keep_conductance: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
+        scale = self.intensity_scale(x)
+        x = x / scale
         guide = self.guidance_net(x) if self.use_guidance else x[:, :0]
         dts = self.step_sizes()
         u = x
@@ -191,7 +217,7 @@ class NeuralPDE(nn.Module):
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)
-        return u, maps
+        return u * scale, maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise a batch.

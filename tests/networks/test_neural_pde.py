@@ -174,3 +174,22 @@ def test_torchscript_trace_and_export_match_eager(spatial_dims):
         torch.testing.assert_close(traced(other), expected)
         exported = torch.export.export(net, (x,))
         torch.testing.assert_close(exported.module()(other), expected)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_scale_invariance(spatial_dims):
+    """A scan at another intensity scale is denoised the same way: net(a*x) == a*net(x)."""
+    torch.manual_seed(0)
+    net = NeuralPDE(spatial_dims, steps=3).double()
+    with torch.no_grad():
+        net.refine_net[4].weight.normal_(0, 0.1)
+        x = torch.rand(_shape(spatial_dims), dtype=torch.float64)
+        for a in (0.01, 0.3, 250.0):
+            torch.testing.assert_close(net(a * x), a * net(x))
+
+
+def test_scale_variant_network_is_not_invariant():
+    torch.manual_seed(0)
+    net = NeuralPDE(2, steps=3, scale_invariant=False)
+    x = torch.rand(1, 1, 16, 16)
+    assert not torch.allclose(net(0.3 * x), 0.3 * net(x), atol=1e-4)
