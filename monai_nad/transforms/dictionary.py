@@ -1,0 +1,161 @@
+"""Dictionary twins of :mod:`monai_nad.transforms.array` (one random draw shared by all ``keys``)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+from monai.config import KeysCollection, NdarrayOrTensor
+from monai.transforms import MapTransform, RandomizableTransform
+
+from monai_nad.transforms.array import RandCorrelatedNoise, RandGammaNoise, RandPoissonNoise, RicianBiasCorrection
+
+__all__ = [
+    "RandPoissonNoised",
+    "RandPoissonNoiseD",
+    "RandPoissonNoiseDict",
+    "RandGammaNoised",
+    "RandGammaNoiseD",
+    "RandGammaNoiseDict",
+    "RandCorrelatedNoised",
+    "RandCorrelatedNoiseD",
+    "RandCorrelatedNoiseDict",
+    "RicianBiasCorrectiond",
+    "RicianBiasCorrectionD",
+    "RicianBiasCorrectionDict",
+]
+
+
+class _RandNoised(RandomizableTransform, MapTransform):
+    """Apply one random array noise transform (drawn once per call) to every key."""
+
+    def __init__(self, keys: KeysCollection, prob: float, noise: RandomizableTransform, allow_missing_keys: bool) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        self.noise = noise
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> _RandNoised:
+        super().set_random_state(seed, state)
+        self.noise.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        self.randomize(None)
+        if not self._do_transform:
+            return d
+        self.noise.randomize(None)
+        for key in self.key_iterator(d):
+            d[key] = self.noise(d[key], randomize=False)
+        return d
+
+
+class RandPoissonNoised(_RandNoised):
+    """Dictionary twin of :class:`~monai_nad.transforms.RandPoissonNoise`.
+
+    Args:
+        keys: keys of the images to corrupt.
+        prob: probability of adding noise.
+        lam: photon count scale or ``(low, high)`` range.
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        prob: float = 0.1,
+        lam: float | Sequence[float] = (200.0, 700.0),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, prob, RandPoissonNoise(prob=1.0, lam=lam), allow_missing_keys)
+
+
+class RandGammaNoised(_RandNoised):
+    """Dictionary twin of :class:`~monai_nad.transforms.RandGammaNoise`.
+
+    Args:
+        keys: keys of the images to corrupt.
+        prob: probability of adding noise.
+        shape: Gamma shape ``k`` or ``(low, high)`` range.
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        prob: float = 0.1,
+        shape: float | Sequence[float] = (100.0, 500.0),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, prob, RandGammaNoise(prob=1.0, shape=shape), allow_missing_keys)
+
+
+class RandCorrelatedNoised(_RandNoised):
+    """Dictionary twin of :class:`~monai_nad.transforms.RandCorrelatedNoise`.
+
+    Args:
+        keys: keys of the images to corrupt.
+        prob: probability of adding noise.
+        std: noise standard deviation or ``(low, high)`` range.
+        correlation_length: Gaussian kernel sigma in pixels.
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        prob: float = 0.1,
+        std: float | Sequence[float] = (0.0, 0.1),
+        correlation_length: float = 1.0,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        noise = RandCorrelatedNoise(prob=1.0, std=std, correlation_length=correlation_length)
+        super().__init__(keys, prob, noise, allow_missing_keys)
+
+
+class RicianBiasCorrectiond(MapTransform):
+    """Dictionary twin of :class:`~monai_nad.transforms.RicianBiasCorrection`.
+
+    Args:
+        keys: keys of the images to correct.
+        sigma: Rician noise level. If None, it is read per item from ``data[sigma_key]``.
+        b: correction strength.
+        sigma_key: where to read the noise level when ``sigma`` is None (e.g. recorded by a noise pair transform).
+        allow_missing_keys: don't raise if a key is missing.
+
+    Raises:
+        KeyError: ``sigma`` is None and the item has no ``sigma_key``.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        sigma: float | None = None,
+        b: float = 1.0,
+        sigma_key: str = "noise_level",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.sigma = sigma
+        self.b = b
+        self.sigma_key = sigma_key
+        if sigma is not None:
+            RicianBiasCorrection(sigma, b)  # validate early
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        sigma = self.sigma
+        if sigma is None:
+            if self.sigma_key not in d:
+                raise KeyError(f"RicianBiasCorrectiond: no sigma given and the item has no {self.sigma_key!r} key.")
+            sigma = float(d[self.sigma_key])
+        correct = RicianBiasCorrection(sigma, self.b)
+        for key in self.key_iterator(d):
+            d[key] = correct(d[key])
+        return d
+
+
+RandPoissonNoiseD = RandPoissonNoiseDict = RandPoissonNoised
+RandGammaNoiseD = RandGammaNoiseDict = RandGammaNoised
+RandCorrelatedNoiseD = RandCorrelatedNoiseDict = RandCorrelatedNoised
+RicianBiasCorrectionD = RicianBiasCorrectionDict = RicianBiasCorrectiond
