@@ -1,0 +1,8 @@
+"""Losses for training denoisers."""
+
+from __future__ import annotations
+
+from monai_nad.losses.gradient import EdgeGradientLoss, finite_differences
+from monai_nad.losses.hybrid import HybridDenoisingLoss
+
+__all__ = ["EdgeGradientLoss", "HybridDenoisingLoss", "finite_differences"]
