@@ -1,0 +1,45 @@
+"""Datasets (MNI-Rician, Br35H) and the reading/writing of user scans."""
+
+from __future__ import annotations
+
+from monai_nad.data.mni import (
+    MNI_SHIFTS,
+    MNI_SPLITS,
+    MNI_TEMPLATE_NAME,
+    load_mni_template,
+    mni_rician_eval_dataset,
+    mni_rician_train_dataset,
+    mni_slices,
+    mni_template_path,
+    shift_contrast,
+)
+from monai_nad.data.volumes import (
+    LoadedImage,
+    denormalise_intensity,
+    find_images,
+    image_kind,
+    load_image,
+    normalise_intensity,
+    output_path_for,
+    save_like,
+)
+
+__all__ = [
+    "MNI_SHIFTS",
+    "MNI_SPLITS",
+    "MNI_TEMPLATE_NAME",
+    "load_mni_template",
+    "mni_rician_eval_dataset",
+    "mni_rician_train_dataset",
+    "mni_slices",
+    "mni_template_path",
+    "shift_contrast",
+    "LoadedImage",
+    "denormalise_intensity",
+    "find_images",
+    "image_kind",
+    "load_image",
+    "normalise_intensity",
+    "output_path_for",
+    "save_like",
+]

@@ -1,0 +1,273 @@
+"""Reading, validating, normalising and writing the scans a user brings (NIfTI, DICOM, PNG, JPEG).
+
+Images are read with MONAI's ``LoadImage`` (``NibabelReader``, ``PydicomReader``, ``PILReader``) and
+checked before any model sees them: a bad file gets an error that names the file and the problem.
+Outputs keep the input's geometry: NIfTI is written with the input's affine and header, 2D images as
+PNG of the input's bit depth, DICOM series as NIfTI with the affine MONAI derived from the DICOM tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from monai.data import NibabelReader, PILReader, PydicomReader
+from monai.transforms import LoadImage
+from PIL import Image
+
+__all__ = [
+    "NIFTI_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "DICOM_SUFFIXES",
+    "LoadedImage",
+    "image_kind",
+    "find_images",
+    "load_image",
+    "normalise_intensity",
+    "denormalise_intensity",
+    "output_path_for",
+    "save_like",
+]
+
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DICOM_SUFFIXES = (".dcm",)
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def image_kind(path: str | Path) -> str | None:
+    """``"nifti"``, ``"image"`` (PNG/JPEG), ``"dicom"`` (a .dcm file or a folder of them) or None."""
+    path = Path(path)
+    if path.is_dir():
+        return "dicom" if any(_suffix(p) in DICOM_SUFFIXES for p in path.iterdir() if p.is_file()) else None
+    suffix = _suffix(path)
+    if suffix in NIFTI_SUFFIXES:
+        return "nifti"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in DICOM_SUFFIXES:
+        return "dicom"
+    return None
+
+
+def find_images(paths: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Expand files and folders into a sorted list of images.
+
+    A folder is searched recursively for NIfTI, PNG and JPEG files; a folder that directly holds ``.dcm`` files
+    is one DICOM series (one volume).
+
+    Args:
+        paths: files and/or folders.
+
+    Returns:
+        the images, de-duplicated, in a deterministic order.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a file of an unsupported type, or a folder without images.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(f"input not found: {path}")
+        if path.is_file():
+            if image_kind(path) is None:
+                raise ValueError(
+                    f"unsupported input file {path}: expected NIfTI ({', '.join(NIFTI_SUFFIXES)}), DICOM (.dcm) or "
+                    f"PNG/JPEG."
+                )
+            found.append(path)
+            continue
+        before = len(found)
+        for folder in sorted([path] + [p for p in path.rglob("*") if p.is_dir()]):
+            if image_kind(folder) == "dicom":
+                found.append(folder)
+            found.extend(sorted(p for p in folder.iterdir() if p.is_file() and image_kind(p) in ("nifti", "image")))
+        if len(found) == before:
+            raise ValueError(f"no images (NIfTI, DICOM, PNG, JPEG) found in folder {path}")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    return unique
+
+
+@dataclass
+class LoadedImage:
+    """A validated image and what is needed to write a result like it.
+
+    Attributes:
+        array: float32 array, ``(H, W)`` for 2D images or ``(X, Y, Z)`` for volumes.
+        path: the source file (or DICOM folder).
+        kind: ``"nifti"``, ``"dicom"`` or ``"image"``.
+        affine: the 4x4 voxel-to-world matrix (identity for PNG/JPEG).
+        meta: the reader's metadata.
+        dtype: the stored data type (for writing 2D images back at the same bit depth).
+    """
+
+    array: np.ndarray
+    path: Path
+    kind: str
+    affine: np.ndarray
+    meta: dict = field(default_factory=dict)
+    dtype: np.dtype = np.dtype(np.float32)
+
+
+def _reader(kind: str):
+    if kind == "nifti":
+        return NibabelReader()
+    if kind == "dicom":
+        return PydicomReader()
+    return PILReader(reverse_indexing=False)
+
+
+def load_image(path: str | Path) -> LoadedImage:
+    """Load and validate one image (NIfTI, DICOM file or series folder, PNG, JPEG).
+
+    RGB(A) images are converted to grey (luminance). A 4D volume whose extra axes are singletons is squeezed.
+
+    Args:
+        path: the file, or a folder holding one DICOM series.
+
+    Returns:
+        a :class:`LoadedImage`.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: unsupported type, unreadable/corrupt file, empty image, not 2D/3D, non-finite values, or a
+            constant image; the message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"input not found: {path}")
+    kind = image_kind(path)
+    if kind is None:
+        raise ValueError(f"unsupported input {path}: expected NIfTI, DICOM, PNG or JPEG.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path} is empty (0 bytes).")
+    try:
+        data, meta = LoadImage(reader=_reader(kind), image_only=False, dtype=None)(str(path))
+    except Exception as err:  # readers raise many types for corrupt files; report them uniformly
+        raise ValueError(f"cannot read {path} as {kind}: {type(err).__name__}: {err}") from err
+    array = np.asarray(data)
+    stored_dtype = array.dtype
+    if kind == "image" and array.ndim == 3 and array.shape[-1] in (3, 4):
+        array = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    array = array.astype(np.float32)
+    if array.ndim > 3:
+        squeezed = array.reshape([s for i, s in enumerate(array.shape) if i < 3 or s != 1])
+        if squeezed.ndim > 3:
+            raise ValueError(
+                f"{path} has shape {array.shape}: a {array.ndim}D image; only 2D images and 3D volumes are supported "
+                f"(split 4D/5D series into 3D volumes first)."
+            )
+        array = squeezed
+    if array.ndim == 3 and 1 in array.shape and kind == "image":
+        array = array.reshape([s for s in array.shape if s != 1])
+    if array.ndim not in (2, 3):
+        raise ValueError(f"{path} has shape {array.shape}: only 2D images and 3D volumes are supported.")
+    if array.size == 0:
+        raise ValueError(f"{path} holds an empty image of shape {array.shape}.")
+    bad = int((~np.isfinite(array)).sum())
+    if bad:
+        raise ValueError(f"{path} has {bad} non-finite (NaN or Inf) voxels; fix or mask them before denoising.")
+    if float(array.max()) == float(array.min()):
+        raise ValueError(f"{path} is a constant image (every voxel is {float(array.min()):g}): nothing to denoise.")
+    affine = np.asarray(meta.get("affine", np.eye(4)), dtype=np.float64)
+    if affine.shape != (4, 4):
+        affine = np.eye(4)
+    return LoadedImage(array=array, path=path, kind=kind, affine=affine, meta=dict(meta), dtype=stored_dtype)
+
+
+def normalise_intensity(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[np.ndarray, tuple[float, float]]:
+    """Map a scan of any intensity scale to roughly ``[0, 1]``: ``(x - min) / (p_upper - min)``, not clipped.
+
+    Nothing is clipped, so :func:`denormalise_intensity` inverts it exactly (bright outliers end above 1).
+
+    Args:
+        x: the image.
+        upper_percentile: the percentile mapped to 1. Defaults to 99.5.
+
+    Returns:
+        ``(normalised float32 image, (offset, scale))``.
+
+    Raises:
+        ValueError: a constant image.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    low = float(x.min())
+    high = float(np.percentile(x, upper_percentile))
+    if high <= low:
+        high = float(x.max())
+    if high <= low:
+        raise ValueError(f"cannot normalise a constant image (value {low:g}).")
+    return (x - np.float32(low)) / np.float32(high - low), (low, high - low)
+
+
+def denormalise_intensity(x01: np.ndarray, params: Sequence[float]) -> np.ndarray:
+    """Invert :func:`normalise_intensity`."""
+    offset, scale = params
+    return np.asarray(x01, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+
+
+def output_path_for(source: str | Path, output_dir: str | Path, suffix: str = "_denoised", kind: str | None = None) -> Path:
+    """Where the result for ``source`` goes: NIfTI stays NIfTI, 2D images become PNG, DICOM becomes NIfTI."""
+    source = Path(source)
+    kind = kind or image_kind(source)
+    name = source.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
+    extension = ".png" if kind == "image" else ".nii.gz"
+    return Path(output_dir) / f"{stem}{suffix}{extension}"
+
+
+def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, overwrite: bool = False) -> Path:
+    """Write ``array`` like ``reference``: same affine/header for NIfTI, same bit depth for 2D images.
+
+    Args:
+        array: the result, same shape as ``reference.array``.
+        reference: the loaded input.
+        out_path: destination (``.nii``/``.nii.gz`` or ``.png``).
+        overwrite: replace an existing file. Defaults to False.
+
+    Returns:
+        the written path.
+
+    Raises:
+        ValueError: shape mismatch, or ``out_path`` is the input itself.
+        FileExistsError: ``out_path`` exists and ``overwrite`` is False.
+    """
+    out_path = Path(out_path)
+    if out_path.resolve() == reference.path.resolve():
+        raise ValueError(f"refusing to write over the input {reference.path}.")
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"{out_path} already exists; choose another output folder or pass overwrite=True.")
+    array = np.asarray(array, dtype=np.float32)
+    if array.shape != reference.array.shape:
+        raise ValueError(f"result shape {array.shape} differs from the input {reference.path} shape {reference.array.shape}.")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if _suffix(out_path) in NIFTI_SUFFIXES:
+        header = None
+        if reference.kind == "nifti":
+            header = nib.load(str(reference.path)).header.copy()
+            header.set_data_dtype(np.float32)
+            header["scl_slope"], header["scl_inter"] = np.nan, np.nan  # the data are written unscaled
+        image = nib.Nifti1Image(array, reference.affine, header=header)
+        if header is not None:
+            image.set_qform(*nib.load(str(reference.path)).get_qform(coded=True))
+            image.set_sform(*nib.load(str(reference.path)).get_sform(coded=True))
+        nib.save(image, str(out_path))
+        return out_path
+    if array.ndim != 2:
+        raise ValueError(f"cannot write a {array.ndim}D result as {out_path.suffix}; use .nii.gz.")
+    info = np.iinfo(reference.dtype) if np.issubdtype(reference.dtype, np.integer) else np.iinfo(np.uint8)
+    pixel = np.uint16 if info.max > 255 else np.uint8
+    values = np.clip(np.rint(array), 0, np.iinfo(pixel).max).astype(pixel)
+    Image.fromarray(values).save(str(out_path))
+    return out_path
