@@ -4,4 +4,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from monai_nad import data, engines, inference, losses, metrics, networks, transforms  # noqa: E402
+
+__all__ = ["__version__", "data", "engines", "inference", "losses", "metrics", "networks", "transforms"]

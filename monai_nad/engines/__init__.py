@@ -1,0 +1,9 @@
+"""Helpers for MONAI/Ignite engines: checkpoints and experiment tracking."""
+
+from __future__ import annotations
+
+from monai_nad.engines.checkpoints import latest_checkpoint, load_network_weights
+from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
+from monai_nad.engines.resume import ResumeHandler
+
+__all__ = ["latest_checkpoint", "load_network_weights", "MLflowRunExtras", "flatten_params", "ResumeHandler"]

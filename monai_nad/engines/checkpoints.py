@@ -1,0 +1,78 @@
+"""Finding and loading checkpoints."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+__all__ = ["latest_checkpoint", "load_network_weights"]
+
+_STEP = re.compile(r"=(\d+)\.pt$")
+
+
+def latest_checkpoint(folder: str | Path, prefix: str = "resume") -> str | None:
+    """The most recent resumable checkpoint written by ``CheckpointSaver(file_prefix=prefix, save_interval=...)``.
+
+    Args:
+        folder: the checkpoint folder (it may not exist yet).
+        prefix: the saver's ``file_prefix``. Defaults to ``"resume"``.
+
+    Returns:
+        the path of the checkpoint with the highest epoch/iteration number, or None if there is none.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    best: tuple[int, str] | None = None
+    for path in folder.glob(f"{prefix}*.pt"):
+        match = _STEP.search(path.name)
+        step = int(match.group(1)) if match else -1
+        if best is None or step > best[0]:
+            best = (step, str(path))
+    return None if best is None else best[1]
+
+
+def load_network_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load a state dict saved by the bundle into ``network`` (safely: ``weights_only=True``).
+
+    Accepts a raw state dict or one nested under ``"model"``/``"network"``.
+
+    Args:
+        network: the network to fill.
+        path: the checkpoint file.
+        map_location: where to load tensors.
+
+    Returns:
+        ``network``, with the weights loaded.
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist.
+        ValueError: the file is not a loadable checkpoint, or its weights do not fit the network (the message
+            lists missing/unexpected keys and shape mismatches).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
+    if isinstance(state, dict) and set(state) & {"model", "network"} and not any(torch.is_tensor(v) for v in state.values()):
+        state = state.get("model", state.get("network"))
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} does not hold a state dict (got {type(state).__name__}).")
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    own = network.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"checkpoint {path} does not match the network configuration: missing keys {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
+            f"shape mismatches {shapes[:5]}. Was it trained with different network_def settings?"
+        )
+    network.load_state_dict(state)
+    return network

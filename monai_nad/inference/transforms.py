@@ -1,0 +1,86 @@
+"""Dictionary transforms of the inference pipeline: load a user scan, write its denoised version."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform
+
+from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like
+
+__all__ = ["ScanRecord", "LoadScand", "SaveDenoisedd", "collate_scans"]
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """What is needed to write a result like its input: the loaded scan and its normalisation ``(offset, scale)``."""
+
+    loaded: LoadedImage
+    norm: tuple[float, float]
+
+
+def collate_scans(items: list[dict]) -> dict:
+    """Collate inference items: stack ``image`` (all items must share a shape), keep every other field as a list."""
+    batch = {key: [item[key] for item in items] for key in items[0]}
+    batch["image"] = torch.stack([torch.as_tensor(item["image"]) for item in items])
+    return batch
+
+
+class LoadScand(MapTransform):
+    """Load a validated scan from the path in ``keys`` and normalise it to ``[0, 1]``-ish intensities.
+
+    The item gets ``image`` as a float32 tensor ``(1, H, W)`` or ``(1, X, Y, Z)`` and ``"scan"``: the
+    :class:`ScanRecord` needed to write the result back.
+
+    Args:
+        keys: the key holding the path. Defaults to ``"image"``.
+    """
+
+    def __init__(self, keys: KeysCollection = "image") -> None:
+        super().__init__(keys)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            scan = load_image(str(d[key]))
+            normalised, params = normalise_intensity(scan.array)
+            d[key] = torch.from_numpy(normalised[None].copy())
+            d["scan"] = ScanRecord(scan, params)
+        return d
+
+
+class SaveDenoisedd(MapTransform):
+    """Write each ``pred`` back in its input's intensity scale, format and geometry to ``data["output"]``.
+
+    Works on a collated batch (``pred`` of shape ``(B, 1, ...)``, ``scan``/``output`` lists of length ``B``,
+    as produced by :func:`collate_scans` with an evaluator run with ``decollate=False``) and on single items.
+
+    Args:
+        keys: the key of the prediction. Defaults to ``"pred"``.
+        overwrite: replace existing outputs. Defaults to False.
+    """
+
+    def __init__(self, keys: KeysCollection = "pred", overwrite: bool = False) -> None:
+        super().__init__(keys)
+        self.overwrite = overwrite
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict:
+        d = dict(data)
+        records = d["scan"] if isinstance(d["scan"], list) else [d["scan"]]
+        outputs = d["output"] if isinstance(d["output"], list) else [d["output"]]
+        for key in self.key_iterator(d):
+            pred = d[key]
+            values = pred.detach().float().cpu().numpy() if isinstance(pred, torch.Tensor) else np.asarray(pred)
+            if not isinstance(d["scan"], list):
+                values = values[None]
+            written = []
+            for record, output, value in zip(records, outputs, values):
+                restored = denormalise_intensity(value[0], record.norm)
+                written.append(str(save_like(restored, record.loaded, Path(str(output)), overwrite=self.overwrite)))
+            d["written"] = written if isinstance(d["scan"], list) else written[0]
+        return d
