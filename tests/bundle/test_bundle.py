@@ -1,0 +1,146 @@
+"""End-to-end runs of the MONAI bundle on tiny budgets, through ``python -m monai.bundle`` as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+CONFIGS = BUNDLE / "configs"
+SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
+TINY = [
+    "--max_epochs", "1", "--val_interval", "1", "--patches_per_slice", "2", "--network_def#steps", "2",
+    "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]", "--val_levels", "[0.1]",
+]
+
+
+def bundle(*args: str, config: str | list[str] = "train.json", cwd: Path | None = None, torchrun: bool = False, timeout: int = 300):
+    files = [str(CONFIGS / c) for c in ([config] if isinstance(config, str) else config)]
+    config_arg = files[0] if len(files) == 1 else json.dumps(files)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", "29561"] if torchrun else [sys.executable]
+    command = launcher + ["-m", "monai.bundle", "run", "--config_file", config_arg, "--meta_file", str(CONFIGS / "metadata.json"),
+                          "--logging_file", str(CONFIGS / "logging.conf")] + list(args)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run with MLflow tracking, in a copy of the bundle (its shipped files stay untouched)."""
+    root = tmp_path_factory.mktemp("bundle")
+    shutil.copytree(BUNDLE / "configs", root / "configs")
+    log = bundle("--bundle_root", str(root), "--tracking", "mlflow", "--experiment_name", "tiny", *TINY, cwd=root)
+    return root, log
+
+
+def test_train_one_epoch_writes_checkpoints_and_shows_progress(trained):
+    root, log = trained
+    ckpts = root / "runs" / "checkpoints"
+    assert (ckpts / "best_model.pt").is_file()
+    assert (ckpts / "resume_checkpoint_epoch=1.pt").is_file()
+    assert "Epoch: 1/1, Iter: 1/" in log and "train_loss" in log and "val_psnr" in log
+
+
+def test_mlflow_run_has_params_metrics_config_and_checkpoint(trained):
+    from mlflow.tracking import MlflowClient
+
+    root, _ = trained
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'runs' / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    run = client.search_runs([experiment.experiment_id])[0]
+    assert run.data.params["network.steps"] == "2" and "learning_rate" in run.data.params
+    assert "train_loss" in run.data.metrics and "val_psnr" in run.data.metrics
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) >= 1
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "best_model.pt" in artifacts and any(a.startswith("config_") for a in artifacts)
+
+
+def test_resume_continues_from_the_last_epoch(trained):
+    root, _ = trained
+    log = bundle("--bundle_root", str(root), *TINY[2:], "--max_epochs", "2", cwd=root)
+    assert "resuming training from" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    assert (root / "runs" / "checkpoints" / "resume_checkpoint_epoch=2.pt").is_file()
+    assert not (root / "runs" / "checkpoints" / "resume_checkpoint_epoch=1.pt").exists()
+
+
+def test_evaluate_and_infer_with_the_trained_weights(trained):
+    root, _ = trained
+    (root / "models").mkdir(exist_ok=True)
+    shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model.pt")
+    bundle("--bundle_root", str(root), "--network_def#steps", "2", "--val_levels", "[0.1]", config=["train.json", "evaluate.json"], cwd=root)
+    summary = (root / "eval" / "val_psnr_summary.csv").read_text()
+    assert "mean" in summary
+    bundle("--bundle_root", str(root), "--network_def#steps", "2", "--tracking", "mlflow", config="inference.json", cwd=root)
+    out = root / "inference_output" / "denoised" / "mni_test_slab_noisy_denoised.nii.gz"
+    source = nib.load(str(root / "inference_output" / "sample" / "mni_test_slab_noisy.nii.gz"))
+    result = nib.load(str(out))
+    np.testing.assert_allclose(result.affine, source.affine)
+    assert result.shape == source.shape and np.isfinite(result.get_fdata()).all()
+
+
+def test_checkpoint_mismatch_is_reported(trained, tmp_path):
+    root, _ = trained
+    from monai_nad.engines import load_network_weights
+    from monai_nad.networks import NeuralPDE
+
+    with pytest.raises(ValueError, match="does not match the network configuration"):
+        load_network_weights(NeuralPDE(2, steps=4, guidance=False), root / "runs" / "checkpoints" / "best_model.pt")
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_network_weights(NeuralPDE(2), tmp_path / "nothing.pt")
+
+
+def test_two_process_gloo_ddp(tmp_path):
+    shutil.copytree(BUNDLE / "configs", tmp_path / "configs")
+    log = bundle("--bundle_root", str(tmp_path), *TINY, config=["train.json", "multi_gpu_train.json"], torchrun=True, cwd=tmp_path)
+    assert (tmp_path / "runs" / "checkpoints" / "best_model.pt").is_file()
+    assert log.count("Epoch: 1/1, Iter: 1/") == 1  # progress printed by rank 0 only
+
+
+def test_metadata_is_valid_offline(tmp_path):
+    from monai.bundle import verify_metadata
+
+    schema = tmp_path / "schema.json"
+    shutil.copyfile(SCHEMA, schema)
+    verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(schema))
+
+
+def test_verify_net_in_out_and_ckpt_export(tmp_path):
+    from monai.bundle import ckpt_export, verify_net_in_out
+
+    verify_net_in_out(net_id="network_def", meta_file=str(CONFIGS / "metadata.json"), config_file=str(CONFIGS / "inference.json"),
+                      n=4, any=16, device="cpu", bundle_root=str(BUNDLE))
+    from monai_nad.networks import NeuralPDE
+
+    ckpt = tmp_path / "model.pt"
+    torch.save(NeuralPDE(2).state_dict(), ckpt)
+    out = tmp_path / "model.ts"
+    ckpt_export(net_id="network_def", filepath=str(out), meta_file=str(CONFIGS / "metadata.json"),
+                config_file=str(CONFIGS / "inference.json"), ckpt_file=str(ckpt), bundle_root=str(BUNDLE))
+    exported = torch.jit.load(str(out))
+    x = torch.rand(1, 1, 32, 40)
+    net = NeuralPDE(2)
+    net.load_state_dict(torch.load(ckpt, weights_only=True))
+    torch.testing.assert_close(exported(x), net.eval()(x))
+
+
+def test_shipped_checkpoint_is_small_and_loads_safely():
+    model = BUNDLE / "models" / "model.pt"
+    if not model.is_file():
+        pytest.fail(f"the bundle ships no weights at {model}")
+    assert model.stat().st_size < 1_000_000
+    from monai_nad.engines import load_network_weights
+    from monai_nad.networks import NeuralPDE
+
+    load_network_weights(NeuralPDE(2, neighbours=8, steps=16), model)
