@@ -1,6 +1,6 @@
 """Reading, validating, normalising and writing the scans a user brings (NIfTI, DICOM, PNG, JPEG).
 
-Images are read with MONAI's ``LoadImage`` (``NibabelReader``, ``PydicomReader``, ``PILReader``) and
+Images are read with MONAI's image readers (``NibabelReader``, ``PydicomReader``, ``PILReader``) and
 checked before any model sees them: a bad file gets an error that names the file and the problem.
 Outputs keep the input's geometry: NIfTI is written with the input's affine and header, 2D images as
 PNG of the input's bit depth, DICOM series as NIfTI with the affine MONAI derived from the DICOM tags.
@@ -15,7 +15,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from monai.data import NibabelReader, PILReader, PydicomReader
-from monai.transforms import LoadImage
 from PIL import Image
 
 __all__ = [
@@ -153,7 +152,8 @@ def load_image(path: str | Path) -> LoadedImage:
     if path.is_file() and path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes).")
     try:
-        data, meta = LoadImage(reader=_reader(kind), image_only=False, dtype=None)(str(path))
+        reader = _reader(kind)  # one reader, no silent fall-back to others for a corrupt file
+        data, meta = reader.get_data(reader.read(str(path)))
     except Exception as err:  # readers raise many types for corrupt files; report them uniformly
         raise ValueError(f"cannot read {path} as {kind}: {type(err).__name__}: {err}") from err
     array = np.asarray(data)

@@ -1,0 +1,99 @@
+"""The ``monai-nad`` command line on a tiny bundle (random weights, 2 steps)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from monai_nad.cli import main
+from monai_nad.networks import NeuralPDE
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+
+
+@pytest.fixture()
+def tiny_bundle(tmp_path):
+    root = tmp_path / "bundle"
+    shutil.copytree(BUNDLE / "configs", root / "configs")
+    config = json.loads((root / "configs" / "inference.json").read_text())
+    config["network_def"]["steps"] = 2
+    (root / "configs" / "inference.json").write_text(json.dumps(config))
+    (root / "models").mkdir()
+    torch.manual_seed(0)
+    torch.save(NeuralPDE(2, steps=2).state_dict(), root / "models" / "model.pt")
+    return root
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _inputs(folder: Path) -> Path:
+    folder.mkdir()
+    affine = np.diag([1.2, 0.8, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).uniform(0, 900, (24, 20, 4)).astype(np.float32), affine), str(folder / "t2.nii.gz"))
+    Image.fromarray((np.random.default_rng(1).uniform(0, 255, (30, 26))).astype(np.uint8)).save(folder / "slice.png")
+    (folder / "broken.nii.gz").write_bytes(b"not an image" * 10)
+    nib.save(nib.Nifti1Image(np.ones((6, 6, 6, 2), np.float32), np.eye(4)), str(folder / "series4d.nii.gz"))
+    return folder
+
+
+def test_denoise_folder_reports_bad_files_and_keeps_inputs(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    before = _digest(inputs)
+    status = main(["denoise", str(inputs), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle)])
+    out = capsys.readouterr().out
+    assert status == 1  # some inputs were skipped
+    assert "denoised 2 image(s)" in out and "broken.nii.gz" in out and "series4d.nii.gz has shape" in out
+    result = nib.load(str(tmp_path / "out" / "t2_denoised.nii.gz"))
+    np.testing.assert_allclose(result.affine, np.diag([1.2, 0.8, 3.0, 1.0]))
+    assert result.shape == (24, 20, 4)
+    assert 0 < result.get_fdata().mean() < 900  # back in the input's intensity scale
+    assert np.asarray(Image.open(tmp_path / "out" / "slice_denoised.png")).shape == (30, 26)
+    assert _digest(inputs) == before
+
+
+def test_refuses_output_folder_equal_to_input_and_existing_outputs(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    assert main(["denoise", str(inputs), "-o", str(inputs), "--bundle", str(tiny_bundle)]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    out = tmp_path / "out"
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(out), "--bundle", str(tiny_bundle)]) == 0
+    first = (out / "t2_denoised.nii.gz").read_bytes()
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(out), "--bundle", str(tiny_bundle)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "t2_denoised.nii.gz").read_bytes() == first
+
+
+def test_missing_and_mismatched_checkpoints(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    torch.save(NeuralPDE(2, steps=5, guidance=False).state_dict(), tiny_bundle / "models" / "model.pt")
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o1"), "--bundle", str(tiny_bundle)]) == 2
+    assert "does not match the network configuration" in capsys.readouterr().err
+    (tiny_bundle / "models" / "model.pt").unlink()
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o2"), "--bundle", str(tiny_bundle)]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    assert main(["denoise", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o3"), "--bundle", str(tiny_bundle)]) == 2
+    assert "nope.nii.gz" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_cuda_request_without_cuda(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    assert main(["denoise", str(inputs), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle), "--device", "cuda"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_demo_writes_figure_and_scores(tiny_bundle, tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--bundle", str(tiny_bundle)]) == 0
+    out = capsys.readouterr().out
+    assert "noisy: PSNR" in out and "denoised: PSNR" in out
+    assert (tmp_path / "demo" / "side_by_side.png").stat().st_size > 10_000
