@@ -28,7 +28,8 @@ def tiny_bundle(tmp_path):
     (root / "configs" / "inference.json").write_text(json.dumps(config))
     (root / "models").mkdir()
     torch.manual_seed(0)
-    torch.save(NeuralPDE(2, steps=2).state_dict(), root / "models" / "model.pt")
+    net_args = {k: v for k, v in config["network_def"].items() if k != "_target_"}
+    torch.save(NeuralPDE(**net_args).state_dict(), root / "models" / "model.pt")
     return root
 
 

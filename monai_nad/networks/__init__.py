@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE, check_image_batch
+from monai_nad.networks.noise_estimation import estimate_noise_std, rician_bias_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
@@ -14,4 +15,6 @@ __all__ = [
     "check_image_batch",
     "stencil_offsets",
     "stencil_weights",
+    "estimate_noise_std",
+    "rician_bias_correction",
 ]

@@ -11,6 +11,7 @@ from monai.networks.layers.factories import Conv
 from monai.utils import ensure_tuple_rep
 
 from monai_nad.networks.mini_unet import MiniUNet
+from monai_nad.networks.noise_estimation import estimate_noise_std, rician_bias_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 
 __all__ = ["NeuralPDE", "check_image_batch"]
@@ -90,6 +91,11 @@ class NeuralPDE(nn.Module):
             back, so that ``net(a * x) == a * net(x)`` for any ``a > 0``: scans of any intensity scale
             (and dim tissue) are handled as the training data were. Defaults to True.
         scale_quantile: the quantile used as the intensity scale. Defaults to 0.99.
+        bias_correction: after the last diffusion step, remove the Rician (magnitude) noise bias with
+            ``sqrt(max(u^2 - 2 b sigma^2, 0))``, ``sigma`` estimated blindly from each input image
+            (:func:`~monai_nad.networks.noise_estimation.estimate_noise_std`) and ``b`` learned in ``(0, 2)``.
+            A pointwise, monotone map that only lowers values towards 0, so the result stays within
+            ``[0, max(u_0)]`` for non-negative input, whatever the contrast. Defaults to False.
 
     Raises:
         ValueError: unsupported ``spatial_dims``/``neighbours``, or a non-positive size argument.
@@ -116,6 +122,7 @@ class NeuralPDE(nn.Module):
         refine_features: int = 16,
         scale_invariant: bool = True,
         scale_quantile: float = 0.99,
+        bias_correction: bool = False,
     ) -> None:
         super().__init__()
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
@@ -146,11 +153,14 @@ class NeuralPDE(nn.Module):
         self.use_refine = refine
         self.scale_invariant = scale_invariant
         self.scale_quantile = scale_quantile
+        self.use_bias_correction = bias_correction
+        #: learned Rician correction strength ``b = 2 * sigmoid(logit)`` (1 at initialisation)
+        self.bias_correction_logit = nn.Parameter(torch.zeros(())) if bias_correction else None
         self.stencil = DiffusionStencil(spatial_dims, neighbours)
         num_edges = self.stencil.num_edges
         self.max_dt = 1.0 / self.stencil.total_weight
         #: smallest spatial size the network accepts (the guidance encoder pools by 2)
-        self.min_spatial_size = 2 if guidance else 1
+        self.min_spatial_size = 3 if bias_correction else (2 if guidance else 1)
 
         conv = Conv[Conv.CONV, spatial_dims]
         g_ch = guidance_channels if guidance else 0
@@ -214,6 +224,9 @@ class NeuralPDE(nn.Module):
             u = self.stencil.step(u, conductance, dts[k], diffs)
             if keep_conductance:
                 maps.append(conductance.float())
+        if self.bias_correction_logit is not None:
+            sigma = estimate_noise_std(x)
+            u = rician_bias_correction(u, sigma, 2.0 * torch.sigmoid(self.bias_correction_logit))
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)

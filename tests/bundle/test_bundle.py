@@ -123,15 +123,15 @@ def test_verify_net_in_out_and_ckpt_export(tmp_path):
                       n=4, any=16, device="cpu", bundle_root=str(BUNDLE))
     from monai_nad.networks import NeuralPDE
 
+    network_def = json.loads((CONFIGS / "inference.json").read_text())["network_def"]
+    net = NeuralPDE(**{k: v for k, v in network_def.items() if k != "_target_"})
     ckpt = tmp_path / "model.pt"
-    torch.save(NeuralPDE(2).state_dict(), ckpt)
+    torch.save(net.state_dict(), ckpt)
     out = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(out), meta_file=str(CONFIGS / "metadata.json"),
                 config_file=str(CONFIGS / "inference.json"), ckpt_file=str(ckpt), bundle_root=str(BUNDLE))
     exported = torch.jit.load(str(out))
     x = torch.rand(1, 1, 32, 40)
-    net = NeuralPDE(2)
-    net.load_state_dict(torch.load(ckpt, weights_only=True))
     torch.testing.assert_close(exported(x), net.eval()(x))
 
 
@@ -143,4 +143,5 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
     from monai_nad.engines import load_network_weights
     from monai_nad.networks import NeuralPDE
 
-    load_network_weights(NeuralPDE(2, neighbours=8, steps=16), model)
+    network_def = json.loads((CONFIGS / "inference.json").read_text())["network_def"]
+    load_network_weights(NeuralPDE(**{k: v for k, v in network_def.items() if k != "_target_"}), model)

@@ -177,10 +177,11 @@ def test_torchscript_trace_and_export_match_eager(spatial_dims):
 
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
-def test_scale_invariance(spatial_dims):
+@pytest.mark.parametrize("bias_correction", [False, True])
+def test_scale_invariance(spatial_dims, bias_correction):
     """A scan at another intensity scale is denoised the same way: net(a*x) == a*net(x)."""
     torch.manual_seed(0)
-    net = NeuralPDE(spatial_dims, steps=3).double()
+    net = NeuralPDE(spatial_dims, steps=3, bias_correction=bias_correction).double()
     with torch.no_grad():
         net.refine_net[4].weight.normal_(0, 0.1)
         x = torch.rand(_shape(spatial_dims), dtype=torch.float64)
