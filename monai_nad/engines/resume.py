@@ -13,6 +13,37 @@ from monai_nad.engines.checkpoints import latest_checkpoint
 
 __all__ = ["ResumeHandler"]
 
+
+class _ValidationState:
+    """The validator's best metric and its best-checkpoint saver's memory, as a checkpointable object.
+
+    Without it, a resumed run forgets its best validation score and overwrites the best checkpoint with the
+    first (possibly worse) model it validates.
+    """
+
+    def __init__(self, validator: Engine, best_saver: CheckpointSaver | None) -> None:
+        self.validator = validator
+        self.best_saver = best_saver
+
+    def _checkpoint(self):
+        return getattr(self.best_saver, "_key_metric_checkpoint", None) if self.best_saver is not None else None
+
+    def state_dict(self) -> dict:
+        state = self.validator.state
+        checkpoint = self._checkpoint()
+        return {
+            "best_metric": float(getattr(state, "best_metric", -1.0)),
+            "best_metric_epoch": int(getattr(state, "best_metric_epoch", -1)),
+            "saver": checkpoint.state_dict() if checkpoint is not None else {},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.validator.state.best_metric = state["best_metric"]
+        self.validator.state.best_metric_epoch = state["best_metric_epoch"]
+        checkpoint = self._checkpoint()
+        if checkpoint is not None and state.get("saver"):
+            checkpoint.load_state_dict(state["saver"])
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,6 +59,9 @@ class ResumeHandler:
         network: the network being trained.
         optimizer: its optimizer.
         lr_scheduler: the learning-rate scheduler, if any.
+        validator: the validation engine, whose best metric is saved and restored too.
+        best_saver: the validator's best-metric ``CheckpointSaver``, whose record of the best file is kept
+            across resumption (so a worse model never replaces the best checkpoint).
         resume: load the latest checkpoint in ``ckpt_dir`` when training starts. Defaults to True.
         save: write checkpoints (set False on all but one distributed rank). Defaults to True.
         map_location: where to load tensors. Defaults to the CPU.
@@ -39,6 +73,8 @@ class ResumeHandler:
         network: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         lr_scheduler: object | None = None,
+        validator: Engine | None = None,
+        best_saver: CheckpointSaver | None = None,
         resume: bool = True,
         save: bool = True,
         map_location: str | torch.device = "cpu",
@@ -47,6 +83,8 @@ class ResumeHandler:
         self.objects = {"model": network, "optimizer": optimizer}
         if lr_scheduler is not None:
             self.objects["lr_scheduler"] = lr_scheduler
+        if validator is not None:
+            self.objects["validation"] = _ValidationState(validator, best_saver)
         self.resume = resume
         self.save = save
         self.map_location = map_location

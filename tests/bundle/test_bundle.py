@@ -71,6 +71,8 @@ def test_resume_continues_from_the_last_epoch(trained):
     root, _ = trained
     log = bundle("--bundle_root", str(root), *TINY[2:], "--max_epochs", "2", cwd=root)
     assert "resuming training from" in log and "Epoch: 2/2" in log and "Epoch: 1/2" not in log
+    ckpt = torch.load(root / "runs" / "checkpoints" / "resume_checkpoint_epoch=2.pt", weights_only=False)
+    assert ckpt["validation"]["best_metric_epoch"] >= 1  # the best score survives the interruption
     assert (root / "runs" / "checkpoints" / "resume_checkpoint_epoch=2.pt").is_file()
     assert not (root / "runs" / "checkpoints" / "resume_checkpoint_epoch=1.pt").exists()
 
