@@ -56,7 +56,34 @@ def _float_image(img: NdarrayOrTensor) -> torch.Tensor:
     return convert_to_tensor(img, track_meta=get_track_meta(), dtype=dtype)
 
 
-class RandPoissonNoise(RandomizableTransform):
+class _RandLevelNoise(RandomizableTransform):
+    """Shared mechanics: a noise level drawn per call from a range, and a float copy of the input to corrupt."""
+
+    def __init__(self, prob: float, level: tuple[float, float]) -> None:
+        RandomizableTransform.__init__(self, prob)
+        self._level_range = level
+        self._level = level[0]
+
+    def randomize(self, data: object = None) -> None:
+        super().randomize(None)
+        if self._do_transform:
+            self._level = float(self.R.uniform(*self._level_range))
+
+    def _add_noise(self, x: torch.Tensor, level: float) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
+        """Apply to ``img`` of shape ``(C, H, W[, D])``; returns a new array/tensor of the input's kind."""
+        x = _float_image(img)
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return convert_to_dst_type(x, img, dtype=x.dtype)[0]
+        out = self._add_noise(x, self._level)
+        return convert_to_dst_type(out, img, dtype=out.dtype)[0]
+
+
+class RandPoissonNoise(_RandLevelNoise):
     """Photon-count (Poisson) noise: ``Poisson(lam * x) / lam``, so the mean is kept and the variance is ``x / lam``.
 
     DiffDenoise uses ``lam`` of 200 and 700 for images in ``[0, 1]``; smaller ``lam`` means fewer photons and more noise.
@@ -74,32 +101,18 @@ class RandPoissonNoise(RandomizableTransform):
     """
 
     def __init__(self, prob: float = 0.1, lam: float | Sequence[float] = (200.0, 700.0)) -> None:
-        RandomizableTransform.__init__(self, prob)
         self.lam = as_range(lam, "lam", strict=True)
-        self._lam = self.lam[0]
+        super().__init__(prob, self.lam)
 
-    def randomize(self, data: object = None) -> None:
-        super().randomize(None)
-        if self._do_transform:
-            self._lam = float(self.R.uniform(*self.lam))
-
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
-        """Apply to ``img`` of shape ``(C, H, W[, D])``; returns a new array/tensor of the input's kind."""
-        x = _float_image(img)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return convert_to_dst_type(x, img, dtype=x.dtype)[0]
+    def _add_noise(self, x: torch.Tensor, level: float) -> torch.Tensor:
         values = x.detach().cpu().numpy()
         if (values < 0).any():
             raise ValueError(f"RandPoissonNoise needs non-negative intensities, got a minimum of {values.min():.4g}.")
-        counts = self.R.poisson(values.astype(np.float64) * self._lam).astype(values.dtype) / self._lam
-        out = x.clone()
-        out.copy_(torch.as_tensor(counts))
-        return convert_to_dst_type(out, img, dtype=out.dtype)[0]
+        counts = self.R.poisson(values.astype(np.float64) * level).astype(values.dtype) / level
+        return x * 0 + torch.as_tensor(counts, device=x.device)
 
 
-class RandGammaNoise(RandomizableTransform):
+class RandGammaNoise(_RandLevelNoise):
     """Multiplicative (speckle) Gamma noise: ``x * g`` with ``g ~ Gamma(k, 1/k)``, mean 1 and variance ``1/k``.
 
     DiffDenoise uses shapes ``k`` of 100 and 500; a smaller ``k`` means stronger speckle.
@@ -113,28 +126,15 @@ class RandGammaNoise(RandomizableTransform):
     """
 
     def __init__(self, prob: float = 0.1, shape: float | Sequence[float] = (100.0, 500.0)) -> None:
-        RandomizableTransform.__init__(self, prob)
         self.shape = as_range(shape, "shape", strict=True)
-        self._shape = self.shape[0]
+        super().__init__(prob, self.shape)
 
-    def randomize(self, data: object = None) -> None:
-        super().randomize(None)
-        if self._do_transform:
-            self._shape = float(self.R.uniform(*self.shape))
-
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
-        """Apply to ``img`` of shape ``(C, H, W[, D])``; returns a new array/tensor of the input's kind."""
-        x = _float_image(img)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return convert_to_dst_type(x, img, dtype=x.dtype)[0]
-        gain = self.R.gamma(self._shape, 1.0 / self._shape, size=tuple(x.shape))
-        out = x * torch.as_tensor(gain, dtype=x.dtype, device=x.device)
-        return convert_to_dst_type(out, img, dtype=out.dtype)[0]
+    def _add_noise(self, x: torch.Tensor, level: float) -> torch.Tensor:
+        gain = self.R.gamma(level, 1.0 / level, size=tuple(x.shape))
+        return x * torch.as_tensor(gain, dtype=x.dtype, device=x.device)
 
 
-class RandCorrelatedNoise(RandomizableTransform):
+class RandCorrelatedNoise(_RandLevelNoise):
     """Additive, spatially correlated Gaussian noise.
 
     White Gaussian noise is filtered by a Gaussian kernel of standard deviation ``correlation_length`` (in
@@ -155,31 +155,18 @@ class RandCorrelatedNoise(RandomizableTransform):
     def __init__(
         self, prob: float = 0.1, std: float | Sequence[float] = (0.0, 0.1), correlation_length: float = 1.0
     ) -> None:
-        RandomizableTransform.__init__(self, prob)
         self.std = as_range(std, "std")
         as_range(correlation_length, "correlation_length")
         self.correlation_length = float(correlation_length)
-        self._std = self.std[0]
+        super().__init__(prob, self.std)
 
-    def randomize(self, data: object = None) -> None:
-        super().randomize(None)
-        if self._do_transform:
-            self._std = float(self.R.uniform(*self.std))
-
-    def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
-        """Apply to ``img`` of shape ``(C, H, W[, D])``; each channel gets its own field."""
-        x = _float_image(img)
-        if randomize:
-            self.randomize()
-        if not self._do_transform:
-            return convert_to_dst_type(x, img, dtype=x.dtype)[0]
+    def _add_noise(self, x: torch.Tensor, level: float) -> torch.Tensor:
         white = self.R.standard_normal(size=tuple(x.shape))
         sigma = [0.0] + [self.correlation_length] * (x.ndim - 1)
         field = gaussian_filter(white, sigma=sigma, mode="reflect") if self.correlation_length > 0 else white
         spread = field.std()
-        field = field * (self._std / spread) if spread > 0 else np.zeros_like(field)
-        out = x + torch.as_tensor(field, dtype=x.dtype, device=x.device)
-        return convert_to_dst_type(out, img, dtype=out.dtype)[0]
+        field = field * (level / spread) if spread > 0 else np.zeros_like(field)
+        return x + torch.as_tensor(field, dtype=x.dtype, device=x.device)
 
 
 class RicianBiasCorrection(Transform):

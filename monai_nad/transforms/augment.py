@@ -7,13 +7,14 @@ background at zero teaches it otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
-from monai.transforms import MapTransform, RandomizableTransform
+from monai.transforms import RandomizableTransform
 from monai.utils import convert_to_dst_type, convert_to_tensor
+
+from monai_nad.transforms.dictionary import RandDelegated
 
 __all__ = ["RandContrastInversion", "RandContrastInversiond", "RandContrastInversionD", "RandContrastInversionDict"]
 
@@ -76,7 +77,7 @@ class RandContrastInversion(RandomizableTransform):
         return convert_to_dst_type(out, img, dtype=out.dtype)[0]
 
 
-class RandContrastInversiond(RandomizableTransform, MapTransform):
+class RandContrastInversiond(RandDelegated):
     """Dictionary twin of :class:`RandContrastInversion`: the same random draw is used for all ``keys``.
 
     Args:
@@ -93,24 +94,8 @@ class RandContrastInversiond(RandomizableTransform, MapTransform):
         offset_range: Sequence[float] = (0.05, 0.3),
         allow_missing_keys: bool = False,
     ) -> None:
-        MapTransform.__init__(self, keys, allow_missing_keys)
-        RandomizableTransform.__init__(self, prob)
-        self.inverter = RandContrastInversion(prob=1.0, threshold=threshold, offset_range=offset_range)
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandContrastInversiond:
-        super().set_random_state(seed, state)
-        self.inverter.set_random_state(seed, state)
-        return self
-
-    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
-        d = dict(data)
-        self.randomize(None)
-        if not self._do_transform:
-            return d
-        self.inverter.randomize()
-        for key in self.key_iterator(d):
-            d[key] = self.inverter(d[key], randomize=False)
-        return d
+        inverter = RandContrastInversion(prob=1.0, threshold=threshold, offset_range=offset_range)
+        super().__init__(keys, prob, inverter, allow_missing_keys)
 
 
 RandContrastInversionD = RandContrastInversionDict = RandContrastInversiond

@@ -11,6 +11,7 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai_nad.transforms.array import RandCorrelatedNoise, RandGammaNoise, RandPoissonNoise, RicianBiasCorrection
 
 __all__ = [
+    "RandDelegated",
     "RandPoissonNoised",
     "RandPoissonNoiseD",
     "RandPoissonNoiseDict",
@@ -26,17 +27,24 @@ __all__ = [
 ]
 
 
-class _RandNoised(RandomizableTransform, MapTransform):
-    """Apply one random array noise transform (drawn once per call) to every key."""
+class RandDelegated(RandomizableTransform, MapTransform):
+    """Apply one random array transform, drawn once per call, to every key (the base of the dictionary twins).
 
-    def __init__(self, keys: KeysCollection, prob: float, noise: RandomizableTransform, allow_missing_keys: bool) -> None:
+    Args:
+        keys: keys of the images to transform.
+        prob: probability of applying it.
+        transform: the array transform (its own ``prob`` should be 1); it must accept ``randomize=False``.
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(self, keys: KeysCollection, prob: float, transform: RandomizableTransform, allow_missing_keys: bool) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
-        self.noise = noise
+        self.transform = transform
 
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> _RandNoised:
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandDelegated:
         super().set_random_state(seed, state)
-        self.noise.set_random_state(seed, state)
+        self.transform.set_random_state(seed, state)
         return self
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
@@ -44,13 +52,13 @@ class _RandNoised(RandomizableTransform, MapTransform):
         self.randomize(None)
         if not self._do_transform:
             return d
-        self.noise.randomize(None)
+        self.transform.randomize(None)
         for key in self.key_iterator(d):
-            d[key] = self.noise(d[key], randomize=False)
+            d[key] = self.transform(d[key], randomize=False)
         return d
 
 
-class RandPoissonNoised(_RandNoised):
+class RandPoissonNoised(RandDelegated):
     """Dictionary twin of :class:`~monai_nad.transforms.RandPoissonNoise`.
 
     Args:
@@ -70,7 +78,7 @@ class RandPoissonNoised(_RandNoised):
         super().__init__(keys, prob, RandPoissonNoise(prob=1.0, lam=lam), allow_missing_keys)
 
 
-class RandGammaNoised(_RandNoised):
+class RandGammaNoised(RandDelegated):
     """Dictionary twin of :class:`~monai_nad.transforms.RandGammaNoise`.
 
     Args:
@@ -90,7 +98,7 @@ class RandGammaNoised(_RandNoised):
         super().__init__(keys, prob, RandGammaNoise(prob=1.0, shape=shape), allow_missing_keys)
 
 
-class RandCorrelatedNoised(_RandNoised):
+class RandCorrelatedNoised(RandDelegated):
     """Dictionary twin of :class:`~monai_nad.transforms.RandCorrelatedNoise`.
 
     Args:
