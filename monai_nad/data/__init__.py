@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monai_nad.data.br35h import BR35H_CLASSES, ToGreyscaled, br35h_split, br35h_transforms
 from monai_nad.data.mni import (
     MNI_SHIFTS,
     MNI_SPLITS,
@@ -25,6 +26,10 @@ from monai_nad.data.volumes import (
 )
 
 __all__ = [
+    "BR35H_CLASSES",
+    "ToGreyscaled",
+    "br35h_split",
+    "br35h_transforms",
     "MNI_SHIFTS",
     "MNI_SPLITS",
     "MNI_TEMPLATE_NAME",
