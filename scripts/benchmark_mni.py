@@ -163,8 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "benchmark.md").write_text(render_markdown(results))
+    card = out / "README.md"
+    if card.is_file() and not args.quick:
+        update_model_card(card, render_markdown(results))
     print(render_markdown(results))
     return 0
+
+
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def update_model_card(card: Path, tables: str) -> None:
+    """Replace the model card's benchmark section (between the markers) with freshly measured tables."""
+    text = card.read_text()
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    card.write_text(f"{head}{START}\n{tables}\n{END}{tail}")
 
 
 def render_markdown(results: dict) -> str:
