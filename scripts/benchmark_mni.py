@@ -166,11 +166,21 @@ def main(argv: list[str] | None = None) -> int:
     card = out / "README.md"
     if card.is_file() and not args.quick:
         update_model_card(card, render_markdown(results))
+        update_metadata(BUNDLE / "configs" / "metadata.json", results)
     print(render_markdown(results))
     return 0
 
 
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def update_metadata(path: Path, results: dict) -> None:
+    """Record the measured test-slab medians as the bundle metadata's ``eval_metrics``."""
+    metadata = json.loads(path.read_text())
+    levels = results["levels"]
+    metadata["eval_metrics"] = {f"test_psnr_s{k}": round(v["neural_pde"]["psnr"], 2) for k, v in levels.items()}
+    metadata["eval_metrics"].update({f"test_ssim_s{k}": round(v["neural_pde"]["ssim"], 3) for k, v in levels.items()})
+    path.write_text(json.dumps(metadata, indent=4) + "\n")
 
 
 def update_model_card(card: Path, tables: str) -> None:
