@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from monai_nad.engines.config_check import check_override_keys
 from monai_nad.engines.checkpoints import latest_checkpoint, load_network_weights
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.resume import ResumeHandler
 
-__all__ = ["latest_checkpoint", "load_network_weights", "MLflowRunExtras", "flatten_params", "ResumeHandler"]
+__all__ = [
+    "check_override_keys",
+    "latest_checkpoint",
+    "load_network_weights",
+    "MLflowRunExtras",
+    "flatten_params",
+    "ResumeHandler",
+]

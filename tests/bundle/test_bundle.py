@@ -147,3 +147,18 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
 
     network_def = json.loads((CONFIGS / "inference.json").read_text())["network_def"]
     load_network_weights(NeuralPDE(**{k: v for k, v in network_def.items() if k != "_target_"}), model)
+
+
+def test_misspelt_override_is_rejected_with_a_suggestion(tmp_path):
+    from monai_nad.engines import check_override_keys
+
+    config = str(CONFIGS / "train.json")
+    check_override_keys(["run", "--config_file", config, "--max_epochs", "2", "--network_def#steps", "4", "--tracking", "mlflow", "--experiment_name", "x"])
+    with pytest.raises(ValueError, match=r"unknown config key '--max_epoch'.*train.json.*'max_epochs'"):
+        check_override_keys(["run", "--config_file", config, "--max_epoch", "2"])
+    with pytest.raises(ValueError, match="network_def#stepz"):
+        check_override_keys(["run", "--config_file", config, "--network_def#stepz", "2"])
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config, "--bundle_root", str(tmp_path), "--max_epoch", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "unknown config key '--max_epoch'" in result.stderr + result.stdout
+    assert not (tmp_path / "runs" / "checkpoints").exists() or not any((tmp_path / "runs" / "checkpoints").iterdir())
