@@ -47,6 +47,7 @@ def run_inference(
     axis: int = -1,
     batch_size: int = 16,
     overwrite: bool = False,
+    save_conductance: bool = False,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -58,6 +59,7 @@ def run_inference(
         axis: slicing axis of 3D volumes.
         batch_size: slices per network call.
         overwrite: replace existing results.
+        save_conductance: also write the step-averaged conductance maps next to each result.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
@@ -85,6 +87,7 @@ def run_inference(
         slice_axis=axis,
         slice_batch_size=batch_size,
         overwrite=overwrite,
+        save_conductance=save_conductance,
     )
     start = time.time()
     workflow.initialize()
@@ -172,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("-o", "--output-dir", required=True, help="output folder (never an input folder)")
     den.add_argument("--axis", type=int, default=-1, help="slicing axis of 3D volumes (default: last)")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
+    den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     return parser
@@ -185,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "denoise":
             result = run_inference(
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
-                batch_size=args.batch_size, overwrite=args.overwrite,
+                batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
             )
             print(_summary(result))
             return 1 if result["failures"] else 0

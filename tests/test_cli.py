@@ -98,3 +98,14 @@ def test_demo_writes_figure_and_scores(tiny_bundle, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "noisy: PSNR" in out and "denoised: PSNR" in out
     assert (tmp_path / "demo" / "side_by_side.png").stat().st_size > 10_000
+
+
+def test_conductance_maps_are_saved_on_request(tiny_bundle, tmp_path):
+    inputs = _inputs(tmp_path / "in")
+    out = tmp_path / "out"
+    assert main(["denoise", str(inputs / "t2.nii.gz"), str(inputs / "slice.png"), "-o", str(out), "--bundle", str(tiny_bundle), "--save-conductance"]) == 0
+    maps = nib.load(str(out / "t2_denoised_conductance.nii.gz"))
+    assert maps.shape == (24, 20, 4, 4)  # spatial + 4 edge directions of the 8-neighbour stencil
+    values = maps.get_fdata()
+    assert values.min() >= 0 and values.max() <= 1
+    assert np.load(out / "slice_denoised_conductance.npy").shape == (4, 30, 26)

@@ -18,9 +18,12 @@ class SliceWiseInferer(Inferer):
             Defaults to -1 (axial for RAS-like NIfTI).
         batch_size: slices per network call. Defaults to 16.
         progress: show a progress bar over the slices of each volume. Defaults to False.
+        return_conductance: also compute the network's conductance maps (``forward_with_conductance``), averaged
+            over the diffusion steps, and keep them in :attr:`last_conductance` (``(B, E, *spatial)``) for the
+            post-processing to save. Defaults to False.
     """
 
-    def __init__(self, axis: int = -1, batch_size: int = 16, progress: bool = False) -> None:
+    def __init__(self, axis: int = -1, batch_size: int = 16, progress: bool = False, return_conductance: bool = False) -> None:
         super().__init__()
         if axis not in (-3, -2, -1, 0, 1, 2):
             raise ValueError(f"axis must be a spatial axis of a 3D volume (0, 1, 2 or negative), got {axis!r}.")
@@ -29,6 +32,18 @@ class SliceWiseInferer(Inferer):
         self.axis = axis % 3
         self.batch_size = batch_size
         self.progress = progress
+        self.return_conductance = return_conductance
+        self.last_conductance: torch.Tensor | None = None
+
+    def _apply(self, network: Callable[..., torch.Tensor], x: torch.Tensor, conductances: list[torch.Tensor]) -> torch.Tensor:
+        if not self.return_conductance:
+            return network(x)
+        forward = getattr(network, "forward_with_conductance", None)
+        if forward is None:
+            raise ValueError(f"return_conductance needs a network with forward_with_conductance, got {type(network).__name__}.")
+        out, conductance = forward(x)
+        conductances.append(conductance.mean(dim=1))  # average over the diffusion steps: (N, E, h, w)
+        return out
 
     def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
         """
@@ -39,8 +54,11 @@ class SliceWiseInferer(Inferer):
         Returns:
             the network output, same shape as ``inputs``.
         """
+        conductances: list[torch.Tensor] = []
         if inputs.ndim == 4:
-            return network(inputs, *args, **kwargs)
+            out = self._apply(network, inputs, conductances)
+            self.last_conductance = conductances[0] if conductances else None
+            return out
         if inputs.ndim != 5:
             raise ValueError(f"expected a (B, C, H, W) or (B, C, X, Y, Z) batch, got shape {tuple(inputs.shape)}.")
         b, c = inputs.shape[:2]
@@ -52,6 +70,11 @@ class SliceWiseInferer(Inferer):
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="slices", unit="batch", leave=False)
-        out = torch.cat([network(slices[i : i + self.batch_size], *args, **kwargs) for i in starts])
-        out = out.reshape(b, s, c, *moved.shape[3:]).transpose(1, 2)
-        return torch.movedim(out, 2, 2 + self.axis)
+        out = torch.cat([self._apply(network, slices[i : i + self.batch_size], conductances) for i in starts])
+
+        def restack(t: torch.Tensor) -> torch.Tensor:
+            t = t.reshape(b, s, t.shape[1], *moved.shape[3:]).transpose(1, 2)
+            return torch.movedim(t, 2, 2 + self.axis)
+
+        self.last_conductance = restack(torch.cat(conductances)) if conductances else None
+        return restack(out)

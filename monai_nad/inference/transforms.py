@@ -6,6 +6,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import torch
 from monai.config import KeysCollection
@@ -63,11 +64,32 @@ class SaveDenoisedd(MapTransform):
     Args:
         keys: the key of the prediction. Defaults to ``"pred"``.
         overwrite: replace existing outputs. Defaults to False.
+        conductance_source: an inferer with ``last_conductance`` (e.g. a :class:`SliceWiseInferer` created with
+            ``return_conductance=True``); its step-averaged conductance maps are written next to each result as
+            ``<name>_conductance.nii.gz`` (a 4D NIfTI, the last axis the edge directions) or ``.npy`` for 2D images.
     """
 
-    def __init__(self, keys: KeysCollection = "pred", overwrite: bool = False) -> None:
+    def __init__(self, keys: KeysCollection = "pred", overwrite: bool = False, conductance_source: object | None = None) -> None:
         super().__init__(keys)
         self.overwrite = overwrite
+        self.conductance_source = conductance_source
+
+    def _save_conductance(self, index: int, record: ScanRecord, output: Path) -> None:
+        maps = getattr(self.conductance_source, "last_conductance", None)
+        if maps is None:
+            return
+        values = maps[index].detach().float().cpu().numpy()  # (E, *spatial)
+        stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
+        if record.loaded.kind == "image":
+            target = output.with_name(f"{stem}_conductance.npy")
+            if target.exists() and not self.overwrite:
+                raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
+            np.save(target, values)
+        else:
+            target = output.with_name(f"{stem}_conductance.nii.gz")
+            if target.exists() and not self.overwrite:
+                raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
+            nib.save(nib.Nifti1Image(np.moveaxis(values, 0, -1).astype(np.float32), record.loaded.affine), str(target))
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
@@ -79,8 +101,9 @@ class SaveDenoisedd(MapTransform):
             if not isinstance(d["scan"], list):
                 values = values[None]
             written = []
-            for record, output, value in zip(records, outputs, values):
+            for index, (record, output, value) in enumerate(zip(records, outputs, values)):
                 restored = denormalise_intensity(value[0], record.norm)
                 written.append(str(save_like(restored, record.loaded, Path(str(output)), overwrite=self.overwrite)))
+                self._save_conductance(index, record, Path(str(output)))
             d["written"] = written if isinstance(d["scan"], list) else written[0]
         return d
