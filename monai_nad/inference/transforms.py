@@ -80,15 +80,13 @@ class SaveDenoisedd(MapTransform):
             return
         values = maps[index].detach().float().cpu().numpy()  # (E, *spatial)
         stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
-        if record.loaded.kind == "image":
-            target = output.with_name(f"{stem}_conductance.npy")
-            if target.exists() and not self.overwrite:
-                raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
+        as_array = record.loaded.kind == "image"
+        target = output.with_name(f"{stem}_conductance" + (".npy" if as_array else ".nii.gz"))
+        if target.exists() and not self.overwrite:
+            raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
+        if as_array:
             np.save(target, values)
         else:
-            target = output.with_name(f"{stem}_conductance.nii.gz")
-            if target.exists() and not self.overwrite:
-                raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
             nib.save(nib.Nifti1Image(np.moveaxis(values, 0, -1).astype(np.float32), record.loaded.affine), str(target))
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
