@@ -8,7 +8,7 @@ split with seed 42.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,13 @@ _SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def br35h_split(
-    root: str | Path, seed: int = 42, fractions: Sequence[float] = (0.7, 0.15, 0.15)
+    root: str | Path, seed: int = 42, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
 ) -> dict[str, list[dict]]:
     """Stratified, deterministic train/validation/test split of a Br35H-like folder.
 
-    Each class's files are sorted, shuffled with ``numpy.random.default_rng(seed)`` and cut at
-    ``round(n * fractions[0])`` and ``round(n * (fractions[0] + fractions[1]))``.
+    Each class's files (``.jpg``, ``.jpeg``, ``.png``, any case) are sorted, shuffled with
+    ``numpy.random.default_rng(seed)`` and cut: ``round(n * fractions[0])`` for training,
+    ``round(n * fractions[1])`` for validation, the rest for testing.
 
     Args:
         root: folder with ``yes/`` and ``no/`` subfolders.
@@ -58,8 +59,8 @@ def br35h_split(
         if not files:
             raise ValueError(f"no JPEG/PNG images in {folder}")
         order = np.random.default_rng(seed).permutation(len(files))
-        cut1 = int(round(len(files) * fractions[0]))
-        cut2 = int(round(len(files) * (fractions[0] + fractions[1])))
+        cut1 = min(len(files), int(round(len(files) * fractions[0])))
+        cut2 = min(len(files), cut1 + int(round(len(files) * fractions[1])))
         for split, indices in (("train", order[:cut1]), ("validation", order[cut1:cut2]), ("test", order[cut2:])):
             splits[split] += [
                 {"image": str(files[i]), "label_class": label, "id": files[i].relative_to(root).as_posix()} for i in indices

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from monai_nad.data import br35h_split, br35h_transforms
+from monai_nad.data import ToGreyscaled, br35h_split, br35h_transforms
 
 
 @pytest.fixture()
@@ -36,21 +37,35 @@ def test_split_is_stratified_disjoint_and_deterministic(br35h):
 
 
 def test_transforms_give_grey_128_images_in_unit_range(br35h):
-    split = br35h_split(br35h)
     transform = br35h_transforms()
-    kinds = set()
-    for item in split["train"][:6]:
-        out = transform(item)["image"]
-        assert tuple(out.shape) == (1, 128, 128) and str(out.dtype) == "torch.float32"
+    for name in ("yes/yes1.jpg", "no/no4.PNG"):  # RGB JPEG and greyscale PNG
+        out = transform({"image": str(br35h / name)})["image"]
+        assert tuple(out.shape) == (1, 128, 128) and out.dtype == torch.float32
         assert float(out.min()) >= 0 and float(out.max()) <= 1
-        kinds.add(item["image"].rsplit(".", 1)[1].lower())
-    assert kinds == {"jpg", "png"}
+    assert tuple(br35h_transforms(64)({"image": str(br35h / "no/no3.jpg")})["image"].shape) == (1, 64, 64)
+
+
+def test_to_greyscale_weights_and_grey_passthrough():
+    rgb = torch.stack([torch.full((2, 2), 100.0), torch.full((2, 2), 200.0), torch.full((2, 2), 50.0)])
+    out = ToGreyscaled("image")({"image": rgb})["image"]
+    assert out.shape == (1, 2, 2)
+    assert torch.allclose(out, torch.full((1, 2, 2), 0.299 * 100 + 0.587 * 200 + 0.114 * 50))
+    grey = torch.rand(1, 3, 3)
+    assert torch.equal(ToGreyscaled("image")({"image": grey})["image"], grey)
 
 
 def test_bad_folders_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing_root"):
         br35h_split(tmp_path / "missing_root")
+    (tmp_path / "no").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "no" / "a.png")
+    with pytest.raises(ValueError, match="yes$"):
+        br35h_split(tmp_path)
     (tmp_path / "yes").mkdir()
+    with pytest.raises(ValueError, match="no JPEG/PNG images in .*yes"):
+        br35h_split(tmp_path)
+    (tmp_path / "no" / "a.png").unlink()
+    (tmp_path / "no").rmdir()
     with pytest.raises(ValueError, match="no$"):
         br35h_split(tmp_path)
     (tmp_path / "no").mkdir()
@@ -58,3 +73,5 @@ def test_bad_folders_are_named(tmp_path):
         br35h_split(tmp_path)
     with pytest.raises(ValueError, match="fractions"):
         br35h_split(tmp_path, fractions=(0.5, 0.5, 0.5))
+    with pytest.raises(ValueError, match="fractions"):
+        br35h_split(tmp_path, fractions=(1.2, -0.1, -0.1))
