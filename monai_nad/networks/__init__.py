@@ -1,10 +1,22 @@
-"""Networks: the Neural PDE, its guidance encoder and the diffusion stencils."""
+"""Networks: the Neural PDE, the learned-diffusivity family, the guidance encoder and the diffusion stencils."""
 
 from __future__ import annotations
 
+from monai_nad.networks.diffusivity import (
+    DIFFUSIVITY_FORMS,
+    FOE_ACTIVATIONS,
+    ContrastParameterDiffusivity,
+    Diffusivity,
+    FieldsOfExpertsDiffusivity,
+    PeronaMalikDiffusivity,
+    UNetDiffusivity,
+    squared_gradient_norm,
+    standardise,
+)
+from monai_nad.networks.diffusivity_pde import DIFFUSIVITIES, DiffusivityPDE, make_diffusivity
 from monai_nad.networks.mini_unet import MiniUNet
-from monai_nad.networks.neural_pde import NeuralPDE, check_image_batch
-from monai_nad.networks.noise_estimation import estimate_noise_std, rician_bias_correction
+from monai_nad.networks.neural_pde import NeuralPDE, check_image_batch, robust_intensity_scale
+from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
@@ -17,4 +29,18 @@ __all__ = [
     "stencil_weights",
     "estimate_noise_std",
     "rician_bias_correction",
+    "blind_rician_correction",
+    "robust_intensity_scale",
+    "DiffusivityPDE",
+    "DIFFUSIVITIES",
+    "make_diffusivity",
+    "Diffusivity",
+    "DIFFUSIVITY_FORMS",
+    "FOE_ACTIVATIONS",
+    "PeronaMalikDiffusivity",
+    "ContrastParameterDiffusivity",
+    "FieldsOfExpertsDiffusivity",
+    "UNetDiffusivity",
+    "squared_gradient_norm",
+    "standardise",
 ]

@@ -11,10 +11,28 @@ from monai.networks.layers.factories import Conv
 from monai.utils import ensure_tuple_rep
 
 from monai_nad.networks.mini_unet import MiniUNet
-from monai_nad.networks.noise_estimation import estimate_noise_std, rician_bias_correction
+from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 
-__all__ = ["NeuralPDE", "check_image_batch"]
+__all__ = ["NeuralPDE", "check_image_batch", "robust_intensity_scale"]
+
+
+def robust_intensity_scale(x: torch.Tensor, quantile: float = 0.99) -> torch.Tensor:
+    """The ``quantile`` of each image's absolute values, ``(B, 1, 1, 1[, 1])`` (1 for an all-zero image).
+
+    Args:
+        x: images ``(B, C, H, W[, D])``.
+        quantile: in ``(0, 1]``. Defaults to 0.99.
+
+    Returns:
+        the per-image scale, same dtype as ``x``; computed without gradient.
+    """
+    flat = x.detach().abs().flatten(1).float()
+    k = max(1, min(flat.shape[1], int(math.ceil(quantile * flat.shape[1]))))
+    scale = torch.kthvalue(flat, k, dim=1).values  # no size limit, unlike torch.quantile
+    # an all-zero image stays all-zero whatever the scale; avoid dividing by zero
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return scale.to(x.dtype).reshape([x.shape[0]] + [1] * (x.ndim - 1))
 
 
 def check_image_batch(x: torch.Tensor, spatial_dims: int, in_channels: int, min_size: int, name: str = "input") -> None:
@@ -198,15 +216,9 @@ class NeuralPDE(nn.Module):
 
     def intensity_scale(self, x: torch.Tensor) -> torch.Tensor:
         """Per-image intensity scale ``(B, 1, 1, 1[, 1])`` used when ``scale_invariant`` (ones otherwise)."""
-        shape = [x.shape[0]] + [1] * (x.ndim - 1)
         if not self.scale_invariant:
-            return torch.ones(shape, dtype=x.dtype, device=x.device)
-        flat = x.detach().abs().flatten(1).float()
-        k = max(1, min(flat.shape[1], int(math.ceil(self.scale_quantile * flat.shape[1]))))
-        scale = torch.kthvalue(flat, k, dim=1).values  # no size limit, unlike torch.quantile
-        # an all-zero image stays all-zero whatever the scale; avoid dividing by zero
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-        return scale.to(x.dtype).reshape(shape)
+            return torch.ones([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
+        return robust_intensity_scale(x, self.scale_quantile)
 
     def _run(self, x: torch.Tensor, keep_conductance: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
@@ -214,19 +226,18 @@ class NeuralPDE(nn.Module):
         scale = self.intensity_scale(x)
         x = x / scale
         guide = self.guidance_net(x) if self.use_guidance else x[:, :0]
-        dts = self.step_sizes()
+        fractions = torch.sigmoid(self.dt_logits)
         u = x
         maps: list[torch.Tensor] = []
         for k in range(self.steps):
             diffs = self.stencil.differences(u)
             features = torch.cat([u, diffs.flatten(1, 2), guide.to(u.dtype)], dim=1)
             conductance = self.conduction_net(features)
-            u = self.stencil.step(u, conductance, dts[k], diffs)
+            u = self.stencil.stable_step(u, conductance, fractions[k], diffs)
             if keep_conductance:
                 maps.append(conductance.float())
         if self.bias_correction_logit is not None:
-            sigma = estimate_noise_std(x)
-            u = rician_bias_correction(u, sigma, 2.0 * torch.sigmoid(self.bias_correction_logit))
+            u = blind_rician_correction(u, x, self.bias_correction_logit)
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["estimate_noise_std", "rician_bias_correction"]
+__all__ = ["estimate_noise_std", "rician_bias_correction", "blind_rician_correction"]
 
 
 
@@ -73,3 +73,17 @@ def rician_bias_correction(u: torch.Tensor, sigma: torch.Tensor, b: torch.Tensor
     arg = torch.relu(u * u - 2.0 * b.to(u.dtype) * sigma.reshape(shape).to(u.dtype) ** 2)
     eps = 1e-6
     return torch.sqrt(arg + eps * eps) - eps
+
+
+def blind_rician_correction(u: torch.Tensor, noisy: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+    """Rician bias correction of a denoised ``u`` with ``sigma`` estimated blindly from its ``noisy`` input.
+
+    Args:
+        u: denoised images ``(B, C, ...)``.
+        noisy: the network's input, same shape, every spatial axis at least 3.
+        logit: learned strength; ``b = 2 * sigmoid(logit)`` in ``(0, 2)``.
+
+    Returns:
+        ``sqrt(max(u^2 - 2 b sigma^2, 0))``, same shape as ``u``.
+    """
+    return rician_bias_correction(u, estimate_noise_std(noisy), 2.0 * torch.sigmoid(logit))

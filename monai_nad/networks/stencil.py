@@ -142,7 +142,7 @@ class DiffusionStencil(torch.nn.Module):
             conductance: edge conductances ``(B, E, H, W[, D])`` in ``[0, 1]``; entry ``e`` at ``x`` belongs
                 to the edge ``(x, x + offsets[e])`` and is used for both of its directions. It is shared by
                 all channels of ``u``.
-            dt: step size, a 0-d tensor. Stable and maximum-principle preserving when
+            dt: step size, a 0-d tensor or one per image ``(B, 1, 1, 1[, 1])``. Stable and maximum-principle preserving when
                 ``dt <= 1 / total_weight``.
             differences: ``differences(u)`` if already computed, to avoid computing it twice.
 
@@ -159,3 +159,30 @@ class DiffusionStencil(torch.nn.Module):
             incoming = _shift(self._pad(flux, "constant"), o, sizes)
             update = update + flux - incoming
         return u + dt.to(u.dtype) * update
+
+    def stable_step(
+        self,
+        u: torch.Tensor,
+        conductance: torch.Tensor,
+        fraction: torch.Tensor,
+        differences: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """An explicit step whose size is a ``fraction`` of the largest stable one, for conductances of any size.
+
+        The step size is ``dt = fraction / (total_weight * max(1, max_x c))`` per image, so that
+        ``dt * sum_j w_j c_ij <= fraction <= 1`` at every node: the update is a convex combination of
+        neighbouring values (discrete maximum principle, unconditional stability) even for an unbounded
+        learned diffusivity. For conductances in ``[0, 1]`` this is simply ``fraction / total_weight``.
+
+        Args:
+            u: current iterate ``(B, C, H, W[, D])``.
+            conductance: non-negative edge conductances ``(B, E, H, W[, D])``.
+            fraction: a 0-d tensor in ``(0, 1]``.
+            differences: ``differences(u)`` if already computed.
+
+        Returns:
+            the next iterate, same shape and dtype as ``u``.
+        """
+        peak = conductance.detach().flatten(1).amax(dim=1).clamp(min=1.0)
+        dt = fraction / (self.total_weight * peak.reshape([-1] + [1] * (u.ndim - 1)))
+        return self.step(u, conductance, dt, differences)

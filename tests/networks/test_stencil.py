@@ -75,3 +75,17 @@ def test_constant_image_is_a_fixed_point(spatial_dims, neighbours):
     u = torch.full((1, 1) + _grid(spatial_dims), 0.3)
     c = torch.ones((1, stencil.num_edges) + _grid(spatial_dims))
     torch.testing.assert_close(stencil.step(u, c, torch.tensor(1.0 / stencil.total_weight)), u)
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours", CASES)
+def test_stable_step_keeps_the_maximum_principle_for_unbounded_conductances(spatial_dims, neighbours):
+    """stable_step adapts its size to max(c): conductances up to 1e4 still give a convex combination."""
+    torch.manual_seed(0)
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    u = torch.rand((2, 1) + _grid(spatial_dims))
+    c = torch.rand((2, stencil.num_edges) + _grid(spatial_dims)) * torch.tensor([1e4, 0.5]).reshape([2] + [1] * (spatial_dims + 1))
+    out = stencil.stable_step(u, c, torch.tensor(1.0))
+    for b in range(2):
+        assert out[b].min() >= u[b].min() - 1e-6 and out[b].max() <= u[b].max() + 1e-6
+    # conductances within [0, 1] take the plain step fraction / total_weight
+    torch.testing.assert_close(out[1:], stencil.step(u[1:], c[1:], torch.tensor(1.0 / stencil.total_weight)))
