@@ -29,9 +29,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from monai_nad.data import mni_rician_eval_dataset  # noqa: E402
+from monai_nad.baselines import bm3d_denoise  # noqa: E402
+from monai_nad.data import mni_eval_arrays  # noqa: E402
 from monai_nad.engines import load_network_weights  # noqa: E402
-from monai_nad.metrics import foreground_psnr, psnr, ssim  # noqa: E402
+from monai_nad.inference import denoise_slices  # noqa: E402
+from monai_nad.metrics import median_scores  # noqa: E402
 from monai_nad.networks import NeuralPDE  # noqa: E402
 from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
 
@@ -43,44 +45,8 @@ SIGMA_FACTORS = (0.8, 1.0, 1.2)
 B_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
 
 
-def _pairs(split: str, level: float, shift: str | None, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    ds = mni_rician_eval_dataset(split, level=level, seed=0, shift=shift)
-    items = [ds[i] for i in range(len(ds) if limit is None else min(limit, len(ds)))]
-    noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
-    clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])
-    return noisy, clean
-
-
 def _bm3d(noisy: np.ndarray, sigma: float) -> tuple[np.ndarray, list[float]]:
-    import bm3d
-
-    outs, times = [], []
-    for image in noisy:
-        start = time.perf_counter()
-        outs.append(np.asarray(bm3d.bm3d(image.astype(np.float64), sigma_psd=sigma), dtype=np.float32))
-        times.append(time.perf_counter() - start)
-    return np.stack(outs), times
-
-
-def _model(net: torch.nn.Module, noisy: np.ndarray) -> tuple[np.ndarray, list[float]]:
-    outs, times = [], []
-    with torch.inference_mode():
-        for image in noisy:
-            x = torch.from_numpy(image)[None, None]
-            start = time.perf_counter()
-            y = net(x)
-            times.append(time.perf_counter() - start)
-            outs.append(y[0, 0].numpy())
-    return np.stack(outs), times
-
-
-def _scores(pred: np.ndarray, clean: np.ndarray) -> dict[str, float]:
-    p, c = torch.from_numpy(pred)[:, None], torch.from_numpy(clean)[:, None]
-    return {
-        "psnr": float(np.median(psnr(p, c).numpy())),
-        "ssim": float(np.median(ssim(p, c).numpy())),
-        "fg_psnr": float(np.nanmedian(foreground_psnr(p, c).numpy())),
-    }
+    return denoise_slices(lambda image: bm3d_denoise(image, sigma), noisy)
 
 
 def _rc(images: np.ndarray, level: float, b: float) -> np.ndarray:
@@ -89,12 +55,12 @@ def _rc(images: np.ndarray, level: float, b: float) -> np.ndarray:
 
 def tune_bm3d(level: float, limit: int | None) -> dict[str, float]:
     """Choose BM3D's sigma factor, then ``b`` for BM3D+rc, by median validation PSNR."""
-    noisy, clean = _pairs("validation", level, None, limit)
+    noisy, clean = mni_eval_arrays("validation", level, shift=None, limit=limit)
     best = None
     for factor in SIGMA_FACTORS:
         out, _ = _bm3d(noisy, factor * level)
-        plain = _scores(out, clean)["psnr"]
-        rc = max((_scores(_rc(out, level, b), clean)["psnr"], b) for b in B_GRID)
+        plain = median_scores(out, clean)["psnr"]
+        rc = max((median_scores(_rc(out, level, b), clean)["psnr"], b) for b in B_GRID)
         if best is None or plain > best["plain_psnr"]:
             best = {**(best or {}), "sigma_factor": factor, "plain_psnr": plain}
         if rc[0] > best.get("rc_psnr", -1):
@@ -123,16 +89,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tuned BM3D at s={level}: {tuned[level]}", flush=True)
     for shift, levels in ((None, LEVELS), ("dim", SHIFT_LEVELS), ("inverted", SHIFT_LEVELS)):
         for level in levels:
-            noisy, clean = _pairs("test", level, shift, limit)
+            noisy, clean = mni_eval_arrays("test", level, shift=shift, limit=limit)
             t = tuned[level]
             plain, bm3d_times = _bm3d(noisy, t["sigma_factor"] * level)
             rc_input = plain if t["rc_sigma_factor"] == t["sigma_factor"] else _bm3d(noisy, t["rc_sigma_factor"] * level)[0]
-            ours, our_times = _model(net, noisy)
+            ours, our_times = denoise_slices(net, noisy)
             row = {
-                "noisy": _scores(noisy, clean),
-                "bm3d": _scores(plain, clean),
-                "bm3d_rc": _scores(_rc(rc_input, level, t["rc_b"]), clean),
-                "neural_pde": _scores(ours, clean),
+                "noisy": median_scores(noisy, clean),
+                "bm3d": median_scores(plain, clean),
+                "bm3d_rc": median_scores(_rc(rc_input, level, t["rc_b"]), clean),
+                "neural_pde": median_scores(ours, clean),
                 "ms_per_slice": {"bm3d": 1000 * float(np.median(bm3d_times)), "neural_pde": 1000 * float(np.median(our_times))},
             }
             (results["levels"] if shift is None else results["shifted"].setdefault(shift, {}))[str(level)] = row

@@ -31,6 +31,8 @@ __all__ = [
     "load_mni_template",
     "shift_contrast",
     "mni_slices",
+    "mni_eval_dataset",
+    "mni_eval_arrays",
     "mni_rician_eval_dataset",
     "mni_rician_train_dataset",
 ]
@@ -122,27 +124,64 @@ def mni_slices(split: str, shift: str | None = None) -> list[dict]:
     return [{"image": shift_contrast(volume[None, :, :, z], shift), "id": f"{tag}_z{z:03d}", "z": z} for z in MNI_SPLITS[split]]
 
 
-def mni_rician_eval_dataset(
-    split: str = "test", level: float | Sequence[float] = 0.1, seed: int = 0, shift: str | None = None
+def mni_eval_dataset(
+    split: str = "test",
+    level: float | Sequence[float] = 0.1,
+    seed: int = 0,
+    shift: str | None = None,
+    noise: str = "rician",
 ) -> Dataset | ConcatDataset:
-    """The evaluation set: fixed-seed Rician noise, identical for every method, run and worker.
+    """An evaluation set: fixed-seed noise, identical for every method, run and worker.
 
     Args:
         split: which slab. Defaults to ``"test"``.
-        level: Rician noise level ``s`` (fraction of the maximum intensity 1), or several levels (the
-            dataset then holds every slice at every level, level-major). Defaults to 0.1.
+        level: noise level (for ``"rician"``/``"gaussian"`` the standard deviation as a fraction of the maximum
+            intensity 1, e.g. ``25 / 255``), or several levels (the dataset then holds every slice at every
+            level, level-major). Defaults to 0.1.
         seed: evaluation seed. Defaults to 0.
         shift: optional contrast shift of the clean slices (section 1b).
+        noise: a noise model of :data:`~monai_nad.transforms.NOISE_MODELS`. Defaults to ``"rician"``.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "id", "z", "noise_level", ...}``.
     """
     levels = [float(level)] if isinstance(level, (int, float)) else [float(v) for v in level]
     parts = [
-        Dataset(mni_slices(split, shift), DeterministicNoisyPaird("image", level=lv, seed=seed, noise="rician"))
+        Dataset(mni_slices(split, shift), DeterministicNoisyPaird("image", level=lv, seed=seed, noise=noise))
         for lv in levels
     ]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def mni_eval_arrays(
+    split: str = "test",
+    level: float = 0.1,
+    seed: int = 0,
+    shift: str | None = None,
+    noise: str = "rician",
+    limit: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The slices of :func:`mni_eval_dataset` at one level as NumPy stacks, for benchmarks of 2D methods.
+
+    Args:
+        split, level, seed, shift, noise: as :func:`mni_eval_dataset` (one level).
+        limit: keep only the first ``limit`` slices.
+
+    Returns:
+        ``(noisy, clean)``, each ``(N, H, W)`` float32.
+    """
+    ds = mni_eval_dataset(split, float(level), seed, shift, noise)
+    items = [ds[i] for i in range(len(ds) if limit is None else min(limit, len(ds)))]
+    noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
+    clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])
+    return noisy, clean
+
+
+def mni_rician_eval_dataset(
+    split: str = "test", level: float | Sequence[float] = 0.1, seed: int = 0, shift: str | None = None
+) -> Dataset | ConcatDataset:
+    """The MNI-Rician evaluation set (``../shared/BENCHMARK.md`` section 1): :func:`mni_eval_dataset` with Rician noise."""
+    return mni_eval_dataset(split, level, seed, shift, noise="rician")
 
 
 def mni_rician_train_dataset(

@@ -18,6 +18,7 @@ from monai_nad.metrics.image_quality import (
     ssim,
 )
 from monai_nad.metrics.no_reference import q_metric
+from monai_nad.metrics.summary import median_scores
 
 __all__ = [
     "DATA_RANGE",
@@ -38,4 +39,5 @@ __all__ = [
     "ForegroundPSNR",
     "EdgeMSE",
     "clip_to_range",
+    "median_scores",
 ]

@@ -15,7 +15,8 @@ from monai_nad.networks.diffusivity import (
 )
 from monai_nad.networks.diffusivity_pde import DIFFUSIVITIES, DiffusivityPDE, make_diffusivity
 from monai_nad.networks.mini_unet import MiniUNet
-from monai_nad.networks.neural_pde import NeuralPDE, check_image_batch, robust_intensity_scale
+from monai_nad.networks.neural_pde import NeuralPDE
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
@@ -31,6 +32,7 @@ __all__ = [
     "rician_bias_correction",
     "blind_rician_correction",
     "robust_intensity_scale",
+    "UnrolledDenoiser",
     "DiffusivityPDE",
     "DIFFUSIVITIES",
     "make_diffusivity",

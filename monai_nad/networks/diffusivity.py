@@ -121,7 +121,9 @@ class PeronaMalikDiffusivity(Diffusivity):
         spatial_dims: 2 or 3.
         in_channels: channels of ``u`` (their squared gradients are summed).
         form: ``"exponential"``: ``exp(-|grad u|^2 / K^2)``; ``"rational"``: ``1 / (1 + |grad u|^2 / K^2)``.
-        k: initial (or fixed) ``K`` in intensity units. Defaults to 0.05.
+        k: initial (or fixed) ``K`` in intensity units. Defaults to 0.2: at a typical noise level (gradients
+            ~0.1) ``g`` starts well above 0 and ``K`` gets gradients; a small initial ``K`` stops all diffusion
+            and, in the exponential form, all learning of ``K``.
         learn_k: learn ``K`` (as ``softplus`` of a parameter, so it stays positive). Defaults to True.
 
     Raises:
@@ -129,7 +131,7 @@ class PeronaMalikDiffusivity(Diffusivity):
     """
 
     def __init__(
-        self, spatial_dims: int = 2, in_channels: int = 1, form: str = "exponential", k: float = 0.05, learn_k: bool = True
+        self, spatial_dims: int = 2, in_channels: int = 1, form: str = "exponential", k: float = 0.2, learn_k: bool = True
     ) -> None:
         super().__init__(spatial_dims, in_channels)
         self.form = _check_form(form)

@@ -16,7 +16,7 @@ from monai_nad.networks.diffusivity import (
     PeronaMalikDiffusivity,
     UNetDiffusivity,
 )
-from monai_nad.networks.neural_pde import check_image_batch, robust_intensity_scale
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 
@@ -53,7 +53,7 @@ def make_diffusivity(name: str, spatial_dims: int = 2, in_channels: int = 1, **k
     return cls(spatial_dims=spatial_dims, in_channels=in_channels, **{**fixed, **kwargs})
 
 
-class DiffusivityPDE(nn.Module):
+class DiffusivityPDE(UnrolledDenoiser):
     """Explicit Perona-Malik diffusion ``u <- u + dt_k div(g(u) grad u)`` with a learned scalar diffusivity.
 
     The sibling of :class:`~monai_nad.networks.NeuralPDE` for the models of "Learning diffusion functions"
@@ -166,21 +166,6 @@ class DiffusivityPDE(nn.Module):
         if self.bias_correction_logit is not None:
             u = blind_rician_correction(u, x, self.bias_correction_logit)
         return u * scale, maps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Denoise a batch.
-
-        Args:
-            x: noisy images ``(B, C, H, W[, D])``, floating point, intensities nominally in ``[0, 1]``.
-
-        Returns:
-            denoised images of the same shape (not clipped).
-
-        Raises:
-            TypeError: ``x`` is not a floating-point tensor.
-            ValueError: wrong number of dimensions or channels, empty, too small or non-finite input.
-        """
-        return self._run(x, False)[0]
 
     def forward_with_diffusivity(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoise a batch and return the diffusivity of every step.

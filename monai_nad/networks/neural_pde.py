@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -13,67 +12,12 @@ from monai.utils import ensure_tuple_rep
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 
 __all__ = ["NeuralPDE", "check_image_batch", "robust_intensity_scale"]
 
 
-def robust_intensity_scale(x: torch.Tensor, quantile: float = 0.99) -> torch.Tensor:
-    """The ``quantile`` of each image's absolute values, ``(B, 1, 1, 1[, 1])`` (1 for an all-zero image).
-
-    Args:
-        x: images ``(B, C, H, W[, D])``.
-        quantile: in ``(0, 1]``. Defaults to 0.99.
-
-    Returns:
-        the per-image scale, same dtype as ``x``; computed without gradient.
-    """
-    flat = x.detach().abs().flatten(1).float()
-    k = max(1, min(flat.shape[1], int(math.ceil(quantile * flat.shape[1]))))
-    scale = torch.kthvalue(flat, k, dim=1).values  # no size limit, unlike torch.quantile
-    # an all-zero image stays all-zero whatever the scale; avoid dividing by zero
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
-    return scale.to(x.dtype).reshape([x.shape[0]] + [1] * (x.ndim - 1))
-
-
-def check_image_batch(x: torch.Tensor, spatial_dims: int, in_channels: int, min_size: int, name: str = "input") -> None:
-    """Validate a network input batch, raising an error that names the problem.
-
-    Args:
-        x: expected ``(B, C, H, W[, D])`` floating-point tensor.
-        spatial_dims: expected number of spatial dimensions.
-        in_channels: expected ``C``.
-        min_size: smallest allowed size of every spatial axis.
-        name: how to call the tensor in messages.
-
-    Raises:
-        TypeError: ``x`` is not a tensor, or not of a floating-point dtype.
-        ValueError: wrong number of dimensions, wrong channel count, empty, too small, or non-finite.
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor (intensities in [0, 1]), got dtype {x.dtype}.")
-    if x.ndim != spatial_dims + 2:
-        raise ValueError(
-            f"{name} must have shape (B, C, {'H, W' if spatial_dims == 2 else 'H, W, D'}) for spatial_dims="
-            f"{spatial_dims}, got {x.ndim} dimensions with shape {tuple(x.shape)}."
-        )
-    if x.shape[1] != in_channels:
-        raise ValueError(f"{name} has {x.shape[1]} channels but the network expects {in_channels}: shape {tuple(x.shape)}.")
-    if x.numel() == 0:
-        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}.")
-    if min(x.shape[2:]) < min_size:
-        raise ValueError(
-            f"{name} spatial size {tuple(x.shape[2:])} is too small: every spatial axis needs at least {min_size} voxels."
-        )
-    if torch.compiler.is_compiling():
-        return  # value checks would be data-dependent control flow in a traced/exported graph
-    if not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"{name} contains {bad} non-finite (NaN or Inf) values; shape {tuple(x.shape)}.")
-
-
-class NeuralPDE(nn.Module):
+class NeuralPDE(UnrolledDenoiser):
     """Learned anisotropic (Perona-Malik type) diffusion unrolled into ``steps`` explicit steps.
 
     Each step computes ``u_{k+1} = u_k + dt_k * sum_j w_j c_ij (u_j - u_i)`` over the 4/8 (2D) or 6/26 (3D)
@@ -242,21 +186,6 @@ class NeuralPDE(nn.Module):
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)
         return u * scale, maps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Denoise a batch.
-
-        Args:
-            x: noisy images ``(B, C, H, W[, D])``, floating point, intensities nominally in ``[0, 1]``.
-
-        Returns:
-            denoised images of the same shape (not clipped).
-
-        Raises:
-            TypeError: ``x`` is not a floating-point tensor.
-            ValueError: wrong number of dimensions or channels, empty, too small or non-finite input.
-        """
-        return self._run(x, False)[0]
 
     @torch.jit.export
     def forward_with_conductance(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -162,3 +162,28 @@ def test_misspelt_override_is_rejected_with_a_suggestion(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0 and "unknown config key '--max_epoch'" in result.stderr + result.stdout
     assert not (tmp_path / "runs" / "checkpoints").exists() or not any((tmp_path / "runs" / "checkpoints").iterdir())
+
+
+@pytest.mark.parametrize("variant", ["foe_d", "ka"])
+def test_diffusivity_family_trains_and_evaluates_through_the_bundle(tmp_path, variant):
+    """A seed-003 variant trains (Gaussian sigma 25, MSE), is recorded in MLflow and evaluates, through the bundle."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path / "bundle"
+    shutil.copytree(BUNDLE / "configs", root / "configs")
+    configs = ["train.json", "diffusivity.json"]
+    network = ["--bundle_root", str(root), "--diffusivity", variant, "--network_def#steps", "2"]
+    if variant == "foe_d":
+        network += ["--diffusivity_kwargs", "{'kernel_size': 4, 'num_experts': 3}"]
+    log = bundle(*network, *TINY, "--tracking", "mlflow", "--experiment_name", "family", config=configs, cwd=root)
+    assert "val_psnr" in log
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'runs' / 'mlruns.db'}")
+    run = client.search_runs([client.get_experiment_by_name("family").experiment_id])[0]
+    assert run.data.params["network.diffusivity"] == variant and run.data.params["noise"] == "gaussian"
+    assert "val_psnr" in run.data.metrics
+    if variant == "foe_d":  # the sizes arrive in the network: 2 step sizes, 3 experts of 4x4, 20 spline bins
+        assert int(run.data.params["parameters"]) == 2 + 3 * 16 + 3 + 3 * 20
+    (root / "models").mkdir()
+    shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model.pt")
+    bundle(*network, "--val_levels", "[0.1]", config=configs + ["evaluate.json"], cwd=root)
+    assert "mean" in (root / "eval" / "val_psnr_summary.csv").read_text()

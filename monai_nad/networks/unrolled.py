@@ -1,0 +1,88 @@
+"""What every unrolled diffusion denoiser shares: input checks, the robust intensity scale, ``forward``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+__all__ = ["UnrolledDenoiser", "check_image_batch", "robust_intensity_scale"]
+
+
+def robust_intensity_scale(x: torch.Tensor, quantile: float = 0.99) -> torch.Tensor:
+    """The ``quantile`` of each image's absolute values, ``(B, 1, 1, 1[, 1])`` (1 for an all-zero image).
+
+    Args:
+        x: images ``(B, C, H, W[, D])``.
+        quantile: in ``(0, 1]``. Defaults to 0.99.
+
+    Returns:
+        the per-image scale, same dtype as ``x``; computed without gradient.
+    """
+    flat = x.detach().abs().flatten(1).float()
+    k = max(1, min(flat.shape[1], int(math.ceil(quantile * flat.shape[1]))))
+    scale = torch.kthvalue(flat, k, dim=1).values  # no size limit, unlike torch.quantile
+    # an all-zero image stays all-zero whatever the scale; avoid dividing by zero
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+    return scale.to(x.dtype).reshape([x.shape[0]] + [1] * (x.ndim - 1))
+
+
+def check_image_batch(x: torch.Tensor, spatial_dims: int, in_channels: int, min_size: int, name: str = "input") -> None:
+    """Validate a network input batch, raising an error that names the problem.
+
+    Args:
+        x: expected ``(B, C, H, W[, D])`` floating-point tensor.
+        spatial_dims: expected number of spatial dimensions.
+        in_channels: expected ``C``.
+        min_size: smallest allowed size of every spatial axis.
+        name: how to call the tensor in messages.
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or not of a floating-point dtype.
+        ValueError: wrong number of dimensions, wrong channel count, empty, too small, or non-finite.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor (intensities in [0, 1]), got dtype {x.dtype}.")
+    if x.ndim != spatial_dims + 2:
+        raise ValueError(
+            f"{name} must have shape (B, C, {'H, W' if spatial_dims == 2 else 'H, W, D'}) for spatial_dims="
+            f"{spatial_dims}, got {x.ndim} dimensions with shape {tuple(x.shape)}."
+        )
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{name} has {x.shape[1]} channels but the network expects {in_channels}: shape {tuple(x.shape)}.")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}.")
+    if min(x.shape[2:]) < min_size:
+        raise ValueError(
+            f"{name} spatial size {tuple(x.shape[2:])} is too small: every spatial axis needs at least {min_size} voxels."
+        )
+    if torch.compiler.is_compiling():
+        return  # value checks would be data-dependent control flow in a traced/exported graph
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{name} contains {bad} non-finite (NaN or Inf) values; shape {tuple(x.shape)}.")
+
+
+class UnrolledDenoiser(nn.Module):
+    """Base class of the unrolled diffusion networks: subclasses implement ``_run(x, keep_maps)``."""
+
+    def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch.
+
+        Args:
+            x: noisy images ``(B, C, H, W[, D])``, floating point, intensities nominally in ``[0, 1]``.
+
+        Returns:
+            denoised images of the same shape (not clipped).
+
+        Raises:
+            TypeError: ``x`` is not a floating-point tensor.
+            ValueError: wrong number of dimensions or channels, empty, too small or non-finite input.
+        """
+        return self._run(x, False)[0]
