@@ -178,6 +178,10 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
+    cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
+    cmp_.add_argument("--suite", required=True, help="comparison, unet_baseline, noise_sweep or ablation")
+    cmp_.add_argument("--store", default="runs/suites/mlflow.db", help="the suites' MLflow SQLite store")
+    cmp_.add_argument("-o", "--output-dir", default="docs/results", help="where <suite>.md and figures go")
     return parser
 
 
@@ -186,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "compare":
+            from monai_nad.experiments import compare_suite
+
+            command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)
+            print(f"wrote {compare_suite(args.suite, args.store, args.output_dir, command)}")
+            return 0
         if args.command == "denoise":
             result = run_inference(
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,

@@ -33,12 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", default=str(BUNDLE / "runs"))
     parser.add_argument("--tracking", default=None, help="e.g. 'mlflow' to record the run in MLflow")
     parser.add_argument("--no-install", action="store_true", help="do not copy the result into models/model.pt")
+    parser.add_argument(
+        "--extra-config", action="append", default=[],
+        help="a config of the bundle merged after train.json, e.g. unet_baseline.json (implies --no-install)",
+    )
     args, extra = parser.parse_known_args(argv)
 
     configs = BUNDLE / "configs"
     command = [
         sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", str(configs / "train.json"),
+        "--config_file", json.dumps([str(configs / name) for name in ["train.json", *args.extra_config]]),
         "--meta_file", str(configs / "metadata.json"),
         "--logging_file", str(configs / "logging.conf"),
         "--bundle_root", str(BUNDLE),
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "checkpoint_bytes": best.stat().st_size,
     }
-    if not args.no_install:
+    (Path(args.output_dir) / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    if not args.no_install and not args.extra_config:
         target = BUNDLE / "models" / "model.pt"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(best, target)

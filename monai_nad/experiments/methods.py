@@ -1,0 +1,116 @@
+"""Denoising methods of the experiment suites: classical baselines with tuned parameters, and trained networks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from monai_nad.baselines import BASELINES, classical_denoise
+from monai_nad.engines.checkpoints import load_network_weights
+from monai_nad.transforms.array import RicianBiasCorrection
+
+__all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method", "bundle_network"]
+
+
+def level_key(level: float) -> str:
+    """How a noise level is written in JSON keys and metric names (``0.05``, ``0.0980392``)."""
+    return f"{level:.6g}"
+
+
+@dataclass
+class Method:
+    """A denoiser as the suites see it.
+
+    Attributes:
+        name: the run name.
+        denoise: ``f(image (H, W), level) -> (H, W)``.
+        params: what to record in MLflow (tuned values, configuration).
+        parameters: number of learned parameters (0 for classical methods).
+        kind: ``"classical"`` or ``"learned"``.
+        network: the network of a learned method (for conductance maps), else None.
+    """
+
+    name: str
+    denoise: Callable[[np.ndarray, float], np.ndarray]
+    params: dict[str, Any] = field(default_factory=dict)
+    parameters: int = 0
+    kind: str = "classical"
+    network: torch.nn.Module | None = None
+
+
+def load_tuned(path: str | Path) -> dict[str, Any]:
+    """Read ``configs/baselines_tuned.json`` (written by ``scripts/tune_baselines.py``).
+
+    Raises:
+        FileNotFoundError: naming the file and the command that writes it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `python scripts/tune_baselines.py` first.")
+    return json.loads(path.read_text())
+
+
+def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Sequence[float], bias_correction: bool) -> Method:
+    """A classical baseline with the parameters tuned for each level (plain, or followed by the Rician correction).
+
+    Raises:
+        KeyError: a level or method without tuned values (naming them and the tuning command).
+    """
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}.")
+    variant = "rc" if bias_correction else "plain"
+    chosen = {}
+    for level in levels:
+        try:
+            chosen[level_key(level)] = tuned[noise][level_key(level)][name][variant]
+        except KeyError:
+            raise KeyError(
+                f"no tuned {variant} parameters for {name} at {noise} level {level_key(level)}: run "
+                f"`python scripts/tune_baselines.py --noise {noise} --levels {level_key(level)} --methods {name}`."
+            ) from None
+
+    def denoise(image: np.ndarray, level: float) -> np.ndarray:
+        setting = chosen[level_key(level)]
+        out = classical_denoise(name, image, level, **setting["params"])
+        if bias_correction:
+            out = np.asarray(RicianBiasCorrection(level, setting["b"])(out), dtype=np.float32)
+        return out
+
+    run_name = f"{name}+rc" if bias_correction else name
+    params = {"library": BASELINES[name].library, "tuned": {k: {**v["params"], **({"b": v["b"]} if bias_correction else {})} for k, v in chosen.items()}}
+    return Method(run_name, denoise, params)
+
+
+def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any] | None = None) -> Method:
+    """A trained network applied to one ``(H, W)`` slice at a time (the level is not given to it: blind)."""
+    network = network.eval()
+
+    def denoise(image: np.ndarray, level: float) -> np.ndarray:
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+            return network(x)[0, 0].float().numpy()
+
+    count = sum(p.numel() for p in network.parameters())
+    return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)
+
+
+def bundle_network(bundle: str | Path, configs: Sequence[str], checkpoint: str | Path) -> torch.nn.Module:
+    """Instantiate a bundle's ``network_def`` from its configs and load a checkpoint (``weights_only=True``).
+
+    Args:
+        bundle: the bundle folder.
+        configs: config files of ``bundle/configs`` merged in order, e.g. ``["train.json", "unet_baseline.json"]``.
+        checkpoint: the weights.
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(Path(bundle) / "configs" / c) for c in configs])
+    network = parser.get_parsed_content("network_def", instantiate=True)
+    return load_network_weights(network, checkpoint).eval()

@@ -1,0 +1,324 @@
+"""Run an experiment suite (``configs/suites/<name>.json``) and record every method as one MLflow run.
+
+Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``. Every method sees the same fixed-seed
+noisy MNI test slices and is scored by the same code (``monai_nad.metrics.median_scores``: median PSNR, SSIM,
+foreground PSNR and edge MSE; outputs clipped to [0, 1]); timings are medians per slice on one thread in the same
+run. Classical methods use the parameters ``scripts/tune_baselines.py`` chose on the validation slab
+(``configs/baselines_tuned.json``). Learned methods: the shipped Neural PDE bundle, the U-Net baseline trained by
+``python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline``, and the
+diffusivity family of ``scripts/train_diffusivity_family.py``. The ablation suite trains its configurations
+itself through the bundle (finished ones are reused).
+
+Runs go to the experiment ``<suite>`` of the SQLite store ``runs/suites/mlflow.db``; ``monai-nad compare --suite
+<suite>`` turns them into ``docs/results/<suite>.md`` and figures.
+
+Usage:
+    python scripts/run_suite.py --suite comparison
+    python scripts/run_suite.py --suite ablation --quick --output-dir /tmp/suites   # tiny budget, minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from monai_nad.baselines import tune_baseline  # noqa: E402
+from monai_nad.data import mni_eval_arrays  # noqa: E402
+from monai_nad.experiments import (  # noqa: E402
+    Method,
+    bundle_network,
+    classical_method,
+    level_key,
+    load_tuned,
+    log_method_run,
+    network_method,
+    sqlite_uri,
+)
+from monai_nad.metrics import median_scores  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+SUITES = ("comparison", "unet_baseline", "noise_sweep", "ablation")
+
+
+class Context:
+    """Paths and switches shared by the suites."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quick = args.quick
+        self.output = args.output_dir
+        self.tracking_uri = sqlite_uri(self.output / "mlflow.db")
+        self.tuned_path = args.tuned
+        self.unet_checkpoint = args.unet_checkpoint
+        self.family_runs = args.family_runs
+        self.limit: int | None = None
+        self.description = ""
+        self._tuned: dict | None = None
+
+    def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
+        """Tuned baseline parameters; the quick mode tunes on 2 validation slices on the fly instead."""
+        if not self.quick:
+            if self._tuned is None:
+                self._tuned = load_tuned(self.tuned_path)
+            return self._tuned
+        tuned: dict = {}
+        for level in levels:
+            noisy, clean = mni_eval_arrays("validation", level, noise=noise, limit=2)
+            for name in methods:
+                tuned.setdefault(noise, {}).setdefault(level_key(level), {})[name] = tune_baseline(
+                    name, noisy, clean, level, rician=noise == "rician"
+                )
+        return tuned
+
+
+def shipped_neural_pde() -> Method:
+    net = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
+    return network_method("neural_pde", net, {"bundle": "bundles/neural_pde_denoising", "config": "inference.json"})
+
+
+def unet_baseline(ctx: Context) -> Method | None:
+    checkpoint = ctx.unet_checkpoint
+    if not checkpoint.is_file() and ctx.quick:
+        checkpoint = train_tiny_unet(ctx.output / "unet_quick")
+    if not checkpoint.is_file():
+        print(f"U-Net baseline skipped: no checkpoint at {checkpoint} (train it with `python scripts/train_pretrained.py "
+              "--extra-config unet_baseline.json --output-dir runs/unet_baseline`)", flush=True)
+        return None
+    net = bundle_network(BUNDLE, ["train.json", "unet_baseline.json"], checkpoint)
+    return network_method("unet", net, {"architecture": "monai.networks.nets.BasicUNet", "checkpoint": str(checkpoint)})
+
+
+def train_tiny_unet(output: Path) -> Path:
+    """A 1-epoch U-Net for the quick mode (trained once per output folder)."""
+    if (output / "checkpoints" / "best_model.pt").is_file():
+        return output / "checkpoints" / "best_model.pt"
+    command = [
+        sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "unet_baseline.json",
+        "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
+        "--train#datalist", "$monai_nad.data.mni_slices('train')[:6]", "--val_levels", "[0.1]",
+    ]
+    subprocess.run(command, check=True, capture_output=True)
+    return output / "checkpoints" / "best_model.pt"
+
+
+def family_methods(ctx: Context) -> list[Method]:
+    """The blind Rician members of the learned-diffusivity family that have been trained."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_diffusivity_family import VARIANTS, diffusivity_kwargs  # noqa: PLC0415
+
+    from monai_nad.engines import load_network_weights
+    from monai_nad.networks import DiffusivityPDE
+
+    methods = []
+    for variant in VARIANTS:
+        done = ctx.family_runs / f"{variant}_rician" / "done.json"
+        if not done.is_file():
+            continue
+        info = json.loads(done.read_text())
+        net = DiffusivityPDE(
+            diffusivity=variant, diffusivity_kwargs=diffusivity_kwargs(variant, "rician"), bias_correction=True,
+            **({"steps": 3} if info.get("quick") else {}),
+        )
+        load_network_weights(net, ctx.family_runs / info["checkpoint"])
+        methods.append(network_method(f"diffusivity_{variant}", net, {"family_run": f"{variant}_rician", "epochs": info["max_epochs"]}))
+    return methods
+
+
+def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shift: str | None = None,
+             prefix: str = "", keep: tuple[float, int] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], list[float]]:
+    """Score a method on the test slab at several levels.
+
+    Returns:
+        ``(metrics named "<prefix><metric>_<level>", kept outputs, seconds per slice)``.
+    """
+    metrics: dict[str, float] = {}
+    kept: dict[str, np.ndarray] = {}
+    seconds: list[float] = []
+    for level in levels:
+        noisy, clean = mni_eval_arrays("test", level, noise=noise, shift=shift, limit=ctx.limit)
+        outs = []
+        for image in noisy:
+            start = time.perf_counter()
+            outs.append(np.asarray(method.denoise(image, level), dtype=np.float32))
+            seconds.append(time.perf_counter() - start)
+        scores = median_scores(np.stack(outs), clean)
+        metrics.update({f"{prefix}{k}_{level_key(level)}": v for k, v in scores.items()})
+        if keep is not None and abs(level - keep[0]) < 1e-9:
+            index = min(keep[1], len(outs) - 1)
+            kept["output"] = outs[index]
+            kept["index"] = np.asarray(index)
+            if method.network is not None and hasattr(method.network, "forward_with_conductance"):
+                with torch.inference_mode():
+                    _, maps = method.network.forward_with_conductance(torch.from_numpy(noisy[index])[None, None])
+                kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
+    return metrics, kept, seconds
+
+
+def record(ctx: Context, suite: str, method: Method, metrics: dict[str, float], seconds: list[float],
+           extra_params: dict | None = None, kept: dict[str, np.ndarray] | None = None) -> None:
+    metrics = dict(metrics)
+    if seconds:
+        metrics["ms_per_slice"] = 1000.0 * float(np.median(seconds))
+    metrics["parameters"] = float(method.parameters)
+    params = {"kind": method.kind, "quick": ctx.quick, "slices": ctx.limit or 10, **method.params, **(extra_params or {})}
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts = []
+        if kept:
+            path = Path(tmp) / "qualitative.npz"
+            np.savez_compressed(path, **kept)
+            artifacts.append(path)
+        log_method_run(ctx.tracking_uri, suite, method.name, params, metrics, artifacts, {"description": ctx.description})
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:4])
+    print(f"[{suite}] {method.name}: {shown} ...", flush=True)
+
+
+def learned_methods(names: list[str], ctx: Context) -> list[Method]:
+    methods: list[Method] = []
+    for name in names:
+        if name == "neural_pde":
+            methods.append(shipped_neural_pde())
+        elif name == "unet":
+            unet = unet_baseline(ctx)
+            if unet is not None:
+                methods.append(unet)
+        elif name == "diffusivity_family":
+            methods.extend(family_methods(ctx))
+        else:
+            raise ValueError(f"unknown learned method {name!r}")
+    return methods
+
+
+def run_comparison(cfg: dict, ctx: Context) -> None:
+    noise, levels = cfg["noise"], [float(v) for v in cfg["levels"]]
+    baselines = cfg["quick"]["baselines"] if ctx.quick else cfg["baselines"]
+    tuned = ctx.tuned(noise, levels, baselines)
+    keep = (float(cfg["qualitative"]["level"]), int(cfg["qualitative"]["index"]))
+    methods = [classical_method(b, tuned, noise, levels, rc) for b in baselines for rc in cfg["bias_correction"]]
+    methods += learned_methods(cfg["quick"]["learned"] if ctx.quick else cfg["learned"], ctx)
+    for method in methods:
+        metrics, kept, seconds = evaluate(method, noise, levels, ctx, keep=keep)
+        record(ctx, "comparison", method, metrics, seconds, {"qualitative": cfg["qualitative"]}, kept)
+
+
+def run_noise_sweep(cfg: dict, ctx: Context) -> None:
+    settings = cfg["quick"]["settings"] if ctx.quick else cfg["settings"]
+    learned = learned_methods(cfg["learned"], ctx)
+    classical: dict[str, list[tuple[str, Method]]] = {}
+    baselines = cfg["quick"].get("baselines", cfg["baselines"]) if ctx.quick else cfg["baselines"]
+    for noise, levels in settings.items():
+        tuned = ctx.tuned(noise, [float(v) for v in levels], baselines)
+        for b in baselines:
+            for rc in ([False, True] if noise == "rician" else [False]):
+                method = classical_method(b, tuned, noise, [float(v) for v in levels], rc)
+                classical.setdefault(method.name, []).append((noise, method))
+    for method in learned:
+        metrics, seconds = {}, []
+        for noise, levels in settings.items():
+            m, _, s = evaluate(method, noise, [float(v) for v in levels], ctx, prefix=f"{noise}_")
+            metrics.update(m)
+            seconds += s
+        record(ctx, "noise_sweep", method, metrics, seconds)
+    for name, parts in classical.items():
+        metrics, seconds, params = {}, [], {}
+        for noise, method in parts:
+            m, _, s = evaluate(method, noise, [float(v) for v in settings[noise]], ctx, prefix=f"{noise}_")
+            metrics.update(m)
+            seconds += s
+            params[noise] = method.params["tuned"]
+        record(ctx, "noise_sweep", Method(name, parts[0][1].denoise, {"library": parts[0][1].params["library"], "tuned": params}), metrics, seconds)
+
+
+def run_unet_baseline(cfg: dict, ctx: Context) -> None:
+    q = cfg["quick"] if ctx.quick else {}
+    levels = [float(v) for v in cfg["levels"]]
+    out_of_range = [float(v) for v in q.get("out_of_range", cfg["out_of_range"])]
+    shifted = q.get("shifted", cfg["shifted"])
+    for method in learned_methods(cfg["learned"], ctx):
+        metrics, _, seconds = evaluate(method, cfg["noise"], levels, ctx)
+        more, _, _ = evaluate(method, cfg["noise"], out_of_range, ctx, prefix="outside_")
+        metrics.update(more)
+        for shift, shift_levels in shifted.items():
+            more, _, _ = evaluate(method, cfg["noise"], [float(v) for v in shift_levels], ctx, shift=shift, prefix=f"{shift}_")
+            metrics.update(more)
+        record(ctx, "unet_baseline", method, metrics, seconds)
+
+
+def run_ablation(cfg: dict, ctx: Context) -> None:
+    q = cfg["quick"] if ctx.quick else {}
+    budget = q.get("budget", cfg["budget"])
+    seeds = q.get("seeds", cfg["seeds"])
+    variants = {k: cfg["variants"][k] for k in q.get("variants", cfg["variants"])}
+    levels = [float(v) for v in cfg["levels"]]
+    configs = BUNDLE / "configs"
+    for name, overrides in variants.items():
+        for seed in seeds:
+            run_dir = ctx.output / "ablation" / f"{name}_seed{seed}"
+            best = run_dir / "checkpoints" / "best_model.pt"
+            done = run_dir / "done.json"
+            if not done.is_file():
+                command = [
+                    sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs / "train.json"),
+                    "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
+                    "--bundle_root", str(BUNDLE), "--output_dir", str(run_dir), "--seed", str(seed), *budget, *overrides,
+                ]
+                print(f"[ablation] training {name} seed {seed}: {' '.join(command)}", flush=True)
+                start = time.time()
+                result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("ABLATION_THREADS", "2")))
+                if result.returncode != 0 or not best.is_file():
+                    raise RuntimeError(f"ablation run {name} seed {seed} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+                done.write_text(json.dumps({"seconds": round(time.time() - start, 1), "overrides": overrides, "budget": budget}) + "\n")
+            info = json.loads(done.read_text())
+            from monai.bundle import ConfigParser
+
+            from monai_nad.engines import load_network_weights
+
+            parser = ConfigParser()
+            parser.read_config(str(configs / "train.json"))
+            for key, value in zip(overrides[::2], overrides[1::2]):
+                parser[key.removeprefix("--")] = json.loads(value.lower()) if value in ("True", "False") else json.loads(value)
+            net = load_network_weights(parser.get_parsed_content("network_def"), best)
+            method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(overrides) or "none",
+                                                               "budget": " ".join(budget), "train_seconds": info["seconds"]})
+            metrics, _, seconds = evaluate(method, "rician", levels, ctx)
+            record(ctx, "ablation", method, metrics, seconds)
+
+
+RUNNERS = {"comparison": run_comparison, "unet_baseline": run_unet_baseline, "noise_sweep": run_noise_sweep, "ablation": run_ablation}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", required=True, choices=SUITES + ("all",))
+    parser.add_argument("--quick", action="store_true", help="2 test slices, few methods, tiny training budgets")
+    parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "suites")
+    parser.add_argument("--tuned", type=Path, default=ROOT / "configs" / "baselines_tuned.json")
+    parser.add_argument("--unet-checkpoint", type=Path, default=ROOT / "runs" / "unet_baseline" / "checkpoints" / "best_model.pt")
+    parser.add_argument("--family-runs", type=Path, default=ROOT / "runs" / "diffusivity_family")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(args)
+    for suite in SUITES if args.suite == "all" else (args.suite,):
+        cfg = json.loads((ROOT / "configs" / "suites" / f"{suite}.json").read_text())
+        ctx.limit = cfg["quick"]["limit"] if args.quick else None
+        ctx.description = cfg["description"]
+        start = time.time()
+        RUNNERS[suite](cfg, ctx)
+        print(f"[{suite}] done in {time.time() - start:.0f} s; runs in {ctx.tracking_uri}, experiment {suite!r}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Experiment suites: the quick mode runs every suite end to end and `monai-nad compare` reads them from MLflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monai_nad.cli import main as cli_main
+from monai_nad.experiments import compare_suite, latest_runs, log_method_run, sqlite_uri
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_latest_run_of_each_name_wins(tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    log_method_run(uri, "demo", "method_a", {"x": 1}, {"psnr_0.1": 20.0})
+    log_method_run(uri, "demo", "method_b", {"x": {"nested": 2}}, {"psnr_0.1": 25.0})
+    log_method_run(uri, "demo", "method_a", {"x": 3}, {"psnr_0.1": 30.0})
+    runs = latest_runs(uri, "demo")
+    assert [r["name"] for r in runs] == ["method_b", "method_a"]
+    assert runs[1]["metrics"]["psnr_0.1"] == 30.0 and runs[0]["params"]["x.nested"] == "2"
+
+
+def test_compare_reports_a_missing_store_or_suite(tmp_path):
+    with pytest.raises(ValueError, match="does not exist: run `python scripts/run_suite.py --suite comparison`"):
+        compare_suite("comparison", tmp_path / "none.db", tmp_path)
+    with pytest.raises(ValueError, match="unknown suite 'comparisons'"):
+        compare_suite("comparisons", tmp_path / "none.db", tmp_path)
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    log_method_run(uri, "demo", "a", {}, {})
+    with pytest.raises(ValueError, match="no MLflow experiment 'ablation'"):
+        compare_suite("ablation", tmp_path / "mlflow.db", tmp_path)
+
+
+def test_quick_suites_end_to_end(tmp_path):
+    """Every suite in quick mode (tiny budgets, 2 slices), then the tables and figures from MLflow."""
+    runs = tmp_path / "suites"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_suite.py"), "--suite", "all", "--quick", "--output-dir", str(runs),
+         "--unet-checkpoint", str(tmp_path / "no_unet.pt"), "--family-runs", str(tmp_path / "no_family")],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "results"
+    for suite in ("comparison", "unet_baseline", "noise_sweep", "ablation"):
+        assert cli_main(["compare", "--suite", suite, "--store", str(runs / "mlflow.db"), "-o", str(out)]) == 0
+        page = (out / f"{suite}.md").read_text()
+        assert "Quick mode" in page and "from the MLflow experiment" in page
+    comparison = (out / "comparison.md").read_text()
+    for name in ("| neural_pde |", "| unet |", "| tv+rc |", "| nlm |"):
+        assert name in comparison
+    assert "Standing of the Neural PDE" in comparison
+    assert "| inverted (T2-like), s=0.1 |" in (out / "unet_baseline.md").read_text()
+    assert "| steps_4 | `--network_def#steps 4` |" in (out / "ablation.md").read_text()
+    assert "| bm3d" not in (out / "noise_sweep.md").read_text() and "| nlm+rc |" in (out / "noise_sweep.md").read_text()
+    for figure in ("comparison_psnr.png", "comparison_qualitative.png", "comparison_conductance.png", "noise_sweep.png", "ablation.png"):
+        assert (out / figure).stat().st_size > 5_000, figure
