@@ -58,3 +58,20 @@ def test_quick_suites_end_to_end(tmp_path):
     assert "| bm3d" not in (out / "noise_sweep.md").read_text() and "| nlm+rc |" in (out / "noise_sweep.md").read_text()
     for figure in ("comparison_psnr.png", "comparison_qualitative.png", "comparison_conductance.png", "noise_sweep.png", "ablation.png"):
         assert (out / figure).stat().st_size > 5_000, figure
+
+
+def test_classical_method_uses_the_tuned_values_and_names_missing_ones():
+    import numpy as np
+
+    from monai_nad.baselines import classical_denoise
+    from monai_nad.experiments import classical_method
+
+    tuned = {"rician": {"0.1": {"tv": {"plain": {"params": {"weight_factor": 2.0}, "psnr": 0},
+                                       "rc": {"params": {"weight_factor": 1.0}, "b": 0.5, "psnr": 0}}}}}
+    image = np.random.default_rng(0).random((16, 16)).astype(np.float32)
+    plain = classical_method("tv", tuned, "rician", [0.1], bias_correction=False)
+    np.testing.assert_allclose(plain.denoise(image, 0.1), classical_denoise("tv", image, 0.1, weight_factor=2.0))
+    rc = classical_method("tv", tuned, "rician", [0.1], bias_correction=True)
+    assert rc.name == "tv+rc" and rc.params["tuned"]["0.1"] == {"weight_factor": 1.0, "b": 0.5}
+    with pytest.raises(KeyError, match=r"no tuned plain parameters for tv at rician level 0.05: run .*--levels 0.05 --methods tv"):
+        classical_method("tv", tuned, "rician", [0.05], bias_correction=False)

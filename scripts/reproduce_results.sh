@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Regenerate everything in docs/results/ (a few hours on a 2-core CPU; finished trainings are reused).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+python scripts/tune_baselines.py
+python scripts/tune_baselines.py --noise rician --levels 0.02 0.08 0.12 0.2 0.25 --methods bm3d nlm
+python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline --max-epochs 70 --tracking mlflow --experiment_name unet_baseline
+python scripts/train_diffusivity_family.py --max-epochs 3
+python scripts/diffusivity_family_results.py
+for suite in comparison unet_baseline noise_sweep ablation; do
+    python scripts/run_suite.py --suite "$suite"
+    monai-nad compare --suite "$suite"
+done
