@@ -141,7 +141,7 @@ def _pm(form: str, neighbours: int) -> Baseline:
     return Baseline(
         f"perona_malik_{form}_{neighbours}",
         _perona_malik,
-        {"k_factor": (0.5, 1.0, 1.5, 2.0, 3.0), "iterations": (5, 10, 20, 40)},
+        {"k_factor": (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0), "iterations": (1, 2, 3, 5, 10, 20)},
         {"form": form, "neighbours": neighbours},
         library="monai_nad DiffusivityPDE (fixed K)",
     )
@@ -151,27 +151,27 @@ def _pm(form: str, neighbours: int) -> Baseline:
 BASELINES: dict[str, Baseline] = {
     b.name: b
     for b in (
-        Baseline("gaussian", _gaussian, {"sigma": (0.5, 0.75, 1.0, 1.5, 2.0)}, library="scipy.ndimage"),
+        Baseline("gaussian", _gaussian, {"sigma": (0.5, 0.75, 1.0, 1.5, 2.0, 3.0)}, library="scipy.ndimage"),
         Baseline("median", _median, {"size": (3, 5)}, library="scipy.ndimage"),
         Baseline(
-            "bilateral", _bilateral, {"color_factor": (1.0, 2.0, 4.0), "sigma_spatial": (1.0, 2.0)}, dims=(2,), library="scikit-image"
+            "bilateral", _bilateral, {"color_factor": (0.25, 0.5, 1.0, 2.0), "sigma_spatial": (0.5, 1.0, 2.0)}, dims=(2,), library="scikit-image"
         ),
-        Baseline("nlm", _nlm, {"h_factor": (0.6, 0.8, 1.0, 1.2)}, library="scikit-image"),
-        Baseline("wavelet", _wavelet, {"sigma_factor": (0.75, 1.0, 1.5, 2.0)}, library="scikit-image"),
-        Baseline("tv", _tv, {"weight_factor": (0.5, 1.0, 2.0, 3.0)}, library="scikit-image"),
-        Baseline("curvature_flow", _curvature_flow, {"iterations": (2, 5, 10, 20)}, library="SimpleITK"),
+        Baseline("nlm", _nlm, {"h_factor": (0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.2)}, library="scikit-image"),
+        Baseline("wavelet", _wavelet, {"sigma_factor": (0.3, 0.4, 0.5, 0.75, 1.0, 1.5)}, library="scikit-image"),
+        Baseline("tv", _tv, {"weight_factor": (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)}, library="scikit-image"),
+        Baseline("curvature_flow", _curvature_flow, {"iterations": (2, 5, 10, 20, 40, 80)}, library="SimpleITK"),
         Baseline(
             "curvature_anisotropic",
             _curvature_anisotropic,
-            {"conductance": (0.5, 1.0, 2.0, 4.0), "iterations": (5, 10, 20)},
+            {"conductance": (1.0, 2.0, 4.0, 8.0, 16.0), "iterations": (2, 5, 10, 20)},
             library="SimpleITK",
         ),
         _pm("exponential", 4),
         _pm("rational", 4),
         _pm("exponential", 8),
         _pm("rational", 8),
-        Baseline("bm3d", _bm3d, {"sigma_factor": (0.8, 1.0, 1.2)}, dims=(2,), library="bm3d"),
-        Baseline("dipy_nlm", _dipy_nlm, {"sigma_factor": (0.6, 0.8, 1.0, 1.2)}, library="dipy (Rician NLM)"),
+        Baseline("bm3d", _bm3d, {"sigma_factor": (0.7, 0.85, 1.0, 1.2, 1.4)}, dims=(2,), library="bm3d"),
+        Baseline("dipy_nlm", _dipy_nlm, {"sigma_factor": (0.8, 1.0, 1.2, 1.5, 2.0, 2.5)}, library="dipy (Rician NLM)"),
     )
 }
 

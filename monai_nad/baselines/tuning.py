@@ -15,7 +15,7 @@ from monai_nad.transforms.array import RicianBiasCorrection
 __all__ = ["B_GRID", "tune_baseline", "parameter_grid"]
 
 #: Strengths ``b`` of the Rician bias correction ``sqrt(max(f^2 - 2 b s^2, 0))`` that are tried.
-B_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+B_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
 
 
 def parameter_grid(name: str) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
+from monai_nad.networks.residual import ResidualDenoiser
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "blind_rician_correction",
     "robust_intensity_scale",
     "UnrolledDenoiser",
+    "ResidualDenoiser",
     "DiffusivityPDE",
     "DIFFUSIVITIES",
     "make_diffusivity",
