@@ -65,6 +65,7 @@ class Context:
         self.family_runs = args.family_runs
         self.limit: int | None = None
         self.description = ""
+        self.only_variants: list[str] | None = args.variants
         self._tuned: dict | None = None
 
     def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
@@ -259,7 +260,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
     q = cfg["quick"] if ctx.quick else {}
     budget = q.get("budget", cfg["budget"])
     seeds = q.get("seeds", cfg["seeds"])
-    variants = {k: cfg["variants"][k] for k in q.get("variants", cfg["variants"])}
+    variants = {k: cfg["variants"][k] for k in (ctx.only_variants or q.get("variants", cfg["variants"]))}
     levels = [float(v) for v in cfg["levels"]]
     configs = BUNDLE / "configs"
     for name, overrides in variants.items():
@@ -305,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "suites")
     parser.add_argument("--tuned", type=Path, default=ROOT / "configs" / "baselines_tuned.json")
     parser.add_argument("--unet-checkpoint", type=Path, default=ROOT / "runs" / "unet_baseline" / "checkpoints" / "best_model.pt")
+    parser.add_argument("--variants", nargs="+", default=None, help="ablation: only these configurations (e.g. to split the work)")
     parser.add_argument("--family-runs", type=Path, default=ROOT / "runs" / "diffusivity_family")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

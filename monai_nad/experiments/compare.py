@@ -204,7 +204,7 @@ def _noise_sweep(runs: list[dict], out: Path) -> list[str]:
         levels = sorted({lv for p in parsed.values() for lv in p.get((noise, "psnr"), {})})
         scale = 255.0 if noise == "gaussian" else 1.0
         label = "sigma (out of 255)" if noise == "gaussian" else "Rician s"
-        lines += [f"## {noise.capitalize()} noise: PSNR/SSIM", "", "| method | " + " | ".join(f"{lv * scale:g}" for lv in levels) + " |",
+        lines += [f"## {noise.capitalize()} noise: PSNR/SSIM", "", f"| method \\ {label} | " + " | ".join(f"{lv * scale:.3g}" for lv in levels) + " |",
                   "|---|" + "---|" * len(levels)]
         for name, p in parsed.items():
             values = p.get((noise, "psnr"), {})
@@ -217,6 +217,13 @@ def _noise_sweep(runs: list[dict], out: Path) -> list[str]:
             ax.axvspan(0.05, 0.20, color="grey", alpha=0.12, label="training range")
         ax.set(xlabel=label, ylabel="PSNR (dB)", title=f"{noise} noise")
         ax.legend(fontsize=7)
+        lines.append("")
+        ours = parsed.get("neural_pde", {}).get((noise, "psnr"), {})
+        for other in ("bm3d+rc" if noise == "rician" else "bm3d", "unet"):
+            theirs = parsed.get(other, {}).get((noise, "psnr"), {})
+            diffs = [f"{ours[lv] - theirs[lv]:+.2f}" for lv in levels if lv in ours and lv in theirs]
+            if diffs:
+                lines.append(f"Neural PDE minus {other} ({noise}, dB, by level): {', '.join(diffs)}.  ")
         lines.append("")
     fig.tight_layout()
     fig.savefig(out / "noise_sweep.png", dpi=100)
