@@ -264,6 +264,9 @@ def _ablation(runs: list[dict], out: Path) -> list[str]:
     budget = runs[0]["params"].get("budget", "?") if runs else "?"
     lines = [f"Training budget of every configuration: `{budget}` (bundle overrides), seeds: "
              f"{', '.join(sorted({r['params'].get('seed', '?') for r in runs}))}.", "",
+             "These contributions are measured at this budget, far shorter than the shipped model's; they show which "
+             "components pay off early in training, not what they are worth at convergence (configurations with fewer "
+             "learned parts converge faster).", "",
              "## Mean PSNR ± half-range over seeds, and the change against the reference configuration", "",
              "| configuration | overrides | " + " | ".join(f"s={lv:g}" for lv in levels) + " | " + " | ".join(f"Δ s={lv:g}" for lv in levels) + " |",
              "|---|---|" + "---|" * (2 * len(levels))]
