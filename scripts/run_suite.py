@@ -37,6 +37,7 @@ import torch  # noqa: E402
 from monai_nad.baselines import tune_baseline  # noqa: E402
 from monai_nad.data import mni_eval_arrays  # noqa: E402
 from monai_nad.experiments import (  # noqa: E402
+    SUITES,
     Method,
     bundle_network,
     classical_method,
@@ -46,11 +47,11 @@ from monai_nad.experiments import (  # noqa: E402
     network_method,
     sqlite_uri,
 )
+from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
-SUITES = ("comparison", "unet_baseline", "noise_sweep", "ablation")
 
 
 class Context:
@@ -149,12 +150,9 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
     seconds: list[float] = []
     for level in levels:
         noisy, clean = mni_eval_arrays("test", level, noise=noise, shift=shift, limit=ctx.limit)
-        outs = []
-        for image in noisy:
-            start = time.perf_counter()
-            outs.append(np.asarray(method.denoise(image, level), dtype=np.float32))
-            seconds.append(time.perf_counter() - start)
-        scores = median_scores(np.stack(outs), clean)
+        outs, times = denoise_slices(lambda image: method.denoise(image, level), noisy)
+        seconds += times
+        scores = median_scores(outs, clean)
         metrics.update({f"{prefix}{k}_{level_key(level)}": v for k, v in scores.items()})
         if keep is not None and abs(level - keep[0]) < 1e-9:
             index = min(keep[1], len(outs) - 1)

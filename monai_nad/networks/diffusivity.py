@@ -94,9 +94,6 @@ class Diffusivity(nn.Module):
         in_channels: channels of ``u``.
     """
 
-    #: ``True`` when ``g <= 1`` by construction (otherwise the diffusion's step size adapts to ``max g``).
-    bounded: bool = True
-
     def __init__(self, spatial_dims: int = 2, in_channels: int = 1) -> None:
         super().__init__()
         if spatial_dims not in (2, 3):
@@ -269,7 +266,6 @@ class FieldsOfExpertsDiffusivity(Diffusivity):
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         self.activation, self.num_experts, self.bins = activation, num_experts, bins
-        self.bounded = activation == "roth_black"
         conv = Conv[Conv.CONV, spatial_dims]
         self.kernels = conv(in_channels, num_experts, kernel_size, padding="same", padding_mode="replicate", bias=False)
         n = num_experts

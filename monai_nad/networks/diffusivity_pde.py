@@ -16,7 +16,7 @@ from monai_nad.networks.diffusivity import (
     PeronaMalikDiffusivity,
     UNetDiffusivity,
 )
-from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
 from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 
@@ -104,15 +104,13 @@ class DiffusivityPDE(UnrolledDenoiser):
         scale_quantile: float = 0.99,
         bias_correction: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(scale_invariant, scale_quantile)
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
         if int(steps) != steps or steps < 1:
             raise ValueError(f"steps must be a positive integer, got {steps!r}.")
         if int(padding) != padding or padding < 0:
             raise ValueError(f"padding must be a non-negative integer, got {padding!r}.")
-        if not 0.0 < scale_quantile <= 1.0:
-            raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
         if isinstance(diffusivity, str):
             diffusivity = make_diffusivity(diffusivity, spatial_dims, in_channels, **dict(diffusivity_kwargs or {}))
         elif diffusivity_kwargs:
@@ -123,7 +121,6 @@ class DiffusivityPDE(UnrolledDenoiser):
                 f"the network for spatial_dims={spatial_dims}, in_channels={in_channels}."
             )
         self.spatial_dims, self.in_channels, self.steps, self.padding = spatial_dims, in_channels, steps, padding
-        self.scale_invariant, self.scale_quantile = scale_invariant, scale_quantile
         self.stencil = DiffusionStencil(spatial_dims, neighbours or min(SUPPORTED_NEIGHBOURS[spatial_dims]))
         self.diffusivity = diffusivity
         #: step sizes as fractions ``sigmoid(logit)`` of the stable bound (0.73 at initialisation)
@@ -148,10 +145,7 @@ class DiffusivityPDE(UnrolledDenoiser):
 
     def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
-        if self.scale_invariant:
-            scale = robust_intensity_scale(x, self.scale_quantile)
-        else:
-            scale = x.new_ones([x.shape[0]] + [1] * (x.ndim - 1))
+        scale = self.intensity_scale(x)
         x = x / scale
         u = self._pad(x)
         context = self.diffusivity.context(u)

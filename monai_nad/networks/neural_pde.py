@@ -12,9 +12,9 @@ from monai.utils import ensure_tuple_rep
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
-from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
 
-__all__ = ["NeuralPDE", "check_image_batch", "robust_intensity_scale"]
+__all__ = ["NeuralPDE", "check_image_batch"]
 
 
 class NeuralPDE(UnrolledDenoiser):
@@ -86,7 +86,7 @@ class NeuralPDE(UnrolledDenoiser):
         scale_quantile: float = 0.99,
         bias_correction: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(scale_invariant, scale_quantile)
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
         if neighbours is None:
@@ -99,8 +99,6 @@ class NeuralPDE(UnrolledDenoiser):
         ):
             if int(value) != value or value < 1:
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
-        if not 0.0 < scale_quantile <= 1.0:
-            raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
         if guidance_features is None:
             guidance_features = (16, 32) if spatial_dims == 2 else (8, 16)
         if conduction_features is None:
@@ -113,8 +111,6 @@ class NeuralPDE(UnrolledDenoiser):
         self.steps = steps
         self.use_guidance = guidance
         self.use_refine = refine
-        self.scale_invariant = scale_invariant
-        self.scale_quantile = scale_quantile
         self.use_bias_correction = bias_correction
         #: learned Rician correction strength ``b = 2 * sigmoid(logit)`` (1 at initialisation)
         self.bias_correction_logit = nn.Parameter(torch.zeros(())) if bias_correction else None
@@ -157,12 +153,6 @@ class NeuralPDE(UnrolledDenoiser):
     def step_sizes(self) -> torch.Tensor:
         """The per-step sizes ``dt_k``, shape ``(T,)``, each in ``(0, 1 / sum_j w_j]``."""
         return torch.sigmoid(self.dt_logits) * self.max_dt
-
-    def intensity_scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-image intensity scale ``(B, 1, 1, 1[, 1])`` used when ``scale_invariant`` (ones otherwise)."""
-        if not self.scale_invariant:
-            return torch.ones([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
-        return robust_intensity_scale(x, self.scale_quantile)
 
     def _run(self, x: torch.Tensor, keep_conductance: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():

@@ -67,7 +67,29 @@ def check_image_batch(x: torch.Tensor, spatial_dims: int, in_channels: int, min_
 
 
 class UnrolledDenoiser(nn.Module):
-    """Base class of the unrolled diffusion networks: subclasses implement ``_run(x, keep_maps)``."""
+    """Base class of the unrolled diffusion networks: subclasses implement ``_run(x, keep_maps)``.
+
+    Args:
+        scale_invariant: divide each image by :func:`robust_intensity_scale` before denoising and multiply the
+            result back (see :meth:`intensity_scale`).
+        scale_quantile: the quantile used as the intensity scale, in ``(0, 1]``.
+
+    Raises:
+        ValueError: ``scale_quantile`` outside ``(0, 1]``.
+    """
+
+    def __init__(self, scale_invariant: bool = True, scale_quantile: float = 0.99) -> None:
+        super().__init__()
+        if not 0.0 < scale_quantile <= 1.0:
+            raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
+        self.scale_invariant = scale_invariant
+        self.scale_quantile = scale_quantile
+
+    def intensity_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-image intensity scale ``(B, 1, 1, 1[, 1])`` used when ``scale_invariant`` (ones otherwise)."""
+        if not self.scale_invariant:
+            return torch.ones([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
+        return robust_intensity_scale(x, self.scale_quantile)
 
     def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover
         raise NotImplementedError
