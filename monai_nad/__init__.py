@@ -4,6 +4,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from monai_nad import data, engines, inference, losses, metrics, networks, transforms  # noqa: E402
+from monai_nad import data, diffdenoise, engines, inference, losses, metrics, networks, transforms  # noqa: E402
 
-__all__ = ["__version__", "data", "engines", "inference", "losses", "metrics", "networks", "transforms"]
+__all__ = ["__version__", "data", "diffdenoise", "engines", "inference", "losses", "metrics", "networks", "transforms"]

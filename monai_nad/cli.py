@@ -75,8 +75,10 @@ def run_inference(
     if not config.is_file():
         raise FileNotFoundError(f"no inference config at {config}: is {bundle} a monai_nad bundle?")
     output_dir = Path(output_dir)
+    # a bundle may share definitions between its configs in configs/common.json (merged first)
+    common = bundle / "configs" / "common.json"
     workflow = ConfigWorkflow(
-        config_file=str(config),
+        config_file=[str(common), str(config)] if common.is_file() else str(config),
         meta_file=str(bundle / "configs" / "metadata.json"),
         workflow_type="inference",
         bundle_root=str(bundle),

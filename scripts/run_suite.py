@@ -1,6 +1,6 @@
 """Run an experiment suite (``configs/suites/<name>.json``) and record every method as one MLflow run.
 
-Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``. Every method sees the same fixed-seed
+Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``, ``self_supervised``. Every method sees the same fixed-seed
 noisy MNI test slices and is scored by the same code (``monai_nad.metrics.median_scores``: median PSNR, SSIM,
 foreground PSNR and edge MSE; outputs clipped to [0, 1]); timings are medians per slice on one thread in the same
 run. Classical methods use the parameters ``scripts/tune_baselines.py`` chose on the validation slab
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -34,8 +35,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from monai_nad.baselines import tune_baseline  # noqa: E402
-from monai_nad.data import mni_eval_arrays  # noqa: E402
+from monai_nad.baselines import classical_denoise, tune_baseline  # noqa: E402
+from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition  # noqa: E402
+from monai_nad.diffdenoise import BlindSpotStage, sampling_variance  # noqa: E402
 from monai_nad.experiments import (  # noqa: E402
     SUITES,
     Method,
@@ -49,6 +51,7 @@ from monai_nad.experiments import (  # noqa: E402
 )
 from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
+from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
@@ -294,7 +297,110 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             record(ctx, "ablation", method, metrics, seconds)
 
 
-RUNNERS = {"comparison": run_comparison, "unet_baseline": run_unet_baseline, "noise_sweep": run_noise_sweep, "ablation": run_ablation}
+DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
+
+
+def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The DiffDenoise pipeline and student: the bundle's shipped weights, or (quick mode) a tiny fresh training."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(DIFFDENOISE / "configs" / "common.json"), str(DIFFDENOISE / "configs" / "inference.json")])
+    parser["bundle_root"] = str(DIFFDENOISE)
+    if ctx.quick:
+        runs = ctx.output / "diffdenoise_quick"
+        if not (runs / "student" / "model.pt").is_file():
+            subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(runs)], check=True, capture_output=True)
+        for stage in ("bsn", "diffusion", "student"):
+            parser[f"{stage}_ckpt"] = str(runs / stage / "model.pt")
+        parser["inference_steps"] = 2
+    return parser.get_parsed_content("pipeline_def"), parser.get_parsed_content("load_student")
+
+
+def self_supervised_neural_pde(ctx: Context) -> Method:
+    checkpoint = BUNDLE / "models" / "self_supervised.pt"
+    if ctx.quick:
+        output = ctx.output / "self_supervised_quick"
+        checkpoint = output / "checkpoints" / "final_model.pt"
+        if not checkpoint.is_file():
+            subprocess.run([
+                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "self_supervised.json",
+                "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
+                "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
+            ], check=True, capture_output=True)
+    net = bundle_network(BUNDLE, ["inference.json"], checkpoint)
+    return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
+
+
+def bm3d_for_condition(condition: str, ctx: Context) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
+    """BM3D (+ Rician correction for Rician noise) tuned on validation slices of the condition.
+
+    For Rician noise the level is the known sigma; otherwise BM3D gets the standard deviation of (noisy - clean)
+    measured on the validation slices, times a tuned factor: an oracle-tuned baseline.
+    """
+    noise, level, _ = noise_condition(condition)
+    noisy, clean = mni_condition_arrays("validation", condition, limit=2 if ctx.quick else 4)
+    sigma = level if noise in ("rician", "gaussian") else float(np.std(noisy - clean))
+    tuned = tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")
+    choice = tuned["rc" if noise == "rician" else "plain"]
+
+    def denoise(image: np.ndarray) -> np.ndarray:
+        out = classical_denoise("bm3d", image, sigma, **choice["params"])
+        if noise == "rician":
+            out = np.asarray(RicianBiasCorrection(sigma, choice["b"])(out), dtype=np.float32)
+        return out
+
+    return denoise, {"sigma": sigma, **choice["params"], **({"b": choice["b"]} if noise == "rician" else {})}
+
+
+def run_self_supervised(cfg: dict, ctx: Context) -> None:
+    q = cfg["quick"] if ctx.quick else {}
+    conditions = q.get("conditions", cfg["conditions"])
+    keep_condition, keep_index = cfg["qualitative"]["condition"], int(cfg["qualitative"]["index"])
+    pipeline, student = diffdenoise_networks(ctx)
+    learned = {
+        "blind_spot": network_method("blind_spot", BlindSpotStage(pipeline), {"stage": "1: blind-spot network"}),
+        "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps}),
+        "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps}),
+        "student": network_method("student", student, {"stage": "4: distilled student"}),
+        "neural_pde_self_supervised": None,
+        "neural_pde": None,
+    }
+    for name in cfg["methods"]:
+        metrics: dict[str, float] = {}
+        seconds: list[float] = []
+        kept: dict[str, np.ndarray] = {}
+        params: dict = {}
+        for condition in conditions:
+            noisy, clean = mni_condition_arrays("test", condition, limit=ctx.limit)
+            if name == "bm3d":
+                denoise, params[condition] = bm3d_for_condition(condition, ctx)
+            else:
+                if learned.get(name) is None:
+                    learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
+                method = learned[name]
+                denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
+            outs, times = denoise_slices(denoise, noisy)
+            seconds += times
+            metrics.update({f"{k}_{condition}": v for k, v in median_scores(outs, clean).items()})
+            if condition == keep_condition:
+                index = min(keep_index, len(outs) - 1)
+                kept.update({"output": outs[index], "index": np.asarray(index)})
+                if name == "bm3d":
+                    kept.update({"noisy": noisy[index], "clean": clean[index]})
+        if name == "diffdenoise":
+            srds = q.get("srds", cfg["srds"])
+            noisy, _ = mni_condition_arrays("test", srds["condition"], limit=srds["slices"])
+            variance = sampling_variance(pipeline, torch.from_numpy(noisy)[:, None], repeats=srds["repeats"])
+            metrics.update({f"srds_variance_{k}": v for k, v in variance.items()})
+            params["srds"] = srds
+        method = learned.get(name) or Method(name, lambda image, level: image, {"library": "bm3d", "tuned": params})
+        if "srds" in params:
+            method.params["srds"] = params.pop("srds")
+        record(ctx, "self_supervised", method, metrics, seconds, {"conditions": ",".join(conditions), "qualitative": cfg["qualitative"]}, kept)
+
+
+RUNNERS = {"comparison": run_comparison, "self_supervised": run_self_supervised, "unet_baseline": run_unet_baseline, "noise_sweep": run_noise_sweep, "ablation": run_ablation}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(args)
     for suite in SUITES if args.suite == "all" else (args.suite,):
         cfg = json.loads((ROOT / "configs" / "suites" / f"{suite}.json").read_text())
-        ctx.limit = cfg["quick"]["limit"] if args.quick else None
+        ctx.limit = cfg["quick"]["limit"] if args.quick else cfg.get("limit")
         ctx.description = cfg["description"]
         start = time.time()
         RUNNERS[suite](cfg, ctx)

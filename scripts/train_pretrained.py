@@ -57,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode != 0:
         print(f"training failed with exit code {result.returncode}", file=sys.stderr)
         return result.returncode
-    best = Path(args.output_dir) / "checkpoints" / "best_model.pt"
+    # best validation checkpoint; self-supervised runs (self_supervised.json) keep the final weights instead
+    candidates = [Path(args.output_dir) / "checkpoints" / name for name in ("best_model.pt", "final_model.pt")]
+    best = next((path for path in candidates if path.is_file()), candidates[0])
     if not best.is_file():
-        print(f"no best checkpoint at {best}", file=sys.stderr)
+        print(f"no checkpoint at {' or '.join(map(str, candidates))}", file=sys.stderr)
         return 1
     info = {
         "command": " ".join([Path(sys.executable).name, "scripts/train_pretrained.py"] + (argv if argv is not None else sys.argv[1:])),

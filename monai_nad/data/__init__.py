@@ -16,6 +16,7 @@ from monai_nad.data.mni import (
     mni_template_path,
     shift_contrast,
 )
+from monai_nad.data.noisy import DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, noise_condition
 from monai_nad.data.volumes import (
     LoadedImage,
     denormalise_intensity,
@@ -28,6 +29,13 @@ from monai_nad.data.volumes import (
 )
 
 __all__ = [
+    "DIFFDENOISE_CONDITIONS",
+    "NOISE_CONDITIONS",
+    "RICIAN_CONDITIONS",
+    "mni_noisy_slices",
+    "mni_condition_arrays",
+    "mni_condition_dataset",
+    "noise_condition",
     "BR35H_CLASSES",
     "ToGreyscaled",
     "br35h_split",

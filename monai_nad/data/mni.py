@@ -130,6 +130,7 @@ def mni_eval_dataset(
     seed: int = 0,
     shift: str | None = None,
     noise: str = "rician",
+    noise_kwargs: dict | None = None,
 ) -> Dataset | ConcatDataset:
     """An evaluation set: fixed-seed noise, identical for every method, run and worker.
 
@@ -141,13 +142,14 @@ def mni_eval_dataset(
         seed: evaluation seed. Defaults to 0.
         shift: optional contrast shift of the clean slices (section 1b).
         noise: a noise model of :data:`~monai_nad.transforms.NOISE_MODELS`. Defaults to ``"rician"``.
+        noise_kwargs: extra arguments of the noise model, e.g. ``{"correlation_length": 1.2}``.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "id", "z", "noise_level", ...}``.
     """
     levels = [float(level)] if isinstance(level, (int, float)) else [float(v) for v in level]
     parts = [
-        Dataset(mni_slices(split, shift), DeterministicNoisyPaird("image", level=lv, seed=seed, noise=noise))
+        Dataset(mni_slices(split, shift), DeterministicNoisyPaird("image", level=lv, seed=seed, noise=noise, noise_kwargs=noise_kwargs))
         for lv in levels
     ]
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -160,17 +162,18 @@ def mni_eval_arrays(
     shift: str | None = None,
     noise: str = "rician",
     limit: int | None = None,
+    noise_kwargs: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The slices of :func:`mni_eval_dataset` at one level as NumPy stacks, for benchmarks of 2D methods.
 
     Args:
-        split, level, seed, shift, noise: as :func:`mni_eval_dataset` (one level).
+        split, level, seed, shift, noise, noise_kwargs: as :func:`mni_eval_dataset` (one level).
         limit: keep only the first ``limit`` slices.
 
     Returns:
         ``(noisy, clean)``, each ``(N, H, W)`` float32.
     """
-    ds = mni_eval_dataset(split, float(level), seed, shift, noise)
+    ds = mni_eval_dataset(split, float(level), seed, shift, noise, noise_kwargs)
     items = [ds[i] for i in range(len(ds) if limit is None else min(limit, len(ds)))]
     noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
     clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from monai_nad.engines.config_check import check_override_keys
-from monai_nad.engines.checkpoints import latest_checkpoint, load_network_weights
+from monai_nad.engines.checkpoints import LatestWeightsSaver, latest_checkpoint, load_network_weights
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.resume import ResumeHandler
 
 __all__ = [
     "check_override_keys",
+    "LatestWeightsSaver",
     "latest_checkpoint",
     "load_network_weights",
     "MLflowRunExtras",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["latest_checkpoint", "load_network_weights"]
+__all__ = ["LatestWeightsSaver", "latest_checkpoint", "load_network_weights"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
 
@@ -76,3 +76,35 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
         )
     network.load_state_dict(state)
     return network
+
+
+class LatestWeightsSaver:
+    """Save a network's weights each time an engine completes a run (e.g. after every validation).
+
+    For training without clean references, where no validation score may choose the model: attached to the
+    validator, it keeps the weights validated last (the final epoch's when ``val_interval`` divides ``max_epochs``).
+    The file is replaced atomically.
+
+    Args:
+        network: the network whose ``state_dict`` is saved.
+        path: the output file.
+        enabled: set False on all but one distributed rank. Defaults to True.
+    """
+
+    def __init__(self, network: torch.nn.Module, path: str | Path, enabled: bool = True) -> None:
+        self.network = network
+        self.path = Path(path)
+        self.enabled = enabled
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.COMPLETED, self)
+
+    def __call__(self, engine=None) -> None:
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(self.network.state_dict(), tmp)
+        tmp.replace(self.path)

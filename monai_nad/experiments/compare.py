@@ -13,7 +13,7 @@ from monai_nad.experiments.tracking import latest_runs
 
 __all__ = ["SUITES", "compare_suite"]
 
-SUITES = ("comparison", "unet_baseline", "noise_sweep", "ablation")
+SUITES = ("comparison", "unet_baseline", "noise_sweep", "ablation", "self_supervised")
 #: metric names: ``[<setting>_]<metric>_<level>``, e.g. ``psnr_0.05``, ``rician_fg_psnr_0.1``, ``inverted_ssim_0.05``
 _METRIC = re.compile(
     r"^(?:(?P<prefix>rician|gaussian|outside|dim|inverted)_)?(?P<metric>fg_psnr|edge_mse|psnr|ssim)_(?P<level>[0-9.]+)$"
@@ -337,6 +337,10 @@ def compare_suite(suite: str, store: str | Path, out: str | Path, command: str |
         lines += _noise_sweep(runs, out)
     elif suite == "unet_baseline":
         lines += _unet_baseline(runs)
+    elif suite == "self_supervised":
+        from monai_nad.experiments.self_supervised_report import self_supervised_section
+
+        lines += self_supervised_section(runs, out, lambda run, name: _artifact(run, name, uri))
     else:
         lines += _ablation(runs, out)
     lines += _parameters(runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
     FOE_ACTIVATIONS,
@@ -18,10 +19,13 @@ from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
+from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.residual import ResidualDenoiser
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
+    "BlindSpotNetwork",
+    "MaskedCentreConv",
     "NeuralPDE",
     "MiniUNet",
     "DiffusionStencil",
@@ -35,6 +39,7 @@ __all__ = [
     "robust_intensity_scale",
     "UnrolledDenoiser",
     "ResidualDenoiser",
+    "pad_to_multiple",
     "DiffusivityPDE",
     "DIFFUSIVITIES",
     "make_diffusivity",

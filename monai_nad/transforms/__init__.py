@@ -25,6 +25,7 @@ from monai_nad.transforms.dictionary import (
     RicianBiasCorrectionD,
     RicianBiasCorrectionDict,
 )
+from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
 from monai_nad.transforms.pairs import (
     NOISE_MODELS,
     DeterministicNoisyPaird,
@@ -38,6 +39,10 @@ from monai_nad.transforms.pairs import (
 )
 
 __all__ = [
+    "BlindSpotMaskd",
+    "BlindSpotMaskD",
+    "BlindSpotMaskDict",
+    "neighbour_mean",
     "NOISE_MODELS",
     "make_noise_transform",
     "noise_seed",

@@ -1,0 +1,131 @@
+"""Noisy-only data: what a scanner gives when no clean reference exists, and the noise conditions of DiffDenoise.
+
+Self-supervised training must never see a clean image. :func:`mni_noisy_slices` corrupts each MNI slice once per
+assigned noise condition (fixed seed, like one acquisition per slice) and keeps only the noisy image.
+
+Noise conditions are named ``<family>_<level>``. DiffDenoise (seed 002) lists, for images in ``[0, 1]``: Gaussian
+sigma = 6/255; Poisson lambda = 200 and 700; Gamma alpha = beta = 100 and 500 (multiplicative, mean 1, variance
+1/alpha); spatially correlated noise with sigma = 0.5 and 1.2. The seed gives no amplitude for the correlated noise,
+(``gaussian_6`` is sigma = 6/255), so we read sigma as the correlation length (Gaussian kernel, pixels) and choose a standard deviation of 0.05.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from monai.data import Dataset
+from torch.utils.data import ConcatDataset
+
+from monai_nad.data.mni import MNI_SPLITS, mni_eval_arrays, mni_eval_dataset, mni_slices
+from monai_nad.transforms.pairs import DeterministicNoisyPaird
+
+__all__ = [
+    "NOISE_CONDITIONS",
+    "DIFFDENOISE_CONDITIONS",
+    "RICIAN_CONDITIONS",
+    "noise_condition",
+    "mni_noisy_slices",
+    "mni_condition_dataset",
+    "mni_condition_arrays",
+]
+
+#: standard deviation of the spatially correlated noise (our choice; the seed names only the kernel width).
+CORRELATED_STD = 0.05
+
+#: name -> (noise model, level, extra arguments), see :data:`monai_nad.transforms.NOISE_MODELS`.
+NOISE_CONDITIONS: dict[str, tuple[str, float, dict[str, Any]]] = {
+    "rician_0.05": ("rician", 0.05, {}),
+    "rician_0.10": ("rician", 0.10, {}),
+    "rician_0.15": ("rician", 0.15, {}),
+    "rician_0.20": ("rician", 0.20, {}),
+    "gaussian_6": ("gaussian", 6.0 / 255.0, {}),
+    "poisson_200": ("poisson", 200.0, {}),
+    "poisson_700": ("poisson", 700.0, {}),
+    "gamma_100": ("gamma", 100.0, {}),
+    "gamma_500": ("gamma", 500.0, {}),
+    "correlated_0.5": ("correlated", CORRELATED_STD, {"correlation_length": 0.5}),
+    "correlated_1.2": ("correlated", CORRELATED_STD, {"correlation_length": 1.2}),
+}
+
+#: the seed-002 families at the levels it lists.
+DIFFDENOISE_CONDITIONS = ("gaussian_6", "poisson_200", "poisson_700", "gamma_100", "gamma_500", "correlated_0.5", "correlated_1.2")
+#: MNI-Rician at the levels of the blind training range.
+RICIAN_CONDITIONS = ("rician_0.05", "rician_0.10", "rician_0.15", "rician_0.20")
+
+
+def noise_condition(name: str) -> tuple[str, float, dict[str, Any]]:
+    """Look up a named noise condition.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    if name not in NOISE_CONDITIONS:
+        raise ValueError(f"unknown noise condition {name!r}; choose one of {sorted(NOISE_CONDITIONS)}.")
+    noise, level, kwargs = NOISE_CONDITIONS[name]
+    return noise, level, dict(kwargs)
+
+
+def mni_noisy_slices(
+    split: str = "train",
+    conditions: Sequence[str] = RICIAN_CONDITIONS,
+    per_slice: int = 1,
+    seed: int = 0,
+    limit: int | None = None,
+) -> list[dict]:
+    """Noisy MNI slices without their clean references.
+
+    Slice ``i`` of the split gets conditions ``conditions[(i * per_slice + r) % n]`` for ``r < per_slice``: with
+    ``per_slice = 1`` every slice is acquired once and the conditions rotate over the slices; with
+    ``per_slice = len(conditions)`` every slice appears under every condition.
+
+    Args:
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        conditions: names from :data:`NOISE_CONDITIONS`.
+        per_slice: noisy copies per slice (1 to ``len(conditions)``). Defaults to 1.
+        seed: noise seed (each item's noise is a pure function of slice, condition and seed). Defaults to 0.
+        limit: keep only the first ``limit`` slices of the split.
+
+    Returns:
+        ``[{"image": noisy (1, H, W) float32, "id", "z", "condition"}, ...]``; no ``"label"``.
+
+    Raises:
+        ValueError: unknown split or condition, empty ``conditions``, or ``per_slice`` out of range.
+    """
+    if split not in MNI_SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {tuple(MNI_SPLITS)}.")
+    conditions = list(conditions)
+    if not conditions:
+        raise ValueError("conditions must name at least one noise condition.")
+    specs = {name: noise_condition(name) for name in conditions}
+    if not 1 <= per_slice <= len(conditions):
+        raise ValueError(f"per_slice must be between 1 and {len(conditions)}, got {per_slice!r}.")
+    items = []
+    for i, item in enumerate(mni_slices(split)[:limit]):
+        for r in range(per_slice):
+            name = conditions[(i * per_slice + r) % len(conditions)]
+            noise, level, kwargs = specs[name]
+            noisy = DeterministicNoisyPaird("image", noise=noise, level=level, seed=seed, noise_kwargs=kwargs)(item)["image"]
+            items.append({"image": np.asarray(noisy, dtype=np.float32), "id": f"{item['id']}_{name}", "z": item["z"], "condition": name})
+    return items
+
+
+def mni_condition_dataset(split: str = "validation", conditions: Sequence[str] = RICIAN_CONDITIONS, seed: int = 0) -> Dataset | ConcatDataset:
+    """Evaluation pairs (noisy ``image``, clean ``label``) of a split under each named condition, condition-major.
+
+    Raises:
+        ValueError: unknown condition or split.
+    """
+    parts = []
+    for name in conditions:
+        noise, level, kwargs = noise_condition(name)
+        parts.append(mni_eval_dataset(split, level, seed, noise=noise, noise_kwargs=kwargs))
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+
+def mni_condition_arrays(split: str, condition: str, seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy, clean)`` stacks ``(N, H, W)`` of a split under one named condition (see :func:`mni_eval_arrays`)."""
+    noise, level, kwargs = noise_condition(condition)
+    return mni_eval_arrays(split, level, seed, noise=noise, limit=limit, noise_kwargs=kwargs)

@@ -1,0 +1,30 @@
+"""DiffDenoise (seed 002) on MONAI's generative components: blind-spot network, conditional diffusion, SRDS, distillation."""
+
+from __future__ import annotations
+
+from monai_nad.diffdenoise.pipeline import (
+    STAGES,
+    BlindSpotStage,
+    DiffDenoise,
+    diffusion_inputs,
+    from_diffusion_range,
+    select_stage,
+    to_diffusion_range,
+)
+from monai_nad.diffdenoise.training import BlindSpotConditiond, ConcatConditionPrepareBatch, distillation_pairs, state_fingerprint
+from monai_nad.diffdenoise.variance import sampling_variance
+
+__all__ = [
+    "DiffDenoise",
+    "BlindSpotStage",
+    "STAGES",
+    "select_stage",
+    "diffusion_inputs",
+    "to_diffusion_range",
+    "from_diffusion_range",
+    "BlindSpotConditiond",
+    "ConcatConditionPrepareBatch",
+    "distillation_pairs",
+    "state_fingerprint",
+    "sampling_variance",
+]

@@ -1,0 +1,208 @@
+"""DiffDenoise (seed 002): a blind-spot estimate, a diffusion model conditioned on it, symmetric (SRDS) sampling.
+
+Choices the seed leaves open (also listed in ``bundles/diffdenoise/docs/README.md``):
+
+- Self-supervision: no clean image exists, so the diffusion model learns the distribution of the *noisy* image
+  given its blind-spot estimate, ``p(y | BSN(y))`` (``x0 = y``, epsilon prediction). A single reverse run draws a
+  plausible noisy image; averaging the runs from ``+eps`` and ``-eps`` (SRDS) cancels the part of the generated
+  noise that is odd in ``eps`` and keeps the structure both runs share.
+- Conditioning by channel concatenation (``DiffusionInferer`` ``mode="concat"``) of the blind-spot estimate.
+- Intensities: each image is divided by its robust scale (99th percentile of absolute values), then mapped to the
+  diffusion range by ``v = 2 u - 1``; no clipping of the predicted ``x0`` (bright voxels exceed the percentile).
+- Sampling: MONAI's ``DDIMScheduler`` (linear beta schedule, 1000 training steps), 20 deterministic steps
+  (``eta = 0``), initial noise from a fixed seed, so the denoiser is a deterministic function of its input.
+- Images are reflect-padded to a multiple of ``size_divisor`` for the U-Net and cropped back.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from monai.inferers import DiffusionInferer
+from monai.networks.schedulers import DDIMScheduler
+
+from monai_nad.networks.padding import pad_to_multiple
+from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+
+__all__ = ["DiffDenoise", "BlindSpotStage", "STAGES", "select_stage", "diffusion_inputs", "to_diffusion_range", "from_diffusion_range"]
+
+
+def to_diffusion_range(u: torch.Tensor) -> torch.Tensor:
+    """Map scale-normalised intensities (``[0, 1]`` nominally) to the diffusion range ``[-1, 1]``."""
+    return 2.0 * u - 1.0
+
+
+def from_diffusion_range(v: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_diffusion_range`."""
+    return (v + 1.0) / 2.0
+
+
+@torch.no_grad()
+def diffusion_inputs(x: torch.Tensor, blind_spot: nn.Module, quantile: float = 0.99) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The diffusion model's target and condition for noisy images ``x``.
+
+    Args:
+        x: noisy images ``(B, C, H, W[, D])``.
+        blind_spot: the trained blind-spot network (stage 1).
+        quantile: intensity-scale quantile. Defaults to 0.99.
+
+    Returns:
+        ``(target, condition, scale)``: the noisy image and its blind-spot estimate in the diffusion range, and the
+        per-image scale ``(B, 1, 1, 1[, 1])``.
+    """
+    scale = robust_intensity_scale(x, quantile)
+    u = x / scale
+    return to_diffusion_range(u), to_diffusion_range(blind_spot(u)), scale
+
+
+class DiffDenoise(nn.Module):
+    """The three-stage self-supervised denoiser: blind-spot network, conditional diffusion, SRDS.
+
+    Args:
+        blind_spot: stage 1, e.g. :class:`~monai_nad.networks.BlindSpotNetwork`, trained on noisy images.
+        diffusion: stage 2, a ``monai.networks.nets.DiffusionModelUNet`` with ``in_channels = 2 C`` (sample and
+            condition) and ``out_channels = C``, trained by ``bundles/diffdenoise/configs/train_diffusion.json``.
+        num_train_timesteps: the training schedule's length. Defaults to 1000.
+        schedule: MONAI beta schedule name. Defaults to ``"linear_beta"``.
+        inference_steps: DDIM steps. Defaults to 20.
+        symmetric: SRDS, i.e. average the runs from ``+eps`` and ``-eps``; otherwise one run from ``eps``.
+            Defaults to True.
+        seed: seed of the initial noise. Defaults to 0.
+        size_divisor: pad the spatial size to a multiple of this (``2 ** (levels - 1)`` of the U-Net). Defaults to 4.
+        scale_quantile: intensity-scale quantile. Defaults to 0.99.
+
+    Raises:
+        ValueError: ``inference_steps`` outside ``[1, num_train_timesteps]``.
+    """
+
+    def __init__(
+        self,
+        blind_spot: nn.Module,
+        diffusion: nn.Module,
+        num_train_timesteps: int = 1000,
+        schedule: str = "linear_beta",
+        inference_steps: int = 20,
+        symmetric: bool = True,
+        seed: int = 0,
+        size_divisor: int = 4,
+        scale_quantile: float = 0.99,
+    ) -> None:
+        super().__init__()
+        if not 1 <= inference_steps <= num_train_timesteps:
+            raise ValueError(f"inference_steps must be in [1, {num_train_timesteps}], got {inference_steps!r}.")
+        self.blind_spot = blind_spot
+        self.diffusion = diffusion
+        self.num_train_timesteps = num_train_timesteps
+        self.schedule = schedule
+        self.inference_steps = inference_steps
+        self.symmetric = symmetric
+        self.seed = seed
+        self.size_divisor = size_divisor
+        self.scale_quantile = scale_quantile
+
+    def with_sampling(self, symmetric: bool) -> DiffDenoise:
+        """The same trained networks with SRDS switched on or off (a new module; ``self`` is unchanged)."""
+        return DiffDenoise(
+            self.blind_spot, self.diffusion, self.num_train_timesteps, self.schedule, self.inference_steps,
+            symmetric, self.seed, self.size_divisor, self.scale_quantile,
+        )
+
+    def initial_noise(self, shape: torch.Size | tuple[int, ...], device: torch.device, seed: int | None = None) -> torch.Tensor:
+        """Standard normal noise of ``shape`` from a fixed seed (``self.seed`` unless given)."""
+        generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
+        return torch.randn(tuple(shape), generator=generator).to(device)
+
+    def reverse(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Run the DDIM reverse process from ``noise`` with the given condition (both in the diffusion range).
+
+        Args:
+            noise: initial samples ``(N, C, H, W[, D])``, spatial size a multiple of ``size_divisor``.
+            condition: blind-spot estimates, same shape.
+
+        Returns:
+            the generated images, same shape, in the diffusion range.
+        """
+        scheduler = DDIMScheduler(num_train_timesteps=self.num_train_timesteps, schedule=self.schedule, clip_sample=False)
+        scheduler.set_timesteps(self.inference_steps, device=noise.device)
+        inferer = DiffusionInferer(scheduler)
+        return inferer.sample(noise, self.diffusion, scheduler, conditioning=condition, mode="concat", verbose=False)
+
+    @torch.no_grad()
+    def generate(self, x: torch.Tensor, noises: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One reverse run per initial noise, batched together; results in image units.
+
+        Args:
+            x: noisy images ``(B, C, H, W[, D])``.
+            noises: initial noises, each of the padded shape (see :meth:`padded_shape`).
+
+        Returns:
+            one denoised batch ``(B, C, H, W[, D])`` per noise.
+        """
+        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        _, condition, scale = diffusion_inputs(x, self.blind_spot, self.scale_quantile)
+        condition, crop = pad_to_multiple(condition, self.size_divisor)
+        runs = self.reverse(torch.cat(noises), torch.cat([condition] * len(noises)))
+        return [from_diffusion_range(run[crop]) * scale for run in runs.split(x.shape[0])]
+
+    def padded_shape(self, x: torch.Tensor) -> torch.Size:
+        """The shape of the initial noise for input ``x``."""
+        return pad_to_multiple(x, self.size_divisor)[0].shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch: SRDS (or a single run) from the fixed-seed initial noise.
+
+        Args:
+            x: noisy images ``(B, C, H, W[, D])``.
+
+        Returns:
+            denoised images, same shape (not clipped).
+
+        Raises:
+            TypeError, ValueError: an invalid batch (see :func:`~monai_nad.networks.check_image_batch`).
+        """
+        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        eps = self.initial_noise(self.padded_shape(x), x.device)
+        if not self.symmetric:
+            return self.generate(x, [eps])[0]
+        plus, minus = self.generate(x, [eps, -eps])
+        return (plus + minus) / 2.0
+
+
+#: the denoisers a DiffDenoise bundle can run at inference
+STAGES = ("student", "diffdenoise", "single_sample", "blind_spot")
+
+
+class BlindSpotStage(nn.Module):
+    """Stage 1 of a :class:`DiffDenoise` on its own, as a denoiser (image units in and out).
+
+    Args:
+        pipeline: the pipeline whose blind-spot network (and intensity scaling) is used; only that network is kept.
+    """
+
+    def __init__(self, pipeline: DiffDenoise) -> None:
+        super().__init__()
+        self.blind_spot = pipeline.blind_spot
+        self.scale_quantile = pipeline.scale_quantile
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        scale = robust_intensity_scale(x, self.scale_quantile)
+        return self.blind_spot(x / scale) * scale
+
+
+def select_stage(stage: str, student: nn.Module, pipeline: DiffDenoise) -> nn.Module:
+    """The denoiser a bundle runs: ``"student"`` (fast, distilled), ``"diffdenoise"`` (BSN + diffusion + SRDS),
+    ``"single_sample"`` (one reverse run, no SRDS) or ``"blind_spot"`` (stage 1 alone).
+
+    Raises:
+        ValueError: unknown stage.
+    """
+    if stage == "student":
+        return student
+    if stage == "diffdenoise":
+        return pipeline.with_sampling(symmetric=True)
+    if stage == "single_sample":
+        return pipeline.with_sampling(symmetric=False)
+    if stage == "blind_spot":
+        return BlindSpotStage(pipeline)
+    raise ValueError(f"unknown DiffDenoise stage {stage!r}; choose one of {STAGES}.")

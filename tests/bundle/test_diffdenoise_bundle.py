@@ -1,0 +1,129 @@
+"""The DiffDenoise bundle and the self-supervised Neural PDE mode, end to end through ``python -m monai.bundle``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from monai_nad.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = ROOT / "bundles" / "diffdenoise"
+NPDE = ROOT / "bundles" / "neural_pde_denoising"
+SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """The three stages on a tiny budget, tracked in MLflow (scripts/train_diffdenoise.py --quick)."""
+    out = tmp_path_factory.mktemp("diffdenoise")
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(out)],
+                            capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result.stdout + result.stderr
+
+
+def test_three_stages_train_and_are_tracked_in_mlflow(quick_runs):
+    from mlflow.tracking import MlflowClient
+
+    out, log = quick_runs
+    for stage in ("bsn", "diffusion", "student"):
+        assert (out / stage / "model.pt").is_file(), stage
+    assert "train_loss" in log and "val_psnr" in log and "teacher outputs" in log
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlruns.db'}")
+    experiment = client.get_experiment_by_name("diffdenoise")
+    runs = client.search_runs([experiment.experiment_id])
+    stages = {run.data.params.get("stage"): run for run in runs}
+    assert set(stages) == {"bsn", "diffusion", "student"}
+    assert stages["diffusion"].data.params["network"] == "DiffusionModelUNet"
+    assert "train_loss" in stages["bsn"].data.metrics and "val_psnr" in stages["student"].data.metrics
+    # a second call finds every stage done and trains nothing
+    again = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout.count("exists, skipped") == 3
+
+
+def test_inference_with_each_denoiser(quick_runs, tmp_path):
+    out, _ = quick_runs
+    bundle = tmp_path / "bundle"
+    shutil.copytree(BUNDLE / "configs", bundle / "configs")
+    (bundle / "models").mkdir()
+    for stage, name in (("bsn", "bsn.pt"), ("diffusion", "diffusion.pt"), ("student", "model.pt")):
+        shutil.copyfile(out / stage / "model.pt", bundle / "models" / name)
+    volume = np.random.default_rng(0).random((24, 20, 2)).astype(np.float32)
+    scan = tmp_path / "scans" / "scan.nii.gz"
+    scan.parent.mkdir()
+    nib.save(nib.Nifti1Image(volume, np.diag([0.5, 0.5, 2.0, 1.0])), scan)
+    # the student through the clinician-facing command
+    assert cli_main(["denoise", str(scan), "-o", str(tmp_path / "student"), "--bundle", str(bundle), "--device", "cpu"]) == 0
+    result = nib.load(tmp_path / "student" / "scan_denoised.nii.gz")
+    assert result.shape == volume.shape and np.allclose(result.affine, np.diag([0.5, 0.5, 2.0, 1.0]))
+    # the full pipeline through monai.bundle
+    configs = bundle / "configs"
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{configs / 'common.json'}', '{configs / 'inference.json'}']",
+               "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"), "--bundle_root", str(bundle),
+               "--input_paths", f"['{scan}']", "--output_dir", str(tmp_path / "full"), "--denoiser", "diffdenoise", "--inference_steps", "2"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    full = nib.load(tmp_path / "full" / "denoised" / "scan_denoised.nii.gz").get_fdata()
+    assert full.shape == volume.shape and np.isfinite(full).all()
+    assert np.array_equal(nib.load(scan).get_fdata(), volume)  # the input is untouched
+
+
+def test_metadata_is_valid_offline(tmp_path):
+    from monai.bundle import verify_metadata
+
+    schema = tmp_path / "schema.json"
+    shutil.copyfile(SCHEMA, schema)
+    verify_metadata(meta_file=str(BUNDLE / "configs" / "metadata.json"), filepath=str(schema))
+
+
+def test_shipped_weights_load_safely_and_are_small():
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "configs" / "common.json"), str(BUNDLE / "configs" / "inference.json")])
+    parser["bundle_root"] = str(BUNDLE)
+    for name in ("model.pt", "bsn.pt", "diffusion.pt"):
+        path = BUNDLE / "models" / name
+        if not path.is_file():
+            pytest.fail(f"the bundle ships no weights at {path}")
+        assert path.stat().st_size < 1_000_000, name
+    student = parser.get_parsed_content("load_student")
+    pipeline = parser.get_parsed_content("pipeline_def")
+    x = torch.rand(1, 1, 20, 18)
+    with torch.no_grad():
+        assert student(x).shape == x.shape and pipeline.with_sampling(False)(x).shape == x.shape
+
+
+def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
+    from mlflow.tracking import MlflowClient
+    from monai.bundle import ConfigParser
+
+    configs = [str(NPDE / "configs" / "train.json"), str(NPDE / "configs" / "self_supervised.json")]
+    parser = ConfigParser()
+    parser.read_config(configs)
+    parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=2)"
+    item = parser.get_parsed_content("train#dataset")[0][0]
+    assert item["label"].shape[0] == 2 and set(np.unique(np.asarray(item["label"][1]))) == {0.0, 1.0}  # noisy + mask, no clean
+    shutil.copytree(NPDE / "configs", tmp_path / "configs")
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs).replace(str(NPDE), str(tmp_path)),
+               "--meta_file", str(tmp_path / "configs" / "metadata.json"), "--bundle_root", str(tmp_path),
+               "--max_epochs", "2", "--val_interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2", "--val_levels", "[0.1]",
+               "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=4)",
+               "--tracking", "mlflow", "--experiment_name", "ss"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    final = tmp_path / "runs" / "checkpoints" / "final_model.pt"
+    assert final.is_file() and not (tmp_path / "runs" / "checkpoints" / "best_model.pt").exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlruns.db'}")
+    run = client.search_runs([client.get_experiment_by_name("ss").experiment_id])[0]
+    assert run.data.params["loss.training"].startswith("self-supervised") and "val_psnr" in run.data.metrics

@@ -1,0 +1,117 @@
+"""DiffDenoise: conditioning, SRDS, the variance measurement, distillation pairs and the training pieces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from monai.networks.nets import DiffusionModelUNet
+
+from monai_nad.diffdenoise import (
+    BlindSpotConditiond,
+    BlindSpotStage,
+    ConcatConditionPrepareBatch,
+    DiffDenoise,
+    distillation_pairs,
+    sampling_variance,
+    select_stage,
+)
+from monai_nad.networks import BlindSpotNetwork, robust_intensity_scale
+
+
+class ZeroNoise(nn.Module):
+    """A 'diffusion model' that always predicts zero noise: DDIM then just rescales the initial noise (odd in eps)."""
+
+    def forward(self, x, timesteps, context=None):
+        return torch.zeros_like(x[:, :1])
+
+
+def tiny_unet() -> DiffusionModelUNet:
+    torch.manual_seed(0)
+    return DiffusionModelUNet(2, 2, 1, num_res_blocks=1, channels=(8, 8), attention_levels=(False, False), norm_num_groups=4)
+
+
+def pipeline(diffusion=None, **kwargs) -> DiffDenoise:
+    torch.manual_seed(0)
+    return DiffDenoise(BlindSpotNetwork(2, features=4, depth=1), diffusion or tiny_unet(), inference_steps=3, size_divisor=2, **kwargs).eval()
+
+
+def test_srds_is_the_mean_of_the_symmetric_runs_and_deterministic():
+    model = pipeline()
+    x = torch.rand(2, 1, 13, 11)
+    out = model(x)
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    eps = model.initial_noise(model.padded_shape(x), x.device)
+    plus, minus = model.generate(x, [eps, -eps])
+    torch.testing.assert_close(out, (plus + minus) / 2)
+    torch.testing.assert_close(model(x), out)  # fixed-seed initial noise: the same input gives the same output
+    single = model.with_sampling(False)
+    torch.testing.assert_close(single(x), plus)
+    assert model.symmetric  # with_sampling returns a new module
+
+
+def test_srds_cancels_noise_that_is_odd_in_eps():
+    model = pipeline(ZeroNoise())
+    x = torch.rand(1, 1, 12, 12)
+    # the runs are c * eps and -c * eps: their mean is 0 in the diffusion range, i.e. half the intensity scale
+    torch.testing.assert_close(model(x), 0.5 * robust_intensity_scale(x).expand_as(x), atol=1e-5, rtol=0)
+    variance = sampling_variance(model, x, repeats=3)
+    assert variance["single"] > 0.1 and variance["independent"] == pytest.approx(variance["single"] / 2, rel=0.5)
+    assert variance["symmetric"] < 1e-8 and variance["reduction"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least 2 repeats"):
+        sampling_variance(model, x, repeats=1)
+
+
+def test_scale_equivariance():
+    model = pipeline()
+    x = torch.rand(1, 1, 12, 10)
+    torch.testing.assert_close(model(5.0 * x), 5.0 * model(x), rtol=1e-3, atol=1e-4)
+
+
+def test_stage_selection():
+    model = pipeline()
+    student = nn.Identity()
+    assert select_stage("student", student, model) is student
+    assert select_stage("single_sample", student, model).symmetric is False
+    stage = select_stage("blind_spot", student, model)
+    assert isinstance(stage, BlindSpotStage) and sum(p.numel() for p in stage.parameters()) == sum(p.numel() for p in model.blind_spot.parameters())
+    with pytest.raises(ValueError, match="unknown DiffDenoise stage 'teacher'"):
+        select_stage("teacher", student, model)
+    with pytest.raises(ValueError, match="inference_steps"):
+        DiffDenoise(model.blind_spot, model.diffusion, inference_steps=0)
+
+
+def test_condition_transform_and_prepare_batch():
+    bsn = BlindSpotNetwork(2, features=4, depth=1)
+    item = {"image": np.random.default_rng(0).random((1, 16, 16)).astype(np.float32)}
+    out = BlindSpotConditiond("image", network=bsn)(item)
+    assert out["image"].shape == out["condition"].shape == (1, 16, 16)
+    assert float(out["image"].min()) >= -1.0 and item["image"].min() >= 0  # mapped to [-1, ...]; input untouched
+    batch = {"image": torch.stack([out["image"]] * 2), "condition": torch.stack([out["condition"]] * 2)}
+    images, target, args, kwargs = ConcatConditionPrepareBatch(1000)(batch, device="cpu")
+    assert kwargs["mode"] == "concat" and kwargs["condition"].shape == images.shape and target.shape == images.shape
+    assert torch.equal(target, kwargs["noise"]) and kwargs["timesteps"].max() < 1000
+    with pytest.raises(ValueError, match="blind-spot network"):
+        BlindSpotConditiond("image")
+
+
+def test_distillation_pairs_are_cached_per_teacher(tmp_path):
+    calls = []
+
+    class Teacher(nn.Module):
+        def __init__(self, gain):
+            super().__init__()
+            self.gain = nn.Parameter(torch.tensor(gain))
+
+        def forward(self, x):
+            calls.append(x.shape[0])
+            return x * self.gain
+
+    items = [{"image": np.full((1, 4, 4), i, np.float32), "id": f"s{i}"} for i in range(5)]
+    pairs = distillation_pairs(Teacher(2.0), items, cache_dir=tmp_path, batch_size=2, progress=False)
+    assert calls == [2, 2, 1] and pairs[3]["label"][0, 0, 0] == 6.0 and pairs[3]["id"] == "s3"
+    again = distillation_pairs(Teacher(2.0), items, cache_dir=tmp_path, progress=False)
+    assert calls == [2, 2, 1] and np.array_equal(again[4]["label"], pairs[4]["label"])  # read from the cache
+    changed = distillation_pairs(Teacher(3.0), items, cache_dir=tmp_path, progress=False)
+    assert changed[1]["label"][0, 0, 0] == 3.0  # other weights: recomputed
