@@ -197,6 +197,10 @@ def learned_methods(names: list[str], ctx: Context) -> list[Method]:
                 methods.append(unet)
         elif name == "diffusivity_family":
             methods.extend(family_methods(ctx))
+        elif name in ("diffdenoise", "diffdenoise_student"):
+            pipeline, student = diffdenoise_networks(ctx)
+            network = student if name == "diffdenoise_student" else pipeline.with_sampling(True)
+            methods.append(network_method(name, network, {"bundle": "bundles/diffdenoise", "training": "self-supervised (noisy images only)"}))
         else:
             raise ValueError(f"unknown learned method {name!r}")
     return methods

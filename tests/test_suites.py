@@ -45,18 +45,22 @@ def test_quick_suites_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = tmp_path / "results"
-    for suite in ("comparison", "unet_baseline", "noise_sweep", "ablation"):
+    for suite in ("comparison", "unet_baseline", "noise_sweep", "ablation", "self_supervised"):
         assert cli_main(["compare", "--suite", suite, "--store", str(runs / "mlflow.db"), "-o", str(out)]) == 0
         page = (out / f"{suite}.md").read_text()
         assert "Quick mode" in page and "from the MLflow experiment" in page
     comparison = (out / "comparison.md").read_text()
-    for name in ("| neural_pde |", "| unet |", "| tv+rc |", "| nlm |"):
+    for name in ("| neural_pde |", "| unet |", "| tv+rc |", "| nlm |", "| diffdenoise_student |"):
         assert name in comparison
     assert "Standing of the Neural PDE" in comparison
     assert "| inverted (T2-like), s=0.1 |" in (out / "unet_baseline.md").read_text()
     assert "| steps_4 | `--network_def#steps 4` |" in (out / "ablation.md").read_text()
     assert "| bm3d" not in (out / "noise_sweep.md").read_text() and "| nlm+rc |" in (out / "noise_sweep.md").read_text()
-    for figure in ("comparison_psnr.png", "comparison_qualitative.png", "comparison_conductance.png", "noise_sweep.png", "ablation.png"):
+    self_supervised = (out / "self_supervised.md").read_text()
+    for name in ("| bm3d |", "| blind_spot |", "| diffdenoise_single |", "| diffdenoise |", "| student |", "| neural_pde_self_supervised |"):
+        assert name in self_supervised
+    assert "**SRDS variance**" in self_supervised and "**Distillation**" in self_supervised
+    for figure in ("self_supervised_qualitative.png", "comparison_psnr.png", "comparison_qualitative.png", "comparison_conductance.png", "noise_sweep.png", "ablation.png"):
         assert (out / figure).stat().st_size > 5_000, figure
 
 

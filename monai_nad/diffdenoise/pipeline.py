@@ -27,6 +27,14 @@ from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scal
 __all__ = ["DiffDenoise", "BlindSpotStage", "STAGES", "select_stage", "diffusion_inputs", "to_diffusion_range", "from_diffusion_range"]
 
 
+def check_batch(x: torch.Tensor) -> None:
+    """Validate a ``(B, C, H, W)`` or ``(B, C, H, W, D)`` input batch (see :func:`~monai_nad.networks.check_image_batch`)."""
+    if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5):
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"DiffDenoise needs a batch (B, C, H, W[, D]), got {shape}.")
+    check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+
+
 def to_diffusion_range(u: torch.Tensor) -> torch.Tensor:
     """Map scale-normalised intensities (``[0, 1]`` nominally) to the diffusion range ``[-1, 1]``."""
     return 2.0 * u - 1.0
@@ -138,7 +146,7 @@ class DiffDenoise(nn.Module):
         Returns:
             one denoised batch ``(B, C, H, W[, D])`` per noise.
         """
-        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        check_batch(x)
         _, condition, scale = diffusion_inputs(x, self.blind_spot, self.scale_quantile)
         condition, crop = pad_to_multiple(condition, self.size_divisor)
         runs = self.reverse(torch.cat(noises), torch.cat([condition] * len(noises)))
@@ -160,7 +168,7 @@ class DiffDenoise(nn.Module):
         Raises:
             TypeError, ValueError: an invalid batch (see :func:`~monai_nad.networks.check_image_batch`).
         """
-        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        check_batch(x)
         eps = self.initial_noise(self.padded_shape(x), x.device)
         if not self.symmetric:
             return self.generate(x, [eps])[0]
@@ -185,7 +193,7 @@ class BlindSpotStage(nn.Module):
         self.scale_quantile = pipeline.scale_quantile
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, x.ndim - 2, x.shape[1], 2)
+        check_batch(x)
         scale = robust_intensity_scale(x, self.scale_quantile)
         return self.blind_spot(x / scale) * scale
 

@@ -127,3 +127,18 @@ def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlruns.db'}")
     run = client.search_runs([client.get_experiment_by_name("ss").experiment_id])[0]
     assert run.data.params["loss.training"].startswith("self-supervised") and "val_psnr" in run.data.metrics
+
+
+def test_self_supervised_mode_composes_with_the_unet_baseline():
+    """``unet_baseline.json`` + ``self_supervised.json``: the U-Net baseline trained on noisy images with the masked loss."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(NPDE / "configs" / name) for name in ("train.json", "unet_baseline.json", "self_supervised.json")])
+    parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=1)"
+    network, loss = parser.get_parsed_content("network_def"), parser.get_parsed_content("loss")
+    assert type(network).__name__ == "ResidualDenoiser" and type(loss).__name__ == "MaskedLoss"
+    item = parser.get_parsed_content("train#dataset")[0][0]
+    value = loss(network(torch.as_tensor(item["image"])[None]), torch.as_tensor(item["label"])[None])
+    value.backward()
+    assert torch.isfinite(value) and all(p.grad is not None for p in network.parameters())

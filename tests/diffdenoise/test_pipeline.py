@@ -115,3 +115,11 @@ def test_distillation_pairs_are_cached_per_teacher(tmp_path):
     assert calls == [2, 2, 1] and np.array_equal(again[4]["label"], pairs[4]["label"])  # read from the cache
     changed = distillation_pairs(Teacher(3.0), items, cache_dir=tmp_path, progress=False)
     assert changed[1]["label"][0, 0, 0] == 3.0  # other weights: recomputed
+
+
+def test_bad_batches_are_named():
+    model = pipeline()
+    with pytest.raises(ValueError, match=r"needs a batch \(B, C, H, W\[, D\]\), got \(12, 12\)"):
+        model(torch.rand(12, 12))
+    with pytest.raises(ValueError, match="non-finite"):
+        model(torch.full((1, 1, 8, 8), float("nan")))
