@@ -48,6 +48,7 @@ def run_inference(
     batch_size: int = 16,
     overwrite: bool = False,
     save_conductance: bool = False,
+    post_correction: str | None = None,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -60,6 +61,8 @@ def run_inference(
         batch_size: slices per network call.
         overwrite: replace existing results.
         save_conductance: also write the step-averaged conductance maps next to each result.
+        post_correction: ``"rician_mean"`` for models trained self-supervised on magnitude images (they estimate
+            the Rician mean; see :class:`~monai_nad.networks.RicianMeanInversion`). Defaults to the bundle's setting.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
@@ -90,6 +93,7 @@ def run_inference(
         slice_batch_size=batch_size,
         overwrite=overwrite,
         save_conductance=save_conductance,
+        **({"post_correction": post_correction} if post_correction is not None else {}),
     )
     start = time.time()
     workflow.initialize()
@@ -178,6 +182,8 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--axis", type=int, default=-1, help="slicing axis of 3D volumes (default: last)")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
+    den.add_argument("--post-correction", choices=["rician_mean"], default=None,
+                     help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
@@ -202,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_inference(
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
+                post_correction=args.post_correction,
             )
             print(_summary(result))
             return 1 if result["failures"] else 0

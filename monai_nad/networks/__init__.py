@@ -20,6 +20,7 @@ from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
 from monai_nad.networks.padding import pad_to_multiple
+from monai_nad.networks.post_correction import POST_CORRECTIONS, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.networks.residual import ResidualDenoiser
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
@@ -40,6 +41,11 @@ __all__ = [
     "UnrolledDenoiser",
     "ResidualDenoiser",
     "pad_to_multiple",
+    "POST_CORRECTIONS",
+    "RicianMeanInversion",
+    "rician_mean",
+    "rician_mean_inversion",
+    "with_post_correction",
     "DiffusivityPDE",
     "DIFFUSIVITIES",
     "make_diffusivity",

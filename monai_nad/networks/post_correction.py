@@ -1,0 +1,88 @@
+"""Undo the Rician bias of a self-supervised estimate: invert the Rician mean with a blind noise estimate.
+
+A denoiser trained against noisy magnitude images (Noise2Self, blind-spot networks) estimates ``E[y]``, the mean of
+the Rician distribution, not the underlying amplitude ``A``: in the background it returns about ``1.25 sigma``
+instead of 0. With ``a = A / sigma`` the Rician mean is
+
+    E[y] / sigma = sqrt(pi / 2) * L_{1/2}(-a^2 / 2) = sqrt(pi / 2) * ((1 + a^2 / 2) I0e(a^2 / 4) + (a^2 / 2) I1e(a^2 / 4))
+
+(``I0e``, ``I1e``: exponentially scaled Bessel functions), increasing from ``sqrt(pi / 2)`` at ``a = 0`` towards
+``sqrt(a^2 + 1)``. :func:`rician_mean_inversion` inverts it per pixel (0 below the floor), with ``sigma`` estimated
+blindly from the noisy input, so no clean image and no tuned strength are needed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from monai_nad.networks.noise_estimation import estimate_noise_std
+
+__all__ = ["POST_CORRECTIONS", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
+
+POST_CORRECTIONS = (None, "rician_mean")
+_GRID_MAX = 40.0  # above this SNR the mean is sqrt(a^2 + 1) to better than 1e-4
+
+
+def rician_mean(a: torch.Tensor) -> torch.Tensor:
+    """``E[y] / sigma`` of a Rician variable with amplitude ``a * sigma``."""
+    z = a.double() ** 2 / 4.0
+    value = math.sqrt(math.pi / 2.0) * ((1.0 + 2.0 * z) * torch.special.i0e(z) + 2.0 * z * torch.special.i1e(z))
+    return value.to(a.dtype)
+
+
+def rician_mean_inversion(m: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The amplitude whose Rician mean is ``m``.
+
+    Args:
+        m: estimates of ``E[y]``, ``(B, C, ...)``.
+        sigma: ``(B, C)`` noise standard deviations (0 leaves ``m`` unchanged).
+
+    Returns:
+        amplitudes ``>= 0``, same shape as ``m``; 0 where ``m <= sqrt(pi / 2) sigma``.
+    """
+    shape = list(sigma.shape) + [1] * (m.ndim - 2)
+    s = sigma.reshape(shape).to(torch.float64)
+    grid = torch.linspace(0.0, _GRID_MAX, 4001, dtype=torch.float64, device=m.device)
+    means = rician_mean(grid)
+    r = m.to(torch.float64) / torch.where(s > 0, s, torch.ones_like(s))
+    flat = r.clamp(min=float(means[0]), max=float(means[-1])).reshape(-1).contiguous()
+    hi = torch.searchsorted(means, flat).clamp(1, len(grid) - 1)
+    lo = hi - 1
+    weight = (flat - means[lo]) / (means[hi] - means[lo])
+    a = (grid[lo] + weight * (grid[hi] - grid[lo])).reshape(r.shape)
+    a = torch.where(r > means[-1], torch.sqrt(torch.clamp(r * r - 1.0, min=0.0)), a)
+    out = torch.where(s > 0, a * s, m.to(torch.float64))
+    return out.to(m.dtype)
+
+
+class RicianMeanInversion(nn.Module):
+    """Apply :func:`rician_mean_inversion` to a network's output, with sigma estimated from the network's input.
+
+    Args:
+        network: a denoiser trained to estimate ``E[y]`` (e.g. self-supervised on magnitude images).
+
+    The wrapper has no parameters of its own; load weights into ``network`` before wrapping.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return rician_mean_inversion(self.network(x), estimate_noise_std(x))
+
+
+def with_post_correction(network: nn.Module, correction: str | None) -> nn.Module:
+    """``network`` itself (``None``) or wrapped in :class:`RicianMeanInversion` (``"rician_mean"``).
+
+    Raises:
+        ValueError: an unknown correction.
+    """
+    if correction is None:
+        return network
+    if correction == "rician_mean":
+        return RicianMeanInversion(network)
+    raise ValueError(f"unknown post_correction {correction!r}; choose one of {POST_CORRECTIONS}.")
