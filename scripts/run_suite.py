@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from monai_nad.baselines import classical_denoise, tune_baseline  # noqa: E402
 from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition  # noqa: E402
-from monai_nad.diffdenoise import BlindSpotStage, sampling_variance  # noqa: E402
+from monai_nad.diffdenoise import BlindSpotStage, DiffDenoise, sampling_variance  # noqa: E402
 from monai_nad.experiments import (  # noqa: E402
     SUITES,
     Method,
@@ -367,8 +367,11 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
     pipeline, student = diffdenoise_networks(ctx)
     learned = {
         "blind_spot": network_method("blind_spot", BlindSpotStage(pipeline), {"stage": "1: blind-spot network"}),
-        "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps}),
-        "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps}),
+        "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
+        "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
+        "diffdenoise_full_chain": network_method("diffdenoise_full_chain", DiffDenoise(
+            pipeline.blind_spot, pipeline.diffusion, pipeline.num_train_timesteps, pipeline.schedule, 10, True, pipeline.seed,
+            pipeline.size_divisor, pipeline.scale_quantile, None), {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
         "student": network_method("student", student, {"stage": "4: distilled student"}),
         "neural_pde_self_supervised": None,
         "neural_pde": None,

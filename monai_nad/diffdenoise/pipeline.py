@@ -9,8 +9,9 @@ Choices the seed leaves open (also listed in ``bundles/diffdenoise/docs/README.m
 - Conditioning by channel concatenation (``DiffusionInferer`` ``mode="concat"``) of the blind-spot estimate.
 - Intensities: each image is divided by its robust scale (99th percentile of absolute values), then mapped to the
   diffusion range by ``v = 2 u - 1``; no clipping of the predicted ``x0`` (bright voxels exceed the percentile).
-- Sampling: MONAI's ``DDIMScheduler`` (linear beta schedule, 1000 training steps), 20 deterministic steps
+- Sampling: MONAI's ``DDIMScheduler`` (linear beta schedule, 1000 training steps), deterministic steps
   (``eta = 0``), initial noise from a fixed seed, so the denoiser is a deterministic function of its input.
+  Optionally (``start_step``) a truncated chain that starts from the noised blind-spot estimate.
 - Images are reflect-padded to a multiple of ``size_divisor`` for the U-Net and cropped back.
 """
 
@@ -78,9 +79,14 @@ class DiffDenoise(nn.Module):
         seed: seed of the initial noise. Defaults to 0.
         size_divisor: pad the spatial size to a multiple of this (``2 ** (levels - 1)`` of the U-Net). Defaults to 4.
         scale_quantile: intensity-scale quantile. Defaults to 0.99.
+        start_step: if given, a truncated reverse process: it starts at this training step from the blind-spot
+            estimate noised with ``+eps`` (or ``-eps``), ``sqrt(a_t) c + sqrt(1 - a_t) eps``, and runs only the DDIM
+            steps at or below it (``inference_steps`` then sets the stride, ``num_train_timesteps / inference_steps``).
+            Defaults to None: the full chain from pure noise, as the seed describes.
 
     Raises:
-        ValueError: ``inference_steps`` outside ``[1, num_train_timesteps]``.
+        ValueError: ``inference_steps`` outside ``[1, num_train_timesteps]`` or ``start_step`` outside
+            ``[0, num_train_timesteps)``.
     """
 
     def __init__(
@@ -94,10 +100,14 @@ class DiffDenoise(nn.Module):
         seed: int = 0,
         size_divisor: int = 4,
         scale_quantile: float = 0.99,
+        start_step: int | None = None,
     ) -> None:
         super().__init__()
         if not 1 <= inference_steps <= num_train_timesteps:
             raise ValueError(f"inference_steps must be in [1, {num_train_timesteps}], got {inference_steps!r}.")
+        if start_step is not None and not 0 <= start_step < num_train_timesteps:
+            raise ValueError(f"start_step must be in [0, {num_train_timesteps}), got {start_step!r}.")
+        self.start_step = start_step
         self.blind_spot = blind_spot
         self.diffusion = diffusion
         self.num_train_timesteps = num_train_timesteps
@@ -112,7 +122,7 @@ class DiffDenoise(nn.Module):
         """The same trained networks with SRDS switched on or off (a new module; ``self`` is unchanged)."""
         return DiffDenoise(
             self.blind_spot, self.diffusion, self.num_train_timesteps, self.schedule, self.inference_steps,
-            symmetric, self.seed, self.size_divisor, self.scale_quantile,
+            symmetric, self.seed, self.size_divisor, self.scale_quantile, self.start_step,
         )
 
     def initial_noise(self, shape: torch.Size | tuple[int, ...], device: torch.device, seed: int | None = None) -> torch.Tensor:
@@ -132,6 +142,10 @@ class DiffDenoise(nn.Module):
         """
         scheduler = DDIMScheduler(num_train_timesteps=self.num_train_timesteps, schedule=self.schedule, clip_sample=False)
         scheduler.set_timesteps(self.inference_steps, device=noise.device)
+        if self.start_step is not None:
+            scheduler.timesteps = scheduler.timesteps[scheduler.timesteps <= self.start_step]
+            alpha = scheduler.alphas_cumprod[int(scheduler.timesteps[0])].to(noise.device, noise.dtype)
+            noise = alpha.sqrt() * condition + (1.0 - alpha).sqrt() * noise
         inferer = DiffusionInferer(scheduler)
         return inferer.sample(noise, self.diffusion, scheduler, conditioning=condition, mode="concat", verbose=False)
 

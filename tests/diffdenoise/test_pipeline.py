@@ -123,3 +123,17 @@ def test_bad_batches_are_named():
         model(torch.rand(12, 12))
     with pytest.raises(ValueError, match="non-finite"):
         model(torch.full((1, 1, 8, 8), float("nan")))
+
+
+def test_truncated_chain_starts_from_the_noised_condition():
+    """With a zero-noise model, DDIM from t0 returns x_t0 / sqrt(a_t0) = c + sqrt((1 - a)/a) eps; SRDS leaves c."""
+    from monai_nad.diffdenoise import diffusion_inputs, from_diffusion_range
+
+    model = pipeline(ZeroNoise(), start_step=100)
+    x = torch.rand(1, 1, 12, 12)
+    _, condition, scale = diffusion_inputs(x, model.blind_spot)
+    torch.testing.assert_close(model(x), from_diffusion_range(condition) * scale, atol=1e-4, rtol=1e-4)
+    single = model.with_sampling(False)
+    assert single.start_step == 100 and not torch.allclose(single(x), model(x))
+    with pytest.raises(ValueError, match="start_step"):
+        pipeline(start_step=1000)
