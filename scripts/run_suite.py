@@ -71,6 +71,7 @@ class Context:
         self.limit: int | None = None
         self.description = ""
         self.only_variants: list[str] | None = args.variants
+        self.only_methods: list[str] | None = args.only
         self._tuned: dict | None = None
 
     def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
@@ -364,8 +365,10 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
     q = cfg["quick"] if ctx.quick else {}
     conditions = q.get("conditions", cfg["conditions"])
     keep_condition, keep_index = cfg["qualitative"]["condition"], int(cfg["qualitative"]["index"])
-    pipeline, student = diffdenoise_networks(ctx)
-    learned = {
+    methods = [m for m in cfg["methods"] if not ctx.only_methods or m in ctx.only_methods]
+    needs_diffdenoise = any(m in ("blind_spot", "diffdenoise_single", "diffdenoise", "diffdenoise_full_chain", "student") for m in methods)
+    pipeline, student = diffdenoise_networks(ctx) if needs_diffdenoise else (None, None)
+    learned = {} if pipeline is None else {
         "blind_spot": network_method("blind_spot", BlindSpotStage(pipeline), {"stage": "1: blind-spot network"}),
         "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
         "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
@@ -373,11 +376,9 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
             pipeline.blind_spot, pipeline.diffusion, pipeline.num_train_timesteps, pipeline.schedule, 10, True, pipeline.seed,
             pipeline.size_divisor, pipeline.scale_quantile, None), {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
         "student": network_method("student", student, {"stage": "4: distilled student"}),
-        "neural_pde_self_supervised": None,
-        "neural_pde": None,
     }
     corrected: dict[str, Method] = {}
-    for name in cfg["methods"]:
+    for name in methods:
         metrics: dict[str, float] = {}
         seconds: list[float] = []
         kept: dict[str, np.ndarray] = {}
@@ -427,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", type=Path, default=ROOT / "configs" / "baselines_tuned.json")
     parser.add_argument("--unet-checkpoint", type=Path, default=ROOT / "runs" / "unet_baseline" / "checkpoints" / "best_model.pt")
     parser.add_argument("--variants", nargs="+", default=None, help="ablation: only these configurations (e.g. to split the work)")
+    parser.add_argument("--only", nargs="+", default=None, help="self_supervised: only these methods (e.g. to split the work)")
     parser.add_argument("--family-runs", type=Path, default=ROOT / "runs" / "diffusivity_family")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
