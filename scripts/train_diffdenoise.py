@@ -28,7 +28,7 @@ import torch
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "diffdenoise"
 STAGES = ("bsn", "diffusion", "student")
 #: epochs per stage for the shipped weights
-EPOCHS = {"bsn": 20, "diffusion": 45, "student": 30}
+EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
 QUICK = ["--train_limit", "3", "--val_limit", "1", "--val_interval", "1", "--inference_steps", "2", "--patches_per_slice", "2"]
 
 
@@ -56,16 +56,18 @@ def install(output_dir: Path, seconds: dict[str, float], quick: bool) -> None:
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         torch.save(state, models / name)
         print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
+    info_path = BUNDLE / "docs" / "training_info.json"
+    previous = json.loads(info_path.read_text()).get("seconds_per_stage", {}) if info_path.is_file() and not quick else {}
     info = {
         "command": "python scripts/train_diffdenoise.py --install" + (" --quick" if quick else ""),
         "epochs": EPOCHS,
-        "seconds_per_stage": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds_per_stage": {**previous, **{k: round(v, 1) for k, v in seconds.items()}},  # stages trained earlier keep their record
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
         "torch": torch.__version__,
     }
-    (BUNDLE / "docs").mkdir(exist_ok=True)
-    (BUNDLE / "docs" / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+    info_path.parent.mkdir(exist_ok=True)
+    info_path.write_text(json.dumps(info, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
