@@ -35,9 +35,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from monai_nad.baselines import classical_denoise, tune_baseline  # noqa: E402
+from monai_nad.baselines import tune_baseline  # noqa: E402
 from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition  # noqa: E402
-from monai_nad.diffdenoise import BlindSpotStage, DiffDenoise, sampling_variance  # noqa: E402
+from monai_nad.diffdenoise import BlindSpotStage, sampling_variance  # noqa: E402
 from monai_nad.experiments import (  # noqa: E402
     SUITES,
     Method,
@@ -52,7 +52,6 @@ from monai_nad.experiments import (  # noqa: E402
 from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
 from monai_nad.networks import RicianMeanInversion  # noqa: E402
-from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
@@ -72,6 +71,7 @@ class Context:
         self.description = ""
         self.only_variants: list[str] | None = args.variants
         self.only_methods: list[str] | None = args.only
+        self.diffdenoise: tuple[torch.nn.Module, torch.nn.Module] | None = None
         self._tuned: dict | None = None
 
     def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
@@ -309,7 +309,16 @@ DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
 
 
 def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The DiffDenoise pipeline and student: the bundle's shipped weights, or (quick mode) a tiny fresh training."""
+    """The DiffDenoise pipeline and student: the bundle's shipped weights, or (quick mode) a tiny fresh training.
+
+    Loaded once per run (the comparison suite asks for both the pipeline and the student).
+    """
+    if ctx.diffdenoise is None:
+        ctx.diffdenoise = _load_diffdenoise(ctx)
+    return ctx.diffdenoise
+
+
+def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
@@ -349,16 +358,9 @@ def bm3d_for_condition(condition: str, ctx: Context) -> tuple[Callable[[np.ndarr
     noise, level, _ = noise_condition(condition)
     noisy, clean = mni_condition_arrays("validation", condition, limit=2 if ctx.quick else 4)
     sigma = level if noise in ("rician", "gaussian") else float(np.std(noisy - clean))
-    tuned = tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")
-    choice = tuned["rc" if noise == "rician" else "plain"]
-
-    def denoise(image: np.ndarray) -> np.ndarray:
-        out = classical_denoise("bm3d", image, sigma, **choice["params"])
-        if noise == "rician":
-            out = np.asarray(RicianBiasCorrection(sigma, choice["b"])(out), dtype=np.float32)
-        return out
-
-    return denoise, {"sigma": sigma, **choice["params"], **({"b": choice["b"]} if noise == "rician" else {})}
+    tuned = {noise: {level_key(sigma): {"bm3d": tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")}}}
+    method = classical_method("bm3d", tuned, noise, [sigma], bias_correction=noise == "rician")
+    return (lambda image: method.denoise(image, sigma)), {"sigma": sigma, **method.params["tuned"][level_key(sigma)]}
 
 
 def run_self_supervised(cfg: dict, ctx: Context) -> None:
@@ -372,9 +374,8 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         "blind_spot": network_method("blind_spot", BlindSpotStage(pipeline), {"stage": "1: blind-spot network"}),
         "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
         "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
-        "diffdenoise_full_chain": network_method("diffdenoise_full_chain", DiffDenoise(
-            pipeline.blind_spot, pipeline.diffusion, pipeline.num_train_timesteps, pipeline.schedule, 10, True, pipeline.seed,
-            pipeline.size_divisor, pipeline.scale_quantile, None), {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
+        "diffdenoise_full_chain": network_method("diffdenoise_full_chain", pipeline.replace(symmetric=True, inference_steps=10, start_step=None),
+                                                 {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
         "student": network_method("student", student, {"stage": "4: distilled student"}),
     }
     corrected: dict[str, Method] = {}

@@ -118,12 +118,29 @@ class DiffDenoise(nn.Module):
         self.size_divisor = size_divisor
         self.scale_quantile = scale_quantile
 
+    def replace(self, **changes) -> DiffDenoise:
+        """A new pipeline on the same trained networks with some sampling settings changed (``self`` is unchanged).
+
+        Args:
+            changes: constructor arguments other than the networks, e.g. ``symmetric=False`` or
+                ``start_step=None, inference_steps=10``.
+
+        Raises:
+            TypeError: an unknown setting.
+        """
+        settings = {
+            "num_train_timesteps": self.num_train_timesteps, "schedule": self.schedule, "inference_steps": self.inference_steps,
+            "symmetric": self.symmetric, "seed": self.seed, "size_divisor": self.size_divisor,
+            "scale_quantile": self.scale_quantile, "start_step": self.start_step,
+        }
+        unknown = set(changes) - set(settings)
+        if unknown:
+            raise TypeError(f"unknown DiffDenoise settings {sorted(unknown)}; choose from {sorted(settings)}.")
+        return DiffDenoise(self.blind_spot, self.diffusion, **{**settings, **changes})
+
     def with_sampling(self, symmetric: bool) -> DiffDenoise:
         """The same trained networks with SRDS switched on or off (a new module; ``self`` is unchanged)."""
-        return DiffDenoise(
-            self.blind_spot, self.diffusion, self.num_train_timesteps, self.schedule, self.inference_steps,
-            symmetric, self.seed, self.size_divisor, self.scale_quantile, self.start_step,
-        )
+        return self.replace(symmetric=symmetric)
 
     def initial_noise(self, shape: torch.Size | tuple[int, ...], device: torch.device, seed: int | None = None) -> torch.Tensor:
         """Standard normal noise of ``shape`` from a fixed seed (``self.seed`` unless given)."""

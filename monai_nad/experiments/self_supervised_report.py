@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from monai_nad.experiments.compare import _fmt, _plt
+
 __all__ = ["self_supervised_section"]
 
 #: display order and what each run is
@@ -20,10 +22,6 @@ METHODS = {
     "neural_pde_self_supervised": "Neural PDE trained self-supervised (Noise2Self masking)",
     "neural_pde": "Neural PDE trained supervised (the shipped model; clean references)",
 }
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _mean(run: dict, metric: str, conditions: list[str]) -> float | None:
@@ -109,11 +107,7 @@ def _figure(by_name: dict, order: list[str], out: Path, artifact) -> list[str]:
     data = artifact(reference, "qualitative.npz") if reference is not None else None
     if data is None or "noisy" not in data:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _plt()
     clean = data["clean"]
     panels = [("clean", clean), ("noisy", data["noisy"])]
     for name in order:

@@ -80,6 +80,10 @@ def test_stage_selection():
         select_stage("teacher", student, model)
     with pytest.raises(ValueError, match="inference_steps"):
         DiffDenoise(model.blind_spot, model.diffusion, inference_steps=0)
+    full = model.replace(start_step=None, inference_steps=2)
+    assert full.diffusion is model.diffusion and full.start_step is None and full.inference_steps == 2 and model.inference_steps == 3
+    with pytest.raises(TypeError, match=r"unknown DiffDenoise settings \['steps'\]"):
+        model.replace(steps=2)
 
 
 def test_condition_transform_and_prepare_batch():
