@@ -49,6 +49,10 @@ def stage_command(stage: str, output_dir: Path, epochs: int, quick: bool, extra:
 def install(output_dir: Path, seconds: dict[str, float], quick: bool) -> None:
     models = BUNDLE / "models"
     models.mkdir(exist_ok=True)
+    missing = [stage for stage in STAGES if not (output_dir / stage / "model.pt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"cannot install: no trained weights for stage(s) {missing} in {output_dir}; train them first "
+                                f"(python scripts/train_diffdenoise.py --stages {' '.join(missing)} --output-dir {output_dir}).")
     for stage, name in (("bsn", "bsn.pt"), ("diffusion", "diffusion.pt"), ("student", "model.pt")):
         state = torch.load(output_dir / stage / "model.pt", map_location="cpu", weights_only=True)
         state = state.get("model", state)
@@ -92,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             return result.returncode
         print(f"stage {stage}: done in {seconds[stage] / 60:.1f} min", flush=True)
     if args.install:
-        install(args.output_dir, seconds, args.quick)
+        try:
+            install(args.output_dir, seconds, args.quick)
+        except FileNotFoundError as err:
+            print(err, file=sys.stderr)
+            return 1
     return 0
 
 

@@ -142,3 +142,13 @@ def test_self_supervised_mode_composes_with_the_unet_baseline():
     value = loss(network(torch.as_tensor(item["image"])[None]), torch.as_tensor(item["label"])[None])
     value.backward()
     assert torch.isfinite(value) and all(p.grad is not None for p in network.parameters())
+
+
+def test_install_without_trained_stages_names_them_and_touches_nothing(tmp_path):
+    (tmp_path / "student").mkdir()
+    (tmp_path / "student" / "model.pt").write_bytes(b"")
+    shipped = {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--stages", "student", "--install",
+                             "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "no trained weights for stage(s) ['bsn', 'diffusion']" in result.stderr
+    assert {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")} == shipped
