@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from monai_nad.engines.config_check import check_override_keys
-from monai_nad.engines.checkpoints import LatestWeightsSaver, latest_checkpoint, load_network_weights
+from monai_nad.engines.checkpoints import (
+    LatestWeightsSaver,
+    latest_checkpoint,
+    load_network_weights,
+    read_state_dict,
+    warm_start,
+)
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.resume import ResumeHandler
 
@@ -12,6 +18,8 @@ __all__ = [
     "LatestWeightsSaver",
     "latest_checkpoint",
     "load_network_weights",
+    "read_state_dict",
+    "warm_start",
     "MLflowRunExtras",
     "flatten_params",
     "ResumeHandler",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["LatestWeightsSaver", "latest_checkpoint", "load_network_weights"]
+__all__ = ["LatestWeightsSaver", "latest_checkpoint", "load_network_weights", "read_state_dict", "warm_start"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
 
@@ -34,6 +34,38 @@ def latest_checkpoint(folder: str | Path, prefix: str = "resume") -> str | None:
     return None if best is None else best[1]
 
 
+def read_state_dict(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a bundle checkpoint's state dict safely (``weights_only=True``).
+
+    Accepts a raw state dict or one nested under ``"model"``/``"network"``; strips DistributedDataParallel's
+    ``module.`` prefix.
+
+    Args:
+        path: the checkpoint file.
+        map_location: where to load tensors.
+
+    Returns:
+        the state dict.
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist.
+        ValueError: the file is not a loadable checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(str(path), map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ValueError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
+    if isinstance(state, dict) and set(state) & {"model", "network"} and not any(torch.is_tensor(v) for v in state.values()):
+        state = state.get("model", state.get("network"))
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} does not hold a state dict (got {type(state).__name__}).")
+    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    return state
+
+
 def load_network_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a state dict saved by the bundle into ``network`` (safely: ``weights_only=True``).
 
@@ -52,18 +84,7 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
         ValueError: the file is not a loadable checkpoint, or its weights do not fit the network (the message
             lists missing/unexpected keys and shape mismatches).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
-    if isinstance(state, dict) and set(state) & {"model", "network"} and not any(torch.is_tensor(v) for v in state.values()):
-        state = state.get("model", state.get("network"))
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {path} does not hold a state dict (got {type(state).__name__}).")
-    state = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in state.items()}
+    state = read_state_dict(path, map_location)
     own = network.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -108,3 +129,38 @@ class LatestWeightsSaver:
         tmp = self.path.with_suffix(".tmp")
         torch.save(self.network.state_dict(), tmp)
         tmp.replace(self.path)
+
+
+def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """Initialise ``network`` from the checkpoint of a smaller configuration of the same network.
+
+    For fine-tuning after enlarging a trained network (e.g. the Neural PDE's diffusion, trained with
+    ``refine=False``, then the same network with a refinement head): every tensor of the checkpoint must exist in
+    the network with the same shape and is copied; the tensors the checkpoint lacks (the new head) keep their
+    initialisation. A new head that starts as the identity (the Neural PDE's refinement does) leaves the
+    network's output unchanged at the start of fine-tuning.
+
+    Args:
+        network: the (larger) network to initialise.
+        path: the checkpoint of the smaller network.
+        map_location: where to load tensors.
+
+    Returns:
+        ``network``, initialised.
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist.
+        ValueError: the checkpoint has a tensor the network lacks or one of another shape (another network, or
+            other ``network_def`` settings).
+    """
+    state = read_state_dict(path, map_location)
+    own = network.state_dict()
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(v.shape)} vs network {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if unexpected or shapes:
+        raise ValueError(
+            f"checkpoint {path} cannot initialise this network: weights the network lacks {unexpected[:5]}, "
+            f"shape mismatches {shapes[:5]}. Was it trained with other network_def settings?"
+        )
+    network.load_state_dict(state, strict=False)
+    return network

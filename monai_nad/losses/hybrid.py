@@ -1,4 +1,4 @@
-"""The hybrid denoising loss: SSIM + L1 + edge gradients."""
+"""The hybrid denoising loss: SSIM + L1 + edge gradients (+ optionally a per-image log-MSE term)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ __all__ = ["HybridDenoisingLoss"]
 
 
 class HybridDenoisingLoss(nn.Module):
-    """``ssim_weight * (1 - SSIM) + l1_weight * L1 + gradient_weight * EdgeGradient``.
+    """``ssim_weight * (1 - SSIM) + l1_weight * L1 + gradient_weight * EdgeGradient + log_mse_weight * LogMSE``.
+
+    ``LogMSE`` is the mean over the images of ``ln(MSE_i + 1e-8)``: minimising it maximises the mean per-image
+    PSNR (``PSNR_i = -10 log10 MSE_i`` for data range 1). Unlike L1 or MSE over the batch, it weighs every image
+    by its relative error, so low-noise images (small absolute errors) count as much as high-noise ones in a
+    batch of blind noise levels. It is off by default.
 
     The SSIM term is MONAI's :class:`~monai.losses.SSIMLoss` (which returns ``1 - SSIM``), computed in float32
     (also under ``torch.autocast``). The individual terms of the last call are kept in :attr:`last_terms`
@@ -23,6 +28,7 @@ class HybridDenoisingLoss(nn.Module):
         ssim_weight: weight of ``1 - SSIM``. Defaults to 1.
         l1_weight: weight of the mean absolute error. Defaults to 1.
         gradient_weight: weight of :class:`EdgeGradientLoss`. Defaults to 0.1.
+        log_mse_weight: weight of the per-image log-MSE term. Defaults to 0.
         data_range: intensity range for SSIM. Defaults to 1.
         win_size: SSIM window size. Defaults to 7.
         kernel_type: SSIM window, ``"gaussian"`` or ``"uniform"``. Defaults to ``"gaussian"``.
@@ -43,20 +49,27 @@ class HybridDenoisingLoss(nn.Module):
         ssim_weight: float = 1.0,
         l1_weight: float = 1.0,
         gradient_weight: float = 0.1,
+        log_mse_weight: float = 0.0,
         data_range: float = 1.0,
         win_size: int = 7,
         kernel_type: str = "gaussian",
         gradient_norm: str = "l2",
     ) -> None:
         super().__init__()
-        weights = {"ssim_weight": ssim_weight, "l1_weight": l1_weight, "gradient_weight": gradient_weight}
+        weights = {
+            "ssim_weight": ssim_weight,
+            "l1_weight": l1_weight,
+            "gradient_weight": gradient_weight,
+            "log_mse_weight": log_mse_weight,
+        }
         for name, value in weights.items():
             if not value >= 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}.")
         if not any(weights.values()):
-            raise ValueError("at least one of ssim_weight, l1_weight, gradient_weight must be positive.")
+            raise ValueError("at least one of ssim_weight, l1_weight, gradient_weight, log_mse_weight must be positive.")
         self.spatial_dims = spatial_dims
         self.ssim_weight, self.l1_weight, self.gradient_weight = ssim_weight, l1_weight, gradient_weight
+        self.log_mse_weight = log_mse_weight
         self.ssim = SSIMLoss(spatial_dims, data_range=data_range, kernel_type=kernel_type, win_size=win_size)
         self.gradient = EdgeGradientLoss(spatial_dims, norm=gradient_norm)
         self.last_terms: dict[str, float] = {}
@@ -80,7 +93,14 @@ class HybridDenoisingLoss(nn.Module):
                 terms["l1"] = (pred - ref).abs().mean()
             if self.gradient_weight:
                 terms["gradient"] = self.gradient(pred, ref)
-            weight = {"ssim": self.ssim_weight, "l1": self.l1_weight, "gradient": self.gradient_weight}
+            if self.log_mse_weight:
+                terms["log_mse"] = torch.log((pred - ref).pow(2).flatten(1).mean(1) + 1e-8).mean()
+            weight = {
+                "ssim": self.ssim_weight,
+                "l1": self.l1_weight,
+                "gradient": self.gradient_weight,
+                "log_mse": self.log_mse_weight,
+            }
             total = sum(weight[k] * v for k, v in terms.items())
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         return total

@@ -48,6 +48,7 @@ class NeuralPDE(UnrolledDenoiser):
         conduction_features: widths of the conduction network's two hidden layers (3x3(x3) convolutions,
             the output layer is 1x1). Defaults to ``(32, 16)`` in 2D and ``(16, 16)`` in 3D.
         refine_features: width of the refinement head. Defaults to 16.
+        refine_layers: number of 3x3(x3) convolutions of the refinement head (at least 2). Defaults to 3.
         scale_invariant: divide each image by a robust estimate of its intensity scale (the
             ``scale_quantile`` quantile of its absolute values) before denoising and multiply the result
             back, so that ``net(a * x) == a * net(x)`` for any ``a > 0``: scans of any intensity scale
@@ -82,6 +83,7 @@ class NeuralPDE(UnrolledDenoiser):
         guidance_features: Sequence[int] | int | None = None,
         conduction_features: Sequence[int] | int | None = None,
         refine_features: int = 16,
+        refine_layers: int = 3,
         scale_invariant: bool = True,
         scale_quantile: float = 0.99,
         bias_correction: bool = False,
@@ -96,9 +98,12 @@ class NeuralPDE(UnrolledDenoiser):
             ("steps", steps),
             ("guidance_channels", guidance_channels),
             ("refine_features", refine_features),
+            ("refine_layers", refine_layers),
         ):
             if int(value) != value or value < 1:
                 raise ValueError(f"{arg} must be a positive integer, got {value!r}.")
+        if refine_layers < 2:
+            raise ValueError(f"refine_layers must be at least 2, got {refine_layers!r}.")
         if guidance_features is None:
             guidance_features = (16, 32) if spatial_dims == 2 else (8, 16)
         if conduction_features is None:
@@ -137,16 +142,14 @@ class NeuralPDE(UnrolledDenoiser):
         nn.init.constant_(self.conduction_net[4].bias, 2.0)
         self.dt_logits = nn.Parameter(torch.zeros(steps))
         if refine:
-            self.refine_net: nn.Module = nn.Sequential(
-                conv(2 * in_channels + g_ch, refine_features, 3, padding=1),
-                nn.ReLU(inplace=True),
-                conv(refine_features, refine_features, 3, padding=1),
-                nn.ReLU(inplace=True),
-                conv(refine_features, in_channels, 3, padding=1),
-            )
+            layers: list[nn.Module] = [conv(2 * in_channels + g_ch, refine_features, 3, padding=1), nn.ReLU(inplace=True)]
+            for _ in range(refine_layers - 2):
+                layers += [conv(refine_features, refine_features, 3, padding=1), nn.ReLU(inplace=True)]
+            layers.append(conv(refine_features, in_channels, 3, padding=1))
+            self.refine_net: nn.Module = nn.Sequential(*layers)
             # the refinement starts as the identity and learns a residual
-            nn.init.zeros_(self.refine_net[4].weight)
-            nn.init.zeros_(self.refine_net[4].bias)
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
         else:
             self.refine_net = nn.Identity()
 

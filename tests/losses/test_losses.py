@@ -66,3 +66,33 @@ def test_bad_shapes_are_named():
         loss(torch.zeros(1, 8, 8), torch.zeros(1, 8, 8))
     with pytest.raises(ValueError, match="norm"):
         EdgeGradientLoss(2, norm="l3")
+
+
+def test_log_mse_term_weighs_images_by_relative_error():
+    """The log-MSE term is the negative mean per-image PSNR (up to constants) and balances noise levels."""
+    torch.manual_seed(0)
+    clean = torch.rand(2, 1, 16, 16)
+    pred = clean.clone()
+    pred[0] += 0.01 * torch.randn_like(pred[0])  # a low-noise image
+    pred[1] += 0.1 * torch.randn_like(pred[1])  # a high-noise image
+    loss_fn = HybridDenoisingLoss(2, ssim_weight=0, l1_weight=0, gradient_weight=0, log_mse_weight=1.0)
+    pred.requires_grad_(True)
+    loss = loss_fn(pred, clean)
+    mse = (pred - clean).pow(2).flatten(1).mean(1)
+    psnr = -10 * torch.log10(mse)
+    expected = -psnr.mean() * torch.log(torch.tensor(10.0)) / 10  # ln(MSE) = -PSNR * ln(10) / 10
+    torch.testing.assert_close(loss, expected, atol=1e-4, rtol=1e-4)
+    loss.backward()
+    g = pred.grad.flatten(1).norm(dim=1)
+    # relative weighting: the low-noise image gets the larger gradient (its error is 10x smaller)
+    assert g[0] > 5 * g[1]
+    plain_mse = (pred - clean).pow(2).mean()
+    (pred_grad,) = torch.autograd.grad(plain_mse, pred)
+    g_mse = pred_grad.flatten(1).norm(dim=1)
+    assert g_mse[1] > 5 * g_mse[0]  # whereas a batch MSE is dominated by the noisy one
+    assert "log_mse" in loss_fn.last_terms
+
+
+def test_log_mse_weight_must_be_non_negative():
+    with pytest.raises(ValueError, match="log_mse_weight"):
+        HybridDenoisingLoss(2, log_mse_weight=-1.0)
