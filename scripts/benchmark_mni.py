@@ -71,6 +71,10 @@ def tune_bm3d(level: float, limit: int | None) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(BUNDLE / "models" / "model.pt"))
+    parser.add_argument(
+        "--diffusion-checkpoint", default=str(BUNDLE / "models" / "diffusion_only.pt"),
+        help="the diffusion-only model (first training stage), scored alongside when the file exists",
+    )
     parser.add_argument("--out", default=str(BUNDLE / "docs"))
     parser.add_argument("--quick", action="store_true", help="2 slices per set (a smoke test, not a result)")
     args = parser.parse_args(argv)
@@ -80,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((BUNDLE / "configs" / "inference.json").read_text())["network_def"]
     net_args = {k: v for k, v in config.items() if not k.startswith("_")}
     net = load_network_weights(NeuralPDE(**net_args), args.checkpoint).eval()
+    diffusion_only = None
+    if Path(args.diffusion_checkpoint).is_file():
+        diffusion_only = load_network_weights(NeuralPDE(**(net_args | {"refine": False})), args.diffusion_checkpoint).eval()
 
     started = time.time()
     results: dict = {"levels": {}, "shifted": {}}
@@ -101,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 "neural_pde": median_scores(ours, clean),
                 "ms_per_slice": {"bm3d": 1000 * float(np.median(bm3d_times)), "neural_pde": 1000 * float(np.median(our_times))},
             }
+            if diffusion_only is not None:
+                row["diffusion_only"] = median_scores(denoise_slices(diffusion_only, noisy)[0], clean)
             (results["levels"] if shift is None else results["shifted"].setdefault(shift, {}))[str(level)] = row
             print(f"{shift or 'test'} s={level}: {json.dumps(row)}", flush=True)
 
@@ -170,6 +179,7 @@ def render_markdown(results: dict) -> str:
         "| s | noisy PSNR/SSIM | BM3D PSNR/SSIM | BM3D+rc PSNR/SSIM | Neural PDE PSNR/SSIM | fg PSNR noisy / BM3D / BM3D+rc / Neural PDE | ms/slice BM3D / Neural PDE |",
         "|---|---|---|---|---|---|---|",
     ]
+    has_diffusion_only = all("diffusion_only" in r for r in results["levels"].values())
 
     def ps(s: dict) -> str:
         return f"{s['psnr']:.2f}/{s['ssim']:.3f}"
@@ -180,10 +190,20 @@ def render_markdown(results: dict) -> str:
             f"{r['noisy']['fg_psnr']:.2f} / {r['bm3d']['fg_psnr']:.2f} / {r['bm3d_rc']['fg_psnr']:.2f} / **{r['neural_pde']['fg_psnr']:.2f}** | "
             f"{r['ms_per_slice']['bm3d']:.0f} / {r['ms_per_slice']['neural_pde']:.0f} |"
         )
-    lines += ["", "### Shifted test sets (section 1b)", "", "| set | s | noisy PSNR | BM3D+rc PSNR/SSIM | Neural PDE PSNR/SSIM |", "|---|---|---|---|---|"]
+    if has_diffusion_only:
+        lines += [
+            "", "The diffusion alone (`models/diffusion_only.pt`, the first training stage: no refinement head, so the maximum "
+            "principle holds), PSNR/SSIM and foreground PSNR: "
+            + "; ".join(f"s={lv}: {ps(r['diffusion_only'])}, fg {r['diffusion_only']['fg_psnr']:.2f}" for lv, r in results["levels"].items())
+            + ".",
+        ]
+    extra = " diffusion only PSNR/SSIM |" if has_diffusion_only else ""
+    lines += ["", "### Shifted test sets (section 1b)", "", "| set | s | noisy PSNR | BM3D+rc PSNR/SSIM | Neural PDE PSNR/SSIM |" + extra,
+              "|---|---|---|---|---|" + ("---|" if extra else "")]
     for shift, rows in results["shifted"].items():
         for level, r in rows.items():
-            lines.append(f"| {shift} | {level} | {r['noisy']['psnr']:.2f} | {ps(r['bm3d_rc'])} | **{ps(r['neural_pde'])}** |")
+            lines.append(f"| {shift} | {level} | {r['noisy']['psnr']:.2f} | {ps(r['bm3d_rc'])} | **{ps(r['neural_pde'])}** |"
+                         + (f" {ps(r['diffusion_only'])} |" if extra else ""))
     lines += ["", "### Quality bar", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in results["quality_bar"].items()]
     lines += ["", f"Quality bar met: **{'yes' if results['quality_bar_met'] else 'no'}**.", ""]

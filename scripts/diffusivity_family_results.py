@@ -41,7 +41,8 @@ from monai_nad.data import mni_eval_arrays  # noqa: E402
 from monai_nad.engines import load_network_weights  # noqa: E402
 from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
-from monai_nad.networks import DiffusivityPDE, NeuralPDE  # noqa: E402
+from monai_nad.experiments.methods import bundle_network  # noqa: E402
+from monai_nad.networks import DiffusivityPDE  # noqa: E402
 
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
 LABELS = {
@@ -365,10 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     epochs = sorted({info["max_epochs"] for _, info in loaded.values()})
     tuned = json.loads((BUNDLE / "docs" / "benchmark.json").read_text())["tuned"]
-    shipped = load_network_weights(
-        NeuralPDE(spatial_dims=2, in_channels=1, neighbours=8, steps=16, guidance=True, refine=False, bias_correction=True),
-        BUNDLE / "models" / "model.pt",
-    ).eval()
+    shipped = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
     methods: dict[str, dict] = {"noisy": {}}
     if not args.no_bm3d:
         methods["bm3d"], methods["bm3d_rc"] = {}, {}

@@ -224,9 +224,12 @@ def run_comparison(cfg: dict, ctx: Context) -> None:
 
 def run_noise_sweep(cfg: dict, ctx: Context) -> None:
     settings = cfg["quick"]["settings"] if ctx.quick else cfg["settings"]
-    learned = learned_methods(cfg["learned"], ctx)
+    wanted = ctx.only_methods
+    learned = learned_methods([m for m in cfg["learned"] if not wanted or m in wanted], ctx)
     classical: dict[str, list[tuple[str, Method]]] = {}
     baselines = cfg["quick"].get("baselines", cfg["baselines"]) if ctx.quick else cfg["baselines"]
+    if wanted:  # e.g. --only neural_pde after retraining it: the other methods' runs stay as they are
+        baselines = [b for b in baselines if b in wanted or f"{b}+rc" in wanted]
     for noise, levels in settings.items():
         tuned = ctx.tuned(noise, [float(v) for v in levels], baselines)
         for b in baselines:
@@ -272,7 +275,8 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
     variants = {k: cfg["variants"][k] for k in (ctx.only_variants or q.get("variants", cfg["variants"]))}
     levels = [float(v) for v in cfg["levels"]]
     configs = BUNDLE / "configs"
-    for name, overrides in variants.items():
+    for name, variant_overrides in variants.items():
+        overrides = [*cfg.get("base", []), *variant_overrides]
         for seed in seeds:
             run_dir = ctx.output / "ablation" / f"{name}_seed{seed}"
             best = run_dir / "checkpoints" / "best_model.pt"
@@ -299,7 +303,8 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             for key, value in zip(overrides[::2], overrides[1::2]):
                 parser[key.removeprefix("--")] = json.loads(value.lower()) if value in ("True", "False") else json.loads(value)
             net = load_network_weights(parser.get_parsed_content("network_def"), best)
-            method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(overrides) or "none",
+            method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(variant_overrides) or "none",
+                                                               "base": " ".join(cfg.get("base", [])) or "none",
                                                                "budget": " ".join(budget), "train_seconds": info["seconds"]})
             metrics, _, seconds = evaluate(method, "rician", levels, ctx)
             record(ctx, "ablation", method, metrics, seconds)
@@ -345,7 +350,7 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
                 "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
                 "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
             ], check=True, capture_output=True)
-    net = bundle_network(BUNDLE, ["inference.json"], checkpoint)
+    net = bundle_network(BUNDLE, ["train.json", "self_supervised.json"], checkpoint)
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 
@@ -429,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", type=Path, default=ROOT / "configs" / "baselines_tuned.json")
     parser.add_argument("--unet-checkpoint", type=Path, default=ROOT / "runs" / "unet_baseline" / "checkpoints" / "best_model.pt")
     parser.add_argument("--variants", nargs="+", default=None, help="ablation: only these configurations (e.g. to split the work)")
-    parser.add_argument("--only", nargs="+", default=None, help="self_supervised: only these methods (e.g. to split the work)")
+    parser.add_argument("--only", nargs="+", default=None, help="self_supervised, noise_sweep: only these methods (e.g. to split the work, or to re-run one retrained model)")
     parser.add_argument("--family-runs", type=Path, default=ROOT / "runs" / "diffusivity_family")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -1,12 +1,26 @@
-"""Train the shipped Neural PDE bundle model on MNI-Rician and install it as ``models/model.pt``.
+"""Train the shipped Neural PDE bundle model on MNI-Rician and install it in the bundle's ``models/``.
 
-Runs the bundle's ``train.json`` through ``python -m monai.bundle run`` (so the published weights come from
-exactly the configuration users run), then copies the best-validation checkpoint into the bundle and records
-the training time and hardware next to it (``docs/training_info.json``). Interrupted runs resume from their
-last epoch when started again with the same ``--output-dir``.
+Every stage runs the bundle's ``train.json`` through ``python -m monai.bundle run`` (so the published weights come
+from exactly the configuration users run) and keeps its best-validation checkpoint. The shipped model is trained in
+two stages:
+
+1. ``diffusion``: the diffusion alone (``--network_def#refine False``), lr 2e-3, the hybrid loss without its log-MSE
+   term (``--loss#log_mse_weight 0``), ``--diffusion-epochs`` epochs;
+   installed as ``models/diffusion_only.pt`` (the pure PDE, with its maximum principle).
+2. ``refinement``: the full network of ``train.json`` (diffusion + residual refinement head), initialised from
+   stage 1 (``--init_ckpt_path``; the new head starts as the identity, see ``monai_nad.engines.warm_start``), every
+   part fine-tuned at lr 5e-4 for ``--refinement-epochs`` epochs with the loss of ``train.json`` (including the
+   per-image log-MSE term that weighs low-noise images as much as noisy ones); installed as ``models/model.pt``.
+
+The training time and hardware of each stage are recorded in ``docs/training_info.json``. Interrupted stages resume
+from their last epoch when started again with the same ``--output-dir``; finished stages are skipped.
+
+With ``--extra-config`` (e.g. ``unet_baseline.json``, ``self_supervised.json``) one run of ``train.json`` merged with
+those configs is made instead (``--max-epochs``), and nothing is installed.
 
 Usage:
-    python scripts/train_pretrained.py [--max-epochs 80] [--output-dir bundles/neural_pde_denoising/runs]
+    python scripts/train_pretrained.py [--diffusion-epochs 70] [--refinement-epochs 50] [--stages diffusion,refinement]
+    python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline --max-epochs 70
 """
 
 from __future__ import annotations
@@ -24,69 +38,115 @@ from pathlib import Path
 import torch
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+STAGES = ("diffusion", "refinement")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-epochs", type=int, default=80)
-    parser.add_argument("--val-interval", type=int, default=5)
-    parser.add_argument("--output-dir", default=str(BUNDLE / "runs"))
-    parser.add_argument("--tracking", default=None, help="e.g. 'mlflow' to record the run in MLflow")
-    parser.add_argument("--no-install", action="store_true", help="do not copy the result into models/model.pt")
-    parser.add_argument(
-        "--extra-config", action="append", default=[],
-        help="a config of the bundle merged after train.json, e.g. unet_baseline.json (implies --no-install)",
-    )
-    args, extra = parser.parse_known_args(argv)
+def _hardware() -> dict:
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
-    configs = BUNDLE / "configs"
+
+def _run_bundle(configs: list[str], output_dir: Path, overrides: list[str], tracking: str | None) -> tuple[Path, float]:
+    """Run ``train.json`` (+ ``configs``) through monai.bundle; return the kept checkpoint and the wall time."""
+    folder = BUNDLE / "configs"
     command = [
         sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", json.dumps([str(configs / name) for name in ["train.json", *args.extra_config]]),
-        "--meta_file", str(configs / "metadata.json"),
-        "--logging_file", str(configs / "logging.conf"),
+        "--config_file", json.dumps([str(folder / name) for name in ["train.json", *configs]]),
+        "--meta_file", str(folder / "metadata.json"),
+        "--logging_file", str(folder / "logging.conf"),
         "--bundle_root", str(BUNDLE),
-        "--output_dir", args.output_dir,
-        "--max_epochs", str(args.max_epochs),
-        "--val_interval", str(args.val_interval),
-    ] + (["--tracking", args.tracking] if args.tracking else []) + extra
+        "--output_dir", str(output_dir),
+        *overrides,
+    ] + (["--tracking", tracking] if tracking else [])
     print("running:", " ".join(command), flush=True)
     start = time.time()
     result = subprocess.run(command, check=False)
     elapsed = time.time() - start
     if result.returncode != 0:
-        print(f"training failed with exit code {result.returncode}", file=sys.stderr)
-        return result.returncode
+        raise RuntimeError(f"training failed with exit code {result.returncode}: {' '.join(command)}")
     # best validation checkpoint; self-supervised runs (self_supervised.json) keep the final weights instead
-    candidates = [Path(args.output_dir) / "checkpoints" / name for name in ("best_model.pt", "final_model.pt")]
-    best = next((path for path in candidates if path.is_file()), candidates[0])
-    if not best.is_file():
-        print(f"no checkpoint at {' or '.join(map(str, candidates))}", file=sys.stderr)
-        return 1
-    info = {
-        "command": " ".join([Path(sys.executable).name, "scripts/train_pretrained.py"] + (argv if argv is not None else sys.argv[1:])),
-        "max_epochs": args.max_epochs,
-        "wall_time_s_this_invocation": round(elapsed, 1),
-        "hardware": {
-            "machine": platform.machine(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        },
-        "torch": torch.__version__,
-        "checkpoint_bytes": best.stat().st_size,
-    }
-    (Path(args.output_dir) / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
-    if not args.no_install and not args.extra_config:
-        target = BUNDLE / "models" / "model.pt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(best, target)
+    candidates = [output_dir / "checkpoints" / name for name in ("best_model.pt", "final_model.pt")]
+    best = next((path for path in candidates if path.is_file()), None)
+    if best is None:
+        raise RuntimeError(f"no checkpoint at {' or '.join(map(str, candidates))}")
+    return best, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset of: " + ", ".join(STAGES))
+    parser.add_argument("--diffusion-epochs", type=int, default=70)
+    parser.add_argument("--refinement-epochs", type=int, default=50)
+    parser.add_argument("--refinement-lr", type=float, default=5e-4)
+    parser.add_argument("--max-epochs", type=int, default=70, help="epochs of an --extra-config run")
+    parser.add_argument("--val-interval", type=int, default=5)
+    parser.add_argument("--output-dir", default=str(BUNDLE / "runs"))
+    parser.add_argument("--tracking", default=None, help="e.g. 'mlflow' to record the runs in MLflow")
+    parser.add_argument("--no-install", action="store_true", help="do not copy the results into models/")
+    parser.add_argument(
+        "--extra-config", action="append", default=[],
+        help="a config of the bundle merged after train.json, e.g. unet_baseline.json (one run; implies --no-install)",
+    )
+    args, extra = parser.parse_known_args(argv)
+    command = " ".join([Path(sys.executable).name, "scripts/train_pretrained.py"] + (argv if argv is not None else sys.argv[1:]))
+    output = Path(args.output_dir)
+    common = ["--val_interval", str(args.val_interval), *extra]
+
+    try:
+        if args.extra_config:
+            best, elapsed = _run_bundle(args.extra_config, output, ["--max_epochs", str(args.max_epochs), *common], args.tracking)
+            info = {"command": command, "max_epochs": args.max_epochs, "wall_time_s_this_invocation": round(elapsed, 1),
+                    "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size}
+            (output / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+            print(json.dumps(info, indent=2))
+            return 0
+
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = sorted(set(stages) - set(STAGES))
+        if unknown:
+            parser.error(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
+        diffusion_ckpt = output / "diffusion" / "checkpoints" / "best_model.pt"
+        plan = {
+            "diffusion": ([
+                "--network_def#refine", "False", "--loss#log_mse_weight", "0.0", "--max_epochs", str(args.diffusion_epochs),
+            ], "diffusion_only.pt"),
+            "refinement": ([
+                "--init_ckpt_path", str(diffusion_ckpt), "--learning_rate", str(args.refinement_lr),
+                "--max_epochs", str(args.refinement_epochs),
+            ], "model.pt"),
+        }
         info_path = BUNDLE / "docs" / "training_info.json"
-        info_path.parent.mkdir(parents=True, exist_ok=True)
-        info_path.write_text(json.dumps(info, indent=2) + "\n")
-        print(f"installed {target} ({info['checkpoint_bytes']} bytes); training info in {info_path}")
-    print(json.dumps(info, indent=2))
+        record = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        record = record if "stages" in record else {"stages": {}}
+        for stage in STAGES:
+            if stage not in stages:
+                continue
+            if stage == "refinement" and not diffusion_ckpt.is_file():
+                raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
+            overrides, target_name = plan[stage]
+            best, elapsed = _run_bundle([], output / stage, overrides + common, args.tracking)
+            info = {
+                "command": command, "stage_overrides": " ".join(overrides + common), "wall_time_s_this_invocation": round(elapsed, 1),
+                "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,
+            }
+            (output / stage / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
+            print(json.dumps({stage: info}, indent=2), flush=True)
+            if not args.no_install:
+                target = BUNDLE / "models" / target_name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(best, target)
+                record["stages"][stage] = info | {"installed_as": f"models/{target_name}"}
+                info_path.parent.mkdir(parents=True, exist_ok=True)
+                info_path.write_text(json.dumps(record, indent=2) + "\n")
+                print(f"installed {target} ({info['checkpoint_bytes']} bytes); training info in {info_path}", flush=True)
+    except RuntimeError as err:
+        print(str(err), file=sys.stderr)
+        return 1
     return 0
 
 
