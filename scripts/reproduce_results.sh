@@ -7,7 +7,7 @@ python scripts/tune_baselines.py --noise rician --levels 0.02 0.08 0.12 0.2 0.25
 python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline --max-epochs 70 --tracking mlflow --experiment_name unet_baseline
 python scripts/train_diffusivity_family.py --max-epochs 3
 python scripts/diffusivity_family_results.py
-python scripts/train_pretrained.py --extra-config self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised
+python scripts/train_pretrained.py --extra-config diffusion_only.json --extra-config self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised
 cp runs/self_supervised/checkpoints/final_model.pt bundles/neural_pde_denoising/models/self_supervised.pt
 python scripts/train_diffdenoise.py --install
 for suite in comparison unet_baseline noise_sweep ablation self_supervised; do

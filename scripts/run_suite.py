@@ -346,11 +346,11 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
         checkpoint = output / "checkpoints" / "final_model.pt"
         if not checkpoint.is_file():
             subprocess.run([
-                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "self_supervised.json",
+                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "diffusion_only.json", "--extra-config", "self_supervised.json",
                 "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
                 "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
             ], check=True, capture_output=True)
-    net = bundle_network(BUNDLE, ["train.json", "self_supervised.json"], checkpoint)
+    net = bundle_network(BUNDLE, ["train.json", "diffusion_only.json", "self_supervised.json"], checkpoint)
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 

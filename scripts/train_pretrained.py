@@ -4,7 +4,8 @@ Every stage runs the bundle's ``train.json`` through ``python -m monai.bundle ru
 from exactly the configuration users run) and keeps its best-validation checkpoint. The shipped model is trained in
 two stages:
 
-1. ``diffusion``: the diffusion alone (``--network_def#refine False``), lr 2e-3, the hybrid loss without its log-MSE
+1. ``diffusion``: the diffusion alone (``train.json`` + ``diffusion_only.json``: no refinement head), lr 2e-3, the
+   hybrid loss without its log-MSE
    term (``--loss#log_mse_weight 0``), ``--diffusion-epochs`` epochs;
    installed as ``models/diffusion_only.pt`` (the pure PDE, with its maximum principle).
 2. ``refinement``: the full network of ``train.json`` (diffusion + residual refinement head), initialised from
@@ -112,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
         diffusion_ckpt = output / "diffusion" / "checkpoints" / "best_model.pt"
         plan = {
-            "diffusion": ([
-                "--network_def#refine", "False", "--loss#log_mse_weight", "0.0", "--max_epochs", str(args.diffusion_epochs),
-            ], "diffusion_only.pt"),
+            "diffusion": (["--loss#log_mse_weight", "0.0", "--max_epochs", str(args.diffusion_epochs)], "diffusion_only.pt"),
             "refinement": ([
                 "--init_ckpt_path", str(diffusion_ckpt), "--learning_rate", str(args.refinement_lr),
                 "--max_epochs", str(args.refinement_epochs),
@@ -129,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
             if stage == "refinement" and not diffusion_ckpt.is_file():
                 raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
             overrides, target_name = plan[stage]
-            best, elapsed = _run_bundle([], output / stage, overrides + common, args.tracking)
+            configs = ["diffusion_only.json"] if stage == "diffusion" else []
+            best, elapsed = _run_bundle(configs, output / stage, overrides + common, args.tracking)
             info = {
-                "command": command, "stage_overrides": " ".join(overrides + common), "wall_time_s_this_invocation": round(elapsed, 1),
+                "command": command, "stage_configs": ["train.json", *configs], "stage_overrides": " ".join(overrides + common), "wall_time_s_this_invocation": round(elapsed, 1),
                 "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,
             }
             (output / stage / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
