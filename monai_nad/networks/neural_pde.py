@@ -31,7 +31,9 @@ class NeuralPDE(UnrolledDenoiser):
     convex combination of neighbouring values. The diffusion part therefore is unconditionally stable,
     obeys the discrete maximum principle ``min(u_0) <= u_k <= max(u_0)`` and preserves the mean of every
     image and channel exactly. A residual refinement head (small CNN on the diffused image, the input and
-    the guidance features) follows the last step; it is outside those guarantees and can be turned off.
+    the guidance features) follows the last step; it does not preserve the mean, but its output is clamped to
+    ``[min(0, min x), max x]`` by default (``clamp_to_input_range``): a magnitude image stays non-negative. It
+    can be turned off.
 
     Original idea: T. Nayak, "Neural anisotropic diffusion: unrolling a PDE for medical image denoising";
     P. Perona and J. Malik, "Scale-space and edge detection using anisotropic diffusion", IEEE TPAMI 1990.
@@ -59,6 +61,10 @@ class NeuralPDE(UnrolledDenoiser):
             (:func:`~monai_nad.networks.noise_estimation.estimate_noise_std`) and ``b`` learned in ``(0, 2)``.
             A pointwise, monotone map that only lowers values towards 0, so the result stays within
             ``[0, max(u_0)]`` for non-negative input, whatever the contrast. Defaults to False.
+        clamp_to_input_range: clamp the refined output of each image and channel to ``[min(0, min x), max x]``
+            for its input ``x``, so that the refinement head keeps a range guarantee: a magnitude (non-negative)
+            image stays non-negative and nothing exceeds the input's maximum. No effect without refinement,
+            where the maximum principle already holds. Defaults to True.
 
     Raises:
         ValueError: unsupported ``spatial_dims``/``neighbours``, or a non-positive size argument.
@@ -87,6 +93,7 @@ class NeuralPDE(UnrolledDenoiser):
         scale_invariant: bool = True,
         scale_quantile: float = 0.99,
         bias_correction: bool = False,
+        clamp_to_input_range: bool = True,
     ) -> None:
         super().__init__(scale_invariant, scale_quantile)
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
@@ -117,6 +124,7 @@ class NeuralPDE(UnrolledDenoiser):
         self.use_guidance = guidance
         self.use_refine = refine
         self.use_bias_correction = bias_correction
+        self.clamp_to_input_range = clamp_to_input_range
         #: learned Rician correction strength ``b = 2 * sigmoid(logit)`` (1 at initialisation)
         self.bias_correction_logit = nn.Parameter(torch.zeros(())) if bias_correction else None
         self.stencil = DiffusionStencil(spatial_dims, neighbours)
@@ -178,6 +186,13 @@ class NeuralPDE(UnrolledDenoiser):
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)
+            if self.clamp_to_input_range:
+                dims = list(range(2, x.ndim))
+                # [min(0, min x), max x]: a non-negative (magnitude) image stays non-negative, without lifting
+                # its dark background to the smallest noisy value
+                low = torch.clamp(torch.amin(x, dim=dims, keepdim=True), max=0.0)
+                high = torch.amax(x, dim=dims, keepdim=True)
+                u = torch.clamp(u, min=low.to(u.dtype), max=high.to(u.dtype))
         return u * scale, maps
 
     @torch.jit.export

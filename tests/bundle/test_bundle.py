@@ -146,7 +146,17 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
     from monai_nad.networks import NeuralPDE
 
     network_def = json.loads((CONFIGS / "inference.json").read_text())["network_def"]
-    load_network_weights(NeuralPDE(**{k: v for k, v in network_def.items() if k != "_target_"}), model)
+    net = load_network_weights(NeuralPDE(**{k: v for k, v in network_def.items() if k != "_target_"}), model).eval()
+    # a noisy magnitude slice comes out denoised and non-negative (the refinement head is clamped)
+    from monai_nad.data import mni_eval_arrays
+
+    noisy, clean = mni_eval_arrays("validation", 0.1, limit=1)
+    x = torch.as_tensor(noisy[:1]).float().reshape(1, 1, *noisy.shape[-2:])
+    with torch.no_grad():
+        y = net(x)
+    y_clean = torch.as_tensor(clean[:1]).float().reshape(y.shape)
+    assert y.min() >= 0
+    assert (y - y_clean).pow(2).mean() < 0.1 * (x - y_clean).pow(2).mean()
 
 
 

@@ -212,3 +212,26 @@ def test_refinement_depth_and_identity_start():
     with torch.no_grad():
         torch.testing.assert_close(deep(x), plain(x))
 
+
+
+@settings(max_examples=8, deadline=None)
+@given(case=st.sampled_from(CASES), seed=st.integers(0, 2**31 - 1), offset=st.sampled_from([0.0, -2.0, 5.0]))
+def test_refined_output_stays_in_the_input_range_for_any_weights(case, seed, offset):
+    """With the refinement head, min(0, min x) <= net(x) <= max(x) still holds (a magnitude image stays non-negative)."""
+    spatial_dims, neighbours = case
+    gen = torch.Generator().manual_seed(seed)
+    net = NeuralPDE(spatial_dims, neighbours=neighbours, steps=3, refine=True).double()
+    _randomise(net, gen, 1.0)
+    x = torch.rand(_shape(spatial_dims), generator=gen, dtype=torch.float64) + offset
+    with torch.no_grad():
+        y = net(x)
+        unclamped = NeuralPDE(spatial_dims, neighbours=neighbours, steps=3, refine=True, clamp_to_input_range=False).double()
+        unclamped.load_state_dict(net.state_dict())
+        z = unclamped(x)
+    dims = tuple(range(2, x.ndim))
+    low, high = x.amin(dims, keepdim=True).clamp(max=0.0), x.amax(dims, keepdim=True)
+    assert (y >= low - 1e-12).all() and (y <= high + 1e-12).all()
+    if offset >= 0:
+        assert (y >= 0).all()  # non-negative input, non-negative output
+    assert ((z < low) | (z > high)).any()  # random heads do leave the range
+    torch.testing.assert_close(y, torch.maximum(torch.minimum(z, high), low))
