@@ -31,10 +31,9 @@ import torch  # noqa: E402
 
 from monai_nad.baselines import bm3d_denoise  # noqa: E402
 from monai_nad.data import mni_eval_arrays  # noqa: E402
-from monai_nad.engines import load_network_weights  # noqa: E402
+from monai_nad.experiments.methods import bundle_network  # noqa: E402
 from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
-from monai_nad.networks import NeuralPDE  # noqa: E402
 from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=str(BUNDLE / "models" / "model.pt"))
     parser.add_argument(
-        "--diffusion-checkpoint", default=str(BUNDLE / "models" / "diffusion_only.pt"),
-        help="the diffusion-only model (first training stage), scored alongside when the file exists",
+        "--diffusion-checkpoint", default=None,
+        help="the diffusion-only model (first training stage), scored alongside; default: the bundle's "
+        "models/diffusion_only.pt when it exists",
     )
     parser.add_argument("--out", default=str(BUNDLE / "docs"))
     parser.add_argument("--quick", action="store_true", help="2 slices per set (a smoke test, not a result)")
@@ -81,12 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     limit = 2 if args.quick else None
 
-    config = json.loads((BUNDLE / "configs" / "inference.json").read_text())["network_def"]
-    net_args = {k: v for k, v in config.items() if not k.startswith("_")}
-    net = load_network_weights(NeuralPDE(**net_args), args.checkpoint).eval()
+    net = bundle_network(BUNDLE, ["inference.json"], args.checkpoint)
+    diffusion_ckpt = args.diffusion_checkpoint or BUNDLE / "models" / "diffusion_only.pt"
     diffusion_only = None
-    if Path(args.diffusion_checkpoint).is_file():
-        diffusion_only = load_network_weights(NeuralPDE(**(net_args | {"refine": False})), args.diffusion_checkpoint).eval()
+    if args.diffusion_checkpoint or Path(diffusion_ckpt).is_file():  # a path given explicitly must exist
+        diffusion_only = bundle_network(BUNDLE, ["inference.json", "diffusion_only.json"], diffusion_ckpt)
 
     started = time.time()
     results: dict = {"levels": {}, "shifted": {}}

@@ -66,6 +66,14 @@ def read_state_dict(path: str | Path, map_location: str | torch.device = "cpu") 
     return state
 
 
+def _mismatches(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> tuple[list[str], list[str], list[str]]:
+    """Keys ``own`` has and ``state`` lacks, keys ``state`` has and ``own`` lacks, and shape mismatches (as text)."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    return missing, unexpected, shapes
+
+
 def load_network_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a state dict saved by the bundle into ``network`` (safely: ``weights_only=True``).
 
@@ -85,10 +93,7 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
             lists missing/unexpected keys and shape mismatches).
     """
     state = read_state_dict(path, map_location)
-    own = network.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    missing, unexpected, shapes = _mismatches(state, network.state_dict())
     if missing or unexpected or shapes:
         raise ValueError(
             f"checkpoint {path} does not match the network configuration: missing keys {missing[:5]}"
@@ -154,9 +159,7 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
             other ``network_def`` settings).
     """
     state = read_state_dict(path, map_location)
-    own = network.state_dict()
-    unexpected = sorted(set(state) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(v.shape)} vs network {tuple(own[k].shape)}" for k, v in state.items() if k in own and v.shape != own[k].shape]
+    _, unexpected, shapes = _mismatches(state, network.state_dict())  # missing tensors (a new head) are expected
     if unexpected or shapes:
         raise ValueError(
             f"checkpoint {path} cannot initialise this network: weights the network lacks {unexpected[:5]}, "
