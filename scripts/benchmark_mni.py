@@ -39,7 +39,8 @@ from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
 LEVELS = (0.05, 0.10, 0.15)
-SHIFT_LEVELS = (0.05, 0.10)
+SHIFT_LEVELS = (0.05, 0.10)  # the levels of the quality bar on the shifted sets
+SHIFT_REPORT_LEVELS = (0.05, 0.10, 0.15)  # the levels scored and reported (0.15: outside the bar, within training)
 SIGMA_FACTORS = (0.8, 1.0, 1.2)
 B_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     for level in LEVELS:
         tuned[level] = tune_bm3d(level, limit)
         print(f"tuned BM3D at s={level}: {tuned[level]}", flush=True)
-    for shift, levels in ((None, LEVELS), ("dim", SHIFT_LEVELS), ("inverted", SHIFT_LEVELS)):
+    for shift, levels in ((None, LEVELS), ("dim", SHIFT_REPORT_LEVELS), ("inverted", SHIFT_REPORT_LEVELS)):
         for level in levels:
             noisy, clean = mni_eval_arrays("test", level, shift=shift, limit=limit)
             t = tuned[level]
@@ -197,11 +198,15 @@ def render_markdown(results: dict) -> str:
             + ".",
         ]
     extra = " diffusion only PSNR/SSIM |" if has_diffusion_only else ""
-    lines += ["", "### Shifted test sets (section 1b)", "", "| set | s | noisy PSNR | BM3D+rc PSNR/SSIM | Neural PDE PSNR/SSIM |" + extra,
+    bar_levels = {str(level) for level in SHIFT_LEVELS}
+    lines += ["", "### Shifted test sets (section 1b)", "",
+              f"The quality bar covers s in {{{', '.join(sorted(bar_levels))}}}; rows marked * are reported but outside it.", "",
+              "| set | s | noisy PSNR | BM3D+rc PSNR/SSIM | Neural PDE PSNR/SSIM |" + extra,
               "|---|---|---|---|---|" + ("---|" if extra else "")]
     for shift, rows in results["shifted"].items():
         for level, r in rows.items():
-            lines.append(f"| {shift} | {level} | {r['noisy']['psnr']:.2f} | {ps(r['bm3d_rc'])} | **{ps(r['neural_pde'])}** |"
+            mark = "" if level in bar_levels else "*"
+            lines.append(f"| {shift} | {level}{mark} | {r['noisy']['psnr']:.2f} | {ps(r['bm3d_rc'])} | **{ps(r['neural_pde'])}** |"
                          + (f" {ps(r['diffusion_only'])} |" if extra else ""))
     lines += ["", "### Quality bar", ""]
     lines += [f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in results["quality_bar"].items()]

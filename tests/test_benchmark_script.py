@@ -18,3 +18,8 @@ def test_benchmark_quick_mode(tmp_path):
     results = json.loads((tmp_path / "benchmark.json").read_text())
     assert set(results["levels"]) == {"0.05", "0.1", "0.15"} and set(results["shifted"]) == {"dim", "inverted"}
     assert (tmp_path / "benchmark.md").read_text().count("| 0.") >= 3
+    # the shifted sets are also reported at s = 0.15, but the quality bar on them covers only s = 0.05 and 0.10
+    assert all(set(rows) == {"0.05", "0.1", "0.15"} for rows in results["shifted"].values())
+    shifted_bar = [name for name in results["quality_bar"] if name.startswith(("dim", "inverted"))]
+    assert len(shifted_bar) == 4 and not any("0.15" in name for name in shifted_bar)
+    assert "| inverted | 0.15* |" in (tmp_path / "benchmark.md").read_text()
