@@ -25,9 +25,10 @@ def default_bundle() -> Path:
     return Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
 
 
-def _device_expression(device: str) -> str:
+def _checked_device(device: str) -> str | None:
+    """``device`` checked against this machine, or None for ``"auto"`` (the bundle's own choice)."""
     if device == "auto":
-        return "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')"
+        return None
     import torch
 
     try:
@@ -36,7 +37,7 @@ def _device_expression(device: str) -> str:
         raise ValueError(f"invalid --device {device!r}: {err}") from err
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device} was requested but CUDA is not available on this machine.")
-    return f"$torch.device('{device}')"
+    return str(parsed)
 
 
 def run_inference(
@@ -73,6 +74,8 @@ def run_inference(
     """
     from monai.bundle import ConfigWorkflow
 
+    from monai_nad.engines.user_values import data_overrides
+
     bundle = Path(bundle) if bundle is not None else default_bundle()
     config = bundle / "configs" / "inference.json"
     if not config.is_file():
@@ -80,20 +83,23 @@ def run_inference(
     output_dir = Path(output_dir)
     # a bundle may share definitions between its configs in configs/common.json (merged first)
     common = bundle / "configs" / "common.json"
+    # every user value reaches the config as data (a fixed expression returns it), never as config text:
+    # MONAI would evaluate a file name starting with "$" as Python
+    values = {
+        "bundle_root": str(bundle), "output_dir": str(output_dir), "denoised_dir": str(output_dir),
+        "input_paths": [str(p) for p in inputs], "slice_axis": int(axis), "slice_batch_size": int(batch_size),
+        "overwrite": bool(overwrite), "save_conductance": bool(save_conductance),
+    }
+    checked_device = _checked_device(device)
+    if checked_device is not None:
+        values["device"] = checked_device
+    if post_correction is not None:
+        values["post_correction"] = str(post_correction)
     workflow = ConfigWorkflow(
         config_file=[str(common), str(config)] if common.is_file() else str(config),
         meta_file=str(bundle / "configs" / "metadata.json"),
         workflow_type="inference",
-        bundle_root=str(bundle),
-        output_dir=str(output_dir),
-        denoised_dir=str(output_dir),
-        input_paths=[str(p) for p in inputs],
-        device=_device_expression(device),
-        slice_axis=axis,
-        slice_batch_size=batch_size,
-        overwrite=overwrite,
-        save_conductance=save_conductance,
-        **({"post_correction": post_correction} if post_correction is not None else {}),
+        **data_overrides(values),
     )
     start = time.time()
     workflow.initialize()

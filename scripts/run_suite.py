@@ -38,6 +38,7 @@ import torch  # noqa: E402
 from monai_nad.baselines import tune_baseline  # noqa: E402
 from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition  # noqa: E402
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance  # noqa: E402
+from monai_nad.engines import bundle_command  # noqa: E402
 from monai_nad.experiments import (  # noqa: E402
     SUITES,
     Method,
@@ -282,14 +283,15 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             best = run_dir / "checkpoints" / "best_model.pt"
             done = run_dir / "done.json"
             if not done.is_file():
-                command = [
-                    sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs / "train.json"),
-                    "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
-                    "--bundle_root", str(BUNDLE), "--output_dir", str(run_dir), "--seed", str(seed), *budget, *overrides,
-                ]
+                command, env = bundle_command(
+                    [configs / "train.json"], {"bundle_root": str(BUNDLE), "output_dir": str(run_dir)},
+                    ["--seed", str(seed), *budget, *overrides],
+                    ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf")],
+                )
                 print(f"[ablation] training {name} seed {seed}: {' '.join(command)}", flush=True)
                 start = time.time()
-                result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=os.environ.get("ABLATION_THREADS", "2")))
+                env["OMP_NUM_THREADS"] = os.environ.get("ABLATION_THREADS", "2")
+                result = subprocess.run(command, capture_output=True, text=True, env=env)
                 if result.returncode != 0 or not best.is_file():
                     raise RuntimeError(f"ablation run {name} seed {seed} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
                 done.write_text(json.dumps({"seconds": round(time.time() - start, 1), "overrides": overrides, "budget": budget}) + "\n")

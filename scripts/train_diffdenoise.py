@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.engines.user_values import bundle_command
+
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "diffdenoise"
 STAGES = ("bsn", "diffusion", "student")
 #: epochs per stage for the shipped weights
@@ -32,18 +34,16 @@ EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
 QUICK = ["--train_limit", "3", "--val_limit", "1", "--val_interval", "1", "--inference_steps", "2", "--patches_per_slice", "2"]
 
 
-def stage_command(stage: str, output_dir: Path, epochs: int, quick: bool, extra: list[str]) -> list[str]:
+def stage_command(stage: str, output_dir: Path, epochs: int, quick: bool, extra: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The ``python -m monai.bundle run`` command line and environment of one stage (paths passed as data)."""
     configs = BUNDLE / "configs"
-    return [
-        sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", json.dumps([str(configs / "common.json"), str(configs / f"train_{stage}.json")]),
-        "--meta_file", str(configs / "metadata.json"),
-        "--logging_file", str(configs / "logging.conf"),
-        "--bundle_root", str(BUNDLE),
-        "--output_dir", str(output_dir),
-        "--max_epochs", str(epochs),
+    run_args = [
+        "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
         "--tracking", "mlflow", "--experiment_name", "diffdenoise", "--run_name", stage,
-    ] + (QUICK if quick else []) + extra
+    ]
+    ours = ["--max_epochs", str(epochs)] + (QUICK if quick else []) + extra
+    values = {"bundle_root": str(BUNDLE), "output_dir": str(output_dir)}
+    return bundle_command([configs / "common.json", configs / f"train_{stage}.json"], values, ours, run_args)
 
 
 def install(output_dir: Path, seconds: dict[str, float], quick: bool) -> None:
@@ -86,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         if (args.output_dir / stage / "model.pt").is_file():
             print(f"stage {stage}: {args.output_dir / stage / 'model.pt'} exists, skipped", flush=True)
             continue
-        command = stage_command(stage, args.output_dir, 1 if args.quick else EPOCHS[stage], args.quick, extra)
+        command, env = stage_command(stage, args.output_dir, 1 if args.quick else EPOCHS[stage], args.quick, extra)
         print(f"stage {stage}: running", " ".join(command), flush=True)
         start = time.time()
-        result = subprocess.run(command, check=False)
+        result = subprocess.run(command, check=False, env=env)
         seconds[stage] = time.time() - start
         if result.returncode != 0:
             print(f"stage {stage} failed with exit code {result.returncode}", file=sys.stderr)

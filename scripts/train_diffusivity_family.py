@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from monai_nad.engines.user_values import bundle_command
+
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
 DEFAULT_OUTPUT = ROOT / "runs" / "diffusivity_family"
@@ -60,17 +62,12 @@ def run_name(variant: str, noise: str) -> str:
     return f"{variant}_{noise}"
 
 
-def bundle_command(variant: str, noise: str, output: Path, max_epochs: int, quick: bool, tracking: bool) -> list[str]:
-    """The ``python -m monai.bundle run`` command line of one family member."""
+def member_command(variant: str, noise: str, output: Path, max_epochs: int, quick: bool, tracking: bool) -> tuple[list[str], dict[str, str]]:
+    """The ``python -m monai.bundle run`` command line and environment of one family member (paths passed as data)."""
     model, level, val_levels = NOISES[noise]
     configs = BUNDLE / "configs"
-    command = [
-        sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", json.dumps([str(configs / "train.json"), str(configs / "diffusivity.json")]),
-        "--meta_file", str(configs / "metadata.json"),
-        "--logging_file", str(configs / "logging.conf"),
-        "--bundle_root", str(BUNDLE),
-        "--output_dir", str(output / run_name(variant, noise)),
+    values = {"bundle_root": str(BUNDLE), "output_dir": str(output / run_name(variant, noise))}
+    ours = [
         "--diffusivity", variant,
         "--diffusivity_kwargs", json.dumps(diffusivity_kwargs(variant, noise)),
         "--noise", model,
@@ -81,15 +78,12 @@ def bundle_command(variant: str, noise: str, output: Path, max_epochs: int, quic
         "--val_interval", "1",
     ]
     if quick:
-        command += ["--patches_per_slice", "2", "--steps", "3", "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]"]
+        ours += ["--patches_per_slice", "2", "--steps", "3", "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]"]
+    run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf")]
     if tracking:
-        command += [
-            "--tracking", "mlflow",
-            "--tracking_uri", f"sqlite:///{(output / 'mlflow.db').resolve()}",
-            "--experiment_name", "diffusivity_family",
-            "--run_name", run_name(variant, noise),
-        ]
-    return command
+        values["tracking_uri"] = f"sqlite:///{(output / 'mlflow.db').resolve()}"
+        run_args += ["--tracking", "mlflow", "--experiment_name", "diffusivity_family", "--run_name", run_name(variant, noise)]
+    return bundle_command([configs / "train.json", configs / "diffusivity.json"], values, ours, run_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     max_epochs = 1 if args.quick else args.max_epochs
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "2")
     failures = []
     for noise in args.noises:
         for variant in args.variants:
@@ -113,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             if done.is_file() and json.loads(done.read_text()).get("max_epochs") == max_epochs:
                 print(f"[{name}] already trained ({done}); skipping", flush=True)
                 continue
-            command = bundle_command(variant, noise, args.output_dir, max_epochs, args.quick, not args.no_tracking)
+            command, env = member_command(variant, noise, args.output_dir, max_epochs, args.quick, not args.no_tracking)
+            env.setdefault("OMP_NUM_THREADS", "2")
             print(f"[{name}] running: {' '.join(command)}", flush=True)
             start = time.time()
             result = subprocess.run(command, env=env, check=False)

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.engines.user_values import bundle_command
+
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
 STAGES = ("diffusion", "refinement")
 
@@ -52,21 +54,23 @@ def _hardware() -> dict:
     }
 
 
-def _run_bundle(configs: list[str], output_dir: Path, overrides: list[str], tracking: str | None) -> tuple[Path, float]:
-    """Run ``train.json`` (+ ``configs``) through monai.bundle; return the kept checkpoint and the wall time."""
+def _run_bundle(
+    configs: list[str], output_dir: Path, overrides: list[str], tracking: str | None, paths: dict[str, Path] | None = None
+) -> tuple[Path, float]:
+    """Run ``train.json`` (+ ``configs``) through monai.bundle; return the kept checkpoint and the wall time.
+
+    Paths (``output_dir`` and ``paths``) reach the config as data (:func:`monai_nad.engines.bundle_command`), so a
+    folder name starting with ``$`` or ``@`` is never evaluated.
+    """
     folder = BUNDLE / "configs"
-    command = [
-        sys.executable, "-m", "monai.bundle", "run",
-        "--config_file", json.dumps([str(folder / name) for name in ["train.json", *configs]]),
-        "--meta_file", str(folder / "metadata.json"),
-        "--logging_file", str(folder / "logging.conf"),
-        "--bundle_root", str(BUNDLE),
-        "--output_dir", str(output_dir),
-        *overrides,
-    ] + (["--tracking", tracking] if tracking else [])
+    values = {"bundle_root": str(BUNDLE), "output_dir": str(output_dir), **{k: str(v) for k, v in (paths or {}).items()}}
+    run_args = ["--meta_file", str(folder / "metadata.json"), "--logging_file", str(folder / "logging.conf")]
+    command, env = bundle_command(
+        [folder / name for name in ["train.json", *configs]], values, overrides, run_args + (["--tracking", tracking] if tracking else [])
+    )
     print("running:", " ".join(command), flush=True)
     start = time.time()
-    result = subprocess.run(command, check=False)
+    result = subprocess.run(command, check=False, env=env)
     elapsed = time.time() - start
     if result.returncode != 0:
         raise RuntimeError(f"training failed with exit code {result.returncode}: {' '.join(command)}")
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         plan = {
             "diffusion": (["--loss#log_mse_weight", "0.0", "--max_epochs", str(args.diffusion_epochs)], "diffusion_only.pt"),
             "refinement": ([
-                "--init_ckpt_path", str(diffusion_ckpt), "--learning_rate", str(args.refinement_lr),
+                "--learning_rate", str(args.refinement_lr),
                 "--max_epochs", str(args.refinement_epochs),
             ], "model.pt"),
         }
@@ -129,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
             overrides, target_name = plan[stage]
             configs = ["diffusion_only.json"] if stage == "diffusion" else []
-            best, elapsed = _run_bundle(configs, output / stage, overrides + common, args.tracking)
+            paths = {"init_ckpt_path": diffusion_ckpt} if stage == "refinement" else None
+            best, elapsed = _run_bundle(configs, output / stage, overrides + common, args.tracking, paths)
             info = {
                 "command": command, "stage_configs": ["train.json", *configs], "stage_overrides": " ".join(overrides + common), "wall_time_s_this_invocation": round(elapsed, 1),
                 "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,

@@ -19,20 +19,6 @@ from monai_nad.networks import NeuralPDE
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
 
 
-@pytest.fixture()
-def tiny_bundle(tmp_path):
-    root = tmp_path / "bundle"
-    shutil.copytree(BUNDLE / "configs", root / "configs")
-    config = json.loads((root / "configs" / "inference.json").read_text())
-    config["network_def"]["steps"] = 2
-    (root / "configs" / "inference.json").write_text(json.dumps(config))
-    (root / "models").mkdir()
-    torch.manual_seed(0)
-    net_args = {k: v for k, v in config["network_def"].items() if k != "_target_"}
-    torch.save(NeuralPDE(**net_args).state_dict(), root / "models" / "model.pt")
-    return root
-
-
 def _digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 

@@ -12,6 +12,7 @@ from monai_nad.engines.checkpoints import (
 )
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.resume import ResumeHandler
+from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_overrides, user_value
 
 __all__ = [
     "check_override_keys",
@@ -23,4 +24,8 @@ __all__ = [
     "MLflowRunExtras",
     "flatten_params",
     "ResumeHandler",
+    "USER_VALUES_ENV",
+    "bundle_command",
+    "data_overrides",
+    "user_value",
 ]
