@@ -95,3 +95,14 @@ def test_conductance_maps_are_saved_on_request(tiny_bundle, tmp_path):
     values = maps.get_fdata()
     assert values.min() >= 0 and values.max() <= 1
     assert np.load(out / "slice_denoised_conductance.npy").shape == (4, 30, 26)
+
+
+def test_help_and_argument_errors_import_nothing_heavy():
+    """`monai-nad --help` must be instant: the CLI module imports neither torch, MONAI, MLflow nor Ignite."""
+    import subprocess
+    import sys
+
+    code = "import sys, monai_nad.cli as c; c._parser(); print(sorted(m for m in ('torch', 'monai', 'mlflow', 'ignite') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
