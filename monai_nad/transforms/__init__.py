@@ -25,7 +25,33 @@ from monai_nad.transforms.dictionary import (
     RicianBiasCorrectionD,
     RicianBiasCorrectionDict,
 )
+from monai_nad.transforms.noise_level import (
+    NOISE_SIGMA_METHODS,
+    EstimateNoiseLevel,
+    EstimateNoiseLeveld,
+    EstimateNoiseLevelD,
+    EstimateNoiseLevelDict,
+    estimate_noise_sigma,
+    estimate_noise_sigma_batch,
+    magnitude_bias_correction,
+)
 from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
+from monai_nad.transforms.realistic import (
+    BAND_ORDERS,
+    TISSUE_CONTRASTS,
+    RandIntensityBandRemap,
+    RandIntensityBandRemapd,
+    RandIntensityBandRemapD,
+    RandIntensityBandRemapDict,
+    RandMagnitudeNoise,
+    RandMagnitudeNoisePaird,
+    RandMagnitudeNoisePairD,
+    RandMagnitudeNoisePairDict,
+    RandTissueContrastd,
+    RandTissueContrastD,
+    RandTissueContrastDict,
+    tissue_intensities,
+)
 from monai_nad.transforms.pairs import (
     NOISE_MODELS,
     DeterministicNoisyPaird,
@@ -76,4 +102,12 @@ __all__ = [
     "DeterministicNoisyPaird",
     "DeterministicNoisyPairD",
     "DeterministicNoisyPairDict",
+    "NOISE_SIGMA_METHODS",
+    "estimate_noise_sigma",
+    "estimate_noise_sigma_batch",
+    "magnitude_bias_correction",
+    "EstimateNoiseLevel",
+    "EstimateNoiseLeveld",
+    "EstimateNoiseLevelD",
+    "EstimateNoiseLevelDict",
 ]

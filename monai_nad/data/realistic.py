@@ -1,0 +1,440 @@
+"""Randomised realistic training data from the training slabs of MNI152 (T1 + GM/WM maps) and Colin27.
+
+``../shared/BENCHMARK.md`` section 1c allows training only on the training and validation slabs of the MNI
+templates shipped in nilearn (T1, GM, WM) and of Colin27, and on what is synthesised from them. This module
+turns those slabs into an endless supply of patches in which no contrast, intensity scale or SNR is special:
+
+1. a random axial training slice and a ``P x P`` crop that (usually) contains tissue;
+2. a random contrast: a tissue-map synthesis (MNI, :class:`~monai_nad.transforms.RandTissueContrastd`), a
+   random intensity band remap (:class:`~monai_nad.transforms.RandIntensityBandRemapd`), an inversion, or
+   the image as is;
+3. gamma, global scale ``U(0.1, 1)``, bias field, blur, lower resolution, Gibbs ringing, flips and rotations
+   (MONAI transforms); the clean image is clipped to ``>= 0``;
+4. magnitude noise (Rician or non-central chi, constant or varying sigma, ``s`` log-uniform) with the true
+   sigma map (:class:`~monai_nad.transforms.RandMagnitudeNoisePaird`).
+
+Everything expensive (tissue maps, head masks, crop positions) is computed once per volume, so an item costs a
+few milliseconds on one CPU thread. Only the training z indices of each volume are ever read.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from monai.data import Dataset
+from monai.transforms import (
+    Compose,
+    EnsureTyped,
+    Identity,
+    OneOf,
+    RandAdjustContrastd,
+    RandBiasFieldd,
+    RandFlipd,
+    RandGaussianSmoothd,
+    RandGibbsNoised,
+    Randomizable,
+    RandomizableTransform,
+    RandRotate90d,
+    RandScaleIntensityd,
+    RandSimulateLowResolutiond,
+    SelectItemsd,
+    Transform,
+)
+from scipy import ndimage as ndi
+
+from monai_nad.data.colin27 import COLIN27_SPLITS, load_colin27
+from monai_nad.data.mni import MNI_SPLITS, load_mni_template, mni_template_path, shift_contrast
+from monai_nad.transforms.augment import RandContrastInversiond
+from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
+
+__all__ = [
+    "MNI_GM_NAME",
+    "MNI_WM_NAME",
+    "REALISTIC_VOLUMES",
+    "REALISTIC_VALIDATION_CONTRASTS",
+    "load_mni_tissue_maps",
+    "head_mask",
+    "training_slabs",
+    "RandTissuePatchd",
+    "realistic_transforms",
+    "realistic_training_dataset",
+    "realistic_validation_arrays",
+    "realistic_validation_dataset",
+]
+
+MNI_GM_NAME = "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"
+MNI_WM_NAME = "mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"
+
+#: Volumes the training data may come from.
+REALISTIC_VOLUMES = ("mni", "colin27")
+
+#: Contrasts of :func:`realistic_validation_arrays`.
+REALISTIC_VALIDATION_CONTRASTS = ("asis", "inverted", "dim", "t2")
+
+_SPLITS = {"mni": MNI_SPLITS, "colin27": COLIN27_SPLITS}
+
+# fixed T2-like contrasts of the validation sets: (gm, wm, csf) intensities for MNI, and a band map of the
+# Colin27 T1 intensities (skull dark, CSF bright, GM above WM, fat/scalp mid-bright)
+_T2_TISSUE = (0.55, 0.35, 0.9)
+_T2_KNOTS = (0.0, 0.06, 0.2, 0.42, 0.55, 0.66, 1.0)
+_T2_VALUES = (0.05, 0.15, 0.9, 0.6, 0.45, 0.3, 0.6)
+
+
+@functools.lru_cache(maxsize=1)
+def _tissue_maps() -> tuple[np.ndarray, np.ndarray]:
+    folder = mni_template_path().parent
+    maps = []
+    for name in (MNI_GM_NAME, MNI_WM_NAME):
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"the MNI152 tissue map is missing from the installed nilearn package: expected {path}.")
+        volume = np.asarray(nib.load(str(path)).get_fdata(dtype=np.float32), dtype=np.float32) / np.float32(255.0)
+        volume.setflags(write=False)
+        maps.append(volume)
+    return maps[0], maps[1]
+
+
+def load_mni_tissue_maps() -> dict[str, np.ndarray]:
+    """The MNI152 2009a grey- and white-matter probability maps shipped with nilearn, divided by 255.
+
+    Returns:
+        ``{"gm": ..., "wm": ...}``, read-only float32 arrays in ``[0, 1]`` of the template's shape
+        ``(197, 233, 189)`` (cached).
+
+    Raises:
+        FileNotFoundError: a map is missing from the installed nilearn.
+    """
+    gm, wm = _tissue_maps()
+    return {"gm": gm, "wm": wm}
+
+
+def head_mask(image: np.ndarray, threshold: float = 0.01) -> np.ndarray:
+    """The head (or brain) mask of 2D slices: ``image > threshold`` with the holes filled, slice by slice.
+
+    Args:
+        image: one slice ``(H, W)`` or a stack ``(N, H, W)``.
+        threshold: intensity threshold (images in ``[0, 1]``). Defaults to 0.01.
+
+    Returns:
+        a boolean array of the same shape.
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return ndi.binary_fill_holes(image > threshold)
+    return np.stack([ndi.binary_fill_holes(s > threshold) for s in image])
+
+
+def _load(volume: str) -> np.ndarray:
+    # resolved at call time, so tests can monkeypatch this module's loaders
+    if volume == "mni":
+        return load_mni_template()
+    if volume == "colin27":
+        return load_colin27()
+    raise ValueError(f"unknown volume {volume!r}; choose from {REALISTIC_VOLUMES}.")
+
+
+def _slab(volume: str, split: str) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[int, ...]]:
+    """Clean slices ``(N, H, W)``, their tissue maps (MNI: gm, wm, csf) and z, reading only the split's z."""
+    if volume not in _SPLITS:
+        raise ValueError(f"unknown volume {volume!r}; choose from {REALISTIC_VOLUMES}.")
+    zs = _SPLITS[volume][split]
+    index = list(zs)
+    image = np.ascontiguousarray(np.moveaxis(np.asarray(_load(volume)[:, :, index], dtype=np.float32), -1, 0))
+    maps: dict[str, np.ndarray] = {}
+    if volume == "mni":
+        tissue = load_mni_tissue_maps()
+        for name in ("gm", "wm"):
+            maps[name] = np.ascontiguousarray(np.moveaxis(np.asarray(tissue[name][:, :, index], dtype=np.float32), -1, 0))
+    return image, maps, zs
+
+
+def training_slabs(volumes: Sequence[str] = REALISTIC_VOLUMES, patch_size: int = 64, min_tissue: float = 0.25) -> list[dict[str, Any]]:
+    """Precompute, once, everything the patch sampler needs from the training slabs.
+
+    Args:
+        volumes: which volumes (``"mni"``, ``"colin27"``). Defaults to both.
+        patch_size: the patch side ``P``. Defaults to 64.
+        min_tissue: a crop "contains tissue" when at least this fraction of it is inside the head mask.
+            Defaults to 0.25.
+
+    Returns:
+        one dict per training slice: ``{"volume", "z", "stack": (K, H, W) float32 channels [image, mask(, gm, wm,
+        csf)], "channels": names, "corners": flat indices of the tissue-containing top-left corners}``. The
+        stacks of a volume are views of one read-only array.
+
+    Raises:
+        ValueError: unknown volume, or a patch larger than a slice.
+    """
+    items: list[dict[str, Any]] = []
+    p = int(patch_size)
+    for volume in volumes:
+        image, maps, zs = _slab(volume, "train")
+        n, h, w = image.shape
+        if p > h or p > w or p < 1:
+            raise ValueError(f"patch_size {p} does not fit the {volume} slices ({h}x{w}).")
+        mask = head_mask(image).astype(np.float32)
+        channels = ["image", "mask"]
+        parts = [image, mask]
+        if maps:
+            csf = np.clip(mask * (1.0 - maps["gm"] - maps["wm"]), 0.0, 1.0).astype(np.float32)
+            channels += ["gm", "wm", "csf"]
+            parts += [maps["gm"], maps["wm"], csf]
+        stack = np.stack(parts, axis=1)  # (N, K, H, W)
+        stack.setflags(write=False)
+        # tissue fraction of every P x P window, from an integral image of the mask
+        integral = np.pad(mask.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
+        window = integral[:, p:, p:] - integral[:, :-p, p:] - integral[:, p:, :-p] + integral[:, :-p, :-p]
+        for i, z in enumerate(zs):
+            corners = np.flatnonzero(window[i] >= min_tissue * p * p).astype(np.int32)
+            items.append({"volume": volume, "z": int(z), "stack": stack[i], "channels": tuple(channels), "corners": corners})
+    return items
+
+
+class RandTissuePatchd(RandomizableTransform, Transform):
+    """Crop a random ``P x P`` patch of every channel of a :func:`training_slabs` item.
+
+    With probability ``tissue_prob`` the top-left corner comes from the item's tissue-containing ``"corners"``
+    (when it has any), otherwise it is uniform over the slice. The output has one ``(1, P, P)`` float32 array per
+    channel (``"image"``, ``"mask"`` and, for MNI, ``"gm"``, ``"wm"``, ``"csf"``), plus ``"volume"`` and ``"z"``.
+
+    Args:
+        patch_size: the patch side ``P``. Defaults to 64.
+        tissue_prob: probability of a tissue-containing crop. Defaults to 0.9.
+    """
+
+    def __init__(self, patch_size: int = 64, tissue_prob: float = 0.9) -> None:
+        RandomizableTransform.__init__(self, prob=1.0)
+        self.patch_size = int(patch_size)
+        self.tissue_prob = float(tissue_prob)
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        stack = data["stack"]
+        _, h, w = stack.shape
+        p = self.patch_size
+        corners = data["corners"]
+        if corners.size and self.R.uniform() < self.tissue_prob:
+            i, j = divmod(int(corners[self.R.randint(corners.size)]), w - p + 1)
+        else:
+            i, j = int(self.R.randint(h - p + 1)), int(self.R.randint(w - p + 1))
+        patch = np.array(stack[:, i : i + p, j : j + p], dtype=np.float32)
+        out: dict[Hashable, Any] = {name: patch[k : k + 1] for k, name in enumerate(data["channels"])}
+        out["volume"], out["z"] = data["volume"], data["z"]
+        return out
+
+
+class _ContrastChoice(Randomizable, Transform):
+    """Pick one contrast transform, with weights that depend on whether the item has tissue maps."""
+
+    def __init__(self, with_maps: OneOf, without_maps: OneOf) -> None:
+        self.with_maps = with_maps
+        self.without_maps = without_maps
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> _ContrastChoice:
+        super().set_random_state(seed, state)
+        self.with_maps.set_random_state(seed=int(self.R.randint(2**31)))
+        self.without_maps.set_random_state(seed=int(self.R.randint(2**31)))
+        return self
+
+    def randomize(self, data: Any = None) -> None:
+        pass
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> Any:
+        return (self.with_maps if "gm" in data else self.without_maps)(data)
+
+
+class _ClipNonNegatived(Transform):
+    """Clip ``key`` to ``>= 0`` (cheap, type-preserving)."""
+
+    def __init__(self, key: str = "image") -> None:
+        self.key = key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        x = d[self.key]
+        d[self.key] = x.clamp_min(0.0) if isinstance(x, torch.Tensor) else np.maximum(x, np.float32(0.0))
+        return d
+
+
+def realistic_transforms(
+    patch_size: int = 64,
+    level: Sequence[float] = (0.005, 0.2),
+    tissue_prob: float = 0.9,
+    coil_prob: float = 0.3,
+    varying_prob: float = 0.3,
+) -> Compose:
+    """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
+
+    Args:
+        patch_size: patch side. Defaults to 64.
+        level: range of the per-channel noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
+        tissue_prob: probability of a tissue-containing crop. Defaults to 0.9.
+        coil_prob: probability of multi-coil (non-central chi) noise. Defaults to 0.3.
+        varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
+
+    Returns:
+        a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
+        "noise_std": (1, P, P), "coils": N}`` with float32 tensors.
+    """
+    band = RandIntensityBandRemapd("image", prob=1.0, mask_key="mask", intensity_range=(0.0, 1.0))
+    invert = RandContrastInversiond("image", prob=1.0)
+    contrast = _ContrastChoice(
+        # MNI: tissue synthesis, band remap, inversion, as is
+        OneOf([RandTissueContrastd("image", prob=1.0), band, invert, Identity()], weights=[0.4, 0.15, 0.15, 0.3]),
+        # Colin27: band remap, inversion, as is
+        OneOf(
+            [
+                RandIntensityBandRemapd("image", prob=1.0, mask_key="mask", intensity_range=(0.0, 1.0)),
+                RandContrastInversiond("image", prob=1.0),
+                Identity(),
+            ],
+            weights=[0.4, 0.2, 0.4],
+        ),
+    )
+    return Compose(
+        [
+            RandTissuePatchd(patch_size, tissue_prob),
+            contrast,
+            RandAdjustContrastd("image", prob=0.3, gamma=(0.6, 1.6)),
+            RandScaleIntensityd("image", factors=(-0.9, 0.0), prob=0.8),
+            RandBiasFieldd("image", prob=0.3, degree=3, coeff_range=(-0.2, 0.2)),
+            RandGaussianSmoothd("image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), prob=0.15),
+            RandSimulateLowResolutiond("image", prob=0.15, downsample_mode="area", upsample_mode="bilinear", zoom_range=(0.4, 0.9)),
+            RandGibbsNoised("image", prob=0.1, alpha=(0.1, 0.5)),
+            RandFlipd("image", prob=0.5, spatial_axis=0),
+            RandFlipd("image", prob=0.5, spatial_axis=1),
+            RandRotate90d("image", prob=0.5, max_k=3),
+            _ClipNonNegatived("image"),
+            RandMagnitudeNoisePaird("image", level=level, coil_prob=coil_prob, varying_prob=varying_prob),
+            SelectItemsd(("image", "label", "noise_std", "coils")),
+            EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
+        ]
+    )
+
+
+def realistic_training_dataset(
+    patch_size: int = 64,
+    samples_per_slice: int = 32,
+    seed: int = 0,
+    volumes: Sequence[str] = REALISTIC_VOLUMES,
+    level: Sequence[float] = (0.005, 0.2),
+) -> Dataset:
+    """Randomised realistic training patches from the training slabs (see the module docstring).
+
+    Args:
+        patch_size: patch side ``P``. Defaults to 64.
+        samples_per_slice: how many items each training slice contributes per epoch (each a fresh random
+            patch). Defaults to 32.
+        seed: seed of the random stream (``dataset.transform.set_random_state(seed)``); data-loader workers reseed
+            it as usual in MONAI. Defaults to 0.
+        volumes: source volumes, ``"mni"`` and/or ``"colin27"``. Defaults to both.
+        level: range of the noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
+
+    Returns:
+        a MONAI dataset of ``{"image": noisy (1, P, P), "label": clean (1, P, P), "noise_std": sigma map (1, P, P),
+        "coils": N}`` (float32 tensors, an int), redrawn at every read.
+
+    Raises:
+        ValueError: unknown volume or a patch larger than a slice.
+        FileNotFoundError: Colin27 requested but missing (see :func:`~monai_nad.data.colin27_path`).
+    """
+    if samples_per_slice < 1:
+        raise ValueError(f"samples_per_slice must be >= 1, got {samples_per_slice!r}.")
+    slabs = training_slabs(volumes, patch_size)
+    data = [item for item in slabs for _ in range(int(samples_per_slice))]
+    chain = realistic_transforms(patch_size, level)
+    chain.set_random_state(seed)
+    return Dataset(data, chain)
+
+
+def _t2_like(volume: str, clean: np.ndarray, maps: dict[str, np.ndarray]) -> np.ndarray:
+    mask = head_mask(clean)
+    if volume == "mni":
+        csf = np.clip(mask * (1.0 - maps["gm"] - maps["wm"]), 0.0, 1.0)
+        gm_i, wm_i, csf_i = _T2_TISSUE
+        return (gm_i * maps["gm"] + wm_i * maps["wm"] + csf_i * csf).astype(np.float32)
+    mapped = np.interp(clean, _T2_KNOTS, _T2_VALUES)
+    return np.where(mask, mapped, 0.0).astype(np.float32)
+
+
+def realistic_validation_arrays(
+    seed: int = 0,
+    levels: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+    volumes: Sequence[str] = REALISTIC_VOLUMES,
+    contrasts: Sequence[str] = REALISTIC_VALIDATION_CONTRASTS,
+) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    """Fixed-seed validation sets from the validation slabs, for model selection.
+
+    Each set is one volume in one contrast (``"asis"``; ``"inverted"`` and ``"dim"`` as in BENCHMARK.md 1b;
+    ``"t2"``: a fixed T2-like contrast, tissue-map synthesis for MNI, a band map for Colin27) with Rician noise at
+    one level, drawn from ``numpy.random.default_rng([seed, volume, contrast, level index])``.
+
+    Args:
+        seed: the validation seed. Defaults to 0.
+        levels: noise levels ``s``. Defaults to ``(0.01, 0.05, 0.1, 0.15)``.
+        volumes: which volumes. Defaults to both.
+        contrasts: which contrasts (:data:`REALISTIC_VALIDATION_CONTRASTS`). Defaults to all four.
+
+    Returns:
+        a list of ``(name, noisy (N, H, W), clean (N, H, W), sigma)`` with names like ``"colin27_t2_0.05"``.
+
+    Raises:
+        ValueError: unknown volume or contrast.
+    """
+    out: list[tuple[str, np.ndarray, np.ndarray, float]] = []
+    for volume in volumes:
+        image, maps, _ = _slab(volume, "validation")
+        for contrast in contrasts:
+            if contrast not in REALISTIC_VALIDATION_CONTRASTS:
+                raise ValueError(f"unknown contrast {contrast!r}; choose from {REALISTIC_VALIDATION_CONTRASTS}.")
+            c_index = REALISTIC_VALIDATION_CONTRASTS.index(contrast)
+            if contrast == "t2":
+                clean = np.stack([_t2_like(volume, image[i], {k: m[i] for k, m in maps.items()}) for i in range(len(image))])
+            else:
+                clean = shift_contrast(image, None if contrast == "asis" else contrast)
+            for l_index, level in enumerate(levels):
+                rng = np.random.default_rng([int(seed), REALISTIC_VOLUMES.index(volume), c_index, l_index])
+                n1 = rng.standard_normal(clean.shape)
+                n2 = rng.standard_normal(clean.shape)
+                x = clean.astype(np.float64)
+                noisy = np.sqrt((x + level * n1) ** 2 + (level * n2) ** 2).astype(np.float32)
+                out.append((f"{volume}_{contrast}_{level:g}", noisy, clean.astype(np.float32), float(level)))
+    return out
+
+
+def realistic_validation_dataset(
+    seed: int = 0,
+    levels: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+    limit: int | None = None,
+    volumes: Sequence[str] = REALISTIC_VOLUMES,
+    contrasts: Sequence[str] = REALISTIC_VALIDATION_CONTRASTS,
+) -> Dataset:
+    """:func:`realistic_validation_arrays` as a MONAI dataset of single slices, for a validation engine.
+
+    Args:
+        seed, levels, volumes, contrasts: see :func:`realistic_validation_arrays`.
+        limit: keep only the first ``limit`` slices of every set (all when None). Defaults to None.
+
+    Returns:
+        a dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "noise_std": (1, H, W) filled with
+        the set's sigma, "coils": 1, "id": "<set name>_<slice index>"}`` (float32 tensors; slice sizes differ
+        between volumes, so batch them one at a time).
+    """
+    items = []
+    for name, noisy, clean, sigma in realistic_validation_arrays(seed, levels, volumes, contrasts):
+        count = len(noisy) if limit is None else min(int(limit), len(noisy))
+        for i in range(count):
+            items.append(
+                {
+                    "image": torch.from_numpy(noisy[i : i + 1].copy()),
+                    "label": torch.from_numpy(clean[i : i + 1].copy()),
+                    "noise_std": torch.full((1, *noisy.shape[1:]), float(sigma), dtype=torch.float32),
+                    "coils": 1,
+                    "id": f"{name}_{i}",
+                }
+            )
+    return Dataset(items)

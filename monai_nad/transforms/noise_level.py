@@ -1,0 +1,486 @@
+"""Blind estimation of the noise level of magnitude MR images, and the Rician / non-central-chi bias correction.
+
+A magnitude image is ``M = sqrt(sum_k (A_k + s n1_k)^2 + (s n2_k)^2)`` over ``N`` receiver coils (``N = 1``: Rician),
+with ``s`` the standard deviation of the Gaussian noise of each real and imaginary channel. In air (``A = 0``) ``M``
+follows a (central) chi distribution with ``2 N`` degrees of freedom, ``E[M^2] = 2 N s^2``; in general
+``E[M^2] = A^2 + 2 N s^2``.
+
+The estimator (:func:`estimate_noise_sigma`) has two stages.
+
+*Background statistics.* ``L`` is the local mean of ``M^2`` over windows of about 121 pixels (``11 x 11``,
+``5 x 5 x 5``; smaller on small images). Over air, ``L / (2 N s^2)`` follows a Gamma law of shape ``N k`` and
+mean 1 (``k`` pixels a window), and nothing in the image has a lower ``L`` than air: tissue only adds ``A^2``. The
+air level ``2 N s^2`` is therefore the *lowest* stable fixed point of a PIESNO-like iteration: keep the windows
+whose ``L`` lies in the lower half of that Gamma law around the current level (its 1 % to 50 % quantiles), set the
+level to their mean divided by the mean of the truncated Gamma law (exact for pure air), repeat. Using only the
+lower half keeps out dark tissue, skull, CSF and partial-volume edges (they sit just above air), and scanning
+for the lowest fixed point keeps the iteration from settling on them. A fixed point is accepted if the first and
+second moments of its windows have about the ratio of a chi law (``pi / 4`` for Rician) and if no large part of
+the image is flatter than the noise it implies (median over all windows of ``local variance / expected noise
+variance`` at least 0.92, see :func:`_flatness`): this rejects flat dark tissue at an SNR of 1 to 2 taken for air
+in images without air. Windows that reach into exactly-zero (zero-filled, masked) areas are ignored.
+The pitfalls of the obvious estimators are avoided: the darkest pixels are the low Rayleigh tail (0.47 s), and
+Gaussian MAD / wavelet estimators give 0.75 to 0.8 s on images with much air.
+
+*Fallback* (no usable background: an image cropped to the object, a texture). An iterated MAD of the
+finest-scale Haar detail, variance-stabilised locally (after Foi 2011, "Noise estimation and removal in MR imaging:
+the variance-stabilization approach"): each detail coefficient is divided by ``std(M) / s`` of the chi law at the
+SNR of its neighbourhood. Edges and texture bias it upwards: on crops of the MNI brain at s = 0.05 to 0.15 the
+median error is +1 % to +3 % (single slices -5 % to +10 %), but near-clean images with fine anatomy give several
+times s.
+
+Both stages assume white noise of the same level everywhere. Noise correlated between neighbouring pixels (for
+instance by zero-filled k-space interpolation) makes the background estimate low (-10 % to -16 % measured for a
+half-band k-space truncation) and the fallback much lower.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import torch
+from monai.config import KeysCollection, NdarrayOrTensor
+from monai.transforms import MapTransform, Transform
+from scipy import ndimage, special, stats
+
+__all__ = [
+    "NOISE_SIGMA_METHODS",
+    "estimate_noise_sigma",
+    "estimate_noise_sigma_batch",
+    "magnitude_bias_correction",
+    "EstimateNoiseLevel",
+    "EstimateNoiseLeveld",
+    "EstimateNoiseLevelD",
+    "EstimateNoiseLevelDict",
+]
+
+#: the accepted values of ``method``.
+NOISE_SIGMA_METHODS = ("auto", "background", "vst_mad")
+
+_WINDOW_PIXELS = 121  # local-moment window: about this many pixels (11 x 11, 5 x 5 x 5)
+_BAND = (0.01, 0.5)  # band of the Gamma law of the air windows used for the estimate (quantiles)
+_MIN_WINDOWS = 100  # fewest windows inside the band for a background estimate
+_MAX_CANDIDATES = 3  # fixed points tried, lowest first
+_MAX_ITERATIONS = 50
+_FLAT_MIN = 0.92  # least accepted flatness (see _flatness)
+_RATIO_SLACK = 0.35  # accepted ratio: theory + slack * (1 - theory)
+_MAD_TO_STD = 1.0 / stats.norm.ppf(0.75)
+
+
+def _chi_mean(nu: np.ndarray, coils: int) -> np.ndarray:
+    """``E[M] / s`` of a non-central chi magnitude with ``2 * coils`` degrees of freedom and ``nu = A / s``."""
+    nu = np.asarray(nu, dtype=np.float64)
+    head = math.sqrt(2.0) * math.exp(special.gammaln(coils + 0.5) - special.gammaln(coils))
+    small = nu < 30.0
+    out = np.empty_like(nu)
+    out[small] = head * special.hyp1f1(-0.5, coils, -0.5 * nu[small] ** 2)
+    big = nu[~small] ** 2  # large-argument expansion of 1F1, error ~ nu^-5
+    out[~small] = np.sqrt(big) * (1.0 + (coils - 0.5) / big - (0.5 - coils) * (1.5 - coils) / (2.0 * big**2))
+    return out
+
+
+def _chi_std(nu: np.ndarray, coils: int) -> np.ndarray:
+    """``std(M) / s`` of the same law."""
+    nu = np.asarray(nu, dtype=np.float64)
+    return np.sqrt(np.maximum(nu**2 + 2.0 * coils - _chi_mean(nu, coils) ** 2, 1e-12))
+
+
+@functools.lru_cache(maxsize=16)
+def _std_table(coils: int) -> tuple[float, float, np.ndarray]:
+    """``std(M) / s`` as a function of ``E[M] / s``, tabulated on a uniform grid: ``(first mean, step, values)``.
+
+    The grid runs from the air mean (``nu = 0``) to ``nu = 40``; the law is inverted through the increasing
+    ``nu -> E[M] / s``.
+    """
+    nu = np.linspace(0.0, 40.0, 8001)
+    mu = _chi_mean(nu, coils)
+    grid = np.linspace(mu[0], mu[-1], 4096)
+    return float(grid[0]), float(grid[1] - grid[0]), _chi_std(np.interp(grid, mu, nu), coils)
+
+
+def _std_at(mean: np.ndarray, coils: int) -> np.ndarray:
+    """``std(M) / s`` of the chi law whose mean is ``mean`` (in units of ``s``), clamped to the table's range."""
+    first, step, table = _std_table(coils)
+    position = np.clip((mean - first) / step, 0.0, len(table) - 1.000001)
+    index = position.astype(np.intp)
+    frac = position - index
+    return table[index] * (1.0 - frac) + table[index + 1] * frac
+
+
+def _haar(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One level of the separable Haar transform over every axis longer than 1.
+
+    Returns:
+        ``(block means, finest detail)``; the detail of white noise of std ``s`` has std ``s``.
+    """
+    approx = detail = x
+    for axis, n in enumerate(x.shape):
+        if n < 2:
+            continue
+        even, odd = np.arange(0, n - 1, 2), np.arange(1, n, 2)
+        approx = 0.5 * (approx.take(even, axis=axis) + approx.take(odd, axis=axis))
+        detail = (detail.take(even, axis=axis) - detail.take(odd, axis=axis)) / math.sqrt(2.0)
+    return approx, detail
+
+
+def _sigma_vst_mad(m: np.ndarray, coils: int, iterations: int = 30) -> float:
+    """Fallback: iterated MAD of the variance-stabilised finest Haar detail (after Foi 2011).
+
+    Each detail coefficient is divided by ``std(M) / s`` of the chi law at the signal level of its neighbourhood
+    (``E[M]`` estimated by the mean over ``6 x 6`` pixels), a local first-order variance stabilisation. Then
+    ``s = 1.4826 * median(|normalised detail|)``, iterated to a fixed point. On pure noise it is within 3 % of ``s``
+    from an SNR of 1 up, and 4 % to 7 % low in air (a global first-order VST of the image: 13 % low in air, 4 %
+    high at an SNR of 3). Edges and texture raise it.
+
+    Args:
+        m: one channel, spatial shape only, non-negative, float64.
+        coils: number of coils ``N``.
+        iterations: most fixed-point iterations.
+
+    Returns:
+        the estimate of ``s`` (0 for a noiseless image).
+    """
+    approx, detail = _haar(m)
+    if detail.size == m.size:  # a single pixel: no detail
+        return 0.0
+    local = ndimage.uniform_filter(approx, size=3, mode="reflect").ravel()
+    keep = local > 0  # exact-zero (zero-filled) areas carry no noise
+    detail, local = np.abs(detail.ravel()[keep]), local[keep]
+    if not detail.size:
+        return 0.0
+    sigma = float(np.median(detail)) * _MAD_TO_STD
+    if not sigma > 0:
+        return 0.0
+    for _ in range(iterations):
+        new = float(np.median(detail / _std_at(local / sigma, coils))) * _MAD_TO_STD
+        done = abs(new - sigma) <= 1e-4 * sigma
+        sigma = new
+        if done:
+            break
+    return sigma
+
+
+@functools.lru_cache(maxsize=64)
+def _gamma_band(shape: float, quantiles: tuple[float, float]) -> tuple[float, float, float]:
+    """Band ``[lo, hi]`` at ``quantiles`` of ``X ~ Gamma(shape, 1 / shape)`` (mean 1) and ``E[X | lo < X < hi]``."""
+    lo, hi = stats.gamma.ppf(quantiles, shape, scale=1.0 / shape)
+    inside = special.gammainc(shape, hi * shape) - special.gammainc(shape, lo * shape)
+    mean = (special.gammainc(shape + 1, hi * shape) - special.gammainc(shape + 1, lo * shape)) / inside
+    return float(lo), float(hi), float(mean)
+
+
+def _chi_ratio(coils: int) -> float:
+    """``E[M]^2 / E[M^2]`` in air for ``coils`` coils (``pi / 4`` for one)."""
+    return float(math.exp(2.0 * (special.gammaln(coils + 0.5) - special.gammaln(coils))) / coils)
+
+
+def _window(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Odd window of about ``_WINDOW_PIXELS`` pixels over the spatial axes longer than 1 (size 1 on the others).
+
+    Smaller (down to 3 per axis) on small images, so that about 8 windows fit along the shortest axis.
+    """
+    axes = [n for n in shape if n > 1]
+    if not axes:
+        return tuple(1 for _ in shape)
+    w = int(round(_WINDOW_PIXELS ** (1.0 / len(axes)))) | 1
+    w = max(3, min(w, (min(axes) // 8 - 1) | 1))
+    return tuple(min(w, n if n % 2 else n - 1) if n > 1 else 1 for n in shape)
+
+
+def _sigma_background(m: np.ndarray, coils: int) -> float | None:
+    """Background estimate (lowest fixed point of a PIESNO-like band iteration on local second moments).
+
+    Args:
+        m: one channel, spatial shape only, non-negative, float64, scaled to about ``[0, 1]``.
+        coils: number of coils ``N``.
+
+    Returns:
+        the estimate of ``s``, or ``None`` without enough windows that look like air.
+    """
+    size = _window(m.shape)
+    k = int(np.prod(size))
+    if k < 9:
+        return None
+    inner = tuple(slice(s // 2, n - s // 2) for s, n in zip(size, m.shape))
+    local2 = ndimage.uniform_filter(m * m, size=size, mode="reflect")[inner]
+    valid = np.ones(local2.shape, dtype=bool)
+    zeros = m == 0
+    if zeros.any():  # zero-filled (masked) areas carry no noise: drop the windows that reach into them
+        filled = ndimage.uniform_filter(zeros.astype(np.float64), size=size, mode="reflect") > 1.0 - 1e-9
+        if filled.any():
+            valid = ndimage.uniform_filter(filled.astype(np.float64), size=size, mode="reflect")[inner] < 1e-9
+    valid &= local2 > 0
+    values = local2[valid]
+    if values.size < _MIN_WINDOWS:
+        return None
+    shape = float(coils * k)
+    lo, hi, trunc_mean = _gamma_band(shape, _BAND)
+    ratio_max = _chi_ratio(coils) + _RATIO_SLACK * (1.0 - _chi_ratio(coils))
+    local1 = None
+    for level in _fixed_point_candidates(values, lo, hi, trunc_mean, 0.05 / math.sqrt(shape)):
+        level = _band_fixed_point(values, level, lo, hi, trunc_mean)
+        if level is None:
+            continue
+        inside = valid & (local2 > lo * level) & (local2 < hi * level)
+        if local1 is None:
+            local1 = ndimage.uniform_filter(m, size=size, mode="reflect")[inner]
+        ratio = float(local1[inside].mean() ** 2 / local2[inside].mean())
+        sigma = math.sqrt(level / (2.0 * coils))
+        if ratio <= ratio_max and _flatness(local1[valid], local2[valid], sigma, coils, k) >= _FLAT_MIN:
+            return sigma
+    return None
+
+
+def _flatness(local1: np.ndarray, local2: np.ndarray, sigma: float, coils: int, k: int) -> float:
+    """Median over the windows of ``local variance / (sigma * std(M | local mean) / s)^2``.
+
+    Close to 1 or above when ``sigma`` is right: signal variation only adds variance, and no window is much
+    flatter than the noise (0.98 to 1.0 measured with white noise, 0.95 with noise correlated by a half-band
+    k-space truncation). Well below 1 when ``sigma`` is too high, e.g. when dark tissue at an SNR of 1 to 2 is
+    taken for air (0.88 and lower measured on crops of the MNI brain).
+    """
+    var = np.maximum(local2 - local1 * local1, 0.0) * (k / (k - 1.0))
+    expected = (sigma * _std_at(local1 / sigma, coils)) ** 2
+    return float(np.median(var / expected))
+
+
+def _fixed_point_candidates(values: np.ndarray, lo: float, hi: float, trunc_mean: float, step: float) -> list[float]:
+    """Stable fixed points of ``g(level) = mean(values in [lo, hi] * level) / trunc_mean``, lowest first.
+
+    ``g`` is evaluated on a log grid of spacing ``step`` from binned counts and sums; a downward crossing of
+    ``g(level) = level`` is a stable fixed point: the lowest is the air, the next ones dark tissue.
+    """
+    logs = np.log(values)
+    start, stop = float(logs.min()), float(logs.max())
+    bins = int(min(max(math.ceil((stop - start) / step), 1), 20000))
+    step = max((stop - start) / bins, 1e-12)
+    index = np.minimum(((logs - start) / step).astype(np.intp), bins - 1)
+    counts = np.bincount(index, minlength=bins)
+    sums = np.bincount(index, weights=values, minlength=bins)
+    edges = start + step * np.arange(bins + 1)
+    c = np.concatenate([[0], np.cumsum(counts)])
+    t = np.concatenate([[0.0], np.cumsum(sums)])
+    j = np.arange(len(edges))
+    i_lo = np.clip(j + int(round(math.log(lo) / step)), 0, len(edges) - 1)
+    i_hi = np.clip(j + int(round(math.log(hi) / step)), 0, len(edges) - 1)
+    n = c[i_hi] - c[i_lo]
+    enough = n >= _MIN_WINDOWS
+    g = np.where(enough, (t[i_hi] - t[i_lo]) / np.maximum(n, 1) / trunc_mean, 0.0)
+    above = ~enough | (g > np.exp(edges))  # too few windows: keep climbing
+    cross = np.flatnonzero(above[:-1] & ~above[1:])
+    return [float(np.exp(edges[i])) for i in cross[:_MAX_CANDIDATES]]
+
+
+def _band_fixed_point(values: np.ndarray, level: float, lo: float, hi: float, trunc_mean: float) -> float | None:
+    """Solve ``level = mean(values in [lo, hi] * level) / E[X | band]`` (PIESNO-like), from ``level``, by secant steps.
+
+    Returns:
+        the fixed point, or ``None`` if the band holds fewer than ``_MIN_WINDOWS`` values on the way.
+    """
+    previous = gap_previous = None
+    for _ in range(_MAX_ITERATIONS):
+        inside = values[(values > lo * level) & (values < hi * level)]
+        if inside.size < _MIN_WINDOWS:
+            return None
+        new = float(inside.mean()) / trunc_mean
+        gap = new - level
+        if abs(gap) <= 2e-5 * level:  # 1e-5 in sigma; membership changes make finer steps noise
+            return new
+        step = new
+        if previous is not None and gap != gap_previous:
+            secant = level - gap * (level - previous) / (gap - gap_previous)
+            if 0.5 * level < secant < 2.0 * level:
+                step = secant
+        previous, gap_previous, level = level, gap, step
+    return level
+
+
+def _as_numpy(image: NdarrayOrTensor) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    return np.asarray(image, dtype=np.float64)
+
+
+def estimate_noise_sigma(image: NdarrayOrTensor, coils: int = 1, method: str = "auto") -> np.ndarray:
+    """Blind estimate of the Gaussian noise level ``s`` of a magnitude (Rician / non-central chi) image.
+
+    See the module docstring for the method. Scale-invariant: ``estimate(a * image) = a * estimate(image)``.
+
+    Args:
+        image: numpy array or torch tensor of shape ``(C, H, W[, D])``: non-negative magnitude values in any scale.
+        coils: number ``N`` of receiver coils whose sum of squares makes the magnitude (1: Rician).
+        method: ``"auto"`` (background statistics where there are enough air windows, else ``"vst_mad"``),
+            ``"background"`` (background statistics only) or ``"vst_mad"`` (the variance-stabilised MAD fallback).
+
+    Returns:
+        a float64 array of shape ``(C,)``: ``s`` for each channel, in the image's units. A noiseless
+        (constant or all-zero) channel gives 0.0 with ``"auto"`` and ``"vst_mad"``.
+
+    Raises:
+        ValueError: unknown ``method``, ``coils < 1``, an image with fewer than 3 dimensions (no channel axis),
+            non-finite or negative values, or (``method="background"``) a channel without usable background.
+    """
+    if method not in NOISE_SIGMA_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {NOISE_SIGMA_METHODS}.")
+    if int(coils) != coils or coils < 1:
+        raise ValueError(f"coils must be a positive integer, got {coils!r}.")
+    coils = int(coils)
+    x = _as_numpy(image)
+    if x.ndim < 3:
+        raise ValueError(f"expected a channel-first image (C, H, W[, D]), got shape {x.shape}; add a channel axis.")
+    if x.size and not np.isfinite(x).all():
+        raise ValueError("the image contains non-finite values.")
+    if x.size and x.min() < 0:
+        raise ValueError("a magnitude image must be non-negative; got negative values.")
+    out = np.zeros(x.shape[0], dtype=np.float64)
+    for c, channel in enumerate(x):
+        scale = float(channel.max()) if channel.size else 0.0
+        if not scale > 0:
+            if method == "background":
+                raise ValueError(f"channel {c} is all zero: no usable background.")
+            continue
+        m = channel / scale
+        sigma = _sigma_background(m, coils) if method != "vst_mad" else None
+        if sigma is None:
+            if method == "background":
+                raise ValueError(f"channel {c} has no usable background (too few air windows with chi statistics).")
+            sigma = _sigma_vst_mad(m, coils)
+        out[c] = sigma * scale
+    return out
+
+
+def estimate_noise_sigma_batch(x: torch.Tensor, coils: int = 1) -> torch.Tensor:
+    """Per-image, per-channel :func:`estimate_noise_sigma` (``method="auto"``) of a batch, without gradient.
+
+    Runs on the CPU with numpy / scipy, one image at a time: about 4 ms for a 256 x 256 slice on one thread.
+
+    Args:
+        x: tensor of shape ``(B, C, H, W[, D])`` on any device, of any dtype.
+        coils: number of receiver coils (1: Rician).
+
+    Returns:
+        a ``(B, C)`` tensor of noise levels on ``x``'s device, with ``x``'s dtype (float32 for integer inputs).
+
+    Raises:
+        ValueError: ``x`` has fewer than 4 dimensions, or see :func:`estimate_noise_sigma`.
+    """
+    if x.ndim < 4:
+        raise ValueError(f"expected a batch (B, C, H, W[, D]), got shape {tuple(x.shape)}.")
+    with torch.no_grad():
+        arr = x.detach().to("cpu", torch.float64).numpy()
+        sig = np.zeros((len(arr), x.shape[1]))
+        for b, item in enumerate(arr):
+            sig[b] = estimate_noise_sigma(item, coils=coils)
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    return torch.as_tensor(sig, dtype=dtype, device=x.device)
+
+
+def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int, ...]):
+    """Append singleton axes to a ``sigma`` that matches the leading axes of ``m`` (per-channel / per-image)."""
+    sshape = tuple(sigma.shape)
+    if 0 < len(sshape) < ndim and sshape == tuple(shape[: len(sshape)]) and sshape != (1,):
+        return sigma.reshape(sshape + (1,) * (ndim - len(sshape)))
+    return sigma
+
+
+def magnitude_bias_correction(m: NdarrayOrTensor, sigma: float | NdarrayOrTensor, coils: int = 1) -> NdarrayOrTensor:
+    """Second-moment bias correction of a magnitude image: ``sqrt(max(m^2 - 2 N sigma^2, 0))``.
+
+    Exact in expectation for ``E[M^2] = A^2 + 2 N sigma^2`` (Rician for ``N = 1``, non-central chi for ``N`` coils).
+
+    Args:
+        m: magnitude image (numpy array or torch tensor), any shape, e.g. ``(C, H, W[, D])``.
+        sigma: noise level: a scalar; an array whose shape equals the leading axes of ``m`` (e.g. ``(C,)`` for a
+            channel-first image, ``(B, C)`` for a batch), expanded with trailing singleton axes; or any array
+            broadcastable to ``m`` (e.g. a map of ``m``'s shape).
+        coils: number of receiver coils ``N`` (1: Rician).
+
+    Returns:
+        the corrected image, of the same type (numpy / torch) as ``m``, floating point; with torch the gradient is
+        finite everywhere (0 where the correction clips).
+
+    Raises:
+        ValueError: ``coils < 1``, or a negative ``sigma``.
+    """
+    if int(coils) != coils or coils < 1:
+        raise ValueError(f"coils must be a positive integer, got {coils!r}.")
+    if isinstance(m, torch.Tensor):
+        mt = m if m.is_floating_point() else m.float()
+        s = torch.as_tensor(sigma, dtype=mt.dtype, device=mt.device)
+        if bool((s < 0).any()):
+            raise ValueError("sigma must be non-negative.")
+        s = _expand_sigma(s, mt.ndim, tuple(mt.shape))
+        v = mt * mt - 2.0 * coils * s * s
+        positive = v > 0
+        return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), torch.zeros_like(v))
+    ma = np.asarray(m)
+    if not np.issubdtype(ma.dtype, np.floating):
+        ma = ma.astype(np.float64)
+    s = np.asarray(sigma.detach().cpu().numpy() if isinstance(sigma, torch.Tensor) else sigma, dtype=ma.dtype)
+    if (s < 0).any():
+        raise ValueError("sigma must be non-negative.")
+    s = _expand_sigma(s, ma.ndim, ma.shape)
+    return np.sqrt(np.maximum(ma * ma - 2.0 * coils * s * s, 0.0)).astype(ma.dtype, copy=False)
+
+
+class EstimateNoiseLevel(Transform):
+    """Estimate the noise level ``s`` of each channel of a magnitude image (see :func:`estimate_noise_sigma`).
+
+    Args:
+        coils: number of receiver coils (1: Rician).
+        method: ``"auto"``, ``"background"`` or ``"vst_mad"``.
+
+    Raises:
+        ValueError: invalid ``coils`` or ``method``.
+
+    Example::
+
+        sigma = EstimateNoiseLevel()(noisy)  # noisy (C, H, W[, D]) -> sigma (C,) float32 tensor
+    """
+
+    def __init__(self, coils: int = 1, method: str = "auto") -> None:
+        if method not in NOISE_SIGMA_METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {NOISE_SIGMA_METHODS}.")
+        if int(coils) != coils or coils < 1:
+            raise ValueError(f"coils must be a positive integer, got {coils!r}.")
+        self.coils = int(coils)
+        self.method = method
+
+    def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
+        """``img`` of shape ``(C, H, W[, D])`` -> float32 tensor of shape ``(C,)`` (on the CPU)."""
+        return torch.as_tensor(estimate_noise_sigma(img, coils=self.coils, method=self.method), dtype=torch.float32)
+
+
+class EstimateNoiseLeveld(MapTransform):
+    """Dictionary twin of :class:`EstimateNoiseLevel`: writes ``d[f"{key}_{noise_key_postfix}"]``, a ``(C,)`` tensor.
+
+    Args:
+        keys: keys of the images to examine.
+        noise_key_postfix: suffix of the output key. Defaults to ``"noise_std"``.
+        coils, method: see :class:`EstimateNoiseLevel`.
+        allow_missing_keys: don't raise if a key is missing.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        noise_key_postfix: str = "noise_std",
+        coils: int = 1,
+        method: str = "auto",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.noise_key_postfix = noise_key_postfix
+        self.estimator = EstimateNoiseLevel(coils=coils, method=method)
+
+    def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[f"{key}_{self.noise_key_postfix}"] = self.estimator(d[key])
+        return d
+
+
+EstimateNoiseLevelD = EstimateNoiseLevelDict = EstimateNoiseLeveld

@@ -1,0 +1,116 @@
+"""Randomised realistic training data and the validation sets (synthetic volumes; one check on the real MNI maps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monai_nad.data import COLIN27_SPLITS, MNI_SPLITS
+from monai_nad.data import realistic as real
+from monai_nad.data import realistic_training_dataset, realistic_validation_arrays, realistic_validation_dataset, training_slabs
+
+SHAPE = (60, 70, 160)
+
+
+def _encoded(shape=SHAPE, poison=None):
+    """A disc 'head' whose intensity encodes z (``0.2 + z / 400``); z outside ``poison`` are NaN when given."""
+    x, y = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    disc = ((x - shape[0] / 2) ** 2 + (y - shape[1] / 2) ** 2 < 25**2).astype(np.float32)
+    volume = disc[:, :, None] * (0.2 + np.arange(shape[2], dtype=np.float32) / 400)[None, None, :]
+    gm = np.repeat((disc * 0.5)[:, :, None], shape[2], axis=2)
+    wm = np.repeat((disc * 0.3)[:, :, None], shape[2], axis=2)
+    if poison is not None:
+        bad = np.setdiff1d(np.arange(shape[2]), poison)
+        for arr in (volume, gm, wm):
+            arr[:, :, bad] = np.nan
+    return volume.astype(np.float32), gm.astype(np.float32), wm.astype(np.float32)
+
+
+@pytest.fixture()
+def poisoned(monkeypatch):
+    """Volumes that are NaN everywhere but on their training slabs."""
+    mni, gm, wm = _encoded(poison=MNI_SPLITS["train"])
+    colin, _, _ = _encoded(poison=COLIN27_SPLITS["train"])
+    monkeypatch.setattr(real, "load_mni_template", lambda: mni)
+    monkeypatch.setattr(real, "load_colin27", lambda: colin)
+    monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
+
+
+def test_slabs_read_only_training_slices(poisoned):
+    slabs = training_slabs(patch_size=32)
+    assert len(slabs) == len(MNI_SPLITS["train"]) + len(COLIN27_SPLITS["train"])
+    for item in slabs:
+        split = MNI_SPLITS if item["volume"] == "mni" else COLIN27_SPLITS
+        assert item["z"] in split["train"] and np.isfinite(item["stack"]).all()
+        decoded = round((float(item["stack"][0].max()) - 0.2) * 400)
+        assert decoded == item["z"]
+        assert item["corners"].size > 0
+    assert slabs[0]["channels"] == ("image", "mask", "gm", "wm", "csf") and slabs[-1]["channels"] == ("image", "mask")
+
+
+def test_dataset_items_keys_shapes_and_only_training_voxels(poisoned):
+    ds = realistic_training_dataset(patch_size=32, samples_per_slice=2, seed=0)
+    assert len(ds) == 2 * (len(MNI_SPLITS["train"]) + len(COLIN27_SPLITS["train"]))
+    assert {(d["volume"], d["z"]) for d in ds.data} <= {("mni", z) for z in MNI_SPLITS["train"]} | {("colin27", z) for z in COLIN27_SPLITS["train"]}
+    for i in range(0, len(ds), 3):
+        item = ds[i]
+        assert set(item) == {"image", "label", "noise_std", "coils"}
+        for key in ("image", "label", "noise_std"):
+            assert isinstance(item[key], torch.Tensor) and item[key].shape == (1, 32, 32) and item[key].dtype == torch.float32
+            assert torch.isfinite(item[key]).all()  # a voxel of any other slice would be NaN
+        assert (item["label"] >= 0).all() and (item["noise_std"] > 0).all()
+        assert 1 <= item["coils"] <= 8
+
+
+def test_dataset_is_reproducible_by_seed(poisoned):
+    a = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=3)
+    b = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=3)
+    c = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=4)
+    first = [a[i] for i in (0, 5, 150)]
+    second = [b[i] for i in (0, 5, 150)]
+    for x, y in zip(first, second):
+        torch.testing.assert_close(x["image"], y["image"])
+        torch.testing.assert_close(x["noise_std"], y["noise_std"])
+    assert not torch.equal(c[0]["image"], first[0]["image"])
+    with pytest.raises(ValueError, match="does not fit"):
+        training_slabs(patch_size=100)
+
+
+def test_validation_arrays_are_fixed_and_come_from_the_validation_slabs(monkeypatch):
+    mni, gm, wm = _encoded(poison=MNI_SPLITS["validation"])
+    colin, _, _ = _encoded(poison=COLIN27_SPLITS["validation"])
+    monkeypatch.setattr(real, "load_mni_template", lambda: mni)
+    monkeypatch.setattr(real, "load_colin27", lambda: colin)
+    monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
+    sets = realistic_validation_arrays(levels=(0.05, 0.1))
+    names = [s[0] for s in sets]
+    assert len(sets) == 2 * 4 * 2 and "colin27_t2_0.05" in names and "mni_inverted_0.1" in names
+    for name, noisy, clean, sigma in sets:
+        assert noisy.shape == clean.shape == (10, 60, 70) and noisy.dtype == clean.dtype == np.float32
+        assert np.isfinite(noisy).all() and np.isfinite(clean).all() and sigma in (0.05, 0.1)
+    asis = dict((s[0], s) for s in sets)["mni_asis_0.05"]
+    np.testing.assert_allclose(asis[2].max(axis=(1, 2)), 0.2 + np.arange(80, 90) / 400, rtol=1e-6)
+    again = realistic_validation_arrays(levels=(0.05, 0.1))
+    for x, y in zip(sets, again):
+        np.testing.assert_array_equal(x[1], y[1])
+    assert not np.array_equal(sets[0][1], realistic_validation_arrays(seed=1, levels=(0.05, 0.1))[0][1])
+    ds = realistic_validation_dataset(levels=(0.05, 0.1), limit=2)
+    assert len(ds) == 16 * 2 and ds[0]["id"] == "mni_asis_0.05_0" and ds[0]["coils"] == 1
+    np.testing.assert_array_equal(ds[1]["image"].numpy()[0], sets[0][1][1])
+    assert ds[0]["label"].shape == ds[0]["noise_std"].shape == (1, 60, 70) and float(ds[0]["noise_std"].max()) == pytest.approx(0.05)
+
+
+def test_real_mni_maps_give_csf_above_white_matter_for_t2():
+    """On the real MNI training slabs (no Colin27 needed): tissue maps load and a T2 draw makes CSF brighter than WM."""
+    from monai_nad.transforms import RandTissueContrastd
+
+    item = training_slabs(("mni",), patch_size=64)[55]  # z = 75
+    assert item["stack"].shape == (5, 197, 233)
+    image, mask, gm, wm, csf = (item["stack"][k : k + 1] for k in range(5))
+    assert 0 <= csf.min() and csf.max() <= 1 and (csf[mask == 0] == 0).all()
+    t = RandTissueContrastd("image", prob=1.0, contrasts=("t2",)).set_random_state(0)
+    out = t({"image": image, "gm": gm, "wm": wm, "csf": csf})["image"]
+    assert out[(csf > 0.8) & (mask > 0)].mean() > out[wm > 0.9].mean()
+    ds = realistic_training_dataset(volumes=("mni",), samples_per_slice=1)
+    assert ds[0]["image"].shape == (1, 64, 64)
