@@ -11,6 +11,7 @@ from monai_nad.engines.checkpoints import (
     warm_start,
 )
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
+from monai_nad.engines.noise_batch import NoiseLevelBatch
 from monai_nad.engines.resume import ResumeHandler
 from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_overrides, user_value
 
@@ -23,6 +24,7 @@ __all__ = [
     "warm_start",
     "MLflowRunExtras",
     "flatten_params",
+    "NoiseLevelBatch",
     "ResumeHandler",
     "USER_VALUES_ENV",
     "bundle_command",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
     FOE_ACTIVATIONS,
@@ -25,6 +26,8 @@ from monai_nad.networks.residual import ResidualDenoiser
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
+    "NoiseConditionedPDE",
+    "noise_level_map",
     "BlindSpotNetwork",
     "MaskedCentreConv",
     "NeuralPDE",

@@ -1,0 +1,234 @@
+"""The noise-conditioned Neural PDE (v1.0): diffusion of the squared magnitude steered by a noise-aware encoder.
+
+The v0.2 Neural PDE ran its conduction network at full resolution in every step and did not know the noise
+level. This network computes the conductances once per group of steps from a half-resolution encoder that is
+given the noise level as a map (as FFDNet does), diffuses the *squared* magnitude, whose local mean is
+``A^2 + 2 N sigma^2`` for any local signal ``A`` (Rician: ``N = 1``; non-central chi: ``N`` coils), and removes the
+noise bias with the stated second-moment formula ``sqrt(max(u - 2 N sigma^2, 0))``: no learned constant. A
+residual refinement head, also at half resolution and also given the noise map, follows.
+
+References:
+    K. Zhang, W. Zuo, L. Zhang, "FFDNet: toward a fast and flexible solution for CNN-based image denoising",
+    IEEE TIP 2018 (noise-level map input, pixel-unshuffle).
+    P. Perona and J. Malik, "Scale-space and edge detection using anisotropic diffusion", IEEE TPAMI 1990.
+    G. McGibney and M. R. Smith, "An unbiased signal-to-noise ratio measure for magnetic resonance images",
+    Med. Phys. 1993 (second-moment bias correction).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.networks.layers.factories import Conv
+from monai.networks.utils import pixelshuffle, pixelunshuffle
+
+from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
+from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+
+__all__ = ["NoiseConditionedPDE", "noise_level_map"]
+
+
+def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
+    """The noise standard deviation of every pixel of ``x`` as a map ``(B, C, H, W[, D])``.
+
+    Args:
+        x: noisy magnitude images ``(B, C, H, W[, D])``.
+        noise_std: ``None`` (estimated blindly per image and channel with
+            :func:`~monai_nad.transforms.estimate_noise_sigma_batch`), a number, a tensor ``(B,)`` or ``(B, C)``
+            (one value per image or per image and channel), or a map broadcastable to ``x`` (spatially varying).
+        coils: number of receiver coils of a sum-of-squares magnitude (non-central chi noise); 1 for Rician.
+
+    Returns:
+        a non-negative map with ``x``'s shape, dtype and device.
+
+    Raises:
+        ValueError: a negative or non-finite noise level, or a shape that does not fit ``x``.
+    """
+    if noise_std is None:
+        from monai_nad.transforms.noise_level import estimate_noise_sigma_batch
+
+        sigma = estimate_noise_sigma_batch(x.detach().clamp(min=0), coils=coils).to(x.dtype)
+    else:
+        sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
+    if sigma.ndim == 1 and sigma.shape[0] == x.shape[0] and x.shape[0] != 1:
+        sigma = sigma[:, None]
+    if sigma.ndim <= 2:
+        sigma = sigma.reshape(list(sigma.shape) + [1] * (x.ndim - sigma.ndim))
+    try:
+        sigma = torch.broadcast_to(sigma, x.shape)
+    except RuntimeError as err:
+        raise ValueError(f"noise_std of shape {tuple(sigma.shape)} does not fit images of shape {tuple(x.shape)}.") from err
+    if not bool(torch.isfinite(sigma).all()) or bool((sigma < 0).any()):
+        raise ValueError("noise_std must be finite and non-negative.")
+    return sigma
+
+
+class NoiseConditionedPDE(nn.Module):
+    """A Neural PDE for magnitude images of any contrast, scale and noise level.
+
+    Steps: (1) each image is divided by a robust intensity scale (``net(a x, a s) == a net(x, s)``); (2) an
+    encoder at ``1 / factor`` resolution (pixel-unshuffle) reads the noisy image, its bias-corrected version and
+    the noise map; (3) it predicts ``groups`` sets of edge conductances in ``[0, 1]`` (one per group of
+    ``steps / groups`` steps), each owned by an edge so that the flux ``i -> j`` equals ``j -> i``; (4) ``steps``
+    explicit, provably stable steps (each a convex combination of neighbours: maximum principle, exact mean
+    preservation; :class:`~monai_nad.networks.stencil.DiffusionStencil`) diffuse ``u = x^2``; (5)
+    ``sqrt(max(u - 2 N sigma^2, 0))`` removes the noise bias; (6) a residual head refines the result, which is
+    clamped to ``[0, max x]``.
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: image channels ``C`` (diffused with shared conductances). Defaults to 1.
+        neighbours: 4 or 8 in 2D, 6 or 26 in 3D. Defaults to the full stencil.
+        steps: diffusion steps ``T``. Defaults to 12.
+        groups: conductance sets; ``steps`` must be a multiple of it. Defaults to 3.
+        features: width of the encoder and refinement head. Defaults to 48.
+        encoder_layers: 3x3(x3) convolutions of the encoder. Defaults to 5.
+        refine_layers: 3x3(x3) convolutions of the refinement head (0: no head). Defaults to 3.
+        factor: pixel-unshuffle factor of the encoder and head. Defaults to 2.
+        scale_quantile: quantile of ``|x|`` used as the intensity scale. Defaults to 0.99.
+
+    Raises:
+        ValueError: an unsupported ``spatial_dims``/``neighbours`` or a non-positive size.
+
+    Example::
+
+        net = NoiseConditionedPDE(spatial_dims=2)
+        noisy = torch.rand(2, 1, 96, 80)
+        blind = net(noisy)                       # noise level estimated per image
+        known = net(noisy, noise_std=0.05)       # or a (B,), (B, C) tensor, or a map like noisy
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        neighbours: int | None = None,
+        steps: int = 12,
+        groups: int = 3,
+        features: int = 48,
+        encoder_layers: int = 5,
+        refine_layers: int = 3,
+        factor: int = 2,
+        scale_quantile: float = 0.99,
+    ) -> None:
+        super().__init__()
+        if spatial_dims not in SUPPORTED_NEIGHBOURS:
+            raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+        for name, value, low in (
+            ("in_channels", in_channels, 1), ("steps", steps, 1), ("groups", groups, 1), ("features", features, 1),
+            ("encoder_layers", encoder_layers, 1), ("refine_layers", refine_layers, 0), ("factor", factor, 1),
+        ):
+            if int(value) != value or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if steps % groups:
+            raise ValueError(f"steps ({steps}) must be a multiple of groups ({groups}).")
+        if not 0.0 < scale_quantile <= 1.0:
+            raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
+        self.spatial_dims = spatial_dims
+        self.in_channels = in_channels
+        self.steps = steps
+        self.groups = groups
+        self.factor = factor
+        self.scale_quantile = scale_quantile
+        self.stencil = DiffusionStencil(spatial_dims, neighbours or max(SUPPORTED_NEIGHBOURS[spatial_dims]))
+        self.neighbours = self.stencil.neighbours
+        #: smallest spatial size accepted
+        self.min_spatial_size = 3
+        edges = self.stencil.num_edges
+        cells = factor**spatial_dims
+        conv = Conv[Conv.CONV, spatial_dims]
+
+        layers: list[nn.Module] = [conv(3 * in_channels * cells, features, 3, padding=1), nn.ReLU(inplace=True)]
+        for _ in range(encoder_layers - 1):
+            layers += [conv(features, features, 3, padding=1), nn.ReLU(inplace=True)]
+        self.encoder = nn.Sequential(*layers)
+        self.conductance_head = conv(features, groups * edges * cells, 3, padding=1)
+        nn.init.constant_(self.conductance_head.bias, 2.0)  # start diffusing (c ~ 0.88)
+        self.dt_logits = nn.Parameter(torch.zeros(steps))
+        self.refine: nn.Module | None = None
+        if refine_layers:
+            head: list[nn.Module] = []
+            width = features + in_channels * cells
+            for _ in range(refine_layers - 1):
+                head += [conv(width, features, 3, padding=1), nn.ReLU(inplace=True)]
+                width = features
+            head.append(conv(width, in_channels * cells, 3, padding=1))
+            nn.init.zeros_(head[-1].weight)  # the head starts as the identity
+            nn.init.zeros_(head[-1].bias)
+            self.refine = nn.Sequential(*head)
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+        """Replicate-pad every spatial axis to a multiple of ``factor``; return the padded tensor and the sizes."""
+        sizes = list(x.shape[2:])
+        pads: list[int] = []
+        for size in reversed(sizes):
+            pads += [0, (-size) % self.factor]
+        return (F.pad(x, pads, mode="replicate") if any(pads) else x), sizes
+
+    def _down(self, x: torch.Tensor) -> torch.Tensor:
+        return pixelunshuffle(x, self.spatial_dims, self.factor) if self.factor > 1 else x
+
+    def _up(self, x: torch.Tensor) -> torch.Tensor:
+        return pixelshuffle(x, self.spatial_dims, self.factor) if self.factor > 1 else x
+
+    def _run(self, x: torch.Tensor, noise_std, coils: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
+        coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1, *[1] * (x.ndim - 1))
+        if bool((coils_t < 1).any()):
+            raise ValueError(f"coils must be >= 1, got {coils!r}.")
+        if noise_std is None and coils_t.numel() != 1:
+            raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
+        sigma = noise_level_map(x, noise_std, int(coils_t.flatten()[0]) if noise_std is None else 1)
+        scale = robust_intensity_scale(x, self.scale_quantile)
+        xn, sn = self._pad(x / scale)[0], self._pad(sigma / scale)[0]
+        sizes = list(x.shape[2:])
+        bias = 2.0 * coils_t * sn * sn
+        corrected = torch.sqrt(torch.clamp(xn * xn - bias, min=1e-6))
+        feats = self.encoder(self._down(torch.cat([xn, corrected, sn], dim=1)))
+        conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
+        conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
+        fractions = torch.sigmoid(self.dt_logits)
+        per_group = self.steps // self.groups
+        u = xn * xn
+        for k in range(self.steps):
+            u = self.stencil.stable_step(u, conductance[:, k // per_group], fractions[k])
+        v = torch.sqrt(torch.clamp(u - bias, min=1e-6))
+        if self.refine is not None:
+            v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
+        high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)
+        v = torch.minimum(torch.clamp(v, min=0.0), high)
+        crop = [slice(None), slice(None)] + [slice(0, s) for s in sizes]
+        return v[tuple(crop)] * scale, conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
+
+    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
+        """Denoise a batch of magnitude images.
+
+        Args:
+            x: noisy images ``(B, C, H, W[, D])``, non-negative, any intensity scale.
+            noise_std: the noise level (see :func:`noise_level_map`); ``None`` estimates it blindly.
+            coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per image ``(B,)``
+                when ``noise_std`` is given.
+
+        Returns:
+            denoised images of ``x``'s shape, in ``[0, max x]``.
+
+        Raises:
+            TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`) or noise level.
+        """
+        return self._run(x, noise_std, coils)[0]
+
+    def forward_with_conductance(
+        self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Denoise and return the conductances ``(B, groups, E, H, W[, D])`` in ``[0, 1]`` (0 stops diffusion)."""
+        return self._run(x, noise_std, coils)
+
+    def flops_per_pixel(self) -> float:
+        """Multiply-adds of the convolutions per input pixel (the diffusion steps add ``~4 E T``)."""
+        total = 0
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+                total += module.weight.numel()
+        return 2.0 * total / self.factor**self.spatial_dims + 8.0 * self.stencil.num_edges * self.steps
+

@@ -1,0 +1,76 @@
+"""Train the real-scan Neural PDE (v1.0, ``configs/train_real_scan.json``) from scratch and install it in the bundle.
+
+One ``python -m monai.bundle run`` of ``train_real_scan.json``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable:
+started again with the same ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses
+CUDA with AMP where a GPU is present and the CPU otherwise. The best-validation checkpoint is copied to
+``models/model_real_scan.pt`` and the wall time and hardware are recorded in ``docs/training_info_real_scan.json``.
+
+Usage:
+    python scripts/train_real_scan.py [--max-epochs 32] [--output-dir bundles/neural_pde_denoising/runs/real_scan]
+    python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install   # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from monai_nad.engines.user_values import bundle_command
+
+BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-epochs", type=int, default=32)
+    parser.add_argument("--epoch-length", type=int, default=250, help="iterations per epoch")
+    parser.add_argument("--val-interval", type=int, default=4)
+    parser.add_argument("--output-dir", type=Path, default=BUNDLE / "runs" / "real_scan")
+    parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
+    args = parser.parse_args(argv)
+    configs = BUNDLE / "configs"
+    output = args.output_dir.resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    values = {"bundle_root": str(BUNDLE), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
+    ours = ["--max_epochs", str(args.max_epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, args.max_epochs))]
+    run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
+                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", "v1.0"]
+    command, env = bundle_command([configs / "train_real_scan.json"], values, ours, run_args)
+    print("running:", " ".join(command), flush=True)
+    start = time.time()
+    result = subprocess.run(command, env=env, check=False)
+    elapsed = time.time() - start
+    best = output / "checkpoints" / "best_model.pt"
+    if result.returncode != 0 or not best.is_file():
+        print(f"train_real_scan: training failed (exit code {result.returncode}); no checkpoint at {best}", file=sys.stderr)
+        return 1
+    record_path = output / "training_info.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {"invocations": []}
+    record["invocations"].append({"wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length})
+    record.update({
+        "command": "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "total_wall_time_s": round(sum(i["wall_time_s"] for i in record["invocations"]), 1),
+        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,
+    })
+    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    if not args.no_install:
+        shutil.copyfile(best, BUNDLE / "models" / "model_real_scan.pt")
+        (BUNDLE / "docs" / "training_info_real_scan.json").write_text(json.dumps(record, indent=2) + "\n")
+        print(f"installed {BUNDLE / 'models' / 'model_real_scan.pt'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""NoiseConditionedPDE: the v1.0 network (noise-level input, squared-magnitude diffusion, formula bias removal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monai_nad.engines import NoiseLevelBatch
+from monai_nad.networks import NoiseConditionedPDE, noise_level_map
+
+
+def _rician(clean: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    n1, n2 = torch.randn(clean.shape, generator=g), torch.randn(clean.shape, generator=g)
+    return torch.sqrt((clean + sigma * n1) ** 2 + (sigma * n2) ** 2)
+
+
+def _phantom(size: tuple[int, ...]) -> torch.Tensor:
+    grids = torch.meshgrid(*[torch.linspace(-1, 1, s) for s in size], indexing="ij")
+    r2 = sum(g * g for g in grids)
+    return (0.8 * (r2 < 0.6).float() + 0.3 * (r2 < 0.2).float())[None, None]
+
+
+@pytest.mark.parametrize("spatial_dims, size", [(2, (33, 27)), (3, (11, 14, 9))])
+def test_shapes_blind_and_known_sigma(spatial_dims, size):
+    torch.manual_seed(0)
+    net = NoiseConditionedPDE(spatial_dims=spatial_dims, features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
+    noisy = _rician(_phantom(size).repeat(2, 1, *[1] * spatial_dims), 0.05)
+    outputs = [net(noisy), net(noisy, noise_std=0.05), net(noisy, noise_std=torch.tensor([0.05, 0.1])), net(noisy, noise_std=torch.full_like(noisy, 0.05))]
+    for out in outputs:
+        assert out.shape == noisy.shape and torch.isfinite(out).all()
+    out, c = net.forward_with_conductance(noisy, 0.05)
+    assert c.shape == (2, 2, net.stencil.num_edges, *size) and c.min() >= 0 and c.max() <= 1
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.01, 100.0), sigma=st.floats(0.0, 0.3))
+def test_range_and_scale_equivariance_for_any_weights(seed, scale, sigma):
+    torch.manual_seed(seed)
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
+    for p in net.parameters():  # random, not the identity-start head
+        p.data.normal_(0, 0.3)
+    x = torch.rand(2, 1, 20, 18)
+    with torch.no_grad():
+        out = net(x, noise_std=sigma)
+        scaled = net(scale * x, noise_std=scale * sigma)
+    assert out.min() >= 0 and (out <= x.amax(dim=(2, 3), keepdim=True) + 1e-6).all()
+    torch.testing.assert_close(scaled, scale * out, rtol=2e-3, atol=2e-5 * scale)
+
+
+def test_diffusion_preserves_the_mean_square_without_noise():
+    """With sigma = 0 and no head, the output's mean of squares equals the input's: the squared-domain diffusion is conservative."""
+    torch.manual_seed(1)
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=0, steps=6, groups=3)
+    x = torch.rand(3, 1, 24, 26)
+    with torch.no_grad():
+        out = net(x, noise_std=0.0)
+    torch.testing.assert_close((out**2).mean(dim=(2, 3)), (x**2).mean(dim=(2, 3)), rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(out, x)  # it did diffuse
+
+
+def test_bias_removal_is_the_second_moment_formula():
+    """Flat Rician region, full diffusion: the output approaches the true amplitude A, not the biased E[M]."""
+    net = NoiseConditionedPDE(features=4, encoder_layers=1, refine_layers=0, steps=60, groups=1)
+    with torch.no_grad():
+        net.conductance_head.weight.zero_()
+        net.conductance_head.bias.fill_(30.0)  # conductance 1 everywhere
+        net.dt_logits.fill_(10.0)
+        amplitude, sigma = 0.2, 0.1
+        noisy = _rician(torch.full((1, 1, 64, 64), amplitude), sigma, seed=3)
+        out = net(noisy, noise_std=sigma)
+    centre = out[0, 0, 16:48, 16:48].mean().item()
+    assert abs(centre - amplitude) < 0.015
+    assert abs(noisy.mean().item() - amplitude) > 0.02  # the input itself is biased
+
+
+def test_every_parameter_trains():
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
+    torch.nn.init.normal_(net.refine[-1].weight, std=0.1)
+    clean = _phantom((24, 24))
+    loss = (net(_rician(clean, 0.1), noise_std=0.1) - clean).abs().mean()
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    "noise_std, message",
+    [(-0.1, "non-negative"), (float("nan"), "finite"), (torch.ones(3), "does not fit"), (torch.ones(1, 1, 5, 5), "does not fit")],
+)
+def test_bad_noise_levels_are_refused(noise_std, message):
+    with pytest.raises(ValueError, match=message):
+        noise_level_map(torch.rand(2, 1, 8, 8), noise_std)
+
+
+def test_constructor_checks():
+    with pytest.raises(ValueError, match="multiple"):
+        NoiseConditionedPDE(steps=5, groups=2)
+    with pytest.raises(ValueError, match="spatial_dims"):
+        NoiseConditionedPDE(spatial_dims=1)
+
+
+def test_noise_level_batch_passes_sigma_and_coils():
+    batch = {"image": torch.rand(2, 1, 8, 8), "label": torch.rand(2, 1, 8, 8), "noise_std": torch.full((2, 1, 8, 8), 0.1), "coils": torch.tensor([1, 4])}
+    image, label, args, kwargs = NoiseLevelBatch()(batch)
+    assert args == () and torch.equal(kwargs["noise_std"], batch["noise_std"]) and kwargs["coils"].tolist() == [1.0, 4.0]
+    _, _, _, jittered = NoiseLevelBatch(jitter=0.05)(batch)
+    ratio = jittered["noise_std"] / batch["noise_std"]
+    assert not torch.allclose(ratio, torch.ones_like(ratio)) and torch.allclose(ratio[0], ratio[0].flatten()[0])
+    _, _, _, blind = NoiseLevelBatch()({"image": batch["image"]})
+    assert blind == {}
+    _, _, _, blind_coils = NoiseLevelBatch()({"image": batch["image"], "coils": [4, 4]})
+    assert set(blind_coils) == {"coils"}
