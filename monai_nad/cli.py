@@ -50,6 +50,8 @@ def run_inference(
     overwrite: bool = False,
     save_conductance: bool = False,
     post_correction: str | None = None,
+    noise_std: float | None = None,
+    coils: int = 1,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -64,6 +66,9 @@ def run_inference(
         save_conductance: also write the step-averaged conductance maps next to each result.
         post_correction: ``"rician_mean"`` for models trained self-supervised on magnitude images (they estimate
             the Rician mean; see :class:`~monai_nad.networks.RicianMeanInversion`). Defaults to the bundle's setting.
+        noise_std: the noise standard deviation in the inputs' own intensity units, for bundles whose network takes
+            a noise level. Defaults to None: estimated blindly for each image (volumes: once per volume).
+        coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise); 1 for Rician.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
@@ -88,8 +93,10 @@ def run_inference(
     values = {
         "bundle_root": str(bundle), "output_dir": str(output_dir), "denoised_dir": str(output_dir),
         "input_paths": [str(p) for p in inputs], "slice_axis": int(axis), "slice_batch_size": int(batch_size),
-        "overwrite": bool(overwrite), "save_conductance": bool(save_conductance),
+        "overwrite": bool(overwrite), "save_conductance": bool(save_conductance), "coils": int(coils),
     }
+    if noise_std is not None:
+        values["noise_std"] = float(noise_std)
     checked_device = _checked_device(device)
     if checked_device is not None:
         values["device"] = checked_device
@@ -175,6 +182,26 @@ def demo(output_dir: str | Path, bundle: str | Path | None = None, device: str =
     return result
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-nad", description="Learned anisotropic diffusion (Neural PDE) MRI denoising.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,6 +215,9 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--axis", type=int, default=-1, help="slicing axis of 3D volumes (default: last)")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
+    den.add_argument("--noise-std", type=_non_negative_float, default=None, metavar="SIGMA",
+                     help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
+    den.add_argument("--coils", type=_positive_int, default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
@@ -214,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_inference(
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
-                post_correction=args.post_correction,
+                post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
             )
             print(_summary(result))
             return 1 if result["failures"] else 0

@@ -8,7 +8,10 @@ PNG of the input's bit depth, DICOM series as NIfTI with the affine MONAI derive
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +37,10 @@ __all__ = [
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DICOM_SUFFIXES = (".dcm",)
+
+
+#: The smallest in-plane size (pixels per axis) a scan may have.
+MIN_IMAGE_SIZE = 3
 
 
 def _suffix(path: Path) -> str:
@@ -175,6 +182,10 @@ def load_image(path: str | Path) -> LoadedImage:
         raise ValueError(f"{path} has shape {array.shape}: only 2D images and 3D volumes are supported.")
     if array.size == 0:
         raise ValueError(f"{path} holds an empty image of shape {array.shape}.")
+    if sum(size >= MIN_IMAGE_SIZE for size in array.shape) < 2:
+        raise ValueError(
+            f"{path} has shape {array.shape}: too small to denoise (at least two axes need {MIN_IMAGE_SIZE} or more voxels)."
+        )
     bad = int((~np.isfinite(array)).sum())
     if bad:
         raise ValueError(f"{path} has {bad} non-finite (NaN or Inf) voxels; fix or mask them before denoising.")
@@ -187,9 +198,11 @@ def load_image(path: str | Path) -> LoadedImage:
 
 
 def normalise_intensity(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[np.ndarray, tuple[float, float]]:
-    """Map a scan of any intensity scale to roughly ``[0, 1]``: ``(x - min) / (p_upper - min)``, not clipped.
+    """Map a scan of any intensity scale to roughly ``[0, 1]``: ``(x - offset) / (p_upper - offset)``, not clipped.
 
-    Nothing is clipped, so :func:`denormalise_intensity` inverts it exactly (bright outliers end above 1).
+    The offset is ``min(x)`` for images with negative values and 0 otherwise: a magnitude image keeps its zero, so
+    its noise stays Rician (a shifted image would not be). Nothing is clipped, so :func:`denormalise_intensity`
+    inverts it exactly (bright outliers end above 1).
 
     Args:
         x: the image.
@@ -202,12 +215,12 @@ def normalise_intensity(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[
         ValueError: a constant image.
     """
     x = np.asarray(x, dtype=np.float32)
-    low = float(x.min())
+    low = min(float(x.min()), 0.0)
     high = float(np.percentile(x, upper_percentile))
     if high <= low:
         high = float(x.max())
-    if high <= low:
-        raise ValueError(f"cannot normalise a constant image (value {low:g}).")
+    if high <= low or float(x.max()) == float(x.min()):
+        raise ValueError(f"cannot normalise a constant image (value {float(x.min()):g}).")
     return (x - np.float32(low)) / np.float32(high - low), (low, high - low)
 
 
@@ -247,7 +260,7 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
     if out_path.resolve() == reference.path.resolve():
         raise ValueError(f"refusing to write over the input {reference.path}.")
     if out_path.exists() and not overwrite:
-        raise FileExistsError(f"{out_path} already exists; choose another output folder or pass overwrite=True.")
+        raise FileExistsError(f"{out_path} already exists; choose another output folder or use --overwrite (overwrite=True) to replace it.")
     array = np.asarray(array, dtype=np.float32)
     if array.shape != reference.array.shape:
         raise ValueError(f"result shape {array.shape} differs from the input {reference.path} shape {reference.array.shape}.")
@@ -255,19 +268,59 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
     if _suffix(out_path) in NIFTI_SUFFIXES:
         header = None
         if reference.kind == "nifti":
-            header = nib.load(str(reference.path)).header.copy()
-            header.set_data_dtype(np.float32)
+            source = nib.load(str(reference.path))
+            header = source.header.copy()
+            array = _as_stored_dtype(array, header)
+            header.set_data_dtype(array.dtype)
             header["scl_slope"], header["scl_inter"] = np.nan, np.nan  # the data are written unscaled
         image = nib.Nifti1Image(array, reference.affine, header=header)
         if header is not None:
-            image.set_qform(*nib.load(str(reference.path)).get_qform(coded=True))
-            image.set_sform(*nib.load(str(reference.path)).get_sform(coded=True))
-        nib.save(image, str(out_path))
+            image.set_qform(*source.get_qform(coded=True))
+            image.set_sform(*source.get_sform(coded=True))
+        with _atomic(out_path) as partial:
+            nib.save(image, str(partial))
         return out_path
     if array.ndim != 2:
         raise ValueError(f"cannot write a {array.ndim}D result as {out_path.suffix}; use .nii.gz.")
     info = np.iinfo(reference.dtype) if np.issubdtype(reference.dtype, np.integer) else np.iinfo(np.uint8)
     pixel = np.uint16 if info.max > 255 else np.uint8
     values = np.clip(np.rint(array), 0, np.iinfo(pixel).max).astype(pixel)
-    Image.fromarray(values).save(str(out_path))
+    with _atomic(out_path) as partial:
+        Image.fromarray(values).save(str(partial), format="PNG")
     return out_path
+
+
+def _as_stored_dtype(array: np.ndarray, header: nib.Nifti1Header) -> np.ndarray:
+    """``array`` in the input's integer data type when the input stored unscaled integers and the rounded result fits.
+
+    Otherwise float32 (an input with a scaling slope, a float input, or a result outside the integer range).
+    """
+    dtype = header.get_data_dtype()
+    slope, inter = header.get_slope_inter()
+    if not np.issubdtype(dtype, np.integer) or slope not in (None, 1.0) or inter not in (None, 0.0):
+        return array
+    rounded = np.rint(array)
+    info = np.iinfo(dtype)
+    if rounded.size and (rounded.min() < info.min or rounded.max() > info.max):
+        return array
+    return rounded.astype(dtype)
+
+
+@contextlib.contextmanager
+def _atomic(out_path: Path) -> Iterator[Path]:
+    """Write to a temporary file beside ``out_path`` and rename it into place only when the write succeeded.
+
+    An interrupted or failed write leaves ``out_path`` as it was (an older result survives a failed overwrite) and no
+    partial file behind.
+    """
+    name = out_path.name
+    suffix = ".nii.gz" if name.lower().endswith(".nii.gz") else out_path.suffix
+    handle, temporary = tempfile.mkstemp(prefix=f".{name[: len(name) - len(suffix)]}.", suffix=f".partial{suffix}", dir=out_path.parent)
+    os.close(handle)
+    partial = Path(temporary)
+    try:
+        yield partial
+        os.replace(partial, out_path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from monai.inferers import Inferer
@@ -35,42 +37,70 @@ class SliceWiseInferer(Inferer):
         self.return_conductance = return_conductance
         self.last_conductance: torch.Tensor | None = None
 
-    def _apply(self, network: Callable[..., torch.Tensor], x: torch.Tensor, conductances: list[torch.Tensor]) -> torch.Tensor:
+    def _apply(self, network: Callable[..., torch.Tensor], x: torch.Tensor, conductances: list[torch.Tensor], **kwargs: Any) -> torch.Tensor:
         if not self.return_conductance:
-            return network(x)
+            return network(x, **kwargs)
         forward = getattr(network, "forward_with_conductance", None)
         if forward is None:
             raise ValueError(f"return_conductance needs a network with forward_with_conductance, got {type(network).__name__}.")
-        out, conductance = forward(x)
+        out, conductance = forward(x, **kwargs)
         conductances.append(conductance.mean(dim=1))  # average over the diffusion steps: (N, E, h, w)
         return out
 
-    def __call__(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args, **kwargs) -> torch.Tensor:
+    def __call__(
+        self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: torch.Tensor | float | None = None, coils: Any = None, **kwargs: Any
+    ) -> torch.Tensor:
         """
         Args:
             inputs: ``(B, C, H, W)`` or ``(B, C, X, Y, Z)``.
             network: a 2D network mapping ``(N, C, H, W)`` to the same shape.
+            noise_std: for networks that take a noise level (``network(x, noise_std=...)``): one value per image
+                ``(B,)`` or per image and channel ``(B, C)``, or a number. Without it such a network estimates the
+                level blindly: a 2D image by itself, a volume once from all its voxels (shared by its slices).
+            coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
 
         Returns:
             the network output, same shape as ``inputs``.
         """
         conductances: list[torch.Tensor] = []
+        conditioned = _takes_noise_level(network)
+        if noise_std is not None and not conditioned:
+            raise ValueError(f"this network ({type(network).__name__}) does not take a noise level; run it without a known noise_std.")
+        extra: dict[str, Any] = {}
+        if conditioned and coils is not None:
+            extra["coils"] = int(torch.as_tensor(coils).flatten()[0])
         if inputs.ndim == 4:
-            out = self._apply(network, inputs, conductances)
+            if conditioned and noise_std is not None:
+                extra["noise_std"] = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
+            out = self._apply(network, inputs, conductances, **extra)
             self.last_conductance = conductances[0] if conductances else None
             return out
         if inputs.ndim != 5:
             raise ValueError(f"expected a (B, C, H, W) or (B, C, X, Y, Z) batch, got shape {tuple(inputs.shape)}.")
         b, c = inputs.shape[:2]
+        sigma = None
+        if conditioned:
+            if noise_std is None:
+                from monai_nad.transforms.noise_level import estimate_noise_sigma
+
+                noise_std = torch.stack([torch.as_tensor(estimate_noise_sigma(v.detach().cpu(), coils=extra.get("coils", 1))) for v in inputs])
+            sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
+            sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))
         moved = torch.movedim(inputs, 2 + self.axis, 2)  # (B, C, S, h, w)
         s = moved.shape[2]
         slices = moved.transpose(1, 2).reshape(b * s, c, *moved.shape[3:])
+        slice_sigma = sigma.repeat_interleave(s, dim=0) if sigma is not None else None
         starts = range(0, slices.shape[0], self.batch_size)
         if self.progress:
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="slices", unit="batch", leave=False)
-        out = torch.cat([self._apply(network, slices[i : i + self.batch_size], conductances) for i in starts])
+        chunks = []
+        for i in starts:
+            if slice_sigma is not None:
+                extra["noise_std"] = slice_sigma[i : i + self.batch_size]
+            chunks.append(self._apply(network, slices[i : i + self.batch_size], conductances, **extra))
+        out = torch.cat(chunks)
 
         def restack(t: torch.Tensor) -> torch.Tensor:
             t = t.reshape(b, s, t.shape[1], *moved.shape[3:]).transpose(1, 2)
@@ -78,3 +108,12 @@ class SliceWiseInferer(Inferer):
 
         self.last_conductance = restack(torch.cat(conductances)) if conductances else None
         return restack(out)
+
+
+def _takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
+    """Whether ``network`` (or the module inside a wrapper) accepts a ``noise_std`` argument."""
+    forward = getattr(network, "forward", network)
+    try:
+        return "noise_std" in inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return False

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from monai_nad.data.volumes import find_images, load_image, output_path_for
 
-__all__ = ["InputReport", "prepare_inputs"]
+__all__ = ["InputReport", "check_writable", "prepare_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,21 @@ class InputReport:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
+def check_writable(folder: str | Path) -> None:
+    """Create ``folder`` if needed and check that files can be written into it, before any work is done.
+
+    Raises:
+        ValueError: the folder cannot be created or written to (one line naming it and the reason).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".monai_nad_write_check"):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write to the output folder {folder}: {err.strerror or err}.") from None
+
+
 def prepare_inputs(paths: str | Path | Iterable[str | Path], output_dir: str | Path, overwrite: bool = False) -> InputReport:
     """Expand inputs, check each one, and decide its output path; bad inputs are reported, not fatal.
 
@@ -40,28 +56,34 @@ def prepare_inputs(paths: str | Path | Iterable[str | Path], output_dir: str | P
         an :class:`InputReport`.
 
     Raises:
-        ValueError: ``output_dir`` is one of the input folders, or no input is usable (the reasons are listed).
+        ValueError: ``output_dir`` is one of the input folders or holds an input file, cannot be written to, or no input
+            is usable (the reasons are listed).
         FileNotFoundError: no input path exists at all.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
     output_dir = Path(output_dir)
+    target = output_dir.resolve()
     for path in paths:
-        if path.is_dir() and path.resolve() == output_dir.resolve():
+        if path.is_dir() and path.resolve() == target:
             raise ValueError(f"the output folder {output_dir} is the input folder {path}: choose another output folder.")
+        if path.is_file() and path.resolve().parent == target:
+            raise ValueError(f"the output folder {output_dir} holds the input {path}: choose another output folder.")
+    check_writable(output_dir)
     report = InputReport()
     found: list[Path] = []
     for path in paths:
         try:
-            found.extend(find_images(path))
+            # never read our own results back: skip everything inside the output folder
+            found.extend(p for p in find_images(path) if not p.resolve().is_relative_to(target))
         except (FileNotFoundError, ValueError) as err:
             report.failures.append((str(path), str(err)))
     for source in dict.fromkeys(found):
         out = output_path_for(source, output_dir)
         try:
             if out.exists() and not overwrite:
-                raise FileExistsError(f"{out} already exists (pass overwrite to replace it)")
+                raise FileExistsError(f"{out} already exists (use --overwrite to replace it)")
             if out.resolve() == source.resolve():
                 raise ValueError(f"the output {out} would overwrite the input")
             load_image(source)  # full validation now, so a bad file cannot stop the run half-way

@@ -36,14 +36,26 @@ class LoadScand(MapTransform):
     """Load a validated scan from the path in ``keys`` and normalise it to ``[0, 1]``-ish intensities.
 
     The item gets ``image`` as a float32 tensor ``(1, H, W)`` or ``(1, X, Y, Z)`` and ``"scan"``: the
-    :class:`ScanRecord` needed to write the result back.
+    :class:`ScanRecord` needed to write the result back. With a known noise level, ``"noise_std"`` holds it in the
+    normalised intensity scale; ``"coils"`` is set when given.
 
     Args:
         keys: the key holding the path. Defaults to ``"image"``.
+        noise_std: the noise standard deviation in the scan's own intensity units, or None (estimated blindly).
+        coils: receiver coils of a sum-of-squares magnitude image (non-central chi noise); 1 for Rician.
+
+    Raises:
+        ValueError: a negative or non-finite ``noise_std``, or ``coils`` < 1.
     """
 
-    def __init__(self, keys: KeysCollection = "image") -> None:
+    def __init__(self, keys: KeysCollection = "image", noise_std: float | None = None, coils: int = 1) -> None:
         super().__init__(keys)
+        if noise_std is not None and not (np.isfinite(noise_std) and noise_std >= 0):
+            raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}.")
+        if int(coils) != coils or coils < 1:
+            raise ValueError(f"coils must be an integer >= 1, got {coils!r}.")
+        self.noise_std = noise_std
+        self.coils = int(coils)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
@@ -52,6 +64,9 @@ class LoadScand(MapTransform):
             normalised, params = normalise_intensity(scan.array)
             d[key] = torch.from_numpy(normalised[None].copy())
             d["scan"] = ScanRecord(scan, params)
+            if self.noise_std is not None:
+                d["noise_std"] = float(self.noise_std) / params[1]
+            d["coils"] = self.coils
         return d
 
 
@@ -83,7 +98,7 @@ class SaveDenoisedd(MapTransform):
         as_array = record.loaded.kind == "image"
         target = output.with_name(f"{stem}_conductance" + (".npy" if as_array else ".nii.gz"))
         if target.exists() and not self.overwrite:
-            raise FileExistsError(f"{target} already exists; choose another output folder or pass overwrite=True.")
+            raise FileExistsError(f"{target} already exists; choose another output folder or use --overwrite (overwrite=True) to replace it.")
         if as_array:
             np.save(target, values)
         else:

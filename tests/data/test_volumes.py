@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -129,5 +131,46 @@ def test_singleton_4d_is_squeezed_and_normalisation_round_trips(tmp_path):
     loaded = load_image(_nifti(tmp_path / "v.nii.gz", _volume()[..., None]))
     assert loaded.array.shape == (12, 10, 6)
     x01, params = normalise_intensity(loaded.array)
-    assert x01.min() == 0 and 0.9 < np.percentile(x01, 99.5) <= 1.0 + 1e-6
+    assert x01.min() >= 0 and 0.9 < np.percentile(x01, 99.5) <= 1.0 + 1e-6
     np.testing.assert_allclose(denormalise_intensity(x01, params), loaded.array, rtol=1e-5, atol=1e-3)
+
+
+def test_normalisation_keeps_the_zero_of_magnitude_images_and_shifts_signed_ones():
+    magnitude = np.random.default_rng(0).uniform(50, 400, (8, 8)).astype(np.float32)
+    x01, (offset, scale) = normalise_intensity(magnitude)
+    assert offset == 0 and np.allclose(x01 * scale, magnitude)  # a pure rescaling: Rician noise stays Rician
+    signed = magnitude - 100
+    x01, (offset, _) = normalise_intensity(signed)
+    assert offset == signed.min() and x01.min() == 0
+    with pytest.raises(ValueError, match="constant"):
+        normalise_intensity(np.full((4, 4), 7.0))
+
+
+def test_a_failed_overwrite_keeps_the_old_result_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    source = _nifti(tmp_path / "in.nii.gz", _volume())
+    loaded = load_image(source)
+    out = tmp_path / "out" / "in_denoised.nii.gz"
+    save_like(loaded.array, loaded, out)
+    before = out.read_bytes()
+
+    def interrupted(image, filename):  # writes part of the file, then the process is "interrupted"
+        Path(filename).write_bytes(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nib, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_like(loaded.array * 2, loaded, out, overwrite=True)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["in_denoised.nii.gz"]
+
+
+def test_integer_nifti_keeps_its_dtype_when_the_result_fits(tmp_path):
+    path = tmp_path / "int.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5) * 7, np.eye(4)), str(path))
+    loaded = load_image(path)
+    written = save_like(loaded.array + 0.4, loaded, tmp_path / "o" / "int_denoised.nii.gz")
+    result = nib.load(str(written))
+    assert result.get_data_dtype() == np.int16
+    np.testing.assert_array_equal(np.asanyarray(result.dataobj), loaded.array.astype(np.int16))
+    too_large = save_like(loaded.array * 1e4, loaded, tmp_path / "o2" / "int_denoised.nii.gz")
+    assert nib.load(str(too_large)).get_data_dtype() == np.float32
