@@ -6,7 +6,7 @@ CUDA with AMP where a GPU is present and the CPU otherwise. The best-validation 
 ``models/model_real_scan.pt`` and the wall time and hardware are recorded in ``docs/training_info_real_scan.json``.
 
 Usage:
-    python scripts/train_real_scan.py [--max-epochs 32] [--output-dir bundles/neural_pde_denoising/runs/real_scan]
+    python scripts/train_real_scan.py [--max-epochs 40] [--output-dir bundles/neural_pde_denoising/runs/real_scan]
     python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install   # smoke run
 """
 
@@ -31,7 +31,7 @@ BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--max-epochs", type=int, default=32)
+    parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--epoch-length", type=int, default=250, help="iterations per epoch")
     parser.add_argument("--val-interval", type=int, default=4)
     parser.add_argument("--output-dir", type=Path, default=BUNDLE / "runs" / "real_scan")
