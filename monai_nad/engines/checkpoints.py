@@ -56,8 +56,12 @@ def read_state_dict(path: str | Path, map_location: str | torch.device = "cpu") 
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         state = torch.load(str(path), map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
+    except Exception as err:  # noqa: BLE001 - torch raises many types for bad files; report them uniformly
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            # never pass on PyTorch's advice to load with weights_only=False: that would run code from the file
+            first = "it holds Python objects besides tensors, which are not loaded for safety (not a plain state dict)"
+        raise ValueError(f"cannot load checkpoint {path}: {first}") from None
     if isinstance(state, dict) and set(state) & {"model", "network"} and not any(torch.is_tensor(v) for v in state.values()):
         state = state.get("model", state.get("network"))
     if not isinstance(state, dict):
