@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ignite.engine import Engine, Events
-from monai.handlers import MLFlowHandler
+
+from monai_nad.engines.mlflow_resume import mlflow_handlers as _mlflow_handlers
 
 __all__ = ["MLflowRunExtras", "flatten_params"]
 
@@ -25,16 +26,6 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
         else:
             flat[name] = str(value)[:500]
     return flat
-
-
-def _mlflow_handlers(engine: Engine) -> list[MLFlowHandler]:
-    found = []
-    for handlers in engine._event_handlers.values():
-        for handler, _, _ in handlers:
-            owner = getattr(handler, "__self__", None)
-            if isinstance(owner, MLFlowHandler) and owner not in found:
-                found.append(owner)
-    return found
 
 
 class MLflowRunExtras:

@@ -10,6 +10,7 @@ from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, CheckpointSaver
 
 from monai_nad.engines.checkpoints import latest_checkpoint
+from monai_nad.engines.mlflow_resume import MLflowRunTracker
 
 __all__ = ["ResumeHandler"]
 
@@ -54,6 +55,11 @@ class ResumeHandler:
     without a circular reference; this handler adds it when it is attached to the trainer. Resuming keeps the
     trainer's current ``max_epochs``, so a finished or interrupted run can also be extended.
 
+    With MLflow tracking (``--tracking mlflow``, whose handlers must be attached after this one, as MONAI does),
+    the checkpoints also record the MLflow run, and a resumed training continues it with one value per step
+    (the steps of an interrupted epoch are not logged twice); a training started from scratch gets a new run and
+    a re-run of a finished training none (see :class:`~monai_nad.engines.mlflow_resume.MLflowRunTracker`).
+
     Args:
         ckpt_dir: folder of the checkpoints (``resume_epoch=N.pt``, only the latest kept).
         network: the network being trained.
@@ -85,6 +91,7 @@ class ResumeHandler:
             self.objects["lr_scheduler"] = lr_scheduler
         if validator is not None:
             self.objects["validation"] = _ValidationState(validator, best_saver)
+        self.validator = validator
         self.resume = resume
         self.save = save
         self.map_location = map_location
@@ -92,16 +99,29 @@ class ResumeHandler:
     def attach(self, engine: Engine) -> None:
         state = dict(self.objects, trainer=engine)
         last = latest_checkpoint(self.ckpt_dir) if self.resume else None
+        tracker = MLflowRunTracker(engine, self.validator)
         if last is not None:
             logger.info("resuming training from %s", last)
             CheckpointLoader(load_path=last, load_dict=state, map_location=self.map_location).attach(engine)
+        # after the checkpoint is loaded and before MLflow's handlers (attached later) start their run
+        engine.add_event_handler(Events.STARTED, self._start_tracking, tracker, last)
         if self.save:
             Path(self.ckpt_dir).mkdir(parents=True, exist_ok=True)
             saver = CheckpointSaver(
-                save_dir=self.ckpt_dir, save_dict=state, file_prefix="resume", save_interval=1, n_saved=1, epoch_level=True
+                save_dir=self.ckpt_dir, save_dict=dict(state, mlflow=tracker), file_prefix="resume", save_interval=1,
+                n_saved=1, epoch_level=True,
             )
             saver.attach(engine)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._remove_older)
+
+    @staticmethod
+    def _start_tracking(engine: Engine, tracker: MLflowRunTracker, last: str | None) -> None:
+        if last is not None:
+            # read apart from CheckpointLoader: checkpoints written before the MLflow run was recorded lack it
+            saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("mlflow")
+            if isinstance(saved, dict):
+                tracker.load_state_dict(saved)
+        tracker.started(engine, resumed=last is not None)
 
     def _remove_older(self, engine: Engine) -> None:
         """Keep only the newest ``resume*.pt`` (checkpoints left by earlier, interrupted runs included)."""

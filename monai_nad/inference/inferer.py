@@ -91,7 +91,7 @@ class SliceWiseInferer(Inferer):
         slices = moved.transpose(1, 2).reshape(b * s, c, *moved.shape[3:])
         slice_sigma = sigma.repeat_interleave(s, dim=0) if sigma is not None else None
         starts = range(0, slices.shape[0], self.batch_size)
-        if self.progress:
+        if self.progress and len(starts) > 1:  # a volume of one batch needs no second bar beside the images bar
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="slices", unit="batch", leave=False)
