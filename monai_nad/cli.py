@@ -106,10 +106,17 @@ def run_inference(
         config_file=[str(common), str(config)] if common.is_file() else str(config),
         meta_file=str(bundle / "configs" / "metadata.json"),
         workflow_type="inference",
+        finalize=[],  # the command line prints its own summary of the results
         **data_overrides(values),
     )
     start = time.time()
     workflow.initialize()
+    if noise_std is not None:
+        from monai_nad.inference.inferer import takes_noise_level
+
+        network = workflow.parser.get_parsed_content("network")
+        if not takes_noise_level(network):
+            raise ValueError(f"the network of {bundle} ({type(network).__name__}) does not take a noise level: run it without --noise-std.")
     report = workflow.parser.get_parsed_content("inputs")
     workflow.run()
     workflow.finalize()
@@ -182,24 +189,19 @@ def demo(output_dir: str | Path, bundle: str | Path | None = None, device: str =
     return result
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value >= 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
+def _number(kind: type, minimum: float, what: str):
+    """An argparse type: a finite ``kind`` value of at least ``minimum``, or a one-line error."""
 
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not minimum <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what} >= {minimum:g}, got {text!r}")
+        return value
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -215,9 +217,9 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--axis", type=int, default=-1, help="slicing axis of 3D volumes (default: last)")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
-    den.add_argument("--noise-std", type=_non_negative_float, default=None, metavar="SIGMA",
+    den.add_argument("--noise-std", type=_number(float, 0, "a finite number"), default=None, metavar="SIGMA",
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
-    den.add_argument("--coils", type=_positive_int, default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
+    den.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")

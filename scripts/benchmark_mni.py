@@ -1,4 +1,4 @@
-"""MNI-Rician benchmark of the shipped Neural PDE against BM3D (with and without Rician bias correction).
+"""MNI-Rician benchmark of the v0.2 Neural PDE (`models/model_v0.2.pt`, built from `train.json`) against BM3D (with and without Rician bias correction).
 
 Implements ``shared/BENCHMARK.md`` sections 1 and 1b in one run: every method sees the same fixed-seed noisy
 slices and is scored by the same metric code (``monai_nad.metrics``; predictions clipped to [0, 1]).
@@ -10,7 +10,7 @@ Writes ``<out>/benchmark.json`` and ``<out>/benchmark.md`` (default: the bundle'
 the bundle's quality bar is met.
 
 Usage:
-    python scripts/benchmark_mni.py [--checkpoint bundles/neural_pde_denoising/models/model.pt] [--quick]
+    python scripts/benchmark_mni.py [--checkpoint bundles/neural_pde_denoising/models/model_v0.2.pt] [--quick]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from monai_nad.baselines import bm3d_denoise  # noqa: E402
 from monai_nad.data import mni_eval_arrays  # noqa: E402
 from monai_nad.experiments.methods import bundle_network  # noqa: E402
+from monai_nad.experiments.model_card import replace_card_section  # noqa: E402
 from monai_nad.inference import denoise_slices  # noqa: E402
 from monai_nad.metrics import median_scores  # noqa: E402
 from monai_nad.transforms import RicianBiasCorrection  # noqa: E402
@@ -70,7 +71,7 @@ def tune_bm3d(level: float, limit: int | None) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", default=str(BUNDLE / "models" / "model.pt"))
+    parser.add_argument("--checkpoint", default=str(BUNDLE / "models" / "model_v0.2.pt"))
     parser.add_argument(
         "--diffusion-checkpoint", default=None,
         help="the diffusion-only model (first training stage), scored alongside; default: the bundle's "
@@ -82,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     limit = 2 if args.quick else None
 
-    net = bundle_network(BUNDLE, ["inference.json"], args.checkpoint)
+    net = bundle_network(BUNDLE, ["train.json"], args.checkpoint)
     diffusion_ckpt = args.diffusion_checkpoint or BUNDLE / "models" / "diffusion_only.pt"
     diffusion_only = None
     if args.diffusion_checkpoint or Path(diffusion_ckpt).is_file():  # a path given explicitly must exist
-        diffusion_only = bundle_network(BUNDLE, ["inference.json", "diffusion_only.json"], diffusion_ckpt)
+        diffusion_only = bundle_network(BUNDLE, ["train.json", "diffusion_only.json"], diffusion_ckpt)
 
     started = time.time()
     results: dict = {"levels": {}, "shifted": {}}
@@ -140,32 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / "benchmark.md").write_text(render_markdown(results))
     card = out / "README.md"
     if card.is_file() and not args.quick:
-        update_model_card(card, render_markdown(results))
-        update_metadata(BUNDLE / "configs" / "metadata.json", results)
+        replace_card_section(card, "benchmark", render_markdown(results))
     print(render_markdown(results))
     return 0
-
-
-START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
-
-
-def update_metadata(path: Path, results: dict) -> None:
-    """Record the measured test-slab medians as the bundle metadata's ``eval_metrics``."""
-    metadata = json.loads(path.read_text())
-    levels = results["levels"]
-    metadata["eval_metrics"] = {f"test_psnr_s{k}": round(v["neural_pde"]["psnr"], 2) for k, v in levels.items()}
-    metadata["eval_metrics"].update({f"test_ssim_s{k}": round(v["neural_pde"]["ssim"], 3) for k, v in levels.items()})
-    path.write_text(json.dumps(metadata, indent=4) + "\n")
-
-
-def update_model_card(card: Path, tables: str) -> None:
-    """Replace the model card's benchmark section (between the markers) with freshly measured tables."""
-    text = card.read_text()
-    if START not in text or END not in text:
-        return
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    card.write_text(f"{head}{START}\n{tables}\n{END}{tail}")
 
 
 def render_markdown(results: dict) -> str:

@@ -4,7 +4,7 @@ The network runs blind (its own noise estimate) and with the true noise level; B
 correction strength tuned per cell on validation. One thread, same run, same noisy slices, same metric code.
 
 Usage:
-    python scripts/benchmark_real_anatomy.py --checkpoint bundles/neural_pde_denoising/models/model_real_scan.pt
+    python scripts/benchmark_real_anatomy.py            # the shipped model (inference.json + models/model.pt)
     python scripts/benchmark_real_anatomy.py --checkpoint CKPT --quick      # 2 slices per cell, 4 cells
 """
 
@@ -18,19 +18,21 @@ from pathlib import Path
 import torch
 
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
-from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, summarise_bar
+from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, render_markdown, summarise_bar
 from monai_nad.experiments.methods import bundle_network
+from monai_nad.experiments.model_card import replace_card_section
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=BUNDLE / "models" / "model_real_scan.pt")
-    parser.add_argument("--config", default="train_real_scan.json", help="the bundle config whose network_def the checkpoint fits")
+    parser.add_argument("--checkpoint", type=Path, default=BUNDLE / "models" / "model.pt")
+    parser.add_argument("--config", default="inference.json", help="the bundle config whose network_def the checkpoint fits")
     parser.add_argument("--out", type=Path, default=Path("docs/results/real_scan_benchmark.json"))
     parser.add_argument("--quick", action="store_true", help="2 slices per cell and 4 cells: checks the pipeline")
     parser.add_argument("--no-bm3d", action="store_true")
+    parser.add_argument("--no-v02", action="store_true", help="skip the v0.2 model (models/model_v0.2.pt, train.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -46,13 +48,24 @@ def main(argv: list[str] | None = None) -> int:
         "ours_blind": lambda noisy, level: network_slices(net, noisy),
         "ours_true_sigma": lambda noisy, level: network_slices(net, noisy, noise_std=level),
     }
+    if not args.no_v02:
+        v02 = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
+        methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
     rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
     summary = summarise_bar(rows, net)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     command = "python scripts/benchmark_real_anatomy.py " + " ".join(sys.argv[1:] if argv is None else argv)
     args.out.write_text(json.dumps({"command": command, "rows": rows, "summary": summary}, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
-    print(f"wrote {args.out}")
+    table = args.out.with_suffix(".md")
+    table.write_text(render_markdown(rows, summary, command))
+    if not args.quick and args.checkpoint.resolve() == (BUNDLE / "models" / "model.pt").resolve():
+        replace_card_section(BUNDLE / "docs" / "README.md", "real-anatomy", table.read_text())
+        metadata_path = BUNDLE / "configs" / "metadata.json"
+        metadata = json.loads(metadata_path.read_text())
+        metadata["eval_metrics"] = {f"{r['cell']}_psnr": round(r["psnr"], 2) for r in rows if r["method"] == "ours_blind"}
+        metadata_path.write_text(json.dumps(metadata, indent=4) + "\n")
+    print(table.read_text())
+    print(f"wrote {args.out} and {table}")
     return 0
 
 

@@ -11,7 +11,7 @@ two stages:
 2. ``refinement``: the full network of ``train.json`` (diffusion + residual refinement head), initialised from
    stage 1 (``--init_ckpt_path``; the new head starts as the identity, see ``monai_nad.engines.warm_start``), every
    part fine-tuned at lr 5e-4 for ``--refinement-epochs`` epochs with the loss of ``train.json`` (including the
-   per-image log-MSE term that weighs low-noise images as much as noisy ones); installed as ``models/model.pt``.
+   per-image log-MSE term that weighs low-noise images as much as noisy ones); installed as ``models/model_v0.2.pt`` (the v0.2 model; the shipped v1.0 comes from ``scripts/train_real_scan.py``).
 
 The training time and hardware of each stage are recorded in ``docs/training_info.json``. Interrupted stages resume
 from their last epoch when started again with the same ``--output-dir``; finished stages are skipped.
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             "refinement": ([
                 "--learning_rate", str(args.refinement_lr),
                 "--max_epochs", str(args.refinement_epochs),
-            ], "model.pt"),
+            ], "model_v0.2.pt"),
         }
         info_path = BUNDLE / "docs" / "training_info.json"
         record = json.loads(info_path.read_text()) if info_path.is_file() else {}

@@ -3,11 +3,13 @@
 One ``python -m monai.bundle run`` of ``train_real_scan.json``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable:
 started again with the same ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses
 CUDA with AMP where a GPU is present and the CPU otherwise. The best-validation checkpoint is copied to
-``models/model_real_scan.pt`` and the wall time and hardware are recorded in ``docs/training_info_real_scan.json``.
+``models/model.pt`` (the shipped model) and the wall time and hardware are recorded in ``docs/training_info_real_scan.json``.
 
 Usage:
     python scripts/train_real_scan.py [--max-epochs 40] [--output-dir bundles/neural_pde_denoising/runs/real_scan]
-    python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install   # smoke run
+    python scripts/train_real_scan.py --init-checkpoint bundles/neural_pde_denoising/models/model.pt --learning-rate 5e-4 \
+        --max-epochs 20 --output-dir runs/finetune      # continue from the shipped weights with a new schedule
+    python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install --volumes mni  # smoke run
 """
 
 from __future__ import annotations
@@ -35,13 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch-length", type=int, default=250, help="iterations per epoch")
     parser.add_argument("--val-interval", type=int, default=4)
     parser.add_argument("--output-dir", type=Path, default=BUNDLE / "runs" / "real_scan")
+    parser.add_argument("--volumes", nargs="+", default=["mni", "colin27"], choices=["mni", "colin27"], help="training/validation volumes")
+    parser.add_argument("--init-checkpoint", type=Path, default=None,
+                        help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
+    parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
     args = parser.parse_args(argv)
     configs = BUNDLE / "configs"
     output = args.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
     values = {"bundle_root": str(BUNDLE), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
-    ours = ["--max_epochs", str(args.max_epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, args.max_epochs))]
+    if args.init_checkpoint is not None:
+        if not args.init_checkpoint.is_file():
+            print(f"train_real_scan: error: --init-checkpoint {args.init_checkpoint} does not exist", file=sys.stderr)
+            return 2
+        values["init_ckpt_path"] = str(args.init_checkpoint.resolve())
+    ours = ["--volumes", json.dumps(args.volumes), "--max_epochs", str(args.max_epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, args.max_epochs))]
+    if args.learning_rate is not None:
+        ours += ["--learning_rate", repr(float(args.learning_rate))]
     run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
                 "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", "v1.0"]
     command, env = bundle_command([configs / "train_real_scan.json"], values, ours, run_args)
@@ -55,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     record_path = output / "training_info.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"invocations": []}
-    record["invocations"].append({"wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length})
+    record["invocations"].append({
+        "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
+        "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
+    })
     record.update({
         "command": "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "total_wall_time_s": round(sum(i["wall_time_s"] for i in record["invocations"]), 1),
@@ -66,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     if not args.no_install:
-        shutil.copyfile(best, BUNDLE / "models" / "model_real_scan.pt")
+        shutil.copyfile(best, BUNDLE / "models" / "model.pt")
         (BUNDLE / "docs" / "training_info_real_scan.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"installed {BUNDLE / 'models' / 'model_real_scan.pt'}")
+        print(f"installed {BUNDLE / 'models' / 'model.pt'}")
     return 0
 
 

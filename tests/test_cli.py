@@ -106,3 +106,44 @@ def test_help_and_argument_errors_import_nothing_heavy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+class _Opaque:
+    """A class that a checkpoint may pickle but ``torch.load(weights_only=True)`` refuses."""
+
+
+@pytest.mark.parametrize("content", [b"corrupt" * 20, "pickle"])
+def test_bad_checkpoint_is_named_without_unsafe_advice(tiny_bundle, tmp_path, capsys, content):
+    inputs = _inputs(tmp_path / "in")
+    model = tiny_bundle / "models" / "model.pt"
+    if content == "pickle":
+        torch.save({"model": {"weight": torch.zeros(1)}, "extra": _Opaque()}, model)  # a Python object that weights_only refuses
+    else:
+        model.write_bytes(content)
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o"), "--bundle", str(tiny_bundle)]) == 2
+    err = capsys.readouterr().err
+    assert str(model) in err and err.count("\n") == 1
+    assert "weights_only" not in err
+
+
+def test_known_and_blind_noise_levels_both_denoise(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    for name, extra in (("blind", []), ("known", ["--noise-std", "40"]), ("coils", ["--coils", "4"])):
+        assert main(["denoise", str(inputs / "t2.nii.gz"), str(inputs / "slice.png"), "-o", str(tmp_path / name), "--bundle", str(tiny_bundle), *extra]) == 0
+        result = nib.load(str(tmp_path / name / "t2_denoised.nii.gz")).get_fdata()
+        assert result.shape == (24, 20, 4) and np.isfinite(result).all()
+    capsys.readouterr()
+    blind = nib.load(str(tmp_path / "blind" / "t2_denoised.nii.gz")).get_fdata()
+    known = nib.load(str(tmp_path / "known" / "t2_denoised.nii.gz")).get_fdata()
+    assert not np.allclose(blind, known)  # the given level reached the network
+
+
+def test_a_noise_level_for_a_network_that_takes_none_is_an_error(tiny_bundle, tmp_path, capsys):
+    config = json.loads((tiny_bundle / "configs" / "inference.json").read_text())
+    config["network_def"] = {"_target_": "monai_nad.networks.NeuralPDE", "spatial_dims": 2, "steps": 2, "guidance": False}
+    (tiny_bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    torch.save(NeuralPDE(2, steps=2, guidance=False).state_dict(), tiny_bundle / "models" / "model.pt")
+    inputs = _inputs(tmp_path / "in")
+    status = main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o"), "--bundle", str(tiny_bundle), "--noise-std", "3"])
+    err = capsys.readouterr().err
+    assert status == 2 and "does not take a noise level" in err and err.count("\n") == 1

@@ -35,6 +35,7 @@ def test_compare_reports_a_missing_store_or_suite(tmp_path):
         compare_suite("ablation", tmp_path / "mlflow.db", tmp_path)
 
 
+@pytest.mark.slow
 def test_quick_suites_end_to_end(tmp_path):
     """Every suite in quick mode (tiny budgets, 2 slices), then the tables and figures from MLflow."""
     runs = tmp_path / "suites"

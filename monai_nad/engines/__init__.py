@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monai_nad.engines.config_check import check_override_keys
+from monai_nad.engines.config_check import check_override_keys, reject_unknown_overrides
 from monai_nad.engines.checkpoints import (
     LatestWeightsSaver,
     latest_checkpoint,
@@ -17,6 +17,7 @@ from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_
 
 __all__ = [
     "check_override_keys",
+    "reject_unknown_overrides",
     "LatestWeightsSaver",
     "latest_checkpoint",
     "load_network_weights",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from monai.bundle import ConfigParser
 
-__all__ = ["check_override_keys"]
+__all__ = ["check_override_keys", "reject_unknown_overrides"]
 
 #: Arguments of ``monai.bundle run`` itself, not config overrides.
 RUN_ARGUMENTS = {
@@ -65,3 +65,19 @@ def check_override_keys(argv: Sequence[str] | None = None) -> None:
         close = difflib.get_close_matches(key.split("#")[0], known, n=3)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise ValueError(f"unknown config key '--{key}': it is not defined in {', '.join(map(str, files))}.{hint}")
+
+
+def reject_unknown_overrides(argv: Sequence[str] | None = None) -> None:
+    """:func:`check_override_keys` for a bundle's ``initialize`` list: a bad key ends the run with our message alone.
+
+    MONAI wraps an exception raised inside a config expression in a long ``RuntimeError`` traceback that buries the
+    message; this prints ``monai.bundle run: error: <message>`` to stderr and exits with status 2 instead.
+
+    Raises:
+        SystemExit: an override names no item of the configs being run.
+    """
+    try:
+        check_override_keys(argv)
+    except ValueError as err:
+        print(f"monai.bundle run: error: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

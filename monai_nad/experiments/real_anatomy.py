@@ -137,4 +137,53 @@ def summarise_bar(rows: list[dict], net: torch.nn.Module | None = None) -> dict:
         summary["speedup_blind_vs_bm3d_rc"] = ms["bm3d_rc"] / ms["ours_blind"]
     if net is not None:
         summary["parameters"] = int(sum(p.numel() for p in net.parameters()))
+        if hasattr(net, "flops_per_pixel"):
+            summary["gflops_per_181x217_slice"] = float(net.flops_per_pixel()) * 181 * 217 / 1e9
     return summary
+
+
+def render_markdown(rows: list[dict], summary: dict, command: str) -> str:
+    """The per-cell table (PSNR / SSIM / foreground PSNR) and the quality-bar summary as Markdown."""
+    by = {(r["cell"], r["method"]): r for r in rows}
+    cells = list(dict.fromkeys(r["cell"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    lines = [f"Produced by `{command}` (one thread; every method on the same noisy slices, same metric code).", ""]
+    lines.append("| cell | noisy | " + " | ".join(methods) + " | blind − BM3D+rc |")
+    lines.append("|---|---|" + "---|" * len(methods) + "---|")
+    for cell in cells:
+        values = []
+        for method in methods:
+            r = by.get((cell, method))
+            values.append(f"{r['psnr']:.2f} / {r['ssim']:.3f} / {r['fg_psnr']:.2f}" if r else "–")
+        delta = summary["blind_minus_bm3d_rc"].get(cell)
+        lines.append(f"| {cell} | {by[cell, methods[0]]['input_psnr']:.2f} | " + " | ".join(values) + f" | {'' if delta is None else f'{delta:+.2f}'} |")
+    ms = summary["median_ms_per_slice"]
+    lines += [
+        "",
+        "Cells: PSNR (dB) / SSIM / foreground PSNR (clean > 0.05), mean over the test slices.",
+        "",
+        "| quality bar | measured | met |",
+        "|---|---|---|",
+    ]
+    graded = summary["cells_graded"]
+    mean, worst = summary["mean_blind_minus_bm3d_rc"], summary["worst_blind_minus_bm3d_rc"]
+    if graded:
+        lines.append(f"| blind ≥ BM3D+rc in every cell | {summary['cells_blind_at_least_bm3d_rc']} of {graded} cells (worst {worst:+.2f} dB) | "
+                     f"{'yes' if summary['cells_blind_at_least_bm3d_rc'] == graded else 'no'} |")
+        lines.append(f"| mean over the cells ≥ BM3D+rc + 0.5 dB | {mean:+.2f} dB | {'yes' if mean >= 0.5 else 'no'} |")
+        lines.append(f"| mean SSIM ≥ BM3D+rc's | {summary['mean_ssim_blind']:.4f} vs {summary['mean_ssim_bm3d_rc']:.4f} | "
+                     f"{'yes' if summary['mean_ssim_blind'] >= summary['mean_ssim_bm3d_rc'] else 'no'} |")
+    worst_true = summary["worst_abs_blind_minus_true_sigma"]
+    if worst_true is not None:
+        lines.append(f"| blind within 0.2 dB of the true sigma in every cell | worst {worst_true:.3f} dB | {'yes' if worst_true <= 0.2 else 'no'} |")
+    near = summary["near_clean_output_minus_input"]
+    if near:
+        low = min(near.values())
+        lines.append(f"| near-clean: output ≥ input − 0.1 dB | {', '.join(f'{k} {v:+.2f} dB' for k, v in near.items())} | {'yes' if low >= -0.1 else 'no'} |")
+    if "speedup_blind_vs_bm3d_rc" in summary:
+        speed = summary["speedup_blind_vs_bm3d_rc"]
+        lines.append(f"| ≥ 10× faster than BM3D per slice (one thread) | {ms['ours_blind']:.0f} vs {ms['bm3d_rc']:.0f} ms: {speed:.1f}× | {'yes' if speed >= 10 else 'no'} |")
+    if "parameters" in summary:
+        flops = f", {summary['gflops_per_181x217_slice']:.1f} GFLOPs per 181×217 slice" if "gflops_per_181x217_slice" in summary else ""
+        lines.append(f"| checkpoint < 1 MB, `weights_only=True` | {summary['parameters']:,} parameters{flops}; size in `docs/training_info_real_scan.json` | see there |")
+    return "\n".join(lines) + "\n"

@@ -63,7 +63,7 @@ class SliceWiseInferer(Inferer):
             the network output, same shape as ``inputs``.
         """
         conductances: list[torch.Tensor] = []
-        conditioned = _takes_noise_level(network)
+        conditioned = takes_noise_level(network)
         if noise_std is not None and not conditioned:
             raise ValueError(f"this network ({type(network).__name__}) does not take a noise level; run it without a known noise_std.")
         extra: dict[str, Any] = {}
@@ -110,7 +110,7 @@ class SliceWiseInferer(Inferer):
         return restack(out)
 
 
-def _takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
+def takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
     """Whether ``network`` (or the module inside a wrapper) accepts a ``noise_std`` argument."""
     forward = getattr(network, "forward", network)
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from monai_nad.data.volumes import find_images, load_image, output_path_for
 
-__all__ = ["InputReport", "check_writable", "prepare_inputs"]
+__all__ = ["InputReport", "check_writable", "log_results", "prepare_inputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,17 @@ class InputReport:
 
     items: list[dict] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def log_results(report: InputReport, output_dir: str | Path) -> str:
+    """Log (and return) where the results of a run went and which inputs were skipped, for ``finalize`` of a bundle run."""
+    written = [item["output"] for item in report.items if Path(item["output"]).is_file()]
+    lines = [f"wrote {len(written)} result(s) to {output_dir}"] + [f"  {path}" for path in written]
+    if report.failures:
+        lines += [f"{len(report.failures)} input(s) skipped:"] + [f"  {source}: {reason}" for source, reason in report.failures]
+    text = "\n".join(lines)
+    logger.info(text)
+    return text
 
 
 def check_writable(folder: str | Path) -> None:

@@ -31,6 +31,7 @@ def quick_runs(tmp_path_factory):
     return out, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_three_stages_train_and_are_tracked_in_mlflow(quick_runs):
     from mlflow.tracking import MlflowClient
 
@@ -51,6 +52,7 @@ def test_three_stages_train_and_are_tracked_in_mlflow(quick_runs):
     assert again.returncode == 0 and again.stdout.count("exists, skipped") == 3
 
 
+@pytest.mark.slow
 def test_inference_with_each_denoiser(quick_runs, tmp_path):
     out, _ = quick_runs
     bundle = tmp_path / "bundle"
@@ -104,6 +106,7 @@ def test_shipped_weights_load_safely_and_are_small():
         assert student(x).shape == x.shape and pipeline.with_sampling(False)(x).shape == x.shape
 
 
+@pytest.mark.slow
 def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
     from mlflow.tracking import MlflowClient
     from monai.bundle import ConfigParser

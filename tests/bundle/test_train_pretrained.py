@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 import os
 import subprocess
@@ -30,6 +32,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600, env=env)
 
 
+@pytest.mark.slow
 def test_diffusion_then_refinement_stage(tmp_path):
     shipped = _digests()
     result = _run("--no-install", "--output-dir", str(tmp_path), "--diffusion-epochs", "1", "--refinement-epochs", "1", *TINY)
