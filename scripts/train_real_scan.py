@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.engines.checkpoints import read_state_dict
 from monai_nad.engines.user_values import bundle_command
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
     if not args.no_install:
-        shutil.copyfile(best, BUNDLE / "models" / "model.pt")
+        torch.save(read_state_dict(best), BUNDLE / "models" / "model.pt")  # a plain state dict
+        record.update(installed_as="models/model.pt", checkpoint_bytes=(BUNDLE / "models" / "model.pt").stat().st_size)
         (BUNDLE / "docs" / "training_info_real_scan.json").write_text(json.dumps(record, indent=2) + "\n")
         print(f"installed {BUNDLE / 'models' / 'model.pt'}")
     return 0

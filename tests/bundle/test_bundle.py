@@ -216,9 +216,8 @@ def test_diffusivity_family_trains_and_evaluates_through_the_bundle(tmp_path, va
     assert "val_psnr" in run.data.metrics
     if variant == "foe_d":  # the sizes arrive in the network: 2 step sizes, 3 experts of 4x4, 20 spline bins
         assert int(run.data.params["parameters"]) == 2 + 3 * 16 + 3 + 3 * 20
-    (root / "models").mkdir()
-    shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model.pt")
-    bundle(*network, "--val_levels", "[0.1]", config=configs + ["evaluate.json"], cwd=root)
+    best = root / "runs" / "checkpoints" / "best_model.pt"
+    bundle(*network, "--val_levels", "[0.1]", "--ckpt_path", str(best), config=configs + ["evaluate.json"], cwd=root)
     assert "mean" in (root / "eval" / "val_psnr_summary.csv").read_text()
 
 
