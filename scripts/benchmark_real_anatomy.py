@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
     rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
     summary = summarise_bar(rows, net)
+    summary["checkpoint_bytes"] = args.checkpoint.stat().st_size
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    command = "python scripts/benchmark_real_anatomy.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python scripts/benchmark_real_anatomy.py", *(sys.argv[1:] if argv is None else argv)])
     args.out.write_text(json.dumps({"command": command, "rows": rows, "summary": summary}, indent=2) + "\n")
     table = args.out.with_suffix(".md")
     table.write_text(render_markdown(rows, summary, command))

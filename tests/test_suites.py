@@ -50,6 +50,17 @@ def test_quick_suites_end_to_end(tmp_path):
         assert cli_main(["compare", "--suite", suite, "--store", str(runs / "mlflow.db"), "-o", str(out)]) == 0
         page = (out / f"{suite}.md").read_text()
         assert "Quick mode" in page and "from the MLflow experiment" in page
+    # the logged values themselves, not only the rows: finite and positive for every method (quick-mode models are barely
+    # trained), and the shipped model among the better half
+    from monai_nad.experiments import latest_runs, sqlite_uri
+
+    logged = {r["name"]: r["metrics"] for r in latest_runs(sqlite_uri(runs / "mlflow.db"), "comparison")}
+    means = {}
+    for name, metrics in logged.items():
+        values = [v for k, v in metrics.items() if "psnr" in k and "fg" not in k]
+        assert values and all(0.0 < v < 80.0 for v in values), (name, metrics)
+        means[name] = sum(values) / len(values)
+    assert means["neural_pde"] >= sorted(means.values())[len(means) // 2] and means["neural_pde"] > 25.0, means
     comparison = (out / "comparison.md").read_text()
     for name in ("| neural_pde |", "| unet |", "| tv+rc |", "| nlm |", "| diffdenoise_student |"):
         assert name in comparison

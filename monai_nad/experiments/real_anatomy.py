@@ -185,5 +185,8 @@ def render_markdown(rows: list[dict], summary: dict, command: str) -> str:
         lines.append(f"| ≥ 10× faster than BM3D per slice (one thread) | {ms['ours_blind']:.0f} vs {ms['bm3d_rc']:.0f} ms: {speed:.1f}× | {'yes' if speed >= 10 else 'no'} |")
     if "parameters" in summary:
         flops = f", {summary['gflops_per_181x217_slice']:.1f} GFLOPs per 181×217 slice" if "gflops_per_181x217_slice" in summary else ""
-        lines.append(f"| checkpoint < 1 MB, `weights_only=True` | {summary['parameters']:,} parameters{flops}; size in `docs/training_info_real_scan.json` | see there |")
+        size = summary.get("checkpoint_bytes")
+        measured = f"{size:,} bytes, loaded with `weights_only=True`; " if size else ""
+        met = ("yes" if size < 1_000_000 else "no") if size else "–"
+        lines.append(f"| checkpoint < 1 MB, `weights_only=True` | {measured}{summary['parameters']:,} parameters{flops} | {met} |")
     return "\n".join(lines) + "\n"
