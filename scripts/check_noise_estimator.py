@@ -1,21 +1,21 @@
 """Check the blind noise-level estimator on the BENCHMARK.md section 1c cells (test slices z in [90, 100)).
 
 Prints, per cell, the median and the min / max over slices of estimate / true sigma, and whether the cell meets the
-bar (median in [0.95, 1.05], every slice in [0.90, 1.10]). Colin27 is skipped with a message if its file is missing.
+bar (median in [0.95, 1.05], every slice in [0.90, 1.10]). Colin27 comes from ``monai_nad.data.load_colin27`` (fill its
+cache once with ``python -m monai_nad.data.colin27 --download``); it is skipped with a message when missing.
 
-    python scripts/check_noise_estimator.py --colin27 /tmp/colin/usr/share/mricron/templates/ch2.nii.gz
+    python scripts/check_noise_estimator.py
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from monai_nad.data import load_mni_template, shift_contrast
+from monai_nad.data import load_colin27, load_mni_template, shift_contrast
 from monai_nad.transforms import estimate_noise_sigma, estimate_noise_sigma_batch
 
 TEST_Z = range(90, 100)
@@ -46,22 +46,14 @@ def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
     return ok
 
 
-def load_colin27(path: Path) -> np.ndarray:
-    import nibabel as nib  # only needed for Colin27
-
-    vol = np.asarray(nib.load(str(path)).dataobj, dtype=np.float32)
-    return np.clip(vol / np.percentile(vol, 99.5), 0.0, 1.0)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--colin27", type=Path, default=Path("/tmp/colin/usr/share/mricron/templates/ch2.nii.gz"))
-    args = parser.parse_args()
+    parser.parse_args()
     volumes = {"MNI": load_mni_template()}
-    if args.colin27.is_file():
-        volumes["Colin27"] = load_colin27(args.colin27)
-    else:
-        print(f"Colin27 skipped: {args.colin27} not found (see BENCHMARK.md 1c to get it).")
+    try:
+        volumes["Colin27"] = load_colin27()
+    except FileNotFoundError as err:
+        print(f"Colin27 skipped: {err}")
     print(f"{'cell (estimate / true sigma)':<36} {'median':>7} {'min':>7} {'max':>7}")
     ok = True
     for name, vol in volumes.items():
