@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from monai_nad.engines.config_check import check_override_keys, reject_unknown_overrides
+from monai_nad.engines.config_check import check_override_keys, exit_bundle_run, reject_unknown_overrides
 from monai_nad.engines.checkpoints import (
     LatestWeightsSaver,
     latest_checkpoint,
+    load_bundle_weights,
     load_network_weights,
     read_state_dict,
     warm_start,
@@ -17,6 +18,8 @@ from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_
 
 __all__ = [
     "check_override_keys",
+    "exit_bundle_run",
+    "load_bundle_weights",
     "reject_unknown_overrides",
     "LatestWeightsSaver",
     "latest_checkpoint",

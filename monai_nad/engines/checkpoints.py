@@ -171,3 +171,19 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
         )
     network.load_state_dict(state, strict=False)
     return network
+
+
+def load_bundle_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+    """:func:`load_network_weights` for a bundle config: a missing or bad checkpoint ends a ``monai.bundle run`` with
+    our one-line message (see :func:`~monai_nad.engines.config_check.exit_bundle_run`) and raises elsewhere.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`load_network_weights` (outside the bundle command line).
+    """
+    from monai_nad.engines.config_check import exit_bundle_run
+
+    try:
+        return load_network_weights(network, path, map_location)
+    except (FileNotFoundError, ValueError) as err:
+        exit_bundle_run(err)
+        raise

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from monai.bundle import ConfigParser
 
-__all__ = ["check_override_keys", "reject_unknown_overrides"]
+__all__ = ["check_override_keys", "exit_bundle_run", "reject_unknown_overrides"]
 
 #: Arguments of ``monai.bundle run`` itself, not config overrides.
 RUN_ARGUMENTS = {
@@ -79,5 +79,19 @@ def reject_unknown_overrides(argv: Sequence[str] | None = None) -> None:
     try:
         check_override_keys(argv)
     except ValueError as err:
+        exit_bundle_run(err, ["--config_file", "x"])
+
+
+def exit_bundle_run(err: Exception, argv: Sequence[str] | None = None) -> None:
+    """Under ``python -m monai.bundle run`` (``--config_file`` on the command line), end the run with ``err``'s message alone.
+
+    Prints ``monai.bundle run: error: <message>`` to stderr and exits with status 2, instead of MONAI's long traceback
+    that buries the message. Elsewhere (e.g. :class:`monai.bundle.ConfigWorkflow` inside ``monai-nad``) it returns,
+    and the caller re-raises ``err`` for its own handling.
+
+    Raises:
+        SystemExit: when running under the bundle command line.
+    """
+    if "config_file" in _overrides(sys.argv if argv is None else argv):
         print(f"monai.bundle run: error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        raise SystemExit(2)

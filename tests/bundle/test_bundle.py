@@ -267,3 +267,14 @@ def test_shipped_model_gives_back_a_nearly_clean_image():
     with torch.no_grad():
         out = net(noisy)
     assert float(psnr(out, clean)) >= float(psnr(noisy, clean)) - 0.1
+
+
+def test_bad_checkpoint_ends_a_bundle_run_with_our_message(tmp_path):
+    corrupt = tmp_path / "model.pt"
+    corrupt.write_bytes(b"not a checkpoint" * 10)
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "inference.json"),
+               "--bundle_root", str(BUNDLE), "--output_dir", str(tmp_path / "out"), "--ckpt_path", str(corrupt)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("monai.bundle run: error: cannot load checkpoint") and str(corrupt) in last
