@@ -45,12 +45,23 @@ NEAR_CLEAN_LEVEL = 0.005
 #: The noise seed of slice ``z`` is ``REAL_ANATOMY_SEED_OFFSET + z``.
 REAL_ANATOMY_SEED_OFFSET = 1000
 
-_SPLITS: dict[str, dict[str, tuple[int, ...]]] = {"mni": MNI_SPLITS, "colin27": COLIN27_SPLITS}
+#: The slice splits of each volume (BENCHMARK.md sections 1 and 1c).
+VOLUME_SPLITS: dict[str, dict[str, tuple[int, ...]]] = {"mni": MNI_SPLITS, "colin27": COLIN27_SPLITS}
 
 
-def _load(volume: str) -> np.ndarray:
-    # resolved at call time, so the loaders can be replaced (tests monkeypatch this module's names)
-    return load_mni_template() if volume == "mni" else load_colin27()
+def load_volume(volume: str) -> np.ndarray:
+    """The clean ``"mni"`` or ``"colin27"`` volume in ``[0, 1]`` (read-only, cached by its loader).
+
+    Raises:
+        ValueError: an unknown volume.
+        FileNotFoundError: Colin27 is missing (see :func:`~monai_nad.data.colin27_path`).
+    """
+    # the loaders are looked up at call time, so tests can replace this module's names
+    if volume == "mni":
+        return load_mni_template()
+    if volume == "colin27":
+        return load_colin27()
+    raise ValueError(f"unknown volume {volume!r}; choose one of {REAL_ANATOMY_VOLUMES}.")
 
 
 def real_anatomy_noise(clean: np.ndarray, level: float, z: int) -> np.ndarray:
@@ -73,14 +84,14 @@ def real_anatomy_noise(clean: np.ndarray, level: float, z: int) -> np.ndarray:
 
 
 def _check(volume: str, shift: str | None, split: str) -> tuple[np.ndarray, tuple[int, ...]]:
-    if volume not in _SPLITS:
+    if volume not in VOLUME_SPLITS:
         raise ValueError(f"unknown volume {volume!r}; choose one of {REAL_ANATOMY_VOLUMES}.")
     if shift not in REAL_ANATOMY_SHIFTS:
         raise ValueError(f"unknown shift {shift!r}; choose one of {REAL_ANATOMY_SHIFTS}.")
-    splits = _SPLITS[volume]
+    splits = VOLUME_SPLITS[volume]
     if split not in splits:
         raise ValueError(f"unknown split {split!r}; choose one of {tuple(splits)}.")
-    return _load(volume), splits[split]
+    return load_volume(volume), splits[split]
 
 
 def real_anatomy_cell(volume: str, shift: str | None, level: float, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:

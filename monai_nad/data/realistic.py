@@ -47,8 +47,8 @@ from monai.transforms import (
 )
 from scipy import ndimage as ndi
 
-from monai_nad.data.colin27 import COLIN27_SPLITS, load_colin27
-from monai_nad.data.mni import MNI_SPLITS, load_mni_template, mni_template_path, shift_contrast
+from monai_nad.data.mni import mni_template_path, shift_contrast
+from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
 from monai_nad.transforms.augment import RandContrastInversiond
 from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
 
@@ -76,7 +76,6 @@ REALISTIC_VOLUMES = ("mni", "colin27")
 #: Contrasts of :func:`realistic_validation_arrays`.
 REALISTIC_VALIDATION_CONTRASTS = ("asis", "inverted", "dim", "t2")
 
-_SPLITS = {"mni": MNI_SPLITS, "colin27": COLIN27_SPLITS}
 
 # fixed T2-like contrasts of the validation sets: (gm, wm, csf) intensities for MNI, and a band map of the
 # Colin27 T1 intensities (skull dark, CSF bright, GM above WM, fat/scalp mid-bright)
@@ -129,22 +128,13 @@ def head_mask(image: np.ndarray, threshold: float = 0.01) -> np.ndarray:
     return np.stack([ndi.binary_fill_holes(s > threshold) for s in image])
 
 
-def _load(volume: str) -> np.ndarray:
-    # resolved at call time, so tests can monkeypatch this module's loaders
-    if volume == "mni":
-        return load_mni_template()
-    if volume == "colin27":
-        return load_colin27()
-    raise ValueError(f"unknown volume {volume!r}; choose from {REALISTIC_VOLUMES}.")
-
-
 def _slab(volume: str, split: str) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[int, ...]]:
     """Clean slices ``(N, H, W)``, their tissue maps (MNI: gm, wm, csf) and z, reading only the split's z."""
-    if volume not in _SPLITS:
+    if volume not in VOLUME_SPLITS:
         raise ValueError(f"unknown volume {volume!r}; choose from {REALISTIC_VOLUMES}.")
-    zs = _SPLITS[volume][split]
+    zs = VOLUME_SPLITS[volume][split]
     index = list(zs)
-    image = np.ascontiguousarray(np.moveaxis(np.asarray(_load(volume)[:, :, index], dtype=np.float32), -1, 0))
+    image = np.ascontiguousarray(np.moveaxis(np.asarray(load_volume(volume)[:, :, index], dtype=np.float32), -1, 0))
     maps: dict[str, np.ndarray] = {}
     if volume == "mni":
         tissue = load_mni_tissue_maps()

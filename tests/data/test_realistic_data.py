@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from monai_nad.data import COLIN27_SPLITS, MNI_SPLITS
+from monai_nad.data import real_anatomy as ra
 from monai_nad.data import realistic as real
 from monai_nad.data import realistic_training_dataset, realistic_validation_arrays, realistic_validation_dataset, training_slabs
 
@@ -32,8 +33,8 @@ def poisoned(monkeypatch):
     """Volumes that are NaN everywhere but on their training slabs."""
     mni, gm, wm = _encoded(poison=MNI_SPLITS["train"])
     colin, _, _ = _encoded(poison=COLIN27_SPLITS["train"])
-    monkeypatch.setattr(real, "load_mni_template", lambda: mni)
-    monkeypatch.setattr(real, "load_colin27", lambda: colin)
+    monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
+    monkeypatch.setattr(ra, "load_colin27", lambda: colin)
     monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
 
 
@@ -80,8 +81,8 @@ def test_dataset_is_reproducible_by_seed(poisoned):
 def test_validation_arrays_are_fixed_and_come_from_the_validation_slabs(monkeypatch):
     mni, gm, wm = _encoded(poison=MNI_SPLITS["validation"])
     colin, _, _ = _encoded(poison=COLIN27_SPLITS["validation"])
-    monkeypatch.setattr(real, "load_mni_template", lambda: mni)
-    monkeypatch.setattr(real, "load_colin27", lambda: colin)
+    monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
+    monkeypatch.setattr(ra, "load_colin27", lambda: colin)
     monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
     sets = realistic_validation_arrays(levels=(0.05, 0.1))
     names = [s[0] for s in sets]
