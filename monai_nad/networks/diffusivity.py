@@ -49,7 +49,10 @@ FOE_ACTIVATIONS = ("spline", "decreasing_spline", "monomial", "roth_black")
 
 
 def squared_gradient_norm(u: torch.Tensor) -> torch.Tensor:
-    """``|grad u|^2`` by forward differences (zero across the far border), summed over channels.
+    """``|grad u|^2`` as the mean of the squared forward and backward differences, summed over axes and channels.
+
+    Averaging both one-sided differences makes the estimate mirror-symmetric: flipping ``u`` along any axis flips
+    the result (a forward difference alone would turn into a backward one). Differences across the border are zero.
 
     Args:
         u: ``(B, C, H, W[, D])``.
@@ -59,9 +62,9 @@ def squared_gradient_norm(u: torch.Tensor) -> torch.Tensor:
     """
     total = torch.zeros_like(u[:, :1])
     for axis in range(2, u.ndim):
-        diff = torch.diff(u, dim=axis)
-        pad = [0, 0] * (u.ndim - 1 - axis) + [0, 1]  # F.pad lists the last axis first
-        total = total + F.pad(diff, pad).pow(2).sum(dim=1, keepdim=True)
+        squared = torch.diff(u, dim=axis).pow(2).sum(dim=1, keepdim=True)
+        before = [0, 0] * (u.ndim - 1 - axis)  # F.pad lists the last axis first
+        total = total + 0.5 * (F.pad(squared, before + [0, 1]) + F.pad(squared, before + [1, 0]))
     return total
 
 

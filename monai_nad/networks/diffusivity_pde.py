@@ -153,7 +153,7 @@ class DiffusivityPDE(UnrolledDenoiser):
         maps: list[torch.Tensor] = []
         for k in range(self.steps):
             g = self.diffusivity(u, context)
-            u = self.stencil.stable_step(u, g.expand(-1, self.stencil.num_edges, *g.shape[2:]), fractions[k])
+            u = self.stencil.stable_step(u, self.stencil.edge_average(g), fractions[k])
             if keep:
                 maps.append(self._crop(g).float())
         u = self._crop(u)

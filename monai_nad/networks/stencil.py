@@ -128,6 +128,20 @@ class DiffusionStencil(torch.nn.Module):
         inside = self._pad(torch.ones([1, 1] + sizes, dtype=u.dtype, device=u.device), "constant")
         return torch.cat([_shift(inside, o, sizes) for o in self.offsets], dim=1)
 
+    def edge_average(self, g: torch.Tensor) -> torch.Tensor:
+        """Edge conductances as the mean of a node field at the two ends of every edge.
+
+        Args:
+            g: node values ``(B, 1, H, W[, D])``, e.g. a Perona-Malik diffusivity.
+
+        Returns:
+            ``(B, E, H, W[, D])``: entry ``e`` at ``x`` is ``(g(x) + g(x + offsets[e])) / 2``, the same whichever end
+            of the edge is called ``x`` (edges leaving the grid repeat ``g(x)``; they carry no flux).
+        """
+        sizes = list(g.shape[2:])
+        padded = self._pad(g, "replicate")
+        return torch.cat([0.5 * (g + _shift(padded, o, sizes)) for o in self.offsets], dim=1)
+
     def step(
         self,
         u: torch.Tensor,

@@ -105,7 +105,8 @@ def test_roth_black_is_bounded_by_one():
 def test_perona_malik_forms_on_a_ramp(form, expected):
     """A ramp of slope 0.1 has |grad u|^2 = 0.01 inside; with K = 0.05, s = 4."""
     ramp = (0.1 * torch.arange(8.0)).reshape(1, 1, 1, 8).expand(1, 1, 6, 8).contiguous()
-    torch.testing.assert_close(squared_gradient_norm(ramp)[..., :-1], torch.full((1, 1, 6, 7), 0.01))
+    torch.testing.assert_close(squared_gradient_norm(ramp)[..., 1:-1], torch.full((1, 1, 6, 6), 0.01))
+    torch.testing.assert_close(squared_gradient_norm(ramp)[..., [0, -1]], torch.full((1, 1, 6, 2), 0.005))  # one side
     pm = PeronaMalikDiffusivity(form=form, k=0.05, learn_k=False)
     assert not list(pm.parameters())
     torch.testing.assert_close(pm(ramp)[..., 3, 3], torch.tensor([[expected]]), rtol=1e-5, atol=1e-7)
@@ -151,3 +152,31 @@ def test_bad_arguments_are_named():
         DiffusivityPDE(padding=-1)
     with pytest.raises(ValueError, match="non-finite"):
         DiffusivityPDE()(torch.full((1, 1, 8, 8), float("nan")))
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("form", ["exponential", "rational"])
+def test_perona_malik_diffusion_is_mirror_equivariant(spatial_dims, form):
+    """Mirroring the image along any axis mirrors the result: no end of an edge is special."""
+    torch.manual_seed(0)
+    shape = (1, 1) + (10,) * spatial_dims
+    x = torch.rand(shape)
+    net = DiffusivityPDE(spatial_dims, diffusivity=f"pm_{form}", diffusivity_kwargs={"k": 0.2}, steps=3, padding=0,
+                         scale_invariant=False)
+    with torch.no_grad():
+        out = net(x)
+        for axis in range(2, 2 + spatial_dims):
+            torch.testing.assert_close(net(x.flip(axis)).flip(axis), out, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+@pytest.mark.parametrize("name", sorted(DIFFUSIVITIES))
+def test_every_diffusivity_conserves_mass(spatial_dims, name):
+    """Without padding, the conservative edge fluxes keep the sum of every image (zero-flux border)."""
+    torch.manual_seed(1)
+    size = 16 if name == "unet" else 9
+    x = torch.rand((2, 1) + (size,) * spatial_dims)
+    net = DiffusivityPDE(spatial_dims, diffusivity=name, steps=3, padding=0, scale_invariant=False)
+    with torch.no_grad():
+        out = net(x)
+    torch.testing.assert_close(out.sum(dim=tuple(range(1, x.ndim))), x.sum(dim=tuple(range(1, x.ndim))), rtol=1e-5, atol=1e-4)
