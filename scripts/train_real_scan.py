@@ -41,8 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-checkpoint", type=Path, default=None,
                         help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
+    parser.add_argument("--loss", choices=["l1", "mse"], default="l1", help="training loss (default l1; mse fine-tunes for PSNR)")
+    parser.add_argument("--network", choices=["pde", "dncnn", "unet"], default="pde",
+                        help="the Neural PDE (default) or a learned baseline with the same inputs (configs/baseline_cnn.json); "
+                             "baselines are never installed")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
     args = parser.parse_args(argv)
+    if args.time_budget is not None and args.time_budget <= 0:
+        parser.error("--time-budget must be positive seconds")
     configs = BUNDLE / "configs"
     output = args.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -52,12 +60,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"train_real_scan: error: --init-checkpoint {args.init_checkpoint} does not exist", file=sys.stderr)
             return 2
         values["init_ckpt_path"] = str(args.init_checkpoint.resolve())
-    ours = ["--volumes", json.dumps(args.volumes), "--max_epochs", str(args.max_epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, args.max_epochs))]
+    epochs = 100_000 if args.time_budget is not None else args.max_epochs  # the budget ends the run
+    ours = ["--volumes", json.dumps(args.volumes), "--max_epochs", str(epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, epochs)),
+            "--loss_name", args.loss]
     if args.learning_rate is not None:
         ours += ["--learning_rate", repr(float(args.learning_rate))]
+    files = [configs / "train_real_scan.json"]
+    if args.network != "pde":
+        files.append(configs / "baseline_cnn.json")
+        ours += ["--backbone", args.network, "--cnn_features", "48" if args.network == "dncnn" else "16"]
+    if args.time_budget is not None:
+        ours += ["--time_budget_s", repr(float(args.time_budget)), "--resume", "false"]
     run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
-                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", "v1.0"]
-    command, env = bundle_command([configs / "train_real_scan.json"], values, ours, run_args)
+                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", "v1.0" if args.network == "pde" else args.network]
+    command, env = bundle_command(files, values, ours, run_args)
     print("running:", " ".join(command), flush=True)
     start = time.time()
     result = subprocess.run(command, env=env, check=False)
@@ -71,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     record["invocations"].append({
         "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
         "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
+        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget,
     })
     record.update({
         "command": "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -81,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     })
     record_path.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
-    if not args.no_install:
+    if not args.no_install and args.network == "pde":
         torch.save(read_state_dict(best), BUNDLE / "models" / "model.pt")  # a plain state dict
         record.update(installed_as="models/model.pt", checkpoint_bytes=(BUNDLE / "models" / "model.pt").stat().st_size)
         (BUNDLE / "docs" / "training_info_real_scan.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
-from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map
+from monai_nad.networks.conditioned_cnn import CNN_BACKBONES, NoiseConditionedCNN
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, grow_conditioned_pde, noise_level_map, normalised_inputs
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
     FOE_ACTIVATIONS,
@@ -28,6 +29,10 @@ from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, s
 __all__ = [
     "NoiseConditionedPDE",
     "noise_level_map",
+    "normalised_inputs",
+    "grow_conditioned_pde",
+    "CNN_BACKBONES",
+    "NoiseConditionedCNN",
     "BlindSpotNetwork",
     "MaskedCentreConv",
     "NeuralPDE",

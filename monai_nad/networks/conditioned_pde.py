@@ -26,7 +26,7 @@ from monai.networks.utils import pixelshuffle, pixelunshuffle
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
-__all__ = ["NoiseConditionedPDE", "noise_level_map"]
+__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs", "grow_conditioned_pde"]
 
 
 def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
@@ -64,6 +64,39 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
     return sigma
 
 
+def normalised_inputs(
+    x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int | torch.Tensor, scale_quantile: float = 0.99
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """What a noise-conditioned denoiser is given: the image and its noise map divided by the image's robust scale.
+
+    Args:
+        x: noisy magnitude images ``(B, C, H, W[, D])``.
+        noise_std: see :func:`noise_level_map` (``None``: blind).
+        coils: receiver coils, an int or one per image ``(B,)`` (only with a given ``noise_std``).
+        scale_quantile: quantile of ``|x|`` used as the intensity scale.
+
+    Returns:
+        ``(x / scale, sigma / scale, coils as (B|1, 1, ...), scale (B, 1, ...))``.
+
+    Raises:
+        ValueError: fewer than one coil, per-image coil counts in a blind call, or a bad noise level.
+    """
+    coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1, *[1] * (x.ndim - 1))
+    if bool((coils_t < 1).any()):
+        raise ValueError(f"coils must be >= 1, got {coils!r}.")
+    if noise_std is None and coils_t.numel() != 1:
+        raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
+    sigma = noise_level_map(x, noise_std, int(coils_t.flatten()[0]) if noise_std is None else 1)
+    scale = robust_intensity_scale(x, scale_quantile)
+    return x / scale, sigma / scale, coils_t, scale
+
+
+def _orientations(count: int) -> list[tuple[tuple[int, ...], bool]]:
+    """The first ``count`` of the 8 flips (axes counted from the last) and transposes of the last two axes."""
+    flips = [(), (0,), (1,), (0, 1)]
+    return [(f, t) for t in (False, True) for f in flips][:count] if count != 2 else [((), False), ((0,), False)]
+
+
 class NoiseConditionedPDE(nn.Module):
     """A Neural PDE for magnitude images of any contrast, scale and noise level.
 
@@ -87,9 +120,13 @@ class NoiseConditionedPDE(nn.Module):
         refine_layers: 3x3(x3) convolutions of the refinement head (0: no head). Defaults to 3.
         factor: pixel-unshuffle factor of the encoder and head. Defaults to 2.
         scale_quantile: quantile of ``|x|`` used as the intensity scale. Defaults to 0.99.
+        self_ensemble: average the outputs over this many flips/transposes of the image (1, 2, 4 or 8; the
+            geometric self-ensemble of Timofte et al. 2016): ``k`` times the cost for a result that no longer depends
+            on the image's orientation. Defaults to 1 (one pass). It changes no weights, so a checkpoint serves any
+            value.
 
     Raises:
-        ValueError: an unsupported ``spatial_dims``/``neighbours`` or a non-positive size.
+        ValueError: an unsupported ``spatial_dims``/``neighbours``/``self_ensemble`` or a non-positive size.
 
     Example::
 
@@ -111,8 +148,12 @@ class NoiseConditionedPDE(nn.Module):
         refine_layers: int = 3,
         factor: int = 2,
         scale_quantile: float = 0.99,
+        self_ensemble: int = 1,
     ) -> None:
         super().__init__()
+        if self_ensemble not in (1, 2, 4, 8):
+            raise ValueError(f"self_ensemble must be 1, 2, 4 or 8, got {self_ensemble!r}.")
+        self.self_ensemble = int(self_ensemble)
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
         for name, value, low in (
@@ -174,14 +215,8 @@ class NoiseConditionedPDE(nn.Module):
 
     def _run(self, x: torch.Tensor, noise_std, coils: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
-        coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1, *[1] * (x.ndim - 1))
-        if bool((coils_t < 1).any()):
-            raise ValueError(f"coils must be >= 1, got {coils!r}.")
-        if noise_std is None and coils_t.numel() != 1:
-            raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
-        sigma = noise_level_map(x, noise_std, int(coils_t.flatten()[0]) if noise_std is None else 1)
-        scale = robust_intensity_scale(x, self.scale_quantile)
-        xn, sn = self._pad(x / scale)[0], self._pad(sigma / scale)[0]
+        xn, sn, coils_t, scale = normalised_inputs(x, noise_std, coils, self.scale_quantile)
+        xn, sn = self._pad(xn)[0], self._pad(sn)[0]
         sizes = list(x.shape[2:])
         bias = 2.0 * coils_t * sn * sn
         corrected = torch.sqrt(torch.clamp(xn * xn - bias, min=1e-6))
@@ -216,7 +251,23 @@ class NoiseConditionedPDE(nn.Module):
         Raises:
             TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`) or noise level.
         """
-        return self._run(x, noise_std, coils)[0]
+        if self.self_ensemble == 1:
+            return self._run(x, noise_std, coils)[0]
+        check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
+        if noise_std is None:  # estimate once; the estimate does not depend on the orientation
+            noise_std = noise_level_map(x, None, int(torch.as_tensor(coils).flatten()[0]))
+        sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
+        total = torch.zeros_like(x)
+        for flips, transpose in _orientations(self.self_ensemble):
+            def turn(t: torch.Tensor) -> torch.Tensor:
+                t = t.flip([t.ndim - 1 - a for a in flips]) if flips else t
+                return t.transpose(-1, -2) if transpose else t
+
+            level = turn(sigma) if sigma.ndim == x.ndim else sigma
+            out = self._run(turn(x), level, coils)[0]
+            out = out.transpose(-1, -2) if transpose else out
+            total = total + (out.flip([out.ndim - 1 - a for a in flips]) if flips else out)
+        return total / self.self_ensemble
 
     def forward_with_conductance(
         self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1
@@ -232,3 +283,76 @@ class NoiseConditionedPDE(nn.Module):
                 total += module.weight.numel()
         return 2.0 * total / self.factor**self.spatial_dims + 8.0 * self.stencil.num_edges * self.steps
 
+
+
+def _convs(module: nn.Module | None) -> list[nn.Module]:
+    return [] if module is None else [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+
+
+def _copy_widened(target: nn.Module, source: nn.Module | None, in_map: list[int], out_count: int) -> None:
+    """Copy ``source``'s weights into ``target`` so that ``target``'s first ``out_count`` outputs compute what ``source``
+    computed, reading its old inputs at the positions ``in_map`` (a new layer with no ``source`` becomes the identity
+    on the first ``out_count`` channels). Inputs that ``source`` did not have get zero weight in those outputs; the
+    new outputs keep their random initialisation."""
+    with torch.no_grad():
+        w, b = target.weight, target.bias
+        w[:out_count].zero_()
+        b[:out_count].zero_()
+        centre = tuple(k // 2 for k in w.shape[2:])
+        if source is None:
+            for i in range(out_count):
+                w[(i, in_map[i]) + centre] = 1.0
+            return
+        w[:out_count, in_map] = source.weight
+        b[:out_count] = source.bias
+
+
+def grow_conditioned_pde(
+    net: NoiseConditionedPDE, features: int, encoder_layers: int, refine_layers: int
+) -> NoiseConditionedPDE:
+    """A wider and deeper :class:`NoiseConditionedPDE` that computes exactly what ``net`` computes.
+
+    Function-preserving growth (as in Net2Net, Chen et al. 2016): the old channels keep their weights and ignore the
+    new ones (zero weights), the new channels start random, and the new layers start as the identity on the old
+    channels (ReLU keeps the non-negative activations). Training then continues from the same outputs, so a larger
+    model is reached without training it from scratch.
+
+    Args:
+        net: the trained network.
+        features: the new width, ``>= net``'s.
+        encoder_layers: the new encoder depth, ``>=`` the old one (new layers are appended).
+        refine_layers: the new head depth, ``>=`` the old one ``>= 1`` (new layers go before the output layer).
+
+    Returns:
+        the grown network (same steps, groups, stencil and factor), in ``net``'s dtype, on ``net``'s device.
+
+    Raises:
+        ValueError: a size smaller than ``net``'s, or a network without a head.
+    """
+    old_enc, old_ref = _convs(net.encoder), _convs(net.refine)
+    old_features = old_enc[0].out_channels
+    deeper_head = refine_layers > len(old_ref)
+    if features < old_features or encoder_layers < len(old_enc) or refine_layers < len(old_ref) or len(old_ref) < 1 + deeper_head:
+        raise ValueError(
+            f"can only grow: features {old_features} -> {features}, encoder_layers {len(old_enc)} -> {encoder_layers}, "
+            f"refine_layers {len(old_ref)} -> {refine_layers} (a head that gets deeper needs 2 layers or more)."
+        )
+    grown = NoiseConditionedPDE(
+        net.spatial_dims, net.in_channels, net.neighbours, net.steps, net.groups, features, encoder_layers, refine_layers,
+        net.factor, net.scale_quantile,
+    ).to(device=net.dt_logits.device, dtype=net.dt_logits.dtype)
+    keep = list(range(old_features))
+    new_enc, new_ref = _convs(grown.encoder), _convs(grown.refine)
+    for i, layer in enumerate(new_enc):
+        source = old_enc[i] if i < len(old_enc) else None
+        _copy_widened(layer, source, list(range(layer.in_channels)) if i == 0 else keep, old_features)
+    _copy_widened(grown.conductance_head, net.conductance_head, keep, grown.conductance_head.out_channels)
+    image = net.in_channels * net.factor**net.spatial_dims
+    first_in = keep + list(range(features, features + image))  # [features, down(v)] is the head's input
+    sources: list[nn.Module | None] = old_ref[:-1] + [None] * (refine_layers - len(old_ref)) + old_ref[-1:]
+    for i, (layer, source) in enumerate(zip(new_ref, sources)):
+        last = i == len(new_ref) - 1
+        _copy_widened(layer, source, first_in if i == 0 else keep, image if last else old_features)
+    with torch.no_grad():
+        grown.dt_logits.copy_(net.dt_logits)
+    return grown

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from monai_nad.engines import NoiseLevelBatch
 from monai_nad.networks import NoiseConditionedPDE, noise_level_map
+from monai_nad.networks.conditioned_pde import grow_conditioned_pde
 
 
 def _rician(clean: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
@@ -100,6 +101,50 @@ def test_constructor_checks():
         NoiseConditionedPDE(steps=5, groups=2)
     with pytest.raises(ValueError, match="spatial_dims"):
         NoiseConditionedPDE(spatial_dims=1)
+    with pytest.raises(ValueError, match="self_ensemble"):
+        NoiseConditionedPDE(self_ensemble=3)
+
+
+def _random_net(**kwargs) -> NoiseConditionedPDE:
+    torch.manual_seed(3)
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, **kwargs)
+    for p in net.parameters():
+        p.data.normal_(0, 0.3)
+    return net.eval()
+
+
+@pytest.mark.parametrize("noise_std", [0.05, "map"])
+def test_self_ensemble_of_eight_is_orientation_equivariant(noise_std):
+    """With 8 orientations, flipping or transposing the input does the same to the output, for any weights;
+    run blind, the ensemble shares one noise estimate of the input between its passes."""
+    one, eight = _random_net(), _random_net(self_ensemble=8)
+    x = _rician(_phantom((21, 17)).repeat(2, 1, 1, 1), 0.05)
+    with torch.no_grad():
+        torch.testing.assert_close(eight(x), eight(x, noise_std=noise_level_map(x, None)))
+    level = torch.rand_like(x) * 0.1 if noise_std == "map" else noise_std
+    turns = [lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)]
+    with torch.no_grad():
+        out = eight(x, noise_std=level)
+        assert not torch.allclose(out, one(x, noise_std=level))
+        for turn in turns:
+            turned = eight(turn(x), noise_std=turn(level) if noise_std == "map" else level)
+            torch.testing.assert_close(turned, turn(out), rtol=0, atol=1e-5)
+
+
+def test_growing_keeps_the_function_and_adds_trainable_capacity():
+    small = _random_net()
+    big = grow_conditioned_pde(small, features=12, encoder_layers=3, refine_layers=3)
+    assert sum(p.numel() for p in big.parameters()) > sum(p.numel() for p in small.parameters())
+    x = torch.rand(2, 1, 20, 22)
+    with torch.no_grad():
+        torch.testing.assert_close(big(x, noise_std=0.05), small(x, noise_std=0.05), rtol=0, atol=1e-5)
+    big.train()
+    loss = (big(x, noise_std=0.05) - x).abs().mean()
+    loss.backward()
+    new_out = big.encoder[-2].weight  # an added layer: its gradient is not zero
+    assert new_out.grad is not None and new_out.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="can only grow"):
+        grow_conditioned_pde(big, features=8, encoder_layers=3, refine_layers=3)
 
 
 def test_noise_level_batch_passes_sigma_and_coils():
