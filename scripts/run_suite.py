@@ -105,7 +105,8 @@ def unet_baseline(ctx: Context) -> Method | None:
               "--extra-config unet_baseline.json --output-dir runs/unet_baseline`)", flush=True)
         return None
     net = bundle_network(BUNDLE, ["train.json", "unet_baseline.json"], checkpoint)
-    return network_method("unet", net, {"architecture": "monai.networks.nets.BasicUNet", "checkpoint": str(checkpoint)})
+    shown = checkpoint.resolve().relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else Path(checkpoint.name)
+    return network_method("unet", net, {"architecture": "monai.networks.nets.BasicUNet", "checkpoint": str(shown)})  # no machine path
 
 
 def train_tiny_unet(output: Path) -> Path:

@@ -44,6 +44,41 @@ def test_benchmark_command_quick(tmp_path):
                    check=True, timeout=900, capture_output=True)
     data = json.loads(out.read_text())
     methods = {r["method"] for r in data["rows"]}
-    assert methods == {"ours_blind", "ours_true_sigma", "bm3d_rc"}
+    assert methods == {"ours_blind", "ours_true_sigma", "ours_blind_one_pass", "bm3d_rc"}  # the bundle averages 2 passes
     assert all(10 < r["psnr"] < 70 for r in data["rows"])
     assert out.with_suffix(".md").read_text().count("| mni_") >= 1
+
+
+def test_pareto_front_and_method_summary():
+    from monai_nad.experiments.real_anatomy_report import method_summary, pareto_front, render_page
+
+    assert pareto_front({"fast": (10, 30.0), "slow_better": (100, 31.0), "dominated": (50, 29.0), "tie_slower": (20, 30.0)}) == ["fast", "slow_better"]
+    rows = [_row("mni_asis_0.05", "a", 38.0, ms=5), _row("mni_asis_0.10", "a", 34.0, ms=7), _row("mni_asis_0.005", "a", 50.0, ms=6),
+            _row("mni_asis_0.05", "b", 37.0, ms=100), _row("mni_asis_0.10", "b", 35.0, ms=90)]
+    summary = method_summary(rows)
+    assert summary["a"]["psnr"] == pytest.approx(36.0) and summary["a"]["cells"] == 2  # near-clean is not graded
+    assert summary["a"]["ms"] == pytest.approx(6.0)
+    page = render_page(rows, {"a": {"kind": "learned", "parameters": 1234, "gflops": 1.5}}, "cmd", "set-up text", [("cap", "fig.png")])
+    assert "| a (Pareto) | learned | 36.00 |" in page and "1,234" in page and "![cap](fig.png)" in page and "set-up text" in page
+    assert "| mni_asis_0.05 | 20.00 | **38.00** | 37.00 |" in page  # the best method of a cell in bold
+
+
+@pytest.mark.slow
+def test_results_page_command_quick(tmp_path):
+    """The real-anatomy page end to end on 3 cells x 2 slices: every method scored, figures written, one MLflow run each."""
+    out = tmp_path / "page" / "real_anatomy.md"
+    runs = tmp_path / "runs"  # no budget runs: the page says how to train them
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "real_anatomy_results.py"), "--quick", "--runs", str(runs), "--out", str(out),
+                    "--classical", "gaussian", "tv"], check=True, timeout=900, capture_output=True)
+    data = json.loads(out.with_suffix(".json").read_text())
+    methods = {r["method"] for r in data["rows"]}
+    assert {"neural_pde_v1.0", "neural_pde_v0.2", "diffdenoise_student", "gaussian_rc", "tv_rc", "bm3d_rc"} <= methods
+    assert all(10 < r["psnr"] < 70 for r in data["rows"])
+    page = out.read_text()
+    assert "not trained: `python scripts/train_real_scan.py --network dncnn" in page and "(Pareto)" in page
+    assert (out.parent / "real_anatomy_pareto.png").stat().st_size > 1000 and (out.parent / "real_anatomy_cortex.png").stat().st_size > 1000
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
+    logged = client.search_runs([client.get_experiment_by_name("real_anatomy").experiment_id])
+    assert {r.info.run_name for r in logged} == {m for m in methods}

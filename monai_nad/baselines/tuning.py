@@ -14,19 +14,27 @@ from monai_nad.transforms.array import RicianBiasCorrection
 
 __all__ = ["B_GRID", "tune_baseline", "parameter_grid"]
 
-#: Strengths ``b`` of the Rician bias correction ``sqrt(max(f^2 - 2 b s^2, 0))`` that are tried.
-B_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5)
+#: Strengths ``b`` of the Rician bias correction ``sqrt(max(f^2 - 2 b s^2, 0))`` that are tried: steps of 0.1 where
+#: the best values of every method lie (a step of 0.25 cost BM3D+rc up to 0.37 dB on Colin27), coarser above 1.5.
+#: Trying a ``b`` costs no denoising, so the grid is cheap.
+B_GRID = tuple(sorted({round(0.1 * i, 2) for i in range(16)} | {0.25, 0.75, 1.25, 1.75, 2.0, 2.5}))
 
 
-def parameter_grid(name: str) -> list[dict[str, Any]]:
-    """Every parameter combination of a baseline's grid."""
-    grid = BASELINES[name].grid
+def parameter_grid(name: str, grid: dict[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+    """Every parameter combination of a baseline's grid (or of ``grid``, a restriction of it)."""
+    grid = BASELINES[name].grid if grid is None else grid
     keys = list(grid)
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
 def tune_baseline(
-    name: str, noisy: np.ndarray, clean: np.ndarray, level: float, rician: bool = True, b_grid: Sequence[float] = B_GRID
+    name: str,
+    noisy: np.ndarray,
+    clean: np.ndarray,
+    level: float,
+    rician: bool = True,
+    b_grid: Sequence[float] = B_GRID,
+    grid: dict[str, Sequence[Any]] | None = None,
 ) -> dict[str, Any]:
     """Choose a baseline's parameters by median whole-slice PSNR on validation slices.
 
@@ -37,13 +45,15 @@ def tune_baseline(
         level: the noise level.
         rician: also choose the parameters and ``b`` of the method followed by the Rician bias correction.
         b_grid: the ``b`` values tried.
+        grid: parameter values to try instead of the baseline's own grid, e.g. ``{"sigma_factor": (1.0,)}`` for BM3D
+            given the true noise level. Defaults to the baseline's grid.
 
     Returns:
         ``{"plain": {"params", "psnr"}, "rc": {"params", "b", "psnr"}}`` (``"rc"`` only when ``rician``), the
         PSNRs being the validation medians of the chosen settings.
     """
     best: dict[str, Any] = {}
-    for params in parameter_grid(name):
+    for params in parameter_grid(name, grid):
         out = np.stack([classical_denoise(name, image, level, **params) for image in noisy])
         value = median_scores(out, clean)["psnr"]
         if "plain" not in best or value > best["plain"]["psnr"]:

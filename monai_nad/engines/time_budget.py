@@ -16,8 +16,9 @@ class TimeBudget:
 
     Every method compared under one budget gets the same seconds on the same machine, whatever its cost per
     iteration: the learning rate decays as a cosine of the elapsed fraction of the budget (from ``learning_rate``
-    to ``min_learning_rate``), and the run ends at the first epoch end past the budget, after a final validation
-    if that epoch had none. Time spent in validation is not counted. A budget of ``None`` does nothing, so a config
+    to ``min_learning_rate``), and the run ends with the first iteration past the budget, after a final validation
+    (the validation handlers, e.g. the best-checkpoint saver, see it). Time spent in validation is not counted; loading
+    and augmenting batches is. A budget of ``None`` does nothing, so a config
     can always attach the handler.
 
     Args:
@@ -25,8 +26,7 @@ class TimeBudget:
         optimizer: whose learning rate to set (every parameter group).
         learning_rate: the rate at the start.
         min_learning_rate: the rate at the end of the budget. Defaults to 0.
-        validator: evaluator to run after the last epoch if it was not a validation epoch. Defaults to None.
-        val_interval: the validation interval in epochs (to know whether the last epoch was validated). Defaults to 1.
+        validator: evaluator to run once when the budget is spent. Defaults to None.
 
     Raises:
         ValueError: a non-positive budget.
@@ -39,11 +39,10 @@ class TimeBudget:
         learning_rate: float,
         min_learning_rate: float = 0.0,
         validator: Engine | None = None,
-        val_interval: int = 1,
     ) -> None:
         if budget_s is not None and budget_s <= 0:
             raise ValueError(f"the time budget must be positive seconds, got {budget_s!r}.")
-        self.budget_s, self.optimizer, self.validator, self.val_interval = budget_s, optimizer, validator, val_interval
+        self.budget_s, self.optimizer, self.validator = budget_s, optimizer, validator
         self.learning_rate, self.min_learning_rate = float(learning_rate), float(min_learning_rate)
         self.elapsed = 0.0
         self._start: float | None = None
@@ -54,7 +53,6 @@ class TimeBudget:
         engine.add_event_handler(Events.GET_BATCH_STARTED, self._batch_started)
         engine.add_event_handler(Events.ITERATION_STARTED, self._iteration_started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._iteration_completed)
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self._epoch_completed)
 
     def rate(self) -> float:
         """The learning rate at the elapsed fraction of the budget."""
@@ -72,11 +70,9 @@ class TimeBudget:
         if self._start is not None:
             self.elapsed += time.perf_counter() - self._start
             self._start = None
-
-    def _epoch_completed(self, engine: Engine) -> None:
         if self.elapsed < float(self.budget_s or 0.0):
             return
-        if self.validator is not None and engine.state.epoch % self.val_interval:
+        engine.logger.info(f"time budget of {self.budget_s:.0f} s spent after {engine.state.iteration} iterations ({self.elapsed:.0f} s): stopping")
+        if self.validator is not None:
             self.validator.run(engine.state.epoch)
-        engine.logger.info(f"time budget of {self.budget_s:.0f} s spent after {engine.state.iteration} iterations: stopping")
         engine.terminate()

@@ -1,7 +1,8 @@
-"""The real-anatomy benchmark (``../shared/BENCHMARK.md`` section 1c): a network beside BM3D+rc on the 18 cells.
+"""The real-anatomy benchmark (``../shared/BENCHMARK.md`` section 1c): every method on the 18 cells, one loop.
 
-Every method gets the same noisy slices (seed ``1000 + z``) and is scored by the same metric code. BM3D is told the
-true noise level; its Rician bias-correction strength ``b`` is chosen per cell on the validation slab. The
+Every method gets the same noisy slices (seed ``1000 + z``) and is scored by the same metric code. Classical methods
+are tuned per cell on the validation slab by the project's one tuner (:func:`~monai_nad.baselines.tune_baseline`);
+BM3D+rc is BM3D told the true noise level with the Rician bias-correction strength ``b`` tuned that way. The
 network is run blind (its own noise estimate) and with the true noise level. Times are medians per slice on one
 thread, measured in the same run.
 """
@@ -14,15 +15,16 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from monai_nad.baselines.bm3d_denoiser import bm3d_denoise
+from monai_nad.baselines.classical import classical_denoise
+from monai_nad.baselines.tuning import tune_baseline
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, real_anatomy_cell_name
 from monai_nad.metrics import foreground_psnr, psnr, ssim
-from monai_nad.transforms.noise_level import magnitude_bias_correction
+from monai_nad.transforms.array import RicianBiasCorrection
 
-__all__ = ["BM3D_B_GRID", "score_slices", "network_slices", "bm3d_rc_cell", "benchmark_cells"]
+__all__ = ["Tuner", "BM3D_RC", "classical_tuner", "score_slices", "network_slices", "benchmark_cells", "summarise_bar", "render_markdown"]
 
-#: Rician correction strengths tried for BM3D on each cell's validation slab (BENCHMARK 1c).
-BM3D_B_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
+Tuner = Callable[[np.ndarray, np.ndarray, float], tuple[Callable[[np.ndarray, float], np.ndarray], dict]]
 
 
 def score_slices(denoised: np.ndarray, clean: np.ndarray) -> dict[str, float]:
@@ -49,44 +51,61 @@ def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | N
     return np.stack(out), times
 
 
-def bm3d_rc_cell(
-    noisy_val: np.ndarray, clean_val: np.ndarray, noisy_test: np.ndarray, level: float, grid: Sequence[float] = BM3D_B_GRID
-) -> tuple[np.ndarray, float, list[float]]:
-    """BM3D with the true noise level and the Rician correction whose ``b`` scores best on validation.
+def classical_tuner(name: str, grid: dict | None = None) -> Tuner:
+    """A classical method followed by the Rician correction, its parameters and ``b`` chosen on the cell's validation
+    slab by the one tuner of the project (:func:`~monai_nad.baselines.tune_baseline`).
 
-    Returns:
-        ``(denoised test slices, chosen b, seconds per test slice)``.
+    Args:
+        name: a key of :data:`~monai_nad.baselines.BASELINES`.
+        grid: a restriction of the method's parameter grid (e.g. ``{"sigma_factor": (1.0,)}``: BM3D told the true
+            noise level, as section 1c defines BM3D+rc).
     """
-    val = np.stack([bm3d_denoise(image, level) for image in noisy_val])
-    scores = [score_slices(np.asarray(magnitude_bias_correction(val, np.sqrt(b) * level)), clean_val)["psnr"] for b in grid]
-    b = float(grid[int(np.argmax(scores))])
-    out, times = [], []
-    for image in noisy_test:
-        start = time.perf_counter()
-        out.append(np.asarray(magnitude_bias_correction(bm3d_denoise(image, level), np.sqrt(b) * level)))
-        times.append(time.perf_counter() - start)
-    return np.stack(out).astype(np.float32), b, times
+
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+        chosen = tune_baseline(name, noisy_val, clean_val, level, rician=True, grid=grid)["rc"]
+        params, b = chosen["params"], chosen["b"]
+
+        def denoise(image: np.ndarray, level: float) -> np.ndarray:
+            out = classical_denoise(name, image, level, **params)
+            return np.asarray(RicianBiasCorrection(level, b)(out), dtype=np.float32)
+
+        return denoise, {**params, "b": b}
+
+    return tune
+
+
+#: BM3D+rc as section 1c defines it: the true noise level, ``b`` tuned on the validation slab.
+BM3D_RC = classical_tuner("bm3d", {"sigma_factor": (1.0,)})
 
 
 def benchmark_cells(
     cells: Iterable[tuple[str, str | None, float]],
     methods: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]],
+    tuned: dict[str, Tuner] | None = None,
     bm3d: bool = True,
     limit: int | None = None,
     log: Callable[[str], None] = print,
+    tune_near_clean: bool = False,
+    outputs: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> list[dict]:
-    """Score ``methods`` (and BM3D+rc) on the given cells of section 1c.
+    """Score ``methods``, the ``tuned`` methods and BM3D+rc on the given cells of section 1c: one evaluation loop.
 
     Args:
         cells: ``(volume, shift, level)`` triples, e.g. ``("colin27", "inverted", 0.1)``.
-        methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)``.
-        bm3d: also run BM3D+rc (skipped at the near-clean level, where it is not part of the bar).
+        methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks).
+        tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab.
+        bm3d: also run BM3D+rc (:data:`BM3D_RC`, named ``"bm3d_rc"``).
         limit: keep only the first ``limit`` slices of each slab (quick checks).
         log: progress messages.
+        tune_near_clean: also run the tuned methods at the near-clean level (not part of the quality bar).
+        outputs: if given, filled with the first test slice's result of every ``(cell, method)`` (for figures).
 
     Returns:
-        one row per cell and method: ``{"cell", "method", "psnr", "ssim", "fg_psnr", "input_psnr", "ms"[, "b"]}``.
+        one row per cell and method: ``{"cell", "method", "psnr", "ssim", "fg_psnr", "input_psnr", "ms"[, "chosen", "b"]}``.
     """
+    tuners = dict(tuned or {})
+    if bm3d:
+        tuners["bm3d_rc"] = BM3D_RC
     rows = []
     for volume, shift, level in cells:
         name = real_anatomy_cell_name(volume, shift, level)
@@ -96,12 +115,26 @@ def benchmark_cells(
         for method, run in methods.items():
             out, times = run(noisy, level)
             rows.append(base | {"method": method, **score_slices(out, clean), "ms": 1000 * float(np.median(times))})
+            if outputs is not None:
+                outputs[name, method] = out[0]
             log(f"{name:<24} {method:<16} {rows[-1]['psnr']:6.2f} dB")
-        if bm3d and level != NEAR_CLEAN_LEVEL:
-            noisy_val, clean_val, _ = real_anatomy_cell(volume, shift, level, "validation")
-            out, b, times = bm3d_rc_cell(noisy_val[:limit], clean_val[:limit], noisy, level)
-            rows.append(base | {"method": "bm3d_rc", **score_slices(out, clean), "ms": 1000 * float(np.median(times)), "b": b})
-            log(f"{name:<24} {'bm3d_rc':<16} {rows[-1]['psnr']:6.2f} dB (b = {b})")
+        if not tuners or (level == NEAR_CLEAN_LEVEL and not tune_near_clean):
+            continue
+        noisy_val, clean_val, _ = real_anatomy_cell(volume, shift, level, "validation")
+        for method, tune in tuners.items():
+            denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
+            out, times = [], []
+            for image in noisy:
+                start = time.perf_counter()
+                out.append(denoise(image, level))
+                times.append(time.perf_counter() - start)
+            row = base | {"method": method, **score_slices(np.stack(out), clean), "ms": 1000 * float(np.median(times)), "chosen": chosen}
+            if outputs is not None:
+                outputs[name, method] = out[0]
+            if "b" in chosen:
+                row["b"] = chosen["b"]
+            rows.append(row)
+            log(f"{name:<24} {method:<16} {row['psnr']:6.2f} dB ({chosen})")
     return rows
 
 
@@ -135,10 +168,18 @@ def summarise_bar(rows: list[dict], net: torch.nn.Module | None = None) -> dict:
     }
     if "bm3d_rc" in ms and "ours_blind" in ms:
         summary["speedup_blind_vs_bm3d_rc"] = ms["bm3d_rc"] / ms["ours_blind"]
+    one_pass = {c: by[c, "ours_blind_one_pass"]["psnr"] - by[c, "bm3d_rc"]["psnr"] for c in graded if (c, "ours_blind_one_pass") in by}
+    if one_pass:
+        summary["one_pass_minus_bm3d_rc"] = one_pass
+        summary["one_pass_cells_at_least_bm3d_rc"] = sum(v >= 0 for v in one_pass.values())
+        summary["one_pass_mean_minus_bm3d_rc"] = float(np.mean(list(one_pass.values())))
+        if "bm3d_rc" in ms:
+            summary["speedup_one_pass_vs_bm3d_rc"] = ms["bm3d_rc"] / ms["ours_blind_one_pass"]
     if net is not None:
         summary["parameters"] = int(sum(p.numel() for p in net.parameters()))
         if hasattr(net, "flops_per_pixel"):
-            summary["gflops_per_181x217_slice"] = float(net.flops_per_pixel()) * 181 * 217 / 1e9
+            summary["passes"] = int(getattr(net, "self_ensemble", 1))
+            summary["gflops_per_181x217_slice"] = float(net.flops_per_pixel()) * 181 * 217 / 1e9 * summary["passes"]
     return summary
 
 
@@ -183,8 +224,15 @@ def render_markdown(rows: list[dict], summary: dict, command: str) -> str:
     if "speedup_blind_vs_bm3d_rc" in summary:
         speed = summary["speedup_blind_vs_bm3d_rc"]
         lines.append(f"| ≥ 10× faster than BM3D per slice (one thread) | {ms['ours_blind']:.0f} vs {ms['bm3d_rc']:.0f} ms: {speed:.1f}× | {'yes' if speed >= 10 else 'no'} |")
+    if "speedup_one_pass_vs_bm3d_rc" in summary:
+        speed = summary["speedup_one_pass_vs_bm3d_rc"]
+        lines.append(f"| the same network in one pass (`self_ensemble` 1): cells ≥ BM3D+rc, speed | "
+                     f"{summary['one_pass_cells_at_least_bm3d_rc']} of {graded} cells (mean {summary['one_pass_mean_minus_bm3d_rc']:+.2f} dB, "
+                     f"worst {min(summary['one_pass_minus_bm3d_rc'].values()):+.2f} dB); {ms['ours_blind_one_pass']:.0f} ms: {speed:.1f}× | – |")
     if "parameters" in summary:
-        flops = f", {summary['gflops_per_181x217_slice']:.1f} GFLOPs per 181×217 slice" if "gflops_per_181x217_slice" in summary else ""
+        passes = summary.get("passes", 1)
+        flops = (f", {summary['gflops_per_181x217_slice']:.1f} GFLOPs per 181×217 slice" + (f" ({passes} passes)" if passes > 1 else "")
+                 if "gflops_per_181x217_slice" in summary else "")
         size = summary.get("checkpoint_bytes")
         measured = f"{size:,} bytes, loaded with `weights_only=True`; " if size else ""
         met = ("yes" if size < 1_000_000 else "no") if size else "–"

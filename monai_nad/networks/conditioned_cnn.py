@@ -91,6 +91,11 @@ class NoiseConditionedCNN(nn.Module):
             self.network = BasicUNet(spatial_dims, 3 * in_channels, in_channels, features=widths, norm=None)
             last = self.network.final_conv
             self.size_divisor = 16
+        for module in self.network.modules():  # no normalisation layers: He initialisation keeps deep ReLU stacks trainable
+            if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
         nn.init.zeros_(last.weight)  # starts as the bias-corrected input
         nn.init.zeros_(last.bias)
 

@@ -1,0 +1,64 @@
+"""What a training run records about itself (wall time, hardware, where it started from) and how it is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from monai_nad.engines.checkpoints import read_state_dict
+
+__all__ = ["RECORD_NAME", "previous_record", "update_record", "install_checkpoint"]
+
+#: the record's file name in a run's output folder
+RECORD_NAME = "training_info.json"
+
+
+def previous_record(init_checkpoint: str | Path | None, installed_record: str | Path | None = None) -> dict[str, Any] | None:
+    """The record of the run a fine-tuning starts from: ``<run>/training_info.json`` for ``<run>/checkpoints/*.pt``, or
+    ``installed_record`` when the starting point is an installed model (``models/model.pt``); None if there is none."""
+    if init_checkpoint is None:
+        return None
+    candidate = Path(init_checkpoint).resolve().parent.parent / RECORD_NAME
+    for path in (candidate, installed_record):
+        if path is not None and Path(path).is_file():
+            return json.loads(Path(path).read_text())
+    return None
+
+
+def update_record(output: Path, invocation: dict[str, Any], command: str, checkpoint: Path, started_from: dict[str, Any] | None) -> dict[str, Any]:
+    """Append one invocation to ``<output>/training_info.json`` and return the record.
+
+    The record holds every invocation of this run (a resumed run has several), their total wall time, the hardware,
+    and, for a fine-tuning, the record of the run it started from (``"started_from"``);
+    ``"total_wall_time_s_all_stages"`` adds the stages up.
+    """
+    path = output / RECORD_NAME
+    record = json.loads(path.read_text()) if path.is_file() else {"invocations": []}
+    record["invocations"].append(invocation)
+    record.update({
+        "command": command,
+        "total_wall_time_s": round(sum(i["wall_time_s"] for i in record["invocations"]), 1),
+        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                     "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "torch": torch.__version__, "checkpoint_bytes": checkpoint.stat().st_size,
+    })
+    if started_from is not None:
+        record["started_from"] = started_from
+    earlier = (started_from or {}).get("total_wall_time_s_all_stages", (started_from or {}).get("total_wall_time_s", 0.0))
+    record["total_wall_time_s_all_stages"] = round(record["total_wall_time_s"] + earlier, 1)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def install_checkpoint(best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json") -> Path:
+    """Save ``best``'s weights as the bundle's ``models/model.pt`` (a plain state dict) and its record in ``docs/``."""
+    target = bundle / "models" / "model.pt"
+    torch.save(read_state_dict(best), target)
+    record = dict(record, installed_as="models/model.pt", checkpoint_bytes=target.stat().st_size)
+    (bundle / "docs" / info_name).write_text(json.dumps(record, indent=2) + "\n")
+    return target

@@ -1,0 +1,74 @@
+"""Every method on the cells of BENCHMARK 1c: docs/results/real_anatomy.md, its figures, and one MLflow run per method.
+
+Classical methods are tuned per cell on the validation slab by the one tuner; BM3D+rc is BM3D told the true level
+with b tuned there. Learned baselines trained for the same wall-clock budget are read from --runs (train them
+first, one command each, with the budget written on the page):
+
+    python scripts/train_real_scan.py --network pde   --time-budget 900 --output-dir runs/real_anatomy/neural_pde
+    python scripts/train_real_scan.py --network dncnn --time-budget 900 --output-dir runs/real_anatomy/dncnn
+    python scripts/train_real_scan.py --network unet  --time-budget 900 --output-dir runs/real_anatomy/unet
+
+Usage:
+    python scripts/real_anatomy_results.py [--quick] [--runs runs/real_anatomy] [--classical gaussian tv nlm wavelet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES, real_anatomy_cell
+from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, network_slices
+from monai_nad.experiments.real_anatomy_report import log_methods, qualitative_panel, quality_time_figure, render_page
+from monai_nad.experiments.real_anatomy_setup import learned_methods, preamble
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "real_anatomy", help="folder of the budget-trained baselines")
+    parser.add_argument("--classical", nargs="*", default=["gaussian", "tv", "nlm", "wavelet"], help="classical methods (+rc), tuned per cell")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "real_anatomy.md")
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store (default sqlite:///<runs>/mlflow.db)")
+    parser.add_argument("--quick", action="store_true", help="2 slices per cell and 3 cells: checks the pipeline")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        nets, info = learned_methods(args.runs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"real_anatomy_results: error: {err}", file=sys.stderr)
+        return 2
+    methods = {name: (lambda noisy, level, net=net: network_slices(net, noisy)) for name, net in nets.items()}
+    tuned = {f"{name}_rc": classical_tuner(name) for name in args.classical}
+    info.update({f"{name}_rc": {"kind": "classical", "training": "tuned per cell on validation", "parameters": 0} for name in args.classical})
+    info["bm3d_rc"] = {"kind": "classical", "training": "true sigma, b tuned per cell on validation", "parameters": 0}
+    cells = [(v, s, lv) for v in REAL_ANATOMY_VOLUMES for s in REAL_ANATOMY_SHIFTS for lv in REAL_ANATOMY_LEVELS]
+    cells += [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
+    if args.quick:
+        cells = [("colin27", None, 0.1), ("mni", "inverted", 0.05), ("colin27", None, NEAR_CLEAN_LEVEL)]
+    outputs: dict = {}
+    rows = benchmark_cells(cells, methods, tuned, limit=2 if args.quick else None, outputs=outputs)
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["python scripts/real_anatomy_results.py", *(sys.argv[1:] if argv is None else argv)])
+    out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
+    log_methods(rows, info, args.tracking_uri or f"sqlite:///{(args.runs / 'mlflow.db').resolve()}")
+    pareto, panel = out.with_name(out.stem + "_pareto.png"), out.with_name(out.stem + "_cortex.png")
+    quality_time_figure(rows, pareto)
+    noisy, clean, zs = real_anatomy_cell("colin27", None, 0.1, "test")
+    crops = {"clean": clean[0], "noisy (s = 0.10)": noisy[0]} | {m: img for (c, m), img in outputs.items() if c == "colin27_asis_0.10"}
+    qualitative_panel(crops, (slice(20, 100), slice(100, 180)), panel, f"Colin27 as is, s = 0.10, z = {int(zs[0])}: cortex crop")
+    figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
+    out.write_text(render_page(rows, info, command, preamble(info), figures))
+    print(out.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
