@@ -52,13 +52,14 @@ def run_inference(
     post_correction: str | None = None,
     noise_std: float | None = None,
     coils: int = 1,
+    self_ensemble: int | None = None,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
     Args:
         inputs: files and/or folders.
         output_dir: where the denoised images go (must not be an input folder).
-        bundle: bundle folder (``configs/inference.json``, ``models/model.pt``). Defaults to the shipped one.
+        bundle: bundle folder (``configs/inference.json`` merged after ``configs/common.json`` if present, ``models/model.pt``). Defaults to the shipped one.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         axis: slicing axis of 3D volumes.
         batch_size: slices per network call.
@@ -69,6 +70,8 @@ def run_inference(
         noise_std: the noise standard deviation in the inputs' own intensity units, for bundles whose network takes
             a noise level. Defaults to None: estimated blindly for each image (volumes: once per volume).
         coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise); 1 for Rician.
+        self_ensemble: average the network over 1, 2, 4 or 8 flips/transposes of each slice (k times the time, a
+            result that does not depend on orientation). Defaults to the bundle's setting.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
@@ -97,6 +100,13 @@ def run_inference(
     }
     if noise_std is not None:
         values["noise_std"] = float(noise_std)
+    if self_ensemble is not None:
+        if self_ensemble not in (1, 2, 4, 8):
+            raise ValueError(f"--self-ensemble must be 1, 2, 4 or 8, got {self_ensemble!r}.")
+        configs = [c for c in (common, config) if c.is_file()]
+        if not any("@self_ensemble" in c.read_text() for c in configs):  # the network takes the setting
+            raise ValueError(f"the network of {bundle} has no self-ensemble setting: run it without --self-ensemble.")
+        values["self_ensemble"] = int(self_ensemble)
     checked_device = _checked_device(device)
     if checked_device is not None:
         values["device"] = checked_device
@@ -220,6 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--noise-std", type=_number(float, 0, "a finite number"), default=None, metavar="SIGMA",
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
     den.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
+    den.add_argument("--self-ensemble", type=int, choices=[1, 2, 4, 8], default=None, metavar="K",
+                     help="average over K = 1, 2, 4 or 8 flips/transposes of each slice: K times the time, a little better "
+                          "(default: the bundle's)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
@@ -247,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
+                self_ensemble=args.self_ensemble,
             )
             print(_summary(result))
             return 1 if result["failures"] else 0

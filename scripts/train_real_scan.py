@@ -1,14 +1,16 @@
-"""Train the real-scan Neural PDE (v1.0, ``configs/train_real_scan.json``) from scratch and install it in the bundle.
+"""Train the real-scan Neural PDE (``configs/common.json`` + ``train_real_scan.json``), or a learned baseline, and install it.
 
-One ``python -m monai.bundle run`` of ``train_real_scan.json``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable:
-started again with the same ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses
-CUDA with AMP where a GPU is present and the CPU otherwise. The best-validation checkpoint is copied to
-``models/model.pt`` (the shipped model) and the wall time and hardware are recorded in ``docs/training_info_real_scan.json``.
+One ``python -m monai.bundle run``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable: started again with the same
+``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses CUDA with AMP where a GPU
+is present and the CPU otherwise. The Neural PDE's best-validation checkpoint is copied to ``models/model.pt`` (the
+shipped model) and the run's record (wall time, hardware, and the record of the run a fine-tuning started from) to
+``docs/training_info_real_scan.json``. The shipped v1.0 came from three stages: ``bash scripts/train_v1.sh``.
 
 Usage:
     python scripts/train_real_scan.py [--max-epochs 40] [--output-dir bundles/neural_pde_denoising/runs/real_scan]
     python scripts/train_real_scan.py --init-checkpoint bundles/neural_pde_denoising/models/model.pt --learning-rate 5e-4 \
         --max-epochs 20 --output-dir runs/finetune      # continue from the shipped weights with a new schedule
+    python scripts/train_real_scan.py --network dncnn --time-budget 900 --output-dir runs/real_anatomy/dncnn  # a fair baseline
     python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install --volumes mni  # smoke run
 """
 
@@ -16,20 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-from monai_nad.engines.checkpoints import read_state_dict
+from monai_nad.engines.training_record import install_checkpoint, previous_record, update_record
 from monai_nad.engines.user_values import bundle_command
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -45,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", choices=["pde", "dncnn", "unet"], default="pde",
                         help="the Neural PDE (default) or a learned baseline with the same inputs (configs/baseline_cnn.json); "
                              "baselines are never installed")
+    parser.add_argument("--detail-layers", type=int, default=None,
+                        help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
@@ -65,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
             "--loss_name", args.loss]
     if args.learning_rate is not None:
         ours += ["--learning_rate", repr(float(args.learning_rate))]
-    files = [configs / "train_real_scan.json"]
+    files = [configs / "common.json", configs / "train_real_scan.json"]
+    if args.detail_layers is not None:
+        ours += ["--detail_layers", str(int(args.detail_layers))]
     if args.network != "pde":
         files.append(configs / "baseline_cnn.json")
         ours += ["--backbone", args.network, "--cnn_features", "48" if args.network == "dncnn" else "16"]
@@ -82,29 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode != 0 or not best.is_file():
         print(f"train_real_scan: training failed (exit code {result.returncode}); no checkpoint at {best}", file=sys.stderr)
         return 1
-    record_path = output / "training_info.json"
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {"invocations": []}
-    record["invocations"].append({
+    invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
         "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
-        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget,
-    })
-    record.update({
-        "command": "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "total_wall_time_s": round(sum(i["wall_time_s"] for i in record["invocations"]), 1),
-        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
-        "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,
-    })
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers,
+    }
+    command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = previous_record(args.init_checkpoint, BUNDLE / "docs" / "training_info_real_scan.json")
+    record = update_record(output, invocation, command, best, started)
+    print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
     if not args.no_install and args.network == "pde":
-        torch.save(read_state_dict(best), BUNDLE / "models" / "model.pt")  # a plain state dict
-        record.update(installed_as="models/model.pt", checkpoint_bytes=(BUNDLE / "models" / "model.pt").stat().st_size)
-        (BUNDLE / "docs" / "training_info_real_scan.json").write_text(json.dumps(record, indent=2) + "\n")
-        print(f"installed {BUNDLE / 'models' / 'model.pt'}")
+        print(f"installed {install_checkpoint(best, BUNDLE, record)}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

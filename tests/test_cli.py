@@ -139,11 +139,28 @@ def test_known_and_blind_noise_levels_both_denoise(tiny_bundle, tmp_path, capsys
 
 
 def test_a_noise_level_for_a_network_that_takes_none_is_an_error(tiny_bundle, tmp_path, capsys):
-    config = json.loads((tiny_bundle / "configs" / "inference.json").read_text())
+    config = json.loads((tiny_bundle / "configs" / "common.json").read_text())
     config["network_def"] = {"_target_": "monai_nad.networks.NeuralPDE", "spatial_dims": 2, "steps": 2, "guidance": False}
-    (tiny_bundle / "configs" / "inference.json").write_text(json.dumps(config))
+    (tiny_bundle / "configs" / "common.json").write_text(json.dumps(config))
     torch.save(NeuralPDE(2, steps=2, guidance=False).state_dict(), tiny_bundle / "models" / "model.pt")
     inputs = _inputs(tmp_path / "in")
     status = main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o"), "--bundle", str(tiny_bundle), "--noise-std", "3"])
     err = capsys.readouterr().err
     assert status == 2 and "does not take a noise level" in err and err.count("\n") == 1
+
+
+def test_self_ensemble_reaches_the_network(tiny_bundle, tmp_path, capsys):
+    inputs = _inputs(tmp_path / "in")
+    for name, extra in (("one", []), ("eight", ["--self-ensemble", "8"])):
+        assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / name), "--bundle", str(tiny_bundle), *extra]) == 0
+    one = nib.load(str(tmp_path / "one" / "t2_denoised.nii.gz")).get_fdata()
+    eight = nib.load(str(tmp_path / "eight" / "t2_denoised.nii.gz")).get_fdata()
+    assert one.shape == eight.shape and not np.allclose(one, eight)
+    config = json.loads((tiny_bundle / "configs" / "common.json").read_text())
+    config.pop("self_ensemble")
+    config["network_def"].pop("self_ensemble")
+    (tiny_bundle / "configs" / "common.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "none"), "--bundle", str(tiny_bundle), "--self-ensemble", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no self-ensemble setting" in err and err.count("\n") == 1

@@ -100,17 +100,28 @@ def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any
     return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)
 
 
-def bundle_network(bundle: str | Path, configs: Sequence[str], checkpoint: str | Path) -> torch.nn.Module:
+def bundle_network(
+    bundle: str | Path, configs: Sequence[str], checkpoint: str | Path, overrides: Mapping[str, Any] | None = None
+) -> torch.nn.Module:
     """Instantiate a bundle's ``network_def`` from its configs and load a checkpoint (``weights_only=True``).
+
+    The one loader of a bundle's network (CLI, suites, benchmarks and tests build it here): a bundle's
+    ``configs/common.json``, where it keeps the definitions its configs share, is merged first when it exists.
 
     Args:
         bundle: the bundle folder.
-        configs: config files of ``bundle/configs`` merged in order, e.g. ``["train.json", "unet_baseline.json"]``.
+        configs: config files of ``bundle/configs`` merged in order after ``common.json``, e.g. ``["inference.json"]``
+            or ``["train.json", "unet_baseline.json"]``.
         checkpoint: the weights.
+        overrides: config values to set before the network is built, e.g. ``{"backbone": "unet"}``.
     """
     from monai.bundle import ConfigParser
 
+    folder = Path(bundle) / "configs"
+    names = (["common.json"] if (folder / "common.json").is_file() and "common.json" not in configs else []) + list(configs)
     parser = ConfigParser()
-    parser.read_config([str(Path(bundle) / "configs" / c) for c in configs])
+    parser.read_config([str(folder / c) for c in names])
+    for key, value in (overrides or {}).items():
+        parser[key] = value
     network = parser.get_parsed_content("network_def", instantiate=True)
     return load_network_weights(network, checkpoint).eval()

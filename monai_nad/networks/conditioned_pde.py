@@ -119,6 +119,10 @@ class NoiseConditionedPDE(nn.Module):
         encoder_layers: 3x3(x3) convolutions of the encoder. Defaults to 5.
         refine_layers: 3x3(x3) convolutions of the refinement head (0: no head). Defaults to 3.
         factor: pixel-unshuffle factor of the encoder and head. Defaults to 2.
+        detail_layers: 3x3(x3) convolutions of a full-resolution detail head after the refinement head (0: none).
+            It reads the result, the noisy and bias-corrected images and the noise map, and adds a residual that starts
+            at zero: edges and fine texture that the half-resolution parts smooth. Defaults to 0.
+        detail_features: width of the detail head. Defaults to 16.
         scale_quantile: quantile of ``|x|`` used as the intensity scale. Defaults to 0.99.
         self_ensemble: average the outputs over this many flips/transposes of the image (1, 2, 4 or 8; the
             geometric self-ensemble of Timofte et al. 2016): ``k`` times the cost for a result that no longer depends
@@ -149,6 +153,8 @@ class NoiseConditionedPDE(nn.Module):
         factor: int = 2,
         scale_quantile: float = 0.99,
         self_ensemble: int = 1,
+        detail_layers: int = 0,
+        detail_features: int = 16,
     ) -> None:
         super().__init__()
         if self_ensemble not in (1, 2, 4, 8):
@@ -159,6 +165,7 @@ class NoiseConditionedPDE(nn.Module):
         for name, value, low in (
             ("in_channels", in_channels, 1), ("steps", steps, 1), ("groups", groups, 1), ("features", features, 1),
             ("encoder_layers", encoder_layers, 1), ("refine_layers", refine_layers, 0), ("factor", factor, 1),
+            ("detail_layers", detail_layers, 0), ("detail_features", detail_features, 1),
         ):
             if int(value) != value or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -198,6 +205,17 @@ class NoiseConditionedPDE(nn.Module):
             nn.init.zeros_(head[-1].weight)  # the head starts as the identity
             nn.init.zeros_(head[-1].bias)
             self.refine = nn.Sequential(*head)
+        self.detail: nn.Module | None = None
+        if detail_layers:
+            detail: list[nn.Module] = []
+            width = 4 * in_channels
+            for _ in range(detail_layers - 1):
+                detail += [conv(width, detail_features, 3, padding=1), nn.ReLU(inplace=True)]
+                width = detail_features
+            detail.append(conv(width, in_channels, 3, padding=1))
+            nn.init.zeros_(detail[-1].weight)  # starts adding nothing
+            nn.init.zeros_(detail[-1].bias)
+            self.detail = nn.Sequential(*detail)
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """Replicate-pad every spatial axis to a multiple of ``factor``; return the padded tensor and the sizes."""
@@ -231,6 +249,8 @@ class NoiseConditionedPDE(nn.Module):
         v = torch.sqrt(torch.clamp(u - bias, min=1e-6))
         if self.refine is not None:
             v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
+        if self.detail is not None:
+            v = v + self.detail(torch.cat([v, xn, corrected, sn], dim=1))
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)
         v = torch.minimum(torch.clamp(v, min=0.0), high)
         crop = [slice(None), slice(None)] + [slice(0, s) for s in sizes]
@@ -277,11 +297,9 @@ class NoiseConditionedPDE(nn.Module):
 
     def flops_per_pixel(self) -> float:
         """Multiply-adds of the convolutions per input pixel (the diffusion steps add ``~4 E T``)."""
-        total = 0
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Conv3d)):
-                total += module.weight.numel()
-        return 2.0 * total / self.factor**self.spatial_dims + 8.0 * self.stencil.num_edges * self.steps
+        full = sum(m.weight.numel() for m in _convs(self.detail))  # the detail head runs at full resolution
+        low = sum(m.weight.numel() for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))) - full
+        return 2.0 * (low / self.factor**self.spatial_dims + full) + 8.0 * self.stencil.num_edges * self.steps
 
 
 
@@ -337,6 +355,8 @@ def grow_conditioned_pde(
             f"can only grow: features {old_features} -> {features}, encoder_layers {len(old_enc)} -> {encoder_layers}, "
             f"refine_layers {len(old_ref)} -> {refine_layers} (a head that gets deeper needs 2 layers or more)."
         )
+    if net.detail is not None:
+        raise ValueError("growing a network with a detail head is not supported.")
     grown = NoiseConditionedPDE(
         net.spatial_dims, net.in_channels, net.neighbours, net.steps, net.groups, features, encoder_layers, refine_layers,
         net.factor, net.scale_quantile,

@@ -90,7 +90,7 @@ def test_evaluate_and_infer_with_the_trained_weights(trained):
     assert "mean" in summary
     # inference.json runs the shipped real-scan model; run twice: each run writes a new folder and says where
     shutil.copyfile(BUNDLE / "models" / "model.pt", root / "models" / "model.pt")
-    logs = [bundle("--bundle_root", str(root), "--tracking", "mlflow", config="inference.json", cwd=root) for _ in range(2)]
+    logs = [bundle("--bundle_root", str(root), "--tracking", "mlflow", config=["common.json", "inference.json"], cwd=root) for _ in range(2)]
     assert all("wrote 1 result(s) to" in log for log in logs)
     outputs = sorted((root / "inference_output").glob("denoised-*/mni_test_slab_noisy_denoised.nii.gz"))
     assert len(outputs) >= 1
@@ -132,7 +132,7 @@ def test_verify_net_in_out_and_ckpt_export(tmp_path):
     from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 
     # the shipped network maps a noisy batch to the denoised batch by itself (blind)
-    verify_net_in_out(net_id="network_def", meta_file=str(CONFIGS / "metadata.json"), config_file=str(CONFIGS / "inference.json"),
+    verify_net_in_out(net_id="network_def", meta_file=str(CONFIGS / "metadata.json"), config_file=[str(CONFIGS / "common.json"), str(CONFIGS / "inference.json")],
                       n=4, any=16, device="cpu", bundle_root=str(BUNDLE))
     # the v0.2 diffusion network (train.json) exports to TorchScript
     parser = ConfigParser()
@@ -240,15 +240,16 @@ def test_smoke_training_of_the_real_scan_model_ends_with_a_checkpoint_and_an_mlf
 
 
 def test_inference_network_is_the_one_train_real_scan_trains():
-    """inference.json and train_real_scan.json define one network: the shipped weights fit the training recipe."""
+    """common.json defines the network once: inference.json and train_real_scan.json do not redefine it, and the
+    shipped weights load into what the training recipe builds."""
     from monai.bundle import ConfigParser
 
-    defs = []
     for name in ("inference.json", "train_real_scan.json"):
-        parser = ConfigParser()
-        parser.read_config(str(CONFIGS / name))
-        defs.append({k: parser.get_parsed_content(f"network_def#{k}") for k in parser["network_def"]})
-    assert defs[0] == defs[1]
+        assert "network_def" not in json.loads((CONFIGS / name).read_text())
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / "common.json"), str(CONFIGS / "train_real_scan.json")])
+    net = parser.get_parsed_content("network_def")
+    net.load_state_dict(torch.load(BUNDLE / "models" / "model.pt", weights_only=True))
 
 
 def test_shipped_model_gives_back_a_nearly_clean_image():
@@ -272,7 +273,7 @@ def test_shipped_model_gives_back_a_nearly_clean_image():
 def test_bad_checkpoint_ends_a_bundle_run_with_our_message(tmp_path):
     corrupt = tmp_path / "model.pt"
     corrupt.write_bytes(b"not a checkpoint" * 10)
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "inference.json"),
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", f"['{CONFIGS / 'common.json'}', '{CONFIGS / 'inference.json'}']",
                "--bundle_root", str(BUNDLE), "--output_dir", str(tmp_path / "out"), "--ckpt_path", str(corrupt)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert result.returncode == 2 and "Traceback" not in result.stderr

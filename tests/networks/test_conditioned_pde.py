@@ -79,8 +79,9 @@ def test_bias_removal_is_the_second_moment_formula():
 
 
 def test_every_parameter_trains():
-    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, detail_layers=2, detail_features=4)
     torch.nn.init.normal_(net.refine[-1].weight, std=0.1)
+    torch.nn.init.normal_(net.detail[-1].weight, std=0.1)
     clean = _phantom((24, 24))
     loss = (net(_rician(clean, 0.1), noise_std=0.1) - clean).abs().mean()
     loss.backward()
@@ -158,3 +159,16 @@ def test_noise_level_batch_passes_sigma_and_coils():
     assert blind == {}
     _, _, _, blind_coils = NoiseLevelBatch()({"image": batch["image"], "coils": [4, 4]})
     assert set(blind_coils) == {"coils"}
+
+
+def test_a_detail_head_starts_adding_nothing(tmp_path):
+    """A full-resolution detail head added to a trained network leaves its output unchanged until it is trained."""
+    from monai_nad.engines import warm_start
+
+    small = _random_net()
+    torch.save(small.state_dict(), tmp_path / "small.pt")
+    big = warm_start(NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, detail_layers=3), tmp_path / "small.pt").eval()
+    x = _rician(_phantom((20, 24)), 0.05)
+    with torch.no_grad():
+        torch.testing.assert_close(big(x, noise_std=0.05), small(x, noise_std=0.05))
+    assert big.flops_per_pixel() > small.flops_per_pixel()
