@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
 from monai_nad.networks.conditioned_cnn import CNN_BACKBONES, NoiseConditionedCNN
-from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, grow_conditioned_pde, noise_level_map, normalised_inputs
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map, normalised_inputs
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
     FOE_ACTIVATIONS,
@@ -30,7 +30,6 @@ __all__ = [
     "NoiseConditionedPDE",
     "noise_level_map",
     "normalised_inputs",
-    "grow_conditioned_pde",
     "CNN_BACKBONES",
     "NoiseConditionedCNN",
     "BlindSpotNetwork",

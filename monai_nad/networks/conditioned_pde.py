@@ -26,7 +26,7 @@ from monai.networks.utils import pixelshuffle, pixelunshuffle
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
-__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs", "grow_conditioned_pde"]
+__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs"]
 
 
 def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
@@ -302,77 +302,5 @@ class NoiseConditionedPDE(nn.Module):
         return 2.0 * (low / self.factor**self.spatial_dims + full) + 8.0 * self.stencil.num_edges * self.steps
 
 
-
 def _convs(module: nn.Module | None) -> list[nn.Module]:
     return [] if module is None else [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
-
-
-def _copy_widened(target: nn.Module, source: nn.Module | None, in_map: list[int], out_count: int) -> None:
-    """Copy ``source``'s weights into ``target`` so that ``target``'s first ``out_count`` outputs compute what ``source``
-    computed, reading its old inputs at the positions ``in_map`` (a new layer with no ``source`` becomes the identity
-    on the first ``out_count`` channels). Inputs that ``source`` did not have get zero weight in those outputs; the
-    new outputs keep their random initialisation."""
-    with torch.no_grad():
-        w, b = target.weight, target.bias
-        w[:out_count].zero_()
-        b[:out_count].zero_()
-        centre = tuple(k // 2 for k in w.shape[2:])
-        if source is None:
-            for i in range(out_count):
-                w[(i, in_map[i]) + centre] = 1.0
-            return
-        w[:out_count, in_map] = source.weight
-        b[:out_count] = source.bias
-
-
-def grow_conditioned_pde(
-    net: NoiseConditionedPDE, features: int, encoder_layers: int, refine_layers: int
-) -> NoiseConditionedPDE:
-    """A wider and deeper :class:`NoiseConditionedPDE` that computes exactly what ``net`` computes.
-
-    Function-preserving growth (as in Net2Net, Chen et al. 2016): the old channels keep their weights and ignore the
-    new ones (zero weights), the new channels start random, and the new layers start as the identity on the old
-    channels (ReLU keeps the non-negative activations). Training then continues from the same outputs, so a larger
-    model is reached without training it from scratch.
-
-    Args:
-        net: the trained network.
-        features: the new width, ``>= net``'s.
-        encoder_layers: the new encoder depth, ``>=`` the old one (new layers are appended).
-        refine_layers: the new head depth, ``>=`` the old one ``>= 1`` (new layers go before the output layer).
-
-    Returns:
-        the grown network (same steps, groups, stencil and factor), in ``net``'s dtype, on ``net``'s device.
-
-    Raises:
-        ValueError: a size smaller than ``net``'s, or a network without a head.
-    """
-    old_enc, old_ref = _convs(net.encoder), _convs(net.refine)
-    old_features = old_enc[0].out_channels
-    deeper_head = refine_layers > len(old_ref)
-    if features < old_features or encoder_layers < len(old_enc) or refine_layers < len(old_ref) or len(old_ref) < 1 + deeper_head:
-        raise ValueError(
-            f"can only grow: features {old_features} -> {features}, encoder_layers {len(old_enc)} -> {encoder_layers}, "
-            f"refine_layers {len(old_ref)} -> {refine_layers} (a head that gets deeper needs 2 layers or more)."
-        )
-    if net.detail is not None:
-        raise ValueError("growing a network with a detail head is not supported.")
-    grown = NoiseConditionedPDE(
-        net.spatial_dims, net.in_channels, net.neighbours, net.steps, net.groups, features, encoder_layers, refine_layers,
-        net.factor, net.scale_quantile,
-    ).to(device=net.dt_logits.device, dtype=net.dt_logits.dtype)
-    keep = list(range(old_features))
-    new_enc, new_ref = _convs(grown.encoder), _convs(grown.refine)
-    for i, layer in enumerate(new_enc):
-        source = old_enc[i] if i < len(old_enc) else None
-        _copy_widened(layer, source, list(range(layer.in_channels)) if i == 0 else keep, old_features)
-    _copy_widened(grown.conductance_head, net.conductance_head, keep, grown.conductance_head.out_channels)
-    image = net.in_channels * net.factor**net.spatial_dims
-    first_in = keep + list(range(features, features + image))  # [features, down(v)] is the head's input
-    sources: list[nn.Module | None] = old_ref[:-1] + [None] * (refine_layers - len(old_ref)) + old_ref[-1:]
-    for i, (layer, source) in enumerate(zip(new_ref, sources)):
-        last = i == len(new_ref) - 1
-        _copy_widened(layer, source, first_in if i == 0 else keep, image if last else old_features)
-    with torch.no_grad():
-        grown.dt_logits.copy_(net.dt_logits)
-    return grown

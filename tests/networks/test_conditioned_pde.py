@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from monai_nad.engines import NoiseLevelBatch
 from monai_nad.networks import NoiseConditionedPDE, noise_level_map
-from monai_nad.networks.conditioned_pde import grow_conditioned_pde
 
 
 def _rician(clean: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
@@ -130,35 +129,6 @@ def test_self_ensemble_of_eight_is_orientation_equivariant(noise_std):
         for turn in turns:
             turned = eight(turn(x), noise_std=turn(level) if noise_std == "map" else level)
             torch.testing.assert_close(turned, turn(out), rtol=0, atol=1e-5)
-
-
-def test_growing_keeps_the_function_and_adds_trainable_capacity():
-    small = _random_net()
-    big = grow_conditioned_pde(small, features=12, encoder_layers=3, refine_layers=3)
-    assert sum(p.numel() for p in big.parameters()) > sum(p.numel() for p in small.parameters())
-    x = torch.rand(2, 1, 20, 22)
-    with torch.no_grad():
-        torch.testing.assert_close(big(x, noise_std=0.05), small(x, noise_std=0.05), rtol=0, atol=1e-5)
-    big.train()
-    loss = (big(x, noise_std=0.05) - x).abs().mean()
-    loss.backward()
-    new_out = big.encoder[-2].weight  # an added layer: its gradient is not zero
-    assert new_out.grad is not None and new_out.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="can only grow"):
-        grow_conditioned_pde(big, features=8, encoder_layers=3, refine_layers=3)
-
-
-def test_noise_level_batch_passes_sigma_and_coils():
-    batch = {"image": torch.rand(2, 1, 8, 8), "label": torch.rand(2, 1, 8, 8), "noise_std": torch.full((2, 1, 8, 8), 0.1), "coils": torch.tensor([1, 4])}
-    image, label, args, kwargs = NoiseLevelBatch()(batch)
-    assert args == () and torch.equal(kwargs["noise_std"], batch["noise_std"]) and kwargs["coils"].tolist() == [1.0, 4.0]
-    _, _, _, jittered = NoiseLevelBatch(jitter=0.05)(batch)
-    ratio = jittered["noise_std"] / batch["noise_std"]
-    assert not torch.allclose(ratio, torch.ones_like(ratio)) and torch.allclose(ratio[0], ratio[0].flatten()[0])
-    _, _, _, blind = NoiseLevelBatch()({"image": batch["image"]})
-    assert blind == {}
-    _, _, _, blind_coils = NoiseLevelBatch()({"image": batch["image"], "coils": [4, 4]})
-    assert set(blind_coils) == {"coils"}
 
 
 def test_a_detail_head_starts_adding_nothing(tmp_path):
