@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The three stages that trained the shipped real-scan model (v1.0), each resumable, each MLflow-tracked in its folder:
+# The four stages that trained the shipped real-scan model (v1.1), each resumable, each MLflow-tracked in its folder:
 #   1. 40 epochs from scratch, L1, no detail head;  2. 30 epochs MSE from stage 1 (lr 1e-3);
 #   3. the full-resolution detail head added (it starts adding nothing), 24 epochs MSE (lr 1e-3);
 #   4. 20 epochs MSE (lr 5e-4), installed as models/model.pt.
-# Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.0)
+# Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
-RUNS=${1:-runs/v1.0}
+RUNS=${1:-runs/v1.1}
 python scripts/train_real_scan.py --detail-layers 0 --output-dir "$RUNS/stage1" --no-install
 python scripts/train_real_scan.py --detail-layers 0 --init-checkpoint "$RUNS/stage1/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 30 --val-interval 5 --output-dir "$RUNS/stage2" --no-install
