@@ -46,21 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     cells += [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
     if args.quick:
         cells = [cells[0], cells[-3], cells[-2], cells[-1]]
-    methods = {
-        "ours_blind": lambda noisy, level: network_slices(net, noisy),
-        "ours_true_sigma": lambda noisy, level: network_slices(net, noisy, noise_std=level),
-    }
-    if getattr(net, "self_ensemble", 1) > 1:  # the shipped setting averages orientations; also score one pass
-        fast = copy.deepcopy(net)
-        fast.self_ensemble = 1
-        methods["ours_blind_one_pass"] = lambda noisy, level: network_slices(fast, noisy)
-    if not args.no_v02:
-        v02 = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
-        methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
     if args.render_only:
-        recorded = json.loads(args.out.read_text())
-        rows, command = recorded["rows"], recorded["command"]
-    else:
+        try:
+            recorded = json.loads(args.out.read_text())
+            rows, command = recorded["rows"], recorded["command"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"benchmark_real_anatomy: error: --render-only needs the rows of an earlier run in {args.out} ({err!r})", file=sys.stderr)
+            return 2
+    else:  # the networks run only when the rows are made
+        methods = {
+            "ours_blind": lambda noisy, level: network_slices(net, noisy),
+            "ours_true_sigma": lambda noisy, level: network_slices(net, noisy, noise_std=level),
+        }
+        if getattr(net, "self_ensemble", 1) > 1:  # the shipped setting averages orientations; also score one pass
+            fast = copy.deepcopy(net)
+            fast.self_ensemble = 1
+            methods["ours_blind_one_pass"] = lambda noisy, level: network_slices(fast, noisy)
+        if not args.no_v02:
+            v02 = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
+            methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
         rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
         command = " ".join(["python scripts/benchmark_real_anatomy.py", *(sys.argv[1:] if argv is None else argv)])
     summary = summarise_bar(rows, net)

@@ -152,7 +152,7 @@ def summarise_bar(rows: list[dict], net: torch.nn.Module | None = None) -> dict:
     vs_bm3d = {c: by[c, "ours_blind"]["psnr"] - by[c, "bm3d_rc"]["psnr"] for c in graded}
     vs_true = {c: by[c, "ours_blind"]["psnr"] - by[c, "ours_true_sigma"]["psnr"] for c in cells if (c, "ours_true_sigma") in by}
     near = {c: by[c, "ours_blind"]["psnr"] - by[c, "ours_blind"]["input_psnr"] for c in cells if c.endswith(f"_{NEAR_CLEAN_LEVEL:g}")}
-    ms = {m: float(np.median([r["ms"] for r in rows if r["method"] == m])) for m in {r["method"] for r in rows}}
+    ms = {m: float(np.median([r["ms"] for r in rows if r["method"] == m])) for m in dict.fromkeys(r["method"] for r in rows)}
     summary: dict = {
         "cells_graded": len(graded),
         "blind_minus_bm3d_rc": vs_bm3d,

@@ -25,7 +25,7 @@ import torch.nn as nn
 from monai.networks.blocks import Convolution
 from monai.networks.nets import BasicUNet
 
-from monai_nad.networks.conditioned_pde import normalised_inputs
+from monai_nad.networks.conditioned_pde import normalised_inputs, remove_magnitude_bias
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.unrolled import check_image_batch
 
@@ -107,7 +107,7 @@ class NoiseConditionedCNN(nn.Module):
         """
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         xn, sn, coils_t, scale = normalised_inputs(x, noise_std, coils, self.scale_quantile)
-        corrected = torch.sqrt(torch.clamp(xn * xn - 2.0 * coils_t * sn * sn, min=1e-6))
+        corrected = remove_magnitude_bias(xn * xn, 2.0 * coils_t * sn * sn)
         inputs, crop = pad_to_multiple(torch.cat([xn, corrected, sn], dim=1), self.size_divisor)
         v = corrected + self.network(inputs)[crop]
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)

@@ -26,7 +26,7 @@ from monai.networks.utils import pixelshuffle, pixelunshuffle
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
-__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs"]
+__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs", "remove_magnitude_bias"]
 
 
 def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
@@ -62,6 +62,12 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
     if not bool(torch.isfinite(sigma).all()) or bool((sigma < 0).any()):
         raise ValueError("noise_std must be finite and non-negative.")
     return sigma
+
+
+def remove_magnitude_bias(squared: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The second-moment correction ``sqrt(max(m^2 - 2 N sigma^2, 0))`` of squared magnitudes, given ``bias = 2 N sigma^2``
+    (floored at 1e-6 inside the root, so its gradient stays finite)."""
+    return torch.sqrt(torch.clamp(squared - bias, min=1e-6))
 
 
 def normalised_inputs(
@@ -237,7 +243,7 @@ class NoiseConditionedPDE(nn.Module):
         xn, sn = self._pad(xn)[0], self._pad(sn)[0]
         sizes = list(x.shape[2:])
         bias = 2.0 * coils_t * sn * sn
-        corrected = torch.sqrt(torch.clamp(xn * xn - bias, min=1e-6))
+        corrected = remove_magnitude_bias(xn * xn, bias)
         feats = self.encoder(self._down(torch.cat([xn, corrected, sn], dim=1)))
         conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
@@ -246,7 +252,7 @@ class NoiseConditionedPDE(nn.Module):
         u = xn * xn
         for k in range(self.steps):
             u = self.stencil.stable_step(u, conductance[:, k // per_group], fractions[k])
-        v = torch.sqrt(torch.clamp(u - bias, min=1e-6))
+        v = remove_magnitude_bias(u, bias)
         if self.refine is not None:
             v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
         if self.detail is not None:
