@@ -238,7 +238,7 @@ def _parser() -> argparse.ArgumentParser:
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
-    cmp_.add_argument("--suite", required=True, help="comparison, unet_baseline, noise_sweep or ablation")
+    cmp_.add_argument("--suite", required=True, help="comparison, unet_baseline, noise_sweep, ablation, self_supervised or br35h")
     cmp_.add_argument("--store", default="runs/suites/mlflow.db", help="the suites' MLflow SQLite store")
     cmp_.add_argument("-o", "--output-dir", default="docs/results", help="where <suite>.md and figures go")
     return parser

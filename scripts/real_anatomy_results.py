@@ -7,6 +7,7 @@ first, one command each, with the budget written on the page):
     python scripts/train_real_scan.py --network pde   --time-budget 900 --output-dir runs/real_anatomy/neural_pde
     python scripts/train_real_scan.py --network dncnn --time-budget 900 --output-dir runs/real_anatomy/dncnn
     python scripts/train_real_scan.py --network unet  --time-budget 900 --output-dir runs/real_anatomy/unet
+    python scripts/train_real_scan.py --network NAME  --time-budget 900 --output-dir runs/real_anatomy/NAME   # NAME: pm_exponential, ka, foe_s
 
 Usage:
     python scripts/real_anatomy_results.py [--quick] [--runs runs/real_anatomy] [--classical gaussian tv nlm wavelet]
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         cells = [("colin27", None, 0.1), ("mni", "inverted", 0.05), ("colin27", None, NEAR_CLEAN_LEVEL)]
     outputs: dict = {}
-    rows = benchmark_cells(cells, methods, tuned, limit=2 if args.quick else None, outputs=outputs)
+    rows = benchmark_cells(cells, methods, tuned, limit=2 if args.quick else None, tune_near_clean=True, outputs=outputs)
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python scripts/real_anatomy_results.py", *(sys.argv[1:] if argv is None else argv)])

@@ -4,7 +4,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python scripts/tune_baselines.py
 python scripts/tune_baselines.py --noise rician --levels 0.02 0.08 0.12 0.2 0.25 --methods bm3d nlm
-python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline --max-epochs 70 --tracking mlflow --experiment_name unet_baseline
+# the learned baselines of the real-anatomy page, 900 s each on one thread (skipped when trained)
+for network in pde dncnn unet pm_exponential ka foe_s; do
+    folder=runs/real_anatomy/$([ "$network" = pde ] && echo neural_pde || echo "$network")
+    [ -f "$folder/checkpoints/best_model.pt" ] || OMP_NUM_THREADS=1 python scripts/train_real_scan.py --network "$network" --time-budget 900 --output-dir "$folder"
+done
+python scripts/real_anatomy_results.py
+python scripts/benchmark_real_anatomy.py
 python scripts/train_diffusivity_family.py --max-epochs 3
 python scripts/diffusivity_family_results.py
 python scripts/train_pretrained.py --extra-config diffusion_only.json --extra-config self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised

@@ -1,12 +1,13 @@
 """Run an experiment suite (``configs/suites/<name>.json``) and record every method as one MLflow run.
 
-Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``, ``self_supervised``. Every method sees the same fixed-seed
+Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``, ``self_supervised`` on MNI, and ``br35h``
+(``--data br35h --root DIR``: any folder laid out like Br35H, networks trained on it). Every method sees the same fixed-seed
 noisy MNI test slices and is scored by the same code (``monai_nad.metrics.median_scores``: median PSNR, SSIM,
 foreground PSNR and edge MSE; outputs clipped to [0, 1]); timings are medians per slice on one thread in the same
 run. Classical methods use the parameters ``scripts/tune_baselines.py`` chose on the validation slab
-(``configs/baselines_tuned.json``). Learned methods: the shipped Neural PDE bundle, the U-Net baseline trained by
-``python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline``, and the
-diffusivity family of ``scripts/train_diffusivity_family.py``. The ablation suite trains its configurations
+(``configs/baselines_tuned.json``). Learned methods: the shipped Neural PDE bundle, the U-Net and DnCNN-style baselines
+trained with the real-scan recipe for one wall-clock budget (``--budget-runs``, the runs of the real-anatomy page), and
+the diffusivity family of ``scripts/train_diffusivity_family.py``. The ablation suite trains its configurations
 itself through the bundle (finished ones are reused).
 
 Runs go to the experiment ``<suite>`` of the SQLite store ``runs/suites/mlflow.db``; ``monai-nad compare --suite
@@ -15,6 +16,7 @@ Runs go to the experiment ``<suite>`` of the SQLite store ``runs/suites/mlflow.d
 Usage:
     python scripts/run_suite.py --suite comparison
     python scripts/run_suite.py --suite ablation --quick --output-dir /tmp/suites   # tiny budget, minutes
+    python scripts/run_suite.py --data br35h --root ~/data/Br35H                     # the seed's experiment on Br35H
 """
 
 from __future__ import annotations
@@ -22,428 +24,46 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from monai_nad.baselines import tune_baseline  # noqa: E402
-from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition  # noqa: E402
-from monai_nad.diffdenoise import BlindSpotStage, sampling_variance  # noqa: E402
-from monai_nad.engines import bundle_command  # noqa: E402
-from monai_nad.experiments import (  # noqa: E402
-    SUITES,
-    Method,
-    bundle_network,
-    classical_method,
-    level_key,
-    load_tuned,
-    log_method_run,
-    network_method,
-    sqlite_uri,
-)
-from monai_nad.inference import denoise_slices  # noqa: E402
-from monai_nad.metrics import median_scores  # noqa: E402
-from monai_nad.networks import RicianMeanInversion  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
-
-
-class Context:
-    """Paths and switches shared by the suites."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.quick = args.quick
-        self.output = args.output_dir
-        self.tracking_uri = sqlite_uri(self.output / "mlflow.db")
-        self.tuned_path = args.tuned
-        self.unet_checkpoint = args.unet_checkpoint
-        self.family_runs = args.family_runs
-        self.limit: int | None = None
-        self.description = ""
-        self.only_variants: list[str] | None = args.variants
-        self.only_methods: list[str] | None = args.only
-        self.diffdenoise: tuple[torch.nn.Module, torch.nn.Module] | None = None
-        self._tuned: dict | None = None
-
-    def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
-        """Tuned baseline parameters; the quick mode tunes on 2 validation slices on the fly instead."""
-        if not self.quick:
-            if self._tuned is None:
-                self._tuned = load_tuned(self.tuned_path)
-            return self._tuned
-        tuned: dict = {}
-        for level in levels:
-            noisy, clean = mni_eval_arrays("validation", level, noise=noise, limit=2)
-            for name in methods:
-                tuned.setdefault(noise, {}).setdefault(level_key(level), {})[name] = tune_baseline(
-                    name, noisy, clean, level, rician=noise == "rician"
-                )
-        return tuned
-
-
-def shipped_neural_pde() -> Method:
-    net = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
-    return network_method("neural_pde", net, {"bundle": "bundles/neural_pde_denoising", "config": "inference.json"})
-
-
-def unet_baseline(ctx: Context) -> Method | None:
-    checkpoint = ctx.unet_checkpoint
-    if not checkpoint.is_file() and ctx.quick:
-        checkpoint = train_tiny_unet(ctx.output / "unet_quick")
-    if not checkpoint.is_file():
-        print(f"U-Net baseline skipped: no checkpoint at {checkpoint} (train it with `python scripts/train_pretrained.py "
-              "--extra-config unet_baseline.json --output-dir runs/unet_baseline`)", flush=True)
-        return None
-    net = bundle_network(BUNDLE, ["train.json", "unet_baseline.json"], checkpoint)
-    shown = checkpoint.resolve().relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else Path(checkpoint.name)
-    return network_method("unet", net, {"architecture": "monai.networks.nets.BasicUNet", "checkpoint": str(shown)})  # no machine path
-
-
-def train_tiny_unet(output: Path) -> Path:
-    """A 1-epoch U-Net for the quick mode (trained once per output folder)."""
-    if (output / "checkpoints" / "best_model.pt").is_file():
-        return output / "checkpoints" / "best_model.pt"
-    command = [
-        sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "unet_baseline.json",
-        "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
-        "--train#datalist", "$monai_nad.data.mni_slices('train')[:6]", "--val_levels", "[0.1]",
-    ]
-    subprocess.run(command, check=True, capture_output=True)
-    return output / "checkpoints" / "best_model.pt"
-
-
-def family_methods(ctx: Context) -> list[Method]:
-    """The blind Rician members of the learned-diffusivity family that have been trained."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_diffusivity_family import VARIANTS, diffusivity_kwargs  # noqa: PLC0415
-
-    from monai_nad.engines import load_network_weights
-    from monai_nad.networks import DiffusivityPDE
-
-    methods = []
-    for variant in VARIANTS:
-        done = ctx.family_runs / f"{variant}_rician" / "done.json"
-        if not done.is_file():
-            continue
-        info = json.loads(done.read_text())
-        net = DiffusivityPDE(
-            diffusivity=variant, diffusivity_kwargs=diffusivity_kwargs(variant, "rician"), bias_correction=True,
-            **({"steps": 3} if info.get("quick") else {}),
-        )
-        load_network_weights(net, ctx.family_runs / info["checkpoint"])
-        methods.append(network_method(f"diffusivity_{variant}", net, {"family_run": f"{variant}_rician", "epochs": info["max_epochs"]}))
-    return methods
-
-
-def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shift: str | None = None,
-             prefix: str = "", keep: tuple[float, int] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], list[float]]:
-    """Score a method on the test slab at several levels.
-
-    Returns:
-        ``(metrics named "<prefix><metric>_<level>", kept outputs, seconds per slice)``.
-    """
-    metrics: dict[str, float] = {}
-    kept: dict[str, np.ndarray] = {}
-    seconds: list[float] = []
-    for level in levels:
-        noisy, clean = mni_eval_arrays("test", level, noise=noise, shift=shift, limit=ctx.limit)
-        outs, times = denoise_slices(lambda image: method.denoise(image, level), noisy)
-        seconds += times
-        scores = median_scores(outs, clean)
-        metrics.update({f"{prefix}{k}_{level_key(level)}": v for k, v in scores.items()})
-        if keep is not None and abs(level - keep[0]) < 1e-9:
-            index = min(keep[1], len(outs) - 1)
-            kept["output"] = outs[index]
-            kept["index"] = np.asarray(index)
-            if method.network is not None and hasattr(method.network, "forward_with_conductance"):
-                with torch.inference_mode():
-                    _, maps = method.network.forward_with_conductance(torch.from_numpy(noisy[index])[None, None])
-                kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
-    return metrics, kept, seconds
-
-
-def record(ctx: Context, suite: str, method: Method, metrics: dict[str, float], seconds: list[float],
-           extra_params: dict | None = None, kept: dict[str, np.ndarray] | None = None) -> None:
-    metrics = dict(metrics)
-    if seconds:
-        metrics["ms_per_slice"] = 1000.0 * float(np.median(seconds))
-    metrics["parameters"] = float(method.parameters)
-    params = {"kind": method.kind, "quick": ctx.quick, "slices": ctx.limit or 10, **method.params, **(extra_params or {})}
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts = []
-        if kept:
-            path = Path(tmp) / "qualitative.npz"
-            np.savez_compressed(path, **kept)
-            artifacts.append(path)
-        log_method_run(ctx.tracking_uri, suite, method.name, params, metrics, artifacts, {"description": ctx.description})
-    shown = ", ".join(f"{k} {v:.3f}" for k, v in list(metrics.items())[:4])
-    print(f"[{suite}] {method.name}: {shown} ...", flush=True)
-
-
-def learned_methods(names: list[str], ctx: Context) -> list[Method]:
-    methods: list[Method] = []
-    for name in names:
-        if name == "neural_pde":
-            methods.append(shipped_neural_pde())
-        elif name == "unet":
-            unet = unet_baseline(ctx)
-            if unet is not None:
-                methods.append(unet)
-        elif name == "diffusivity_family":
-            methods.extend(family_methods(ctx))
-        elif name in ("diffdenoise", "diffdenoise_student"):
-            pipeline, student = diffdenoise_networks(ctx)
-            network = student if name == "diffdenoise_student" else pipeline.with_sampling(True)
-            # trained on noisy magnitude images, it estimates the Rician mean: invert it (blind sigma) on this Rician suite
-            methods.append(network_method(name, RicianMeanInversion(network), {"bundle": "bundles/diffdenoise", "post_correction": "rician_mean",
-                                                                               "training": "self-supervised (noisy images only)"}))
-        else:
-            raise ValueError(f"unknown learned method {name!r}")
-    return methods
-
-
-def run_comparison(cfg: dict, ctx: Context) -> None:
-    noise, levels = cfg["noise"], [float(v) for v in cfg["levels"]]
-    baselines = cfg["quick"]["baselines"] if ctx.quick else cfg["baselines"]
-    tuned = ctx.tuned(noise, levels, baselines)
-    keep = (float(cfg["qualitative"]["level"]), int(cfg["qualitative"]["index"]))
-    methods = [classical_method(b, tuned, noise, levels, rc) for b in baselines for rc in cfg["bias_correction"]]
-    methods += learned_methods(cfg["quick"]["learned"] if ctx.quick else cfg["learned"], ctx)
-    for method in methods:
-        metrics, kept, seconds = evaluate(method, noise, levels, ctx, keep=keep)
-        record(ctx, "comparison", method, metrics, seconds, {"qualitative": cfg["qualitative"]}, kept)
-
-
-def run_noise_sweep(cfg: dict, ctx: Context) -> None:
-    settings = cfg["quick"]["settings"] if ctx.quick else cfg["settings"]
-    wanted = ctx.only_methods
-    learned = learned_methods([m for m in cfg["learned"] if not wanted or m in wanted], ctx)
-    classical: dict[str, list[tuple[str, Method]]] = {}
-    baselines = cfg["quick"].get("baselines", cfg["baselines"]) if ctx.quick else cfg["baselines"]
-    if wanted:  # e.g. --only neural_pde after retraining it: the other methods' runs stay as they are
-        baselines = [b for b in baselines if b in wanted or f"{b}+rc" in wanted]
-    for noise, levels in settings.items():
-        tuned = ctx.tuned(noise, [float(v) for v in levels], baselines)
-        for b in baselines:
-            for rc in ([False, True] if noise == "rician" else [False]):
-                method = classical_method(b, tuned, noise, [float(v) for v in levels], rc)
-                classical.setdefault(method.name, []).append((noise, method))
-    for method in learned:
-        metrics, seconds = {}, []
-        for noise, levels in settings.items():
-            m, _, s = evaluate(method, noise, [float(v) for v in levels], ctx, prefix=f"{noise}_")
-            metrics.update(m)
-            seconds += s
-        record(ctx, "noise_sweep", method, metrics, seconds)
-    for name, parts in classical.items():
-        metrics, seconds, params = {}, [], {}
-        for noise, method in parts:
-            m, _, s = evaluate(method, noise, [float(v) for v in settings[noise]], ctx, prefix=f"{noise}_")
-            metrics.update(m)
-            seconds += s
-            params[noise] = method.params["tuned"]
-        record(ctx, "noise_sweep", Method(name, parts[0][1].denoise, {"library": parts[0][1].params["library"], "tuned": params}), metrics, seconds)
-
-
-def run_unet_baseline(cfg: dict, ctx: Context) -> None:
-    q = cfg["quick"] if ctx.quick else {}
-    levels = [float(v) for v in cfg["levels"]]
-    out_of_range = [float(v) for v in q.get("out_of_range", cfg["out_of_range"])]
-    shifted = q.get("shifted", cfg["shifted"])
-    for method in learned_methods(cfg["learned"], ctx):
-        metrics, _, seconds = evaluate(method, cfg["noise"], levels, ctx)
-        more, _, _ = evaluate(method, cfg["noise"], out_of_range, ctx, prefix="outside_")
-        metrics.update(more)
-        for shift, shift_levels in shifted.items():
-            more, _, _ = evaluate(method, cfg["noise"], [float(v) for v in shift_levels], ctx, shift=shift, prefix=f"{shift}_")
-            metrics.update(more)
-        record(ctx, "unet_baseline", method, metrics, seconds)
-
-
-def run_ablation(cfg: dict, ctx: Context) -> None:
-    q = cfg["quick"] if ctx.quick else {}
-    budget = q.get("budget", cfg["budget"])
-    seeds = q.get("seeds", cfg["seeds"])
-    variants = {k: cfg["variants"][k] for k in (ctx.only_variants or q.get("variants", cfg["variants"]))}
-    levels = [float(v) for v in cfg["levels"]]
-    configs = BUNDLE / "configs"
-    for name, variant_overrides in variants.items():
-        overrides = [*cfg.get("base", []), *variant_overrides]
-        for seed in seeds:
-            run_dir = ctx.output / "ablation" / f"{name}_seed{seed}"
-            best = run_dir / "checkpoints" / "best_model.pt"
-            done = run_dir / "done.json"
-            if not done.is_file():
-                command, env = bundle_command(
-                    [configs / "train.json"], {"bundle_root": str(BUNDLE), "output_dir": str(run_dir)},
-                    ["--seed", str(seed), *budget, *overrides],
-                    ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf")],
-                )
-                print(f"[ablation] training {name} seed {seed}: {' '.join(command)}", flush=True)
-                start = time.time()
-                env["OMP_NUM_THREADS"] = os.environ.get("ABLATION_THREADS", "2")
-                result = subprocess.run(command, capture_output=True, text=True, env=env)
-                if result.returncode != 0 or not best.is_file():
-                    raise RuntimeError(f"ablation run {name} seed {seed} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-                done.write_text(json.dumps({"seconds": round(time.time() - start, 1), "overrides": overrides, "budget": budget}) + "\n")
-            info = json.loads(done.read_text())
-            from monai.bundle import ConfigParser
-
-            from monai_nad.engines import load_network_weights
-
-            parser = ConfigParser()
-            parser.read_config(str(configs / "train.json"))
-            for key, value in zip(overrides[::2], overrides[1::2]):
-                parser[key.removeprefix("--")] = json.loads(value.lower()) if value in ("True", "False") else json.loads(value)
-            net = load_network_weights(parser.get_parsed_content("network_def"), best)
-            method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(variant_overrides) or "none",
-                                                               "base": " ".join(cfg.get("base", [])) or "none",
-                                                               "budget": " ".join(budget), "train_seconds": info["seconds"]})
-            metrics, _, seconds = evaluate(method, "rician", levels, ctx)
-            record(ctx, "ablation", method, metrics, seconds)
-
-
-DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
-
-
-def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The DiffDenoise pipeline and student: the bundle's shipped weights, or (quick mode) a tiny fresh training.
-
-    Loaded once per run (the comparison suite asks for both the pipeline and the student).
-    """
-    if ctx.diffdenoise is None:
-        ctx.diffdenoise = _load_diffdenoise(ctx)
-    return ctx.diffdenoise
-
-
-def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([str(DIFFDENOISE / "configs" / "common.json"), str(DIFFDENOISE / "configs" / "inference.json")])
-    parser["bundle_root"] = str(DIFFDENOISE)
-    if ctx.quick:
-        runs = ctx.output / "diffdenoise_quick"
-        if not (runs / "student" / "model.pt").is_file():
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(runs)], check=True, capture_output=True)
-        for stage in ("bsn", "diffusion", "student"):
-            parser[f"{stage}_ckpt"] = str(runs / stage / "model.pt")
-        parser["inference_steps"] = 2
-    return parser.get_parsed_content("pipeline_def"), parser.get_parsed_content("load_student")
-
-
-def self_supervised_neural_pde(ctx: Context) -> Method:
-    checkpoint = BUNDLE / "models" / "self_supervised.pt"
-    if ctx.quick:
-        output = ctx.output / "self_supervised_quick"
-        checkpoint = output / "checkpoints" / "final_model.pt"
-        if not checkpoint.is_file():
-            subprocess.run([
-                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "diffusion_only.json", "--extra-config", "self_supervised.json",
-                "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
-                "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
-            ], check=True, capture_output=True)
-    net = bundle_network(BUNDLE, ["train.json", "diffusion_only.json", "self_supervised.json"], checkpoint)
-    return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
-
-
-def bm3d_for_condition(condition: str, ctx: Context) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
-    """BM3D (+ Rician correction for Rician noise) tuned on validation slices of the condition.
-
-    For Rician noise the level is the known sigma; otherwise BM3D gets the standard deviation of (noisy - clean)
-    measured on the validation slices, times a tuned factor: an oracle-tuned baseline.
-    """
-    noise, level, _ = noise_condition(condition)
-    noisy, clean = mni_condition_arrays("validation", condition, limit=2 if ctx.quick else 4)
-    sigma = level if noise in ("rician", "gaussian") else float(np.std(noisy - clean))
-    tuned = {noise: {level_key(sigma): {"bm3d": tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")}}}
-    method = classical_method("bm3d", tuned, noise, [sigma], bias_correction=noise == "rician")
-    return (lambda image: method.denoise(image, sigma)), {"sigma": sigma, **method.params["tuned"][level_key(sigma)]}
-
-
-def run_self_supervised(cfg: dict, ctx: Context) -> None:
-    q = cfg["quick"] if ctx.quick else {}
-    conditions = q.get("conditions", cfg["conditions"])
-    keep_condition, keep_index = cfg["qualitative"]["condition"], int(cfg["qualitative"]["index"])
-    methods = [m for m in cfg["methods"] if not ctx.only_methods or m in ctx.only_methods]
-    needs_diffdenoise = any(m in ("blind_spot", "diffdenoise_single", "diffdenoise", "diffdenoise_full_chain", "student") for m in methods)
-    pipeline, student = diffdenoise_networks(ctx) if needs_diffdenoise else (None, None)
-    learned = {} if pipeline is None else {
-        "blind_spot": network_method("blind_spot", BlindSpotStage(pipeline), {"stage": "1: blind-spot network"}),
-        "diffdenoise_single": network_method("diffdenoise_single", pipeline.with_sampling(False), {"stage": "2: one DDIM sample", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
-        "diffdenoise": network_method("diffdenoise", pipeline.with_sampling(True), {"stage": "3: SRDS (+eps, -eps)", "inference_steps": pipeline.inference_steps, "start_step": pipeline.start_step}),
-        "diffdenoise_full_chain": network_method("diffdenoise_full_chain", pipeline.replace(symmetric=True, inference_steps=10, start_step=None),
-                                                 {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
-        "student": network_method("student", student, {"stage": "4: distilled student"}),
-    }
-    corrected: dict[str, Method] = {}
-    for name in methods:
-        metrics: dict[str, float] = {}
-        seconds: list[float] = []
-        kept: dict[str, np.ndarray] = {}
-        params: dict = {}
-        for condition in conditions:
-            noisy, clean = mni_condition_arrays("test", condition, limit=ctx.limit)
-            if name == "bm3d":
-                denoise, params[condition] = bm3d_for_condition(condition, ctx)
-            else:
-                if learned.get(name) is None:
-                    learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
-                method = learned[name]
-                if name != "neural_pde" and noise_condition(condition)[0] == "rician":
-                    # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
-                    method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
-                denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
-            outs, times = denoise_slices(denoise, noisy)
-            seconds += times
-            metrics.update({f"{k}_{condition}": v for k, v in median_scores(outs, clean).items()})
-            if condition == keep_condition:
-                index = min(keep_index, len(outs) - 1)
-                kept.update({"output": outs[index], "index": np.asarray(index)})
-                if name == "bm3d":
-                    kept.update({"noisy": noisy[index], "clean": clean[index]})
-        if name == "diffdenoise":
-            srds = q.get("srds", cfg["srds"])
-            noisy, _ = mni_condition_arrays("test", srds["condition"], limit=srds["slices"])
-            variance = sampling_variance(pipeline, torch.from_numpy(noisy)[:, None], repeats=srds["repeats"])
-            metrics.update({f"srds_variance_{k}": v for k, v in variance.items()})
-            params["srds"] = srds
-        method = learned.get(name) or Method(name, lambda image, level: image, {"library": "bm3d", "tuned": params})
-        if "srds" in params:
-            method.params["srds"] = params.pop("srds")
-        if name in corrected:
-            method.params["post_correction"] = "rician_mean on Rician conditions"
-        record(ctx, "self_supervised", method, metrics, seconds, {"conditions": ",".join(conditions), "qualitative": cfg["qualitative"]}, kept)
-
-
-RUNNERS = {"comparison": run_comparison, "self_supervised": run_self_supervised, "unet_baseline": run_unet_baseline, "noise_sweep": run_noise_sweep, "ablation": run_ablation}
+from monai_nad.experiments import SUITES  # noqa: E402
+from monai_nad.experiments.suites import ROOT, RUNNERS, Context  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", required=True, choices=SUITES + ("all",))
+    parser.add_argument("--suite", choices=SUITES + ("all",), help="required unless --data br35h (which runs the br35h suite)")
+    parser.add_argument("--data", choices=["mni", "br35h"], default="mni", help="mni: the suites on the MNI template; br35h: the Br35H suite")
+    parser.add_argument("--root", type=Path, default=None, help="the Br35H-like folder (yes/ and no/ of JPEG/PNG slices)")
     parser.add_argument("--quick", action="store_true", help="2 test slices, few methods, tiny training budgets")
     parser.add_argument("--output-dir", type=Path, default=ROOT / "runs" / "suites")
     parser.add_argument("--tuned", type=Path, default=ROOT / "configs" / "baselines_tuned.json")
-    parser.add_argument("--unet-checkpoint", type=Path, default=ROOT / "runs" / "unet_baseline" / "checkpoints" / "best_model.pt")
+    parser.add_argument("--budget-runs", type=Path, default=ROOT / "runs" / "real_anatomy",
+                        help="the networks trained for one wall-clock budget (scripts/real_anatomy_results.py names the commands)")
     parser.add_argument("--variants", nargs="+", default=None, help="ablation: only these configurations (e.g. to split the work)")
     parser.add_argument("--only", nargs="+", default=None, help="self_supervised, noise_sweep: only these methods (e.g. to split the work, or to re-run one retrained model)")
     parser.add_argument("--family-runs", type=Path, default=ROOT / "runs" / "diffusivity_family")
     args = parser.parse_args(argv)
+    if args.data == "br35h":
+        if args.suite not in (None, "br35h"):
+            parser.error("--data br35h runs the br35h suite; drop --suite or give --suite br35h")
+        args.suite = "br35h"
+    if args.suite is None:
+        parser.error("give --suite (or --data br35h --root DIR)")
+    if args.suite == "br35h" and (args.root is None or not args.root.is_dir()):
+        parser.error(f"the br35h suite needs --root DIR, an existing Br35H-like folder (got {args.root})")
     torch.set_num_threads(1)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(args)
-    for suite in SUITES if args.suite == "all" else (args.suite,):
+    chosen = [name for name in SUITES if name != "br35h" or args.root is not None] if args.suite == "all" else [args.suite]
+    for suite in chosen:
         cfg = json.loads((ROOT / "configs" / "suites" / f"{suite}.json").read_text())
         ctx.limit = cfg["quick"]["limit"] if args.quick else cfg.get("limit")
         ctx.description = cfg["description"]

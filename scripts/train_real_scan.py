@@ -3,7 +3,7 @@
 One ``python -m monai.bundle run``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable: started again with the same
 ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses CUDA with AMP where a GPU
 is present and the CPU otherwise. The Neural PDE's best-validation checkpoint is copied to ``models/model.pt`` (the
-shipped model) and the run's record (wall time, hardware, and the record of the run a fine-tuning started from) to
+shipped model; never for a baseline, a --time-budget run or Br35H) and the run's record (wall time, hardware, and the record of the run a fine-tuning started from) to
 ``docs/training_info_real_scan.json``. The shipped model came from four stages: ``bash scripts/train_v1.sh``.
 
 Usage:
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from monai_nad.engines.training_record import install_checkpoint, previous_record, update_record
 from monai_nad.engines.user_values import bundle_command
+from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY as FAMILY
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
 
@@ -35,13 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-interval", type=int, default=4)
     parser.add_argument("--output-dir", type=Path, default=BUNDLE / "runs" / "real_scan")
     parser.add_argument("--volumes", nargs="+", default=["mni", "colin27"], choices=["mni", "colin27"], help="training/validation volumes")
+    parser.add_argument("--data", choices=["real_anatomy", "br35h"], default="real_anatomy",
+                        help="training data: the MNI/Colin27 slabs (default) or a Br35H-like folder (--root; configs/train_br35h.json)")
+    parser.add_argument("--root", type=Path, default=None, help="the Br35H-like folder (yes/ and no/ of JPEG/PNG slices)")
     parser.add_argument("--init-checkpoint", type=Path, default=None,
                         help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
     parser.add_argument("--loss", choices=["l1", "mse"], default="l1", help="training loss (default l1; mse fine-tunes for PSNR)")
-    parser.add_argument("--network", choices=["pde", "dncnn", "unet"], default="pde",
-                        help="the Neural PDE (default) or a learned baseline with the same inputs (configs/baseline_cnn.json); "
-                             "baselines are never installed")
+    parser.add_argument("--network", choices=["pde", "dncnn", "unet", *FAMILY], default="pde",
+                        help="the Neural PDE (default) or a learned baseline with the same inputs: a CNN (configs/baseline_cnn.json) "
+                             "or a member of the learned-diffusivity family (configs/diffusivity_real_scan.json); baselines are never installed")
     parser.add_argument("--detail-layers", type=int, default=None,
                         help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
@@ -50,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.time_budget is not None and args.time_budget <= 0:
         parser.error("--time-budget must be positive seconds")
+    if (args.data == "br35h") != (args.root is not None):
+        parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
+    if args.root is not None and not args.root.is_dir():
+        print(f"train_real_scan: error: --root {args.root} is not a folder", file=sys.stderr)
+        return 2
     configs = BUNDLE / "configs"
     output = args.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -65,11 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.learning_rate is not None:
         ours += ["--learning_rate", repr(float(args.learning_rate))]
     files = [configs / "common.json", configs / "train_real_scan.json"]
+    if args.root is not None:
+        files.append(configs / "train_br35h.json")
+        values["br35h_root"] = str(args.root.resolve())
     if args.detail_layers is not None:
         ours += ["--detail_layers", str(int(args.detail_layers))]
-    if args.network != "pde":
+    if args.network in ("dncnn", "unet"):
         files.append(configs / "baseline_cnn.json")
         ours += ["--backbone", args.network, "--cnn_features", "48" if args.network == "dncnn" else "16"]
+    elif args.network != "pde":
+        files.append(configs / "diffusivity_real_scan.json")
+        ours += ["--diffusivity", args.network, "--diffusivity_kwargs", json.dumps(FAMILY[args.network])]
     if args.time_budget is not None:
         ours += ["--time_budget_s", repr(float(args.time_budget)), "--resume", "false"]
     run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
@@ -86,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
         "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
-        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers,
+        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers, "data": args.data,
     }
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
     started = previous_record(args.init_checkpoint, BUNDLE / "docs" / "training_info_real_scan.json")
     record = update_record(output, invocation, command, best, started)
     print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
-    if not args.no_install and args.network == "pde":
+    if not args.no_install and args.network == "pde" and args.data == "real_anatomy" and args.time_budget is None:  # budget runs are comparisons
         print(f"installed {install_checkpoint(best, BUNDLE, record)}")
     return 0
 

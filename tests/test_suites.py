@@ -41,7 +41,7 @@ def test_quick_suites_end_to_end(tmp_path):
     runs = tmp_path / "suites"
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "run_suite.py"), "--suite", "all", "--quick", "--output-dir", str(runs),
-         "--unet-checkpoint", str(tmp_path / "no_unet.pt"), "--family-runs", str(tmp_path / "no_family")],
+         "--budget-runs", str(tmp_path / "no_budget_runs"), "--family-runs", str(tmp_path / "no_family")],
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -91,3 +91,52 @@ def test_classical_method_uses_the_tuned_values_and_names_missing_ones():
     assert rc.name == "tv+rc" and rc.params["tuned"]["0.1"] == {"weight_factor": 1.0, "b": 0.5}
     with pytest.raises(KeyError, match=r"no tuned plain parameters for tv at rician level 0.05: run .*--levels 0.05 --methods tv"):
         classical_method("tv", tuned, "rician", [0.05], bias_correction=False)
+
+
+def _br35h_folder(root: Path) -> Path:
+    """A small folder laid out like Br35H: smooth 'anatomy' of varying sizes, RGB and grey, JPEG and PNG."""
+    import numpy as np
+    from PIL import Image
+
+    for name in ("yes", "no"):
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            yy, xx = np.mgrid[0:140 + 3 * i, 0:130 + 2 * i]
+            head = ((xx - xx.mean()) / (0.45 * xx.shape[1])) ** 2 + ((yy - yy.mean()) / (0.45 * yy.shape[0])) ** 2 < 1
+            image = (head * (140 + 70 * np.sin(xx / (4 + i)) * np.cos(yy / 6))).clip(0, 255).astype(np.uint8)
+            if i % 2:
+                Image.fromarray(np.stack([image] * 3, -1)).save(root / name / f"{name}{i}.jpg")
+            else:
+                Image.fromarray(image).save(root / name / f"{name}{i}.png")
+    return root
+
+
+def test_br35h_suite_refuses_a_missing_folder_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_suite.py"), "--data", "br35h", "--root", str(tmp_path / "absent")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "needs --root DIR, an existing Br35H-like folder" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_br35h_suite_end_to_end_on_a_br35h_like_folder(tmp_path):
+    """``--data br35h --root DIR``: tuned classical methods and a network trained on the folder, then the page."""
+    root = _br35h_folder(tmp_path / "Br35H")
+    runs = tmp_path / "suites"
+    command = [sys.executable, str(ROOT / "scripts" / "run_suite.py"), "--data", "br35h", "--root", str(root), "--quick", "--output-dir", str(runs)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    from monai_nad.experiments import latest_runs, sqlite_uri
+
+    logged = {r["name"]: r for r in latest_runs(sqlite_uri(runs / "mlflow.db"), "br35h")}
+    assert set(logged) == {"tv", "tv+rc", "dncnn"}
+    assert logged["dncnn"]["params"]["training"].startswith("Br35H train split")
+    for run in logged.values():
+        assert all(0.0 < run["metrics"][f"psnr_{lv}"] < 80.0 for lv in ("0.05", "0.1", "0.15"))
+    assert (runs / "br35h" / "dncnn" / "checkpoints" / "best_model.pt").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=900)  # the trained network is reused
+    assert again.returncode == 0 and "[br35h] training" not in again.stdout
+    out = tmp_path / "results"
+    assert cli_main(["compare", "--suite", "br35h", "--store", str(runs / "mlflow.db"), "-o", str(out)]) == 0
+    page = (out / "br35h.md").read_text()
+    assert "Br35H test slices" in page and "| dncnn |" in page and "seed project's published Br35H numbers" in page

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from monai_nad.data.br35h import BR35H_CLASSES, ToGreyscaled, br35h_split, br35h_transforms
+from monai_nad.data.br35h import (
+    BR35H_CLASSES,
+    BR35H_LEVELS,
+    ToGreyscaled,
+    br35h_eval_arrays,
+    br35h_images,
+    br35h_split,
+    br35h_training_dataset,
+    br35h_transforms,
+    br35h_validation_dataset,
+)
 from monai_nad.data.mni import (
     MNI_SHIFTS,
     MNI_SPLITS,
@@ -70,6 +80,11 @@ __all__ = [
     "ToGreyscaled",
     "br35h_split",
     "br35h_transforms",
+    "BR35H_LEVELS",
+    "br35h_images",
+    "br35h_eval_arrays",
+    "br35h_training_dataset",
+    "br35h_validation_dataset",
     "MNI_SHIFTS",
     "MNI_SPLITS",
     "MNI_TEMPLATE_NAME",

@@ -8,18 +8,43 @@ split with seed 42.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import Compose, EnsureChannelFirstd, EnsureTyped, LoadImaged, MapTransform, Resized, ScaleIntensityRanged
+from monai.data import CacheDataset, Dataset
+from monai.transforms import (
+    Compose,
+    EnsureChannelFirstd,
+    EnsureTyped,
+    LoadImaged,
+    MapTransform,
+    RandFlipd,
+    RandRotate90d,
+    RandSpatialCropd,
+    Resized,
+    ScaleIntensityRanged,
+    SelectItemsd,
+)
 
-__all__ = ["BR35H_CLASSES", "br35h_split", "br35h_transforms", "ToGreyscaled"]
+__all__ = [
+    "BR35H_CLASSES",
+    "BR35H_LEVELS",
+    "br35h_split",
+    "br35h_transforms",
+    "ToGreyscaled",
+    "br35h_images",
+    "br35h_eval_arrays",
+    "br35h_training_dataset",
+    "br35h_validation_dataset",
+]
 
 #: Class folders and their labels.
 BR35H_CLASSES = {"no": 0, "yes": 1}
+#: Evaluation noise levels (Rician ``s``, fraction of the maximum intensity), as on the MNI protocol.
+BR35H_LEVELS = (0.05, 0.10, 0.15)
 _SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
@@ -115,3 +140,107 @@ def br35h_transforms(spatial_size: int = 128) -> Compose:
             EnsureTyped("image", dtype=torch.float32),
         ]
     )
+
+
+def br35h_images(root: str | Path, split: str, spatial_size: int = 128, limit: int | None = None) -> np.ndarray:
+    """The clean images of one split, ``(N, S, S)`` float32 in ``[0, 1]`` (the order of :func:`br35h_split`).
+
+    Args:
+        root: folder with ``yes/`` and ``no/`` subfolders.
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        spatial_size: image side ``S``. Defaults to 128.
+        limit: keep only the first ``limit`` images.
+
+    Raises:
+        ValueError: unknown split, or a folder not laid out like Br35H (see :func:`br35h_split`).
+        FileNotFoundError: ``root`` does not exist.
+    """
+    items = br35h_split(root)
+    if split not in items:
+        raise ValueError(f"split must be one of {tuple(items)}, got {split!r}.")
+    load = br35h_transforms(spatial_size)
+    return np.stack([np.asarray(load(dict(item))["image"][0], dtype=np.float32) for item in items[split][:limit]])
+
+
+def br35h_eval_arrays(
+    root: str | Path, split: str, level: float, seed: int = 0, limit: int | None = None, spatial_size: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-seed Rician noisy/clean pairs of one split: the same noise for every method and every read.
+
+    Image ``i`` at level ``s`` gets ``sqrt((x + s n1)^2 + (s n2)^2)`` with ``n1, n2`` drawn from
+    ``numpy.random.default_rng([seed, i, round(1e6 s)])``.
+
+    Returns:
+        ``(noisy, clean)``, both ``(N, S, S)`` float32.
+    """
+    clean = br35h_images(root, split, spatial_size, limit)
+    noisy = np.empty_like(clean)
+    for i, x in enumerate(clean.astype(np.float64)):
+        rng = np.random.default_rng([int(seed), i, int(round(1e6 * level))])
+        n1, n2 = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
+        noisy[i] = np.sqrt((x + level * n1) ** 2 + (level * n2) ** 2)
+    return noisy, clean
+
+
+def br35h_training_dataset(
+    root: str | Path,
+    patch_size: int = 64,
+    samples_per_image: int = 4,
+    level: Sequence[float] = (0.05, 0.2),
+    seed: int = 0,
+    spatial_size: int = 128,
+) -> Dataset:
+    """Training pairs from the training split, the seed's protocol: Rician ``s ~ U(level)`` per patch, random crops,
+    flips and 90-degree rotations; the loaded images are cached in memory.
+
+    Args:
+        root: folder with ``yes/`` and ``no/`` subfolders.
+        patch_size: crop side (at most ``spatial_size``). Defaults to 64.
+        samples_per_image: items per training image and epoch. Defaults to 4.
+        level: range of the uniform noise std ``s``. Defaults to the seed's ``(0.05, 0.2)``.
+        seed: seed of the random stream. Defaults to 0.
+        spatial_size: image side after resizing. Defaults to 128.
+
+    Returns:
+        a dataset of ``{"image": noisy (1, P, P), "label": clean (1, P, P), "noise_std": (1, P, P), "coils": 1}``,
+        the items of :func:`~monai_nad.data.realistic_training_dataset`, so the same engines train on either.
+
+    Raises:
+        ValueError: ``patch_size`` larger than ``spatial_size``, or a folder not laid out like Br35H.
+    """
+    from monai_nad.transforms.realistic import RandMagnitudeNoisePaird
+
+    if not 1 <= patch_size <= spatial_size:
+        raise ValueError(f"patch_size must be in [1, {spatial_size}], got {patch_size!r}.")
+    items = [dict(item) for item in br35h_split(root)["train"] for _ in range(int(samples_per_image))]
+    random = Compose(
+        [
+            RandSpatialCropd("image", (patch_size, patch_size), random_size=False),
+            RandFlipd("image", prob=0.5, spatial_axis=0),
+            RandFlipd("image", prob=0.5, spatial_axis=1),
+            RandRotate90d("image", prob=0.5, max_k=3),
+            RandMagnitudeNoisePaird("image", level=tuple(level), log_uniform=False, coil_prob=0.0, varying_prob=0.0),
+            SelectItemsd(("image", "label", "noise_std", "coils")),
+            EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
+        ]
+    )
+    random.set_random_state(seed)
+    chain = Compose([*br35h_transforms(spatial_size).transforms, *random.transforms])
+    return CacheDataset(items, chain, progress=False)
+
+
+def br35h_validation_dataset(
+    root: str | Path, levels: Sequence[float] = BR35H_LEVELS, limit: int | None = 20, seed: int = 0, spatial_size: int = 128
+) -> Dataset:
+    """The validation split with fixed-seed noise (:func:`br35h_eval_arrays`) as single items, for model selection.
+
+    Returns:
+        a dataset of ``{"image", "label", "noise_std" (filled with s), "coils": 1, "id"}`` (float32 ``(1, S, S)``).
+    """
+    data = []
+    for level in levels:
+        noisy, clean = br35h_eval_arrays(root, "validation", level, seed, limit, spatial_size)
+        for i, (x, y) in enumerate(zip(noisy, clean)):
+            data.append({"image": torch.from_numpy(x)[None], "label": torch.from_numpy(y)[None],
+                         "noise_std": torch.full((1, *x.shape), float(level)), "coils": 1, "id": f"br35h_{level:g}_{i}"})
+    return Dataset(data)

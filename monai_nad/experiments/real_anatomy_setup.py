@@ -10,24 +10,36 @@ import torch
 
 from monai_nad.experiments.methods import bundle_network
 
-__all__ = ["BUNDLE", "DIFFDENOISE", "BUDGET_RUNS", "learned_methods", "preamble"]
+__all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "learned_methods", "preamble"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
 DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
 
-#: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, config overrides)
-BUDGET_RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "neural_pde_budget": ("pde", "neural_pde", {}),
-    "dncnn_budget": ("dncnn", "dncnn", {"backbone": "dncnn", "cnn_features": 48}),
-    "unet_budget": ("unet", "unet", {"backbone": "unet", "cnn_features": 16}),
+#: the learned-diffusivity family members trained as baselines, with their sizes (the paper's for sigma 25/255)
+REAL_SCAN_FAMILY: dict[str, dict[str, int]] = {"pm_exponential": {}, "ka": {}, "foe_s": {"kernel_size": 5, "num_experts": 30}}
+_CNN, _FAMILY = ["train_real_scan.json", "baseline_cnn.json"], ["train_real_scan.json", "diffusivity_real_scan.json"]
+#: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, bundle configs, config overrides)
+BUDGET_RUNS: dict[str, tuple[str, str, list[str], dict[str, Any]]] = {
+    "neural_pde_budget": ("pde", "neural_pde", ["train_real_scan.json"], {}),
+    "dncnn_budget": ("dncnn", "dncnn", _CNN, {"backbone": "dncnn", "cnn_features": 48}),
+    "unet_budget": ("unet", "unet", _CNN, {"backbone": "unet", "cnn_features": 16}),
+    **{f"{name}_budget": (name, name, _FAMILY, {"diffusivity": name, "diffusivity_kwargs": size}) for name, size in REAL_SCAN_FAMILY.items()},
 }
 
 
 def _cost(net: torch.nn.Module) -> dict[str, Any]:
+    """Parameters and GFLOPs per 181x217 slice: the network's own count where it has one (the Neural PDE, the CNNs),
+    else ``torch.utils.flop_counter`` (convolutions and matrix products; 2 FLOPs per multiply-add in both)."""
     cost: dict[str, Any] = {"parameters": int(sum(p.numel() for p in net.parameters()))}
     if hasattr(net, "flops_per_pixel"):
         cost["gflops"] = float(net.flops_per_pixel()) * 181 * 217 / 1e9
+    else:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            net(torch.rand(1, 1, 181, 217))
+        cost["gflops"] = counter.get_total_flops() / 1e9
     return cost
 
 
@@ -53,16 +65,17 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
     nets: dict[str, torch.nn.Module] = {}
     info: dict[str, dict[str, Any]] = {}
     shipped = json.loads((BUNDLE / "docs" / "training_info_real_scan.json").read_text())
-    nets["neural_pde_v1.0"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
-    info["neural_pde_v1.0"] = {"kind": "learned, shipped", "training": f"{shipped['total_wall_time_s']:.0f} s on 2 CPU cores",
-                               "note": "blind"}
-    for name, (network, folder, overrides) in BUDGET_RUNS.items():
+    training = f"{shipped.get('total_wall_time_s_all_stages', shipped['total_wall_time_s']):.0f} s on 2 CPU cores (4 stages)"
+    nets["neural_pde_v1.1"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
+    info["neural_pde_v1.1"] = {"kind": "learned, shipped", "training": training, "note": "blind, 2 mirror passes (as shipped)"}
+    nets["neural_pde_v1.1_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1})
+    info["neural_pde_v1.1_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)"}
+    for name, (network, folder, configs, overrides) in BUDGET_RUNS.items():
         checkpoint = runs / folder / "checkpoints" / "best_model.pt"
         if not checkpoint.is_file():
             info[name] = {"kind": "learned, budget", "note": f"not trained: `python scripts/train_real_scan.py --network {network} "
                                                              f"--time-budget 900 --output-dir {runs / folder}`"}
             continue
-        configs = ["train_real_scan.json"] + (["baseline_cnn.json"] if network != "pde" else [])
         nets[name] = bundle_network(BUNDLE, configs, checkpoint, overrides)
         record = json.loads((runs / folder / "training_info.json").read_text())
         budget = record["invocations"][-1].get("time_budget_s")
@@ -70,6 +83,9 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
         info[name] = {"kind": "learned, budget", "training": f"{budget:.0f} s budget, {threads} thread(s)", "note": "blind, same recipe"}
     nets["neural_pde_v0.2"] = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
     info["neural_pde_v0.2"] = {"kind": "learned, previous", "training": "MNI template only (v0.2)", "note": "blind"}
+    nets["diffusion_only_v0.2"] = bundle_network(BUNDLE, ["train.json", "diffusion_only.json"], BUNDLE / "models" / "diffusion_only.pt")
+    info["diffusion_only_v0.2"] = {"kind": "learned, previous", "training": "MNI template only (v0.2, stage 1)",
+                                   "note": "blind; the diffusion alone: maximum principle"}
     nets["diffdenoise_student"] = _diffdenoise_student()
     info["diffdenoise_student"] = {"kind": "learned, self-supervised", "training": "MNI template, Rician s 0.05-0.15 (its bundle)",
                                    "note": "distilled one-pass student of DiffDenoise"}
@@ -91,14 +107,17 @@ def preamble(info: dict[str, dict[str, Any]]) -> str:
         "  noise map), the same output clamp, and the same training recipe (`configs/train_real_scan.json`: data,",
         "  randomisation, Rician/non-central-chi noise, L1 loss, batch 16 of 64² patches), each trained for the same",
         f"  wall-clock budget on this machine ({'; '.join(budgets) or 'none trained yet'}), the learning rate a cosine of the elapsed",
-        "  budget. The shipped `neural_pde_v1.0` had a longer schedule (its row says how long).",
+        "  budget. The shipped `neural_pde_v1.1` had a longer schedule (its row says how long).",
         "- **Classical** methods are followed by the Rician correction; their parameters and correction strength are tuned per",
         "  cell on the validation slab (z 80-89) by the one tuner (`monai_nad.baselines.tune_baseline`). BM3D+rc is BM3D",
         "  told the true sigma, with b tuned the same way.",
-        "- `neural_pde_v0.2` and `diffdenoise_student` were trained on the MNI template only (their bundles); they are shown",
+        "- `neural_pde_v0.2`, its first stage `diffusion_only_v0.2` and `diffdenoise_student` were trained on the MNI template",
+        "  only (their bundles); they are shown",
         "  as shipped, not retrained.",
-        "- The learned-diffusivity family is not on this page yet: its edge-conductance bug is fixed and it must be retrained",
-        "  with this recipe first.",
+        "- The **learned-diffusivity family** (seed 003: `pm_exponential`, `ka`, `foe_s`; the paper's 4 neighbours, 10 steps,",
+        "  8-pixel padding, FoE size for sigma 25/255) is retrained after the edge-conductance fix with the same recipe and",
+        "  budget, wrapped by `NoiseConditionedDiffusion` (`configs/diffusivity_real_scan.json`): same inputs, the image",
+        "  divided by its noise level before the diffusion, the second-moment bias removal with a learned strength.",
     ]
     if missing:
         lines += ["", "Not trained when this page was made: " + "; ".join(missing) + "."]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
 from monai_nad.networks.conditioned_cnn import CNN_BACKBONES, NoiseConditionedCNN
+from monai_nad.networks.conditioned_diffusion import NoiseConditionedDiffusion
 from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map, normalised_inputs
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
@@ -21,6 +22,7 @@ from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
+from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.post_correction import POST_CORRECTIONS, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.networks.residual import ResidualDenoiser
@@ -32,6 +34,7 @@ __all__ = [
     "normalised_inputs",
     "CNN_BACKBONES",
     "NoiseConditionedCNN",
+    "NoiseConditionedDiffusion",
     "BlindSpotNetwork",
     "MaskedCentreConv",
     "NeuralPDE",
@@ -48,6 +51,7 @@ __all__ = [
     "UnrolledDenoiser",
     "ResidualDenoiser",
     "pad_to_multiple",
+    "use_channels_last",
     "POST_CORRECTIONS",
     "RicianMeanInversion",
     "rician_mean",

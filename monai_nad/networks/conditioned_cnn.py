@@ -26,6 +26,7 @@ from monai.networks.blocks import Convolution
 from monai.networks.nets import BasicUNet
 
 from monai_nad.networks.conditioned_pde import normalised_inputs, remove_magnitude_bias
+from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.unrolled import check_image_batch
 
@@ -98,6 +99,7 @@ class NoiseConditionedCNN(nn.Module):
                     nn.init.zeros_(module.bias)
         nn.init.zeros_(last.weight)  # starts as the bias-corrected input
         nn.init.zeros_(last.bias)
+        use_channels_last(self, spatial_dims)
 
     def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
         """Denoise a batch of magnitude images ``(B, C, H, W[, D])`` (arguments as the Neural PDE's).

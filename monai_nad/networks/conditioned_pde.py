@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from monai.networks.layers.factories import Conv
 from monai.networks.utils import pixelshuffle, pixelunshuffle
 
+from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
@@ -222,6 +223,7 @@ class NoiseConditionedPDE(nn.Module):
             nn.init.zeros_(detail[-1].weight)  # starts adding nothing
             nn.init.zeros_(detail[-1].bias)
             self.detail = nn.Sequential(*detail)
+        use_channels_last(self, spatial_dims)
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """Replicate-pad every spatial axis to a multiple of ``factor``; return the padded tensor and the sizes."""

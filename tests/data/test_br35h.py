@@ -75,3 +75,33 @@ def test_bad_folders_are_named(tmp_path):
         br35h_split(tmp_path, fractions=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="fractions"):
         br35h_split(tmp_path, fractions=(1.2, -0.1, -0.1))
+
+
+def test_eval_arrays_are_fixed_rician_pairs(br35h):
+    from monai_nad.data import br35h_eval_arrays
+
+    noisy, clean = br35h_eval_arrays(br35h, "test", 0.1)
+    assert noisy.shape == clean.shape == (6, 128, 128) and noisy.dtype == np.float32
+    again, _ = br35h_eval_arrays(br35h, "test", 0.1)
+    np.testing.assert_array_equal(noisy, again)  # the same noise on every read
+    assert not np.allclose(br35h_eval_arrays(br35h, "test", 0.05)[0], noisy)
+    assert float(noisy.min()) >= 0.0
+    residual = noisy - clean
+    assert 0.07 < float(residual[clean > 0.5].std()) < 0.13  # Rician at high SNR: about Gaussian with std s
+
+
+def test_training_and_validation_items_fit_the_real_scan_engines(br35h):
+    from monai_nad.data import br35h_training_dataset, br35h_validation_dataset
+
+    train = br35h_training_dataset(br35h, patch_size=32, samples_per_image=2, seed=0)
+    assert len(train) == 28 * 2
+    item = train[0]
+    assert set(item) == {"image", "label", "noise_std", "coils"}
+    assert tuple(item["image"].shape) == tuple(item["label"].shape) == tuple(item["noise_std"].shape) == (1, 32, 32)
+    sigma = float(item["noise_std"].flatten()[0])
+    assert 0.05 <= sigma <= 0.2 and item["coils"] == 1
+    assert not torch.equal(train[0]["image"], train[0]["image"])  # redrawn on every read
+    val = br35h_validation_dataset(br35h, levels=(0.05, 0.1), limit=2)
+    assert len(val) == 4 and tuple(val[0]["image"].shape) == (1, 128, 128)
+    with pytest.raises(ValueError, match="patch_size"):
+        br35h_training_dataset(br35h, patch_size=200)

@@ -21,7 +21,7 @@ def test_shapes_range_and_scale_equivariance(backbone, spatial_dims, size):
         scaled = net(10 * x, noise_std=0.5)
     assert out.shape == x.shape and blind.shape == x.shape and torch.isfinite(blind).all()
     assert out.min() >= 0 and (out <= x.flatten(1).amax(1).reshape(-1, *[1] * (x.ndim - 1)) + 1e-6).all()
-    torch.testing.assert_close(scaled, 10 * out, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(scaled, 10 * out, rtol=1e-3, atol=2e-3)  # float32 sums in another order: outputs up to 10
 
 
 def test_starts_as_the_bias_corrected_input():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import copy
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -142,3 +144,28 @@ def test_a_detail_head_starts_adding_nothing(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(big(x, noise_std=0.05), small(x, noise_std=0.05))
     assert big.flops_per_pixel() > small.flops_per_pixel()
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_channels_last_weights_change_speed_not_results(spatial_dims):
+    """The networks store their convolution weights channels-last; the result equals the usual layout's, before and
+    after a state dict round trip, and gradients flow."""
+    from monai_nad.networks import NoiseConditionedCNN
+
+    torch.manual_seed(0)
+    for net in (NoiseConditionedPDE(spatial_dims, features=8, encoder_layers=2, refine_layers=2, detail_layers=2, detail_features=4),
+                NoiseConditionedCNN(spatial_dims, features=8, layers=3)):
+        layout = torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
+        convs = [m.weight for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+        assert convs and all(w.is_contiguous(memory_format=layout) for w in convs)
+        for w in convs:  # give the last layers weights: zero-initialised heads would hide a layout error
+            torch.nn.init.normal_(w, std=0.1)
+        plain = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+        x = torch.rand(2, 1, *[10] * spatial_dims)
+        torch.testing.assert_close(net(x, noise_std=0.05), plain(x, noise_std=0.05), rtol=1e-4, atol=1e-5)
+        fresh = type(net)(**({"spatial_dims": spatial_dims, "features": 8, "encoder_layers": 2, "refine_layers": 2, "detail_layers": 2,
+                              "detail_features": 4} if isinstance(net, NoiseConditionedPDE) else {"spatial_dims": spatial_dims, "features": 8, "layers": 3}))
+        fresh.load_state_dict(plain.state_dict())
+        torch.testing.assert_close(fresh(x, noise_std=0.05), plain(x, noise_std=0.05), rtol=1e-4, atol=1e-5)
+        net(x, noise_std=0.05).mean().backward()
+        assert all(w.grad is not None for w in convs)
