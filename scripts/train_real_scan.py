@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from monai_nad.engines.training_record import install_checkpoint, previous_record, update_record
+from monai_nad.engines.training_record import install_checkpoint, installs_shipped_model, previous_record, update_record
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY as FAMILY
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     started = previous_record(args.init_checkpoint, BUNDLE / "docs" / "training_info_real_scan.json")
     record = update_record(output, invocation, command, best, started)
     print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
-    if not args.no_install and args.network == "pde" and args.data == "real_anatomy" and args.time_budget is None:  # budget runs are comparisons
+    if installs_shipped_model(args.network, args.data, args.time_budget, args.no_install):
         print(f"installed {install_checkpoint(best, BUNDLE, record)}")
     return 0
 

@@ -12,7 +12,7 @@ import torch
 
 from monai_nad.engines.checkpoints import read_state_dict
 
-__all__ = ["RECORD_NAME", "previous_record", "update_record", "install_checkpoint"]
+__all__ = ["RECORD_NAME", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
 
 #: the record's file name in a run's output folder
 RECORD_NAME = "training_info.json"
@@ -53,6 +53,12 @@ def update_record(output: Path, invocation: dict[str, Any], command: str, checkp
     record["total_wall_time_s_all_stages"] = round(record["total_wall_time_s"] + earlier, 1)
     path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def installs_shipped_model(network: str, data: str, time_budget_s: float | None, no_install: bool) -> bool:
+    """Whether a ``scripts/train_real_scan.py`` run replaces the shipped ``models/model.pt``: only a Neural PDE trained on
+    the real-anatomy data with an epoch schedule. Baselines, wall-clock budget runs (comparisons) and Br35H runs never do."""
+    return not no_install and network == "pde" and data == "real_anatomy" and time_budget_s is None
 
 
 def install_checkpoint(best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json") -> Path:

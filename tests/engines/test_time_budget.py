@@ -48,3 +48,14 @@ def test_a_bad_budget_is_refused():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
     with pytest.raises(ValueError, match="positive"):
         TimeBudget(0, optimizer, learning_rate=1.0)
+
+
+def test_only_an_epoch_schedule_of_the_neural_pde_replaces_the_shipped_model():
+    """A wall-clock budget run is a comparison: it must never overwrite models/model.pt (nor a baseline or a Br35H run)."""
+    from monai_nad.engines.training_record import installs_shipped_model
+
+    assert installs_shipped_model("pde", "real_anatomy", None, no_install=False)
+    assert not installs_shipped_model("pde", "real_anatomy", 900.0, no_install=False)
+    assert not installs_shipped_model("pde", "br35h", None, no_install=False)
+    assert not installs_shipped_model("dncnn", "real_anatomy", None, no_install=False)
+    assert not installs_shipped_model("pde", "real_anatomy", None, no_install=True)
