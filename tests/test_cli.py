@@ -29,7 +29,7 @@ def _inputs(folder: Path) -> Path:
     nib.save(nib.Nifti1Image(np.random.default_rng(0).uniform(0, 900, (24, 20, 4)).astype(np.float32), affine), str(folder / "t2.nii.gz"))
     Image.fromarray((np.random.default_rng(1).uniform(0, 255, (30, 26))).astype(np.uint8)).save(folder / "slice.png")
     (folder / "broken.nii.gz").write_bytes(b"not an image" * 10)
-    nib.save(nib.Nifti1Image(np.ones((6, 6, 6, 2), np.float32), np.eye(4)), str(folder / "series4d.nii.gz"))
+    nib.save(nib.Nifti1Image(np.random.default_rng(2).uniform(0, 1, (6, 6, 6, 2, 2)).astype(np.float32), np.eye(4)), str(folder / "series5d.nii.gz"))
     return folder
 
 
@@ -39,7 +39,7 @@ def test_denoise_folder_reports_bad_files_and_keeps_inputs(tiny_bundle, tmp_path
     status = main(["denoise", str(inputs), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle)])
     out = capsys.readouterr().out
     assert status == 1  # some inputs were skipped
-    assert "denoised 2 image(s)" in out and "broken.nii.gz" in out and "series4d.nii.gz has shape" in out
+    assert "denoised 2 image(s)" in out and "broken.nii.gz" in out and "series5d.nii.gz has shape" in out
     result = nib.load(str(tmp_path / "out" / "t2_denoised.nii.gz"))
     np.testing.assert_allclose(result.affine, np.diag([1.2, 0.8, 3.0, 1.0]))
     assert result.shape == (24, 20, 4)
@@ -164,3 +164,30 @@ def test_self_ensemble_reaches_the_network(tiny_bundle, tmp_path, capsys):
     assert main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "none"), "--bundle", str(tiny_bundle), "--self-ensemble", "2"]) == 2
     err = capsys.readouterr().err
     assert "no self-ensemble setting" in err and err.count("\n") == 1
+
+
+def test_a_4d_series_is_denoised_volume_by_volume_with_its_header(tiny_bundle, tmp_path, capsys):
+    """A 4D NIfTI (x, y, z, volume) comes back 4D with the same affine, header fields and scale; each volume is
+    denoised on its own (the same volume alone gives the same result)."""
+    rng = np.random.default_rng(3)
+    clean = np.zeros((20, 18, 5), np.float32)
+    clean[4:16, 3:15] = 600.0
+    series = np.stack([np.sqrt((clean * f + rng.normal(0, s, clean.shape)) ** 2 + rng.normal(0, s, clean.shape) ** 2)
+                       for f, s in ((1.0, 30.0), (0.6, 60.0), (0.8, 10.0))], axis=-1).astype(np.float32)
+    affine = np.diag([1.0, 1.0, 2.5, 1.0])
+    image = nib.Nifti1Image(series, affine)
+    image.header.set_xyzt_units("mm", "sec")
+    image.header["pixdim"][4] = 2.2  # the repetition time of the series
+    (tmp_path / "in").mkdir()
+    nib.save(image, str(tmp_path / "in" / "dwi.nii.gz"))
+    nib.save(nib.Nifti1Image(series[..., 1], affine), str(tmp_path / "in" / "volume1.nii.gz"))
+    status = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle), "--self-ensemble", "1"])
+    assert status == 0, capsys.readouterr()
+    result = nib.load(str(tmp_path / "out" / "dwi_denoised.nii.gz"))
+    assert result.shape == series.shape
+    np.testing.assert_allclose(result.affine, affine)
+    assert result.header.get_xyzt_units() == ("mm", "sec") and float(result.header["pixdim"][4]) == pytest.approx(2.2)
+    out = result.get_fdata()
+    alone = nib.load(str(tmp_path / "out" / "volume1_denoised.nii.gz")).get_fdata()
+    assert np.abs(out[..., 1] - alone).max() < 1e-3 * series.max()  # the series is one shared scale: equal up to rounding
+    assert 0 < out.mean() < series.max()

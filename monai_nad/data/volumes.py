@@ -137,7 +137,8 @@ def _reader(kind: str):
 def load_image(path: str | Path) -> LoadedImage:
     """Load and validate one image (NIfTI, DICOM file or series folder, PNG, JPEG).
 
-    RGB(A) images are converted to grey (luminance). A 4D volume whose extra axes are singletons is squeezed.
+    RGB(A) images are converted to grey (luminance). Trailing singleton axes beyond the third are squeezed; a NIfTI
+    with one more axis is a 4D series ``(X, Y, Z, V)`` of ``V`` volumes.
 
     Args:
         path: the file, or a folder holding one DICOM series.
@@ -147,7 +148,7 @@ def load_image(path: str | Path) -> LoadedImage:
 
     Raises:
         FileNotFoundError: the path does not exist.
-        ValueError: unsupported type, unreadable/corrupt file, empty image, not 2D/3D, non-finite values, or a
+        ValueError: unsupported type, unreadable/corrupt file, empty image, not 2D/3D/4D, non-finite values, or a
             constant image; the message names the file.
     """
     path = Path(path)
@@ -170,19 +171,19 @@ def load_image(path: str | Path) -> LoadedImage:
     array = array.astype(np.float32)
     if array.ndim > 3:
         squeezed = array.reshape([s for i, s in enumerate(array.shape) if i < 3 or s != 1])
-        if squeezed.ndim > 3:
+        if squeezed.ndim > 4 or (squeezed.ndim == 4 and kind != "nifti"):
             raise ValueError(
-                f"{path} has shape {array.shape}: a {array.ndim}D image; only 2D images and 3D volumes are supported "
-                f"(split 4D/5D series into 3D volumes first)."
+                f"{path} has shape {array.shape}: a {squeezed.ndim}D {kind} image; 2D images, 3D volumes and 4D NIfTI "
+                f"series (x, y, z, volume) are supported (split higher-dimensional data into 4D series first)."
             )
         array = squeezed
     if array.ndim == 3 and 1 in array.shape and kind == "image":
         array = array.reshape([s for s in array.shape if s != 1])
-    if array.ndim not in (2, 3):
-        raise ValueError(f"{path} has shape {array.shape}: only 2D images and 3D volumes are supported.")
+    if array.ndim not in (2, 3, 4):
+        raise ValueError(f"{path} has shape {array.shape}: only 2D images, 3D volumes and 4D series are supported.")
     if array.size == 0:
         raise ValueError(f"{path} holds an empty image of shape {array.shape}.")
-    if sum(size >= MIN_IMAGE_SIZE for size in array.shape) < 2:
+    if sum(size >= MIN_IMAGE_SIZE for size in array.shape[:3]) < 2:
         raise ValueError(
             f"{path} has shape {array.shape}: too small to denoise (at least two axes need {MIN_IMAGE_SIZE} or more voxels)."
         )

@@ -47,12 +47,27 @@ class SliceWiseInferer(Inferer):
         conductances.append(conductance.mean(dim=1))  # average over the diffusion steps: (N, E, h, w)
         return out
 
+    def _series(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: Any = None, coils: Any = None,
+                **kwargs: Any) -> torch.Tensor:
+        """A 4D series ``(B, V, X, Y, Z)`` for a one-channel network: each of the ``V`` volumes on its own, with its own
+        blind noise estimate unless ``noise_std`` gives one per image ``(B,)`` or per volume ``(B, V)``."""
+        if self.return_conductance:
+            raise ValueError("conductance maps are not available for 4D series; denoise them without saving conductance maps.")
+        b, v = inputs.shape[:2]
+        sigma = None
+        if noise_std is not None:
+            sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
+            sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, v)).reshape(b * v)
+        volumes = inputs.reshape(b * v, 1, *inputs.shape[2:])
+        return self(volumes, network, *args, noise_std=sigma, coils=coils, **kwargs).reshape(inputs.shape)
+
     def __call__(
         self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: torch.Tensor | float | None = None, coils: Any = None, **kwargs: Any
     ) -> torch.Tensor:
         """
         Args:
-            inputs: ``(B, C, H, W)`` or ``(B, C, X, Y, Z)``.
+            inputs: ``(B, C, H, W)`` or ``(B, C, X, Y, Z)``; for a one-channel network, ``C > 1`` volumes are a 4D series,
+                denoised one volume at a time.
             network: a 2D network mapping ``(N, C, H, W)`` to the same shape.
             noise_std: for networks that take a noise level (``network(x, noise_std=...)``): one value per image
                 ``(B,)`` or per image and channel ``(B, C)``, or a number. Without it such a network estimates the
@@ -62,6 +77,8 @@ class SliceWiseInferer(Inferer):
         Returns:
             the network output, same shape as ``inputs``.
         """
+        if inputs.ndim == 5 and inputs.shape[1] > 1 and network_in_channels(network) == 1:
+            return self._series(inputs, network, *args, noise_std=noise_std, coils=coils, **kwargs)
         conductances: list[torch.Tensor] = []
         conditioned = takes_noise_level(network)
         if noise_std is not None and not conditioned:
@@ -108,6 +125,15 @@ class SliceWiseInferer(Inferer):
 
         self.last_conductance = restack(torch.cat(conductances)) if conductances else None
         return restack(out)
+
+
+def network_in_channels(network: Callable[..., torch.Tensor]) -> int | None:
+    """The ``in_channels`` of ``network`` or of the network inside a wrapper (``.network``, ``.module``), if it says."""
+    for candidate in (network, getattr(network, "network", None), getattr(network, "module", None)):
+        channels = getattr(candidate, "in_channels", None)
+        if isinstance(channels, int):
+            return channels
+    return None
 
 
 def takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:

@@ -35,7 +35,8 @@ def collate_scans(items: list[dict]) -> dict:
 class LoadScand(MapTransform):
     """Load a validated scan from the path in ``keys`` and normalise it to ``[0, 1]``-ish intensities.
 
-    The item gets ``image`` as a float32 tensor ``(1, H, W)`` or ``(1, X, Y, Z)`` and ``"scan"``: the
+    The item gets ``image`` as a float32 tensor ``(1, H, W)``, ``(1, X, Y, Z)`` or, for a 4D series of ``V`` volumes,
+    ``(V, X, Y, Z)`` (one channel per volume), and ``"scan"``: the
     :class:`ScanRecord` needed to write the result back. With a known noise level, ``"noise_std"`` holds it in the
     normalised intensity scale; ``"coils"`` is set when given.
 
@@ -61,8 +62,9 @@ class LoadScand(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             scan = load_image(str(d[key]))
-            normalised, params = normalise_intensity(scan.array)
-            d[key] = torch.from_numpy(normalised[None].copy())
+            normalised, params = normalise_intensity(scan.array)  # one scale for a whole series
+            channels = np.moveaxis(normalised, -1, 0) if normalised.ndim == 4 else normalised[None]  # a series: one channel per volume
+            d[key] = torch.from_numpy(np.ascontiguousarray(channels))
             d["scan"] = ScanRecord(scan, params)
             if self.noise_std is not None:
                 d["noise_std"] = float(self.noise_std) / params[1]
@@ -115,7 +117,7 @@ class SaveDenoisedd(MapTransform):
                 values = values[None]
             written = []
             for index, (record, output, value) in enumerate(zip(records, outputs, values)):
-                restored = denormalise_intensity(value[0], record.norm)
+                restored = denormalise_intensity(np.moveaxis(value, 0, -1) if record.loaded.array.ndim == 4 else value[0], record.norm)
                 written.append(str(save_like(restored, record.loaded, Path(str(output)), overwrite=self.overwrite)))
                 self._save_conductance(index, record, Path(str(output)))
             d["written"] = written if isinstance(d["scan"], list) else written[0]

@@ -100,7 +100,7 @@ def test_find_images_is_sorted_and_recursive(tmp_path):
         (lambda d: d / "missing.nii.gz", FileNotFoundError, "missing.nii.gz"),
         (lambda d: _write(d / "empty.nii.gz", b""), ValueError, "empty.nii.gz is empty"),
         (lambda d: _write(d / "junk.nii.gz", b"not a nifti at all" * 20), ValueError, "cannot read .*junk.nii.gz"),
-        (lambda d: _nifti(d / "four.nii.gz", np.ones((4, 4, 4, 3))), ValueError, "four.nii.gz has shape"),
+        (lambda d: _nifti(d / "five.nii.gz", np.random.rand(4, 4, 4, 3, 2)), ValueError, "five.nii.gz has shape .* a 5D nifti image"),
         (lambda d: _nifti(d / "nan.nii.gz", np.where(np.eye(8)[..., None] > 0, np.nan, 1.0) * np.ones((8, 8, 2))), ValueError, "16 non-finite"),
         (lambda d: _nifti(d / "flat.nii.gz", np.full((6, 6, 6), 7.0)), ValueError, "flat.nii.gz is a constant image"),
         (lambda d: _nifti(d / "zero.nii.gz", np.zeros((6, 6, 6))), ValueError, "constant image"),
