@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     crops = {"clean": clean[0], "noisy (s = 0.10)": noisy[0]} | {m: img for (c, m), img in outputs.items() if c == "colin27_asis_0.10"}
     qualitative_panel(crops, (slice(20, 100), slice(100, 180)), panel, f"Colin27 as is, s = 0.10, z = {int(zs[0])}: cortex crop")
     figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
-    out.write_text(render_page(rows, info, command, preamble(info), figures))
+    out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
     print(out.read_text())
     return 0
 

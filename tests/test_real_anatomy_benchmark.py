@@ -72,10 +72,15 @@ def test_results_page_command_quick(tmp_path):
                     "--classical", "gaussian", "tv"], check=True, timeout=900, capture_output=True)
     data = json.loads(out.with_suffix(".json").read_text())
     methods = {r["method"] for r in data["rows"]}
-    assert {"neural_pde_v1.0", "neural_pde_v0.2", "diffdenoise_student", "gaussian_rc", "tv_rc", "bm3d_rc"} <= methods
+    assert {"neural_pde_v1.1", "neural_pde_v1.1_1pass", "neural_pde_v0.2", "diffusion_only_v0.2", "diffdenoise_student", "gaussian_rc",
+            "tv_rc", "bm3d_rc"} <= methods
+    assert {r["method"] for r in data["rows"] if r["cell"] == "colin27_asis_0.005"} >= {"neural_pde_v1.1", "gaussian_rc", "bm3d_rc"}  # near clean too
     assert all(10 < r["psnr"] < 70 for r in data["rows"])
     page = out.read_text()
-    assert "not trained: `python scripts/train_real_scan.py --network dncnn" in page and "(Pareto)" in page
+    for network in ("dncnn", "unet", "pde", "pm_exponential", "ka", "foe_s"):
+        assert f"not trained: `python scripts/train_real_scan.py --network {network} " in page
+    assert "(Pareto)" in page
+    assert all(data["methods"][m].get("gflops", 0) > 0 for m in ("neural_pde_v1.1", "neural_pde_v0.2", "diffdenoise_student"))
     assert (out.parent / "real_anatomy_pareto.png").stat().st_size > 1000 and (out.parent / "real_anatomy_cortex.png").stat().st_size > 1000
     from mlflow.tracking import MlflowClient
 
