@@ -11,6 +11,7 @@ first, one command each, with the budget written on the page):
 
 Usage:
     python scripts/real_anatomy_results.py [--quick] [--runs runs/real_anatomy] [--classical gaussian tv nlm wavelet]
+    python scripts/real_anatomy_results.py --render-only     # the page again from docs/results/real_anatomy.json
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results" / "real_anatomy.md")
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default sqlite:///<runs>/mlflow.db)")
     parser.add_argument("--quick", action="store_true", help="2 slices per cell and 3 cells: checks the pipeline")
+    parser.add_argument("--render-only", action="store_true", help="re-render the page and the Pareto figure from <out>.json (no evaluation)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -45,6 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"real_anatomy_results: error: {err}", file=sys.stderr)
         return 2
+    out = args.out
+    pareto, panel = out.with_name(out.stem + "_pareto.png"), out.with_name(out.stem + "_cortex.png")
+    figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
+    if args.render_only:  # the rows as measured; the methods' descriptions and costs as the code states them now
+        if not out.with_suffix(".json").is_file():
+            print(f"real_anatomy_results: error: no {out.with_suffix('.json')} to render; run without --render-only first", file=sys.stderr)
+            return 2
+        saved = json.loads(out.with_suffix(".json").read_text())
+        rows, command = saved["rows"], saved["command"]
+        info.update({m: v for m, v in saved["methods"].items() if m not in info})
+        out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
+        quality_time_figure(rows, pareto)
+        out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
+        return 0
     methods = {name: (lambda noisy, level, net=net: network_slices(net, noisy)) for name, net in nets.items()}
     tuned = {f"{name}_rc": classical_tuner(name) for name in args.classical}
     info.update({f"{name}_rc": {"kind": "classical", "training": "tuned per cell on validation", "parameters": 0} for name in args.classical})
@@ -55,17 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         cells = [("colin27", None, 0.1), ("mni", "inverted", 0.05), ("colin27", None, NEAR_CLEAN_LEVEL)]
     outputs: dict = {}
     rows = benchmark_cells(cells, methods, tuned, limit=2 if args.quick else None, tune_near_clean=True, outputs=outputs)
-    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python scripts/real_anatomy_results.py", *(sys.argv[1:] if argv is None else argv)])
     out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
     log_methods(rows, info, args.tracking_uri or f"sqlite:///{(args.runs / 'mlflow.db').resolve()}")
-    pareto, panel = out.with_name(out.stem + "_pareto.png"), out.with_name(out.stem + "_cortex.png")
     quality_time_figure(rows, pareto)
     noisy, clean, zs = real_anatomy_cell("colin27", None, 0.1, "test")
     crops = {"clean": clean[0], "noisy (s = 0.10)": noisy[0]} | {m: img for (c, m), img in outputs.items() if c == "colin27_asis_0.10"}
     qualitative_panel(crops, (slice(20, 100), slice(100, 180)), panel, f"Colin27 as is, s = 0.10, z = {int(zs[0])}: cortex crop")
-    figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
     out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
     print(out.read_text())
     return 0

@@ -32,8 +32,8 @@ def _cost(net: torch.nn.Module) -> dict[str, Any]:
     """Parameters and GFLOPs per 181x217 slice: the network's own count where it has one (the Neural PDE, the CNNs),
     else ``torch.utils.flop_counter`` (convolutions and matrix products; 2 FLOPs per multiply-add in both)."""
     cost: dict[str, Any] = {"parameters": int(sum(p.numel() for p in net.parameters()))}
-    if hasattr(net, "flops_per_pixel"):
-        cost["gflops"] = float(net.flops_per_pixel()) * 181 * 217 / 1e9
+    if hasattr(net, "flops_per_pixel"):  # one pass; a self-ensemble runs the network once per orientation
+        cost["gflops"] = float(net.flops_per_pixel()) * getattr(net, "self_ensemble", 1) * 181 * 217 / 1e9
     else:
         from torch.utils.flop_counter import FlopCounterMode
 
