@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=None, help="MLflow store (default sqlite:///<runs>/mlflow.db)")
     parser.add_argument("--quick", action="store_true", help="2 slices per cell and 3 cells: checks the pipeline")
     parser.add_argument("--render-only", action="store_true", help="re-render the page and the Pareto figure from <out>.json (no evaluation)")
+    parser.add_argument("--note", action="append", default=[], metavar="METHOD=TEXT",
+                        help="with --render-only: add a note to a method's row (e.g. a condition of its measurement), kept in <out>.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -57,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(out.with_suffix(".json").read_text())
         rows, command = saved["rows"], saved["command"]
         info.update({m: v for m, v in saved["methods"].items() if m not in info})
+        for note in args.note:
+            method, _, text = note.partition("=")
+            if method not in info or not text:
+                print(f"real_anatomy_results: error: --note {note!r}: expected METHOD=TEXT with a method of the page", file=sys.stderr)
+                return 2
+            info[method]["note"] = text
         out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
         quality_time_figure(rows, pareto)
         out.write_text(render_page(rows, info, command, preamble(info, rows), figures))

@@ -145,8 +145,20 @@ def _standing(parsed: dict, levels: list[float], runs: list[dict]) -> str:
     speed = ""
     if ms.get("neural_pde") and ms.get("bm3d+rc"):
         speed = f" Per slice the Neural PDE takes {ms['neural_pde']:.0f} ms, BM3D+rc {ms['bm3d+rc']:.0f} ms ({ms['bm3d+rc'] / ms['neural_pde']:.1f}x)."
+    fair = ""
+    if "neural_pde_budget" in parsed:  # networks trained with the same recipe and the same wall-clock budget
+        same = parsed["neural_pde_budget"].get(("", "psnr"), {})
+        rows = []
+        for other in ("unet", "dncnn"):
+            theirs = parsed.get(other, {}).get(("", "psnr"), {})
+            diffs = ", ".join(f"{same[lv] - theirs[lv]:+.2f} dB at s={lv:g}" for lv in levels if lv in same and lv in theirs)
+            if diffs:
+                rows.append(f"against {other}: {diffs}")
+        if rows:
+            fair = (" **Same recipe, same budget** (`neural_pde_budget`, the U-Net and the DnCNN each trained for the same "
+                    f"wall-clock time; the shipped `neural_pde` had a longer schedule): {'; '.join(rows)}.")
     return (f"**Standing of the Neural PDE** (whole-slice PSNR difference, positive = Neural PDE better) {'; '.join(parts)}. "
-            f"Best method per level: {'; '.join(best)}.{speed}")
+            f"Best method per level: {'; '.join(best)}.{speed}{fair}")
 
 
 def _qualitative(runs: list[dict], parsed: dict, out: Path, tracking_uri: str) -> list[str]:
@@ -255,11 +267,14 @@ def _unet_baseline(runs: list[dict]) -> list[str]:
         lines.append(f"| {label}, s={level} | " + " | ".join(f"{_fmt(r['metrics'].get(key))}/{_fmt(r['metrics'].get(ssim_key), 3)}" for r in runs) + " |")
     lines += ["| parameters | " + " | ".join(f"{int(r['metrics'].get('parameters', 0)):,}" for r in runs) + " |",
               "| ms per slice | " + " | ".join(_fmt(r["metrics"].get("ms_per_slice"), 1) for r in runs) + " |", ""]
-    if {"neural_pde", "unet"} <= set(names):
-        ours, theirs = (next(r for r in runs if r["name"] == n)["metrics"] for n in ("neural_pde", "unet"))
-        diffs = [f"{k.replace('psnr_', 's=')}: {ours[k] - theirs[k]:+.2f} dB" for k in keys if k in ours and k in theirs]
-        ratio = theirs.get("parameters", 0) / max(ours.get("parameters", 1), 1)
-        lines += [f"**Neural PDE minus U-Net** (PSNR): {'; '.join(diffs)}. The U-Net has {ratio:.0f}x the parameters.", ""]
+    reference = "neural_pde_budget" if "neural_pde_budget" in names else "neural_pde"
+    for other in ("unet", "dncnn"):
+        if {reference, other} <= set(names):
+            ours, theirs = (next(r for r in runs if r["name"] == n)["metrics"] for n in (reference, other))
+            diffs = [f"{k.replace('psnr_', 's=')}: {ours[k] - theirs[k]:+.2f} dB" for k in keys if k in ours and k in theirs]
+            ratio = theirs.get("parameters", 0) / max(ours.get("parameters", 1), 1)
+            budget = " (both trained with the same recipe for the same wall-clock budget)" if reference == "neural_pde_budget" else ""
+            lines += [f"**{reference} minus {other}** (PSNR){budget}: {'; '.join(diffs)}. The {other} has {ratio:.1f}x the parameters.", ""]
     return lines
 
 

@@ -85,10 +85,10 @@ def shipped_neural_pde() -> Method:
 
 def budget_network(name: str, ctx: Context) -> Method | None:
     """A network trained with the real-scan recipe for the wall-clock budget of the real-anatomy page (``dncnn``, ``unet``,
-    ``neural_pde``), read from ``ctx.budget_runs``; the quick mode trains a tiny one when it is missing."""
+    ``neural_pde_budget``), read from ``ctx.budget_runs``; the quick mode trains a tiny one when it is missing."""
     from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS
 
-    network, folder, configs, overrides = BUDGET_RUNS[f"{name}_budget"]
+    network, folder, configs, overrides = BUDGET_RUNS[name if name.endswith("_budget") else f"{name}_budget"]
     run_dir = ctx.budget_runs / folder
     if not (run_dir / "checkpoints" / "best_model.pt").is_file() and ctx.quick:
         run_dir = ctx.output / "budget_quick" / folder
@@ -183,7 +183,7 @@ def learned_methods(names: list[str], ctx: Context) -> list[Method]:
         if name == "neural_pde":
             methods.append(shipped_neural_pde())
         elif name in ("unet", "dncnn", "neural_pde_budget"):
-            trained = budget_network(name.removesuffix("_budget"), ctx)
+            trained = budget_network(name, ctx)
             if trained is not None:
                 methods.append(trained)
         elif name == "diffusivity_family":

@@ -85,3 +85,18 @@ def test_transform_in_a_monai_chain_keeps_type_and_meta(pair):
     assert float(out.max()) <= float(expected.max()) + 1e-6  # the correction only lowers values
     with pytest.raises(ValueError, match="unknown baseline"):
         ClassicalDenoised("image", "nothing", level=0.1)
+
+
+def test_bm3d_runs_on_one_thread_by_default_and_repeats_itself():
+    """The benchmarks time every method on one thread; BM3D on one thread also gives the same result on every call."""
+    import numpy as np
+    import pytest
+
+    from monai_nad.baselines import bm3d_denoise
+
+    image = np.random.default_rng(0).uniform(0, 1, (24, 24)).astype(np.float32)
+    first, second = bm3d_denoise(image, 0.1), bm3d_denoise(image, 0.1)
+    np.testing.assert_array_equal(first, second)
+    assert float(np.abs(first - image).mean()) > 0.01  # it does denoise
+    with pytest.raises(ValueError, match="threads"):
+        bm3d_denoise(image, 0.1, threads=-1)
