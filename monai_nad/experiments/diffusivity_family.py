@@ -36,7 +36,7 @@ from monai_nad.inference import denoise_slices
 from monai_nad.metrics import median_scores
 from monai_nad.networks import DiffusivityPDE
 
-__all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "load_runs", "family_results"]
+__all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "build", "load_runs", "family_results"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
@@ -151,9 +151,10 @@ def flops_256(net: torch.nn.Module) -> float:
     return float(counter.get_total_flops())
 
 
-def load_runs(runs: Path) -> dict[tuple[str, str], tuple[DiffusivityPDE, dict]]:
+def load_runs(runs: Path, noises: tuple[str, ...] = tuple(NOISES)) -> dict[tuple[str, str], tuple[DiffusivityPDE, dict]]:
+    """The trained members under ``runs`` for the given noise settings: ``(variant, noise) -> (network, done.json record)``."""
     loaded = {}
-    for noise in NOISES:
+    for noise in noises:
         for variant in VARIANTS:
             done = runs / run_name(variant, noise) / "done.json"
             if not done.is_file():

@@ -10,7 +10,7 @@ import torch
 
 from monai_nad.experiments.methods import bundle_network
 
-__all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "learned_methods", "preamble"]
+__all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
@@ -26,6 +26,19 @@ BUDGET_RUNS: dict[str, tuple[str, str, list[str], dict[str, Any]]] = {
     "unet_budget": ("unet", "unet", _CNN, {"backbone": "unet", "cnn_features": 16}),
     **{f"{name}_budget": (name, name, _FAMILY, {"diffusivity": name, "diffusivity_kwargs": size}) for name, size in REAL_SCAN_FAMILY.items()},
 }
+
+
+def budget_run_network(name: str, run_dir: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network of one budget run (a key of :data:`BUDGET_RUNS`) trained into ``run_dir``, and the run's record.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no trained checkpoint.
+    """
+    _, _, configs, overrides = BUDGET_RUNS[name]
+    checkpoint = run_dir / "checkpoints" / "best_model.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no trained checkpoint at {checkpoint}")
+    return bundle_network(BUNDLE, configs, checkpoint, overrides), json.loads((run_dir / "training_info.json").read_text())
 
 
 def _cost(net: torch.nn.Module) -> dict[str, Any]:
@@ -87,14 +100,12 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
     info["neural_pde_v1.1"] = {"kind": "learned, shipped", "training": training, "note": "blind, 2 mirror passes (as shipped)"}
     nets["neural_pde_v1.1_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1})
     info["neural_pde_v1.1_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)"}
-    for name, (network, folder, configs, overrides) in BUDGET_RUNS.items():
-        checkpoint = runs / folder / "checkpoints" / "best_model.pt"
-        if not checkpoint.is_file():
+    for name, (network, folder, _, _) in BUDGET_RUNS.items():
+        if not (runs / folder / "checkpoints" / "best_model.pt").is_file():
             info[name] = {"kind": "learned, budget", "note": f"not trained: `python scripts/train_real_scan.py --network {network} "
                                                              f"--time-budget 900 --output-dir {runs / folder}`"}
             continue
-        nets[name] = bundle_network(BUNDLE, configs, checkpoint, overrides)
-        record = json.loads((runs / folder / "training_info.json").read_text())
+        nets[name], record = budget_run_network(name, runs / folder)
         budget = record["invocations"][-1].get("time_budget_s")
         threads = record["hardware"]["torch_threads"]
         iterations = _iterations(runs / folder)

@@ -86,9 +86,10 @@ def shipped_neural_pde() -> Method:
 def budget_network(name: str, ctx: Context) -> Method | None:
     """A network trained with the real-scan recipe for the wall-clock budget of the real-anatomy page (``dncnn``, ``unet``,
     ``neural_pde_budget``), read from ``ctx.budget_runs``; the quick mode trains a tiny one when it is missing."""
-    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS
+    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 
-    network, folder, configs, overrides = BUDGET_RUNS[name if name.endswith("_budget") else f"{name}_budget"]
+    key = name if name.endswith("_budget") else f"{name}_budget"
+    network, folder, _, _ = BUDGET_RUNS[key]
     run_dir = ctx.budget_runs / folder
     if not (run_dir / "checkpoints" / "best_model.pt").is_file() and ctx.quick:
         run_dir = ctx.output / "budget_quick" / folder
@@ -101,31 +102,18 @@ def budget_network(name: str, ctx: Context) -> Method | None:
         print(f"{name} skipped: no checkpoint at {checkpoint} (train it with `python scripts/train_real_scan.py --network {network} "
               f"--time-budget 900 --output-dir {run_dir}`)", flush=True)
         return None
-    net = bundle_network(BUNDLE, configs, checkpoint, overrides)
-    budget = json.loads((run_dir / "training_info.json").read_text())["invocations"][-1].get("time_budget_s")
+    net, record = budget_run_network(key, run_dir)
+    budget = record["invocations"][-1].get("time_budget_s")
     shown = checkpoint.resolve().relative_to(ROOT) if checkpoint.resolve().is_relative_to(ROOT) else Path(checkpoint.name)  # no machine path
     return network_method(name, net, {"network": network, "training": f"real-scan recipe, {budget:g} s budget", "checkpoint": str(shown)})
 
 
 def family_methods(ctx: Context) -> list[Method]:
     """The blind Rician members of the learned-diffusivity family that have been trained."""
-    from monai_nad.engines import load_network_weights
-    from monai_nad.experiments.diffusivity_family import VARIANTS, diffusivity_kwargs
-    from monai_nad.networks import DiffusivityPDE
+    from monai_nad.experiments.diffusivity_family import load_runs
 
-    methods = []
-    for variant in VARIANTS:
-        done = ctx.family_runs / f"{variant}_rician" / "done.json"
-        if not done.is_file():
-            continue
-        info = json.loads(done.read_text())
-        net = DiffusivityPDE(
-            diffusivity=variant, diffusivity_kwargs=diffusivity_kwargs(variant, "rician"), bias_correction=True,
-            **({"steps": 3} if info.get("quick") else {}),
-        )
-        load_network_weights(net, ctx.family_runs / info["checkpoint"])
-        methods.append(network_method(f"diffusivity_{variant}", net, {"family_run": f"{variant}_rician", "epochs": info["max_epochs"]}))
-    return methods
+    return [network_method(f"diffusivity_{variant}", net, {"family_run": f"{variant}_rician", "epochs": info["max_epochs"]})
+            for (variant, _), (net, info) in load_runs(ctx.family_runs, noises=("rician",)).items()]
 
 
 def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shift: str | None = None,
@@ -433,7 +421,7 @@ def run_br35h(cfg: dict, ctx: Context) -> None:
     """BENCHMARK section 3, the seed's experiment: Br35H train/validation/test split, Rician noise; the classical methods
     tuned on its validation split by the one tuner, the networks trained on its training split for one wall-clock budget."""
     from monai_nad.data import br35h_eval_arrays
-    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS
+    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 
     if ctx.root is None:
         raise ValueError("the br35h suite needs the data: --root DIR (a folder with yes/ and no/ of JPEG/PNG slices)")
@@ -448,10 +436,8 @@ def run_br35h(cfg: dict, ctx: Context) -> None:
     methods = [classical_method(b, tuned, "rician", levels, rc) for b in baselines for rc in (False, True)]
     budget = float(q.get("budget_s", cfg["budget_s"]))
     for name in q.get("learned", cfg["learned"]):
-        network, _, configs, overrides = BUDGET_RUNS[f"{name}_budget"]
-        run_dir = train_on_br35h(network, ctx, budget, ctx.quick)
-        net = bundle_network(BUNDLE, configs, run_dir / "checkpoints" / "best_model.pt", overrides)
-        record_info = json.loads((run_dir / "training_info.json").read_text())
+        run_dir = train_on_br35h(BUDGET_RUNS[f"{name}_budget"][0], ctx, budget, ctx.quick)
+        net, record_info = budget_run_network(f"{name}_budget", run_dir)
         methods.append(network_method(name, net, {"training": f"Br35H train split, {budget:g} s budget", "budget_s": budget,
                                                   "train_seconds": record_info.get("total_wall_time_s")}))
     test = {level: br35h_eval_arrays(ctx.root, "test", level, limit=ctx.limit) for level in levels}
