@@ -45,7 +45,7 @@ def run_inference(
     output_dir: str | Path,
     bundle: str | Path | None = None,
     device: str = "auto",
-    axis: int = -1,
+    axis: int | None = None,
     batch_size: int = 16,
     overwrite: bool = False,
     save_conductance: bool = False,
@@ -53,6 +53,7 @@ def run_inference(
     noise_std: float | None = None,
     coils: int = 1,
     self_ensemble: int | None = None,
+    mode: str = "auto",
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -61,7 +62,7 @@ def run_inference(
         output_dir: where the denoised images go (must not be an input folder).
         bundle: bundle folder (``configs/inference.json`` merged after ``configs/common.json`` if present, ``models/model.pt``). Defaults to the shipped one.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        axis: slicing axis of 3D volumes.
+        axis: slicing axis of 3D volumes; None: the bundle's choice (the thickest axis of anisotropic voxels, else the last).
         batch_size: slices per network call.
         overwrite: replace existing results.
         save_conductance: also write the step-averaged conductance maps next to each result.
@@ -72,6 +73,9 @@ def run_inference(
         coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise); 1 for Rician.
         self_ensemble: average the network over 1, 2, 4 or 8 flips/transposes of each slice (k times the time, a
             result that does not depend on orientation). Defaults to the bundle's setting.
+        mode: ``"auto"`` (the volume model for volumes with at least 5 slices no thicker than 1.5 times the in-plane
+            voxels, the 2D model slice by slice otherwise), ``"2d"`` or ``"3d"``; see
+            :func:`~monai_nad.inference.choose_mode`. Defaults to ``"auto"``.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
@@ -95,16 +99,28 @@ def run_inference(
     # MONAI would evaluate a file name starting with "$" as Python
     values = {
         "bundle_root": str(bundle), "output_dir": str(output_dir), "denoised_dir": str(output_dir),
-        "input_paths": [str(p) for p in inputs], "slice_axis": int(axis), "slice_batch_size": int(batch_size),
+        "input_paths": [str(p) for p in inputs], "slice_batch_size": int(batch_size),
         "overwrite": bool(overwrite), "save_conductance": bool(save_conductance), "coils": int(coils),
     }
+    if axis is not None:
+        values["slice_axis"] = int(axis)
     if noise_std is not None:
         values["noise_std"] = float(noise_std)
+    if mode not in ("auto", "2d", "3d"):
+        raise ValueError(f"--mode must be auto, 2d or 3d, got {mode!r}.")
+    if mode != "auto":
+        if "@mode" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} has no volume model to choose from: run it without --mode.")
+        if mode == "3d" and not (bundle / "models" / "model_3d.pt").is_file():
+            raise ValueError(f"--mode 3d needs the volume model {bundle / 'models' / 'model_3d.pt'}, which does not exist.")
+        values["mode"] = mode
     if self_ensemble is not None:
         if self_ensemble not in (1, 2, 4, 8):
             raise ValueError(f"--self-ensemble must be 1, 2, 4 or 8, got {self_ensemble!r}.")
-        configs = [c for c in (common, config) if c.is_file()]
-        if not any("@self_ensemble" in c.read_text() for c in configs):  # the network takes the setting
+        import json
+
+        definitions = [json.loads(c.read_text()).get("network_def") for c in (common, config) if c.is_file()]
+        if not any("@self_ensemble" in json.dumps(d) for d in definitions if d):  # the network takes the setting
             raise ValueError(f"the network of {bundle} has no self-ensemble setting: run it without --self-ensemble.")
         values["self_ensemble"] = int(self_ensemble)
     checked_device = _checked_device(device)
@@ -224,7 +240,11 @@ def _parser() -> argparse.ArgumentParser:
     den = sub.add_parser("denoise", parents=[common], help="denoise NIfTI/DICOM/PNG/JPEG files or folders")
     den.add_argument("inputs", nargs="+", help="files or folders")
     den.add_argument("-o", "--output-dir", required=True, help="output folder (never an input folder)")
-    den.add_argument("--axis", type=int, default=-1, help="slicing axis of 3D volumes (default: last)")
+    den.add_argument("--axis", type=int, choices=[-3, -2, -1, 0, 1, 2], default=None,
+                     help="slice axis of 3D volumes (default: the thickest axis of anisotropic voxels, else the last)")
+    den.add_argument("--mode", choices=["auto", "2d", "3d"], default="auto",
+                     help="auto (default): the volume model for volumes of 5 or more slices no thicker than 1.5x the in-plane voxels, "
+                          "the 2D model slice by slice otherwise; 2d or 3d force one")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
     den.add_argument("--noise-std", type=_number(float, 0, "a finite number"), default=None, metavar="SIGMA",
@@ -238,7 +258,9 @@ def _parser() -> argparse.ArgumentParser:
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
-    cmp_.add_argument("--suite", required=True, help="comparison, unet_baseline, noise_sweep, ablation, self_supervised or br35h")
+    cmp_.add_argument("--suite", required=True,
+                      help="a suite read back from MLflow (comparison, unet_baseline, noise_sweep, ablation, self_supervised, br35h), "
+                           "or a page rendered again from the record its benchmark wrote (real_anatomy, diffusivity_family, volumes)")
     cmp_.add_argument("--store", default="runs/suites/mlflow.db", help="the suites' MLflow SQLite store")
     cmp_.add_argument("-o", "--output-dir", default="docs/results", help="where <suite>.md and figures go")
     return parser
@@ -250,8 +272,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "compare":
-            from monai_nad.experiments import compare_suite
+            from monai_nad.experiments.compare import PAGES, compare_suite, render_saved_page
 
+            if args.suite in PAGES:
+                print(f"wrote {render_saved_page(args.suite, args.output_dir)}")
+                return 0
             command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)
             print(f"wrote {compare_suite(args.suite, args.store, args.output_dir, command)}")
             return 0
@@ -260,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
-                self_ensemble=args.self_ensemble,
+                self_ensemble=args.self_ensemble, mode=args.mode,
             )
             print(_summary(result))
             return 1 if result["failures"] else 0

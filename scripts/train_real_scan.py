@@ -12,6 +12,7 @@ Usage:
         --max-epochs 20 --output-dir runs/finetune      # continue from the shipped weights with a new schedule
     python scripts/train_real_scan.py --network dncnn --time-budget 900 --output-dir runs/real_anatomy/dncnn  # a fair baseline
     python scripts/train_real_scan.py --max-epochs 1 --epoch-length 20 --output-dir runs/smoke --no-install --volumes mni  # smoke run
+    python scripts/train_real_scan.py --network volume --max-epochs 12 --epoch-length 150 --output-dir runs/volume  # the volume model
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
     parser.add_argument("--loss", choices=["l1", "mse"], default="l1", help="training loss (default l1; mse fine-tunes for PSNR)")
-    parser.add_argument("--network", choices=["pde", "dncnn", "unet", *FAMILY], default="pde",
-                        help="the Neural PDE (default) or a learned baseline with the same inputs: a CNN (configs/baseline_cnn.json) "
+    parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
+                        help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
+                             "fine-tuned from --init-checkpoint, default the shipped models/model.pt, installed as models/model_3d.pt); "
+                             "or a learned baseline with the same inputs: a CNN (configs/baseline_cnn.json) "
                              "or a member of the learned-diffusivity family (configs/diffusivity_real_scan.json); baselines are never installed")
     parser.add_argument("--detail-layers", type=int, default=None,
                         help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
+    parser.add_argument("--volume-layers", type=int, default=None,
+                        help="--network volume: layers of its volumetric 3x3x3 head (volume.json default; a checkpoint "
+                             "without one starts it at zero)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output_dir.resolve()
     output.mkdir(parents=True, exist_ok=True)
     values = {"bundle_root": str(BUNDLE), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
+    if args.network == "volume" and args.init_checkpoint is None and args.time_budget is None:
+        args.init_checkpoint = BUNDLE / "models" / "model.pt"  # the volume model starts as the shipped 2D model
     if args.init_checkpoint is not None:
         if not args.init_checkpoint.is_file():
             print(f"train_real_scan: error: --init-checkpoint {args.init_checkpoint} does not exist", file=sys.stderr)
@@ -82,13 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.network in ("dncnn", "unet"):
         files.append(configs / "baseline_cnn.json")
         ours += ["--backbone", args.network, "--cnn_features", "48" if args.network == "dncnn" else "16"]
+    elif args.network == "volume":
+        files += [configs / "volume.json", configs / "train_volume.json"]
+        if args.volume_layers is not None:
+            ours += ["--volume_layers", str(int(args.volume_layers))]
     elif args.network != "pde":
         files.append(configs / "diffusivity_real_scan.json")
         ours += ["--diffusivity", args.network, "--diffusivity_kwargs", json.dumps(FAMILY[args.network])]
     if args.time_budget is not None:
         ours += ["--time_budget_s", repr(float(args.time_budget)), "--resume", "false"]
     run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
-                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", "v1.0" if args.network == "pde" else args.network]
+                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", {"pde": "v1.0"}.get(args.network, args.network)]
     command, env = bundle_command(files, values, ours, run_args)
     print("running:", " ".join(command), flush=True)
     start = time.time()
@@ -101,14 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
         "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
-        "loss": args.loss, "network": args.network, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers, "data": args.data,
+        "loss": args.loss, "network": args.network, "volume_layers": args.volume_layers, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers, "data": args.data,
     }
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    started = previous_record(args.init_checkpoint, BUNDLE / "docs" / "training_info_real_scan.json")
+    info_name = "training_info_volume.json" if args.network == "volume" else "training_info_real_scan.json"
+    started_info = "training_info_volume.json" if args.init_checkpoint and args.init_checkpoint.name == "model_3d.pt" else "training_info_real_scan.json"
+    started = previous_record(args.init_checkpoint, BUNDLE / "docs" / started_info)
     record = update_record(output, invocation, command, best, started)
     print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
-    if installs_shipped_model(args.network, args.data, args.time_budget, args.no_install):
-        print(f"installed {install_checkpoint(best, BUNDLE, record)}")
+    model_name = installs_shipped_model(args.network, args.data, args.time_budget, args.no_install)
+    if model_name:
+        print(f"installed {install_checkpoint(best, BUNDLE, record, info_name, model_name)}")
     return 0
 
 if __name__ == "__main__":

@@ -27,6 +27,12 @@ def parameter_grid(name: str, grid: dict[str, Sequence[Any]] | None = None) -> l
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
+def _slices(stack: np.ndarray) -> np.ndarray:
+    """``(N, H, W)`` slices as they are; volumes ``(N, H, W, D)`` as their ``N * D`` slices along the last axis."""
+    stack = np.asarray(stack)
+    return np.moveaxis(stack, -1, 1).reshape(-1, *stack.shape[1:3]) if stack.ndim == 4 else stack
+
+
 def tune_baseline(
     name: str,
     noisy: np.ndarray,
@@ -40,8 +46,9 @@ def tune_baseline(
 
     Args:
         name: a key of :data:`~monai_nad.baselines.classical.BASELINES`.
-        noisy: validation slices ``(N, H, W)``.
-        clean: their references ``(N, H, W)``.
+        noisy: validation slices ``(N, H, W)``, or volumes ``(N, H, W, D)`` for a volumetric method (scored by the
+            median over their slices along the last axis).
+        clean: their references, the same shape.
         level: the noise level.
         rician: also choose the parameters and ``b`` of the method followed by the Rician bias correction.
         b_grid: the ``b`` values tried.
@@ -53,8 +60,9 @@ def tune_baseline(
         PSNRs being the validation medians of the chosen settings.
     """
     best: dict[str, Any] = {}
+    clean = _slices(clean)
     for params in parameter_grid(name, grid):
-        out = np.stack([classical_denoise(name, image, level, **params) for image in noisy])
+        out = _slices(np.stack([classical_denoise(name, image, level, **params) for image in noisy]))
         value = median_scores(out, clean)["psnr"]
         if "plain" not in best or value > best["plain"]["psnr"]:
             best["plain"] = {"params": params, "psnr": value}

@@ -54,6 +54,7 @@ from monai_nad.data.realistic import (
     realistic_transforms,
     realistic_validation_arrays,
     realistic_validation_dataset,
+    training_blocks,
     training_slabs,
 )
 from monai_nad.data.noisy import DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, noise_condition
@@ -127,5 +128,6 @@ __all__ = [
     "realistic_transforms",
     "realistic_validation_arrays",
     "realistic_validation_dataset",
+    "training_blocks",
     "training_slabs",
 ]

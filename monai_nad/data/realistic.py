@@ -61,6 +61,8 @@ __all__ = [
     "head_mask",
     "training_slabs",
     "RandTissuePatchd",
+    "RandTissueBlockd",
+    "training_blocks",
     "realistic_transforms",
     "realistic_training_dataset",
     "realistic_validation_arrays",
@@ -211,9 +213,66 @@ class RandTissuePatchd(RandomizableTransform, Transform):
             i, j = divmod(int(corners[self.R.randint(corners.size)]), w - p + 1)
         else:
             i, j = int(self.R.randint(h - p + 1)), int(self.R.randint(w - p + 1))
+        self._last_corner = (i, j)
         patch = np.array(stack[:, i : i + p, j : j + p], dtype=np.float32)
         out: dict[Hashable, Any] = {name: patch[k : k + 1] for k, name in enumerate(data["channels"])}
         out["volume"], out["z"] = data["volume"], data["z"]
+        return out
+
+
+def training_blocks(
+    volumes: Sequence[str] = REALISTIC_VOLUMES, patch_size: int = 64, depth: int = 8, min_tissue: float = 0.25
+) -> list[dict[str, Any]]:
+    """:func:`training_slabs` grouped into blocks of ``depth`` consecutive training slices, for volume patches.
+
+    Args:
+        volumes: which volumes. Defaults to both.
+        patch_size: the in-plane patch side ``P``. Defaults to 64.
+        depth: slices per block ``D``. Defaults to 8.
+        min_tissue: see :func:`training_slabs`. Defaults to 0.25.
+
+    Returns:
+        one dict per block of ``D`` consecutive training z (never crossing into the validation or test slabs):
+        ``{"volume", "z": first z, "stack": (D, K, H, W) view, "channels", "corners": those of the middle slice}``.
+
+    Raises:
+        ValueError: unknown volume, a patch larger than a slice, or ``depth < 1``.
+    """
+    if int(depth) != depth or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}.")
+    slabs = training_slabs(volumes, patch_size, min_tissue)
+    blocks: list[dict[str, Any]] = []
+    for volume in volumes:
+        items = [item for item in slabs if item["volume"] == volume]
+        whole = np.stack([item["stack"] for item in items])  # (N, K, H, W), one copy per volume; blocks are views
+        whole.setflags(write=False)
+        for i in range(len(items) - depth + 1):
+            if items[i + depth - 1]["z"] - items[i]["z"] != depth - 1:
+                continue  # the block would cross the gap between two training slabs
+            middle = items[i + depth // 2]
+            blocks.append(
+                {"volume": volume, "z": items[i]["z"], "stack": whole[i : i + depth], "channels": middle["channels"], "corners": middle["corners"]}
+            )
+    if not blocks:
+        raise ValueError(f"no {depth} consecutive training slices in {tuple(volumes)}.")
+    return blocks
+
+
+class RandTissueBlockd(RandTissuePatchd):
+    """Crop a random ``P x P x D`` patch of every channel of a :func:`training_blocks` item.
+
+    Like :class:`RandTissuePatchd` (same corner choice), but each output channel is a volume ``(1, P, P, D)``.
+    """
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        stack = data["stack"]  # (D, K, H, W)
+        flat = {**data, "stack": stack[stack.shape[0] // 2]}
+        corner = super().__call__(flat)  # draws the corner as for one slice
+        p = self.patch_size
+        i, j = self._last_corner
+        patch = np.ascontiguousarray(np.moveaxis(np.asarray(stack[:, :, i : i + p, j : j + p], dtype=np.float32), 0, -1))  # (K, P, P, D)
+        out: dict[Hashable, Any] = {name: patch[k : k + 1] for k, name in enumerate(data["channels"])}
+        out["volume"], out["z"] = corner["volume"], data["z"]
         return out
 
 
@@ -256,6 +315,7 @@ def realistic_transforms(
     tissue_prob: float = 0.9,
     coil_prob: float = 0.3,
     varying_prob: float = 0.3,
+    depth: int | None = None,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -265,6 +325,8 @@ def realistic_transforms(
         tissue_prob: probability of a tissue-containing crop. Defaults to 0.9.
         coil_prob: probability of multi-coil (non-central chi) noise. Defaults to 0.3.
         varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
+        depth: for :func:`training_blocks` items: volume patches ``(1, P, P, D)`` of ``D = depth`` slices, blurred,
+            subsampled and flipped along the slice axis too (rotations stay in plane). Defaults to None (2D patches).
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
@@ -287,16 +349,19 @@ def realistic_transforms(
     )
     return Compose(
         [
-            RandTissuePatchd(patch_size, tissue_prob),
+            RandTissuePatchd(patch_size, tissue_prob) if depth is None else RandTissueBlockd(patch_size, tissue_prob),
             contrast,
             RandAdjustContrastd("image", prob=0.3, gamma=(0.6, 1.6)),
             RandScaleIntensityd("image", factors=(-0.9, 0.0), prob=0.8),
             RandBiasFieldd("image", prob=0.3, degree=3, coeff_range=(-0.2, 0.2)),
-            RandGaussianSmoothd("image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), prob=0.15),
-            RandSimulateLowResolutiond("image", prob=0.15, downsample_mode="area", upsample_mode="bilinear", zoom_range=(0.4, 0.9)),
+            RandGaussianSmoothd("image", sigma_x=(0.3, 1.0), sigma_y=(0.3, 1.0), sigma_z=(0.3, 1.0), prob=0.15),
+            RandSimulateLowResolutiond(
+                "image", prob=0.15, downsample_mode="area", upsample_mode="bilinear" if depth is None else "trilinear", zoom_range=(0.4, 0.9)
+            ),
             RandGibbsNoised("image", prob=0.1, alpha=(0.1, 0.5)),
             RandFlipd("image", prob=0.5, spatial_axis=0),
             RandFlipd("image", prob=0.5, spatial_axis=1),
+            *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             _ClipNonNegatived("image"),
             RandMagnitudeNoisePaird("image", level=level, coil_prob=coil_prob, varying_prob=varying_prob),
@@ -312,6 +377,7 @@ def realistic_training_dataset(
     seed: int = 0,
     volumes: Sequence[str] = REALISTIC_VOLUMES,
     level: Sequence[float] = (0.005, 0.2),
+    depth: int | None = None,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -323,10 +389,12 @@ def realistic_training_dataset(
             it as usual in MONAI. Defaults to 0.
         volumes: source volumes, ``"mni"`` and/or ``"colin27"``. Defaults to both.
         level: range of the noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
+        depth: volume patches of ``depth`` consecutive training slices (:func:`training_blocks`; each block counts
+            as one "slice" for ``samples_per_slice``). Defaults to None (2D patches).
 
     Returns:
-        a MONAI dataset of ``{"image": noisy (1, P, P), "label": clean (1, P, P), "noise_std": sigma map (1, P, P),
-        "coils": N}`` (float32 tensors, an int), redrawn at every read.
+        a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
+        (float32 tensors, an int), redrawn at every read.
 
     Raises:
         ValueError: unknown volume or a patch larger than a slice.
@@ -334,9 +402,9 @@ def realistic_training_dataset(
     """
     if samples_per_slice < 1:
         raise ValueError(f"samples_per_slice must be >= 1, got {samples_per_slice!r}.")
-    slabs = training_slabs(volumes, patch_size)
+    slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(int(samples_per_slice))]
-    chain = realistic_transforms(patch_size, level)
+    chain = realistic_transforms(patch_size, level, depth=depth)
     chain.set_random_state(seed)
     return Dataset(data, chain)
 
@@ -402,12 +470,15 @@ def realistic_validation_dataset(
     limit: int | None = None,
     volumes: Sequence[str] = REALISTIC_VOLUMES,
     contrasts: Sequence[str] = REALISTIC_VALIDATION_CONTRASTS,
+    as_volumes: bool = False,
 ) -> Dataset:
-    """:func:`realistic_validation_arrays` as a MONAI dataset of single slices, for a validation engine.
+    """:func:`realistic_validation_arrays` as a MONAI dataset of single slices (or volumes), for a validation engine.
 
     Args:
         seed, levels, volumes, contrasts: see :func:`realistic_validation_arrays`.
         limit: keep only the first ``limit`` slices of every set (all when None). Defaults to None.
+        as_volumes: one item per set, its slices stacked as a volume ``(1, H, W, N)`` (for volumetric networks).
+            Defaults to False.
 
     Returns:
         a dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "noise_std": (1, H, W) filled with
@@ -417,6 +488,11 @@ def realistic_validation_dataset(
     items = []
     for name, noisy, clean, sigma in realistic_validation_arrays(seed, levels, volumes, contrasts):
         count = len(noisy) if limit is None else min(int(limit), len(noisy))
+        if as_volumes:
+            volume_noisy = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy[:count], 0, -1)))[None]
+            volume_clean = torch.from_numpy(np.ascontiguousarray(np.moveaxis(clean[:count], 0, -1)))[None]
+            items.append({"image": volume_noisy, "label": volume_clean, "noise_std": torch.full_like(volume_noisy, float(sigma)), "coils": 1, "id": name})
+            continue
         for i in range(count):
             items.append(
                 {

@@ -32,6 +32,7 @@ __all__ = [
     "denormalise_intensity",
     "output_path_for",
     "save_like",
+    "spacing_from_affine",
 ]
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -196,6 +197,12 @@ def load_image(path: str | Path) -> LoadedImage:
     if affine.shape != (4, 4):
         affine = np.eye(4)
     return LoadedImage(array=array, path=path, kind=kind, affine=affine, meta=dict(meta), dtype=stored_dtype)
+
+
+def spacing_from_affine(affine: np.ndarray) -> tuple[float, float, float]:
+    """The voxel size along each array axis: the lengths of the first three columns of a 4x4 affine."""
+    matrix = np.asarray(affine, dtype=np.float64)[:3, :3]
+    return tuple(float(v) for v in np.linalg.norm(matrix, axis=0))
 
 
 def normalise_intensity(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[np.ndarray, tuple[float, float]]:

@@ -10,6 +10,7 @@ from monai_nad.engines.checkpoints import (
     load_network_weights,
     read_state_dict,
     warm_start,
+    widen_input_channels,
 )
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.noise_batch import NoiseLevelBatch
@@ -27,6 +28,7 @@ __all__ = [
     "load_network_weights",
     "read_state_dict",
     "warm_start",
+    "widen_input_channels",
     "MLflowRunExtras",
     "flatten_params",
     "NoiseLevelBatch",

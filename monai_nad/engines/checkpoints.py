@@ -145,9 +145,15 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
 
     For fine-tuning after enlarging a trained network (e.g. the Neural PDE's diffusion, trained with
     ``refine=False``, then the same network with a refinement head): every tensor of the checkpoint must exist in
-    the network with the same shape and is copied; the tensors the checkpoint lacks (the new head) keep their
-    initialisation. A new head that starts as the identity (the Neural PDE's refinement does) leaves the
-    network's output unchanged at the start of fine-tuning.
+    the network and is copied; the tensors the checkpoint lacks (the new head) keep their initialisation. A new head
+    that starts as the identity (the Neural PDE's refinement does) leaves the network's output unchanged at the start
+    of fine-tuning. Two more enlargements keep the function too:
+
+    - a convolution with more input channels (a network given extra guiding inputs, such as the context slices of
+      :class:`~monai_nad.networks.SliceContextPDE`): the checkpoint's weights fill the first input channels and the
+      new ones start at zero (:func:`widen_input_channels`);
+    - a network that wraps the checkpoint's network as one submodule: the checkpoint's keys are matched under that
+      submodule's prefix (e.g. ``slice_network.``).
 
     Args:
         network: the (larger) network to initialise.
@@ -159,11 +165,18 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
 
     Raises:
         FileNotFoundError: the checkpoint does not exist.
-        ValueError: the checkpoint has a tensor the network lacks or one of another shape (another network, or
-            other ``network_def`` settings).
+        ValueError: the checkpoint has a tensor the network lacks or one of another shape that is not a widening of
+            the input channels (another network, or other ``network_def`` settings).
     """
     state = read_state_dict(path, map_location)
-    _, unexpected, shapes = _mismatches(state, network.state_dict())  # missing tensors (a new head) are expected
+    target = network.state_dict()
+    if state and not set(state) & set(target):
+        for prefix in sorted({key.rsplit(".", k)[0] + "." for key in target for k in range(1, key.count(".") + 1)}, key=len):
+            if all(prefix + key in target for key in state):
+                state = {prefix + key: value for key, value in state.items()}
+                break
+    state = widen_input_channels(state, target)
+    _, unexpected, shapes = _mismatches(state, target)  # missing tensors (a new head) are expected
     if unexpected or shapes:
         raise ValueError(
             f"checkpoint {path} cannot initialise this network: weights the network lacks {unexpected[:5]}, "
@@ -171,6 +184,30 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
         )
     network.load_state_dict(state, strict=False)
     return network
+
+
+def widen_input_channels(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Zero-pad the input channels (axis 1) of convolution weights that ``target`` has wider.
+
+    Args:
+        state: a checkpoint's state dict.
+        target: the state dict of the network to load it into.
+
+    Returns:
+        ``state`` with each convolution weight ``(O, I, k...)`` whose target is ``(O, I', k...)`` with ``I' > I`` replaced
+        by a ``(O, I', k...)`` tensor holding the old weights in its first ``I`` input channels and zeros elsewhere;
+        every other tensor unchanged.
+    """
+    out = dict(state)
+    for key, value in state.items():
+        wanted = target.get(key)
+        if wanted is None or wanted.shape == value.shape or value.ndim < 3 or wanted.ndim != value.ndim:
+            continue
+        if wanted.shape[0] == value.shape[0] and wanted.shape[2:] == value.shape[2:] and wanted.shape[1] > value.shape[1]:
+            wide = torch.zeros(wanted.shape, dtype=value.dtype)
+            wide[:, : value.shape[1]] = value
+            out[key] = wide
+    return out
 
 
 def load_bundle_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:

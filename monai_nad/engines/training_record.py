@@ -55,16 +55,21 @@ def update_record(output: Path, invocation: dict[str, Any], command: str, checkp
     return record
 
 
-def installs_shipped_model(network: str, data: str, time_budget_s: float | None, no_install: bool) -> bool:
-    """Whether a ``scripts/train_real_scan.py`` run replaces the shipped ``models/model.pt``: only a Neural PDE trained on
-    the real-anatomy data with an epoch schedule. Baselines, wall-clock budget runs (comparisons) and Br35H runs never do."""
-    return not no_install and network == "pde" and data == "real_anatomy" and time_budget_s is None
+def installs_shipped_model(network: str, data: str, time_budget_s: float | None, no_install: bool) -> str | None:
+    """Which shipped model a ``scripts/train_real_scan.py`` run replaces: ``"model.pt"`` for a Neural PDE and
+    ``"model_3d.pt"`` for the volume model, each only when trained on the real-anatomy data with an epoch schedule;
+    None for baselines, wall-clock budget runs (comparisons), Br35H runs and ``--no-install``."""
+    if no_install or data != "real_anatomy" or time_budget_s is not None:
+        return None
+    return {"pde": "model.pt", "volume": "model_3d.pt"}.get(network)
 
 
-def install_checkpoint(best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json") -> Path:
-    """Save ``best``'s weights as the bundle's ``models/model.pt`` (a plain state dict) and its record in ``docs/``."""
-    target = bundle / "models" / "model.pt"
+def install_checkpoint(
+    best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json", model_name: str = "model.pt"
+) -> Path:
+    """Save ``best``'s weights as the bundle's ``models/<model_name>`` (a plain state dict) and its record in ``docs/<info_name>``."""
+    target = bundle / "models" / model_name
     torch.save(read_state_dict(best), target)
-    record = dict(record, installed_as="models/model.pt", checkpoint_bytes=target.stat().st_size)
+    record = dict(record, installed_as=f"models/{model_name}", checkpoint_bytes=target.stat().st_size)
     (bundle / "docs" / info_name).write_text(json.dumps(record, indent=2) + "\n")
     return target

@@ -11,9 +11,12 @@ import numpy as np
 
 from monai_nad.experiments.tracking import latest_runs
 
-__all__ = ["SUITES", "compare_suite"]
+__all__ = ["SUITES", "PAGES", "compare_suite", "render_saved_page"]
 
 SUITES = ("comparison", "unet_baseline", "noise_sweep", "ablation", "self_supervised", "br35h")
+#: Pages whose benchmark command keeps its measured rows in ``<page>.json`` beside the page (and one MLflow run per
+#: method in its own store); ``compare`` renders them again from that record.
+PAGES = ("real_anatomy", "diffusivity_family", "volumes")
 #: metric names: ``[<setting>_]<metric>_<level>``, e.g. ``psnr_0.05``, ``rician_fg_psnr_0.1``, ``inverted_ssim_0.05``
 _METRIC = re.compile(
     r"^(?:(?P<prefix>rician|gaussian|outside|dim|inverted)_)?(?P<metric>fg_psnr|edge_mse|psnr|ssim)_(?P<level>[0-9.]+)$"
@@ -386,3 +389,48 @@ def _parameters(runs: Sequence[dict[str, Any]]) -> list[str]:
         text = "; ".join(f"{k}={v}" for k, v in sorted(shown.items()))
         lines.append(f"| {r['name']} | {text.replace('|', '/')[:600]} |")
     return lines + [""]
+
+
+def render_saved_page(page: str, out: str | Path) -> Path:
+    """Render ``<out>/<page>.md`` again from the record ``<out>/<page>.json`` its benchmark command wrote.
+
+    Args:
+        page: one of :data:`PAGES`.
+        out: the results folder (e.g. ``docs/results``).
+
+    Returns:
+        the path of the Markdown page.
+
+    Raises:
+        ValueError: unknown page, or no record to render (the message names the command that writes it).
+    """
+    import json
+
+    commands = {"real_anatomy": "python scripts/real_anatomy_results.py", "diffusivity_family": "python scripts/diffusivity_family_results.py",
+                "volumes": "python scripts/benchmark_volumes.py"}
+    if page not in PAGES:
+        raise ValueError(f"unknown page {page!r}; choose one of {PAGES}.")
+    out = Path(out)
+    record = out / f"{page}.json"
+    if not record.is_file():
+        raise ValueError(f"no record {record} to render: run `{commands[page]}` first.")
+    saved = json.loads(record.read_text())
+    target = out / f"{page}.md"
+    if page == "real_anatomy":
+        from monai_nad.experiments.real_anatomy_report import quality_time_figure, render_page
+        from monai_nad.experiments.real_anatomy_setup import preamble
+
+        rows, info = saved["rows"], saved["methods"]
+        figures = [("Mean PSNR vs ms per slice; red: the Pareto front", f"{page}_pareto.png"), ("Colin27 cortex, s = 0.10, every method", f"{page}_cortex.png")]
+        quality_time_figure(rows, out / f"{page}_pareto.png")
+        target.write_text(render_page(rows, info, saved["command"], preamble(info, rows), figures))
+    elif page == "diffusivity_family":
+        from monai_nad.experiments.diffusivity_family import render
+
+        target.write_text(render(saved))
+    else:
+        from monai_nad.experiments.volume_report import render_volume_page
+
+        figure = "volumes_views.png" if (out / "volumes_views.png").is_file() else None
+        target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], "python scripts/benchmark_volumes.py", figure))
+    return target

@@ -51,7 +51,7 @@ def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | N
     return np.stack(out), times
 
 
-def classical_tuner(name: str, grid: dict | None = None) -> Tuner:
+def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = False) -> Tuner:
     """A classical method followed by the Rician correction, its parameters and ``b`` chosen on the cell's validation
     slab by the one tuner of the project (:func:`~monai_nad.baselines.tune_baseline`).
 
@@ -59,18 +59,28 @@ def classical_tuner(name: str, grid: dict | None = None) -> Tuner:
         name: a key of :data:`~monai_nad.baselines.BASELINES`.
         grid: a restriction of the method's parameter grid (e.g. ``{"sigma_factor": (1.0,)}``: BM3D told the true
             noise level, as section 1c defines BM3D+rc).
+        volumetric: the method denoises a slab as one volume ``(H, W, N)`` (BM4D), tuned on the validation slab as one
+            volume; the tuner is marked ``tune.volumetric = True`` and its ``denoise`` takes the ``(N, H, W)`` stack.
+            Defaults to False (slice by slice).
     """
 
+    def as_volume(stack: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(np.asarray(stack), 0, -1))
+
     def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+        if volumetric:
+            noisy_val, clean_val = as_volume(noisy_val)[None], as_volume(clean_val)[None]
         chosen = tune_baseline(name, noisy_val, clean_val, level, rician=True, grid=grid)["rc"]
         params, b = chosen["params"], chosen["b"]
 
         def denoise(image: np.ndarray, level: float) -> np.ndarray:
-            out = classical_denoise(name, image, level, **params)
-            return np.asarray(RicianBiasCorrection(level, b)(out), dtype=np.float32)
+            out = classical_denoise(name, as_volume(image) if volumetric else image, level, **params)
+            out = np.asarray(RicianBiasCorrection(level, b)(out), dtype=np.float32)
+            return np.ascontiguousarray(np.moveaxis(out, -1, 0)) if volumetric else out
 
         return denoise, {**params, "b": b}
 
+    tune.volumetric = volumetric  # type: ignore[attr-defined]
     return tune
 
 
@@ -93,7 +103,8 @@ def benchmark_cells(
     Args:
         cells: ``(volume, shift, level)`` triples, e.g. ``("colin27", "inverted", 0.1)``.
         methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks).
-        tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab.
+        tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab
+            (a volumetric tuner, see :func:`classical_tuner`: on the whole test slab as one volume, its time shared by the slices).
         bm3d: also run BM3D+rc (:data:`BM3D_RC`, named ``"bm3d_rc"``).
         limit: keep only the first ``limit`` slices of each slab (quick checks).
         log: progress messages.
@@ -124,7 +135,11 @@ def benchmark_cells(
         for method, tune in tuners.items():
             denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
             out, times = [], []
-            for image in noisy:
+            if getattr(tune, "volumetric", False):
+                start = time.perf_counter()
+                out = list(denoise(noisy, level))
+                times = [(time.perf_counter() - start) / len(noisy)] * len(noisy)
+            for image in noisy if not out else ():
                 start = time.perf_counter()
                 out.append(denoise(image, level))
                 times.append(time.perf_counter() - start)

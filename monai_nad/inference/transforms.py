@@ -12,7 +12,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like
+from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like, spacing_from_affine
 
 __all__ = ["ScanRecord", "LoadScand", "SaveDenoisedd", "collate_scans"]
 
@@ -37,7 +37,7 @@ class LoadScand(MapTransform):
 
     The item gets ``image`` as a float32 tensor ``(1, H, W)``, ``(1, X, Y, Z)`` or, for a 4D series of ``V`` volumes,
     ``(V, X, Y, Z)`` (one channel per volume), and ``"scan"``: the
-    :class:`ScanRecord` needed to write the result back. With a known noise level, ``"noise_std"`` holds it in the
+    :class:`ScanRecord` needed to write the result back, and ``"spacing"``: the voxel size per axis from the affine. With a known noise level, ``"noise_std"`` holds it in the
     normalised intensity scale; ``"coils"`` is set when given.
 
     Args:
@@ -66,6 +66,7 @@ class LoadScand(MapTransform):
             channels = np.moveaxis(normalised, -1, 0) if normalised.ndim == 4 else normalised[None]  # a series: one channel per volume
             d[key] = torch.from_numpy(np.ascontiguousarray(channels))
             d["scan"] = ScanRecord(scan, params)
+            d["spacing"] = spacing_from_affine(scan.affine)
             if self.noise_std is not None:
                 d["noise_std"] = float(self.noise_std) / params[1]
             d["coils"] = self.coils

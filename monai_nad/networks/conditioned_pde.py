@@ -130,6 +130,11 @@ class NoiseConditionedPDE(nn.Module):
             It reads the result, the noisy and bias-corrected images and the noise map, and adds a residual that starts
             at zero: edges and fine texture that the half-resolution parts smooth. Defaults to 0.
         detail_features: width of the detail head. Defaults to 16.
+        context_channels: extra input channels that guide but are not diffused (for example the neighbouring slices of
+            a volume, see :class:`~monai_nad.networks.SliceContextPDE`): given to ``forward(..., context=...)``, divided by
+            the image's scale, and read (as is and bias-corrected) by the encoder and the detail head. Their weights start
+            at zero, so a checkpoint without context initialises this network to the same function
+            (:func:`~monai_nad.engines.widen_input_channels`). Defaults to 0.
         scale_quantile: quantile of ``|x|`` used as the intensity scale. Defaults to 0.99.
         self_ensemble: average the outputs over this many flips/transposes of the image (1, 2, 4 or 8; the
             geometric self-ensemble of Timofte et al. 2016): ``k`` times the cost for a result that no longer depends
@@ -162,6 +167,7 @@ class NoiseConditionedPDE(nn.Module):
         self_ensemble: int = 1,
         detail_layers: int = 0,
         detail_features: int = 16,
+        context_channels: int = 0,
     ) -> None:
         super().__init__()
         if self_ensemble not in (1, 2, 4, 8):
@@ -172,7 +178,7 @@ class NoiseConditionedPDE(nn.Module):
         for name, value, low in (
             ("in_channels", in_channels, 1), ("steps", steps, 1), ("groups", groups, 1), ("features", features, 1),
             ("encoder_layers", encoder_layers, 1), ("refine_layers", refine_layers, 0), ("factor", factor, 1),
-            ("detail_layers", detail_layers, 0), ("detail_features", detail_features, 1),
+            ("detail_layers", detail_layers, 0), ("detail_features", detail_features, 1), ("context_channels", context_channels, 0),
         ):
             if int(value) != value or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
@@ -182,6 +188,7 @@ class NoiseConditionedPDE(nn.Module):
             raise ValueError(f"scale_quantile must be in (0, 1], got {scale_quantile!r}.")
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
+        self.context_channels = int(context_channels)
         self.steps = steps
         self.groups = groups
         self.factor = factor
@@ -194,7 +201,8 @@ class NoiseConditionedPDE(nn.Module):
         cells = factor**spatial_dims
         conv = Conv[Conv.CONV, spatial_dims]
 
-        layers: list[nn.Module] = [conv(3 * in_channels * cells, features, 3, padding=1), nn.ReLU(inplace=True)]
+        extra = 2 * self.context_channels  # each context channel as is and bias-corrected
+        layers: list[nn.Module] = [conv((3 * in_channels + extra) * cells, features, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(encoder_layers - 1):
             layers += [conv(features, features, 3, padding=1), nn.ReLU(inplace=True)]
         self.encoder = nn.Sequential(*layers)
@@ -215,7 +223,7 @@ class NoiseConditionedPDE(nn.Module):
         self.detail: nn.Module | None = None
         if detail_layers:
             detail: list[nn.Module] = []
-            width = 4 * in_channels
+            width = 4 * in_channels + extra
             for _ in range(detail_layers - 1):
                 detail += [conv(width, detail_features, 3, padding=1), nn.ReLU(inplace=True)]
                 width = detail_features
@@ -239,14 +247,30 @@ class NoiseConditionedPDE(nn.Module):
     def _up(self, x: torch.Tensor) -> torch.Tensor:
         return pixelshuffle(x, self.spatial_dims, self.factor) if self.factor > 1 else x
 
-    def _run(self, x: torch.Tensor, noise_std, coils: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _context(self, x: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.context_channels:
+            if context is not None:
+                raise ValueError("this network takes no context channels (context_channels=0); call it without context.")
+            return None
+        expected = (x.shape[0], self.context_channels, *x.shape[2:])
+        if context is None or tuple(context.shape) != expected:
+            got = None if context is None else tuple(context.shape)
+            raise ValueError(f"this network needs context of shape {expected} for input {tuple(x.shape)}, got {got}.")
+        return context
+
+    def _run(self, x: torch.Tensor, noise_std, coils: int | torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
+        context = self._context(x, context)
         xn, sn, coils_t, scale = normalised_inputs(x, noise_std, coils, self.scale_quantile)
         xn, sn = self._pad(xn)[0], self._pad(sn)[0]
         sizes = list(x.shape[2:])
         bias = 2.0 * coils_t * sn * sn
         corrected = remove_magnitude_bias(xn * xn, bias)
-        feats = self.encoder(self._down(torch.cat([xn, corrected, sn], dim=1)))
+        guides = [xn, corrected, sn]
+        if context is not None:
+            cn = self._pad(context / scale)[0]
+            guides += [cn, remove_magnitude_bias(cn * cn, bias)]
+        feats = self.encoder(self._down(torch.cat(guides, dim=1)))
         conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
         fractions = torch.sigmoid(self.dt_logits)
@@ -258,13 +282,15 @@ class NoiseConditionedPDE(nn.Module):
         if self.refine is not None:
             v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
         if self.detail is not None:
-            v = v + self.detail(torch.cat([v, xn, corrected, sn], dim=1))
+            v = v + self.detail(torch.cat([v, *guides], dim=1))
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)
         v = torch.minimum(torch.clamp(v, min=0.0), high)
         crop = [slice(None), slice(None)] + [slice(0, s) for s in sizes]
         return v[tuple(crop)] * scale, conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
 
-    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Denoise a batch of magnitude images.
 
         Args:
@@ -272,6 +298,8 @@ class NoiseConditionedPDE(nn.Module):
             noise_std: the noise level (see :func:`noise_level_map`); ``None`` estimates it blindly.
             coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per image ``(B,)``
                 when ``noise_std`` is given.
+            context: ``(B, context_channels, H, W[, D])`` guiding images in ``x``'s intensity units (for example its
+                neighbouring slices), for a network built with ``context_channels``; None otherwise.
 
         Returns:
             denoised images of ``x``'s shape, in ``[0, max x]``.
@@ -280,7 +308,7 @@ class NoiseConditionedPDE(nn.Module):
             TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`) or noise level.
         """
         if self.self_ensemble == 1:
-            return self._run(x, noise_std, coils)[0]
+            return self._run(x, noise_std, coils, context)[0]
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         if noise_std is None:  # estimate once; the estimate does not depend on the orientation
             noise_std = noise_level_map(x, None, int(torch.as_tensor(coils).flatten()[0]))
@@ -292,7 +320,7 @@ class NoiseConditionedPDE(nn.Module):
                 return t.transpose(-1, -2) if transpose else t
 
             level = turn(sigma) if sigma.ndim == x.ndim else sigma
-            out = self._run(turn(x), level, coils)[0]
+            out = self._run(turn(x), level, coils, None if context is None else turn(context))[0]
             out = out.transpose(-1, -2) if transpose else out
             total = total + (out.flip([out.ndim - 1 - a for a in flips]) if flips else out)
         return total / self.self_ensemble

@@ -25,7 +25,7 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a - b) ** 2))
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES))
+@pytest.mark.parametrize("name", [n for n, b in sorted(BASELINES.items()) if 2 in b.dims])
 def test_every_baseline_denoises_with_some_grid_setting(name, pair):
     noisy, clean = pair
     before = noisy.copy()
@@ -52,8 +52,10 @@ def test_perona_malik_obeys_the_maximum_principle(pair):
 
 def test_bad_input_is_named(pair):
     noisy, _ = pair
-    with pytest.raises(ValueError, match="unknown baseline 'bm4d'"):
-        classical_denoise("bm4d", noisy, LEVEL)
+    with pytest.raises(ValueError, match="unknown baseline 'bm5d'"):
+        classical_denoise("bm5d", noisy, LEVEL)
+    with pytest.raises(ValueError, match=r"bm4d supports 3D images, got shape \(64, 64\)"):
+        classical_denoise("bm4d", noisy, LEVEL, sigma_factor=1.0)
     with pytest.raises(ValueError, match=r"bm3d supports 2D images, got shape \(4, 4, 4\)"):
         classical_denoise("bm3d", np.zeros((4, 4, 4)), LEVEL, sigma_factor=1.0)
     with pytest.raises(ValueError, match="non-finite"):
@@ -100,3 +102,15 @@ def test_bm3d_runs_on_one_thread_by_default_and_repeats_itself():
     assert float(np.abs(first - image).mean()) > 0.01  # it does denoise
     with pytest.raises(ValueError, match="threads"):
         bm3d_denoise(image, 0.1, threads=-1)
+
+
+def test_tuning_on_volumes_scores_their_slices():
+    """A volumetric method is tuned on whole validation volumes ``(N, H, W, D)``: the same choice as scoring the
+    denoised volumes slice by slice."""
+    rng = np.random.default_rng(1)
+    clean = np.zeros((1, 24, 20, 6), np.float32)
+    clean[0, 6:18, 5:15] = 0.8
+    noisy = np.sqrt((clean + 0.05 * rng.standard_normal(clean.shape)) ** 2 + (0.05 * rng.standard_normal(clean.shape)) ** 2).astype(np.float32)
+    result = tune_baseline("gaussian", noisy, clean, 0.05, grid={"sigma": (0.5, 1.0)})
+    assert result["rc"]["psnr"] >= result["plain"]["psnr"] > 20
+    assert result["plain"]["params"]["sigma"] in (0.5, 1.0)

@@ -239,6 +239,32 @@ def test_smoke_training_of_the_real_scan_model_ends_with_a_checkpoint_and_an_mlf
     assert {p.name: p.stat().st_mtime for p in (BUNDLE / "models").iterdir()} == models_before
 
 
+@pytest.mark.slow
+def test_smoke_training_of_the_volume_model_fine_tunes_the_2d_model_on_3d_patches(tmp_path):
+    """The volume model's recipe: 3D patches, warm start from the shipped 2D model, validated on validation volumes,
+    nothing installed; its checkpoint loads into the network volume.json defines (with a volumetric head too)."""
+    from monai_nad.experiments.methods import bundle_network
+
+    models_before = {p.name: p.stat().st_mtime for p in (BUNDLE / "models").iterdir()}
+    command = [sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--network", "volume", "--volume-layers", "2",
+               "--max-epochs", "1", "--epoch-length", "2", "--output-dir", str(tmp_path / "volume"), "--no-install", "--volumes", "mni"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    best = tmp_path / "volume" / "checkpoints" / "best_model.pt"
+    record = json.loads((tmp_path / "volume" / "training_info.json").read_text())
+    assert record["invocations"][0]["init_checkpoint"].endswith("model.pt") and record["started_from"] is not None
+    net = bundle_network(BUNDLE, ["volume.json"], best, {"volume_layers": 2})
+    assert net.volume_head is not None and net.context_slices == 2
+    assert {p.name: p.stat().st_mtime for p in (BUNDLE / "models").iterdir()} == models_before
+
+
+def test_the_shipped_volume_model_loads_into_volume_json():
+    from monai_nad.experiments.methods import bundle_network
+
+    net = bundle_network(BUNDLE, ["volume.json"], BUNDLE / "models" / "model_3d.pt")
+    assert type(net).__name__ == "SliceContextPDE" and (BUNDLE / "models" / "model_3d.pt").stat().st_size < 1_000_000
+
+
 def test_inference_network_is_the_one_train_real_scan_trains():
     """common.json defines the network once: inference.json and train_real_scan.json do not redefine it, and the
     shipped weights load into what the training recipe builds."""

@@ -115,3 +115,34 @@ def test_real_mni_maps_give_csf_above_white_matter_for_t2():
     assert out[(csf > 0.8) & (mask > 0)].mean() > out[wm > 0.9].mean()
     ds = realistic_training_dataset(volumes=("mni",), samples_per_slice=1)
     assert ds[0]["image"].shape == (1, 64, 64)
+
+
+def test_volume_patches_are_consecutive_training_slices_only(poisoned):
+    """3D patches for the volume model: blocks of consecutive training z that never cross into the validation/test
+    slabs (every voxel of those is NaN here), in order along the last axis."""
+    blocks = real.training_blocks(patch_size=32, depth=6)
+    for block in blocks:
+        split = MNI_SPLITS if block["volume"] == "mni" else COLIN27_SPLITS
+        assert all(z in split["train"] for z in range(block["z"], block["z"] + 6))
+    ds = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=0, depth=6)
+    assert len(ds) == len(blocks)
+    for i in range(0, len(ds), 17):
+        item = ds[i]
+        for key in ("image", "label", "noise_std"):
+            assert item[key].shape == (1, 32, 32, 6) and torch.isfinite(item[key]).all()
+    raw = real.RandTissueBlockd(32, tissue_prob=1.0)(blocks[0])
+    decoded = np.round((raw["image"][0].max(axis=(0, 1)) - 0.2) * 400)
+    np.testing.assert_array_equal(decoded, np.arange(blocks[0]["z"], blocks[0]["z"] + 6))  # slice order kept
+    with pytest.raises(ValueError, match="depth"):
+        real.training_blocks(depth=0)
+
+
+def test_validation_volumes_stack_the_validation_slices(monkeypatch):
+    mni, gm, wm = _encoded()
+    monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
+    monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
+    slices = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), levels=(0.05,))
+    volumes = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), levels=(0.05,), as_volumes=True)
+    assert len(volumes) == 1 and volumes[0]["image"].shape == (1, SHAPE[0], SHAPE[1], len(MNI_SPLITS["validation"]))
+    for z, item in enumerate(slices):
+        torch.testing.assert_close(volumes[0]["image"][..., z], item["image"])

@@ -54,7 +54,9 @@ def test_only_an_epoch_schedule_of_the_neural_pde_replaces_the_shipped_model():
     """A wall-clock budget run is a comparison: it must never overwrite models/model.pt (nor a baseline or a Br35H run)."""
     from monai_nad.engines.training_record import installs_shipped_model
 
-    assert installs_shipped_model("pde", "real_anatomy", None, no_install=False)
+    assert installs_shipped_model("pde", "real_anatomy", None, no_install=False) == "model.pt"
+    assert installs_shipped_model("volume", "real_anatomy", None, no_install=False) == "model_3d.pt"
+    assert not installs_shipped_model("volume", "real_anatomy", 900.0, no_install=False)
     assert not installs_shipped_model("pde", "real_anatomy", 900.0, no_install=False)
     assert not installs_shipped_model("pde", "br35h", None, no_install=False)
     assert not installs_shipped_model("dncnn", "real_anatomy", None, no_install=False)

@@ -1,0 +1,252 @@
+"""Choose, scan by scan, between the 2D model (slice by slice) and the volume model (MONAI sliding windows)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.inferers import Inferer, sliding_window_inference
+
+from monai_nad.engines.noise_batch import NoiseLevelBatch
+from monai_nad.inference.inferer import SliceWiseInferer
+
+__all__ = ["MODES", "ScanBatch", "ScanInferer", "choose_mode"]
+
+logger = logging.getLogger(__name__)
+
+#: The ``--mode`` choices: ``"auto"`` (the volume model for volumes with enough, thin enough slices), ``"2d"``, ``"3d"``.
+MODES = ("auto", "2d", "3d")
+
+
+def choose_mode(
+    shape: Sequence[int], spacing: Sequence[float] | None, mode: str = "auto", axis: int | None = None, min_slices: int = 5,
+    max_anisotropy: float = 1.5, has_volume_network: bool = True,
+) -> tuple[str, int, str]:
+    """How to denoise one volume: the model, the slice axis and why.
+
+    The slice axis is ``axis`` when given; otherwise the axis with the largest voxel size when the voxels are
+    anisotropic (the in-plane axes of a thick-slice acquisition), else the last axis. ``"auto"`` takes the volume
+    model unless the volume has fewer than ``min_slices`` slices along that axis, or its slices are more than
+    ``max_anisotropy`` times as thick as the in-plane voxels (the volume model learnt from 1 mm isotropic
+    neighbours; on thicker slices its neighbours are other anatomy), or there is no volume model.
+
+    Args:
+        shape: the spatial shape ``(X, Y, Z)``.
+        spacing: the voxel size per axis (mm), or None (taken as isotropic).
+        mode: ``"auto"``, ``"2d"`` or ``"3d"``.
+        axis: the slice axis (0, 1, 2 or negative), or None (chosen as above).
+        min_slices: the fewest slices for the volume model in ``"auto"``.
+        max_anisotropy: the largest slice thickness over in-plane voxel size for the volume model in ``"auto"``.
+        has_volume_network: whether a volume model is available.
+
+    Returns:
+        ``(model, axis, reason)``: ``"2d"`` or ``"3d"``, the axis in ``0..2``, and a sentence saying why (empty when the
+        choice needs no explanation).
+
+    Raises:
+        ValueError: an unknown mode, a bad axis, or ``"3d"`` without a volume model.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    if axis is not None and axis not in (-3, -2, -1, 0, 1, 2):
+        raise ValueError(f"axis must be 0, 1, 2 or negative, got {axis!r}.")
+    sizes = np.asarray(spacing if spacing is not None else (1.0, 1.0, 1.0), dtype=np.float64)
+    if sizes.shape != (3,) or not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        sizes = np.ones(3)
+    if axis is None:
+        axis = int(np.argmax(sizes)) if sizes.max() > 1.1 * sizes.min() else 2
+    axis %= 3
+    in_plane = float(np.min(np.delete(sizes, axis)))
+    ratio = float(sizes[axis] / in_plane)
+    if mode == "2d":
+        return "2d", axis, ""
+    if mode == "3d":
+        if not has_volume_network:
+            raise ValueError("--mode 3d needs a volume model (models/model_3d.pt and configs/volume.json in the bundle).")
+        reason = f"slices {ratio:.1f}x as thick as the in-plane voxels; the volume model learnt from isotropic voxels" if ratio > max_anisotropy else ""
+        return "3d", axis, reason
+    if not has_volume_network:
+        return "2d", axis, ""
+    if shape[axis] < min_slices:
+        return "2d", axis, f"only {shape[axis]} slices along axis {axis} (the volume model needs {min_slices}): denoised slice by slice"
+    if ratio > max_anisotropy:
+        return "2d", axis, (
+            f"slices {sizes[axis]:g} mm thick against {in_plane:g} mm in plane ({ratio:.1f}x): neighbouring slices show other "
+            f"anatomy, so denoised slice by slice along axis {axis} (--mode 3d forces the volume model)"
+        )
+    return "3d", axis, ""
+
+
+class ScanBatch(NoiseLevelBatch):
+    """:class:`~monai_nad.engines.NoiseLevelBatch` for user scans: also hands the voxel sizes (``"spacing"``) and the
+    scans' names to a :class:`ScanInferer`."""
+
+    def __call__(self, batchdata, device=None, non_blocking: bool = False, **kwargs: Any):
+        image, label, args, arguments = super().__call__(batchdata, device, non_blocking, **kwargs)
+        if "spacing" in batchdata:
+            arguments["spacing"] = torch.as_tensor(np.asarray(batchdata["spacing"], dtype=np.float64)).reshape(-1, 3)
+        records = batchdata.get("scan")
+        if isinstance(records, list):
+            arguments["names"] = [str(record.loaded.path) for record in records]
+        return image, label, args, arguments
+
+
+class ScanInferer(Inferer):
+    """Denoise 2D images slice-wise and volumes with the volume model where it fits, one choice per scan.
+
+    2D images and the volumes :func:`choose_mode` gives to the 2D model go through a
+    :class:`~monai_nad.inference.SliceWiseInferer`. The others go through MONAI's
+    :func:`~monai.inferers.sliding_window_inference` with the volume model: windows of ``roi_size`` in plane
+    (smaller volumes: one window) and the full depth along the slice axis (the volume model runs its slices in
+    bounded chunks), overlapping by ``overlap`` and blended with Gaussian weights. The noise level is estimated
+    once per volume (a 4D series: per volume of the series) unless given. Every choice that is not the obvious one
+    is logged in one line naming the scan.
+
+    Args:
+        volume_network: the volume model (``(B, 1, H, W, D)`` in and out, e.g.
+            :class:`~monai_nad.networks.SliceContextPDE`), or None (every scan slice by slice).
+        mode: ``"auto"``, ``"2d"`` or ``"3d"`` (see :func:`choose_mode`). Defaults to ``"auto"``.
+        axis: the slice axis of volumes, or None to choose it from the voxel size. Defaults to None.
+        batch_size: slices per call of the 2D model. Defaults to 16.
+        progress: show progress bars (slices of the 2D model; volumes and windows of the volume model). Defaults to False.
+        return_conductance: keep the 2D model's conductance maps (see :class:`SliceWiseInferer`); the volume model
+            has none, so scans that would take it are denoised slice by slice. Defaults to False.
+        roi_size: in-plane window size of the sliding windows. Defaults to 320.
+        overlap: window overlap (fraction). Defaults to 0.25.
+        min_slices, max_anisotropy: see :func:`choose_mode`.
+    """
+
+    def __init__(
+        self,
+        volume_network: Callable[..., torch.Tensor] | None = None,
+        mode: str = "auto",
+        axis: int | None = None,
+        batch_size: int = 16,
+        progress: bool = False,
+        return_conductance: bool = False,
+        roi_size: int = 320,
+        overlap: float = 0.25,
+        min_slices: int = 5,
+        max_anisotropy: float = 1.5,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+        if mode == "3d" and volume_network is None:
+            raise ValueError("--mode 3d needs a volume model (models/model_3d.pt and configs/volume.json in the bundle).")
+        if int(roi_size) != roi_size or roi_size < 8:
+            raise ValueError(f"roi_size must be an integer >= 8, got {roi_size!r}.")
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap!r}.")
+        self.volume_network = volume_network
+        self.mode = mode
+        self.axis = axis
+        self.batch_size = batch_size
+        self.progress = progress
+        self.return_conductance = return_conductance
+        self.roi_size = int(roi_size)
+        self.overlap = float(overlap)
+        self.min_slices = int(min_slices)
+        self.max_anisotropy = float(max_anisotropy)
+        self.slice_inferer = SliceWiseInferer(axis=-1 if axis is None else axis, batch_size=batch_size, progress=progress, return_conductance=return_conductance)
+        #: the model each scan of the last call went to: ``[("2d" | "3d", axis, reason), ...]``
+        self.last_choices: list[tuple[str, int, str]] = []
+
+    @property
+    def last_conductance(self) -> torch.Tensor | None:
+        """The 2D model's conductance maps of the last call (see :class:`SliceWiseInferer`)."""
+        return self.slice_inferer.last_conductance
+
+    def __call__(
+        self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, spacing: Any = None, names: Sequence[str] | None = None,
+        noise_std: Any = None, coils: Any = None, **kwargs: Any
+    ) -> torch.Tensor:
+        """
+        Args:
+            inputs: ``(B, C, H, W)`` images, or ``(B, C, X, Y, Z)`` volumes (``C > 1``: a 4D series of ``C`` volumes).
+            network: the 2D model.
+            spacing: voxel sizes ``(B, 3)`` (or one triple for all), or None (isotropic).
+            names: the scans' names, for the log.
+            noise_std: one value per scan ``(B,)`` or per scan and volume ``(B, C)``, a number, or None (blind).
+            coils: receiver coils of sum-of-squares magnitudes (1: Rician).
+
+        Returns:
+            the denoised batch, ``inputs``' shape.
+
+        Raises:
+            ValueError: ``"3d"`` for a 2D image, or a bad batch.
+        """
+        self.last_choices = []
+        extra = {k: v for k, v in (("noise_std", noise_std), ("coils", coils)) if v is not None}
+        if inputs.ndim == 4:
+            if self.mode == "3d":
+                raise ValueError("--mode 3d needs a volume; this is a 2D image (use --mode auto or 2d).")
+            self.last_choices = [("2d", -1, "")] * inputs.shape[0]
+            return self.slice_inferer(inputs, network, *args, **extra, **kwargs)
+        if inputs.ndim != 5:
+            raise ValueError(f"expected a (B, C, H, W) or (B, C, X, Y, Z) batch, got shape {tuple(inputs.shape)}.")
+        spacings = None if spacing is None else torch.as_tensor(spacing, dtype=torch.float64).reshape(-1, 3)
+        outputs = []
+        for i in range(inputs.shape[0]):
+            one = inputs[i : i + 1]
+            space = None if spacings is None else spacings[min(i, len(spacings) - 1)].tolist()
+            model, axis, reason = choose_mode(
+                one.shape[2:], space, self.mode, self.axis, self.min_slices, self.max_anisotropy, self.volume_network is not None
+            )
+            if model == "3d" and self.return_conductance:
+                model, reason = "2d", "conductance maps come from the 2D model: denoised slice by slice"
+            if reason:
+                logger.warning("%s: %s", names[i] if names is not None and i < len(names) else f"scan {i}", reason)
+            self.last_choices.append((model, axis, reason))
+            level = None if noise_std is None else _one_scan(noise_std, i, inputs.shape[0])
+            if model == "2d":
+                self.slice_inferer.axis = axis
+                sub = dict(extra)
+                if level is not None:
+                    sub["noise_std"] = level
+                outputs.append(self.slice_inferer(one, network, *args, **sub, **kwargs))
+            else:
+                outputs.append(self._volume(one, axis, level, coils))
+        return torch.cat(outputs)
+
+    def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
+        """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
+        from monai_nad.transforms.noise_level import estimate_noise_sigma
+
+        coil_count = 1 if coils is None else int(torch.as_tensor(coils).flatten()[0])
+        volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
+        if noise_std is None:
+            levels = torch.stack([torch.as_tensor(estimate_noise_sigma(v[None].detach().cpu(), coils=coil_count)).reshape(()) for v in volumes])
+        else:
+            levels = torch.broadcast_to(torch.as_tensor(noise_std, dtype=one.dtype).reshape(-1), (volumes.shape[0],))
+        levels = levels.to(dtype=one.dtype, device=one.device)
+        plane = volumes.shape[1:3]
+        roi = (min(self.roi_size, int(plane[0])), min(self.roi_size, int(plane[1])), -1)
+        results = []
+        series = range(volumes.shape[0])
+        if self.progress and volumes.shape[0] > 1:
+            from tqdm.auto import tqdm
+
+            series = tqdm(series, desc="volumes", unit="volume", leave=False)
+        for v in series:
+            results.append(
+                sliding_window_inference(
+                    volumes[v][None, None], roi, 1, self.volume_network, overlap=self.overlap, mode="gaussian",
+                    progress=self.progress and (roi[0] < plane[0] or roi[1] < plane[1]), noise_std=levels[v : v + 1], coils=coil_count,
+                )
+            )
+        out = torch.cat(results, dim=0)[:, 0]  # (V, H, W, D)
+        return torch.movedim(out, -1, 1 + axis)[None]
+
+
+def _one_scan(noise_std: Any, index: int, batch: int) -> torch.Tensor:
+    """The noise level(s) of scan ``index`` of a batch: a number, ``(B,)`` or ``(B, C)``."""
+    value = torch.as_tensor(noise_std)
+    if value.ndim == 0:
+        return value
+    if value.shape[0] == batch:
+        return value[index]
+    return value

@@ -1,0 +1,181 @@
+"""A volumetric (2.5D) Neural PDE: each slice diffused in plane, guided by its neighbouring slices.
+
+A full 3D Neural PDE costs about ``factor`` times more per voxel than the 2D one at every layer (3x3x3 instead of 3x3
+kernels, 8 instead of 4 cells per pixel-unshuffle) and would have to be trained from scratch. This network keeps
+the shipped 2D model's diffusion and heads and gives its encoder and full-resolution detail head ``k`` slices
+either side as extra inputs: the neighbours carry the same anatomy with independent noise, which steers the
+conductances and lets the detail head average across slices where the anatomy allows. With zero weights on the
+new inputs it is exactly the 2D model, so it is fine-tuned from the shipped checkpoint
+(:func:`~monai_nad.engines.warm_start`).
+
+It takes and returns volumes ``(B, 1, H, W, D)`` (slices along the last axis), so MONAI's
+``sliding_window_inference`` and the training engines use it like any 3D network; the slices of a volume are run
+in chunks of ``slice_batch`` so that memory does not grow with the depth.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map, remove_magnitude_bias
+from monai_nad.networks.layout import use_channels_last
+from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+
+__all__ = ["SliceContextPDE", "reflected_neighbours"]
+
+
+def reflected_neighbours(depth: int, context_slices: int, device: torch.device | None = None) -> torch.Tensor:
+    """The indices of the ``k`` slices either side of every slice; past an end of the volume, the slice as far on the
+    other side.
+
+    Args:
+        depth: number of slices ``D``.
+        context_slices: ``k``.
+        device: where to put the result.
+
+    Returns:
+        ``(D, 2k)`` int64 indices: for slice ``z``, ``z-k .. z-1, z+1 .. z+k``; a neighbour ``z+o`` outside ``[0, D)`` is
+        replaced by ``z-o`` (so a slice near an end borrows slices of its other side, whose noise is independent of its
+        own: for ``D > 2k`` no slice is ever its own neighbour), and what is still outside (thin volumes) is mirrored
+        into ``[0, D)``; a one-slice volume repeats itself.
+    """
+    offsets = torch.tensor([o for o in range(-context_slices, context_slices + 1) if o != 0], device=device)
+    centre = torch.arange(depth, device=device)[:, None]
+    z = centre + offsets[None, :]
+    outside = (z < 0) | (z >= depth)
+    z = torch.where(outside, centre - offsets[None, :], z)
+    if depth == 1:
+        return torch.zeros_like(z)
+    period = 2 * (depth - 1)
+    z = torch.remainder(z, period)
+    return torch.where(z >= depth, period - z, z)
+
+
+class SliceContextPDE(nn.Module):
+    """The noise-conditioned Neural PDE applied slice by slice to volumes, with ``k`` neighbouring slices as guidance.
+
+    Args:
+        context_slices: ``k``, the slices either side of each slice that guide it. Defaults to 2.
+        slice_batch: slices per call of the 2D network (bounds memory for deep volumes); fewer for large slices, so
+            that a call holds at most ``pixel_budget`` pixels. Defaults to 32.
+        pixel_budget: the most slice pixels per call of the 2D network. Defaults to 1,048,576 (four 512x512 slices).
+        volume_layers: 3x3x3 convolutions of a full-resolution volumetric head after the slices are denoised (0: none).
+            It reads the denoised volume, the noisy and bias-corrected volumes and the noise map, all divided by the
+            volume's robust scale, and adds a residual that starts at zero: what is left of the noise varies
+            independently from slice to slice, so it can be averaged along the slice axis where the anatomy allows.
+            It runs on blocks of ``slice_batch`` slices with a halo of ``volume_layers`` slices (the same result as one
+            pass). Defaults to 0.
+        volume_features: width of the volumetric head. Defaults to 16.
+        **kwargs: the settings of the 2D :class:`~monai_nad.networks.NoiseConditionedPDE` (``features``, ``steps``,
+            ``self_ensemble``, ...). ``spatial_dims`` (3) and ``in_channels`` (1) may be stated; ``context_channels`` is set here.
+
+    Raises:
+        ValueError: ``context_slices`` or ``slice_batch`` below 1, other dims or channels, or settings the 2D network rejects.
+
+    Example::
+
+        net = SliceContextPDE(context_slices=2)
+        volume = torch.rand(1, 1, 96, 80, 12)
+        blind = net(volume)                  # one noise level estimated for the whole volume
+        known = net(volume, noise_std=0.05)  # or (B,) values, or a map like the volume
+    """
+
+    def __init__(
+        self, context_slices: int = 2, slice_batch: int = 32, pixel_budget: int = 1 << 20, volume_layers: int = 0, volume_features: int = 16, **kwargs
+    ) -> None:
+        super().__init__()
+        if int(volume_layers) != volume_layers or volume_layers < 0:
+            raise ValueError(f"volume_layers must be an integer >= 0, got {volume_layers!r}.")
+        for name, value in (("context_slices", context_slices), ("slice_batch", slice_batch), ("pixel_budget", pixel_budget), ("volume_features", volume_features)):
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        # a config may state the volume's dims and channel (common.json's network_def does); nothing else fits
+        if kwargs.pop("spatial_dims", 3) != 3 or kwargs.pop("in_channels", 1) != 1 or "context_channels" in kwargs:
+            raise ValueError("SliceContextPDE takes one-channel volumes (spatial_dims=3, in_channels=1) and sets context_channels itself.")
+        self.context_slices = int(context_slices)
+        self.slice_batch = int(slice_batch)
+        self.pixel_budget = int(pixel_budget)
+        self.spatial_dims = 3
+        self.in_channels = 1
+        self.slice_network = NoiseConditionedPDE(spatial_dims=2, in_channels=1, context_channels=2 * self.context_slices, **kwargs)
+        self.min_spatial_size = self.slice_network.min_spatial_size
+        self.volume_layers = int(volume_layers)
+        self.volume_head: nn.Module | None = None
+        if volume_layers:
+            layers: list[nn.Module] = []
+            width = 4
+            for _ in range(volume_layers - 1):
+                layers += [nn.Conv3d(width, volume_features, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True)]
+                width = volume_features
+            layers.append(nn.Conv3d(width, 1, 3, padding=1, padding_mode="replicate"))
+            nn.init.zeros_(layers[-1].weight)  # starts adding nothing: the network is the slice model until trained
+            nn.init.zeros_(layers[-1].bias)
+            self.volume_head = nn.Sequential(*layers)
+            use_channels_last(self.volume_head, 3)
+
+    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
+        """Denoise a batch of magnitude volumes.
+
+        Args:
+            x: noisy volumes ``(B, 1, H, W, D)``, slices along the last axis; any depth ``D >= 1``.
+            noise_std: the noise level: ``None`` (estimated once per volume from all its voxels), a number, ``(B,)``
+                values, or a map like ``x``.
+            coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per volume ``(B,)``
+                when ``noise_std`` is given.
+
+        Returns:
+            denoised volumes of ``x``'s shape.
+
+        Raises:
+            TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`; the in-plane axes
+                need at least 3 voxels) or noise level.
+        """
+        check_image_batch(x, 3, 1, 1)
+        if min(x.shape[2:4]) < self.min_spatial_size:
+            raise ValueError(f"input in-plane size {tuple(x.shape[2:4])} is too small: H and W need at least {self.min_spatial_size} voxels.")
+        b, _, h, w, d = x.shape
+        coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1)
+        if bool((coils_t < 1).any()):
+            raise ValueError(f"coils must be >= 1, got {coils!r}.")
+        sigma = noise_level_map(x, noise_std, int(coils_t[0]) if noise_std is None else 1)
+        if noise_std is None and coils_t.numel() != 1:
+            raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
+        neighbours = reflected_neighbours(d, self.context_slices, x.device)  # (D, 2k)
+        slices = x[:, 0].permute(0, 3, 1, 2)  # (B, D, H, W)
+        levels = sigma[:, 0].permute(0, 3, 1, 2)
+        coil_slices = torch.broadcast_to(coils_t.reshape(-1, 1), (b, d)).reshape(-1) if coils_t.numel() > 1 else coils_t[:1]
+        flat = slices.reshape(b * d, 1, h, w)
+        flat_levels = levels.reshape(b * d, 1, h, w)
+        index = (torch.arange(b, device=x.device)[:, None, None] * d + neighbours[None]).reshape(b * d, -1)  # (B*D, 2k)
+        out = torch.empty_like(flat)
+        chunk = max(1, min(self.slice_batch, self.pixel_budget // (h * w)))
+        for start in range(0, b * d, chunk):
+            stop = min(start + chunk, b * d)
+            context = flat[:, 0][index[start:stop]]  # (n, 2k, H, W)
+            coil = coil_slices[start:stop] if coil_slices.numel() > 1 else int(coil_slices[0])
+            out[start:stop] = self.slice_network(flat[start:stop], noise_std=flat_levels[start:stop], coils=coil, context=context)
+        out = out.reshape(b, d, h, w).permute(0, 2, 3, 1).unsqueeze(1).contiguous()
+        if self.volume_head is None:
+            return out
+        return self._volume_head(out, x, sigma, coils_t)
+
+    def _volume_head(self, y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, coils: torch.Tensor) -> torch.Tensor:
+        """Add the volumetric head's residual to the slice results ``y``, block by block along the slices."""
+        scale = robust_intensity_scale(x, self.slice_network.scale_quantile)
+        xn, sn = x / scale, sigma / scale
+        coil = coils.reshape(-1, *[1] * (x.ndim - 1)) if coils.numel() > 1 else coils.reshape([1] * x.ndim)
+        inputs = torch.cat([y / scale, xn, remove_magnitude_bias(xn * xn, 2.0 * coil * sn * sn), sn], dim=1)
+        halo, d = self.volume_layers, x.shape[-1]
+        residual = torch.empty_like(y)
+        for start in range(0, d, self.slice_batch):
+            stop = min(start + self.slice_batch, d)
+            lo, hi = max(0, start - halo), min(d, stop + halo)
+            residual[..., start:stop] = self.volume_head(inputs[..., lo:hi])[..., start - lo : stop - lo]
+        high = torch.amax(x, dim=list(range(2, x.ndim)), keepdim=True)
+        return torch.minimum(torch.clamp(y + residual * scale, min=0.0), high)
+
+    def flops_per_pixel(self) -> float:
+        """Multiply-adds per voxel: those of the 2D network (its extra context inputs included) and of the volumetric head."""
+        head = 0 if self.volume_head is None else sum(m.weight.numel() for m in self.volume_head.modules() if isinstance(m, nn.Conv3d))
+        return self.slice_network.flops_per_pixel() + 2.0 * head
