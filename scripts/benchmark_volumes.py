@@ -21,10 +21,13 @@ from pathlib import Path
 from monai_nad.data.real_anatomy import load_volume
 from monai_nad.experiments import volume_benchmark as vb
 from monai_nad.experiments.tracking import sqlite_uri
-from monai_nad.experiments.volume_report import log_volume_runs, render_volume_page
+from monai_nad.cli import default_bundle
+from monai_nad.experiments.model_card import replace_card_section
+from monai_nad.experiments.volume_report import card_section, log_volume_runs, render_volume_page
 
 PARTS = ("cells", "thick", "timing", "large")
-METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_1pass", "dipy_nlmeans", "bm4d_rc")
+BUNDLE = default_bundle()
+METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_2pass", "dipy_nlmeans", "bm4d_rc")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     store = args.out / "volumes.json"
     data = json.loads(store.read_text()) if store.is_file() else {"rows": [], "thick": [], "timing": [], "large": None}
+    data["rows"] = [r for r in data["rows"] if r["method"] in METHODS]  # rows of methods since renamed are dropped
+    invocation = " ".join(["python scripts/benchmark_volumes.py", *(sys.argv[1:] if argv is None else argv)])
     if not args.render_only:
+        data["commands"] = [c for c in data.get("commands", []) if c != invocation] + [invocation]
         parts = ["cells", "thick"] if args.quick else args.parts
         if "cells" in parts:
             methods = {k: v for k, v in vb.volume_methods().items() if k in args.methods}
@@ -65,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         vb.orthogonal_views(outputs, load_volume("colin27"), noisy, args.out / "volumes_views.png", "Colin27, Rician s = 0.10")
     if (args.out / "volumes_views.png").is_file():
         figure = "volumes_views.png"
-    command = "python scripts/benchmark_volumes.py" + ("" if args.out == Path("docs/results") else f" --out {args.out}")
-    page = render_volume_page(data["rows"], data["thick"], data["timing"], data["large"], command, figure)
+    commands = data.get("commands") or ["python scripts/benchmark_volumes.py"]
+    page = render_volume_page(data["rows"], data["thick"], data["timing"], data["large"], "`, then `".join(commands), figure)
     (args.out / "volumes.md").write_text(page)
+    if args.out == Path("docs/results") and data["rows"]:  # the model card's table comes from the same record
+        replace_card_section(BUNDLE / "docs" / "README.md", "volumes", card_section(data["rows"], data["timing"], data["large"], "python scripts/benchmark_volumes.py"))
     print(page)
     return 0
 

@@ -11,6 +11,8 @@ for network in pde dncnn unet pm_exponential ka foe_s; do
 done
 python scripts/real_anatomy_results.py
 python scripts/benchmark_real_anatomy.py
+rm -f docs/results/volumes.json   # one fresh run of every part
+OMP_NUM_THREADS=1 python scripts/benchmark_volumes.py
 python scripts/train_diffusivity_family.py --max-epochs 3
 python scripts/diffusivity_family_results.py
 python scripts/train_pretrained.py --extra-config diffusion_only.json --extra-config self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised

@@ -140,3 +140,21 @@ def test_br35h_suite_end_to_end_on_a_br35h_like_folder(tmp_path):
     assert cli_main(["compare", "--suite", "br35h", "--store", str(runs / "mlflow.db"), "-o", str(out)]) == 0
     page = (out / "br35h.md").read_text()
     assert "Br35H test slices" in page and "| dncnn |" in page and "seed project's published Br35H numbers" in page
+
+
+def test_compare_renders_the_benchmark_pages_from_their_records(tmp_path, capsys):
+    """`monai-nad compare --suite real_anatomy|volumes` writes the committed page again from its committed record;
+    without a record it says which command writes one."""
+    import shutil
+
+    from monai_nad.cli import main
+
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    for page in ("real_anatomy", "volumes"):
+        shutil.copy(results / f"{page}.json", tmp_path / f"{page}.json")
+        if (results / f"{page}_views.png").is_file():
+            shutil.copy(results / f"{page}_views.png", tmp_path)
+        assert main(["compare", "--suite", page, "-o", str(tmp_path)]) == 0
+        assert (tmp_path / f"{page}.md").read_text() == (results / f"{page}.md").read_text()
+    assert main(["compare", "--suite", "diffusivity_family", "-o", str(tmp_path / "empty")]) == 2
+    assert "python scripts/diffusivity_family_results.py" in capsys.readouterr().err

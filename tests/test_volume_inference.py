@@ -74,8 +74,8 @@ def test_sliding_windows_match_a_whole_volume_pass():
     x = torch.from_numpy(_phantom((72, 64, 6)))[None, None]
     with torch.no_grad():
         whole = net(x, noise_std=0.05)
-        windows = ScanInferer(volume_network=net, mode="3d", roi_size=48, overlap=0.5)(x, None, noise_std=0.05)
-        one = ScanInferer(volume_network=net, mode="3d", roi_size=512)(x, None, noise_std=0.05)
+        windows = ScanInferer(volume_network=net, mode="3d", roi_size=48, overlap=0.5, precision="float32")(x, None, noise_std=0.05)
+        one = ScanInferer(volume_network=net, mode="3d", roi_size=512, precision="float32")(x, None, noise_std=0.05)
     torch.testing.assert_close(one, whole, rtol=0, atol=1e-6)
     difference = (windows - whole).abs()
     assert float(difference.mean()) < 2e-3 and float(difference.max()) < 0.05, (float(difference.mean()), float(difference.max()))
@@ -168,3 +168,19 @@ def test_memory_stays_bounded_on_a_large_volume(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ok"]
     assert result["grown_mb"] < 8 * result["volume_mb"] + 300, result
+
+
+def test_bfloat16_convolutions_give_the_float32_result_to_within_rounding():
+    from monai_nad.inference import inference_dtype
+
+    net = _trained_like()
+    x = torch.from_numpy(_phantom((40, 36, 8)))[None, None]
+    with torch.no_grad():
+        full = ScanInferer(volume_network=net, mode="3d", precision="float32")(x, None, noise_std=0.05)
+        half = ScanInferer(volume_network=net, mode="3d", precision="bfloat16")(x, None, noise_std=0.05)
+    assert half.dtype == torch.float32
+    assert float((half - full).abs().mean()) < 2e-3
+    assert inference_dtype("auto", "cuda") == torch.float32 and inference_dtype("float32") == torch.float32
+    assert inference_dtype("auto") in (torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="precision"):
+        ScanInferer(precision="float16")

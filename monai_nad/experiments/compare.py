@@ -432,5 +432,6 @@ def render_saved_page(page: str, out: str | Path) -> Path:
         from monai_nad.experiments.volume_report import render_volume_page
 
         figure = "volumes_views.png" if (out / "volumes_views.png").is_file() else None
-        target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], "python scripts/benchmark_volumes.py", figure))
+        commands = "`, then `".join(saved.get("commands") or ["python scripts/benchmark_volumes.py"])
+        target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], commands, figure))
     return target

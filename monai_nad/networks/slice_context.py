@@ -59,7 +59,9 @@ class SliceContextPDE(nn.Module):
         context_slices: ``k``, the slices either side of each slice that guide it. Defaults to 2.
         slice_batch: slices per call of the 2D network (bounds memory for deep volumes); fewer for large slices, so
             that a call holds at most ``pixel_budget`` pixels. Defaults to 32.
-        pixel_budget: the most slice pixels per call of the 2D network. Defaults to 1,048,576 (four 512x512 slices).
+        pixel_budget: the most slice pixels per call of the 2D network. Defaults to 131,072 (three 181x217 slices, one
+            320x320 slice): small calls keep the activations in cache, about a fifth faster on one CPU thread than calls
+            of 32 slices.
         volume_layers: 3x3x3 convolutions of a full-resolution volumetric head after the slices are denoised (0: none).
             It reads the denoised volume, the noisy and bias-corrected volumes and the noise map, all divided by the
             volume's robust scale, and adds a residual that starts at zero: what is left of the noise varies
@@ -82,7 +84,7 @@ class SliceContextPDE(nn.Module):
     """
 
     def __init__(
-        self, context_slices: int = 2, slice_batch: int = 32, pixel_budget: int = 1 << 20, volume_layers: int = 0, volume_features: int = 16, **kwargs
+        self, context_slices: int = 2, slice_batch: int = 32, pixel_budget: int = 1 << 17, volume_layers: int = 0, volume_features: int = 16, **kwargs
     ) -> None:
         super().__init__()
         if int(volume_layers) != volume_layers or volume_layers < 0:

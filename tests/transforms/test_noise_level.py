@@ -234,3 +234,17 @@ def test_array_and_dictionary_transforms():
     assert EstimateNoiseLevelD is EstimateNoiseLeveld and EstimateNoiseLevelDict is EstimateNoiseLeveld
     with pytest.raises(ValueError):
         EstimateNoiseLevel(method="mad")
+
+
+def test_a_large_volume_is_estimated_from_a_subset_of_its_slices():
+    """``max_voxels`` bounds what the estimator reads: every k-th slice of a large volume gives the same level (the noise
+    of every slice is the same), and a volume under the limit is read whole (the same result as without a limit)."""
+    rng = np.random.default_rng(5)
+    shape = (1, 48, 40, 64)
+    clean = np.zeros(shape)
+    clean[:, 12:36, 10:30] = 0.7
+    noisy = np.sqrt((clean + 0.05 * rng.standard_normal(shape)) ** 2 + (0.05 * rng.standard_normal(shape)) ** 2)
+    whole = estimate_noise_sigma(noisy)
+    np.testing.assert_array_equal(estimate_noise_sigma(noisy, max_voxels=noisy.size), whole)
+    part = estimate_noise_sigma(noisy, max_voxels=noisy.size // 4)
+    assert abs(part[0] / whole[0] - 1) < 0.05 and abs(part[0] / 0.05 - 1) < 0.08
