@@ -170,7 +170,6 @@ class ScanInferer(Inferer):
         self.volume_network = volume_network
         self.mode = mode
         self.axis = axis
-        self.batch_size = batch_size
         self.progress = progress
         self.return_conductance = return_conductance
         self.roi_size = int(roi_size)
