@@ -26,12 +26,14 @@ from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.post_correction import POST_CORRECTIONS, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.networks.residual import ResidualDenoiser
+from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
 from monai_nad.networks.slice_context import SliceContextPDE, reflected_neighbours
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
 
 __all__ = [
     "NoiseConditionedPDE",
     "SliceContextPDE",
+    "SliceAxisDiffusion",
     "reflected_neighbours",
     "noise_level_map",
     "normalised_inputs",
