@@ -27,59 +27,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import torch
-
-from monai_nad.engines.user_values import bundle_command
+from monai_nad.engines.bundle_training import PRETRAINED_STAGES as STAGES
+from monai_nad.engines.bundle_training import check_stages, train_pretrained_stages, train_with_extra_configs
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
-STAGES = ("diffusion", "refinement")
-
-
-def _hardware() -> dict:
-    return {
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def _run_bundle(
-    configs: list[str], output_dir: Path, overrides: list[str], tracking: str | None, paths: dict[str, Path] | None = None
-) -> tuple[Path, float]:
-    """Run ``train.json`` (+ ``configs``) through monai.bundle; return the kept checkpoint and the wall time.
-
-    Paths (``output_dir`` and ``paths``) reach the config as data (:func:`monai_nad.engines.bundle_command`), so a
-    folder name starting with ``$`` or ``@`` is never evaluated.
-    """
-    folder = BUNDLE / "configs"
-    values = {"bundle_root": str(BUNDLE), "output_dir": str(output_dir), **{k: str(v) for k, v in (paths or {}).items()}}
-    run_args = ["--meta_file", str(folder / "metadata.json"), "--logging_file", str(folder / "logging.conf")]
-    command, env = bundle_command(
-        [folder / name for name in ["train.json", *configs]], values, overrides, run_args + (["--tracking", tracking] if tracking else [])
-    )
-    print("running:", " ".join(command), flush=True)
-    start = time.time()
-    result = subprocess.run(command, check=False, env=env)
-    elapsed = time.time() - start
-    if result.returncode != 0:
-        raise RuntimeError(f"training failed with exit code {result.returncode}: {' '.join(command)}")
-    # best validation checkpoint; self-supervised runs (self_supervised.json) keep the final weights instead
-    candidates = [output_dir / "checkpoints" / name for name in ("best_model.pt", "final_model.pt")]
-    best = next((path for path in candidates if path.is_file()), None)
-    if best is None:
-        raise RuntimeError(f"no checkpoint at {' or '.join(map(str, candidates))}")
-    return best, elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,54 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join([Path(sys.executable).name, "scripts/train_pretrained.py"] + (argv if argv is not None else sys.argv[1:]))
     output = Path(args.output_dir)
     common = ["--val_interval", str(args.val_interval), *extra]
-
     try:
         if args.extra_config:
-            best, elapsed = _run_bundle(args.extra_config, output, ["--max_epochs", str(args.max_epochs), *common], args.tracking)
-            info = {"command": command, "max_epochs": args.max_epochs, "wall_time_s_this_invocation": round(elapsed, 1),
-                    "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size}
-            (output / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
-            print(json.dumps(info, indent=2))
+            train_with_extra_configs(BUNDLE, args.extra_config, output, args.max_epochs, common, args.tracking, command)
             return 0
-
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-        unknown = sorted(set(stages) - set(STAGES))
-        if unknown:
-            parser.error(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
-        diffusion_ckpt = output / "diffusion" / "checkpoints" / "best_model.pt"
-        plan = {
-            "diffusion": (["--loss#log_mse_weight", "0.0", "--max_epochs", str(args.diffusion_epochs)], "diffusion_only.pt"),
-            "refinement": ([
-                "--learning_rate", str(args.refinement_lr),
-                "--max_epochs", str(args.refinement_epochs),
-            ], "model_v0.2.pt"),
-        }
-        info_path = BUNDLE / "docs" / "training_info.json"
-        record = json.loads(info_path.read_text()) if info_path.is_file() else {}
-        record = record if "stages" in record else {"stages": {}}
-        for stage in STAGES:
-            if stage not in stages:
-                continue
-            if stage == "refinement" and not diffusion_ckpt.is_file():
-                raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
-            overrides, target_name = plan[stage]
-            configs = ["diffusion_only.json"] if stage == "diffusion" else []
-            paths = {"init_ckpt_path": diffusion_ckpt} if stage == "refinement" else None
-            best, elapsed = _run_bundle(configs, output / stage, overrides + common, args.tracking, paths)
-            info = {
-                "command": command, "stage_configs": ["train.json", *configs], "stage_overrides": " ".join(overrides + common), "wall_time_s_this_invocation": round(elapsed, 1),
-                "hardware": _hardware(), "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size,
-            }
-            (output / stage / "training_info.json").write_text(json.dumps(info, indent=2) + "\n")
-            print(json.dumps({stage: info}, indent=2), flush=True)
-            if not args.no_install:
-                target = BUNDLE / "models" / target_name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(best, target)
-                record["stages"][stage] = info | {"installed_as": f"models/{target_name}"}
-                info_path.parent.mkdir(parents=True, exist_ok=True)
-                info_path.write_text(json.dumps(record, indent=2) + "\n")
-                print(f"installed {target} ({info['checkpoint_bytes']} bytes); training info in {info_path}", flush=True)
+        try:
+            stages = check_stages(args.stages.split(","))
+        except ValueError as err:
+            parser.error(str(err))
+        train_pretrained_stages(
+            BUNDLE, output, stages, command, diffusion_epochs=args.diffusion_epochs, refinement_epochs=args.refinement_epochs,
+            refinement_lr=args.refinement_lr, overrides=common, tracking=args.tracking, install=not args.no_install,
+        )
     except RuntimeError as err:
         print(str(err), file=sys.stderr)
         return 1

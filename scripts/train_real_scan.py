@@ -18,17 +18,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from monai_nad.engines.training_record import install_checkpoint, installs_shipped_model, previous_record, update_record
-from monai_nad.engines.user_values import bundle_command
+from monai_nad.engines.bundle_training import RealScanOptions, real_scan_init_checkpoint, train_real_scan
 from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY as FAMILY
 
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volume-layers", type=int, default=None,
                         help="--network volume: layers of its volumetric 3x3x3 head (volume.json default; a checkpoint "
                              "without one starts it at zero)")
+    parser.add_argument("--slice-axis-steps", type=int, default=None,
+                        help="--network volume: diffusion steps between neighbouring slices (volume.json default; a checkpoint "
+                             "without them starts them at their initial rate)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
@@ -65,66 +65,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is not None and not args.root.is_dir():
         print(f"train_real_scan: error: --root {args.root} is not a folder", file=sys.stderr)
         return 2
-    configs = BUNDLE / "configs"
-    output = args.output_dir.resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    values = {"bundle_root": str(BUNDLE), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
-    if args.network == "volume" and args.init_checkpoint is None and args.time_budget is None:
-        args.init_checkpoint = BUNDLE / "models" / "model.pt"  # the volume model starts as the shipped 2D model
-    if args.init_checkpoint is not None:
-        if not args.init_checkpoint.is_file():
-            print(f"train_real_scan: error: --init-checkpoint {args.init_checkpoint} does not exist", file=sys.stderr)
-            return 2
-        values["init_ckpt_path"] = str(args.init_checkpoint.resolve())
-    epochs = 100_000 if args.time_budget is not None else args.max_epochs  # the budget ends the run
-    ours = ["--volumes", json.dumps(args.volumes), "--max_epochs", str(epochs), "--epoch_length", str(args.epoch_length), "--val_interval", str(min(args.val_interval, epochs)),
-            "--loss_name", args.loss]
-    if args.learning_rate is not None:
-        ours += ["--learning_rate", repr(float(args.learning_rate))]
-    files = [configs / "common.json", configs / "train_real_scan.json"]
-    if args.root is not None:
-        files.append(configs / "train_br35h.json")
-        values["br35h_root"] = str(args.root.resolve())
-    if args.detail_layers is not None:
-        ours += ["--detail_layers", str(int(args.detail_layers))]
-    if args.network in ("dncnn", "unet"):
-        files.append(configs / "baseline_cnn.json")
-        ours += ["--backbone", args.network, "--cnn_features", "48" if args.network == "dncnn" else "16"]
-    elif args.network == "volume":
-        files += [configs / "volume.json", configs / "train_volume.json"]
-        if args.volume_layers is not None:
-            ours += ["--volume_layers", str(int(args.volume_layers))]
-    elif args.network != "pde":
-        files.append(configs / "diffusivity_real_scan.json")
-        ours += ["--diffusivity", args.network, "--diffusivity_kwargs", json.dumps(FAMILY[args.network])]
-    if args.time_budget is not None:
-        ours += ["--time_budget_s", repr(float(args.time_budget)), "--resume", "false"]
-    run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
-                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", {"pde": "v1.0"}.get(args.network, args.network)]
-    command, env = bundle_command(files, values, ours, run_args)
-    print("running:", " ".join(command), flush=True)
-    start = time.time()
-    result = subprocess.run(command, env=env, check=False)
-    elapsed = time.time() - start
-    best = output / "checkpoints" / "best_model.pt"
-    if result.returncode != 0 or not best.is_file():
-        print(f"train_real_scan: training failed (exit code {result.returncode}); no checkpoint at {best}", file=sys.stderr)
-        return 1
-    invocation = {
-        "wall_time_s": round(elapsed, 1), "max_epochs": args.max_epochs, "epoch_length": args.epoch_length,
-        "init_checkpoint": str(args.init_checkpoint) if args.init_checkpoint else None, "learning_rate": args.learning_rate,
-        "loss": args.loss, "network": args.network, "volume_layers": args.volume_layers, "time_budget_s": args.time_budget, "detail_layers": args.detail_layers, "data": args.data,
-    }
+    args.output_dir.resolve().mkdir(parents=True, exist_ok=True)
+    init = real_scan_init_checkpoint(BUNDLE, args.network, args.init_checkpoint, args.time_budget)
+    if init is not None and not init.is_file():
+        print(f"train_real_scan: error: --init-checkpoint {init} does not exist", file=sys.stderr)
+        return 2
+    options = RealScanOptions(
+        network=args.network, volumes=args.volumes, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
+        val_interval=args.val_interval, loss=args.loss, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
+        slice_axis_steps=args.slice_axis_steps, time_budget_s=args.time_budget,
+    )
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    info_name = "training_info_volume.json" if args.network == "volume" else "training_info_real_scan.json"
-    started_info = "training_info_volume.json" if args.init_checkpoint and args.init_checkpoint.name == "model_3d.pt" else "training_info_real_scan.json"
-    started = previous_record(args.init_checkpoint, BUNDLE / "docs" / started_info)
-    record = update_record(output, invocation, command, best, started)
-    print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
-    model_name = installs_shipped_model(args.network, args.data, args.time_budget, args.no_install)
-    if model_name:
-        print(f"installed {install_checkpoint(best, BUNDLE, record, info_name, model_name)}")
+    try:
+        train_real_scan(BUNDLE, args.output_dir, options, command, install=not args.no_install)
+    except RuntimeError as err:
+        print(f"train_real_scan: {err}", file=sys.stderr)
+        return 1
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

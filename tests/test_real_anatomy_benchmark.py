@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monai_nad.experiments.real_anatomy import render_markdown, summarise_bar
@@ -87,3 +88,39 @@ def test_results_page_command_quick(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     logged = client.search_runs([client.get_experiment_by_name("real_anatomy").experiment_id])
     assert {r.info.run_name for r in logged} == {m for m in methods}
+
+
+def test_one_loop_scores_any_test_set_and_tunes_only_where_asked():
+    """A cell is any test/validation pair: the loop reads the test split for every method, fits the tuned methods on
+    the validation split only where the cell allows it, and its median statistic is the suites' metric code."""
+    from monai_nad.experiments.real_anatomy import TestCell, benchmark_cells
+    from monai_nad.metrics import median_scores
+
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0.2, 0.8, (3, 24, 24)).astype(np.float32)
+    splits = {"test": (clean + 0.05 * rng.standard_normal(clean.shape).astype(np.float32), clean),
+              "validation": (clean[::-1] + 0.05, clean[::-1].copy())}
+    read: list[str] = []
+
+    def load(split):
+        read.append(split)
+        return splits[split]
+
+    seen: list[tuple] = []
+
+    def tuner(noisy_val, clean_val, level):
+        seen.append((noisy_val.shape, level))
+        return (lambda image, lv: image * 0 + 0.5), {"b": 1.0}
+
+    halve = {"identity": lambda noisy, level: (noisy, [0.001] * len(noisy))}
+    rows = benchmark_cells([TestCell("a", 0.05, load), TestCell("b", 0.07, load, tuned=False)], halve, tuned={"flat": tuner},
+                           bm3d=False, statistic="median", log=lambda _: None)
+    assert [(r["cell"], r["method"]) for r in rows] == [("a", "identity"), ("a", "flat"), ("b", "identity")]
+    assert read == ["test", "validation", "test"] and seen == [((3, 24, 24), 0.05)]
+    expected = median_scores(splits["test"][0], clean)
+    assert rows[0]["psnr"] == pytest.approx(expected["psnr"]) and rows[0]["input_psnr"] == pytest.approx(expected["psnr"])
+    assert rows[1]["b"] == 1.0
+    mean_rows = benchmark_cells([TestCell("a", 0.05, load, tuned=False)], halve, bm3d=False, log=lambda _: None)
+    assert mean_rows[0]["psnr"] != pytest.approx(expected["psnr"], abs=1e-6)  # the mean is another statistic
+    with pytest.raises(ValueError, match="statistic"):
+        benchmark_cells([TestCell("a", 0.05, load)], halve, bm3d=False, statistic="max", log=lambda _: None)

@@ -12,10 +12,26 @@ import torch
 
 from monai_nad.engines.checkpoints import read_state_dict
 
-__all__ = ["RECORD_NAME", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
+__all__ = ["RECORD_NAME", "hardware_info", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
 
 #: the record's file name in a run's output folder
 RECORD_NAME = "training_info.json"
+
+
+def hardware_info() -> dict[str, Any]:
+    """The hardware a training run ran on, as recorded in its ``training_info.json``.
+
+    Returns:
+        ``machine``, ``processor`` (the machine where the platform names none), ``cpu_count``, ``torch_threads`` and
+        ``cuda`` (the name of the first CUDA device, None without one).
+    """
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
 
 
 def previous_record(init_checkpoint: str | Path | None, installed_record: str | Path | None = None) -> dict[str, Any] | None:
@@ -43,8 +59,7 @@ def update_record(output: Path, invocation: dict[str, Any], command: str, checkp
     record.update({
         "command": command,
         "total_wall_time_s": round(sum(i["wall_time_s"] for i in record["invocations"]), 1),
-        "hardware": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                     "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None},
+        "hardware": hardware_info(),
         "torch": torch.__version__, "checkpoint_bytes": checkpoint.stat().st_size,
     })
     if started_from is not None:

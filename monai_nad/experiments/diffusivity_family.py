@@ -3,7 +3,8 @@ evaluation, MLflow records, figures and the results page ``docs/results/diffusiv
 
 ``scripts/train_diffusivity_family.py`` trains every ``(variant, noise)`` member through the bundle
 (:func:`member_command`); ``scripts/diffusivity_family_results.py`` calls :func:`family_results`, which, in one run
-on the same noisy test inputs scored by the same metric code (:mod:`monai_nad.metrics`), evaluates:
+on the same noisy test inputs, scores through the project's one evaluation loop
+(:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, one cell of section 2 per column):
 
 - every variant on the MNI test slab with Gaussian noise sigma 15/25/50 (out of 255; the model trained for that
   sigma) and with Rician noise s = 0.05/0.10/0.15 (the blind Rician model);
@@ -27,13 +28,11 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import bm3d_denoise
-from monai_nad.baselines.tuning import tune_baseline
-from monai_nad.data import mni_eval_arrays
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.methods import bundle_network
+from monai_nad.experiments.real_anatomy import benchmark_cells, mni_test_cell
 from monai_nad.inference import denoise_slices
-from monai_nad.metrics import median_scores
 from monai_nad.networks import DiffusivityPDE
 
 __all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "build", "load_runs", "family_results"]
@@ -125,15 +124,6 @@ def settings() -> list[tuple[str, str, float]]:
     """``(column, noise setting, level)`` of every evaluation column."""
     cols = [(f"G{n.removeprefix('gaussian')}", n, NOISES[n][1]) for n in GAUSSIAN]
     return cols + [(f"R{lv:.2f}", "rician", lv) for lv in RICIAN_LEVELS]
-
-
-def run_model(net: torch.nn.Module, noisy: np.ndarray) -> tuple[np.ndarray, float]:
-    out, seconds = denoise_slices(net, noisy)
-    return out, 1000.0 * float(np.median(seconds))
-
-
-def run_bm3d(noisy: np.ndarray, sigma: float, level: float | None = None, b: float = 0.0) -> np.ndarray:
-    return denoise_slices(lambda image: bm3d_denoise(image, sigma, level, b), noisy)[0]
 
 
 def build(variant: str, noise: str, steps: int | None = None) -> DiffusivityPDE:
@@ -318,7 +308,8 @@ def render(results: dict) -> str:
         f"{results['epochs']} epochs each, one model per Gaussian sigma (G15/G25/G50, sigma out of 255) and one "
         "blind model for Rician s ~ U(0.05, 0.20) (R columns, with the learned blind Rician bias correction). "
         "Scores: median over the 10 test slices, PSNR (dB, data range 1) / SSIM (7x7 uniform window), outputs "
-        "clipped to [0, 1]; identical fixed-seed noise for every method.",
+        "clipped to [0, 1]; identical fixed-seed noise for every method; every column is one cell of the project's one "
+        "evaluation loop (`monai_nad.experiments.real_anatomy.benchmark_cells`, the loop of every results page).",
         "",
         "## PSNR / SSIM on the MNI test slab (our Table 1)",
         "",
@@ -404,14 +395,27 @@ def summarise(results: dict) -> str:
 
 
 
-def _bm3d_rc_b(level: float, limit: int | None) -> float:
-    """BM3D+rc's correction strength at a Rician ``level``: the one tuner, on the validation slab, BM3D told the true sigma."""
-    noisy, clean = mni_eval_arrays("validation", level, noise="rician", limit=limit)
-    return float(tune_baseline("bm3d", noisy, clean, level, rician=True, grid={"sigma_factor": (1.0,)})["rc"]["b"])
+def _setting_methods(loaded: dict, noise: str, shipped: torch.nn.Module, bm3d: bool) -> dict:
+    """The methods of one noise setting's column: BM3D told the true sigma (Gaussian), the shipped Neural PDE, and
+    every variant trained for that setting; each ``f(noisy (N, H, W), level) -> (denoised, seconds per slice)``."""
+    methods: dict = {}
+    if bm3d and NOISES[noise][0] == "gaussian":
+        methods["bm3d"] = lambda noisy, level: denoise_slices(lambda image: bm3d_denoise(image, level), noisy)
+    methods["neural_pde (shipped, blind Rician)"] = lambda noisy, level: denoise_slices(shipped, noisy)
+    for variant in VARIANTS:
+        if (variant, noise) in loaded:
+            methods[variant] = lambda noisy, level, net=loaded[(variant, noise)][0]: denoise_slices(net, noisy)
+    return methods
 
 
 def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool = True, command: str = "") -> dict:
     """Evaluate every trained member under ``runs`` and write the page, its JSON and its figures into ``out``.
+
+    Every column is one cell of section 2 (:func:`~monai_nad.experiments.real_anatomy.mni_test_cell`: the MNI test
+    slab with that column's noise) scored by the project's one evaluation loop
+    (:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, median over the slices as the MNI suites report):
+    BM3D+rc on the Rician columns is its tuner (:data:`~monai_nad.experiments.real_anatomy.BM3D_RC`, ``b`` on the
+    validation slab), as on every page.
 
     Args:
         runs: the output folder of ``scripts/train_diffusivity_family.py`` (``<variant>_<noise>/done.json`` per member).
@@ -438,27 +442,21 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
         methods["bm3d"], methods["bm3d_rc"] = {}, {}
     ms: dict[str, float] = {}
     tuned_b: dict[str, float] = {}
-    example = None
+    rows: list[dict] = []
     for col, noise, level in settings():
-        noisy, clean = mni_eval_arrays("test", level, noise=NOISES[noise][0], limit=limit)
-        if noise == "gaussian25":
-            example = (noisy[len(noisy) // 2], clean[len(clean) // 2])
-        methods["noisy"][col] = median_scores(noisy, clean)
-        if bm3d:
-            if noise == "rician":
-                tuned_b[col] = _bm3d_rc_b(level, limit)
-                methods["bm3d_rc"][col] = median_scores(run_bm3d(noisy, level, level, tuned_b[col]), clean)
-            else:
-                methods["bm3d"][col] = median_scores(run_bm3d(noisy, level), clean)
-        out_images, t_ms = run_model(shipped, noisy)
-        methods.setdefault("neural_pde (shipped, blind Rician)", {})[col] = median_scores(out_images, clean)
-        for variant in VARIANTS:
-            if (variant, noise) in loaded:
-                out_images, t_ms = run_model(loaded[(variant, noise)][0], noisy)
-                methods.setdefault(variant, {})[col] = median_scores(out_images, clean)
-                if noise == "gaussian25":
-                    ms[variant] = t_ms
+        cell = mni_test_cell(col, level, NOISES[noise][0])
+        found = benchmark_cells([cell], _setting_methods(loaded, noise, shipped, bm3d), bm3d=bm3d, limit=limit, statistic="median", log=lambda _: None)
+        rows += found
+        methods["noisy"][col] = {"psnr": found[0]["input_psnr"], "ssim": found[0]["input_ssim"]}
+        for row in found:
+            methods.setdefault(row["method"], {})[col] = {k: row[k] for k in ("psnr", "ssim", "fg_psnr")}
+            if noise == "gaussian25" and row["method"] in VARIANTS:
+                ms[row["method"]] = row["ms"]
+            if row["method"] == "bm3d_rc":
+                tuned_b[col] = row["b"]
         print(f"{col}: " + ", ".join(f"{m} {r[col]['psnr']:.2f}" for m, r in methods.items() if col in r), flush=True)
+    example_noisy, example_clean = mni_test_cell("G25", NOISES["gaussian25"][1], "gaussian").load("test")
+    example = (example_noisy[len(example_noisy) // 2], example_clean[len(example_clean) // 2])
     size = {}
     for variant in VARIANTS:
         key = (variant, "gaussian25") if (variant, "gaussian25") in loaded else next((k for k in loaded if k[0] == variant), None)
@@ -473,6 +471,7 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
         "methods": methods,
         "bm3d_rc_b": tuned_b,
         "ms_per_slice": ms,
+        "rows": rows,
         "size": size,
         "training_seconds": {f"{v}_{n}": info.get("wall_time_s") for (v, n), (_, info) in loaded.items()},
     }
@@ -481,8 +480,7 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
     out.mkdir(parents=True, exist_ok=True)
     figure_functions(loaded, out / "diffusivity_functions.png")
     figure_kernels(loaded, out / "foe_kernels.png")
-    if example is not None:
-        figure_maps(loaded, example[0], example[1], "gaussian25", out / "diffusivity_maps.png")
+    figure_maps(loaded, example[0], example[1], "gaussian25", out / "diffusivity_maps.png")
     (out / "diffusivity_family.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "diffusivity_family.md").write_text(render(results))
     results["mlflow_runs_updated"] = log_to_mlflow(runs, results)

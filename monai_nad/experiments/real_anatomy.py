@@ -1,4 +1,9 @@
-"""The real-anatomy benchmark (``../shared/BENCHMARK.md`` section 1c): every method on the 18 cells, one loop.
+"""The project's one evaluation loop (:func:`benchmark_cells`), and the real-anatomy benchmark it serves
+(``../shared/BENCHMARK.md`` section 1c): every method on the 18 cells.
+
+A cell (:class:`TestCell`) is a test set and its validation set at one noise setting: section 1c's cells
+(:func:`real_anatomy_test_cell`), the volume benchmark's slabs as volumes and section 2's MNI test slab
+(:func:`mni_test_cell`, the learned-diffusivity family's page) all go through the same loop.
 
 Every method gets the same noisy slices (seed ``1000 + z``) and is scored by the same metric code. Classical methods
 are tuned per cell on the validation slab by the project's one tuner (:func:`~monai_nad.baselines.tune_baseline`);
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,17 +24,56 @@ import torch
 from monai_nad.baselines.classical import classical_denoise
 from monai_nad.baselines.tuning import tune_baseline
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, real_anatomy_cell_name
-from monai_nad.metrics import foreground_psnr, psnr, ssim
+from monai_nad.metrics import foreground_psnr, median_scores, psnr, ssim
 from monai_nad.transforms.array import RicianBiasCorrection
 
-__all__ = ["Tuner", "BM3D_RC", "classical_tuner", "score_slices", "network_slices", "benchmark_cells", "summarise_bar", "render_markdown"]
+__all__ = ["Tuner", "BM3D_RC", "TestCell", "real_anatomy_test_cell", "mni_test_cell", "classical_tuner", "score_slices", "network_slices", "benchmark_cells", "summarise_bar", "render_markdown"]
 
 #: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
 Tuner = Callable[[np.ndarray, np.ndarray, float], tuple[Callable[[np.ndarray, float], np.ndarray], dict]]
 
 
-def score_slices(denoised: np.ndarray, clean: np.ndarray) -> dict[str, float]:
-    """Mean PSNR, SSIM and foreground PSNR of ``(N, H, W)`` slices (outputs clipped to ``[0, 1]``)."""
+@dataclass(frozen=True)
+class TestCell:
+    """One evaluation cell: a test set and the validation set its tuned methods are fitted on, at one noise setting.
+
+    Args:
+        name: the cell's name in tables and records, e.g. ``"colin27_inverted_0.10"`` or ``"G25"``.
+        level: the noise level the methods are told (the true one; blind methods ignore it).
+        load: ``split -> (noisy, clean)``, ``(N, H, W)`` float32 stacks, for ``"test"`` and ``"validation"``.
+        tuned: whether the tuned methods (BM3D+rc, ...) run on this cell. Defaults to True.
+    """
+
+    name: str
+    level: float
+    load: Callable[[str], tuple[np.ndarray, np.ndarray]]
+    tuned: bool = True
+
+
+def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_near_clean: bool = False) -> TestCell:
+    """A cell of section 1c (``tune_near_clean``: tuned methods also at the near-clean level, not part of the bar)."""
+    return TestCell(
+        real_anatomy_cell_name(volume, shift, level), level,
+        lambda split: real_anatomy_cell(volume, shift, level, split)[:2], level != NEAR_CLEAN_LEVEL or tune_near_clean,
+    )
+
+
+def mni_test_cell(name: str, level: float, noise: str) -> TestCell:
+    """Section 2's MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) at ``level``;
+    tuned methods (which add the Rician correction) run on the Rician cells only."""
+    from monai_nad.data import mni_eval_arrays
+
+    return TestCell(name, level, lambda split: mni_eval_arrays(split, level, noise=noise), noise == "rician")
+
+
+def score_slices(denoised: np.ndarray, clean: np.ndarray, statistic: str = "mean") -> dict[str, float]:
+    """PSNR, SSIM and foreground PSNR of ``(N, H, W)`` slices (outputs clipped to ``[0, 1]``): their mean over the slices,
+    or (``statistic="median"``) their median, as the MNI suites report them, with the edge MSE
+    (:func:`~monai_nad.metrics.median_scores`)."""
+    if statistic == "median":
+        return median_scores(np.asarray(denoised, dtype=np.float32), np.asarray(clean, dtype=np.float32))
+    if statistic != "mean":
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}.")
     pred = torch.from_numpy(np.ascontiguousarray(denoised, dtype=np.float32))[:, None]
     ref = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.float32))[:, None]
     return {
@@ -89,7 +134,7 @@ BM3D_RC = classical_tuner("bm3d", {"sigma_factor": (1.0,)})
 
 
 def benchmark_cells(
-    cells: Iterable[tuple[str, str | None, float]],
+    cells: Iterable[TestCell | tuple[str, str | None, float]],
     methods: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]],
     tuned: dict[str, Tuner] | None = None,
     bm3d: bool = True,
@@ -97,11 +142,12 @@ def benchmark_cells(
     log: Callable[[str], None] = print,
     tune_near_clean: bool = False,
     outputs: dict[tuple[str, str], np.ndarray] | None = None,
+    statistic: str = "mean",
 ) -> list[dict]:
-    """Score ``methods``, the ``tuned`` methods and BM3D+rc on the given cells of section 1c: one evaluation loop.
+    """Score ``methods``, the ``tuned`` methods and BM3D+rc on the given cells: the one evaluation loop.
 
     Args:
-        cells: ``(volume, shift, level)`` triples, e.g. ``("colin27", "inverted", 0.1)``.
+        cells: :class:`TestCell` s, or ``(volume, shift, level)`` triples of section 1c, e.g. ``("colin27", "inverted", 0.1)``.
         methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks).
         tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab
             (a volumetric tuner, see :func:`classical_tuner`: on the whole test slab as one volume, its time shared by the slices).
@@ -110,6 +156,7 @@ def benchmark_cells(
         log: progress messages.
         tune_near_clean: also run the tuned methods at the near-clean level (not part of the quality bar).
         outputs: if given, filled with the first test slice's result of every ``(cell, method)`` (for figures).
+        statistic: ``"mean"`` or ``"median"`` over the slices (:func:`score_slices`). Defaults to ``"mean"``.
 
     Returns:
         one row per cell and method: ``{"cell", "method", "psnr", "ssim", "fg_psnr", "input_psnr", "ms"[, "chosen", "b"]}``.
@@ -118,20 +165,22 @@ def benchmark_cells(
     if bm3d:
         tuners["bm3d_rc"] = BM3D_RC
     rows = []
-    for volume, shift, level in cells:
-        name = real_anatomy_cell_name(volume, shift, level)
-        noisy, clean, _ = real_anatomy_cell(volume, shift, level, "test")
+    for cell in cells:
+        cell = cell if isinstance(cell, TestCell) else real_anatomy_test_cell(*cell, tune_near_clean=tune_near_clean)
+        name, level = cell.name, cell.level
+        noisy, clean = cell.load("test")
         noisy, clean = noisy[:limit], clean[:limit]
-        base = {"cell": name, "input_psnr": score_slices(noisy, clean)["psnr"]}
+        noisy_scores = score_slices(noisy, clean, statistic)
+        base = {"cell": name, "input_psnr": noisy_scores["psnr"], "input_ssim": noisy_scores["ssim"]}
         for method, run in methods.items():
             out, times = run(noisy, level)
-            rows.append(base | {"method": method, **score_slices(out, clean), "ms": 1000 * float(np.median(times))})
+            rows.append(base | {"method": method, **score_slices(out, clean, statistic), "ms": 1000 * float(np.median(times))})
             if outputs is not None:
                 outputs[name, method] = out[0]
             log(f"{name:<24} {method:<16} {rows[-1]['psnr']:6.2f} dB")
-        if not tuners or (level == NEAR_CLEAN_LEVEL and not tune_near_clean):
+        if not tuners or not cell.tuned:
             continue
-        noisy_val, clean_val, _ = real_anatomy_cell(volume, shift, level, "validation")
+        noisy_val, clean_val = cell.load("validation")
         for method, tune in tuners.items():
             denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
             out, times = [], []
@@ -143,7 +192,7 @@ def benchmark_cells(
                 start = time.perf_counter()
                 out.append(denoise(image, level))
                 times.append(time.perf_counter() - start)
-            row = base | {"method": method, **score_slices(np.stack(out), clean), "ms": 1000 * float(np.median(times)), "chosen": chosen}
+            row = base | {"method": method, **score_slices(np.stack(out), clean, statistic), "ms": 1000 * float(np.median(times)), "chosen": chosen}
             if outputs is not None:
                 outputs[name, method] = out[0]
             if "b" in chosen:

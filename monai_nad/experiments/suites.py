@@ -1,7 +1,8 @@
 """The experiment suites (``configs/suites/<name>.json``): every method on the same noisy MNI inputs, one MLflow run each.
 
 Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``, ``self_supervised``. Every method sees the
-same fixed-seed noisy MNI test slices and is scored by the same code (``monai_nad.metrics.median_scores``: median
+same fixed-seed noisy MNI test slices and is scored by the one evaluation loop
+(:func:`~monai_nad.experiments.real_anatomy.benchmark_cells` with ``monai_nad.metrics.median_scores``: median
 PSNR, SSIM, foreground PSNR and edge MSE; outputs clipped to [0, 1]). Classical methods use the parameters the one
 tuner (:func:`~monai_nad.baselines.tune_baseline`, ``scripts/tune_baselines.py``) chose on the validation slab.
 ``scripts/run_suite.py`` is the command; ``monai-nad compare --suite <suite>`` renders the pages.
@@ -36,8 +37,8 @@ from monai_nad.experiments import (
     network_method,
     sqlite_uri,
 )
+from monai_nad.experiments.real_anatomy import TestCell, benchmark_cells
 from monai_nad.inference import denoise_slices
-from monai_nad.metrics import median_scores
 from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,8 @@ def family_methods(ctx: Context) -> list[Method]:
 def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shift: str | None = None,
              prefix: str = "", keep: tuple[float, int] | None = None,
              data: Callable[[float], tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], list[float]]:
-    """Score a method on the test slab at several levels.
+    """Score a method on the test slab at several levels, through the one evaluation loop
+    (:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, median over the slices).
 
     Args:
         data: ``level -> (noisy, clean)`` test slices instead of the MNI test slab (e.g. Br35H's test split).
@@ -127,23 +129,33 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
     Returns:
         ``(metrics named "<prefix><metric>_<level>", kept outputs, seconds per slice)``.
     """
-    metrics: dict[str, float] = {}
-    kept: dict[str, np.ndarray] = {}
+    def loader(level: float) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+        if data is not None:
+            return lambda split: data(level)
+        return lambda split: mni_eval_arrays(split, level, noise=noise, shift=shift, limit=ctx.limit)
+
     seconds: list[float] = []
-    for level in levels:
-        noisy, clean = data(level) if data is not None else mni_eval_arrays("test", level, noise=noise, shift=shift, limit=ctx.limit)
+    outputs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+
+    def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
         outs, times = denoise_slices(lambda image: method.denoise(image, level), noisy)
-        seconds += times
-        scores = median_scores(outs, clean)
-        metrics.update({f"{prefix}{k}_{level_key(level)}": v for k, v in scores.items()})
-        if keep is not None and abs(level - keep[0]) < 1e-9:
-            index = min(keep[1], len(outs) - 1)
-            kept["output"] = outs[index]
-            kept["index"] = np.asarray(index)
-            if method.network is not None and hasattr(method.network, "forward_with_conductance"):
-                with torch.inference_mode():
-                    _, maps = method.network.forward_with_conductance(torch.from_numpy(noisy[index])[None, None])
-                kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
+        seconds.extend(times)
+        outputs[level] = (noisy, outs)
+        return outs, times
+
+    cells = [TestCell(level_key(level), level, loader(level), tuned=False) for level in levels]
+    rows = benchmark_cells(cells, {method.name: run}, bm3d=False, statistic="median", log=lambda _: None)
+    metrics = {f"{prefix}{k}_{row['cell']}": row[k] for row in rows for k in ("psnr", "ssim", "fg_psnr", "edge_mse")}
+    kept: dict[str, np.ndarray] = {}
+    if keep is not None and any(abs(level - keep[0]) < 1e-9 for level in outputs):
+        noisy, outs = next(v for level, v in outputs.items() if abs(level - keep[0]) < 1e-9)
+        index = min(keep[1], len(outs) - 1)
+        kept["output"] = outs[index]
+        kept["index"] = np.asarray(index)
+        if method.network is not None and hasattr(method.network, "forward_with_conductance"):
+            with torch.inference_mode():
+                _, maps = method.network.forward_with_conductance(torch.from_numpy(noisy[index])[None, None])
+            kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
     return metrics, kept, seconds
 
 
@@ -373,9 +385,17 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                     # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
                     method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
                 denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
-            outs, times = denoise_slices(denoise, noisy)
-            seconds += times
-            metrics.update({f"{k}_{condition}": v for k, v in median_scores(outs, clean).items()})
+            ran: dict[str, np.ndarray] = {}
+
+            def run(stack: np.ndarray, _level: float, denoise=denoise) -> tuple[np.ndarray, list[float]]:
+                ran["outs"], times = denoise_slices(denoise, stack)
+                seconds.extend(times)
+                return ran["outs"], times
+
+            cell = TestCell(condition, 0.0, lambda split, pair=(noisy, clean): pair, tuned=False)  # blind: no level
+            row = benchmark_cells([cell], {name: run}, bm3d=False, statistic="median", log=lambda _: None)[0]
+            metrics.update({f"{k}_{condition}": row[k] for k in ("psnr", "ssim", "fg_psnr", "edge_mse")})
+            outs = ran["outs"]
             if condition == keep_condition:
                 index = min(keep_index, len(outs) - 1)
                 kept.update({"output": outs[index], "index": np.asarray(index)})

@@ -1,0 +1,378 @@
+"""Training runs of the ``neural_pde_denoising`` bundle through ``python -m monai.bundle run``, and their records.
+
+The library side of ``scripts/train_pretrained.py`` (the two stages of the v0.2 model, or one run of ``train.json`` with
+extra configs) and ``scripts/train_real_scan.py`` (the real-scan Neural PDE, the volume model and the learned
+baselines). Every run is a subprocess built by :func:`monai_nad.engines.bundle_command`, so user paths reach the
+configs as data; its wall time and hardware are recorded (:mod:`monai_nad.engines.training_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from monai_nad.engines.training_record import (
+    RECORD_NAME,
+    hardware_info,
+    install_checkpoint,
+    installs_shipped_model,
+    previous_record,
+    update_record,
+)
+from monai_nad.engines.user_values import bundle_command
+
+__all__ = [
+    "PRETRAINED_STAGES",
+    "RealScanOptions",
+    "check_stages",
+    "real_scan_command",
+    "real_scan_init_checkpoint",
+    "run_bundle",
+    "run_train_config",
+    "train_pretrained_stages",
+    "train_real_scan",
+    "train_with_extra_configs",
+]
+
+#: the stages of the v0.2 model, in training order
+PRETRAINED_STAGES = ("diffusion", "refinement")
+
+
+def run_bundle(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, float]:
+    """Print and run one ``python -m monai.bundle run`` command line.
+
+    Args:
+        command: the command line, e.g. from :func:`monai_nad.engines.bundle_command`.
+        env: its environment (which carries the user values).
+
+    Returns:
+        ``(returncode, seconds)``: the exit code of the subprocess and its wall time.
+    """
+    print("running:", " ".join(command), flush=True)
+    start = time.time()
+    result = subprocess.run(list(command), check=False, env=dict(env))
+    return result.returncode, time.time() - start
+
+
+def run_train_config(
+    bundle: Path,
+    configs: Sequence[str],
+    output_dir: Path,
+    overrides: Sequence[str],
+    tracking: str | None = None,
+    paths: Mapping[str, Path] | None = None,
+) -> tuple[Path, float]:
+    """Run the bundle's ``train.json`` merged with ``configs`` and find the checkpoint it keeps.
+
+    Paths (``output_dir`` and ``paths``) reach the config as data (:func:`monai_nad.engines.bundle_command`), so a
+    folder name starting with ``$`` or ``@`` is never evaluated.
+
+    Args:
+        bundle: the bundle folder (``bundles/neural_pde_denoising``).
+        configs: names of configs in ``<bundle>/configs`` merged after ``train.json``.
+        output_dir: the run's output folder (checkpoints in ``<output_dir>/checkpoints``).
+        overrides: ``--key value`` pairs passed to ``monai.bundle run`` unchanged.
+        tracking: ``monai.bundle run --tracking`` (e.g. ``"mlflow"``); None for none.
+        paths: further config key -> path, passed as data (e.g. ``init_ckpt_path``).
+
+    Returns:
+        ``(checkpoint, seconds)``: ``best_model.pt`` (the best validation checkpoint) or, where there is none (a
+        self-supervised run keeps its final weights), ``final_model.pt``; and the wall time of the run.
+
+    Raises:
+        RuntimeError: the run failed or kept no checkpoint.
+    """
+    folder = bundle / "configs"
+    values = {"bundle_root": str(bundle), "output_dir": str(output_dir), **{k: str(v) for k, v in (paths or {}).items()}}
+    run_args = ["--meta_file", str(folder / "metadata.json"), "--logging_file", str(folder / "logging.conf")]
+    command, env = bundle_command(
+        [folder / name for name in ["train.json", *configs]], values, overrides, run_args + (["--tracking", tracking] if tracking else [])
+    )
+    returncode, elapsed = run_bundle(command, env)
+    if returncode != 0:
+        raise RuntimeError(f"training failed with exit code {returncode}: {' '.join(command)}")
+    candidates = [output_dir / "checkpoints" / name for name in ("best_model.pt", "final_model.pt")]
+    best = next((path for path in candidates if path.is_file()), None)
+    if best is None:
+        raise RuntimeError(f"no checkpoint at {' or '.join(map(str, candidates))}")
+    return best, elapsed
+
+
+def _run_info(command: str, best: Path, elapsed: float, **fields: Any) -> dict[str, Any]:
+    """The record of one run of :func:`run_train_config`: ``fields`` then wall time, hardware and checkpoint size."""
+    return {"command": command, **fields, "wall_time_s_this_invocation": round(elapsed, 1), "hardware": hardware_info(),
+            "torch": torch.__version__, "checkpoint_bytes": best.stat().st_size}
+
+
+def train_with_extra_configs(
+    bundle: Path, configs: Sequence[str], output_dir: Path, max_epochs: int, overrides: Sequence[str], tracking: str | None, command: str
+) -> dict[str, Any]:
+    """One run of ``train.json`` merged with ``configs`` (e.g. ``unet_baseline.json``); nothing is installed.
+
+    The record is written to ``<output_dir>/training_info.json`` and printed.
+
+    Args:
+        bundle: the bundle folder.
+        configs: names of configs in ``<bundle>/configs`` merged after ``train.json``.
+        output_dir: the run's output folder.
+        max_epochs: epochs of the run.
+        overrides: further ``--key value`` pairs for ``monai.bundle run``.
+        tracking: ``monai.bundle run --tracking``; None for none.
+        command: the command line recorded as the run's origin.
+
+    Returns:
+        The record: command, epochs, wall time, hardware, torch version and checkpoint size.
+
+    Raises:
+        RuntimeError: the run failed or kept no checkpoint.
+    """
+    best, elapsed = run_train_config(bundle, configs, output_dir, ["--max_epochs", str(max_epochs), *overrides], tracking)
+    info = _run_info(command, best, elapsed, max_epochs=max_epochs)
+    (output_dir / RECORD_NAME).write_text(json.dumps(info, indent=2) + "\n")
+    print(json.dumps(info, indent=2))
+    return info
+
+
+def check_stages(stages: Iterable[str]) -> list[str]:
+    """The stage names of :data:`PRETRAINED_STAGES` in ``stages``, stripped, empty names dropped.
+
+    Raises:
+        ValueError: a name is not a stage.
+    """
+    stages = [s.strip() for s in stages if s.strip()]
+    unknown = sorted(set(stages) - set(PRETRAINED_STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(PRETRAINED_STAGES)}")
+    return stages
+
+
+def train_pretrained_stages(
+    bundle: Path,
+    output_dir: Path,
+    stages: Iterable[str],
+    command: str,
+    diffusion_epochs: int = 70,
+    refinement_epochs: int = 50,
+    refinement_lr: float = 5e-4,
+    overrides: Sequence[str] = (),
+    tracking: str | None = None,
+    install: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Train the stages of the v0.2 model in ``<output_dir>/<stage>`` and install them in the bundle.
+
+    ``diffusion``: ``train.json`` + ``diffusion_only.json`` without the log-MSE loss term, installed as
+    ``models/diffusion_only.pt``; ``refinement``: ``train.json`` started from the diffusion stage's best checkpoint at
+    ``refinement_lr``, installed as ``models/model_v0.2.pt``. Each stage's record is written to
+    ``<output_dir>/<stage>/training_info.json`` and printed; installing adds it to ``<bundle>/docs/training_info.json``.
+
+    Args:
+        bundle: the bundle folder.
+        output_dir: the folder of the stage folders.
+        stages: the stages to run (trained in the order of :data:`PRETRAINED_STAGES`).
+        command: the command line recorded as the runs' origin.
+        diffusion_epochs: epochs of the diffusion stage.
+        refinement_epochs: epochs of the refinement stage.
+        refinement_lr: learning rate of the refinement stage.
+        overrides: further ``--key value`` pairs for every stage.
+        tracking: ``monai.bundle run --tracking``; None for none.
+        install: copy each stage's checkpoint into ``<bundle>/models`` and record it.
+
+    Returns:
+        Stage name -> its record, for the stages run.
+
+    Raises:
+        ValueError: an unknown stage name (before anything runs).
+        RuntimeError: a run failed or kept no checkpoint, or the refinement stage has no diffusion stage to start from.
+    """
+    stages = check_stages(stages)
+    diffusion_ckpt = output_dir / "diffusion" / "checkpoints" / "best_model.pt"
+    plan = {  # stage -> (configs after train.json, overrides, config paths, installed name)
+        "diffusion": (["diffusion_only.json"], ["--loss#log_mse_weight", "0.0", "--max_epochs", str(diffusion_epochs)], None,
+                      "diffusion_only.pt"),
+        "refinement": ([], ["--learning_rate", str(refinement_lr), "--max_epochs", str(refinement_epochs)],
+                       {"init_ckpt_path": diffusion_ckpt}, "model_v0.2.pt"),
+    }
+    info_path = bundle / "docs" / "training_info.json"
+    record = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    record = record if "stages" in record else {"stages": {}}
+    done: dict[str, dict[str, Any]] = {}
+    for stage in PRETRAINED_STAGES:
+        if stage not in stages:
+            continue
+        if stage == "refinement" and not diffusion_ckpt.is_file():
+            raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
+        configs, stage_overrides, paths, target_name = plan[stage]
+        all_overrides = [*stage_overrides, *overrides]
+        best, elapsed = run_train_config(bundle, configs, output_dir / stage, all_overrides, tracking, paths)
+        info = _run_info(command, best, elapsed, stage_configs=["train.json", *configs], stage_overrides=" ".join(all_overrides))
+        (output_dir / stage / RECORD_NAME).write_text(json.dumps(info, indent=2) + "\n")
+        print(json.dumps({stage: info}, indent=2), flush=True)
+        done[stage] = info
+        if install:
+            target = bundle / "models" / target_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(best, target)
+            record["stages"][stage] = info | {"installed_as": f"models/{target_name}"}
+            info_path.parent.mkdir(parents=True, exist_ok=True)
+            info_path.write_text(json.dumps(record, indent=2) + "\n")
+            print(f"installed {target} ({info['checkpoint_bytes']} bytes); training info in {info_path}", flush=True)
+    return done
+
+
+@dataclass
+class RealScanOptions:
+    """What a real-scan run trains (``configs/common.json`` + ``train_real_scan.json`` and the network's configs).
+
+    Args:
+        network: ``"pde"`` (the Neural PDE), ``"volume"`` (``volume.json`` + ``train_volume.json``), ``"dncnn"`` or
+            ``"unet"`` (``baseline_cnn.json``), or a member of
+            :data:`monai_nad.experiments.real_anatomy_setup.REAL_SCAN_FAMILY` (``diffusivity_real_scan.json``).
+        volumes: the training/validation volumes (``"mni"``, ``"colin27"``).
+        max_epochs: epochs (ignored with ``time_budget_s``).
+        epoch_length: iterations per epoch.
+        val_interval: epochs between validations (at most the epochs).
+        loss: ``"l1"`` or ``"mse"``.
+        learning_rate: the initial learning rate; None for the config's.
+        data: ``"real_anatomy"`` or ``"br35h"`` (which needs ``br35h_root``).
+        br35h_root: the Br35H-like folder (``train_br35h.json``); None for the real-anatomy slabs.
+        init_checkpoint: weights to start from (fine-tuning); None to start from scratch.
+        detail_layers: layers of the Neural PDE's detail head; None for the config's.
+        volume_layers: layers of the volume model's 3D head; None for the config's.
+        slice_axis_steps: the volume model's diffusion steps between slices; None for the config's.
+        time_budget_s: train for this many seconds (not resumable) instead of ``max_epochs``; None for epochs.
+    """
+
+    network: str = "pde"
+    volumes: Sequence[str] = ("mni", "colin27")
+    max_epochs: int = 40
+    epoch_length: int = 250
+    val_interval: int = 4
+    loss: str = "l1"
+    learning_rate: float | None = None
+    data: str = "real_anatomy"
+    br35h_root: Path | None = None
+    init_checkpoint: Path | None = None
+    detail_layers: int | None = None
+    volume_layers: int | None = None
+    slice_axis_steps: int | None = None
+    time_budget_s: float | None = None
+
+
+def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path | None, time_budget_s: float | None) -> Path | None:
+    """The weights a real-scan run starts from: ``init_checkpoint``, or for the volume model trained for epochs the
+    shipped 2D model ``<bundle>/models/model.pt`` (the volume model starts as it); None to start from scratch."""
+    if network == "volume" and init_checkpoint is None and time_budget_s is None:
+        return bundle / "models" / "model.pt"
+    return init_checkpoint
+
+
+def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) -> tuple[list[str], dict[str, str]]:
+    """The ``python -m monai.bundle run`` command line and environment of a real-scan run, MLflow-tracked in
+    ``<output_dir>/mlruns.db`` (experiment ``real_scan``, run ``v1.0`` for the Neural PDE, else the network's name).
+
+    Args:
+        bundle: the bundle folder.
+        output_dir: the run's output folder.
+        options: what to train.
+
+    Returns:
+        ``(command, env)``: run it as ``subprocess.run(command, env=env)``.
+
+    Raises:
+        KeyError: ``options.network`` is neither a known network nor a member of the learned-diffusivity family.
+    """
+    configs = bundle / "configs"
+    output = Path(output_dir).resolve()
+    values = {"bundle_root": str(bundle), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
+    if options.init_checkpoint is not None:
+        values["init_ckpt_path"] = str(Path(options.init_checkpoint).resolve())
+    epochs = 100_000 if options.time_budget_s is not None else options.max_epochs  # the budget ends the run
+    ours = ["--volumes", json.dumps(list(options.volumes)), "--max_epochs", str(epochs), "--epoch_length", str(options.epoch_length),
+            "--val_interval", str(min(options.val_interval, epochs)), "--loss_name", options.loss]
+    if options.learning_rate is not None:
+        ours += ["--learning_rate", repr(float(options.learning_rate))]
+    files = [configs / "common.json", configs / "train_real_scan.json"]
+    if options.br35h_root is not None:
+        files.append(configs / "train_br35h.json")
+        values["br35h_root"] = str(Path(options.br35h_root).resolve())
+    if options.detail_layers is not None:
+        ours += ["--detail_layers", str(int(options.detail_layers))]
+    if options.network in ("dncnn", "unet"):
+        files.append(configs / "baseline_cnn.json")
+        ours += ["--backbone", options.network, "--cnn_features", "48" if options.network == "dncnn" else "16"]
+    elif options.network == "volume":
+        files += [configs / "volume.json", configs / "train_volume.json"]
+        if options.volume_layers is not None:
+            ours += ["--volume_layers", str(int(options.volume_layers))]
+        if options.slice_axis_steps is not None:
+            ours += ["--slice_axis_steps", str(int(options.slice_axis_steps))]
+    elif options.network != "pde":
+        # imported here: monai_nad.experiments imports monai_nad.engines
+        from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY
+
+        files.append(configs / "diffusivity_real_scan.json")
+        ours += ["--diffusivity", options.network, "--diffusivity_kwargs", json.dumps(REAL_SCAN_FAMILY[options.network])]
+    if options.time_budget_s is not None:
+        ours += ["--time_budget_s", repr(float(options.time_budget_s)), "--resume", "false"]
+    run_args = ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
+                "--tracking", "mlflow", "--experiment_name", "real_scan", "--run_name", {"pde": "v1.0"}.get(options.network, options.network)]
+    return bundle_command(files, values, ours, run_args)
+
+
+def train_real_scan(
+    bundle: Path, output_dir: Path, options: RealScanOptions, command: str, install: bool = True
+) -> tuple[dict[str, Any], Path | None]:
+    """Run a real-scan training (:func:`real_scan_command`), record it and install the shipped model it replaces.
+
+    The run resumes from its last epoch when started again with the same ``output_dir``. The invocation is added to
+    ``<output_dir>/training_info.json`` (:func:`monai_nad.engines.training_record.update_record`, with the record of
+    the run a fine-tuning started from), which is printed without that earlier record. A Neural PDE or volume model
+    trained for epochs on the real-anatomy data replaces ``models/model.pt`` or ``models/model_3d.pt``
+    (:func:`monai_nad.engines.training_record.installs_shipped_model`), its record in
+    ``docs/training_info_real_scan.json`` or ``docs/training_info_volume.json``.
+
+    Args:
+        bundle: the bundle folder.
+        output_dir: the run's output folder (created if needed).
+        options: what to train.
+        command: the command line recorded as the run's origin.
+        install: False never installs.
+
+    Returns:
+        ``(record, installed)``: the run's record and the installed model file (None if nothing was installed).
+
+    Raises:
+        RuntimeError: the run failed or kept no ``checkpoints/best_model.pt``.
+    """
+    output = Path(output_dir).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    returncode, elapsed = run_bundle(*real_scan_command(bundle, output, options))
+    best = output / "checkpoints" / "best_model.pt"
+    if returncode != 0 or not best.is_file():
+        raise RuntimeError(f"training failed (exit code {returncode}); no checkpoint at {best}")
+    init = options.init_checkpoint
+    invocation = {
+        "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
+        "init_checkpoint": str(init) if init else None, "learning_rate": options.learning_rate,
+        "loss": options.loss, "network": options.network, "volume_layers": options.volume_layers,
+        "slice_axis_steps": options.slice_axis_steps, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
+        "data": options.data,
+    }
+    info_name = "training_info_volume.json" if options.network == "volume" else "training_info_real_scan.json"
+    started_info = "training_info_volume.json" if init and Path(init).name == "model_3d.pt" else "training_info_real_scan.json"
+    started = previous_record(init, bundle / "docs" / started_info)
+    record = update_record(output, invocation, command, best, started)
+    print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
+    model_name = installs_shipped_model(options.network, options.data, options.time_budget_s, not install)
+    installed = install_checkpoint(best, bundle, record, info_name, model_name) if model_name else None
+    if installed is not None:
+        print(f"installed {installed}")
+    return record, installed
