@@ -266,6 +266,13 @@ class RealScanOptions:
     time_budget_s: float | None = None
 
 
+def _shown_path(path: str | Path, bundle: Path) -> str:
+    """``path`` as a record shows it: relative to the repository that holds ``bundle`` (no machine's absolute path in a
+    committed record), or only its file name when it lies elsewhere."""
+    resolved, root = Path(path).resolve(), Path(bundle).resolve().parents[1]
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else Path(path).name
+
+
 def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path | None, time_budget_s: float | None) -> Path | None:
     """The weights a real-scan run starts from: ``init_checkpoint``, or for the volume model trained for epochs the
     shipped 2D model ``<bundle>/models/model.pt`` (the volume model starts as it); None to start from scratch."""
@@ -361,7 +368,7 @@ def train_real_scan(
     init = options.init_checkpoint
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
-        "init_checkpoint": str(init) if init else None, "learning_rate": options.learning_rate,
+        "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
         "loss": options.loss, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "data": options.data,
