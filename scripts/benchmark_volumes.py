@@ -25,7 +25,7 @@ from monai_nad.cli import default_bundle
 from monai_nad.experiments.model_card import replace_card_section
 from monai_nad.experiments.volume_report import card_section, log_volume_runs, render_volume_page
 
-PARTS = ("cells", "thick", "timing", "large")
+PARTS = ("cells", "other", "thick", "timing", "large")
 BUNDLE = default_bundle()
 METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_2pass", "dipy_nlmeans", "bm4d_rc")
 
@@ -47,13 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     invocation = " ".join(["python scripts/benchmark_volumes.py", *(sys.argv[1:] if argv is None else argv)])
     if not args.render_only:
         data["commands"] = [c for c in data.get("commands", []) if c != invocation] + [invocation]
-        parts = ["cells", "thick"] if args.quick else args.parts
+        parts = ["cells", "other", "thick"] if args.quick else args.parts
         if "cells" in parts:
             methods = {k: v for k, v in vb.volume_methods().items() if k in args.methods}
             tuned = {"bm4d_rc": vb.BM4D_RC} if "bm4d_rc" in args.methods and not args.quick else {}
             new = vb.benchmark_cells(vb.volume_cells(), methods, tuned=tuned, bm3d=False, limit=2 if args.quick else None)
             keep = [r for r in data["rows"] if (r["cell"], r["method"]) not in {(n["cell"], n["method"]) for n in new}]
             data["rows"] = keep + new
+        if "other" in parts:
+            data["other"] = vb.run_other_cells(limit=2 if args.quick else None)
         if "thick" in parts:
             data["thick"] = vb.thick_slice_rows(steps=(1, 2) if args.quick else (1, 2, 3))
         if "timing" in parts:
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if (args.out / "volumes_views.png").is_file():
         figure = "volumes_views.png"
     commands = data.get("commands") or ["python scripts/benchmark_volumes.py"]
-    page = render_volume_page(data["rows"], data["thick"], data["timing"], data["large"], "`, then `".join(commands), figure)
+    page = render_volume_page(data["rows"], data["thick"], data["timing"], data["large"], "`, then `".join(commands), figure,
+                              other=data.get("other", []))
     (args.out / "volumes.md").write_text(page)
     if args.out == Path("docs/results") and data["rows"]:  # the model card's table comes from the same record
         replace_card_section(BUNDLE / "docs" / "README.md", "volumes", card_section(data["rows"], data["timing"], data["large"], "python scripts/benchmark_volumes.py"))

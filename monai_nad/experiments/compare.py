@@ -433,5 +433,5 @@ def render_saved_page(page: str, out: str | Path) -> Path:
 
         figure = "volumes_views.png" if (out / "volumes_views.png").is_file() else None
         commands = "`, then `".join(saved.get("commands") or ["python scripts/benchmark_volumes.py"])
-        target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], commands, figure))
+        target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], commands, figure, other=saved.get("other", [])))
     return target

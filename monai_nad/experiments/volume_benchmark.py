@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from monai_nad.data.real_anatomy import REAL_ANATOMY_LEVELS, REAL_ANATOMY_VOLUMES, load_volume, real_anatomy_cell, real_anatomy_noise
+from monai_nad.data.real_anatomy import (
+    NEAR_CLEAN_LEVEL,
+    REAL_ANATOMY_LEVELS,
+    REAL_ANATOMY_VOLUMES,
+    load_volume,
+    real_anatomy_cell,
+    real_anatomy_noise,
+)
 from monai_nad.experiments.methods import bundle_network
 from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, score_slices
 from monai_nad.experiments.volume_timing import dipy_nlmeans_blind
@@ -37,6 +44,8 @@ __all__ = [
     "VOLUME_SHIFTS",
     "BM4D_RC",
     "volume_cells",
+    "other_cells",
+    "run_other_cells",
     "volume_methods",
     "thick_slice_rows",
     "noisy_whole_volume",
@@ -53,6 +62,13 @@ BM4D_RC = classical_tuner("bm4d", {"sigma_factor": (1.0,)}, volumetric=True)
 def volume_cells() -> list[tuple[str, str | None, float]]:
     """The 12 cells: volume x contrast (as is, inverted) x level."""
     return [(v, s, level) for v in REAL_ANATOMY_VOLUMES for s in VOLUME_SHIFTS for level in REAL_ANATOMY_LEVELS]
+
+
+def other_cells() -> list[tuple[str, str | None, float]]:
+    """Cells outside the bar that a user meets: the dim contrast (section 1c) at every level, and nearly clean
+    volumes (as is, s = :data:`~monai_nad.data.real_anatomy.NEAR_CLEAN_LEVEL`), where a denoiser must keep fine detail."""
+    dim = [(v, "dim", level) for v in REAL_ANATOMY_VOLUMES for level in REAL_ANATOMY_LEVELS]
+    return dim + [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
 
 
 def _bundle() -> Path:
@@ -120,6 +136,12 @@ def run_volume_cells(bundle: str | Path | None = None, limit: int | None = None,
     """Score every method on the 12 cells (``limit``: the first slices of each slab only, a quick check)."""
     tuned = {"bm4d_rc": BM4D_RC} if bm4d else {}
     return benchmark_cells(volume_cells(), volume_methods(bundle), tuned=tuned, bm3d=False, limit=limit, log=log)
+
+
+def run_other_cells(bundle: str | Path | None = None, limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """The 2D and the volume model (one and two passes) on :func:`other_cells`, through the one evaluation loop."""
+    methods = {k: v for k, v in volume_methods(bundle).items() if k.startswith("neural_pde")}
+    return benchmark_cells(other_cells(), methods, bm3d=False, limit=limit, log=log)
 
 
 def thick_slice_rows(bundle: str | Path | None = None, steps: Sequence[int] = (1, 2, 3), log: Callable[[str], None] = print) -> list[dict]:

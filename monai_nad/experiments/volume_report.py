@@ -49,9 +49,10 @@ def volume_bar(rows: Sequence[Mapping[str, Any]], timing: Sequence[Mapping[str, 
 
 def render_volume_page(
     rows: Sequence[Mapping[str, Any]], thick: Sequence[Mapping[str, Any]], timing: Sequence[Mapping[str, Any]], large: Mapping[str, Any] | None,
-    command: str, figure: str | None = None, notes: Sequence[str] = (),
+    command: str, figure: str | None = None, notes: Sequence[str] = (), other: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The Markdown of the volume results page."""
+    """The Markdown of the volume results page (``other``: rows of the cells outside the bar, see
+    :func:`~monai_nad.experiments.volume_benchmark.other_cells`)."""
     methods = list(dict.fromkeys(r["method"] for r in rows))
     cells = list(dict.fromkeys(r["cell"] for r in rows))
     table = {(r["cell"], r["method"]): r for r in rows}
@@ -63,8 +64,8 @@ def render_volume_page(
         "`--render-only` or `monai-nad compare --suite volumes` render the page again). The cells are the",
         "MNI and Colin27 test slabs (z in [90, 100)) taken as volumes of 10 slices, as is and inverted, with section 1c's",
         "Rician noise (`../shared/BENCHMARK.md`). `neural_pde_2d` is the shipped 2D model slice by slice, `neural_pde_3d` the",
-        "volume model (`models/model_3d.pt`: the 2D model given two slices either side, fine-tuned on 3D patches of the",
-        "training slabs), both blind, as `monai-nad denoise --mode 2d|3d` runs them (the 2D model averaged over two mirror",
+        "volume model (`models/model_3d.pt`: the 2D model given two slices either side, then two learned edge-stopping",
+        "diffusion steps between neighbouring slices, fine-tuned on 3D patches of the training slabs), both blind, as `monai-nad denoise --mode 2d|3d` runs them (the 2D model averaged over two mirror",
         "images, the volume model in one pass; `neural_pde_3d_2pass`: the volume model averaged over two mirror images too).",
         "The networks' convolutions run in bfloat16 where the CPU has native bfloat16 units, as the command line does (`--precision`).",
         "BM4D+rc is told the true noise level and its Rician correction strength `b` is tuned on the validation slab",
@@ -87,6 +88,17 @@ def render_volume_page(
     chosen = sorted({f"{r['cell']}: b = {r['b']}" for r in rows if r["method"] == "bm4d_rc" and "b" in r})
     if chosen:
         out += ["", "BM4D+rc's `b` chosen on validation: " + "; ".join(chosen) + "."]
+    if other:
+        others = list(dict.fromkeys(r["method"] for r in other))
+        index = {(r["cell"], r["method"]): r for r in other}
+        out += ["", "## Dim contrast and nearly clean volumes (outside the bar)", "",
+                "The same models on the dim contrast of section 1c and on the as-is slabs at s = 0.005, where a denoiser",
+                "must keep fine detail (it should not lose PSNR against its input). PSNR (dB); foreground PSNR in brackets.", "",
+                "| cell | input | " + " | ".join(others) + " |", "|---" * (len(others) + 2) + "|"]
+        for cell in dict.fromkeys(r["cell"] for r in other):
+            first = next(r for r in other if r["cell"] == cell)
+            values = [f"{index[cell, m]['psnr']:.2f} ({index[cell, m]['fg_psnr']:.2f})" if (cell, m) in index else "" for m in others]
+            out.append(f"| {cell} | {first['input_psnr']:.2f} | " + " | ".join(values) + " |")
     if timing:
         out += ["", "## A whole volume: Colin27 (181 x 217 x 181), one thread each, same run", "",
                 "Each method in a fresh process reads the NIfTI, denoises it and writes the result (the command line's code",

@@ -98,11 +98,9 @@ class SliceWiseInferer(Inferer):
         sigma = None
         if conditioned:
             if noise_std is None:
-                from monai_nad.transforms.noise_level import VOLUME_ESTIMATE_VOXELS, estimate_noise_sigma
+                from monai_nad.transforms.noise_level import volume_noise_levels
 
-                noise_std = torch.stack([
-                    torch.as_tensor(estimate_noise_sigma(v.detach().cpu(), coils=extra.get("coils", 1), max_voxels=VOLUME_ESTIMATE_VOXELS)) for v in inputs
-                ])
+                noise_std = volume_noise_levels(inputs, coils=extra.get("coils", 1))
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))
         moved = torch.movedim(inputs, 2 + self.axis, 2)  # (B, C, S, h, w)

@@ -251,12 +251,12 @@ class ScanInferer(Inferer):
 
     def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
         """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
-        from monai_nad.transforms.noise_level import VOLUME_ESTIMATE_VOXELS, estimate_noise_sigma
+        from monai_nad.transforms.noise_level import volume_noise_levels
 
         coil_count = 1 if coils is None else int(torch.as_tensor(coils).flatten()[0])
         volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
         if noise_std is None:
-            levels = torch.stack([torch.as_tensor(estimate_noise_sigma(v[None].detach().cpu(), coils=coil_count, max_voxels=VOLUME_ESTIMATE_VOXELS)).reshape(()) for v in volumes])
+            levels = volume_noise_levels(volumes[:, None], coils=coil_count)[:, 0]
         else:
             levels = torch.broadcast_to(torch.as_tensor(noise_std, dtype=one.dtype).reshape(-1), (volumes.shape[0],))
         levels = levels.to(dtype=one.dtype, device=one.device)

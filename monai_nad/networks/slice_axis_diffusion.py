@@ -56,6 +56,8 @@ class SliceAxisDiffusion(nn.Module):
         if not contrast > 0.0:
             raise ValueError(f"contrast must be positive, got {contrast!r}.")
         self.steps = int(steps)
+        #: voxels per block of rows (the temporaries of a step are a few blocks, not a few volumes)
+        self.block_voxels = 1 << 22
         self.rate_logit = nn.Parameter(torch.full((self.steps,), math.log(rate / (0.5 - rate))))
         self.contrast_raw = nn.Parameter(torch.full((self.steps,), _inverse_softplus(contrast)))
 
@@ -81,6 +83,16 @@ class SliceAxisDiffusion(nn.Module):
             return u
         sigma_t = torch.as_tensor(sigma, dtype=u.dtype, device=u.device)
         sigma_t = torch.broadcast_to(sigma_t, u.shape) if sigma_t.ndim else sigma_t
+        if u.ndim < 3 or u.numel() <= self.block_voxels:
+            return self._diffuse(u, sigma_t)
+        # lines along the last axis are independent: run blocks of rows so that the temporaries stay small
+        rows = max(1, self.block_voxels * u.shape[-3] // u.numel())
+        return torch.cat(
+            [self._diffuse(u[..., i : i + rows, :, :], sigma_t[..., i : i + rows, :, :] if sigma_t.ndim else sigma_t) for i in range(0, u.shape[-3], rows)],
+            dim=-3,
+        )
+
+    def _diffuse(self, u: torch.Tensor, sigma_t: torch.Tensor) -> torch.Tensor:
         edge_sigma = 0.5 * (sigma_t[..., 1:] + sigma_t[..., :-1]) if sigma_t.ndim else sigma_t
         edge_sigma = torch.clamp(edge_sigma, min=1e-6)
         for rate, contrast in zip(self.rates(), self.contrasts()):

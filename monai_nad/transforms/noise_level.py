@@ -50,6 +50,7 @@ __all__ = [
     "VOLUME_ESTIMATE_VOXELS",
     "NOISE_SIGMA_METHODS",
     "estimate_noise_sigma",
+    "volume_noise_levels",
     "estimate_noise_sigma_batch",
     "magnitude_bias_correction",
     "EstimateNoiseLevel",
@@ -362,6 +363,26 @@ def estimate_noise_sigma(image: NdarrayOrTensor, coils: int = 1, method: str = "
             sigma = _sigma_vst_mad(m, coils)
         out[c] = sigma * scale
     return out
+
+
+def volume_noise_levels(volumes: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+    """The blind noise level of every image of a batch, each estimated once from all its voxels (at most
+    :data:`VOLUME_ESTIMATE_VOXELS` of them, so memory stays bounded for large volumes): what the inferers use for a
+    volume or a stack of slices.
+
+    Args:
+        volumes: ``(B, C, *spatial)`` magnitude images.
+        coils: receiver coils of a sum-of-squares magnitude (1: Rician): one count, or one per image ``(B,)``.
+
+    Returns:
+        ``(B, C)`` noise levels on ``volumes``' device, in its dtype.
+    """
+    counts = torch.broadcast_to(torch.as_tensor(coils).reshape(-1), (volumes.shape[0],)).tolist()
+    levels = [
+        torch.as_tensor(estimate_noise_sigma(v.detach().cpu(), coils=int(n), max_voxels=VOLUME_ESTIMATE_VOXELS)).reshape(-1)
+        for v, n in zip(volumes, counts)
+    ]
+    return torch.stack(levels).to(device=volumes.device, dtype=volumes.dtype)
 
 
 def estimate_noise_sigma_batch(x: torch.Tensor, coils: int = 1) -> torch.Tensor:

@@ -89,3 +89,14 @@ def test_the_volume_model_with_slice_diffusion_warm_starts_from_one_without(tmp_
         torch.testing.assert_close(new(x, noise_std=0.05), expected, rtol=0, atol=1e-6)
     assert new.flops_per_pixel() > old.flops_per_pixel()
     assert np.isclose(float(new.axis_diffusion.rates().detach().sum()), 0.25)
+
+
+def test_blocks_of_rows_give_the_one_pass_result():
+    module = _trained_like(2, 3)
+    u = torch.rand(2, 1, 13, 6, 5)
+    sigma = 0.02 + torch.rand_like(u) * 0.1
+    with torch.no_grad():
+        whole = module(u, sigma)
+        module.block_voxels = 37  # a few rows per block, the last one shorter
+        torch.testing.assert_close(module(u, sigma), whole, rtol=0, atol=1e-7)
+        torch.testing.assert_close(module(u, 0.05), SliceAxisDiffusion.forward(_trained_like(2, 3), u, 0.05), rtol=0, atol=1e-7)
