@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slice-axis-steps", type=int, default=None,
                         help="--network volume: diffusion steps between neighbouring slices (volume.json default; a checkpoint "
                              "without them starts them at their initial rate)")
+    parser.add_argument("--context-slices", type=int, default=None,
+                        help="--network volume: neighbouring slices either side (volume.json default; a checkpoint with fewer starts the new ones at zero)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         network=args.network, volumes=args.volumes, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
         val_interval=args.val_interval, loss=args.loss, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
-        slice_axis_steps=args.slice_axis_steps, time_budget_s=args.time_budget,
+        slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
     try:

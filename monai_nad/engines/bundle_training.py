@@ -247,6 +247,7 @@ class RealScanOptions:
         detail_layers: layers of the Neural PDE's detail head; None for the config's.
         volume_layers: layers of the volume model's 3D head; None for the config's.
         slice_axis_steps: the volume model's diffusion steps between slices; None for the config's.
+        context_slices: the volume model's neighbouring slices either side; None for the config's.
         time_budget_s: train for this many seconds (not resumable) instead of ``max_epochs``; None for epochs.
     """
 
@@ -263,6 +264,7 @@ class RealScanOptions:
     detail_layers: int | None = None
     volume_layers: int | None = None
     slice_axis_steps: int | None = None
+    context_slices: int | None = None
     time_budget_s: float | None = None
 
 
@@ -321,6 +323,8 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
             ours += ["--volume_layers", str(int(options.volume_layers))]
         if options.slice_axis_steps is not None:
             ours += ["--slice_axis_steps", str(int(options.slice_axis_steps))]
+        if options.context_slices is not None:
+            ours += ["--context_slices", str(int(options.context_slices))]
     elif options.network != "pde":
         # imported here: monai_nad.experiments imports monai_nad.engines
         from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY
@@ -370,7 +374,7 @@ def train_real_scan(
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
         "loss": options.loss, "network": options.network, "volume_layers": options.volume_layers,
-        "slice_axis_steps": options.slice_axis_steps, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
+        "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "data": options.data,
     }
     info_name = "training_info_volume.json" if options.network == "volume" else "training_info_real_scan.json"

@@ -153,7 +153,9 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
       :class:`~monai_nad.networks.SliceContextPDE`): the checkpoint's weights fill the first input channels and the
       new ones start at zero (:func:`widen_input_channels`);
     - a network that wraps the checkpoint's network as one submodule: the checkpoint's keys are matched under that
-      submodule's prefix (e.g. ``slice_network.``).
+      submodule's prefix (e.g. ``slice_network.``);
+    - a network with an ``adapt_checkpoint(state)`` method rearranges the checkpoint first (a
+      :class:`~monai_nad.networks.SliceContextPDE` with more context slices than its checkpoint).
 
     Args:
         network: the (larger) network to initialise.
@@ -175,6 +177,8 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
             if all(prefix + key in target for key in state):
                 state = {prefix + key: value for key, value in state.items()}
                 break
+    if hasattr(network, "adapt_checkpoint"):  # a network that knows how its own inputs grew (more context slices)
+        state = network.adapt_checkpoint(state)
     state = widen_input_channels(state, target)
     _, unexpected, shapes = _mismatches(state, target)  # missing tensors (a new head) are expected
     if unexpected or shapes:

@@ -132,6 +132,35 @@ class SliceContextPDE(nn.Module):
             self.volume_head = nn.Sequential(*layers)
             use_channels_last(self.volume_head, 3)
 
+    def adapt_checkpoint(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A checkpoint of this network with fewer context slices, its context weights moved to the same offsets here.
+
+        The first convolutions of the encoder and of the detail head read the context slices in offset order
+        ``-k .. -1, 1 .. k``, as is and then bias-corrected; a checkpoint trained with ``k' < k`` has its weights for
+        offset ``o`` moved to offset ``o`` of this network, and the new outer offsets start at zero, so the network
+        computes what the checkpoint did (:func:`~monai_nad.engines.warm_start` applies this).
+
+        Args:
+            state: a state dict of a :class:`SliceContextPDE` (or one with fewer context slices).
+
+        Returns:
+            ``state`` with those two weights widened; unchanged when the context sizes match or the state is another network's.
+        """
+        out = dict(state)
+        cells = self.slice_network.factor ** 2
+        for key, prefix, scale in (("slice_network.encoder.0.weight", 3, cells), ("slice_network.detail.0.weight", 4, 1)):
+            old, target = state.get(key), self.state_dict().get(key)
+            if old is None or target is None or old.shape[1] >= target.shape[1] or (old.shape[1] // scale - prefix) % 4:
+                continue
+            k_old = (old.shape[1] // scale - prefix) // 4
+            k_new, shift = self.context_slices, self.context_slices - k_old
+            mapping = list(range(prefix)) + [prefix + j + shift for j in range(2 * k_old)] + [prefix + 2 * k_new + j + shift for j in range(2 * k_old)]
+            wide = old.new_zeros(old.shape[0], target.shape[1], *old.shape[2:])
+            for old_channel, new_channel in enumerate(mapping):
+                wide[:, new_channel * scale : (new_channel + 1) * scale] = old[:, old_channel * scale : (old_channel + 1) * scale]
+            out[key] = wide
+        return out
+
     def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
         """Denoise a batch of magnitude volumes.
 

@@ -137,3 +137,20 @@ def test_the_volumetric_head_starts_at_zero_and_its_blocks_equal_one_pass(tmp_pa
         blocks = headed(x, noise_std=0.05)
     torch.testing.assert_close(blocks, one_pass, rtol=0, atol=1e-6)
     assert (one_pass - plain(x, noise_std=0.05)).abs().max() > 1e-4
+
+
+def test_more_context_slices_warm_start_to_the_same_function(tmp_path):
+    """A checkpoint with k context slices initialises a network with k' > k: the old weights keep their offsets and
+    the outer slices start at zero, so the output is unchanged (then training can use them)."""
+    torch.manual_seed(0)
+    small = SliceContextPDE(context_slices=1, **SMALL).eval()
+    with torch.no_grad():  # trained-like context weights, not the zero start
+        for p in small.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    torch.save(small.state_dict(), tmp_path / "k1.pt")
+    wide = warm_start(SliceContextPDE(context_slices=3, **SMALL), tmp_path / "k1.pt").eval()
+    x = _volume(shape=(24, 20, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x, noise_std=0.05), small(x, noise_std=0.05), rtol=0, atol=1e-5)
+        wide.slice_network.encoder[0].weight.add_(0.1)  # and the new inputs are live
+        assert not torch.allclose(wide(x, noise_std=0.05), small(x, noise_std=0.05), atol=1e-4)
