@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.time_budget is not None and args.time_budget <= 0:
         parser.error("--time-budget must be positive seconds")
+    for flag, value, least in (("--context-slices", args.context_slices, 1), ("--slice-axis-steps", args.slice_axis_steps, 0), ("--volume-layers", args.volume_layers, 0)):
+        if value is not None and value < least:
+            parser.error(f"{flag} must be at least {least}, got {value}")
     if (args.data == "br35h") != (args.root is not None):
         parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
     if args.root is not None and not args.root.is_dir():

@@ -16,18 +16,33 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Told(torch.nn.Module):
-    """Returns the noise level it was told (or -1 when blind), so the test sees what each method passes on."""
+    """Returns the noise level it was told everywhere, so the test sees what each method passes on (the interface of
+    the noise-conditioned networks: ``forward(x, noise_std, coils)``)."""
 
-    def forward(self, x, noise_std=None):
-        return torch.full_like(x, -1.0 if noise_std is None else float(torch.as_tensor(noise_std).flatten()[0]))
+    spatial_dims = 2
+
+    def forward(self, x, noise_std=None, coils=1):
+        return torch.full_like(x, float(torch.as_tensor(noise_std).flatten()[0]))
+
+
+class _ToldVolume(_Told):
+    spatial_dims = 3
+    min_spatial_size = 3
 
 
 def test_each_method_tells_the_model_its_multiple_of_the_true_level():
-    methods = sensitivity_methods(_Told(), _Told(), factors=(0.8, 1.25))
+    """Each method runs the command line's path: the blind estimate of the volume, or the given multiple of the level."""
+    from monai_nad.transforms.noise_level import volume_noise_levels
+
+    methods = sensitivity_methods(_Told(), _ToldVolume(), factors=(0.8, 1.25))
     assert list(methods) == ["2d_blind", "2d_x0.8", "2d_x1.25", "3d_blind", "3d_x0.8", "3d_x1.25"]
-    noisy = np.zeros((3, 8, 9), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    clean = np.zeros((6, 24, 20), dtype=np.float32)
+    clean[:, 6:18, 5:15] = 0.6
+    noisy = np.hypot(clean + 0.1 * rng.standard_normal(clean.shape), 0.1 * rng.standard_normal(clean.shape)).astype(np.float32)
     told = {name: float(run(noisy, 0.1)[0].flat[0]) for name, run in methods.items()}
-    assert told == pytest.approx({"2d_blind": -1, "2d_x0.8": 0.08, "2d_x1.25": 0.125, "3d_blind": -1, "3d_x0.8": 0.08, "3d_x1.25": 0.125})
+    blind = float(volume_noise_levels(torch.from_numpy(np.moveaxis(noisy, 0, -1))[None, None])[0, 0])
+    assert told == pytest.approx({"2d_blind": blind, "2d_x0.8": 0.08, "2d_x1.25": 0.125, "3d_blind": blind, "3d_x0.8": 0.08, "3d_x1.25": 0.125}, rel=1e-5)
     assert methods["3d_x0.8"](noisy, 0.1)[0].shape == noisy.shape
 
 

@@ -17,36 +17,24 @@ import numpy as np
 import torch
 
 from monai_nad.data.real_anatomy import REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
-from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices
+from monai_nad.experiments.real_anatomy import benchmark_cells
 
-__all__ = ["FACTORS", "sensitivity_methods", "sensitivity_rows", "render_sensitivity_page"]
+__all__ = ["FACTORS", "sensitivity_methods", "sensitivity_rows", "render_sensitivity_page", "write_sensitivity_page"]
 
 #: Multiples of the true noise level the models are told.
 FACTORS = (0.8, 0.9, 1.0, 1.1, 1.25)
 
-Method = Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]
+def sensitivity_methods(net2d: torch.nn.Module, net3d: torch.nn.Module | None, factors: Sequence[float] = FACTORS) -> dict:
+    """``"<model>_blind"`` and ``"<model>_x<factor>"`` for the 2D model (``2d``) and the volume model (``3d``), each run
+    as ``monai-nad denoise --mode 2d|3d`` runs it (:func:`~monai_nad.experiments.volume_benchmark.scan_method`)."""
+    from monai_nad.experiments.volume_benchmark import scan_method
 
-
-def _volume_run(net: torch.nn.Module, factor: float | None) -> Method:
-    """The volume model on a slab ``(N, H, W)`` as one volume, told ``factor`` x the true level (None: blind)."""
-
-    def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
-        x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1), dtype=np.float32))[None, None]
-        with torch.no_grad():
-            y = net(x) if factor is None else net(x, noise_std=factor * level)
-        return np.ascontiguousarray(np.moveaxis(y[0, 0].numpy(), -1, 0)), [0.0] * len(noisy)
-
-    return run
-
-
-def sensitivity_methods(net2d: torch.nn.Module, net3d: torch.nn.Module | None, factors: Sequence[float] = FACTORS) -> dict[str, Method]:
-    """``"<model>_blind"`` and ``"<model>_x<factor>"`` for the 2D model (``2d``) and the volume model (``3d``)."""
-    methods: dict[str, Method] = {"2d_blind": lambda noisy, level: network_slices(net2d, noisy)}
-    for factor in factors:
-        methods[f"2d_x{factor:g}"] = lambda noisy, level, f=factor: network_slices(net2d, noisy, f * level)
-    if net3d is not None:
-        methods["3d_blind"] = _volume_run(net3d, None)
-        methods.update({f"3d_x{factor:g}": _volume_run(net3d, factor) for factor in factors})
+    methods = {}
+    for model, volume in (("2d", None), ("3d", net3d)):
+        if model == "3d" and net3d is None:
+            continue
+        methods[f"{model}_blind"] = scan_method(net2d, volume, model)
+        methods.update({f"{model}_x{factor:g}": scan_method(net2d, volume, model, factor) for factor in factors})
     return methods
 
 
@@ -65,8 +53,8 @@ def render_sensitivity_page(rows: Sequence[dict], command: str) -> str:
     out = [
         "# Noise-level sensitivity: the shipped models told a wrong noise level",
         "",
-        f"Produced by `{command}`. The 2D model (v1.1, slice by slice, two passes as shipped) and the volume model (each",
-        "slab as one volume, one pass as shipped) on the 18 cells of section 1c (`../shared/BENCHMARK.md`: MNI and Colin27,",
+        f"Produced by `{command}`. The 2D model (v1.1, slice by slice, two passes as shipped) and the volume model (one",
+        "pass as shipped), each slab as one volume through the command line's code path (`monai-nad denoise --mode 2d|3d`), on the 18 cells of section 1c (`../shared/BENCHMARK.md`: MNI and Colin27,",
         "as is, dim and inverted, Rician s = 0.05 / 0.10 / 0.15), told `x` times the true noise level, beside their blind",
         "runs (the command line's default). Mean PSNR (dB) over the cells; the change against the true level; the worst cell.",
         "",

@@ -135,20 +135,21 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
         return lambda split: mni_eval_arrays(split, level, noise=noise, shift=shift, limit=ctx.limit)
 
     seconds: list[float] = []
-    outputs: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    kept_run: list[np.ndarray] = []  # (noisy, outputs) at the kept level
 
     def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
         outs, times = denoise_slices(lambda image: method.denoise(image, level), noisy)
         seconds.extend(times)
-        outputs[level] = (noisy, outs)
+        if keep is not None and abs(level - keep[0]) < 1e-9:
+            kept_run[:] = [noisy, outs]
         return outs, times
 
     cells = [TestCell(level_key(level), level, loader(level), tuned=False) for level in levels]
     rows = benchmark_cells(cells, {method.name: run}, bm3d=False, statistic="median", log=lambda _: None)
     metrics = {f"{prefix}{k}_{row['cell']}": row[k] for row in rows for k in ("psnr", "ssim", "fg_psnr", "edge_mse")}
     kept: dict[str, np.ndarray] = {}
-    if keep is not None and any(abs(level - keep[0]) < 1e-9 for level in outputs):
-        noisy, outs = next(v for level, v in outputs.items() if abs(level - keep[0]) < 1e-9)
+    if kept_run:
+        noisy, outs = kept_run
         index = min(keep[1], len(outs) - 1)
         kept["output"] = outs[index]
         kept["index"] = np.asarray(index)

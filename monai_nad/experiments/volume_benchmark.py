@@ -94,9 +94,12 @@ def _inference_ensemble(bundle: Path) -> int:
     return int(config.get("volume_self_ensemble", config.get("self_ensemble", 1)))
 
 
-def scan_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str) -> Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]:
+def scan_method(
+    network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, noise_factor: float | None = None
+) -> Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]:
     """A benchmark method that denoises a slab ``(N, H, W)`` as one volume through the command line's
-    :class:`~monai_nad.inference.ScanInferer` (blind noise estimate, like ``monai-nad denoise --mode <mode>``)."""
+    :class:`~monai_nad.inference.ScanInferer`, like ``monai-nad denoise --mode <mode>``: with the blind noise estimate,
+    or (``noise_factor``) told that multiple of the true level, like ``--noise-std``."""
     from monai_nad.inference import ScanInferer
 
     inferer = ScanInferer(volume_network=network3d, mode=mode)
@@ -105,7 +108,7 @@ def scan_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None, m
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1), dtype=np.float32))[None, None]
         start = time.perf_counter()
         with torch.no_grad():
-            y = inferer(x, network2d)
+            y = inferer(x, network2d, noise_std=None if noise_factor is None else noise_factor * level)
         seconds = time.perf_counter() - start
         return np.ascontiguousarray(np.moveaxis(y[0, 0].numpy(), -1, 0)), [seconds / len(noisy)] * len(noisy)
 

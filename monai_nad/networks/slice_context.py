@@ -146,10 +146,10 @@ class SliceContextPDE(nn.Module):
         Returns:
             ``state`` with those two weights widened; unchanged when the context sizes match or the state is another network's.
         """
-        out = dict(state)
+        out, mine = dict(state), self.state_dict()
         cells = self.slice_network.factor ** 2
         for key, prefix, scale in (("slice_network.encoder.0.weight", 3, cells), ("slice_network.detail.0.weight", 4, 1)):
-            old, target = state.get(key), self.state_dict().get(key)
+            old, target = state.get(key), mine.get(key)
             if old is None or target is None or old.shape[1] >= target.shape[1] or (old.shape[1] // scale - prefix) % 4:
                 continue
             k_old = (old.shape[1] // scale - prefix) // 4

@@ -305,3 +305,12 @@ def test_bad_checkpoint_ends_a_bundle_run_with_our_message(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("monai.bundle run: error: cannot load checkpoint") and str(corrupt) in last
+
+
+@pytest.mark.parametrize("flag, value", [("--context-slices", "0"), ("--slice-axis-steps", "-1"), ("--volume-layers", "-2")])
+def test_train_real_scan_refuses_impossible_volume_settings_in_one_line(flag, value, tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--network", "volume", flag, value,
+                           "--output-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{flag} must be at least" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()  # refused before anything was written
