@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             keep = [r for r in data["rows"] if (r["cell"], r["method"]) not in {(n["cell"], n["method"]) for n in new}]
             data["rows"] = keep + new
         if "other" in parts:
-            data["other"] = vb.run_other_cells(limit=2 if args.quick else None)
+            data["other"] = vb.run_other_cells(limit=2 if args.quick else None, bm4d=not args.quick)
         if "thick" in parts:
             data["thick"] = vb.thick_slice_rows(steps=(1, 2) if args.quick else (1, 2, 3))
         if "timing" in parts:

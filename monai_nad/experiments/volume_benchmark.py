@@ -141,10 +141,12 @@ def run_volume_cells(bundle: str | Path | None = None, limit: int | None = None,
     return benchmark_cells(volume_cells(), volume_methods(bundle), tuned=tuned, bm3d=False, limit=limit, log=log)
 
 
-def run_other_cells(bundle: str | Path | None = None, limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """The 2D and the volume model (one and two passes) on :func:`other_cells`, through the one evaluation loop."""
+def run_other_cells(bundle: str | Path | None = None, limit: int | None = None, bm4d: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+    """The 2D and the volume model (one and two passes) and BM4D+rc (tuned on each cell's validation slab, the
+    near-clean cells included) on :func:`other_cells`, through the one evaluation loop."""
     methods = {k: v for k, v in volume_methods(bundle).items() if k.startswith("neural_pde")}
-    return benchmark_cells(other_cells(), methods, bm3d=False, limit=limit, log=log)
+    tuned = {"bm4d_rc": BM4D_RC} if bm4d else {}
+    return benchmark_cells(other_cells(), methods, tuned=tuned, bm3d=False, limit=limit, log=log, tune_near_clean=True)
 
 
 def thick_slice_rows(bundle: str | Path | None = None, steps: Sequence[int] = (1, 2, 3), log: Callable[[str], None] = print) -> list[dict]:
