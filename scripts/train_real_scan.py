@@ -34,13 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-interval", type=int, default=4)
     parser.add_argument("--output-dir", type=Path, default=BUNDLE / "runs" / "real_scan")
     parser.add_argument("--volumes", nargs="+", default=["mni", "colin27"], choices=["mni", "colin27"], help="training/validation volumes")
+    parser.add_argument("--volume-weights", nargs="+", type=float, default=None, metavar="W",
+                        help="one sampling weight per --volumes entry (default equal), e.g. 1 2: twice the Colin27 patches")
     parser.add_argument("--data", choices=["real_anatomy", "br35h"], default="real_anatomy",
                         help="training data: the MNI/Colin27 slabs (default) or a Br35H-like folder (--root; configs/train_br35h.json)")
     parser.add_argument("--root", type=Path, default=None, help="the Br35H-like folder (yes/ and no/ of JPEG/PNG slices)")
     parser.add_argument("--init-checkpoint", type=Path, default=None,
                         help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
-    parser.add_argument("--loss", choices=["l1", "mse"], default="l1", help="training loss (default l1; mse fine-tunes for PSNR)")
+    parser.add_argument("--loss", choices=["l1", "mse", "log_mse"], default="l1",
+                        help="training loss (default l1; mse fine-tunes for PSNR; log_mse for the mean PSNR over noise levels)")
+    parser.add_argument("--sigma-jitter", type=float, default=None, metavar="R",
+                        help="relative error of the noise level told in training (log-normal; config default 0.03): a model that tolerates a misread level")
     parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
                         help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
                              "fine-tuned from --init-checkpoint, default the shipped models/model.pt, installed as models/model_3d.pt); "
@@ -65,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
     for flag, value, least in (("--context-slices", args.context_slices, 1), ("--slice-axis-steps", args.slice_axis_steps, 0), ("--volume-layers", args.volume_layers, 0)):
         if value is not None and value < least:
             parser.error(f"{flag} must be at least {least}, got {value}")
+    if args.volume_weights is not None and (len(args.volume_weights) != len(args.volumes) or not all(0 < w < float("inf") for w in args.volume_weights)):
+        parser.error(f"--volume-weights needs one positive number per volume ({' '.join(args.volumes)})")
+    if args.volume_weights is not None and args.data == "br35h":
+        parser.error("--volume-weights weighs the MNI/Colin27 slabs; --data br35h has none")
+    if args.sigma_jitter is not None and not 0 <= args.sigma_jitter <= 1:
+        parser.error(f"--sigma-jitter must lie in [0, 1], got {args.sigma_jitter}")
     if (args.data == "br35h") != (args.root is not None):
         parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
     if args.root is not None and not args.root.is_dir():
@@ -76,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_real_scan: error: --init-checkpoint {init} does not exist", file=sys.stderr)
         return 2
     options = RealScanOptions(
-        network=args.network, volumes=args.volumes, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
+        val_interval=args.val_interval, loss=args.loss, sigma_jitter=args.sigma_jitter, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

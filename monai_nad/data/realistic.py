@@ -20,6 +20,7 @@ few milliseconds on one CPU thread. Only the training z indices of each volume a
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
@@ -378,6 +379,7 @@ def realistic_training_dataset(
     volumes: Sequence[str] = REALISTIC_VOLUMES,
     level: Sequence[float] = (0.005, 0.2),
     depth: int | None = None,
+    volume_weights: Sequence[float] | None = None,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -391,19 +393,26 @@ def realistic_training_dataset(
         level: range of the noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
         depth: volume patches of ``depth`` consecutive training slices (:func:`training_blocks`; each block counts
             as one "slice" for ``samples_per_slice``). Defaults to None (2D patches).
+        volume_weights: one weight per entry of ``volumes``: a slice (block) of a volume of weight ``w`` contributes
+            ``round(w * samples_per_slice)`` items (at least 1), e.g. ``(1, 2)`` draws twice as many Colin27 patches as
+            before (a single-subject scan) beside the MNI template. Defaults to None (every volume weight 1).
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
         (float32 tensors, an int), redrawn at every read.
 
     Raises:
-        ValueError: unknown volume or a patch larger than a slice.
+        ValueError: unknown volume, a patch larger than a slice, or ``volume_weights`` not one positive number per volume.
         FileNotFoundError: Colin27 requested but missing (see :func:`~monai_nad.data.colin27_path`).
     """
     if samples_per_slice < 1:
         raise ValueError(f"samples_per_slice must be >= 1, got {samples_per_slice!r}.")
+    weights = [1.0] * len(volumes) if volume_weights is None else [float(w) for w in volume_weights]
+    if len(weights) != len(volumes) or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(f"volume_weights must be one positive number per volume {tuple(volumes)}, got {volume_weights!r}.")
+    copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
-    data = [item for item in slabs for _ in range(int(samples_per_slice))]
+    data = [item for item in slabs for _ in range(copies[item["volume"]])]
     chain = realistic_transforms(patch_size, level, depth=depth)
     chain.set_random_state(seed)
     return Dataset(data, chain)

@@ -236,11 +236,16 @@ class RealScanOptions:
             ``"unet"`` (``baseline_cnn.json``), or a member of
             :data:`monai_nad.experiments.real_anatomy_setup.REAL_SCAN_FAMILY` (``diffusivity_real_scan.json``).
         volumes: the training/validation volumes (``"mni"``, ``"colin27"``).
+        volume_weights: one sampling weight per training volume (see
+            :func:`~monai_nad.data.realistic_training_dataset`); None for equal weights.
         max_epochs: epochs (ignored with ``time_budget_s``).
         epoch_length: iterations per epoch.
         val_interval: epochs between validations (at most the epochs).
-        loss: ``"l1"`` or ``"mse"``.
+        loss: ``"l1"``, ``"mse"`` or ``"log_mse"`` (the mean over the patches of ``ln MSE``: every noise level weighed by
+            its relative error, see :class:`~monai_nad.losses.HybridDenoisingLoss`).
         learning_rate: the initial learning rate; None for the config's.
+        sigma_jitter: relative error of the noise level the network is told in training (log-normal, see
+            :class:`~monai_nad.engines.NoiseLevelBatch`); None for the config's (0.03).
         data: ``"real_anatomy"`` or ``"br35h"`` (which needs ``br35h_root``).
         br35h_root: the Br35H-like folder (``train_br35h.json``); None for the real-anatomy slabs.
         init_checkpoint: weights to start from (fine-tuning); None to start from scratch.
@@ -253,6 +258,8 @@ class RealScanOptions:
 
     network: str = "pde"
     volumes: Sequence[str] = ("mni", "colin27")
+    volume_weights: Sequence[float] | None = None
+    sigma_jitter: float | None = None
     max_epochs: int = 40
     epoch_length: int = 250
     val_interval: int = 4
@@ -304,8 +311,11 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
     if options.init_checkpoint is not None:
         values["init_ckpt_path"] = str(Path(options.init_checkpoint).resolve())
     epochs = 100_000 if options.time_budget_s is not None else options.max_epochs  # the budget ends the run
-    ours = ["--volumes", json.dumps(list(options.volumes)), "--max_epochs", str(epochs), "--epoch_length", str(options.epoch_length),
+    ours = ["--volumes", json.dumps(list(options.volumes)), *(["--volume_weights", json.dumps([float(w) for w in options.volume_weights])] if options.volume_weights else []),
+            "--max_epochs", str(epochs), "--epoch_length", str(options.epoch_length),
             "--val_interval", str(min(options.val_interval, epochs)), "--loss_name", options.loss]
+    if options.sigma_jitter is not None:
+        ours += ["--sigma_jitter", repr(float(options.sigma_jitter))]
     if options.learning_rate is not None:
         ours += ["--learning_rate", repr(float(options.learning_rate))]
     files = [configs / "common.json", configs / "train_real_scan.json"]
@@ -373,7 +383,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "sigma_jitter": options.sigma_jitter, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "data": options.data,
     }

@@ -278,6 +278,53 @@ def test_inference_network_is_the_one_train_real_scan_trains():
     net.load_state_dict(torch.load(BUNDLE / "models" / "model.pt", weights_only=True))
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--volume-weights", "2"], "--volume-weights needs one positive number per volume (mni colin27)"),
+    (["--volume-weights", "1", "0"], "--volume-weights needs one positive number per volume (mni colin27)"),
+    (["--volume-weights", "1", "inf"], "--volume-weights needs one positive number per volume (mni colin27)"),
+    (["--sigma-jitter", "-0.1"], "--sigma-jitter must lie in [0, 1]"),
+])
+def test_train_real_scan_refuses_bad_sampling_settings_in_one_line(flags, message, tmp_path, capsys):
+    import runpy
+
+    main = runpy.run_path(str(ROOT / "scripts" / "train_real_scan.py"))["main"]  # in-process: argparse refuses before any work
+    with pytest.raises(SystemExit) as done:
+        main(["--network", "volume", *flags, "--output-dir", str(tmp_path / "run")])
+    assert done.value.code == 2
+    assert message in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
+
+
+def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path):
+    """The volume recipe as train_real_scan.py composes it: the log-MSE loss is the per-patch mean of ln MSE (low-noise
+    patches weigh by their relative error), and --volume-weights reach the training dataset."""
+    from monai.bundle import ConfigParser
+
+    from monai_nad.engines.bundle_training import RealScanOptions, real_scan_command
+
+    options = RealScanOptions(network="volume", volume_weights=(1.0, 2.0), loss="log_mse", sigma_jitter=0.12)
+    command, _ = real_scan_command(BUNDLE, tmp_path, options)
+    assert command[command.index("--volume_weights") + 1] == "[1.0, 2.0]" and command[command.index("--sigma_jitter") + 1] == "0.12"
+    assert "--sigma_jitter" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions(network="volume"))[0]  # the config's 0.03
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train_real_scan.json", "volume.json", "train_volume.json")])
+    parser["volume_weights"], parser["loss_name"], parser["patch_size"], parser["sigma_jitter"] = [1.0, 2.0], "log_mse", 32, 0.12
+    assert parser.get_parsed_content("train#prepare_batch").jitter == 0.12
+    loss = parser.get_parsed_content("loss")
+    pred, ref = torch.zeros(2, 1, 8, 8, 4), torch.zeros(2, 1, 8, 8, 4)
+    pred[0] += 0.1  # MSE 1e-2
+    pred[1] += 0.001  # MSE 1e-6
+    expected = 0.5 * (torch.log(torch.tensor(1e-2 + 1e-8)) + torch.log(torch.tensor(1e-6 + 1e-8)))
+    torch.testing.assert_close(loss(pred, ref), expected)
+    data = parser.get_parsed_content("train#dataset").data
+    per_volume = {v: sum(d["volume"] == v for d in data) for v in ("mni", "colin27")}
+    blocks = {v: per_volume[v] / (2.0 if v == "colin27" else 1.0) for v in per_volume}
+    assert per_volume["colin27"] > per_volume["mni"] and blocks["colin27"] < blocks["mni"]  # Colin27 has fewer blocks, twice the draws
+    for name, kind in (("l1", torch.nn.L1Loss), ("mse", torch.nn.MSELoss)):
+        parser["loss_name"] = name
+        assert isinstance(parser.get_parsed_content("loss", lazy=False), kind)
+
+
 def test_shipped_model_gives_back_a_nearly_clean_image():
     """Near-clean input (s = 0.005 on a synthetic phantom with fine lines): the output is not worse than the input by more than 0.1 dB."""
     from monai_nad.experiments.methods import bundle_network

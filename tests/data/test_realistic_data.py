@@ -146,3 +146,18 @@ def test_validation_volumes_stack_the_validation_slices(monkeypatch):
     assert len(volumes) == 1 and volumes[0]["image"].shape == (1, SHAPE[0], SHAPE[1], len(MNI_SPLITS["validation"]))
     for z, item in enumerate(slices):
         torch.testing.assert_close(volumes[0]["image"][..., z], item["image"])
+
+
+def test_volume_weights_set_each_volumes_share_of_the_patches(poisoned):
+    """A weight w gives a volume's slices round(w * samples_per_slice) items each; bad weights are refused in one line."""
+    even = realistic_training_dataset(patch_size=32, samples_per_slice=2, seed=0)
+    weighted = realistic_training_dataset(patch_size=32, samples_per_slice=2, seed=0, volume_weights=(0.5, 2.0))
+    count = lambda ds, v: sum(d["volume"] == v for d in ds.data)  # noqa: E731
+    assert count(even, "mni") == 2 * len(MNI_SPLITS["train"]) and count(even, "colin27") == 2 * len(COLIN27_SPLITS["train"])
+    assert count(weighted, "mni") == len(MNI_SPLITS["train"]) and count(weighted, "colin27") == 4 * len(COLIN27_SPLITS["train"])
+    assert set(weighted[0]) == {"image", "label", "noise_std", "coils"}
+    tiny = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=0, volume_weights=(0.01, 1.0))
+    assert count(tiny, "mni") == len(MNI_SPLITS["train"])  # never fewer than one item per slice
+    for bad in ((1.0,), (1.0, 0.0), (1.0, -2.0), (1.0, float("nan"))):
+        with pytest.raises(ValueError, match="volume_weights must be one positive number per volume"):
+            realistic_training_dataset(patch_size=32, samples_per_slice=1, volume_weights=bad)
