@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from monai_nad.data.realistic import volume_sampling_weights
 from monai_nad.engines.bundle_training import RealScanOptions, real_scan_init_checkpoint, train_real_scan
 from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY as FAMILY
 
@@ -70,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag, value, least in (("--context-slices", args.context_slices, 1), ("--slice-axis-steps", args.slice_axis_steps, 0), ("--volume-layers", args.volume_layers, 0)):
         if value is not None and value < least:
             parser.error(f"{flag} must be at least {least}, got {value}")
-    if args.volume_weights is not None and (len(args.volume_weights) != len(args.volumes) or not all(0 < w < float("inf") for w in args.volume_weights)):
+    try:
+        volume_sampling_weights(args.volumes, args.volume_weights)
+    except ValueError:
         parser.error(f"--volume-weights needs one positive number per volume ({' '.join(args.volumes)})")
     if args.volume_weights is not None and args.data == "br35h":
         parser.error("--volume-weights weighs the MNI/Colin27 slabs; --data br35h has none")

@@ -66,6 +66,7 @@ __all__ = [
     "training_blocks",
     "realistic_transforms",
     "realistic_training_dataset",
+    "volume_sampling_weights",
     "realistic_validation_arrays",
     "realistic_validation_dataset",
 ]
@@ -372,6 +373,25 @@ def realistic_transforms(
     )
 
 
+def volume_sampling_weights(volumes: Sequence[str], volume_weights: Sequence[float] | None) -> list[float]:
+    """The sampling weight of each training volume (:func:`realistic_training_dataset`'s ``volume_weights``).
+
+    Args:
+        volumes: the training volumes.
+        volume_weights: one weight per volume, or None (every weight 1).
+
+    Returns:
+        the weights as floats, one per volume.
+
+    Raises:
+        ValueError: not one finite positive number per volume.
+    """
+    weights = [1.0] * len(volumes) if volume_weights is None else [float(w) for w in volume_weights]
+    if len(weights) != len(volumes) or not all(math.isfinite(w) and w > 0 for w in weights):
+        raise ValueError(f"volume_weights must be one positive number per volume {tuple(volumes)}, got {volume_weights!r}.")
+    return weights
+
+
 def realistic_training_dataset(
     patch_size: int = 64,
     samples_per_slice: int = 32,
@@ -407,9 +427,7 @@ def realistic_training_dataset(
     """
     if samples_per_slice < 1:
         raise ValueError(f"samples_per_slice must be >= 1, got {samples_per_slice!r}.")
-    weights = [1.0] * len(volumes) if volume_weights is None else [float(w) for w in volume_weights]
-    if len(weights) != len(volumes) or not all(math.isfinite(w) and w > 0 for w in weights):
-        raise ValueError(f"volume_weights must be one positive number per volume {tuple(volumes)}, got {volume_weights!r}.")
+    weights = volume_sampling_weights(volumes, volume_weights)
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
