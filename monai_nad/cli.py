@@ -7,13 +7,16 @@ Both run the bundle's ``inference.json`` through MONAI's bundle workflow, so the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 
 __all__ = ["main", "default_bundle", "run_inference"]
 
@@ -23,6 +26,18 @@ logger = logging.getLogger("monai_nad")
 def default_bundle() -> Path:
     """The bundle shipped with the source tree (``bundles/neural_pde_denoising``)."""
     return Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+
+
+@contextlib.contextmanager
+def _silenced(name: str):
+    """Raise the level of logger ``name`` to ERROR for the duration of the block."""
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _checked_device(device: str) -> str | None:
@@ -55,6 +70,8 @@ def run_inference(
     self_ensemble: int | None = None,
     mode: str = "auto",
     precision: str | None = None,
+    skip_existing: bool = False,
+    verbose: bool = False,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -80,9 +97,14 @@ def run_inference(
             :func:`~monai_nad.inference.choose_mode`. Defaults to ``"auto"``.
         precision: ``"auto"`` (bfloat16 convolutions on CPUs with native bfloat16 units, float32 elsewhere),
             ``"float32"`` or ``"bfloat16"``; see :func:`~monai_nad.inference.inference_dtype`. Defaults to the bundle's.
+        skip_existing: keep results already in ``output_dir`` and denoise only the other inputs. Defaults to False.
+        verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows
+            within a scan. Defaults to False: one progress bar over the scans, warnings and errors only.
 
     Returns:
-        ``{"written": [...], "failures": [(input, reason), ...], "seconds": float}``.
+        ``{"written": [...], "failures": [(input, reason), ...], "existing": [(input, result), ...], "ignored": [...],
+        "seconds": float, "interrupted": bool, "report": InputReport}``: ``written`` lists only what this run wrote;
+        ``interrupted`` is True when Ctrl-C stopped the run (what finished before is kept and listed).
 
     Raises:
         FileNotFoundError: the bundle, its config or its weights are missing.
@@ -105,7 +127,10 @@ def run_inference(
         "bundle_root": str(bundle), "output_dir": str(output_dir), "denoised_dir": str(output_dir),
         "input_paths": [str(p) for p in inputs], "slice_batch_size": int(batch_size),
         "overwrite": bool(overwrite), "save_conductance": bool(save_conductance), "coils": int(coils),
+        "skip_existing": bool(skip_existing),
     }
+    if not verbose and "@progress" in config.read_text():
+        values["progress"] = False  # the bars within a scan; the bar over the scans stays
     if axis is not None:
         values["slice_axis"] = int(axis)
     if noise_std is not None:
@@ -140,13 +165,16 @@ def run_inference(
         values["device"] = checked_device
     if post_correction is not None:
         values["post_correction"] = str(post_correction)
-    workflow = ConfigWorkflow(
-        config_file=[str(common), str(config)] if common.is_file() else str(config),
-        meta_file=str(bundle / "configs" / "metadata.json"),
-        workflow_type="inference",
-        finalize=[],  # the command line prints its own summary of the results
-        **data_overrides(values),
-    )
+    quiet = contextlib.nullcontext() if verbose else _silenced("monai.bundle.workflows")  # its note on logging_file=False
+    with quiet:
+        workflow = ConfigWorkflow(
+            config_file=[str(common), str(config)] if common.is_file() else str(config),
+            meta_file=str(bundle / "configs" / "metadata.json"),
+            workflow_type="inference",
+            logging_file=None if verbose else False,  # False: leave the console's logging as the command line set it
+            finalize=[],  # the command line prints its own summary of the results
+            **data_overrides(values),
+        )
     start = time.time()
     workflow.initialize()
     if noise_std is not None:
@@ -156,10 +184,17 @@ def run_inference(
         if not takes_noise_level(network):
             raise ValueError(f"the network of {bundle} ({type(network).__name__}) does not take a noise level: run it without --noise-std.")
     report = workflow.parser.get_parsed_content("inputs")
-    workflow.run()
-    workflow.finalize()
-    written = [item["output"] for item in report.items if Path(item["output"]).is_file()]
-    return {"written": written, "failures": list(report.failures), "seconds": time.time() - start}
+    interrupted = False
+    try:
+        workflow.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        workflow.finalize()
+    return {
+        "written": list(report.written), "failures": list(report.failures), "existing": list(report.existing),
+        "ignored": list(report.ignored), "seconds": time.time() - start, "interrupted": interrupted, "report": report,
+    }
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -172,6 +207,10 @@ def _root_cause(err: BaseException) -> BaseException:
 def _summary(result: dict) -> str:
     lines = [f"denoised {len(result['written'])} image(s) in {result['seconds']:.1f} s"]
     lines += [f"  wrote {path}" for path in result["written"]]
+    if result.get("existing"):
+        lines.append(f"kept {len(result['existing'])} result(s) of an earlier run (--skip-existing)")
+    if result.get("ignored"):
+        lines.append(f"passed over {len(result['ignored'])} earlier result(s) found inside the input folders")
     if result["failures"]:
         lines.append(f"{len(result['failures'])} input(s) skipped:")
         lines += [f"  {source}: {reason}" for source, reason in result["failures"]]
@@ -227,8 +266,8 @@ def demo(output_dir: str | Path, bundle: str | Path | None = None, device: str =
     return result
 
 
-def _number(kind: type, minimum: float, what: str):
-    """An argparse type: a finite ``kind`` value of at least ``minimum``, or a one-line error."""
+def _number(kind: type, minimum: float, what: str, maximum: float = float("inf")):
+    """An argparse type: a finite ``kind`` value from ``minimum`` to below ``maximum``, or a one-line error."""
 
     def parse(text: str):
         try:
@@ -237,9 +276,42 @@ def _number(kind: type, minimum: float, what: str):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not minimum <= value < float("inf"):
             raise argparse.ArgumentTypeError(f"expected {what} >= {minimum:g}, got {text!r}")
+        if not value < maximum:
+            raise argparse.ArgumentTypeError(f"expected {what} below {maximum:g}, got {text!r}")
         return value
 
     return parse
+
+
+def default_threads() -> int:
+    """The CPU threads a run can use without oversubscribing the machine: the cores this process may run on, less
+    the load other processes put on them (the one-minute load average), at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        busy = int(round(os.getloadavg()[0]))
+    except OSError:
+        busy = 0
+    return max(1, cores - busy)
+
+
+def _write_report(path: Path, result: dict, threads: int) -> None:
+    """The machine-readable report of a run (``--report``): one entry per input, written atomically."""
+    import json
+
+    from monai_nad import __version__
+
+    report = result["report"]
+    entries = report.entries() if report is not None else [
+        {"input": source, "output": None, "status": "failed", "error": reason} for source, reason in result["failures"]
+    ]
+    body = {
+        "monai_nad_version": __version__, "interrupted": bool(result.get("interrupted")), "threads": threads,
+        "seconds": round(float(result.get("seconds", 0.0)), 3), "files": entries,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(body, indent=1))
+    os.replace(partial, path)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -261,12 +333,19 @@ def _parser() -> argparse.ArgumentParser:
                           "the 2D model slice by slice otherwise; 2d or 3d force one")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
-    den.add_argument("--noise-std", type=_number(float, 0, "a finite number"), default=None, metavar="SIGMA",
+    den.add_argument("--noise-std", type=_number(float, 0, "a finite number", float(np.finfo(np.float32).max)), default=None, metavar="SIGMA",
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
     den.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
     den.add_argument("--self-ensemble", type=int, choices=[1, 2, 4, 8], default=None, metavar="K",
                      help="average over K = 1, 2, 4 or 8 flips/transposes of each slice: K times the time, a little better "
                           "(default: the bundle's)")
+    den.add_argument("--skip-existing", action="store_true",
+                     help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
+    den.add_argument("--report", default=None, metavar="FILE",
+                     help="write a JSON report: per input its output, status, error, model, coils and seconds")
+    den.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
+                     help="CPU threads (default: the cores not busy with other processes)")
+    den.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
@@ -284,6 +363,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``monai-nad`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with _console(verbose=bool(getattr(args, "verbose", False))):
+        return _run(args, argv)
+
+
+@contextlib.contextmanager
+def _console(verbose: bool):
+    """The project's log on the console for one command: warnings and errors, one line each (``-v``: everything).
+
+    The handler is the command's own (to this call's ``sys.stderr``), whatever logging the host process set up.
+    """
+    log = logging.getLogger("monai_nad")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = verbose  # -v: the engine's own logging configuration shows it too
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    """Carry out the parsed command; returns the exit status."""
     try:
         if args.command == "compare":
             from monai_nad.experiments.compare import PAGES, compare_suite, render_saved_page
@@ -295,12 +401,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {compare_suite(args.suite, args.store, args.output_dir, command)}")
             return 0
         if args.command == "denoise":
+            import torch
+
+            if args.overwrite and args.skip_existing:
+                raise ValueError("--overwrite and --skip-existing contradict each other: give one.")
+            threads = args.threads or default_threads()
+            torch.set_num_threads(threads)
             result = run_inference(
                 args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
-                self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision,
+                self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
+                verbose=args.verbose,
             )
+            if args.report:
+                _write_report(Path(args.report), result, threads)
+            if result["interrupted"]:
+                print("monai-nad: interrupted (Ctrl-C); the results listed below are complete, the rest were not started "
+                      "or were discarded", file=sys.stderr)
+                print(_summary(result))
+                return 130
             print(_summary(result))
             return 1 if result["failures"] else 0
         result = demo(args.output_dir, bundle=args.bundle, device=args.device, overwrite=args.overwrite)
@@ -312,6 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         print(f"monai-nad: error: {_root_cause(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("monai-nad: interrupted (Ctrl-C) before any scan was denoised", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -58,10 +58,14 @@ from monai_nad.data.realistic import (
     training_slabs,
 )
 from monai_nad.data.noisy import DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, noise_condition
+from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
 from monai_nad.data.volumes import (
+    RESULTS_MARKER,
     LoadedImage,
+    ScanSource,
     denormalise_intensity,
     find_images,
+    find_scans,
     image_kind,
     load_image,
     normalise_intensity,
@@ -97,9 +101,15 @@ __all__ = [
     "mni_slices",
     "mni_template_path",
     "shift_contrast",
+    "DicomSeries",
+    "dicom_series_in",
+    "read_dicom_series",
+    "RESULTS_MARKER",
     "LoadedImage",
+    "ScanSource",
     "denormalise_intensity",
     "find_images",
+    "find_scans",
     "image_kind",
     "load_image",
     "normalise_intensity",

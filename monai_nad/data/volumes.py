@@ -17,8 +17,10 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from monai.data import NibabelReader, PILReader, PydicomReader
+from monai.data import NibabelReader, PILReader
 from PIL import Image
+
+from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -26,7 +28,10 @@ __all__ = [
     "DICOM_SUFFIXES",
     "LoadedImage",
     "image_kind",
+    "RESULTS_MARKER",
+    "ScanSource",
     "find_images",
+    "find_scans",
     "load_image",
     "normalise_intensity",
     "denormalise_intensity",
@@ -42,6 +47,12 @@ DICOM_SUFFIXES = (".dcm",)
 
 #: The smallest in-plane size (pixels per axis) a scan may have.
 MIN_IMAGE_SIZE = 3
+
+#: The file that marks a folder as holding results of ``monai-nad``: folder searches never read inputs from it.
+RESULTS_MARKER = ".monai-nad-results"
+
+#: The name endings of the files ``monai-nad`` writes (a result, its conductance maps).
+RESULT_STEMS = ("_denoised", "_denoised_conductance")
 
 
 def _suffix(path: Path) -> str:
@@ -106,6 +117,95 @@ def find_images(paths: str | Path | Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+@dataclass(frozen=True)
+class ScanSource:
+    """One scan found in the inputs: an image file, or one series of a DICOM folder.
+
+    Attributes:
+        path: the file, or the DICOM folder.
+        relative: where it sits below the input it was found in (``a/x.nii.gz`` for ``x.nii.gz`` found in folder
+            ``a`` of a given folder; the bare name for a file given directly); results keep this layout.
+        series: the DICOM series (None for other files).
+    """
+
+    path: Path
+    relative: Path
+    series: DicomSeries | None = None
+
+    @property
+    def name(self) -> str:
+        """How messages name the scan: its path, and the series label where a folder holds several series."""
+        return f"{self.path} [{self.series.label}]" if self.series is not None and self.series.label else str(self.path)
+
+
+def _is_earlier_result(path: Path) -> bool:
+    name = path.name
+    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else path.stem
+    return stem.endswith(RESULT_STEMS)
+
+
+def find_scans(path: str | Path) -> tuple[list[ScanSource], list[tuple[str, str]], list[Path]]:
+    """Expand one input (a file or a folder) into the scans to denoise.
+
+    A folder is searched recursively for NIfTI, PNG and JPEG files and for folders of ``.dcm`` files; each DICOM
+    series of such a folder is one scan (:func:`~monai_nad.data.dicom_series.dicom_series_in`). Earlier results are
+    never read back: folders marked with :data:`RESULTS_MARKER` are skipped whole, and files named like a result
+    (``*_denoised.*``) are skipped in folder searches (given directly, such a file is denoised like any other).
+
+    Args:
+        path: a file or a folder.
+
+    Returns:
+        ``(scans, problems, ignored)``: the scans in a deterministic order, ``(file, reason)`` for DICOM files that
+        cannot be read, and the earlier results that were passed over.
+
+    Raises:
+        FileNotFoundError: the path does not exist.
+        ValueError: a file of an unsupported type, or a folder without images.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"input not found: {path}")
+    root = path.resolve()
+    problems: list[tuple[str, str]] = []
+    ignored: list[Path] = []
+    if path.is_file():
+        if image_kind(path) is None:
+            raise ValueError(
+                f"unsupported input file {path}: expected NIfTI ({', '.join(NIFTI_SUFFIXES)}), DICOM (.dcm) or PNG/JPEG."
+            )
+        if image_kind(path) == "dicom":
+            series, unreadable = dicom_series_in(root.parent, [root])
+            problems += [(str(f), reason) for f, reason in unreadable]
+            return [ScanSource(root, Path(path.name), s) for s in series], problems, ignored
+        return [ScanSource(root, Path(path.name))], problems, ignored
+    scans: list[ScanSource] = []
+    folders = sorted([root] + [p for p in root.rglob("*") if p.is_dir()])
+    marked = [f for f in folders if (f / RESULTS_MARKER).is_file()]
+    for folder in folders:
+        if any(folder.is_relative_to(m) for m in marked):
+            ignored.extend(p for p in folder.iterdir() if p.is_file() and image_kind(p) is not None)
+            continue
+        files = sorted(p for p in folder.iterdir() if p.is_file())
+        dicom = [p for p in files if image_kind(p) == "dicom"]
+        if dicom:
+            series, unreadable = dicom_series_in(folder, dicom)
+            problems += [(str(f), reason) for f, reason in unreadable]
+            folder_relative = Path(path.name) if folder == root else folder.relative_to(root)
+            scans.extend(ScanSource(folder, folder_relative, s) for s in series)
+        for file in files:
+            if image_kind(file) not in ("nifti", "image"):
+                continue
+            if _is_earlier_result(file):
+                ignored.append(file)
+                continue
+            scans.append(ScanSource(file, file.relative_to(root)))
+    if not scans and not problems:
+        reason = "only earlier results" if ignored else "no images (NIfTI, DICOM, PNG, JPEG)"
+        raise ValueError(f"{reason} found in folder {path}")
+    return scans, problems, ignored
+
+
 @dataclass
 class LoadedImage:
     """A validated image and what is needed to write a result like it.
@@ -130,12 +230,25 @@ class LoadedImage:
 def _reader(kind: str):
     if kind == "nifti":
         return NibabelReader()
-    if kind == "dicom":
-        return PydicomReader()
     return PILReader(reverse_indexing=False)
 
 
-def load_image(path: str | Path) -> LoadedImage:
+def _read_dicom(path: Path, files: Sequence[str | Path] | None) -> tuple[np.ndarray, dict]:
+    """The values and metadata of the DICOM series at ``path`` (a file, or a folder of one series or of ``files``)."""
+    if files is None:
+        if path.is_file():
+            files = [path]
+        else:
+            dicom = [p for p in sorted(path.iterdir()) if p.is_file() and image_kind(p) == "dicom"]
+            series, _ = dicom_series_in(path, dicom)
+            if len(series) != 1:
+                raise ValueError(f"{path} holds {len(series)} DICOM series: read each one with its files (find_scans lists them).")
+            files = series[0].files
+    array, _, meta = read_dicom_series(files)
+    return array, meta
+
+
+def load_image(path: str | Path, dicom_files: Sequence[str | Path] | None = None) -> LoadedImage:
     """Load and validate one image (NIfTI, DICOM file or series folder, PNG, JPEG).
 
     RGB(A) images are converted to grey (luminance). Trailing singleton axes beyond the third are squeezed; a NIfTI
@@ -143,6 +256,8 @@ def load_image(path: str | Path) -> LoadedImage:
 
     Args:
         path: the file, or a folder holding one DICOM series.
+        dicom_files: for a DICOM folder that holds several series, the files of the one to read
+            (:attr:`DicomSeries.files`). Defaults to None: every DICOM file of the folder, which must then be one series.
 
     Returns:
         a :class:`LoadedImage`.
@@ -160,11 +275,14 @@ def load_image(path: str | Path) -> LoadedImage:
         raise ValueError(f"unsupported input {path}: expected NIfTI, DICOM, PNG or JPEG.")
     if path.is_file() and path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes).")
-    try:
-        reader = _reader(kind)  # one reader, no silent fall-back to others for a corrupt file
-        data, meta = reader.get_data(reader.read(str(path)))
-    except Exception as err:  # readers raise many types for corrupt files; report them uniformly
-        raise ValueError(f"cannot read {path} as {kind}: {type(err).__name__}: {err}") from err
+    if kind == "dicom":
+        data, meta = _read_dicom(path, dicom_files)
+    else:
+        try:
+            reader = _reader(kind)  # one reader, no silent fall-back to others for a corrupt file
+            data, meta = reader.get_data(reader.read(str(path)))
+        except Exception as err:  # readers raise many types for corrupt files; report them uniformly
+            raise ValueError(f"cannot read {path} as {kind}: {type(err).__name__}: {err}") from err
     array = np.asarray(data)
     stored_dtype = array.dtype
     if kind == "image" and array.ndim == 3 and array.shape[-1] in (3, 4):
@@ -196,6 +314,9 @@ def load_image(path: str | Path) -> LoadedImage:
     affine = np.asarray(meta.get("affine", np.eye(4)), dtype=np.float64)
     if affine.shape != (4, 4):
         affine = np.eye(4)
+    stored = nib.load(str(path)).affine if kind == "nifti" else affine  # what a result is written with
+    if not (np.isfinite(affine).all() and np.isfinite(stored).all()) or abs(np.linalg.det(affine[:3, :3])) == 0:
+        raise ValueError(f"{path} has an invalid voxel-to-world affine (non-finite or singular); fix its header before denoising.")
     return LoadedImage(array=array, path=path, kind=kind, affine=affine, meta=dict(meta), dtype=stored_dtype)
 
 
@@ -238,14 +359,27 @@ def denormalise_intensity(x01: np.ndarray, params: Sequence[float]) -> np.ndarra
     return np.asarray(x01, dtype=np.float32) * np.float32(scale) + np.float32(offset)
 
 
-def output_path_for(source: str | Path, output_dir: str | Path, suffix: str = "_denoised", kind: str | None = None) -> Path:
-    """Where the result for ``source`` goes: NIfTI stays NIfTI, 2D images become PNG, DICOM becomes NIfTI."""
+def output_path_for(
+    source: str | Path, output_dir: str | Path, suffix: str = "_denoised", kind: str | None = None, keep_extension: bool = False
+) -> Path:
+    """Where the result for ``source`` goes: NIfTI stays NIfTI, 2D images become PNG, DICOM becomes NIfTI.
+
+    Args:
+        source: the input; a relative path (e.g. :attr:`ScanSource.relative`) keeps its folders below ``output_dir``,
+            an absolute one gives its name alone.
+        output_dir: the output folder.
+        suffix: added to the name. Defaults to ``"_denoised"``.
+        kind: the input's kind (:func:`image_kind`). Defaults to the kind of ``source``.
+        keep_extension: keep the input's whole name, extension included, before ``suffix`` (``x.nii_denoised.nii.gz``),
+            which tells apart inputs that differ only in their extension. Defaults to False.
+    """
     source = Path(source)
     kind = kind or image_kind(source)
     name = source.name
-    stem = name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
+    stem = name if keep_extension else name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
     extension = ".png" if kind == "image" else ".nii.gz"
-    return Path(output_dir) / f"{stem}{suffix}{extension}"
+    folders = Path() if source.is_absolute() else source.parent
+    return Path(output_dir) / folders / f"{stem}{suffix}{extension}"
 
 
 def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, overwrite: bool = False) -> Path:
@@ -314,6 +448,13 @@ def _as_stored_dtype(array: np.ndarray, header: nib.Nifti1Header) -> np.ndarray:
     return rounded.astype(dtype)
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def _atomic(out_path: Path) -> Iterator[Path]:
     """Write to a temporary file beside ``out_path`` and rename it into place only when the write succeeded.
@@ -328,6 +469,7 @@ def _atomic(out_path: Path) -> Iterator[Path]:
     partial = Path(temporary)
     try:
         yield partial
+        os.chmod(partial, 0o666 & ~_umask())  # mkstemp made it private; a result gets the permissions of any new file
         os.replace(partial, out_path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -111,7 +111,9 @@ class ScanBatch(NoiseLevelBatch):
         if "spacing" in batchdata:
             arguments["spacing"] = torch.as_tensor(np.asarray(batchdata["spacing"], dtype=np.float64)).reshape(-1, 3)
         records = batchdata.get("scan")
-        if isinstance(records, list):
+        if isinstance(batchdata.get("name"), list):
+            arguments["names"] = [str(name) for name in batchdata["name"]]
+        elif isinstance(records, list):
             arguments["names"] = [str(record.loaded.path) for record in records]
         return image, label, args, arguments
 

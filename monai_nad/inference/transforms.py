@@ -37,7 +37,8 @@ class LoadScand(MapTransform):
 
     The item gets ``image`` as a float32 tensor ``(1, H, W)``, ``(1, X, Y, Z)`` or, for a 4D series of ``V`` volumes,
     ``(V, X, Y, Z)`` (one channel per volume), and ``"scan"``: the
-    :class:`ScanRecord` needed to write the result back, and ``"spacing"``: the voxel size per axis from the affine. With a known noise level, ``"noise_std"`` holds it in the
+    :class:`ScanRecord` needed to write the result back, and ``"spacing"``: the voxel size per axis from the affine.
+    A DICOM folder that holds several series is read as the one whose files the item lists under ``"dicom_files"``. With a known noise level, ``"noise_std"`` holds it in the
     normalised intensity scale; ``"coils"`` is set when given.
 
     Args:
@@ -61,7 +62,7 @@ class LoadScand(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
         for key in self.key_iterator(d):
-            scan = load_image(str(d[key]))
+            scan = load_image(str(d[key]), dicom_files=d.get("dicom_files"))
             normalised, params = normalise_intensity(scan.array)  # one scale for a whole series
             channels = np.moveaxis(normalised, -1, 0) if normalised.ndim == 4 else normalised[None]  # a series: one channel per volume
             d[key] = torch.from_numpy(np.ascontiguousarray(channels))
