@@ -72,6 +72,7 @@ def run_inference(
     precision: str | None = None,
     skip_existing: bool = False,
     verbose: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -98,6 +99,8 @@ def run_inference(
         precision: ``"auto"`` (bfloat16 convolutions on CPUs with native bfloat16 units, float32 elsewhere),
             ``"float32"`` or ``"bfloat16"``; see :func:`~monai_nad.inference.inference_dtype`. Defaults to the bundle's.
         skip_existing: keep results already in ``output_dir`` and denoise only the other inputs. Defaults to False.
+        shard: ``(k, n)``: denoise only the k-th of n shares of the inputs (see
+            :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: all of them.
         verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows
             within a scan. Defaults to False: one progress bar over the scans, warnings and errors only.
 
@@ -129,6 +132,8 @@ def run_inference(
         "overwrite": bool(overwrite), "save_conductance": bool(save_conductance), "coils": int(coils),
         "skip_existing": bool(skip_existing),
     }
+    if shard is not None:
+        values["shard"] = [int(shard[0]), int(shard[1])]
     if not verbose and "@progress" in config.read_text():
         values["progress"] = False  # the bars within a scan; the bar over the scans stays
     if axis is not None:
@@ -283,6 +288,17 @@ def _number(kind: type, minimum: float, what: str, maximum: float = float("inf")
     return parse
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """An argparse type: ``K/N`` with ``1 <= K <= N``."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N (e.g. 1/4), got {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return k, n
+
+
 def default_threads() -> int:
     """The CPU threads a run can use without oversubscribing the machine: the cores this process may run on, less
     the load other processes put on them (the one-minute load average), at least 1."""
@@ -345,6 +361,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="write a JSON report: per input its output, status, error, model, coils and seconds")
     den.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
                      help="CPU threads (default: the cores not busy with other processes)")
+    den.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                     help="denoise only the K-th of N shares of the inputs (job arrays: N jobs cover the inputs exactly once)")
     den.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
@@ -412,7 +430,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
-                verbose=args.verbose,
+                verbose=args.verbose, shard=args.shard,
             )
             if args.report:
                 _write_report(Path(args.report), result, threads)

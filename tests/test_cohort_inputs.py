@@ -250,3 +250,28 @@ def test_the_console_is_quiet_by_default_and_threads_are_set(tiny_bundle, tmp_pa
     said = capfd.readouterr()
     text = said.out + said.err
     assert " - INFO - " not in text and "Engine run" not in text and "Logging file" not in text
+
+
+def test_shards_cover_a_study_exactly_once_with_the_same_report_as_one_run(tiny_bundle, tmp_path):
+    for index in range(23):
+        _nifti(tmp_path / "study" / f"sub-{index % 5}" / f"scan{index}.nii.gz", index, shape=(10, 9, 3))
+    (tmp_path / "study" / "sub-0" / "broken.nii.gz").write_bytes(b"not a scan")
+    (tmp_path / "study" / "sub-1" / "scan0.nii").write_bytes(b"")  # a name clash with a bad file: accounted for too
+    run = ["--bundle", str(tiny_bundle)]
+
+    def rows(report: Path, out: Path) -> list[tuple]:
+        return [(row["input"], row["output"] and str(Path(row["output"]).relative_to(out)), row["status"])
+                for row in json.loads(report.read_text())["files"]]
+
+    assert main(["denoise", str(tmp_path / "study"), "-o", str(tmp_path / "one" / "out"), "--report", str(tmp_path / "one.json"), *run]) == 1
+    shards = []
+    for k in (1, 2, 3):
+        main(["denoise", str(tmp_path / "study"), "-o", str(tmp_path / f"s{k}" / "out"), "--shard", f"{k}/3",
+              "--report", str(tmp_path / f"s{k}.json"), *run])
+        shards.append(rows(tmp_path / f"s{k}.json", tmp_path / f"s{k}" / "out"))
+    combined = sorted(row for shard in shards for row in shard)
+    assert combined == rows(tmp_path / "one.json", tmp_path / "one" / "out")
+    assert len({row[0] for row in combined}) == len(combined) == 25
+    assert all(len(shard) >= 8 for shard in shards)  # dealt out in turn, not all to one job
+    # more shares than inputs: an empty share is not an error
+    assert main(["denoise", str(tmp_path / "study" / "sub-2"), "-o", str(tmp_path / "e"), "--shard", "9/9", *run]) == 0

@@ -161,6 +161,7 @@ def planned_relative(scan: ScanSource, target: Path, output_dir: Path) -> Path:
 def prepare_inputs(
     paths: str | Path | Iterable[str | Path], output_dir: str | Path, overwrite: bool = False, noise_std: float | None = None,
     skip_existing: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> InputReport:
     """Expand inputs, check each one, and decide its output path; bad inputs are reported, not fatal.
 
@@ -174,6 +175,10 @@ def prepare_inputs(
             (:func:`check_noise_level`). Defaults to None (estimated blindly).
         skip_existing: keep results that are already there and denoise only the other inputs (an interrupted run
             finishes where it stopped). Defaults to False: an existing result is a failure unless ``overwrite``.
+        shard: ``(k, n)``: only the k-th of n shares of the inputs (1 <= k <= n), for n independent jobs (a job
+            array) that together cover the study exactly once. The inputs found (and the inputs refused while
+            looking for them) are sorted by name and dealt out in turn; result names are decided over the whole
+            study first, so they are the same whatever the sharding. Defaults to None: everything.
 
     Returns:
         an :class:`InputReport`.
@@ -186,6 +191,10 @@ def prepare_inputs(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
+    if shard is not None:
+        k, n = (int(v) for v in shard)
+        if not 1 <= k <= n:
+            raise ValueError(f"shard must be K/N with 1 <= K <= N, got {k}/{n}.")
     output_dir = Path(output_dir)
     target = output_dir.resolve()
     for path in paths:
@@ -209,7 +218,13 @@ def prepare_inputs(
             if scan.path.is_relative_to(target):  # never read our own results back
                 continue
             scans.setdefault((scan.path, scan.series.files if scan.series else ()), scan)
-    for scan, out, clash in plan_outputs(list(scans.values()), output_dir):
+    planned = plan_outputs(list(scans.values()), output_dir)
+    if shard is not None:
+        names = sorted({scan.name for scan, _, _ in planned} | {source for source, _ in report.failures})
+        mine = set(names[shard[0] - 1 :: shard[1]])
+        planned = [entry for entry in planned if entry[0].name in mine]
+        report.failures = [failure for failure in report.failures if failure[0] in mine]
+    for scan, out, clash in planned:
         try:
             if out is None:
                 raise ValueError(clash)
@@ -235,7 +250,7 @@ def prepare_inputs(
         logger.error("skipping %s: %s", source, reason)
     if report.ignored:
         logger.info("passed over %d earlier result(s) inside the input folders", len(report.ignored))
-    if not report.items and not report.existing:
+    if not report.items and not report.existing and not (shard is not None and not report.failures):  # a share may be empty
         if not report.failures:
             raise ValueError("nothing to denoise: no inputs given")
         if len(report.failures) == 1:
