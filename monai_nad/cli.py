@@ -73,6 +73,7 @@ def run_inference(
     skip_existing: bool = False,
     verbose: bool = False,
     shard: tuple[int, int] | None = None,
+    dicom_as_nifti: bool = False,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -101,6 +102,8 @@ def run_inference(
         skip_existing: keep results already in ``output_dir`` and denoise only the other inputs. Defaults to False.
         shard: ``(k, n)``: denoise only the k-th of n shares of the inputs (see
             :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: all of them.
+        dicom_as_nifti: write DICOM series' results as NIfTI. Defaults to False: as new DICOM series (new UIDs, the
+            source's headers and geometry, a description naming the denoiser and its version).
         verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows
             within a scan. Defaults to False: one progress bar over the scans, warnings and errors only.
 
@@ -134,6 +137,8 @@ def run_inference(
     }
     if shard is not None:
         values["shard"] = [int(shard[0]), int(shard[1])]
+    if dicom_as_nifti:
+        values["dicom_as_nifti"] = True
     if not verbose and "@progress" in config.read_text():
         values["progress"] = False  # the bars within a scan; the bar over the scans stays
     if axis is not None:
@@ -363,6 +368,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="CPU threads (default: the cores not busy with other processes)")
     den.add_argument("--shard", type=_shard, default=None, metavar="K/N",
                      help="denoise only the K-th of N shares of the inputs (job arrays: N jobs cover the inputs exactly once)")
+    den.add_argument("--dicom-as-nifti", action="store_true",
+                     help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
     den.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
@@ -430,7 +437,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
-                verbose=args.verbose, shard=args.shard,
+                verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti,
             )
             if args.report:
                 _write_report(Path(args.report), result, threads)

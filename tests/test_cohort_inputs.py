@@ -67,11 +67,37 @@ def test_a_dicom_folder_with_two_series_gives_two_volumes_with_their_own_spacing
         assert np.linalg.norm(loaded.affine[:3, 2]) == pytest.approx(0.8)
     with pytest.raises(ValueError, match="2 DICOM series"):
         load_image(folder)  # a caller that does not say which series is told, not given a merged volume
-    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle)]) == 0
-    assert _results(tmp_path / "out") == ["dicom_series3_denoised.nii.gz", "dicom_series4_denoised.nii.gz"]
-    for name in _results(tmp_path / "out"):
-        image = nib.load(str(tmp_path / "out" / name))
+    run = ["--bundle", str(tiny_bundle)]
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "nifti"), "--dicom-as-nifti", *run]) == 0
+    assert _results(tmp_path / "nifti") == ["dicom_series3_denoised.nii.gz", "dicom_series4_denoised.nii.gz"]
+    for name in _results(tmp_path / "nifti"):
+        image = nib.load(str(tmp_path / "nifti" / name))
         assert image.shape == (12, 16, 6) and image.header.get_zooms()[2] == pytest.approx(0.8)
+
+
+def test_a_dicom_series_is_written_back_as_a_new_dicom_series(tiny_bundle, tmp_path):
+    from pydicom.uid import generate_uid
+
+    source_uid = generate_uid()
+    _dicom_series(tmp_path / "in" / "t1", source_uid, 7, 6, 0.8, instance_order=[5, 4, 3, 2, 1, 0])
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle)]) == 0
+    result = tmp_path / "out" / "t1_denoised"
+    files = sorted(result.glob("*.dcm"))
+    assert len(files) == 6 and _results(tmp_path / "out") == [f"t1_denoised/{f.name}" for f in files]
+    source, denoised = load_image(tmp_path / "in" / "t1"), load_image(result)
+    np.testing.assert_allclose(denoised.affine, source.affine)
+    assert denoised.array.shape == source.array.shape
+    assert not np.allclose(denoised.array, source.array) and np.corrcoef(denoised.array.ravel(), source.array.ravel())[0, 1] > 0.9
+    headers = [pydicom.dcmread(str(f)) for f in files]
+    assert {h.SeriesInstanceUID for h in headers} != {source_uid} and len({h.SeriesInstanceUID for h in headers}) == 1
+    originals = {str(pydicom.dcmread(str(f)).SOPInstanceUID) for f in (tmp_path / "in" / "t1").glob("*.dcm")}
+    assert len({str(h.SOPInstanceUID) for h in headers} | originals) == 12  # every image a new identity
+    first = headers[0]
+    assert first.ImageType[:2] == ["DERIVED", "SECONDARY"] and "denoised (monai_nad" in first.SeriesDescription
+    assert first.Modality == "MR" and int(first.SeriesNumber) == 1007
+    # a second run does not read the written series back, and --skip-existing keeps it
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--skip-existing", "--bundle", str(tiny_bundle)]) == 0
+    assert len(list(result.iterdir())) == 6
 
 
 def test_dicom_slices_follow_their_position_not_their_instance_number(tmp_path):
@@ -92,7 +118,7 @@ def test_a_dicom_folder_with_two_matrix_sizes_is_two_scans(tiny_bundle, tmp_path
     _dicom_series(folder, generate_uid(), 2, 5, 1.0, shape=(20, 14), start=10)
     assert main(["denoise", str(folder), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle)]) == 0
     said = capfd.readouterr()
-    assert _results(tmp_path / "out") == ["mixed_series1_denoised.nii.gz", "mixed_series2_denoised.nii.gz"]
+    assert sorted({name.split("/")[0] for name in _results(tmp_path / "out")}) == ["mixed_series1_denoised", "mixed_series2_denoised"]
     assert "UserWarning" not in said.err + said.out
 
 

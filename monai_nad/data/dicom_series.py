@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DicomSeries", "dicom_series_in", "read_dicom_series"]
+__all__ = ["DicomSeries", "dicom_series_in", "read_dicom_series", "write_dicom_series"]
 
 
 @dataclass(frozen=True)
@@ -160,4 +160,63 @@ def read_dicom_series(files: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarr
     affine = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine  # DICOM's LPS to RAS, as MONAI's readers do
     meta = {key: str(getattr(first, key, "")) for key in ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "StudyInstanceUID")}
     meta["affine"] = affine
+    meta["files"] = [str(path) for _, path in datasets]  # in slice order: write_dicom_series copies their headers
     return array, affine, meta
+
+
+def write_dicom_series(array: np.ndarray, source_files: Sequence[str | Path], folder: str | Path, description: str) -> Path:
+    """Write ``array`` as a new DICOM series that copies the headers of the series it was computed from.
+
+    Each slice keeps its source slice's geometry and the patient, study and acquisition tags; the series gets a new
+    ``SeriesInstanceUID`` (and ``SeriesNumber`` + 1000), every image a new ``SOPInstanceUID``, ``ImageType``
+    becomes ``DERIVED\\SECONDARY``, and ``SeriesDescription`` and ``DerivationDescription`` say how it was made.
+    Values are stored in the source's pixel data type through its ``RescaleSlope``/``RescaleIntercept``, rounded and
+    clipped to the type's range.
+
+    Args:
+        array: ``(Columns, Rows)`` or ``(Columns, Rows, slices)``, as :func:`read_dicom_series` returned it.
+        source_files: the source series' files in slice order (``meta["files"]`` of :func:`read_dicom_series`).
+        folder: the new series' folder (created; must not exist).
+        description: appended to the source's ``SeriesDescription`` (e.g. ``"denoised (monai_nad 0.2.0)"``).
+
+    Returns:
+        ``folder``.
+
+    Raises:
+        ValueError: the array does not match the source series.
+    """
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder = Path(folder)
+    slices = array[..., None] if array.ndim == 2 else array
+    if slices.shape[-1] != len(source_files):
+        raise ValueError(f"{slices.shape[-1]} slices to write but {len(source_files)} source files.")
+    series_uid = generate_uid()
+    folder.mkdir(parents=True)
+    for index, source in enumerate(source_files):
+        ds = pydicom.dcmread(str(source))
+        if ds.file_meta.TransferSyntaxUID.is_compressed:
+            ds.decompress()
+        values = np.asarray(slices[..., index], dtype=np.float64).T  # back to (Rows, Columns)
+        if values.shape != (int(ds.Rows), int(ds.Columns)):
+            raise ValueError(f"slice {index} has shape {values.shape}, the source {source} {(int(ds.Rows), int(ds.Columns))}.")
+        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+        intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+        stored_type = ds.pixel_array.dtype
+        info = np.iinfo(stored_type) if np.issubdtype(stored_type, np.integer) else None
+        stored = np.rint((values - intercept) / slope)
+        if info is not None:
+            stored = np.clip(stored, info.min, info.max)
+        ds.PixelData = stored.astype(stored_type).tobytes()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SeriesInstanceUID = series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.SeriesNumber = int(getattr(ds, "SeriesNumber", 0) or 0) + 1000
+        kind = list(getattr(ds, "ImageType", []) or [])
+        ds.ImageType = ["DERIVED", "SECONDARY", *kind[2:]]
+        ds.SeriesDescription = f"{getattr(ds, 'SeriesDescription', '') or ''} {description}".strip()[:64]
+        ds.DerivationDescription = description[:1024]
+        ds.InstanceNumber = index + 1
+        ds.save_as(str(folder / f"IM{index + 1:05d}.dcm"), enforce_file_format=True)
+    return folder

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 from monai.data import NibabelReader, PILReader
 from PIL import Image
 
-from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
+from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series, write_dicom_series
 
 __all__ = [
     "NIFTI_SUFFIXES",
@@ -188,7 +189,9 @@ def find_scans(path: str | Path) -> tuple[list[ScanSource], list[tuple[str, str]
             continue
         files = sorted(p for p in folder.iterdir() if p.is_file())
         dicom = [p for p in files if image_kind(p) == "dicom"]
-        if dicom:
+        if dicom and _is_earlier_result(folder):  # a DICOM result written by an earlier run
+            ignored.append(folder)
+        elif dicom:
             series, unreadable = dicom_series_in(folder, dicom)
             problems += [(str(f), reason) for f, reason in unreadable]
             folder_relative = Path(path.name) if folder == root else folder.relative_to(root)
@@ -360,7 +363,8 @@ def denormalise_intensity(x01: np.ndarray, params: Sequence[float]) -> np.ndarra
 
 
 def output_path_for(
-    source: str | Path, output_dir: str | Path, suffix: str = "_denoised", kind: str | None = None, keep_extension: bool = False
+    source: str | Path, output_dir: str | Path, suffix: str = "_denoised", kind: str | None = None, keep_extension: bool = False,
+    dicom_as_nifti: bool = True,
 ) -> Path:
     """Where the result for ``source`` goes: NIfTI stays NIfTI, 2D images become PNG, DICOM becomes NIfTI.
 
@@ -372,12 +376,13 @@ def output_path_for(
         kind: the input's kind (:func:`image_kind`). Defaults to the kind of ``source``.
         keep_extension: keep the input's whole name, extension included, before ``suffix`` (``x.nii_denoised.nii.gz``),
             which tells apart inputs that differ only in their extension. Defaults to False.
+        dicom_as_nifti: a DICOM input's result is a NIfTI file; False: a folder for a new DICOM series. Defaults to True.
     """
     source = Path(source)
     kind = kind or image_kind(source)
     name = source.name
     stem = name if keep_extension else name[: -len(".nii.gz")] if name.lower().endswith(".nii.gz") else Path(name).stem
-    extension = ".png" if kind == "image" else ".nii.gz"
+    extension = ".png" if kind == "image" else "" if kind == "dicom" and not dicom_as_nifti else ".nii.gz"
     folders = Path() if source.is_absolute() else source.parent
     return Path(output_dir) / folders / f"{stem}{suffix}{extension}"
 
@@ -385,10 +390,14 @@ def output_path_for(
 def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, overwrite: bool = False) -> Path:
     """Write ``array`` like ``reference``: same affine/header for NIfTI, same bit depth for 2D images.
 
+    A DICOM input written to a path without a NIfTI suffix becomes a new DICOM series in that folder
+    (:func:`~monai_nad.data.dicom_series.write_dicom_series`: the source's headers and geometry, new UIDs, a
+    description saying it was denoised and by which version).
+
     Args:
         array: the result, same shape as ``reference.array``.
         reference: the loaded input.
-        out_path: destination (``.nii``/``.nii.gz`` or ``.png``).
+        out_path: destination (``.nii``/``.nii.gz``, ``.png``, or a folder for a DICOM series).
         overwrite: replace an existing file. Defaults to False.
 
     Returns:
@@ -407,6 +416,12 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
     if array.shape != reference.array.shape:
         raise ValueError(f"result shape {array.shape} differs from the input {reference.path} shape {reference.array.shape}.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if reference.kind == "dicom" and _suffix(out_path) not in NIFTI_SUFFIXES:
+        from monai_nad import __version__
+
+        with _atomic_folder(out_path) as partial:
+            write_dicom_series(array, reference.meta["files"], partial, f"denoised (monai_nad {__version__})")
+        return out_path
     if _suffix(out_path) in NIFTI_SUFFIXES:
         header = None
         if reference.kind == "nifti":
@@ -446,6 +461,28 @@ def _as_stored_dtype(array: np.ndarray, header: nib.Nifti1Header) -> np.ndarray:
     if rounded.size and (rounded.min() < info.min or rounded.max() > info.max):
         return array
     return rounded.astype(dtype)
+
+
+@contextlib.contextmanager
+def _atomic_folder(out_path: Path) -> Iterator[Path]:
+    """Like :func:`_atomic` for a folder of files: written beside ``out_path``, moved into place when complete (an
+    older folder there is replaced only then)."""
+    partial = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".partial", dir=out_path.parent))
+    partial.rmdir()  # the writer creates it
+    old = out_path.with_name(f".{out_path.name}.old")
+    try:
+        yield partial
+        mode = 0o666 & ~_umask()
+        for file in partial.iterdir():
+            os.chmod(file, mode)
+        os.chmod(partial, 0o777 & ~_umask())
+        if out_path.exists():
+            os.replace(out_path, old)
+        os.replace(partial, out_path)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
 
 
 def _umask() -> int:

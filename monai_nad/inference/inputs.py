@@ -109,13 +109,14 @@ def check_noise_level(noise_std: float, image: np.ndarray, name: str) -> None:
         )
 
 
-def plan_outputs(scans: list[ScanSource], output_dir: Path) -> list[tuple[ScanSource, Path | None, str]]:
+def plan_outputs(scans: list[ScanSource], output_dir: Path, dicom_as_nifti: bool = False) -> list[tuple[ScanSource, Path | None, str]]:
     """The result path of every scan, unique within the run.
 
     A result keeps the scan's place below the input it was found in (``out/a/x_denoised.nii.gz`` for
     ``in/a/x.nii.gz`` found in ``in``) and a DICOM series' label. Where two scans would still share a result (two
     files of the same name given from different folders; ``x.nii`` beside ``x.nii.gz``), first their folders below
-    their common folder are kept, then their whole names (``x.nii_denoised.nii.gz``).
+    their common folder are kept, then their whole names (``x.nii_denoised.nii.gz``). A DICOM series' result is a
+    folder holding a new DICOM series (``dicom_as_nifti``: a NIfTI file).
 
     Returns:
         ``(scan, result, "")``, or ``(scan, None, reason)`` for a scan whose result cannot be told apart.
@@ -124,7 +125,9 @@ def plan_outputs(scans: list[ScanSource], output_dir: Path) -> list[tuple[ScanSo
     def path_of(scan: ScanSource, relative: Path, keep_extension: bool = False) -> Path:
         label = f"_{scan.series.label}" if scan.series is not None and scan.series.label else ""
         kind = "dicom" if scan.series is not None else None
-        return output_path_for(relative, output_dir, suffix=f"{label}_denoised", kind=kind, keep_extension=keep_extension)
+        return output_path_for(
+            relative, output_dir, suffix=f"{label}_denoised", kind=kind, keep_extension=keep_extension, dicom_as_nifti=dicom_as_nifti
+        )
 
     planned = [path_of(scan, scan.relative) for scan in scans]
     for attempt in ("folders", "names"):
@@ -162,6 +165,7 @@ def prepare_inputs(
     paths: str | Path | Iterable[str | Path], output_dir: str | Path, overwrite: bool = False, noise_std: float | None = None,
     skip_existing: bool = False,
     shard: tuple[int, int] | None = None,
+    dicom_as_nifti: bool = False,
 ) -> InputReport:
     """Expand inputs, check each one, and decide its output path; bad inputs are reported, not fatal.
 
@@ -179,6 +183,7 @@ def prepare_inputs(
             array) that together cover the study exactly once. The inputs found (and the inputs refused while
             looking for them) are sorted by name and dealt out in turn; result names are decided over the whole
             study first, so they are the same whatever the sharding. Defaults to None: everything.
+        dicom_as_nifti: write DICOM inputs' results as NIfTI files. Defaults to False: as new DICOM series.
 
     Returns:
         an :class:`InputReport`.
@@ -218,7 +223,7 @@ def prepare_inputs(
             if scan.path.is_relative_to(target):  # never read our own results back
                 continue
             scans.setdefault((scan.path, scan.series.files if scan.series else ()), scan)
-    planned = plan_outputs(list(scans.values()), output_dir)
+    planned = plan_outputs(list(scans.values()), output_dir, dicom_as_nifti)
     if shard is not None:
         names = sorted({scan.name for scan, _, _ in planned} | {source for source, _ in report.failures})
         mine = set(names[shard[0] - 1 :: shard[1]])
