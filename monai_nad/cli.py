@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_nad import _optional
 
 __all__ = ["main", "default_bundle", "run_inference"]
 
@@ -228,10 +229,7 @@ def _summary(result: dict) -> str:
 
 
 def _side_by_side(clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _optional.pyplot("the demo's side-by-side figure")  # without matplotlib: one line naming the extra
 
     panels = [("clean", clean), ("noisy", noisy), ("Neural PDE", denoised), ("|error| x4", np.abs(denoised - clean) * 4)]
     fig, axes = plt.subplots(1, 4, figsize=(13, 4))
@@ -454,7 +452,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             print(f"{name:>9}: PSNR {result['scores'][name][0]:6.2f} dB   SSIM {result['scores'][name][1]:.4f}")
         print(f"side-by-side figure: {result['figure']}")
         return 0
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError, _optional.OptionalImportError) as err:  # a missing extra too
         print(f"monai-nad: error: {_root_cause(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

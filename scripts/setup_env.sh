@@ -15,4 +15,6 @@ python -m pip install --quiet --upgrade pip
 if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 fi
-python -m pip install --quiet -e "$root[dev]"
+# every extra: the quickstart's demo (nilearn, matplotlib), the baselines and the benchmarks (bm3d/bm4d: non-commercial
+# licence, see NOTICE) and the tests; `pip install monai_nad` alone is the core (README "Install")
+python -m pip install --quiet -e "$root[dev,all]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from monai_nad._optional import require
 from monai_nad.transforms.array import RicianBiasCorrection
 
 __all__ = ["bm3d_denoise"]
@@ -26,7 +27,7 @@ def bm3d_denoise(image: np.ndarray, sigma: float, rician_level: float | None = N
     Raises:
         ValueError: not a 2D image, or a non-positive ``sigma``.
     """
-    import bm3d
+    bm3d = require("bm3d", "the BM3D baseline")
 
     image = np.asarray(image)
     if image.ndim != 2:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from monai_nad._optional import require
 from monai_nad.baselines.bm3d_denoiser import bm3d_denoise
 
 __all__ = ["Baseline", "BASELINES", "classical_denoise"]
@@ -64,20 +65,20 @@ def _tv(image: np.ndarray, level: float, weight_factor: float) -> np.ndarray:
 
 
 def _sitk(image: np.ndarray, run: Callable[[Any], Any]) -> np.ndarray:
-    import SimpleITK as sitk
+    sitk = require("SimpleITK", "the SimpleITK baselines")
 
     return sitk.GetArrayFromImage(run(sitk.GetImageFromArray(np.ascontiguousarray(image, dtype=np.float32))))
 
 
 def _curvature_flow(image: np.ndarray, level: float, iterations: int) -> np.ndarray:
-    import SimpleITK as sitk
+    sitk = require("SimpleITK", "the curvature flow baseline")
 
     time_step = 0.125 if image.ndim == 2 else 0.0625
     return _sitk(image, lambda img: sitk.CurvatureFlow(img, timeStep=time_step, numberOfIterations=int(iterations)))
 
 
 def _curvature_anisotropic(image: np.ndarray, level: float, conductance: float, iterations: int) -> np.ndarray:
-    import SimpleITK as sitk
+    sitk = require("SimpleITK", "the curvature anisotropic diffusion baseline")
 
     time_step = 0.125 if image.ndim == 2 else 0.0625
     return _sitk(
@@ -109,7 +110,7 @@ def _bm3d(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
 
 
 def _bm4d(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
-    import bm4d
+    bm4d = require("bm4d", "the BM4D baseline")
 
     profile = bm4d.BM4DProfile()
     profile.num_threads = 1  # timed on one thread like every method; also deterministic
@@ -117,7 +118,7 @@ def _bm4d(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
 
 
 def _dipy_nlm(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
-    from dipy.denoise.nlmeans import nlmeans
+    nlmeans = require("dipy.denoise.nlmeans", "the DIPY non-local means baseline").nlmeans
 
     volume = image[..., None] if image.ndim == 2 else image
     out = nlmeans(volume.astype(np.float64), sigma=sigma_factor * level, rician=True, patch_radius=1, block_radius=3)

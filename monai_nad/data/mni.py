@@ -21,6 +21,7 @@ from monai.data import Dataset
 from torch.utils.data import ConcatDataset
 from monai.transforms import Compose, MapTransform, Transform
 
+from monai_nad._optional import require
 from monai_nad.transforms import DeterministicNoisyPaird, RandNoisyPaird
 
 __all__ = [
@@ -55,9 +56,9 @@ def mni_template_path() -> Path:
 
     Raises:
         FileNotFoundError: nilearn is installed without the template (the path is named).
+        monai.utils.OptionalImportError: nilearn is not installed (``pip install "monai_nad[experiments]"``).
     """
-    import nilearn
-
+    nilearn = require("nilearn", "the MNI templates: the embedded sample and the training data")
     path = Path(nilearn.__file__).parent / "datasets" / "data" / MNI_TEMPLATE_NAME
     if not path.is_file():
         raise FileNotFoundError(f"the MNI152 template is missing from the installed nilearn package: expected {path}.")

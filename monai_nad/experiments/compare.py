@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from monai_nad._optional import pyplot
 from monai_nad.experiments.tracking import latest_runs
 
 __all__ = ["SUITES", "PAGES", "compare_suite", "render_saved_page"]
@@ -44,12 +45,7 @@ def _parse(metrics: dict[str, float]) -> dict[tuple[str, str], dict[float, float
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot("the suite figures")
 
 
 def _header(suite: str, runs: list[dict], command: str, store: str) -> list[str]:

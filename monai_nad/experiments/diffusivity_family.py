@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from monai_nad._optional import pyplot
 from monai_nad.baselines import bm3d_denoise
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
@@ -189,10 +190,7 @@ def log_to_mlflow(runs: Path, results: dict) -> int:
 
 def figure_functions(loaded: dict, out: Path) -> None:
     """The learned diffusivity functions per noise level (the paper's Figure 5)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the diffusivity figure")
 
     styles = {"gaussian15": "-", "gaussian25": "--", "gaussian50": ":", "rician": "-."}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -230,10 +228,7 @@ def figure_functions(loaded: dict, out: Path) -> None:
 
 def figure_kernels(loaded: dict, out: Path) -> None:
     """FoE-S kernels and activations for sigma 15/25/50 (the paper's Figure 2, 5 experts per row)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the kernel figure")
 
     rows = [n for n in GAUSSIAN if ("foe_s", n) in loaded]
     if not rows:
@@ -261,10 +256,7 @@ def figure_kernels(loaded: dict, out: Path) -> None:
 
 def figure_maps(loaded: dict, noisy: np.ndarray, clean: np.ndarray, noise: str, out: Path) -> None:
     """Denoised images and last-step diffusivity maps of every variant on one test slice."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the diffusivity maps")
 
     variants = [v for v in VARIANTS if (v, noise) in loaded]
     fig, axes = plt.subplots(2, len(variants) + 1, figsize=(2.6 * (len(variants) + 1), 6), squeeze=False)

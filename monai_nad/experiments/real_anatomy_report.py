@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from monai_nad._optional import pyplot
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL
 
 __all__ = ["method_summary", "pareto_front", "log_methods", "render_page", "quality_time_figure", "qualitative_panel"]
@@ -120,10 +121,7 @@ def render_page(
 
 def quality_time_figure(rows: Sequence[Mapping[str, Any]], path: str | Path, title: str = "") -> None:
     """Mean PSNR against ms per slice (log scale), the Pareto front joined by a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the quality-time figure")
 
     summary = method_summary(rows)
     points = {m: (v["ms"], v["psnr"]) for m, v in summary.items()}
@@ -147,10 +145,7 @@ def qualitative_panel(
     images: Mapping[str, np.ndarray], crop: tuple[slice, slice], path: str | Path, title: str = "", columns: int = 4
 ) -> None:
     """Crops of the same slice side by side (e.g. clean, noisy and each method), grey scale in ``[0, 1]``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot("the qualitative panel")
 
     names = list(images)
     rows = int(np.ceil(len(names) / columns))

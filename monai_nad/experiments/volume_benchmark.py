@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from monai_nad._optional import pyplot
 from monai_nad.data.real_anatomy import (
     NEAR_CLEAN_LEVEL,
     REAL_ANATOMY_LEVELS,
@@ -251,11 +252,9 @@ def large_volume_memory(out_dir: str | Path, shape: Sequence[int] = (512, 512, 3
 
 def orthogonal_views(outputs: dict[str, str], clean_volume: np.ndarray, noisy_path: str | Path, path: str | Path, title: str = "") -> None:
     """Axial, coronal and sagittal mid-planes of the clean, noisy and denoised whole volumes, one row each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import nibabel as nib
+
+    plt = pyplot("the orthogonal views")
 
     volumes = {"clean": clean_volume, "noisy": np.asarray(nib.load(str(noisy_path)).dataobj, dtype=np.float32)}
     volumes.update({name: np.asarray(nib.load(p).dataobj, dtype=np.float32) for name, p in outputs.items()})

@@ -37,8 +37,10 @@ def dipy_nlmeans_blind(volume, num_threads: int = 1):
         ``(denoised float32 volume, estimated sigma)``.
     """
     import numpy as np
-    from dipy.denoise.nlmeans import nlmeans
-    from dipy.denoise.noise_estimate import estimate_sigma
+    from monai_nad._optional import require
+
+    nlmeans = require("dipy.denoise.nlmeans", "DIPY nlmeans").nlmeans
+    estimate_sigma = require("dipy.denoise.noise_estimate", "DIPY nlmeans").estimate_sigma
 
     data = np.asarray(volume, dtype=np.float64)
     sigma = float(np.ravel(estimate_sigma(data, N=1))[0])
@@ -47,13 +49,13 @@ def dipy_nlmeans_blind(volume, num_threads: int = 1):
 
 def _preload(method: str) -> None:
     """Import what ``method`` needs before the clock starts (no method's time includes its imports)."""
-    import importlib
+    from monai_nad._optional import require
 
     modules = {"dipy_nlmeans": ("dipy.denoise.nlmeans", "dipy.denoise.noise_estimate"), "bm4d": ("bm4d", "monai_nad.baselines")}
     neural = ("torch", "monai.bundle", "monai.engines", "ignite.engine", "monai_nad.cli", "monai_nad.inference", "monai_nad.networks",
               "monai_nad.experiments.methods", "monai_nad.transforms.noise_level", "tqdm.auto")
     for name in modules.get(method, neural):
-        importlib.import_module(name)
+        require(name, method)  # a missing optional package: the extra to install, in one line
 
 
 def _run(method: str, source: Path, out_dir: Path, level: float | None) -> dict:

@@ -30,9 +30,9 @@ def write_embedded_sample(folder: str | Path, level: float = SAMPLE_LEVEL, seed:
     Returns:
         ``(noisy_path, clean_path)``, both ``.nii.gz`` of shape ``(197, 233, 10)``.
     """
+    template = nib.load(str(mni_template_path()))  # first: without nilearn nothing is written
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    template = nib.load(str(mni_template_path()))
     volume = load_mni_template()
     zs = MNI_SPLITS["test"]
     noise = DeterministicNoisyPaird("image", level=level, seed=seed)

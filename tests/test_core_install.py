@@ -1,0 +1,151 @@
+"""The core install alone (``pip install monai_nad``, no extras) denoises scans and runs the bundle.
+
+A fresh virtual environment in ``tmp_path``: torch installed as ``scripts/setup_env.sh`` does (``$TORCH_SPEC``, default
+``torch==2.13.0``; pip's cache and the local wheels make it quick), then a NON-editable install of a copy of the package
+(``pyproject.toml``, ``README.md``, ``LICENSE``, ``NOTICE``, ``monai_nad/``) without extras, so nothing from this
+checkout's environment or source tree can stand in for a missing dependency. The package does not ship its bundle yet
+(``monai_nad.cli.default_bundle`` looks beside the source tree), so every run is given a copy of this checkout's
+``bundles/neural_pde_denoising`` explicitly (``--bundle`` / ``--bundle_root``). Every command runs with the temporary
+folder as working directory and without ``PYTHONPATH``, so it imports the installed copy.
+
+Checked there: ``bm3d``, ``bm4d``, ``dipy`` and ``SimpleITK`` (and ``nilearn``, ``einops``) cannot be imported;
+``monai-nad denoise`` denoises a NIfTI volume (through the volume model), a DICOM series (slice by slice: 3 mm slices)
+and a 4D NIfTI series with the right output shapes; ``python -m monai.bundle run`` runs ``common.json`` +
+``inference.json`` on the NIfTI as the README shows for a user's file; ``monai-nad demo`` (its sample comes from
+nilearn's MNI template) stops with one line naming ``monai_nad[experiments]``. About 2-3 minutes, most of it pip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], cwd: Path, venv: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(venv)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _check(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 0, f"{run.args}\n{run.stdout[-4000:]}\n{run.stderr[-4000:]}"
+    return run.stdout
+
+
+def _phantom(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A bright disc on a dim background with Rician noise, intensities of a few hundred."""
+    x, y = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
+    clean = np.where(x**2 + y**2 < 0.5, 0.8, 0.1).reshape(shape[:2] + (1,) * (len(shape) - 2)) * np.ones(shape)
+    noisy = np.abs(clean + rng.normal(0, 0.05, shape) + 1j * rng.normal(0, 0.05, shape))
+    return (noisy * 400).astype(np.float32)
+
+
+def _dicom_series(folder: Path, rng: np.random.Generator, slices: int = 6) -> Path:
+    """A 40x40 MR series of ``slices`` 3 mm slices, written with pydicom like ``tests/data/test_volumes.py``."""
+    import pydicom
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir()
+    uid = generate_uid()
+    volume = _phantom(rng, (40, 40, slices))
+    for k in range(slices):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = pydicom.uid.MRImageStorage
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(str(folder / f"s{k}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.SOPClassUID, ds.SOPInstanceUID, ds.SeriesInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, uid
+        ds.Modality, ds.Rows, ds.Columns = "MR", 40, 40
+        ds.PixelSpacing, ds.SliceThickness = [1.0, 1.0], 3.0
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0.0, 0.0, 3.0 * k], [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.InstanceNumber = k + 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = np.round(volume[..., k]).astype(np.uint16).tobytes()
+        ds.save_as(str(folder / f"s{k}.dcm"), enforce_file_format=True)
+    return folder
+
+
+def test_core_install_denoises_without_extras(tmp_path):
+    # the package alone, as pip would build it from a release: no build/ or egg-info written into this checkout
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "monai_nad", source / "monai_nad", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    bundle = tmp_path / "neural_pde_denoising"  # copied with the code, so both are of one moment
+    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("runs", "inference_output", "eval", "__pycache__"))
+
+    venv = tmp_path / "venv"
+    _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300))
+    python = str(venv / "bin" / "python")
+    _check(_run([python, "-m", "pip", "install", "--quiet", os.environ.get("TORCH_SPEC", "torch==2.13.0")], tmp_path, venv))
+    _check(_run([python, "-m", "pip", "install", "--quiet", str(source)], tmp_path, venv))
+
+    # the extras' packages are absent, and the installed copy (not this checkout) is the one imported
+    probe = (
+        "import importlib.util as u, monai_nad; "
+        "print(monai_nad.__file__); "
+        "print([m for m in ('bm3d', 'bm4d', 'dipy', 'SimpleITK', 'nilearn', 'einops') if u.find_spec(m) is not None])"
+    )
+    where, present = _check(_run([python, "-c", probe], tmp_path, venv)).strip().splitlines()[-2:]
+    assert Path(where).resolve().is_relative_to(venv.resolve()), where
+    assert present == "[]", present
+    for module in ("bm3d", "bm4d", "dipy", "SimpleITK"):
+        failed = _run([python, "-c", f"import {module}"], tmp_path, venv)
+        assert failed.returncode != 0 and "ModuleNotFoundError" in failed.stderr, module
+
+    # inputs: a 1 mm NIfTI volume (the volume model), a 3 mm DICOM series (the 2D model), a 4D NIfTI series
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 40, 6)), np.eye(4)), str(inputs / "scan.nii.gz"))
+    nib.save(nib.Nifti1Image(_phantom(rng, (40, 40, 6, 3)), np.eye(4)), str(inputs / "series4d.nii.gz"))
+    dicom = _dicom_series(inputs / "dicom", rng)
+
+    out = tmp_path / "denoised"
+    monai_nad = str(venv / "bin" / "monai-nad")
+    args = [monai_nad, "denoise", str(inputs / "scan.nii.gz"), str(dicom), str(inputs / "series4d.nii.gz"), "-o", str(out)]
+    stdout = _check(_run(args + ["--bundle", str(bundle), "--device", "cpu"], tmp_path, venv))
+    assert "denoised 3 image(s)" in stdout, stdout
+    scan = nib.load(str(out / "scan_denoised.nii.gz"))
+    assert scan.shape == (40, 40, 6) and np.isfinite(scan.get_fdata()).all()
+    assert nib.load(str(out / "series4d_denoised.nii.gz")).shape == (40, 40, 6, 3)
+    if (out / "dicom_denoised.nii.gz").exists():  # a DICOM series written as NIfTI
+        assert sorted(nib.load(str(out / "dicom_denoised.nii.gz")).shape) == [6, 40, 40]
+    else:  # or as a DICOM series
+        import pydicom
+
+        slices = sorted((out / "dicom_denoised").glob("*.dcm"))
+        assert len(slices) == 6 and all(pydicom.dcmread(s).pixel_array.shape == (40, 40) for s in slices)
+
+    # the bundle's inference.json through MONAI's own command line, on a user's file (README "The MONAI bundle")
+    configs = f"['{bundle / 'configs' / 'common.json'}','{bundle / 'configs' / 'inference.json'}']"
+    bundle_out = tmp_path / "bundle_out"
+    bundle_args = [python, "-m", "monai.bundle", "run", "--config_file", configs, "--bundle_root", str(bundle),
+                   "--input_paths", f"['{inputs / 'scan.nii.gz'}']", "--output_dir", str(bundle_out)]
+    _check(_run(bundle_args, tmp_path, venv))
+    written = list(bundle_out.glob("denoised-*/scan_denoised.nii.gz"))
+    assert len(written) == 1 and nib.load(str(written[0])).shape == (40, 40, 6)
+
+    # the demo's sample is the MNI template shipped in nilearn: one line naming the extra, nothing written
+    demo = _run([monai_nad, "demo", "-o", str(tmp_path / "demo"), "--bundle", str(bundle)], tmp_path, venv)
+    assert demo.returncode == 2
+    assert len(demo.stderr.strip().splitlines()) == 1
+    assert demo.stderr.strip().splitlines()[-1].startswith("monai-nad: error: nilearn is not installed")
+    assert demo.stderr.strip().endswith('pip install "monai_nad[experiments]"') and "Traceback" not in demo.stderr
+    assert not (tmp_path / "demo").exists()
