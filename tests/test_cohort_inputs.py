@@ -301,3 +301,30 @@ def test_shards_cover_a_study_exactly_once_with_the_same_report_as_one_run(tiny_
     assert all(len(shard) >= 8 for shard in shards)  # dealt out in turn, not all to one job
     # more shares than inputs: an empty share is not an error
     assert main(["denoise", str(tmp_path / "study" / "sub-2"), "-o", str(tmp_path / "e"), "--shard", "9/9", *run]) == 0
+
+
+@pytest.mark.slow
+def test_torchrun_shards_a_study_across_two_processes_each_file_written_once(tiny_bundle, tmp_path):
+    """`torchrun --nproc_per_node=2 -m monai.bundle run` with multi_gpu_inference.json: MONAI's DistributedSampler
+    (even_divisible=False) deals the inputs to two gloo ranks; every file is written exactly once."""
+    import shutil
+    import subprocess
+    import sys
+
+    from monai_nad.engines import bundle_command
+
+    for index in range(5):
+        _nifti(tmp_path / "study" / f"s{index}.nii.gz", index, shape=(12, 10, 3))
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising" / "configs" / "multi_gpu_inference.json",
+                    tiny_bundle / "configs" / "multi_gpu_inference.json")
+    configs = [str(tiny_bundle / "configs" / name) for name in ("common.json", "inference.json", "multi_gpu_inference.json")]
+    out = tmp_path / "out"
+    command, env = bundle_command(configs, {"bundle_root": str(tiny_bundle), "input_paths": [str(tmp_path / "study")],
+                                            "output_dir": str(out), "denoised_dir": str(out)})
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", "29573"]
+    result = subprocess.run(launcher + command[1:], capture_output=True, text=True, timeout=300, env={**env, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _results(out) == [f"s{index}_denoised.nii.gz" for index in range(5)]
+    text = result.stdout + result.stderr
+    counts = [int(word) for line in text.splitlines() if " - wrote " in line for word in line.split(" - wrote ")[1].split()[:1]]
+    assert sorted(counts) == [2, 3] and "skipping" not in text  # 3 + 2 files: each written by one rank only

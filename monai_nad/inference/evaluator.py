@@ -49,13 +49,13 @@ class ScanEvaluator(SupervisedEvaluator):
         self.interrupted = False
 
     def run(self) -> None:  # type: ignore[override]
-        """Denoise every planned scan; nothing to do when none is planned.
+        """Denoise every planned scan (in a distributed run, this rank's share); nothing to do when there is none.
 
         Raises:
             KeyboardInterrupt: Ctrl-C stopped the run; the scans written before it are in ``report.written``.
         """
         self.interrupted = False
-        if self.report.items:
+        if self.report.items and len(self.data_loader) > 0:  # a rank of a distributed run may get no scan
             super().run()
         if self.interrupted:
             raise KeyboardInterrupt
