@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training loss (default l1; mse fine-tunes for PSNR; log_mse for the mean PSNR over noise levels)")
     parser.add_argument("--sigma-jitter", type=float, default=None, metavar="R",
                         help="relative error of the noise level told in training (log-normal; config default 0.03): a model that tolerates a misread level")
+    parser.add_argument("--scanner-prob", type=float, default=None, metavar="P",
+                        help="share of training pairs made through a simulated scanner acquisition (correlated, multi-coil and "
+                             "parallel-imaging noise; config default 0)")
     parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
                         help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
                              "fine-tuned from --init-checkpoint, default the shipped models/model.pt, installed as models/model_3d.pt); "
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--volume-weights weighs the MNI/Colin27 slabs; --data br35h has none")
     if args.sigma_jitter is not None and not 0 <= args.sigma_jitter <= 1:
         parser.error(f"--sigma-jitter must lie in [0, 1], got {args.sigma_jitter}")
+    if args.scanner_prob is not None and not 0 <= args.scanner_prob <= 1:
+        parser.error(f"--scanner-prob must lie in [0, 1], got {args.scanner_prob}")
     if (args.data == "br35h") != (args.root is not None):
         parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
     if args.root is not None and not args.root.is_dir():
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, sigma_jitter=args.sigma_jitter, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, sigma_jitter=args.sigma_jitter, scanner_prob=args.scanner_prob, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

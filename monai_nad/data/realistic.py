@@ -52,6 +52,7 @@ from monai_nad.data.mni import mni_template_path, shift_contrast
 from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
 from monai_nad.transforms.augment import RandContrastInversiond
 from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
+from monai_nad.transforms.scanner_noise import RandScannerNoised
 
 __all__ = [
     "MNI_GM_NAME",
@@ -298,6 +299,43 @@ class _ContrastChoice(Randomizable, Transform):
         return (self.with_maps if "gm" in data else self.without_maps)(data)
 
 
+class _WholeCoilsd(Transform):
+    """Round ``key`` (an effective coil count) to the whole number >= 1 the networks' bias formula takes."""
+
+    def __init__(self, key: str = "coils") -> None:
+        self.key = key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        d[self.key] = max(1, int(round(float(d[self.key]))))
+        return d
+
+
+def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35) -> OneOf:
+    """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
+    magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
+    effective coil count.
+
+    Two draws share the chain: magnitude, root-sum-of-squares (2-16 coils) or Roemer combination with a k-space window
+    (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``level``; and,
+    with ``sense_weight``, SENSE unfolding (R = 2 or 3) whose level is that of the aliased coil images, drawn from
+    ``level`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
+
+    Args:
+        level: range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
+        sense_weight: the share of SENSE pairs. Defaults to 0.35.
+
+    Returns:
+        a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
+    """
+    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "log_uniform": True}
+    direct = RandScannerNoised("image", noise_std=tuple(level), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
+                               combination_weights=(0.4, 0.45, 0.15), **keys)
+    sense = RandScannerNoised("image", noise_std=(level[0] / 4, level[1] / 4), coils=(4, 16), combinations=("sense",),
+                              accelerations=(2, 3), **keys)
+    return OneOf([direct, sense], weights=[1.0 - sense_weight, sense_weight])
+
+
 class _ClipNonNegatived(Transform):
     """Clip ``key`` to ``>= 0`` (cheap, type-preserving)."""
 
@@ -311,6 +349,15 @@ class _ClipNonNegatived(Transform):
         return d
 
 
+def _noise_pairs(level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float):
+    white = RandMagnitudeNoisePaird("image", level=level, coil_prob=coil_prob, varying_prob=varying_prob)
+    if not 0.0 <= scanner_prob <= 1.0:
+        raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
+    if scanner_prob == 0.0:
+        return white
+    return OneOf([white, scanner_noise_pairs(level)], weights=[1.0 - scanner_prob, scanner_prob])
+
+
 def realistic_transforms(
     patch_size: int = 64,
     level: Sequence[float] = (0.005, 0.2),
@@ -318,6 +365,7 @@ def realistic_transforms(
     coil_prob: float = 0.3,
     varying_prob: float = 0.3,
     depth: int | None = None,
+    scanner_prob: float = 0.0,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -329,6 +377,9 @@ def realistic_transforms(
         varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
         depth: for :func:`training_blocks` items: volume patches ``(1, P, P, D)`` of ``D = depth`` slices, blurred,
             subsampled and flipped along the slice axis too (rotations stay in plane). Defaults to None (2D patches).
+        scanner_prob: the share of pairs made through a simulated acquisition (:func:`scanner_noise_pairs`: correlated,
+            multi-coil and parallel-imaging noise, the label the reference through the same noise-free pipeline)
+            instead of white magnitude noise added to the image. Defaults to 0.
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
@@ -366,8 +417,9 @@ def realistic_transforms(
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             _ClipNonNegatived("image"),
-            RandMagnitudeNoisePaird("image", level=level, coil_prob=coil_prob, varying_prob=varying_prob),
+            _noise_pairs(level, coil_prob, varying_prob, scanner_prob),
             SelectItemsd(("image", "label", "noise_std", "coils")),
+            _WholeCoilsd("coils"),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
     )
@@ -400,6 +452,7 @@ def realistic_training_dataset(
     level: Sequence[float] = (0.005, 0.2),
     depth: int | None = None,
     volume_weights: Sequence[float] | None = None,
+    scanner_prob: float = 0.0,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -416,6 +469,8 @@ def realistic_training_dataset(
         volume_weights: one weight per entry of ``volumes``: a slice (block) of a volume of weight ``w`` contributes
             ``round(w * samples_per_slice)`` items (at least 1), e.g. ``(1, 2)`` draws twice as many Colin27 patches as
             before (a single-subject scan) beside the MNI template. Defaults to None (every volume weight 1).
+        scanner_prob: the share of pairs made through a simulated scanner acquisition (see
+            :func:`realistic_transforms`). Defaults to 0.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
@@ -431,7 +486,7 @@ def realistic_training_dataset(
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
-    chain = realistic_transforms(patch_size, level, depth=depth)
+    chain = realistic_transforms(patch_size, level, depth=depth, scanner_prob=scanner_prob)
     chain.set_random_state(seed)
     return Dataset(data, chain)
 

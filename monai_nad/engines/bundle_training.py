@@ -246,6 +246,9 @@ class RealScanOptions:
         learning_rate: the initial learning rate; None for the config's.
         sigma_jitter: relative error of the noise level the network is told in training (log-normal, see
             :class:`~monai_nad.engines.NoiseLevelBatch`); None for the config's (0.03).
+        scanner_prob: the share of training pairs made through a simulated scanner acquisition (correlated,
+            multi-coil, parallel-imaging noise; see :func:`~monai_nad.data.realistic_transforms`); None for the
+            config's (0).
         data: ``"real_anatomy"`` or ``"br35h"`` (which needs ``br35h_root``).
         br35h_root: the Br35H-like folder (``train_br35h.json``); None for the real-anatomy slabs.
         init_checkpoint: weights to start from (fine-tuning); None to start from scratch.
@@ -260,6 +263,7 @@ class RealScanOptions:
     volumes: Sequence[str] = ("mni", "colin27")
     volume_weights: Sequence[float] | None = None
     sigma_jitter: float | None = None
+    scanner_prob: float | None = None
     max_epochs: int = 40
     epoch_length: int = 250
     val_interval: int = 4
@@ -316,6 +320,8 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
             "--val_interval", str(min(options.val_interval, epochs)), "--loss_name", options.loss]
     if options.sigma_jitter is not None:
         ours += ["--sigma_jitter", repr(float(options.sigma_jitter))]
+    if options.scanner_prob is not None:
+        ours += ["--scanner_prob", repr(float(options.scanner_prob))]
     if options.learning_rate is not None:
         ours += ["--learning_rate", repr(float(options.learning_rate))]
     files = [configs / "common.json", configs / "train_real_scan.json"]
@@ -383,7 +389,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "sigma_jitter": options.sigma_jitter, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "sigma_jitter": options.sigma_jitter, "scanner_prob": options.scanner_prob, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "data": options.data,
     }

@@ -283,6 +283,7 @@ def test_inference_network_is_the_one_train_real_scan_trains():
     (["--volume-weights", "1", "0"], "--volume-weights needs one positive number per volume (mni colin27)"),
     (["--volume-weights", "1", "inf"], "--volume-weights needs one positive number per volume (mni colin27)"),
     (["--sigma-jitter", "-0.1"], "--sigma-jitter must lie in [0, 1]"),
+    (["--scanner-prob", "1.5"], "--scanner-prob must lie in [0, 1]"),
 ])
 def test_train_real_scan_refuses_bad_sampling_settings_in_one_line(flags, message, tmp_path, capsys):
     import runpy
@@ -361,3 +362,40 @@ def test_train_real_scan_refuses_impossible_volume_settings_in_one_line(flag, va
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"{flag} must be at least" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
+    """--scanner-prob reaches the training data: pairs through a simulated acquisition, whose label is the reference
+    through the same noise-free pipeline (blurred by the k-space window, shaded by the coils), not the clean patch,
+    whose noise std is a map and whose coil count is a whole number; the white pairs stay."""
+    from monai.bundle import ConfigParser
+
+    from monai_nad.data import realistic_transforms
+    from monai_nad.engines.bundle_training import RealScanOptions, real_scan_command
+
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5))
+    assert command[command.index("--scanner_prob") + 1] == "0.5"
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train_real_scan.json")])
+    parser["scanner_prob"] = 0.5
+    assert parser.get_parsed_content("train#dataset").transform is not None
+    with pytest.raises(ValueError, match="scanner_prob"):
+        realistic_transforms(scanner_prob=1.5)
+    rng = np.random.default_rng(0)
+    clean = np.zeros((1, 96, 96), np.float32)
+    clean[:, 20:76, 16:80] = 0.6
+    clean[:, 40:56, 30:60] = 1.0
+    items = []
+    for seed in range(6):
+        chain = realistic_transforms(48, scanner_prob=1.0).transforms[-4:]  # the noise pair, selection, coils, types
+        from monai.transforms import Compose
+
+        pairs = Compose(chain)
+        pairs.set_random_state(seed)
+        items.append(pairs({"image": clean[:, 24:72, 24:72].copy() + 0.0 * rng.random()}))
+    for item in items:
+        assert item["image"].shape == item["label"].shape == item["noise_std"].shape == (1, 48, 48)
+        assert isinstance(item["coils"], int) and item["coils"] >= 1
+        assert float(item["noise_std"].min()) > 0
+    # the label is the acquisition's reference, not the clean patch (window blur or coil shading)
+    assert any(float((item["label"] - torch.as_tensor(clean[:, 24:72, 24:72])).abs().max()) > 1e-3 for item in items)
