@@ -25,8 +25,19 @@ logger = logging.getLogger("monai_nad")
 
 
 def default_bundle() -> Path:
-    """The bundle shipped with the source tree (``bundles/neural_pde_denoising``)."""
-    return Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+    """The shipped bundle: ``bundles/neural_pde_denoising`` beside the source tree in a checkout (or an editable
+    install), else the copy a wheel installs under ``<prefix>/share/monai_nad/bundles`` (the environment's data
+    path, or the user's base for ``pip install --user``)."""
+    import site
+    import sysconfig
+
+    name = Path("bundles") / "neural_pde_denoising"
+    beside_source = Path(__file__).resolve().parents[1] / name
+    candidates = [beside_source] + [Path(base) / "share" / "monai_nad" / name for base in (sysconfig.get_path("data"), sys.prefix, site.USER_BASE) if base]
+    for candidate in candidates:
+        if (candidate / "configs" / "inference.json").is_file():
+            return candidate
+    return beside_source
 
 
 @contextlib.contextmanager

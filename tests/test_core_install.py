@@ -2,11 +2,12 @@
 
 A fresh virtual environment in ``tmp_path``: torch installed as ``scripts/setup_env.sh`` does (``$TORCH_SPEC``, default
 ``torch==2.13.0``; pip's cache and the local wheels make it quick), then a NON-editable install of a copy of the package
-(``pyproject.toml``, ``README.md``, ``LICENSE``, ``NOTICE``, ``monai_nad/``) without extras, so nothing from this
-checkout's environment or source tree can stand in for a missing dependency. The package does not ship its bundle yet
-(``monai_nad.cli.default_bundle`` looks beside the source tree), so every run is given a copy of this checkout's
-``bundles/neural_pde_denoising`` explicitly (``--bundle`` / ``--bundle_root``). Every command runs with the temporary
-folder as working directory and without ``PYTHONPATH``, so it imports the installed copy.
+(``pyproject.toml``, ``README.md``, ``LICENSE``, ``NOTICE``, ``monai_nad/``, ``bundles/neural_pde_denoising``)
+without extras, so nothing from this checkout's environment or source tree can stand in for a missing dependency. The
+wheel carries the shipped bundle (configs, docs, the 2D and volume models) to ``<prefix>/share/monai_nad/bundles``,
+where the installed ``monai-nad`` finds it with no ``--bundle``; the bundle command is given that installed folder as
+``--bundle_root``. Every command runs with the temporary folder as working directory and without ``PYTHONPATH``, so it
+imports the installed copy.
 
 Checked there: ``bm3d``, ``bm4d``, ``dipy`` and ``SimpleITK`` (and ``nilearn``, ``einops``) cannot be imported;
 ``monai-nad denoise`` denoises a NIfTI volume (through the volume model), a DICOM series (slice by slice: 3 mm slices)
@@ -87,8 +88,8 @@ def test_core_install_denoises_without_extras(tmp_path):
     for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "monai_nad", source / "monai_nad", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    bundle = tmp_path / "neural_pde_denoising"  # copied with the code, so both are of one moment
-    shutil.copytree(BUNDLE, bundle, ignore=shutil.ignore_patterns("runs", "inference_output", "eval", "__pycache__"))
+    # the shipped bundle is part of the wheel (pyproject's data-files), copied with the code so both are of one moment
+    shutil.copytree(BUNDLE, source / "bundles" / "neural_pde_denoising", ignore=shutil.ignore_patterns("runs", "inference_output", "eval", "__pycache__"))
 
     venv = tmp_path / "venv"
     _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300))
@@ -105,6 +106,11 @@ def test_core_install_denoises_without_extras(tmp_path):
     where, present = _check(_run([python, "-c", probe], tmp_path, venv)).strip().splitlines()[-2:]
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
     assert present == "[]", present
+    # the installed command finds the bundle the wheel installed, with its two shipped models and nothing older
+    found = _check(_run([python, "-c", "from monai_nad.cli import default_bundle; print(default_bundle())"], tmp_path, venv))
+    bundle = Path(found.strip().splitlines()[-1])
+    assert bundle.resolve().is_relative_to(venv.resolve()), bundle
+    assert sorted(p.name for p in (bundle / "models").iterdir()) == ["model.pt", "model_3d.pt"]
     for module in ("bm3d", "bm4d", "dipy", "SimpleITK"):
         failed = _run([python, "-c", f"import {module}"], tmp_path, venv)
         assert failed.returncode != 0 and "ModuleNotFoundError" in failed.stderr, module
@@ -120,7 +126,7 @@ def test_core_install_denoises_without_extras(tmp_path):
     out = tmp_path / "denoised"
     monai_nad = str(venv / "bin" / "monai-nad")
     args = [monai_nad, "denoise", str(inputs / "scan.nii.gz"), str(dicom), str(inputs / "series4d.nii.gz"), "-o", str(out)]
-    stdout = _check(_run(args + ["--bundle", str(bundle), "--device", "cpu"], tmp_path, venv))
+    stdout = _check(_run(args + ["--device", "cpu"], tmp_path, venv))  # no --bundle: the installed one
     assert "denoised 3 image(s)" in stdout, stdout
     scan = nib.load(str(out / "scan_denoised.nii.gz"))
     assert scan.shape == (40, 40, 6) and np.isfinite(scan.get_fdata()).all()
