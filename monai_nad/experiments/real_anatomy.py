@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,9 @@ from monai_nad.transforms.array import RicianBiasCorrection
 __all__ = ["Tuner", "BM3D_RC", "TestCell", "real_anatomy_test_cell", "mni_test_cell", "classical_tuner", "score_slices", "network_slices", "benchmark_cells", "summarise_bar", "render_markdown"]
 
 #: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
-Tuner = Callable[[np.ndarray, np.ndarray, float], tuple[Callable[[np.ndarray, float], np.ndarray], dict]]
+#: A tuner marked ``tune.side_info = True`` is told the cell's per-slice side information (:attr:`TestCell.side`):
+#: ``tune(noisy_val, clean_val, level, side_val) -> (denoise(image, level, side_of_that_image), chosen)``.
+Tuner = Callable[..., tuple[Callable[..., np.ndarray], dict]]
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,16 @@ class TestCell:
         level: the noise level the methods are told (the true one; blind methods ignore it).
         load: ``split -> (noisy, clean)``, ``(N, H, W)`` float32 stacks, for ``"test"`` and ``"validation"``.
         tuned: whether the tuned methods (BM3D+rc, ...) run on this cell. Defaults to True.
+        side: ``split -> `` per-slice side information, one item per slice of ``load(split)``, in its order: what the
+            methods and tuners marked ``side_info = True`` are told beyond ``level`` (e.g. section 1d's true noise PSD
+            and std map, :mod:`~monai_nad.experiments.scanner_benchmark`). Defaults to None: the cell has none.
     """
 
     name: str
     level: float
     load: Callable[[str], tuple[np.ndarray, np.ndarray]]
     tuned: bool = True
+    side: Callable[[str], Sequence[Any]] | None = None
 
 
 def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_near_clean: bool = False) -> TestCell:
@@ -133,6 +140,17 @@ def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = Fals
 BM3D_RC = classical_tuner("bm3d", {"sigma_factor": (1.0,)})
 
 
+def _told(method: Callable) -> bool:
+    """Whether a method or tuner takes the cell's side information (marked ``side_info = True``)."""
+    return bool(getattr(method, "side_info", False))
+
+
+def _side(cell: TestCell, split: str, limit: int | None, method: str) -> list:
+    if cell.side is None:
+        raise ValueError(f"{method} needs side information (TestCell.side), which cell {cell.name} does not give.")
+    return list(cell.side(split))[:limit]
+
+
 def benchmark_cells(
     cells: Iterable[TestCell | tuple[str, str | None, float]],
     methods: dict[str, Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]],
@@ -148,9 +166,12 @@ def benchmark_cells(
 
     Args:
         cells: :class:`TestCell` s, or ``(volume, shift, level)`` triples of section 1c, e.g. ``("colin27", "inverted", 0.1)``.
-        methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks).
+        methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks); one
+            marked ``f.side_info = True`` is called ``f(noisy, level, side)`` with the cell's side information of its
+            test slices (:attr:`TestCell.side`).
         tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab
-            (a volumetric tuner, see :func:`classical_tuner`: on the whole test slab as one volume, its time shared by the slices).
+            (a volumetric tuner, see :func:`classical_tuner`: on the whole test slab as one volume, its time shared by the slices;
+            one marked ``side_info``: told the side information of the validation slices, and of each test slice).
         bm3d: also run BM3D+rc (:data:`BM3D_RC`, named ``"bm3d_rc"``).
         limit: keep only the first ``limit`` slices of each slab (quick checks).
         log: progress messages.
@@ -173,7 +194,7 @@ def benchmark_cells(
         noisy_scores = score_slices(noisy, clean, statistic)
         base = {"cell": name, "input_psnr": noisy_scores["psnr"], "input_ssim": noisy_scores["ssim"]}
         for method, run in methods.items():
-            out, times = run(noisy, level)
+            out, times = run(noisy, level, _side(cell, "test", limit, method)) if _told(run) else run(noisy, level)
             rows.append(base | {"method": method, **score_slices(out, clean, statistic), "ms": 1000 * float(np.median(times))})
             if outputs is not None:
                 outputs[name, method] = out[0]
@@ -182,15 +203,20 @@ def benchmark_cells(
             continue
         noisy_val, clean_val = cell.load("validation")
         for method, tune in tuners.items():
-            denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
+            told = _told(tune)
+            if told:
+                side = _side(cell, "test", limit, method)
+                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level, _side(cell, "validation", limit, method))
+            else:
+                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
             out, times = [], []
             if getattr(tune, "volumetric", False):
                 start = time.perf_counter()
-                out = list(denoise(noisy, level))
+                out = list(denoise(noisy, level, side) if told else denoise(noisy, level))
                 times = [(time.perf_counter() - start) / len(noisy)] * len(noisy)
-            for image in noisy if not out else ():
+            for i, image in enumerate(noisy if not out else ()):
                 start = time.perf_counter()
-                out.append(denoise(image, level))
+                out.append(denoise(image, level, side[i]) if told else denoise(image, level))
                 times.append(time.perf_counter() - start)
             row = base | {"method": method, **score_slices(np.stack(out), clean, statistic), "ms": 1000 * float(np.median(times)), "chosen": chosen}
             if outputs is not None:

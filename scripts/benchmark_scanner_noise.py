@@ -1,0 +1,72 @@
+"""BENCHMARK 1d (scanner noise): the shipped models blind against BM3D told the true noise, on the 32 cells.
+
+Writes ``scanner_noise.json`` (the rows), ``scanner_noise.md`` (the page) and ``scanner_noise.png`` (one MNI test
+slice at s = 0.05 per condition) into ``--output-dir``. Run it on one thread (``OMP_NUM_THREADS=1``); the whole
+benchmark is about 50 BM3D calls per cell, 1-1.5 h on one core.
+
+Usage:
+    python scripts/benchmark_scanner_noise.py                                   # the benchmark
+    python scripts/benchmark_scanner_noise.py --limit 1 --cells 'mni_asis_filtered_0.05' --methods neural_pde_2d dipy_nlmeans_std_map
+    python scripts/benchmark_scanner_noise.py --render-only                     # the page again from scanner_noise.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from monai_nad.experiments import scanner_benchmark as sb
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
+    parser.add_argument("--limit", type=int, default=None, help="slices per split (test and validation): a quick run")
+    parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'mni_*_sos8_*'")
+    parser.add_argument("--methods", nargs="+", choices=sb.SCANNER_METHODS, default=list(sb.SCANNER_METHODS))
+    parser.add_argument("--white-factors", nargs="+", type=float, default=list(sb.WHITE_FACTORS), help="the factors bm3d_white may choose from")
+    parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
+    parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
+    args = parser.parse_args(argv)
+    store, page, figure = (args.output_dir / f"scanner_noise.{ext}" for ext in ("json", "md", "png"))
+    if args.render_only:
+        try:
+            recorded = json.loads(store.read_text())
+            rows, command, settings = recorded["rows"], recorded["command"], recorded["settings"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"benchmark_scanner_noise: error: --render-only needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
+            return 2
+    else:
+        if args.limit is not None and args.limit < 1:
+            parser.error("--limit must be at least 1")
+        try:
+            cells = sb.select_cells(args.cells)
+        except ValueError as err:
+            parser.error(str(err))
+        outputs: dict = {}
+        rows = sb.run_scanner_benchmark(cells, args.methods, args.limit, args.white_factors, outputs=outputs, log=lambda m: print(m, flush=True))
+        command = " ".join(["python scripts/benchmark_scanner_noise.py", *(sys.argv[1:] if argv is None else argv)])
+        settings = {"limit": args.limit, "white_factors": args.white_factors, "methods": args.methods, "notes": args.note}
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
+        panels = {}
+        for cell in cells:  # the figure: the first test slice (z = 90) of the MNI as-is cells at s = 0.05
+            volume, shift, condition, level = sb._KEYS[cell.name]
+            if volume == "mni" and shift is None and level == 0.05:
+                noisy, reference = cell.load("test")
+                panels[condition] = {"reference": reference[0], "noisy": noisy[0]}
+                panels[condition].update({m: outputs[cell.name, m] for m in (sb.BLIND, sb.ANCHOR) if (cell.name, m) in outputs})
+        if panels:
+            sb.scanner_figure(panels, figure)
+    summary = sb.summarise_scanner(rows)
+    text = sb.render_scanner_page(rows, summary, command, settings, figure.name if figure.is_file() else None)
+    page.write_text(text)
+    print(text)
+    print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
