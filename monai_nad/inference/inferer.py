@@ -70,8 +70,9 @@ class SliceWiseInferer(Inferer):
                 denoised one volume at a time.
             network: a 2D network mapping ``(N, C, H, W)`` to the same shape.
             noise_std: for networks that take a noise level (``network(x, noise_std=...)``): one value per image
-                ``(B,)`` or per image and channel ``(B, C)``, or a number. Without it such a network estimates the
-                level blindly: a 2D image by itself, a volume once from all its voxels (shared by its slices).
+                ``(B,)`` or per image and channel ``(B, C)``, a number, or a per-voxel map of the inputs' shape
+                (sliced with them). Without it such a network estimates the level blindly: a 2D image by itself, a
+                volume once from all its voxels (shared by its slices).
             coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
 
         Returns:
@@ -102,11 +103,19 @@ class SliceWiseInferer(Inferer):
 
                 noise_std = volume_noise_levels(inputs, coils=extra.get("coils", 1))
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
-            sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))
+            if sigma.shape != inputs.shape:  # one level per volume (a map like the inputs is sliced with them)
+                sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))
         moved = torch.movedim(inputs, 2 + self.axis, 2)  # (B, C, S, h, w)
         s = moved.shape[2]
-        slices = moved.transpose(1, 2).reshape(b * s, c, *moved.shape[3:])
-        slice_sigma = sigma.repeat_interleave(s, dim=0) if sigma is not None else None
+
+        def as_slices(t: torch.Tensor) -> torch.Tensor:
+            return torch.movedim(t, 2 + self.axis, 2).transpose(1, 2).reshape(b * s, c, *moved.shape[3:])
+
+        slices = as_slices(inputs)
+        if sigma is None:
+            slice_sigma = None
+        else:
+            slice_sigma = as_slices(sigma) if sigma.shape == inputs.shape else sigma.repeat_interleave(s, dim=0)
         starts = range(0, slices.shape[0], self.batch_size)
         if self.progress and len(starts) > 1:  # a volume of one batch needs no second bar beside the images bar
             from tqdm.auto import tqdm
