@@ -5,7 +5,8 @@ the benchmarks' figures and the MNI templates come with extras::
 
     pip install "monai_nad[baselines]"     # bm3d, bm4d (non-commercial licence), DIPY, SimpleITK
     pip install "monai_nad[experiments]"   # matplotlib, nilearn (the MNI templates), einops
-    pip install "monai_nad[all]"           # both
+    pip install "monai_nad[bids]"          # pybids (monai-nad bids: BIDS datasets in, derivatives out)
+    pip install "monai_nad[all]"           # all three
 
 Code that needs one of them imports it with :func:`require` (or :func:`pyplot`), which raises MONAI's
 :class:`~monai.utils.OptionalImportError` (an ``ImportError``) in one line naming the extra to install, e.g.
@@ -29,6 +30,7 @@ EXTRAS: dict[str, str] = {
     "matplotlib": "experiments",
     "nilearn": "experiments",
     "einops": "experiments",
+    "bids": "bids",  # pybids
 }
 
 

@@ -1,4 +1,4 @@
-"""Command line: ``monai-nad denoise`` for user scans, ``monai-nad demo`` for the embedded sample.
+"""Command line: ``monai-nad denoise`` for user scans, ``monai-nad bids`` for BIDS datasets, ``monai-nad demo`` for the embedded sample.
 
 Both run the bundle's ``inference.json`` through MONAI's bundle workflow, so the command line and
 ``python -m monai.bundle run --config_file inference.json`` denoise identically.
@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,7 @@ def run_inference(
     verbose: bool = False,
     shard: tuple[int, int] | None = None,
     dicom_as_nifti: bool = False,
+    outputs: Mapping[str | Path, str | Path] | None = None,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -118,6 +119,8 @@ def run_inference(
             source's headers and geometry, a description naming the denoiser and its version).
         verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows
             within a scan. Defaults to False: one progress bar over the scans, warnings and errors only.
+        outputs: input file -> its result path relative to ``output_dir`` (e.g. BIDS derivative names; see
+            :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: results are named as usual.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "existing": [(input, result), ...], "ignored": [...],
@@ -151,6 +154,10 @@ def run_inference(
         values["shard"] = [int(shard[0]), int(shard[1])]
     if dicom_as_nifti:
         values["dicom_as_nifti"] = True
+    if outputs:
+        if "@output_paths" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} cannot name its results (no output_paths in its inference.json): update the bundle.")
+        values["output_paths"] = {str(source): str(target) for source, target in outputs.items()}
     if not verbose and "@progress" in config.read_text():
         values["progress"] = False  # the bars within a scan; the bar over the scans stays
     if axis is not None:
@@ -382,6 +389,27 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
+    bid = sub.add_parser("bids", parents=[common], help="denoise a BIDS dataset into a BIDS derivative dataset (BIDS App arguments)")
+    bid.add_argument("bids_dir", help="the BIDS dataset (with its dataset_description.json)")
+    bid.add_argument("output_dir", help="the derivative dataset to write (outside the dataset, or under its derivatives/)")
+    bid.add_argument("analysis_level", choices=["participant", "group"], help="participant (group: nothing to do)")
+    bid.add_argument("--participant-label", nargs="+", default=None, metavar="LABEL",
+                     help="the participants to denoise (01 or sub-01; default: all)")
+    bid.add_argument("--suffix", nargs="+", default=None, metavar="SUFFIX",
+                     help="the BIDS suffixes to denoise (default: T1w T2w FLAIR PD dwi)")
+    bid.add_argument("--mode", choices=["auto", "2d", "3d"], default="auto", help="as for denoise")
+    bid.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None, help="as for denoise")
+    bid.add_argument("--batch-size", type=int, default=16, help="slices per network call")
+    bid.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
+    bid.add_argument("--skip-existing", action="store_true",
+                     help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
+    bid.add_argument("--report", default=None, metavar="FILE",
+                     help="write a JSON report: per input its output, status, error, model, coils and seconds")
+    bid.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
+                     help="CPU threads (default: the cores not busy with other processes)")
+    bid.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                     help="denoise only the K-th of N shares of the scans (job arrays: N jobs cover the dataset exactly once)")
+    bid.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
@@ -434,6 +462,33 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)
             print(f"wrote {compare_suite(args.suite, args.store, args.output_dir, command)}")
             return 0
+        if args.command == "bids":
+            if args.analysis_level == "group":
+                print("monai-nad: nothing to do at group level (scans are denoised at participant level)")
+                return 0
+            import torch
+
+            from monai_nad.bids import denoise_bids  # pybids only for this command
+
+            if args.overwrite and args.skip_existing:
+                raise ValueError("--overwrite and --skip-existing contradict each other: give one.")
+            threads = args.threads or default_threads()
+            torch.set_num_threads(threads)
+            result = denoise_bids(
+                args.bids_dir, args.output_dir, participant_labels=args.participant_label, suffixes=args.suffix,
+                bundle=args.bundle, device=args.device, batch_size=args.batch_size, overwrite=args.overwrite, coils=args.coils,
+                mode=args.mode, precision=args.precision, skip_existing=args.skip_existing, verbose=args.verbose, shard=args.shard,
+            )
+            if args.report:
+                _write_report(Path(args.report), result, threads)
+            if result["interrupted"]:
+                print("monai-nad: interrupted (Ctrl-C); the results listed below are complete, the rest were not started "
+                      "or were discarded", file=sys.stderr)
+                print(_summary(result))
+                return 130
+            print(_summary(result))
+            print(f"BIDS derivative dataset: {args.output_dir} ({len(result['sidecars'])} sidecar/bval/bvec file(s) written)")
+            return 1 if result["failures"] else 0
         if args.command == "denoise":
             import torch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from monai_nad.data.volumes import RESULTS_MARKER, ScanSource, find_scans, load_image, output_path_for
 
-__all__ = ["InputReport", "check_noise_level", "check_writable", "log_results", "prepare_inputs", "plan_outputs"]
+__all__ = ["InputReport", "check_noise_level", "check_writable", "log_results", "prepare_inputs", "plan_outputs", "fix_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +156,43 @@ def plan_outputs(scans: list[ScanSource], output_dir: Path, dicom_as_nifti: bool
     return result
 
 
+def fix_outputs(
+    planned: list[tuple[ScanSource, Path | None, str]], outputs: Mapping[str | Path, str | Path], output_dir: Path
+) -> list[tuple[ScanSource, Path | None, str]]:
+    """``planned`` (as :func:`plan_outputs` returns it) with the result paths ``outputs`` fixes, still unique.
+
+    Args:
+        planned: ``(scan, result, reason)`` per scan.
+        outputs: input file (or DICOM folder) -> its result path relative to ``output_dir`` (e.g. a BIDS derivative
+            name, ``sub-01/anat/sub-01_desc-denoised_T1w.nii.gz``); the extension decides the format as usual. Inputs
+            are matched by their resolved path; the scans of other inputs keep their planned result.
+        output_dir: the output folder.
+
+    Returns:
+        ``(scan, result, "")``, or ``(scan, None, reason)`` for a scan whose result is already another scan's.
+
+    Raises:
+        ValueError: a result path that is absolute or leaves ``output_dir``.
+    """
+    fixed: dict[Path, Path] = {}
+    for source, target in outputs.items():
+        target = Path(target)
+        if target.is_absolute() or ".." in target.parts or not target.parts:
+            raise ValueError(f"the result path {str(target)!r} of {source} must be a file name relative to the output folder.")
+        fixed[Path(source).resolve()] = output_dir / target
+    chosen = [(scan, fixed[scan.path], "") if scan.path in fixed else (scan, target, reason) for scan, target, reason in planned]
+    seen: dict[Path, str] = {}
+    result = []
+    for scan, target, reason in chosen:
+        if target is not None and target in seen:
+            result.append((scan, None, f"its result would have the same name as that of {seen[target]}"))
+            continue
+        if target is not None:
+            seen[target] = scan.name
+        result.append((scan, target, reason))
+    return result
+
+
 def planned_relative(scan: ScanSource, target: Path, output_dir: Path) -> Path:
     """The scan's name placed in the folder its planned result is in, relative to ``output_dir``."""
     return target.parent.relative_to(output_dir) / scan.path.name
@@ -166,6 +203,7 @@ def prepare_inputs(
     skip_existing: bool = False,
     shard: tuple[int, int] | None = None,
     dicom_as_nifti: bool = False,
+    outputs: Mapping[str | Path, str | Path] | None = None,
 ) -> InputReport:
     """Expand inputs, check each one, and decide its output path; bad inputs are reported, not fatal.
 
@@ -184,6 +222,8 @@ def prepare_inputs(
             looking for them) are sorted by name and dealt out in turn; result names are decided over the whole
             study first, so they are the same whatever the sharding. Defaults to None: everything.
         dicom_as_nifti: write DICOM inputs' results as NIfTI files. Defaults to False: as new DICOM series.
+        outputs: input file -> its result path relative to ``output_dir``, for inputs whose result must have a given
+            name (e.g. a BIDS derivative's; :func:`fix_outputs`). Defaults to None: every result is named as planned.
 
     Returns:
         an :class:`InputReport`.
@@ -224,6 +264,8 @@ def prepare_inputs(
                 continue
             scans.setdefault((scan.path, scan.series.files if scan.series else ()), scan)
     planned = plan_outputs(list(scans.values()), output_dir, dicom_as_nifti)
+    if outputs:
+        planned = fix_outputs(planned, outputs, output_dir)
     if shard is not None:
         names = sorted({scan.name for scan, _, _ in planned} | {source for source, _ in report.failures})
         mine = set(names[shard[0] - 1 :: shard[1]])
