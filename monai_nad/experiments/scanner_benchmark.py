@@ -537,7 +537,8 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
               "| method | ms per slice |", "|---|---|"]
     lines += [f"| `{m}` | {ms[m]:.0f} |" for m in methods if m in ms]
     lines += ["", "BM3D's times include the bias correction (and for sense2 the whitening); the volume model's is its slab's time "
-              "divided by the slices; none includes tuning.", ""]
+              "divided by the slices; none includes tuning. All were measured in the same run, on a machine whose cores other "
+              "jobs may share: compare them with each other rather than as absolute times.", ""]
     tuned = [(m, k) for m in ("bm3d_true_noise", "bm3d_white") for k in ("factor", "b") if any(r["method"] == m and k in r.get("chosen", {}) for r in rows)]
     if tuned:
         lines += ["Chosen on validation: " + "; ".join(f"`{m}` {k} {_chosen_range(rows, m, k)}" for m, k in tuned) + ".", ""]
