@@ -87,6 +87,7 @@ def run_inference(
     shard: tuple[int, int] | None = None,
     dicom_as_nifti: bool = False,
     outputs: Mapping[str | Path, str | Path] | None = None,
+    noise_map: bool = False,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -121,6 +122,10 @@ def run_inference(
             within a scan. Defaults to False: one progress bar over the scans, warnings and errors only.
         outputs: input file -> its result path relative to ``output_dir`` (e.g. BIDS derivative names; see
             :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: results are named as usual.
+        noise_map: also write each input's estimated noise next to its result, ``<name>_noise_std.nii.gz`` (``.npy``
+            for 2D images): the per-voxel noise std in the scan's own units, with the input's affine and header
+            (:func:`~monai_nad.transforms.noise_map.estimate_noise`; see :class:`~monai_nad.inference.SaveDenoisedd`).
+            The noise the network is told does not change. Defaults to False.
 
     Returns:
         ``{"written": [...], "failures": [(input, reason), ...], "existing": [(input, result), ...], "ignored": [...],
@@ -154,6 +159,10 @@ def run_inference(
         values["shard"] = [int(shard[0]), int(shard[1])]
     if dicom_as_nifti:
         values["dicom_as_nifti"] = True
+    if noise_map:
+        if "@noise_map" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} cannot write noise maps (no noise_map in its inference.json): run it without --noise-map.")
+        values["noise_map"] = True
     if outputs:
         if "@output_paths" not in config.read_text():
             raise ValueError(f"the bundle {bundle} cannot name its results (no output_paths in its inference.json): update the bundle.")
@@ -223,7 +232,14 @@ def run_inference(
     return {
         "written": list(report.written), "failures": list(report.failures), "existing": list(report.existing),
         "ignored": list(report.ignored), "seconds": time.time() - start, "interrupted": interrupted, "report": report,
+        "noise_maps": _noise_log(workflow) if noise_map else [],
     }
+
+
+def _noise_log(workflow: object) -> list[str]:
+    """The lines the bundle's :class:`~monai_nad.inference.SaveDenoisedd` kept of the noise maps it wrote."""
+    post = workflow.parser.get_parsed_content("postprocessing")
+    return [line for t in getattr(post, "transforms", [post]) for line in getattr(t, "noise_log", [])]
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -236,6 +252,7 @@ def _root_cause(err: BaseException) -> BaseException:
 def _summary(result: dict) -> str:
     lines = [f"denoised {len(result['written'])} image(s) in {result['seconds']:.1f} s"]
     lines += [f"  wrote {path}" for path in result["written"]]
+    lines += [f"  noise map {line}" for line in result.get("noise_maps", [])]
     if result.get("existing"):
         lines.append(f"kept {len(result['existing'])} result(s) of an earlier run (--skip-existing)")
     if result.get("ignored"):
@@ -370,6 +387,9 @@ def _parser() -> argparse.ArgumentParser:
                           "the 2D model slice by slice otherwise; 2d or 3d force one")
     den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
+    den.add_argument("--noise-map", action="store_true",
+                     help="also write <name>_noise_std.nii.gz (.npy for 2D images) next to each result: the estimated per-voxel "
+                          "noise std in the scan's units, with its affine and header (the network is told the same noise as without it)")
     den.add_argument("--noise-std", type=_number(float, 0, "a finite number", float(np.finfo(np.float32).max)), default=None, metavar="SIGMA",
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
     den.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
@@ -501,7 +521,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
-                verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti,
+                verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti, noise_map=args.noise_map,
             )
             if args.report:
                 _write_report(Path(args.report), result, threads)

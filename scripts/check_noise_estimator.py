@@ -4,7 +4,17 @@ Prints, per cell, the median and the min / max over slices of estimate / true si
 bar (median in [0.95, 1.05], every slice in [0.90, 1.10]). Colin27 comes from ``monai_nad.data.load_colin27`` (fill its
 cache once with ``python -m monai_nad.data.colin27 --download``); it is skipped with a message when missing.
 
+``--scanner`` checks :func:`monai_nad.transforms.noise_map.estimate_noise` instead, on the 32 cells of section 1d
+(:func:`~monai_nad.transforms.benchmark_1d_slice`: MNI and Colin27, as is and inverted, filtered / partial_fourier /
+sos8 / sense2, levels 0.05 and 0.10) of the validation slices z in [80, 90) (``--split test``: z in [90, 100)):
+per cell the ratio estimated / true std (each the median over the foreground, the clean slice above 2 % of its
+maximum; min / median / max over slices), the estimated coil counts, the median correlation length (pixels) and
+the median ratio of :func:`~monai_nad.transforms.estimate_noise_sigma` for comparison; then the white Rician cells
+of section 1c on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
+slice is within 10 % of the truth.
+
     python scripts/check_noise_estimator.py
+    python scripts/check_noise_estimator.py --scanner [--split test]
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from monai_nad.data import load_colin27, load_mni_template, shift_contrast
 from monai_nad.transforms import estimate_noise_sigma, estimate_noise_sigma_batch
 
 TEST_Z = range(90, 100)
+SCANNER_SPLITS = {"validation": range(80, 90), "test": range(90, 100)}
 
 
 def noisy_slice(clean: np.ndarray, sigma: float, seed: int, coils: int = 1) -> np.ndarray:
@@ -46,14 +57,79 @@ def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
     return ok
 
 
+def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
+    """``(estimate_noise / truth, N, correlation length, estimate_noise_sigma / truth)`` on one 1d slice."""
+    from monai_nad.transforms import benchmark_1d_slice
+    from monai_nad.transforms.noise_map import estimate_noise
+
+    sample = benchmark_1d_slice(clean, z, condition, level)
+    cut = clean[: sample.noisy.shape[0]]  # sense2 drops an odd last row
+    truth = float(np.median(sample.noise_std_map[cut > 0.02 * cut.max()]))
+    estimate = estimate_noise(sample.noisy)
+    old = float(estimate_noise_sigma(sample.noisy[None])[0])
+    return estimate.std / truth, estimate.coils, estimate.correlation_length, old / truth
+
+
+def scanner_check(volumes: dict, split: str) -> bool:
+    """The 32 cells of section 1d and the white cells of 1c on ``split``'s slices; True when every slice is within 10 %."""
+    from monai_nad.transforms import BENCHMARK_1D_CONDITIONS
+    from monai_nad.transforms.noise_map import estimate_noise
+
+    zs = SCANNER_SPLITS[split]
+    print(f"section 1d, {split} slices z {zs.start}-{zs.stop - 1}: estimate_noise std / true median std over the foreground")
+    print(f"{'cell':<40} {'min':>6} {'median':>6} {'max':>6}  {'N':<10} {'corr.len':>8}  {'old est.':>8}")
+    ok = True
+    for name, vol in volumes.items():
+        for shift in (None, "inverted"):
+            for condition in BENCHMARK_1D_CONDITIONS:
+                for level in (0.05, 0.10):
+                    rows = [_scanner_ratio(shift_contrast(vol[:, :, z], shift), z, condition, level) for z in zs]
+                    r = np.array([row[0] for row in rows])
+                    coils = "/".join(str(c) for c in sorted({row[1] for row in rows}))
+                    good = bool(r.min() >= 0.90 and r.max() <= 1.10)
+                    ok &= good
+                    cell = f"{name} {shift or 'as is'} {condition} {level:.2f}"
+                    print(f"{cell:<40} {r.min():6.3f} {np.median(r):6.3f} {r.max():6.3f}  N={coils:<8} "
+                          f"{np.median([row[2] for row in rows]):8.2f}  {np.median([row[3] for row in rows]):8.3f}  "
+                          f"{'ok' if good else 'FAIL'}", flush=True)
+    print(f"section 1c (white Rician), {split} slices: estimate / true sigma, median [min, max]")
+    for name, vol in volumes.items():
+        for shift in (None, "dim", "inverted"):
+            for s in (0.05, 0.10, 0.15):
+                clean = [shift_contrast(vol[:, :, z], shift) for z in zs]
+                noisy = [noisy_slice(c, s, 1000 + z) for c, z in zip(clean, zs)]
+                old = np.array([estimate_noise_sigma(x[None])[0] / s for x in noisy])
+                new = np.array([estimate_noise(x, coils=1).std / s for x in noisy])
+                print(f"{name + ' ' + (shift or 'as is') + f' s={s:.2f}':<30} estimate_noise_sigma {np.median(old):.3f} "
+                      f"[{old.min():.3f}, {old.max():.3f}]   estimate_noise {np.median(new):.3f} [{new.min():.3f}, {new.max():.3f}]",
+                      flush=True)
+        for coils in (4, 8):
+            for s in (0.05, 0.15):
+                noisy = [noisy_slice(vol[:, :, z], s, 1000 + z, coils) for z in zs]
+                old = np.array([estimate_noise_sigma(x[None], coils=coils)[0] / s for x in noisy])
+                told = np.array([estimate_noise(x, coils=coils).std / s for x in noisy])
+                blind = [estimate_noise(x) for x in noisy]
+                found = "/".join(str(c) for c in sorted({e.coils for e in blind}))
+                print(f"{name + f' {coils} coils s={s:.2f}':<30} estimate_noise_sigma {np.median(old):.3f} "
+                      f"[{old.min():.3f}, {old.max():.3f}]   estimate_noise {np.median(told):.3f} [{told.min():.3f}, {told.max():.3f}]"
+                      f"   blind: N={found}, {np.median([e.std / s for e in blind]):.3f}", flush=True)
+    print("ALL 1d CELLS WITHIN 10 %" if ok else "SOME 1d CELLS OUTSIDE 10 %")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.parse_args()
+    parser.add_argument("--scanner", action="store_true", help="check estimate_noise on the section 1d cells (scanner noise)")
+    parser.add_argument("--split", choices=sorted(SCANNER_SPLITS), default="validation",
+                        help="the slices of --scanner (default: validation, z 80-89; test: z 90-99, for scoring only)")
+    args = parser.parse_args()
     volumes = {"MNI": load_mni_template()}
     try:
         volumes["Colin27"] = load_colin27()
     except FileNotFoundError as err:
         print(f"Colin27 skipped: {err}")
+    if args.scanner:
+        return 0 if scanner_check(volumes, args.split) else 1
     print(f"{'cell (estimate / true sigma)':<36} {'median':>7} {'min':>7} {'max':>7}")
     ok = True
     for name, vol in volumes.items():

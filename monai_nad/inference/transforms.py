@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like, spacing_from_affine
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ScanRecord", "LoadScand", "SaveDenoisedd", "collate_scans"]
 
@@ -86,12 +89,61 @@ class SaveDenoisedd(MapTransform):
         conductance_source: an inferer with ``last_conductance`` (e.g. a :class:`SliceWiseInferer` created with
             ``return_conductance=True``); its step-averaged conductance maps are written next to each result as
             ``<name>_conductance.nii.gz`` (a 4D NIfTI, the last axis the edge directions) or ``.npy`` for 2D images.
+        noise_map: also write the input's estimated noise next to each result as ``<name>_noise_std.nii.gz`` (``.npy``
+            for 2D images): the per-voxel noise std in the scan's own intensity units
+            (:func:`~monai_nad.transforms.noise_map.estimate_noise` of the input as loaded, each volume of a series on
+            its own), with the input's affine and header (float32), and log one line per scan of what was estimated
+            (also kept in :attr:`noise_log`). The coil count is the item's ``"coils"`` where given, else read from the
+            air. A scan without a usable estimate (negative values, too small) gets a warning instead. Defaults to
+            False.
     """
 
-    def __init__(self, keys: KeysCollection = "pred", overwrite: bool = False, conductance_source: object | None = None) -> None:
+    def __init__(
+        self, keys: KeysCollection = "pred", overwrite: bool = False, conductance_source: object | None = None, noise_map: bool = False
+    ) -> None:
         super().__init__(keys)
         self.overwrite = overwrite
         self.conductance_source = conductance_source
+        self.noise_map = bool(noise_map)
+        #: one line per noise map written: ``"<map>: noise std ..., N = ..., correlation length ... px"``.
+        self.noise_log: list[str] = []
+
+    def _save_noise_map(self, record: ScanRecord, output: Path, coils: object = None) -> None:
+        from monai_nad.transforms.noise_map import estimate_noise
+
+        array = record.loaded.array
+        volumes = [array] if array.ndim < 4 else [array[..., v] for v in range(array.shape[-1])]
+        name = record.loaded.path.name
+        try:
+            if float(array.min()) < 0:
+                raise ValueError("the image has negative values: not a magnitude image")
+            told = None if coils is None else int(torch.as_tensor(coils).flatten()[0])
+            estimates = [estimate_noise(volume, coils=told) for volume in volumes]
+        except ValueError as err:
+            logger.warning("%s: no noise map: %s", name, err)
+            return
+        stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
+        as_array = record.loaded.kind == "image"
+        target = output.with_name(f"{stem}_noise_std" + (".npy" if as_array else ".nii.gz"))
+        if target.exists() and not self.overwrite:
+            raise FileExistsError(f"{target} already exists; choose another output folder or use --overwrite (overwrite=True) to replace it.")
+        values = estimates[0].std_map if len(estimates) == 1 else np.stack([e.std_map for e in estimates], axis=-1)
+        values = values.astype(np.float32)
+        if as_array:
+            np.save(target, values)
+        else:
+            header = None
+            if record.loaded.kind == "nifti":
+                header = nib.load(str(record.loaded.path)).header.copy()
+                header.set_data_dtype(np.float32)
+                header.set_slope_inter(1.0, 0.0)
+            nib.save(nib.Nifti1Image(values, record.loaded.affine, header=header), str(target))
+        middle = estimates[len(estimates) // 2]
+        line = f"{target}: " + middle.summary()
+        if len(estimates) > 1:
+            line += f" (volume {len(estimates) // 2 + 1} of {len(estimates)}; std of each: " + ", ".join(f"{e.std:.4g}" for e in estimates) + ")"
+        self.noise_log.append(line)
+        logger.info("%s: %s", name, line)
 
     def _save_conductance(self, index: int, record: ScanRecord, output: Path) -> None:
         maps = getattr(self.conductance_source, "last_conductance", None)
@@ -118,9 +170,12 @@ class SaveDenoisedd(MapTransform):
             if not isinstance(d["scan"], list):
                 values = values[None]
             written = []
+            coils = d.get("coils") if isinstance(d["scan"], list) else [d.get("coils")]
             for index, (record, output, value) in enumerate(zip(records, outputs, values)):
                 restored = denormalise_intensity(np.moveaxis(value, 0, -1) if record.loaded.array.ndim == 4 else value[0], record.norm)
                 written.append(str(save_like(restored, record.loaded, Path(str(output)), overwrite=self.overwrite)))
                 self._save_conductance(index, record, Path(str(output)))
+                if self.noise_map:
+                    self._save_noise_map(record, Path(str(output)), None if coils is None else coils[index])
             d["written"] = written if isinstance(d["scan"], list) else written[0]
         return d
