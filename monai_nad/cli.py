@@ -78,7 +78,7 @@ def run_inference(
     save_conductance: bool = False,
     post_correction: str | None = None,
     noise_std: float | None = None,
-    coils: int = 1,
+    coils: int | None = None,
     self_ensemble: int | None = None,
     mode: str = "auto",
     precision: str | None = None,
@@ -88,6 +88,7 @@ def run_inference(
     dicom_as_nifti: bool = False,
     outputs: Mapping[str | Path, str | Path] | None = None,
     noise_map: bool = False,
+    noise_estimate: str | None = None,
 ) -> dict:
     """Denoise ``inputs`` with a bundle's inference workflow.
 
@@ -104,7 +105,8 @@ def run_inference(
             the Rician mean; see :class:`~monai_nad.networks.RicianMeanInversion`). Defaults to the bundle's setting.
         noise_std: the noise standard deviation in the inputs' own intensity units, for bundles whose network takes
             a noise level. Defaults to None: estimated blindly for each image (volumes: once per volume).
-        coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise); 1 for Rician.
+        coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise; 1: Rician). Defaults to None:
+            read from the air of each scan (with the noise level) where the level is not given, else 1.
         self_ensemble: average the network over 1, 2, 4 or 8 flips/transposes of each slice (k times the time, a
             result that does not depend on orientation); for the 2D and the volume model alike. Defaults to the bundle's
             settings (2D model: 2, volume model: 1, whose neighbouring slices already average).
@@ -116,6 +118,9 @@ def run_inference(
         skip_existing: keep results already in ``output_dir`` and denoise only the other inputs. Defaults to False.
         shard: ``(k, n)``: denoise only the k-th of n shares of the inputs (see
             :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: all of them.
+        noise_estimate: how a blind run estimates the noise (:data:`~monai_nad.inference.NOISE_ESTIMATES`):
+            ``"level"`` (one white Rician level) or ``"map"`` (a per-voxel std map and the coil count from the air).
+            Defaults to the bundle's (``"level"``).
         dicom_as_nifti: write DICOM series' results as NIfTI. Defaults to False: as new DICOM series (new UIDs, the
             source's headers and geometry, a description naming the denoiser and its version).
         verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows
@@ -152,13 +157,23 @@ def run_inference(
     values = {
         "bundle_root": str(bundle), "output_dir": str(output_dir), "denoised_dir": str(output_dir),
         "input_paths": [str(p) for p in inputs], "slice_batch_size": int(batch_size),
-        "overwrite": bool(overwrite), "save_conductance": bool(save_conductance), "coils": int(coils),
+        "overwrite": bool(overwrite), "save_conductance": bool(save_conductance),
         "skip_existing": bool(skip_existing),
     }
+    if coils is not None:
+        values["coils"] = int(coils)
+    elif noise_std is not None:
+        values["coils"] = 1  # a given level without a coil count: Rician, as before
     if shard is not None:
         values["shard"] = [int(shard[0]), int(shard[1])]
     if dicom_as_nifti:
         values["dicom_as_nifti"] = True
+    if noise_estimate is not None:
+        if noise_estimate not in ("level", "map"):
+            raise ValueError(f"--noise-estimate must be level or map, got {noise_estimate!r}.")
+        if "@noise_estimate" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} has no noise estimate setting: run it without --noise-estimate.")
+        values["noise_estimate"] = noise_estimate
     if noise_map:
         if "@noise_map" not in config.read_text():
             raise ValueError(f"the bundle {bundle} cannot write noise maps (no noise_map in its inference.json): run it without --noise-map.")
@@ -375,7 +390,19 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--bundle", default=None, help="bundle folder to take the model from (default: the shipped one)")
     common.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     common.add_argument("--overwrite", action="store_true", help="replace existing results")
-    den = sub.add_parser("denoise", parents=[common], help="denoise NIfTI/DICOM/PNG/JPEG files or folders")
+    batch = argparse.ArgumentParser(add_help=False)  # what denoise and bids share: a study's run
+    batch.add_argument("--coils", type=_number(int, 1, "an integer"), default=None,
+                       help="receiver coils of sum-of-squares magnitude images (default: 1, Rician; with --noise-estimate map, read from the air)")
+    batch.add_argument("--skip-existing", action="store_true",
+                       help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
+    batch.add_argument("--report", default=None, metavar="FILE",
+                       help="write a JSON report: per input its output, status, error, model, noise, coils and seconds")
+    batch.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
+                       help="CPU threads (default: the cores not busy with other processes)")
+    batch.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                       help="denoise only the K-th of N shares of the inputs (job arrays: N jobs cover the inputs exactly once)")
+    batch.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
+    den = sub.add_parser("denoise", parents=[common, batch], help="denoise NIfTI/DICOM/PNG/JPEG files or folders")
     den.add_argument("inputs", nargs="+", help="files or folders")
     den.add_argument("-o", "--output-dir", required=True, help="output folder (never an input folder)")
     den.add_argument("--axis", type=int, choices=[-3, -2, -1, 0, 1, 2], default=None,
@@ -392,24 +419,17 @@ def _parser() -> argparse.ArgumentParser:
                           "noise std in the scan's units, with its affine and header (the network is told the same noise as without it)")
     den.add_argument("--noise-std", type=_number(float, 0, "a finite number", float(np.finfo(np.float32).max)), default=None, metavar="SIGMA",
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
-    den.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
     den.add_argument("--self-ensemble", type=int, choices=[1, 2, 4, 8], default=None, metavar="K",
                      help="average over K = 1, 2, 4 or 8 flips/transposes of each slice: K times the time, a little better "
                           "(default: the bundle's)")
-    den.add_argument("--skip-existing", action="store_true",
-                     help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
-    den.add_argument("--report", default=None, metavar="FILE",
-                     help="write a JSON report: per input its output, status, error, model, coils and seconds")
-    den.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
-                     help="CPU threads (default: the cores not busy with other processes)")
-    den.add_argument("--shard", type=_shard, default=None, metavar="K/N",
-                     help="denoise only the K-th of N shares of the inputs (job arrays: N jobs cover the inputs exactly once)")
+    den.add_argument("--noise-estimate", choices=["level", "map"], default=None,
+                     help="blind runs: one white noise level (level, the default) or a per-voxel noise map and the coil count "
+                          "read from the air (map: for filtered, multi-coil or parallel-imaging scanner noise; see docs/results/scanner_noise.md)")
     den.add_argument("--dicom-as-nifti", action="store_true",
                      help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
-    den.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
-    bid = sub.add_parser("bids", parents=[common], help="denoise a BIDS dataset into a BIDS derivative dataset (BIDS App arguments)")
+    bid = sub.add_parser("bids", parents=[common, batch], help="denoise a BIDS dataset into a BIDS derivative dataset (BIDS App arguments)")
     bid.add_argument("bids_dir", help="the BIDS dataset (with its dataset_description.json)")
     bid.add_argument("output_dir", help="the derivative dataset to write (outside the dataset, or under its derivatives/)")
     bid.add_argument("analysis_level", choices=["participant", "group"], help="participant (group: nothing to do)")
@@ -420,16 +440,6 @@ def _parser() -> argparse.ArgumentParser:
     bid.add_argument("--mode", choices=["auto", "2d", "3d"], default="auto", help="as for denoise")
     bid.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default=None, help="as for denoise")
     bid.add_argument("--batch-size", type=int, default=16, help="slices per network call")
-    bid.add_argument("--coils", type=_number(int, 1, "an integer"), default=1, help="receiver coils of sum-of-squares magnitude images (default 1: Rician)")
-    bid.add_argument("--skip-existing", action="store_true",
-                     help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
-    bid.add_argument("--report", default=None, metavar="FILE",
-                     help="write a JSON report: per input its output, status, error, model, coils and seconds")
-    bid.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
-                     help="CPU threads (default: the cores not busy with other processes)")
-    bid.add_argument("--shard", type=_shard, default=None, metavar="K/N",
-                     help="denoise only the K-th of N shares of the scans (job arrays: N jobs cover the dataset exactly once)")
-    bid.add_argument("-v", "--verbose", action="store_true", help="also print the engine's log")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
@@ -461,7 +471,7 @@ def _console(verbose: bool):
     level, propagate = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
-    log.propagate = verbose  # -v: the engine's own logging configuration shows it too
+    log.propagate = False  # one line per message, whatever the host's (or, with -v, the bundle's) logging adds
     try:
         yield
     finally:
@@ -522,6 +532,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
                 verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti, noise_map=args.noise_map,
+                noise_estimate=args.noise_estimate,
             )
             if args.report:
                 _write_report(Path(args.report), result, threads)

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--white-factors", nargs="+", type=float, default=list(sb.WHITE_FACTORS), help="the factors bm3d_white may choose from")
     parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
     parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
+    parser.add_argument("--update", action="store_true",
+                        help="re-run only --methods and replace their rows in the record of an earlier run (the other methods' rows stay; "
+                             "the page names both commands)"),
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"scanner_noise.{ext}" for ext in ("json", "md", "png"))
     if args.render_only:
@@ -46,9 +49,21 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             parser.error(str(err))
         outputs: dict = {}
+        earlier = None
+        if args.update:
+            try:
+                earlier = json.loads(store.read_text())
+            except (OSError, ValueError) as err:
+                print(f"benchmark_scanner_noise: error: --update needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
+                return 2
         rows = sb.run_scanner_benchmark(cells, args.methods, args.limit, args.white_factors, outputs=outputs, log=lambda m: print(m, flush=True))
         command = " ".join(["python scripts/benchmark_scanner_noise.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "white_factors": args.white_factors, "methods": args.methods, "notes": args.note}
+        if earlier is not None:
+            replaced = {(r["cell"], r["method"]) for r in rows}
+            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced] + rows
+            command = f"{earlier['command']}, then {command}"
+            settings = {**earlier["settings"], "updated_methods": args.methods, "notes": earlier["settings"].get("notes", []) + args.note}
         args.output_dir.mkdir(parents=True, exist_ok=True)
         store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
         panels = {}
@@ -58,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 noisy, reference = cell.load("test")
                 panels[condition] = {"reference": reference[0], "noisy": noisy[0]}
                 panels[condition].update({m: outputs[cell.name, m] for m in (sb.BLIND, sb.ANCHOR) if (cell.name, m) in outputs})
-        if panels:
+        if panels and all(sb.ANCHOR in panel for panel in panels.values()):  # an --update of our rows keeps the figure
             sb.scanner_figure(panels, figure)
     summary = sb.summarise_scanner(rows)
     text = sb.render_scanner_page(rows, summary, command, settings, figure.name if figure.is_file() else None)

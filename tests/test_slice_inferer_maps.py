@@ -28,3 +28,13 @@ def test_one_level_per_volume_still_reaches_every_slice():
     out = SliceWiseInferer(axis=1)(torch.rand(2, 1, 6, 5, 4), _EchoLevel(), noise_std=torch.tensor([0.1, 0.2]))
     torch.testing.assert_close(out[0], torch.full_like(out[0], 0.1))
     torch.testing.assert_close(out[1], torch.full_like(out[1], 0.2))
+
+
+def test_a_series_takes_one_map_per_volume():
+    series = torch.rand(1, 3, 6, 5, 4)
+    noise_map = torch.rand(1, 3, 6, 5, 4)
+
+    class OneChannel(_EchoLevel):
+        in_channels = 1
+
+    torch.testing.assert_close(SliceWiseInferer(axis=2)(series, OneChannel(), noise_std=noise_map), noise_map)

@@ -52,8 +52,8 @@ MIN_IMAGE_SIZE = 3
 #: The file that marks a folder as holding results of ``monai-nad``: folder searches never read inputs from it.
 RESULTS_MARKER = ".monai-nad-results"
 
-#: The name endings of the files ``monai-nad`` writes (a result, its conductance maps).
-RESULT_STEMS = ("_denoised", "_denoised_conductance")
+#: The name endings of the files ``monai-nad`` writes (a result, its conductance maps, its noise map).
+RESULT_STEMS = ("_denoised", "_denoised_conductance", "_denoised_noise_std")
 
 
 def _suffix(path: Path) -> str:

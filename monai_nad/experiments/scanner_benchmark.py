@@ -82,7 +82,7 @@ SCANNER_SHIFTS: tuple[str | None, ...] = (None, "inverted")
 SCANNER_LEVELS = (0.05, 0.10)
 SCANNER_CONDITIONS = BENCHMARK_1D_CONDITIONS
 #: The methods of the page, in its column order.
-SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
+SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_map", "neural_pde_3d_map", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
 #: The white factors ``bm3d_white`` may choose from: two, to keep the whole run near an hour on one core (BM3D on
 #: every validation slice per factor is most of its cost). Checks on single validation slices (factors 0.5-4) found
 #: the best at 1 for sense2 (1.25 within 0.25 dB), 1.25-1.5 for partial_fourier and 3-4 for filtered and sos8 (4 at
@@ -347,11 +347,13 @@ def scanner_methods(
         raise ValueError(f"unknown method(s) {unknown}; choose from {SCANNER_METHODS}.")
     methods: dict[str, Callable] = {}
     tuned: dict[str, Tuner] = {}
-    if {"neural_pde_2d", "neural_pde_3d"} & set(names):
+    if any(name.startswith("neural_pde") for name in names):
         from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 
         net2d, net3d = shipped_models(bundle)
-        models = {"neural_pde_2d": scan_method(net2d, None, "2d"), "neural_pde_3d": scan_method(net2d, net3d, "3d")}
+        models = {"neural_pde_2d": scan_method(net2d, None, "2d"), "neural_pde_3d": scan_method(net2d, net3d, "3d"),
+                  "neural_pde_2d_map": scan_method(net2d, None, "2d", noise_estimate="map"),
+                  "neural_pde_3d_map": scan_method(net2d, net3d, "3d", noise_estimate="map")}
     for name in SCANNER_METHODS:
         if name not in names:
             continue
@@ -479,6 +481,8 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "- `neural_pde_2d` (**ours, blind**): the shipped 2D model through the command line's inferer (`monai-nad denoise "
         "--mode 2d`), told nothing: not the condition, the level or the coils (it assumes one coil).",
         "- `neural_pde_3d`: the shipped volume model, blind (`--mode 3d`), on each cell's test slab stacked as one volume.",
+        "- `neural_pde_2d_map`, `neural_pde_3d_map`: the same two, blind with `--noise-estimate map` (a per-voxel noise std map "
+        "and the coil count read from the air once per slab, `monai_nad.transforms.noise_map`; not the default).",
         "- `bm3d_true_noise` (**the anchor**): BM3D told the true noise. Stationary conditions: `sigma_psd` = the noise "
         "PSD of one real channel that `benchmark_1d_slice` returns (bm3d's convention; for `partial_fourier` the "
         "symmetrised spectrum (|W(f)|² + |W(−f)|²) / 2, which is what one real channel, and the magnitude, sees of the "

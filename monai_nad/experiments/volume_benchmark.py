@@ -96,14 +96,16 @@ def _inference_ensemble(bundle: Path) -> int:
 
 
 def scan_method(
-    network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, noise_factor: float | None = None
+    network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, noise_factor: float | None = None,
+    noise_estimate: str = "level",
 ) -> Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]:
     """A benchmark method that denoises a slab ``(N, H, W)`` as one volume through the command line's
     :class:`~monai_nad.inference.ScanInferer`, like ``monai-nad denoise --mode <mode>``: with the blind noise estimate,
-    or (``noise_factor``) told that multiple of the true level, like ``--noise-std``."""
+    or (``noise_factor``) told that multiple of the true level, like ``--noise-std``; ``noise_estimate`` as
+    ``--noise-estimate`` (``"level"``, the default, or ``"map"``)."""
     from monai_nad.inference import ScanInferer
 
-    inferer = ScanInferer(volume_network=network3d, mode=mode)
+    inferer = ScanInferer(volume_network=network3d, mode=mode, noise_estimate=noise_estimate)
 
     def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1), dtype=np.float32))[None, None]

@@ -35,7 +35,8 @@ class ScanEvaluator(SupervisedEvaluator):
     ``report.failures``, and the run continues. The inputs were checked before the run
     (:func:`~monai_nad.inference.prepare_inputs`), so this catches what only shows up on the way: a scan the network
     cannot take, a full disk, a file that changed. Every result written is recorded in ``report.written``, with the
-    model, the coil count and the seconds of each scan in ``report.details``. A run with nothing to denoise (every
+    model, the noise level (given, or estimated with the coil count and correlation length), the coil count and the
+    seconds of each scan in ``report.details``. A run with nothing to denoise (every
     result already there) does nothing.
 
     Args:
@@ -89,12 +90,21 @@ class ScanEvaluator(SupervisedEvaluator):
         written = _as_list(output.get("written", [])) if isinstance(output, dict) else []
         self.report.written.extend(str(path) for path in written)
         choices = getattr(self.inferer, "last_choices", [])
+        noises = getattr(self.inferer, "last_noise", [])
+        records = _as_list(batchdata.get("scan", [])) if isinstance(batchdata, dict) else []
         coils = _as_list(batchdata.get("coils", [None] * len(names))) if isinstance(batchdata, dict) else []
+        given = _as_list(batchdata.get("noise_std", [None] * len(names))) if isinstance(batchdata, dict) else []
         for index, name in enumerate(names):
-            detail = {"seconds": round(seconds, 3)}
+            detail: dict = {"seconds": round(seconds, 3)}
             if index < len(choices):
                 detail["model"] = choices[index][0]
-            if index < len(coils) and coils[index] is not None:
-                detail["coils"] = int(coils[index])
+            detail["coils"] = int(coils[index]) if index < len(coils) and coils[index] is not None else 1  # the networks' default
+            scale = float(records[index].norm[1]) if index < len(records) else 1.0  # back to the scan's units
+            noise = noises[index] if index < len(noises) else {}
+            if noise:
+                detail.update(noise_std=noise["noise_std"] * scale, noise_estimated=True, coils=noise["coils"],
+                              coils_estimated=noise["coils_estimated"], correlation_length=noise["correlation_length"])
+            elif index < len(given) and given[index] is not None:
+                detail.update(noise_std=float(given[index]) * scale, noise_estimated=False)
             self.report.details[name] = detail
         return output

@@ -50,14 +50,18 @@ class SliceWiseInferer(Inferer):
     def _series(self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: Any = None, coils: Any = None,
                 **kwargs: Any) -> torch.Tensor:
         """A 4D series ``(B, V, X, Y, Z)`` for a one-channel network: each of the ``V`` volumes on its own, with its own
-        blind noise estimate unless ``noise_std`` gives one per image ``(B,)`` or per volume ``(B, V)``."""
+        blind noise estimate unless ``noise_std`` gives one per image ``(B,)``, per volume ``(B, V)`` or per voxel (a map
+        like ``inputs``)."""
         if self.return_conductance:
             raise ValueError("conductance maps are not available for 4D series; denoise them without saving conductance maps.")
         b, v = inputs.shape[:2]
         sigma = None
         if noise_std is not None:
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
-            sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, v)).reshape(b * v)
+            if sigma.shape == inputs.shape:  # a per-voxel map: each volume its own
+                sigma = sigma.reshape(b * v, 1, *inputs.shape[2:])
+            else:
+                sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, v)).reshape(b * v)
         volumes = inputs.reshape(b * v, 1, *inputs.shape[2:])
         return self(volumes, network, *args, noise_std=sigma, coils=coils, **kwargs).reshape(inputs.shape)
 

@@ -11,15 +11,20 @@ import torch
 from monai.inferers import Inferer, sliding_window_inference
 
 from monai_nad.engines.noise_batch import NoiseLevelBatch
-from monai_nad.inference.inferer import SliceWiseInferer
+from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
 
-__all__ = ["MODES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
+__all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
 
 logger = logging.getLogger(__name__)
 
 #: The ``--mode`` choices: ``"auto"`` (the volume model for volumes with enough, thin enough slices), ``"2d"``, ``"3d"``.
 MODES = ("auto", "2d", "3d")
 
+
+#: How a blind run estimates the noise: ``"map"`` (once per scan and volume, a per-voxel std map and the coil count
+#: from the air, :func:`~monai_nad.transforms.noise_map.estimate_noise`) or ``"level"`` (one white Rician level, the
+#: network's own estimate per slice or :func:`~monai_nad.transforms.noise_level.volume_noise_levels` per volume).
+NOISE_ESTIMATES = ("map", "level")
 
 #: The ``--precision`` choices.
 PRECISIONS = ("auto", "float32", "bfloat16")
@@ -143,6 +148,11 @@ class ScanInferer(Inferer):
         min_slices, max_anisotropy: see :func:`choose_mode`.
         precision: ``"auto"``, ``"float32"`` or ``"bfloat16"``: the dtype of the networks' convolutions on the CPU
             (:func:`inference_dtype`); results are float32 either way. Defaults to ``"auto"``.
+        noise_estimate: how a blind run (no ``noise_std``) estimates each scan's noise, once per scan and volume:
+            ``"map"`` (a per-voxel std map and, unless given, the coil count, from the air: scanner noise that is
+            correlated, multi-coil or varies across the image) or ``"level"`` (one white Rician level). Defaults to
+            ``"level"`` (on section 1d's scanner noise ``"map"`` is better on average but much worse in some cells:
+            ``docs/results/scanner_noise.md``). What was estimated is in :attr:`last_noise` and logged.
     """
 
     def __init__(
@@ -158,8 +168,12 @@ class ScanInferer(Inferer):
         min_slices: int = 5,
         max_anisotropy: float = 1.5,
         precision: str = "auto",
+        noise_estimate: str = "level",
     ) -> None:
         super().__init__()
+        if noise_estimate not in NOISE_ESTIMATES:
+            raise ValueError(f"noise_estimate must be one of {NOISE_ESTIMATES}, got {noise_estimate!r}.")
+        self.noise_estimate = noise_estimate
         inference_dtype(precision)  # checks the name
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
@@ -182,6 +196,10 @@ class ScanInferer(Inferer):
         self.slice_inferer = SliceWiseInferer(axis=-1 if axis is None else axis, batch_size=batch_size, progress=progress, return_conductance=return_conductance)
         #: the model each scan of the last call went to: ``[("2d" | "3d", axis, reason), ...]``
         self.last_choices: list[tuple[str, int, str]] = []
+        #: what was estimated of each scan's noise in the last call (blind runs with ``noise_estimate="map"``):
+        #: ``{"noise_std": median std over the foreground, "coils": N, "correlation_length": pixels}`` in the scan's
+        #: normalised units, or ``{}`` where the level was given
+        self.last_noise: list[dict] = []
 
     @property
     def last_conductance(self) -> torch.Tensor | None:
@@ -219,6 +237,15 @@ class ScanInferer(Inferer):
         noise_std: Any = None, coils: Any = None, **kwargs: Any
     ) -> torch.Tensor:
         self.last_choices = []
+        self.last_noise = [{} for _ in range(inputs.shape[0])]
+        self._levels: dict[int, torch.Tensor] = {}  # per scan, one estimated level per volume (for the volume model)
+        if noise_std is None and self.noise_estimate == "map" and takes_noise_level(network):
+            try:
+                noise_std, coils = self._estimate(inputs, coils, names)
+            except ValueError as err:  # too small, or no usable statistics: one white level, as noise_estimate="level"
+                logger.info("%s: %s; estimating one white level instead", names[0] if names else "scan", err)
+                self.last_noise = [{} for _ in range(inputs.shape[0])]
+                self._levels = {}
         extra = {k: v for k, v in (("noise_std", noise_std), ("coils", coils)) if v is not None}
         if inputs.ndim == 4:
             if self.mode == "3d":
@@ -247,9 +274,37 @@ class ScanInferer(Inferer):
                 if level is not None:
                     sub["noise_std"] = level
                 outputs.append(self.slice_inferer(one, network, *args, **sub, **kwargs))
-            else:
-                outputs.append(self._volume(one, axis, level, coils))
+            else:  # the volume model takes one level per volume: the estimated map's median over the foreground
+                outputs.append(self._volume(one, axis, self._levels.get(i, level), coils))
         return torch.cat(outputs)
+
+    def _estimate(self, inputs: torch.Tensor, coils: Any, names: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The noise of every scan and volume, estimated once (:func:`~monai_nad.transforms.noise_map.estimate_noise`):
+        a per-voxel std map like ``inputs`` and one coil count per scan (the given one, else the one the air shows)."""
+        given = None if coils is None else torch.as_tensor(coils).reshape(-1)
+        maps = torch.empty_like(inputs)
+        counts = []
+        for i in range(inputs.shape[0]):
+            told = None if given is None else int(given[min(i, len(given) - 1)])
+            estimates = [_estimate_one(inputs[i, c].detach().float().cpu().numpy(), told) for c in range(inputs.shape[1])]
+            self._levels[i] = torch.as_tensor([e.std for e in estimates], dtype=inputs.dtype)
+            for c, estimate in enumerate(estimates):
+                maps[i, c] = torch.as_tensor(estimate.std_map, dtype=inputs.dtype, device=inputs.device)
+            count = told if told is not None else int(np.median([e.coils for e in estimates]))
+            counts.append(count)
+            noise = {
+                "noise_std": float(np.median([e.std for e in estimates])),
+                "coils": count,
+                "coils_estimated": told is None,
+                "correlation_length": float(np.median([e.correlation_length for e in estimates])),
+            }
+            self.last_noise[i] = noise
+            logger.info(
+                "%s: noise estimated: std %.4g of the normalised intensity, %d coil(s)%s, correlation length %.2f px",
+                names[i] if names is not None and i < len(names) else f"scan {i}", noise["noise_std"], count,
+                " (from the air)" if told is None else " (given)", noise["correlation_length"],
+            )
+        return maps, torch.as_tensor(counts)
 
     def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
         """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
@@ -286,11 +341,26 @@ class ScanInferer(Inferer):
         return torch.movedim(out, -1, 1 + axis)[None]
 
 
+def _estimate_one(volume: np.ndarray, coils: int | None):
+    """:func:`~monai_nad.transforms.noise_map.estimate_noise` of one volume, with a check of what it calls air: air
+    surrounds an object, so where nearly everything (over 90 %) is "air" (a flat, bright image with no background,
+    whose values a chi law of many coils also fits) the coil count is not trusted and the level is read for one coil."""
+    from monai_nad.transforms.noise_map import estimate_noise
+
+    estimate = estimate_noise(volume, coils=coils)
+    if coils is None and estimate.coils > 1 and float(estimate.air.mean()) > 0.9:
+        estimate = estimate_noise(volume, coils=1)
+    return estimate
+
+
 def _one_scan(noise_std: Any, index: int, batch: int) -> torch.Tensor:
-    """The noise level(s) of scan ``index`` of a batch: a number, ``(B,)`` or ``(B, C)``."""
+    """The noise level(s) of scan ``index`` of a batch: a number, ``(B,)``, ``(B, C)``, or a map ``(B, C, ...)`` (kept
+    as ``(1, C, ...)``, the shape of the scan's inputs)."""
     value = torch.as_tensor(noise_std)
     if value.ndim == 0:
         return value
+    if value.ndim > 2 and value.shape[0] == batch:
+        return value[index : index + 1]
     if value.shape[0] == batch:
         return value[index]
     return value

@@ -42,25 +42,25 @@ class LoadScand(MapTransform):
     ``(V, X, Y, Z)`` (one channel per volume), and ``"scan"``: the
     :class:`ScanRecord` needed to write the result back, and ``"spacing"``: the voxel size per axis from the affine.
     A DICOM folder that holds several series is read as the one whose files the item lists under ``"dicom_files"``. With a known noise level, ``"noise_std"`` holds it in the
-    normalised intensity scale; ``"coils"`` is set when given.
+    normalised intensity scale; ``"coils"`` is set when given (else the inferer reads it from the air).
 
     Args:
         keys: the key holding the path. Defaults to ``"image"``.
         noise_std: the noise standard deviation in the scan's own intensity units, or None (estimated blindly).
-        coils: receiver coils of a sum-of-squares magnitude image (non-central chi noise); 1 for Rician.
+        coils: receiver coils of a sum-of-squares magnitude image (non-central chi noise; 1: Rician), or None.
 
     Raises:
         ValueError: a negative or non-finite ``noise_std``, or ``coils`` < 1.
     """
 
-    def __init__(self, keys: KeysCollection = "image", noise_std: float | None = None, coils: int = 1) -> None:
+    def __init__(self, keys: KeysCollection = "image", noise_std: float | None = None, coils: int | None = None) -> None:
         super().__init__(keys)
         if noise_std is not None and not (np.isfinite(noise_std) and noise_std >= 0):
             raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}.")
-        if int(coils) != coils or coils < 1:
+        if coils is not None and (int(coils) != coils or coils < 1):
             raise ValueError(f"coils must be an integer >= 1, got {coils!r}.")
         self.noise_std = noise_std
-        self.coils = int(coils)
+        self.coils = None if coils is None else int(coils)
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict:
         d = dict(data)
@@ -73,7 +73,8 @@ class LoadScand(MapTransform):
             d["spacing"] = spacing_from_affine(scan.affine)
             if self.noise_std is not None:
                 d["noise_std"] = float(self.noise_std) / params[1]
-            d["coils"] = self.coils
+            if self.coils is not None:
+                d["coils"] = self.coils
         return d
 
 
