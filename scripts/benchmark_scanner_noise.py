@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 noisy, reference = cell.load("test")
                 panels[condition] = {"reference": reference[0], "noisy": noisy[0]}
                 panels[condition].update({m: outputs[cell.name, m] for m in (sb.BLIND, sb.ANCHOR) if (cell.name, m) in outputs})
-        if panels and all(sb.ANCHOR in panel for panel in panels.values()):  # an --update of our rows keeps the figure
+        if panels and (not args.update or all(sb.ANCHOR in panel for panel in panels.values())):  # an --update of our rows keeps the figure
             sb.scanner_figure(panels, figure)
     summary = sb.summarise_scanner(rows)
     text = sb.render_scanner_page(rows, summary, command, settings, figure.name if figure.is_file() else None)
