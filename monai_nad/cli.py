@@ -480,6 +480,22 @@ def _console(verbose: bool):
         log.propagate = propagate
 
 
+def _finish_study(args: argparse.Namespace, result: dict, threads: int, extra: str = "") -> int:
+    """The end of a ``denoise`` or ``bids`` run: the ``--report``, the summary (after Ctrl-C with one line first), the
+    exit status (0 all done, 1 some skipped, 130 interrupted)."""
+    if args.report:
+        _write_report(Path(args.report), result, threads)
+    if result["interrupted"]:
+        print("monai-nad: interrupted (Ctrl-C); the results listed below are complete, the rest were not started "
+              "or were discarded", file=sys.stderr)
+        print(_summary(result))
+        return 130
+    print(_summary(result))
+    if extra:
+        print(extra)
+    return 1 if result["failures"] else 0
+
+
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """Carry out the parsed command; returns the exit status."""
     try:
@@ -509,16 +525,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 bundle=args.bundle, device=args.device, batch_size=args.batch_size, overwrite=args.overwrite, coils=args.coils,
                 mode=args.mode, precision=args.precision, skip_existing=args.skip_existing, verbose=args.verbose, shard=args.shard,
             )
-            if args.report:
-                _write_report(Path(args.report), result, threads)
-            if result["interrupted"]:
-                print("monai-nad: interrupted (Ctrl-C); the results listed below are complete, the rest were not started "
-                      "or were discarded", file=sys.stderr)
-                print(_summary(result))
-                return 130
-            print(_summary(result))
-            print(f"BIDS derivative dataset: {args.output_dir} ({len(result['sidecars'])} sidecar/bval/bvec file(s) written)")
-            return 1 if result["failures"] else 0
+            extra = f"BIDS derivative dataset: {args.output_dir} ({len(result['sidecars'])} sidecar/bval/bvec file(s) written)"
+            return _finish_study(args, result, threads, extra)
         if args.command == "denoise":
             import torch
 
@@ -534,15 +542,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti, noise_map=args.noise_map,
                 noise_estimate=args.noise_estimate,
             )
-            if args.report:
-                _write_report(Path(args.report), result, threads)
-            if result["interrupted"]:
-                print("monai-nad: interrupted (Ctrl-C); the results listed below are complete, the rest were not started "
-                      "or were discarded", file=sys.stderr)
-                print(_summary(result))
-                return 130
-            print(_summary(result))
-            return 1 if result["failures"] else 0
+            return _finish_study(args, result, threads)
         result = demo(args.output_dir, bundle=args.bundle, device=args.device, overwrite=args.overwrite)
         print(_summary(result))
         for name in ("noisy", "denoised"):
