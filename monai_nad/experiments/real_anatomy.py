@@ -48,6 +48,10 @@ class TestCell:
         side: ``split -> `` per-slice side information, one item per slice of ``load(split)``, in its order: what the
             methods and tuners marked ``side_info = True`` are told beyond ``level`` (e.g. section 1d's true noise PSD
             and std map, :mod:`~monai_nad.experiments.scanner_benchmark`). Defaults to None: the cell has none.
+        score: ``(denoised, clean) -> {name: value}`` for the whole test set of ``load("test")`` (which then need not be
+            2D slices: e.g. the diffusion series of :mod:`~monai_nad.experiments.diffusion_benchmark`); its names are
+            the row's scores, and the input's scores are kept as ``input_<name>``. It must give ``"psnr"``. Defaults to
+            None: :func:`score_slices`.
     """
 
     name: str
@@ -55,6 +59,7 @@ class TestCell:
     load: Callable[[str], tuple[np.ndarray, np.ndarray]]
     tuned: bool = True
     side: Callable[[str], Sequence[Any]] | None = None
+    score: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
 
 
 def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_near_clean: bool = False) -> TestCell:
@@ -191,11 +196,15 @@ def benchmark_cells(
         name, level = cell.name, cell.level
         noisy, clean = cell.load("test")
         noisy, clean = noisy[:limit], clean[:limit]
-        noisy_scores = score_slices(noisy, clean, statistic)
-        base = {"cell": name, "input_psnr": noisy_scores["psnr"], "input_ssim": noisy_scores["ssim"]}
+        score = cell.score or (lambda out, ref: score_slices(out, ref, statistic))
+        noisy_scores = score(noisy, clean)
+        if cell.score is None:
+            base = {"cell": name, "input_psnr": noisy_scores["psnr"], "input_ssim": noisy_scores["ssim"]}
+        else:
+            base = {"cell": name, **{f"input_{k}": v for k, v in noisy_scores.items()}}
         for method, run in methods.items():
             out, times = run(noisy, level, _side(cell, "test", limit, method)) if _told(run) else run(noisy, level)
-            rows.append(base | {"method": method, **score_slices(out, clean, statistic), "ms": 1000 * float(np.median(times))})
+            rows.append(base | {"method": method, **score(out, clean), "ms": 1000 * float(np.median(times))})
             if outputs is not None:
                 outputs[name, method] = out[0]
             log(f"{name:<24} {method:<16} {rows[-1]['psnr']:6.2f} dB")
@@ -218,7 +227,7 @@ def benchmark_cells(
                 start = time.perf_counter()
                 out.append(denoise(image, level, side[i]) if told else denoise(image, level))
                 times.append(time.perf_counter() - start)
-            row = base | {"method": method, **score_slices(np.stack(out), clean, statistic), "ms": 1000 * float(np.median(times)), "chosen": chosen}
+            row = base | {"method": method, **score(np.stack(out), clean), "ms": 1000 * float(np.median(times)), "chosen": chosen}
             if outputs is not None:
                 outputs[name, method] = out[0]
             if "b" in chosen:
