@@ -369,13 +369,18 @@ def _write_report(path: Path, result: dict, threads: int) -> None:
 
     from monai_nad import __version__
 
+    from monai_nad.inference.reports import study_digest
+
     report = result["report"]
     entries = report.entries() if report is not None else [
         {"input": source, "output": None, "status": "failed", "error": reason} for source, reason in result["failures"]
     ]
     body = {
         "monai_nad_version": __version__, "interrupted": bool(result.get("interrupted")), "threads": threads,
-        "seconds": round(float(result.get("seconds", 0.0)), 3), "files": entries,
+        "seconds": round(float(result.get("seconds", 0.0)), 3),
+        "shard": None if report is None or report.shard is None else "%d/%d" % report.shard,
+        "study": None if report is None else {"inputs": len(report.study), "sha256": study_digest(report.study)},
+        "files": entries,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
@@ -448,6 +453,12 @@ def _parser() -> argparse.ArgumentParser:
                            "or a page rendered again from the record its benchmark wrote (real_anatomy, diffusivity_family, volumes)")
     cmp_.add_argument("--store", default="runs/suites/mlflow.db", help="the suites' MLflow SQLite store")
     cmp_.add_argument("-o", "--output-dir", default="docs/results", help="where <suite>.md and figures go")
+    rep = sub.add_parser("report", help="the --report files of a study's runs: merge the shards' reports")
+    rep_sub = rep.add_subparsers(dest="report_command", required=True)
+    merge = rep_sub.add_parser("merge", help="combine the --report files of --shard 1/N ... N/N into one, checking "
+                                             "that every input of the study appears exactly once")
+    merge.add_argument("reports", nargs="+", help="the report files")
+    merge.add_argument("-o", "--output", required=True, metavar="FILE", help="the combined report to write")
     return parser
 
 
@@ -499,6 +510,15 @@ def _finish_study(args: argparse.Namespace, result: dict, threads: int, extra: s
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """Carry out the parsed command; returns the exit status."""
     try:
+        if args.command == "report":
+            from monai_nad.inference.reports import merge_reports, write_report_file
+
+            merged = merge_reports(args.reports)
+            statuses = sorted({row["status"] for row in merged["files"]})
+            counts = ", ".join(f"{sum(row['status'] == s for row in merged['files'])} {s}" for s in statuses)
+            print(f"merged {len(args.reports)} report(s): {len(merged['files'])} input(s), each once ({counts}) -> "
+                  f"{write_report_file(args.output, merged)}")
+            return 0
         if args.command == "compare":
             from monai_nad.experiments.compare import PAGES, compare_suite, render_saved_page
 

@@ -30,6 +30,9 @@ class InputReport:
         existing: ``(input, result)`` for inputs whose result was already there and was kept (``skip_existing``).
         ignored: earlier results found inside the input folders, which are never read back.
         details: per scan name, what the run recorded (model, noise level, coils, seconds).
+        study: the names of every input of the study, sorted, before any sharding (the reports of the shards of one
+            study say which study they cover: :func:`~monai_nad.inference.reports.merge_reports`).
+        shard: ``(k, n)`` when this run covers only the k-th of n shares of the study, else None.
     """
 
     items: list[dict] = field(default_factory=list)
@@ -38,6 +41,8 @@ class InputReport:
     existing: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     details: dict[str, dict] = field(default_factory=dict)
+    study: list[str] = field(default_factory=list)
+    shard: tuple[int, int] | None = None
 
     def entries(self) -> list[dict]:
         """One record per input for a machine-readable report: input, output, status, error and what was recorded.
@@ -266,8 +271,10 @@ def prepare_inputs(
     planned = plan_outputs(list(scans.values()), output_dir, dicom_as_nifti)
     if outputs:
         planned = fix_outputs(planned, outputs, output_dir)
+    names = sorted({scan.name for scan, _, _ in planned} | {source for source, _ in report.failures})
+    report.study = names
     if shard is not None:
-        names = sorted({scan.name for scan, _, _ in planned} | {source for source, _ in report.failures})
+        report.shard = (int(shard[0]), int(shard[1]))
         mine = set(names[shard[0] - 1 :: shard[1]])
         planned = [entry for entry in planned if entry[0].name in mine]
         report.failures = [failure for failure in report.failures if failure[0] in mine]
