@@ -1,0 +1,72 @@
+"""BENCHMARK 1e (diffusion MRI series): DIPY's MP-PCA, Patch2Self, local PCA and non-local means against the shipped
+models run volume by volume, on the 4 cells of the diffusion phantom.
+
+Writes ``diffusion.json`` (the rows), ``diffusion.md`` (the page) and ``diffusion.png`` (a b = 1000 volume and the FA
+map of the middle test slice of ``rician_snr10``) into ``--output-dir``. Run it on one thread (``OMP_NUM_THREADS=1``).
+
+Usage:
+    OMP_NUM_THREADS=1 python scripts/benchmark_diffusion.py                      # the benchmark
+    python scripts/benchmark_diffusion.py --limit 5 --cells rician_snr10 --methods neural_pde_3d dipy_patch2self --output-dir /tmp/quick
+    python scripts/benchmark_diffusion.py --render-only                          # the page again from diffusion.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from monai_nad.experiments import diffusion_benchmark as db
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
+    parser.add_argument("--limit", type=int, default=None, help="2 mm slices per split (test and validation): a quick run")
+    parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'sos4_*'")
+    parser.add_argument("--methods", nargs="+", choices=db.DIFFUSION_METHODS, default=list(db.DIFFUSION_METHODS))
+    parser.add_argument("--bundle", type=Path, default=None, help="the bundle of the shipped models (default: the installed one)")
+    parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
+    parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
+    args = parser.parse_args(argv)
+    store, page, figure = (args.output_dir / f"diffusion.{ext}" for ext in ("json", "md", "png"))
+    if args.render_only:
+        try:
+            recorded = json.loads(store.read_text())
+            rows, command, settings = recorded["rows"], recorded["command"], recorded["settings"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"benchmark_diffusion: error: --render-only needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
+            return 2
+    else:
+        if args.limit is not None and args.limit < 1:
+            parser.error("--limit must be at least 1")
+        try:
+            cells = db.select_cells(args.cells, args.limit)
+        except ValueError as err:
+            parser.error(str(err))
+        outputs: dict = {}
+        rows = db.run_diffusion_benchmark(cells, args.methods, args.bundle, outputs=outputs, log=lambda m: print(m, flush=True))
+        command = " ".join(["python scripts/benchmark_diffusion.py", *(sys.argv[1:] if argv is None else argv)])
+        settings = {"limit": args.limit, "methods": args.methods, "all_cells": len(cells) == len(db.diffusion_cell_keys()), "notes": args.note}
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
+        figure_cell = next((c for c in cells if c.name == db.FIGURE_CELL), None)
+        if figure_cell is not None and outputs:
+            noisy, clean = figure_cell.load("test")
+            z = min(5, clean.shape[3] - 1)
+            panels = {"clean": clean[0][:, :, z], "noisy": noisy[0][:, :, z]}
+            names = {"dipy_mppca": "MP-PCA", "dipy_patch2self": "Patch2Self", "neural_pde_3d": "ours (volume model)"}
+            panels |= {label: outputs[db.FIGURE_CELL, m] for m, label in names.items() if (db.FIGURE_CELL, m) in outputs}
+            from monai_nad.data.dwi_phantom import dwi_gradient_table
+
+            db.diffusion_figure(panels, *dwi_gradient_table(), figure)
+    text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None)
+    page.write_text(text)
+    print(text)
+    print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
