@@ -77,3 +77,42 @@ def test_given_files_and_errors(tmp_path):
     np.savetxt(short, np.ones((3, 4)))
     with pytest.raises(ValueError, match="5 b-values but short.bvec 4"):
         diffusion_gradients(image, None, bval, short)
+
+
+def _series(folder: Path, volumes: int = 3) -> Path:
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = rng.uniform(0, 1, (12, 10, 6, volumes)).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4)), str(folder / "dwi.nii.gz"))
+    return folder / "dwi.nii.gz"
+
+
+def test_prepare_inputs_recognises_a_series_and_refuses_wrong_files(tmp_path, caplog):
+    import logging
+
+    from monai_nad.inference.inputs import prepare_inputs
+
+    image = _series(tmp_path / "in")
+    _write(tmp_path / "in", "dwi", count=3)
+    with caplog.at_level(logging.INFO, logger="monai_nad.inference.inputs"):
+        report = prepare_inputs([tmp_path / "in"], tmp_path / "out")
+    assert not report.failures and len(report.items) == 1  # the .bval/.bvec files are not taken for scans
+    assert report.details[report.items[0]["name"]]["diffusion"]["shells"] == {"0": 2, "1000": 1}
+    assert "diffusion series: 3 volumes, 2 at b=0, 1 at b=1000 (dwi.bval, dwi.bvec)" in caplog.text
+    bval, bvec = _write(tmp_path / "grads", "five")
+    with pytest.raises(ValueError, match="has 3 volumes but five.bval 5"):
+        prepare_inputs([image], tmp_path / "out2", bvals=bval, bvecs=bvec)
+
+
+def test_the_report_of_a_denoising_run_carries_the_gradient_table(tiny_bundle, tmp_path):
+    from monai_nad.cli import main
+
+    _series(tmp_path / "in")
+    _write(tmp_path / "in", "dwi", count=3)
+    report = tmp_path / "report.json"
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(report), "--bundle", str(tiny_bundle)]) == 0
+    (row,) = json.loads(report.read_text())["files"]
+    assert row["status"] == "written" and row["diffusion"]["volumes"] == 3 and row["diffusion"]["found"] == "beside"
+    assert "seconds" in row  # the run's own details are kept beside it

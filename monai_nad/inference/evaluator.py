@@ -106,5 +106,5 @@ class ScanEvaluator(SupervisedEvaluator):
                               coils_estimated=noise["coils_estimated"], correlation_length=noise["correlation_length"])
             elif index < len(given) and given[index] is not None:
                 detail.update(noise_std=float(given[index]) * scale, noise_estimated=False)
-            self.report.details[name] = detail
+            self.report.details[name] = {**self.report.details.get(name, {}), **detail}  # kept: what prepare_inputs recorded
         return output

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from monai_nad.data.volumes import RESULTS_MARKER, ScanSource, find_scans, load_image, output_path_for
+from monai_nad.inference.gradients import diffusion_gradients
 
 __all__ = ["InputReport", "check_noise_level", "check_writable", "log_results", "prepare_inputs", "plan_outputs", "fix_outputs"]
 
@@ -209,6 +210,8 @@ def prepare_inputs(
     shard: tuple[int, int] | None = None,
     dicom_as_nifti: bool = False,
     outputs: Mapping[str | Path, str | Path] | None = None,
+    bvals: str | Path | None = None,
+    bvecs: str | Path | None = None,
 ) -> InputReport:
     """Expand inputs, check each one, and decide its output path; bad inputs are reported, not fatal.
 
@@ -229,6 +232,10 @@ def prepare_inputs(
         dicom_as_nifti: write DICOM inputs' results as NIfTI files. Defaults to False: as new DICOM series.
         outputs: input file -> its result path relative to ``output_dir``, for inputs whose result must have a given
             name (e.g. a BIDS derivative's; :func:`fix_outputs`). Defaults to None: every result is named as planned.
+        bvals, bvecs: the gradient files of a 4D NIfTI diffusion series (both or neither). Without them a 4D NIfTI
+            is recognised as a diffusion series by the ``.bval``/``.bvec`` files beside it (FSL and BIDS naming,
+            :func:`~monai_nad.inference.gradients.diffusion_gradients`); a recognised series is logged and its table
+            summarised in the report's details (``"diffusion"``). Files that do not fit the series refuse it.
 
     Returns:
         an :class:`InputReport`.
@@ -293,12 +300,20 @@ def prepare_inputs(
             loaded = load_image(scan.path, dicom_files=files)  # full validation now, so a bad file cannot stop the run half-way
             if noise_std is not None:
                 check_noise_level(float(noise_std), loaded.array, scan.name)
+            gradients = None
+            if loaded.array.ndim == 4 and loaded.kind == "nifti":
+                gradients = diffusion_gradients(scan.path, loaded.array.shape[-1], bvals, bvecs)
+            elif bvals is not None:
+                raise ValueError("--bvals/--bvecs are for a 4D NIfTI diffusion series")
         except (FileNotFoundError, FileExistsError, ValueError) as err:
             report.failures.append((scan.name, str(err)))
             continue
         item = {"image": str(scan.path), "output": str(out), "name": scan.name}
         if files is not None:
             item["dicom_files"] = files
+        if gradients is not None:
+            report.details[scan.name] = {"diffusion": gradients.as_dict()}
+            logger.info("%s: %s", scan.name, gradients.summary())
         report.items.append(item)
     for source, reason in report.failures:
         logger.error("skipping %s: %s", source, reason)
