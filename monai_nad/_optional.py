@@ -6,7 +6,8 @@ the benchmarks' figures and the MNI templates come with extras::
     pip install "monai_nad[baselines]"     # bm3d, bm4d (non-commercial licence), DIPY, SimpleITK
     pip install "monai_nad[experiments]"   # matplotlib, nilearn (the MNI templates), einops
     pip install "monai_nad[bids]"          # pybids (monai-nad bids: BIDS datasets in, derivatives out)
-    pip install "monai_nad[all]"           # all three
+    pip install "monai_nad[cluster]"       # ray[data] (monai-nad denoise --ray: a study on a Ray cluster)
+    pip install "monai_nad[all]"           # all of them
 
 Code that needs one of them imports it with :func:`require` (or :func:`pyplot`), which raises MONAI's
 :class:`~monai.utils.OptionalImportError` (an ``ImportError``) in one line naming the extra to install, e.g.
@@ -31,6 +32,7 @@ EXTRAS: dict[str, str] = {
     "nilearn": "experiments",
     "einops": "experiments",
     "bids": "bids",  # pybids
+    "ray": "cluster",  # ray[data]: monai-nad denoise --ray
 }
 
 

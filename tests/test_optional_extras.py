@@ -25,7 +25,7 @@ from monai_nad.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 #: every optional package of the extras (top-level import names); none may be needed to denoise
-OPTIONAL = ("bm3d", "bm4d", "dipy", "SimpleITK", "nilearn", "matplotlib", "einops", "bids")
+OPTIONAL = ("bm3d", "bm4d", "dipy", "SimpleITK", "nilearn", "matplotlib", "einops", "bids", "ray")
 
 
 def _without(monkeypatch, *tops: str) -> None:

@@ -57,6 +57,7 @@ class ScanEvaluator(SupervisedEvaluator):
         """
         self.interrupted = False
         if self.report.items and len(self.data_loader) > 0:  # a rank of a distributed run may get no scan
+            self.state.epoch_length = len(self.data_loader)  # the scans of this run (a Ray worker runs again with others)
             super().run()
         if self.interrupted:
             raise KeyboardInterrupt
