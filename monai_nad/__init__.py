@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("baselines", "data", "diffdenoise", "engines", "experiments", "inference", "losses", "metrics", "networks", "transforms")
+_SUBPACKAGES = ("baselines", "bundle", "data", "diffdenoise", "engines", "experiments", "inference", "losses", "metrics", "networks", "transforms")
 
 __all__ = ["__version__", *_SUBPACKAGES]
 

@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monai_nad import _optional
+from monai_nad import __version__, _optional
+from monai_nad.bundle import default_bundle
+from monai_nad.inference.workflow import run_inference
 
 __all__ = ["DEFAULT_SUFFIXES", "DESC", "BIDSInput", "derivative_name", "find_bids_inputs", "derivative_description", "denoise_bids"]
 
@@ -192,8 +194,6 @@ def _source_uri(bids_dir: Path) -> str:
 
 def derivative_description(bids_dir: str | Path, bundle_name: str | None = None) -> dict:
     """The ``dataset_description.json`` of the derivative dataset of ``bids_dir``."""
-    from monai_nad import __version__
-
     bids_dir = Path(bids_dir)
     try:
         raw = json.loads((bids_dir / "dataset_description.json").read_text())
@@ -261,8 +261,6 @@ _DETAIL_KEYS = {"model": "Network", "coils": "Coils", "seconds": "Seconds", "noi
 
 
 def _sidecar(scan: BIDSInput, identity: dict, details: Mapping[str, object] | None) -> dict:
-    from monai_nad import __version__
-
     denoising = {"Software": "monai_nad", "SoftwareVersion": __version__, **identity}
     for key, value in (details or {}).items():
         denoising[_DETAIL_KEYS.get(key, "".join(word.capitalize() for word in str(key).split("_")))] = value
@@ -307,11 +305,11 @@ def denoise_bids(
         participant_labels: ``01`` or ``sub-01``. Defaults to None: every participant.
         suffixes: the BIDS suffixes to denoise. Defaults to :data:`DEFAULT_SUFFIXES`.
         bundle: the bundle folder. Defaults to the shipped one.
-        inference: further arguments of :func:`monai_nad.cli.run_inference` (``device``, ``overwrite``,
+        inference: further arguments of :func:`monai_nad.inference.workflow.run_inference` (``device``, ``overwrite``,
             ``skip_existing``, ``shard``, ``mode``, ``coils``, ...).
 
     Returns:
-        :func:`~monai_nad.cli.run_inference`'s result, plus ``"description"`` (the dataset description's path),
+        :func:`~monai_nad.inference.workflow.run_inference`'s result, plus ``"description"`` (the dataset description's path),
         ``"sidecars"`` (the sidecars and ``.bval``/``.bvec`` files written) and ``"inputs"`` (the
         :class:`BIDSInput` of every scan selected, all shards).
 
@@ -321,8 +319,6 @@ def denoise_bids(
         ValueError: not a BIDS dataset, an unknown participant, nothing matched, or the output inside the dataset.
         monai.utils.OptionalImportError: pybids is not installed.
     """
-    from monai_nad.cli import default_bundle, run_inference
-
     bids_dir, output_dir = Path(bids_dir), Path(output_dir)
     _check_folders(bids_dir, output_dir)
     scans = find_bids_inputs(bids_dir, participant_labels, suffixes, exclude=output_dir)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.bundle import bundle_network, default_bundle
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, render_markdown, summarise_bar
-from monai_nad.experiments.methods import bundle_network
 from monai_nad.experiments.model_card import replace_card_section
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,10 +18,10 @@ import json
 import sys
 from pathlib import Path
 
+from monai_nad.bundle import default_bundle
 from monai_nad.data.real_anatomy import load_volume
 from monai_nad.experiments import volume_benchmark as vb
 from monai_nad.experiments.tracking import sqlite_uri
-from monai_nad.cli import default_bundle
 from monai_nad.experiments.model_card import replace_card_section
 from monai_nad.experiments.volume_report import card_section, log_volume_runs, render_volume_page
 

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.bundle import find_bundle
 from monai_nad.engines.user_values import bundle_command
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "diffdenoise"
+BUNDLE = find_bundle("diffdenoise")
 STAGES = ("bsn", "diffusion", "student")
 #: epochs per stage for the shipped weights
 EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}

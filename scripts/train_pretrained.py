@@ -30,10 +30,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from monai_nad.bundle import default_bundle
 from monai_nad.engines.bundle_training import PRETRAINED_STAGES as STAGES
 from monai_nad.engines.bundle_training import check_stages, train_pretrained_stages, train_with_extra_configs
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 
 
 def main(argv: list[str] | None = None) -> int:

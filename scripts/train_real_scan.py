@@ -21,11 +21,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from monai_nad.bundle import default_bundle
 from monai_nad.data.realistic import volume_sampling_weights
+from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY as FAMILY
 from monai_nad.engines.bundle_training import RealScanOptions, real_scan_init_checkpoint, train_real_scan
-from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY as FAMILY
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 
 
 def main(argv: list[str] | None = None) -> int:

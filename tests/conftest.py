@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+from monai_nad.bundle import default_bundle
+
+BUNDLE = default_bundle()
 
 #: a network small enough for fast end-to-end tests, of the class the shipped ``common.json`` names
 TINY_NETWORK = {"steps": 2, "groups": 1, "features": 8, "encoder_layers": 2, "refine_layers": 2, "detail_features": 4}

@@ -13,10 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
+from monai_nad.bundle import default_bundle
 from monai_nad.cli import main
 from monai_nad.networks import NeuralPDE
 
-BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 
 
 def _digest(folder: Path) -> dict[str, str]:

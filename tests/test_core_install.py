@@ -107,7 +107,7 @@ def test_core_install_denoises_without_extras(tmp_path):
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
     assert present == "[]", present
     # the installed command finds the bundle the wheel installed, with its two shipped models and nothing older
-    found = _check(_run([python, "-c", "from monai_nad.cli import default_bundle; print(default_bundle())"], tmp_path, venv))
+    found = _check(_run([python, "-c", "from monai_nad.bundle import default_bundle; print(default_bundle())"], tmp_path, venv))
     bundle = Path(found.strip().splitlines()[-1])
     assert bundle.resolve().is_relative_to(venv.resolve()), bundle
     assert sorted(p.name for p in (bundle / "models").iterdir()) == ["model.pt", "model_3d.pt"]

@@ -24,6 +24,7 @@ import torch
 
 from monai_nad._optional import require
 from monai_nad.baselines.bm3d_denoiser import bm3d_denoise
+from monai_nad.networks import DiffusivityPDE, PeronaMalikDiffusivity
 
 __all__ = ["Baseline", "BASELINES", "classical_denoise"]
 
@@ -90,8 +91,6 @@ def _curvature_anisotropic(image: np.ndarray, level: float, conductance: float, 
 
 
 def _perona_malik(image: np.ndarray, level: float, k_factor: float, iterations: int, form: str, neighbours: int) -> np.ndarray:
-    from monai_nad.networks import DiffusivityPDE, PeronaMalikDiffusivity
-
     spatial_dims = image.ndim
     if spatial_dims == 3 and neighbours in (4, 8):
         neighbours = {4: 6, 8: 26}[neighbours]

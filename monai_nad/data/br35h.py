@@ -29,6 +29,8 @@ from monai.transforms import (
     SelectItemsd,
 )
 
+from monai_nad.transforms.realistic import RandMagnitudeNoisePaird
+
 __all__ = [
     "BR35H_CLASSES",
     "BR35H_LEVELS",
@@ -208,8 +210,6 @@ def br35h_training_dataset(
     Raises:
         ValueError: ``patch_size`` larger than ``spatial_size``, or a folder not laid out like Br35H.
     """
-    from monai_nad.transforms.realistic import RandMagnitudeNoisePaird
-
     if not 1 <= patch_size <= spatial_size:
         raise ValueError(f"patch_size must be in [1, {spatial_size}], got {patch_size!r}.")
     items = [dict(item) for item in br35h_split(root)["train"] for _ in range(int(samples_per_image))]

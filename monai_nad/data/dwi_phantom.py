@@ -35,6 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from monai_nad.data.mni import load_mni_template
+from monai_nad.data.realistic import load_mni_tissue_maps
+
 __all__ = [
     "DWI_SPLITS",
     "DWI_SNRS",
@@ -159,9 +162,6 @@ def dwi_tissue_maps() -> DWITissue:
         FileNotFoundError: a map is missing from the installed nilearn.
         monai.utils.OptionalImportError: nilearn is not installed.
     """
-    from monai_nad.data.mni import load_mni_template
-    from monai_nad.data.realistic import load_mni_tissue_maps
-
     t1 = np.asarray(load_mni_template())
     maps = load_mni_tissue_maps()
     gm, wm = np.asarray(maps["gm"], dtype=np.float64), np.asarray(maps["wm"], dtype=np.float64)

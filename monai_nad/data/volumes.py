@@ -21,6 +21,7 @@ import numpy as np
 from monai.data import NibabelReader, PILReader
 from PIL import Image
 
+from monai_nad import __version__
 from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series, write_dicom_series
 
 __all__ = [
@@ -417,8 +418,6 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
         raise ValueError(f"result shape {array.shape} differs from the input {reference.path} shape {reference.array.shape}.")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if reference.kind == "dicom" and _suffix(out_path) not in NIFTI_SUFFIXES:
-        from monai_nad import __version__
-
         with _atomic_folder(out_path) as partial:
             write_dicom_series(array, reference.meta["files"], partial, f"denoised (monai_nad {__version__})")
         return out_path

@@ -31,6 +31,7 @@ from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
     "PRETRAINED_STAGES",
+    "REAL_SCAN_FAMILY",
     "RealScanOptions",
     "check_stages",
     "real_scan_command",
@@ -44,6 +45,9 @@ __all__ = [
 
 #: the stages of the v0.2 model, in training order
 PRETRAINED_STAGES = ("diffusion", "refinement")
+#: the learned-diffusivity family members trained on the real-scan recipe as baselines (``--network``), with the sizes
+#: of their diffusivities (``diffusivity_kwargs``; the sizes the family's paper gives for sigma 25/255)
+REAL_SCAN_FAMILY: dict[str, dict[str, int]] = {"pm_exponential": {}, "ka": {}, "foe_s": {"kernel_size": 5, "num_experts": 30}}
 
 
 def run_bundle(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, float]:
@@ -234,7 +238,7 @@ class RealScanOptions:
     Args:
         network: ``"pde"`` (the Neural PDE), ``"volume"`` (``volume.json`` + ``train_volume.json``), ``"dncnn"`` or
             ``"unet"`` (``baseline_cnn.json``), or a member of
-            :data:`monai_nad.experiments.real_anatomy_setup.REAL_SCAN_FAMILY` (``diffusivity_real_scan.json``).
+            :data:`REAL_SCAN_FAMILY` (``diffusivity_real_scan.json``).
         volumes: the training/validation volumes (``"mni"``, ``"colin27"``).
         volume_weights: one sampling weight per training volume (see
             :func:`~monai_nad.data.realistic_training_dataset`); None for equal weights.
@@ -342,9 +346,6 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
         if options.context_slices is not None:
             ours += ["--context_slices", str(int(options.context_slices))]
     elif options.network != "pde":
-        # imported here: monai_nad.experiments imports monai_nad.engines
-        from monai_nad.experiments.real_anatomy_setup import REAL_SCAN_FAMILY
-
         files.append(configs / "diffusivity_real_scan.json")
         ours += ["--diffusivity", options.network, "--diffusivity_kwargs", json.dumps(REAL_SCAN_FAMILY[options.network])]
     if options.time_budget_s is not None:

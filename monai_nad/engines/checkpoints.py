@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from monai_nad.engines.config_check import exit_bundle_run
+
 __all__ = ["LatestWeightsSaver", "latest_checkpoint", "load_network_weights", "read_state_dict", "warm_start"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
@@ -221,8 +223,6 @@ def load_bundle_weights(network: torch.nn.Module, path: str | Path, map_location
     Raises:
         FileNotFoundError, ValueError: as :func:`load_network_weights` (outside the bundle command line).
     """
-    from monai_nad.engines.config_check import exit_bundle_run
-
     try:
         return load_network_weights(network, path, map_location)
     except (FileNotFoundError, ValueError) as err:

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from monai_nad._optional import pyplot
-from monai_nad.experiments.tracking import latest_runs
+from monai_nad.data import mni_eval_arrays
+from monai_nad.experiments.diffusivity_family import render
+from monai_nad.experiments.real_anatomy_report import quality_time_figure, render_page
+from monai_nad.experiments.real_anatomy_setup import preamble
+from monai_nad.experiments.self_supervised_report import self_supervised_section
+from monai_nad.experiments.tables import table_number as _fmt
+from monai_nad.experiments.tracking import latest_runs, sqlite_uri
+from monai_nad.experiments.volume_report import render_volume_page
 
 __all__ = ["SUITES", "PAGES", "compare_suite", "render_saved_page"]
 
@@ -64,10 +71,6 @@ def _header(suite: str, runs: list[dict], command: str, store: str) -> list[str]
     if quick:
         lines += ["**Quick mode: tiny budgets and 2 slices; these numbers check the pipeline, they are not results.**", ""]
     return lines
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
 
 
 def _artifact(run: dict, name: str, tracking_uri: str) -> dict[str, np.ndarray] | None:
@@ -161,8 +164,6 @@ def _standing(parsed: dict, levels: list[float], runs: list[dict]) -> str:
 
 
 def _qualitative(runs: list[dict], parsed: dict, out: Path, tracking_uri: str) -> list[str]:
-    from monai_nad.data import mni_eval_arrays
-
     reference = next((r for r in runs if "qualitative.level" in r["params"]), None)
     if reference is None:
         return []
@@ -339,8 +340,6 @@ def compare_suite(suite: str, store: str | Path, out: str | Path, command: str |
     Raises:
         ValueError: unknown suite, missing store or experiment.
     """
-    from monai_nad.experiments.tracking import sqlite_uri
-
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose one of {SUITES}.")
     store = Path(store)
@@ -367,8 +366,6 @@ def compare_suite(suite: str, store: str | Path, out: str | Path, command: str |
     elif suite == "unet_baseline":
         lines += _unet_baseline(runs)
     elif suite == "self_supervised":
-        from monai_nad.experiments.self_supervised_report import self_supervised_section
-
         lines += self_supervised_section(runs, out, lambda run, name: _artifact(run, name, uri))
     else:
         lines += _ablation(runs, out)
@@ -413,20 +410,13 @@ def render_saved_page(page: str, out: str | Path) -> Path:
     saved = json.loads(record.read_text())
     target = out / f"{page}.md"
     if page == "real_anatomy":
-        from monai_nad.experiments.real_anatomy_report import quality_time_figure, render_page
-        from monai_nad.experiments.real_anatomy_setup import preamble
-
         rows, info = saved["rows"], saved["methods"]
         figures = [("Mean PSNR vs ms per slice; red: the Pareto front", f"{page}_pareto.png"), ("Colin27 cortex, s = 0.10, every method", f"{page}_cortex.png")]
         quality_time_figure(rows, out / f"{page}_pareto.png")
         target.write_text(render_page(rows, info, saved["command"], preamble(info, rows), figures))
     elif page == "diffusivity_family":
-        from monai_nad.experiments.diffusivity_family import render
-
         target.write_text(render(saved))
     else:
-        from monai_nad.experiments.volume_report import render_volume_page
-
         figure = "volumes_views.png" if (out / "volumes_views.png").is_file() else None
         commands = "`, then `".join(saved.get("commands") or ["python scripts/benchmark_volumes.py"])
         target.write_text(render_volume_page(saved["rows"], saved["thick"], saved["timing"], saved["large"], commands, figure, other=saved.get("other", [])))

@@ -37,9 +37,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from monai_nad.data.dwi_phantom import DWI_COILS, DWI_SHELLS, DWI_SNRS, DWI_SPLITS, dwi_noisy_series, dwi_phantom, dwi_sigma
+from monai_nad._optional import pyplot
+from monai_nad.data.dwi_phantom import (
+    DWI_COILS,
+    DWI_SHELLS,
+    DWI_SNRS,
+    DWI_SPLITS,
+    dwi_gradient_table,
+    dwi_noisy_series,
+    dwi_phantom,
+    dwi_sigma,
+)
 from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
+from monai_nad.experiments.volume_benchmark import shipped_models
+from monai_nad.inference import ScanInferer
 
 __all__ = [
     "DIFFUSION_METHODS",
@@ -213,8 +225,6 @@ def _timed(denoise: Callable[[np.ndarray], np.ndarray]) -> Method:
 def _gradient_table():
     from dipy.core.gradients import gradient_table
 
-    from monai_nad.data.dwi_phantom import dwi_gradient_table
-
     bvals, bvecs = dwi_gradient_table()
     return gradient_table(np.asarray(bvals), bvecs=np.asarray(bvecs))
 
@@ -259,10 +269,8 @@ def _nlmeans(series: np.ndarray, coils: int) -> np.ndarray:
 def nlmeans_tuner(coils: Sequence[int] = NLMEANS_COILS) -> Tuner:
     """DIPY's Rician non-local means volume by volume, ``sigma`` per volume from ``estimate_sigma(N=...)``, ``N`` chosen
     from ``coils`` by the brain PSNR of the validation series (its first best kept)."""
-    from monai_nad.data.dwi_phantom import dwi_phantom as phantom
-
     def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
-        brain = phantom("validation", DWI_SPLITS["validation"][: clean_val.shape[3]]).brain
+        brain = dwi_phantom("validation", DWI_SPLITS["validation"][: clean_val.shape[3]]).brain
         best: tuple[int, float] | None = None
         for n in coils:
             out = np.clip(_nlmeans(np.asarray(noisy_val[0], dtype=np.float32), n), 0, 1)
@@ -283,8 +291,6 @@ def series_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None,
     """A shipped model on a series as ``monai-nad denoise`` runs a 4D NIfTI: the series scaled to about ``[0, 1]`` as one
     (:func:`~monai_nad.data.volumes.normalise_intensity`), its volumes as channels ``(1, V, X, Y, Z)`` through
     :class:`~monai_nad.inference.ScanInferer` (``mode``; blind), scaled back."""
-    from monai_nad.inference import ScanInferer
-
     scan = ScanInferer(volume_network=network3d, mode=mode, **inferer)
 
     def denoise(series: np.ndarray) -> np.ndarray:
@@ -304,8 +310,6 @@ def diffusion_methods(names: Sequence[str] = DIFFUSION_METHODS, bundle: str | Pa
         raise ValueError(f"unknown methods {unknown}; choose from {DIFFUSION_METHODS}.")
     methods: dict[str, Method] = {}
     if any(n.startswith("neural_pde") for n in names):
-        from monai_nad.experiments.volume_benchmark import shipped_models
-
         net2d, net3d = shipped_models(bundle)
         methods["neural_pde_2d"] = series_method(net2d, None, "2d")
         methods["neural_pde_3d"] = series_method(net2d, net3d, "3d")
@@ -451,8 +455,6 @@ def diffusion_figure(panels: dict[str, np.ndarray], bvals: np.ndarray, bvecs: np
         bvals, bvecs: the gradient table.
         path: the PNG to write.
     """
-    from monai_nad._optional import pyplot
-
     plt = pyplot("the benchmark's figure")
     volume = int(np.flatnonzero(np.asarray(bvals) == 1000)[0])
     fig, axes = plt.subplots(2, len(panels), figsize=(2.2 * len(panels), 5.0), squeeze=False)

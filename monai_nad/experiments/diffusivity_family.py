@@ -29,9 +29,9 @@ import torch
 
 from monai_nad._optional import pyplot
 from monai_nad.baselines import bm3d_denoise
+from monai_nad.bundle import bundle_network, default_bundle
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
-from monai_nad.experiments.methods import bundle_network
 from monai_nad.experiments.real_anatomy import benchmark_cells, mni_test_cell
 from monai_nad.inference import denoise_slices
 from monai_nad.networks import DiffusivityPDE
@@ -39,7 +39,7 @@ from monai_nad.networks import DiffusivityPDE
 __all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "build", "load_runs", "family_results"]
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 DEFAULT_OUTPUT = ROOT / "runs" / "diffusivity_family"
 
 VARIANTS = ("pm_exponential", "pm_rational", "ka", "foe_s", "foe_d", "foe_m", "foe_rb", "unet")

@@ -12,10 +12,9 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import BASELINES, classical_denoise
-from monai_nad.engines.checkpoints import load_network_weights
 from monai_nad.transforms.array import RicianBiasCorrection
 
-__all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method", "bundle_network"]
+__all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method"]
 
 
 def level_key(level: float) -> str:
@@ -98,30 +97,3 @@ def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any
 
     count = sum(p.numel() for p in network.parameters())
     return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)
-
-
-def bundle_network(
-    bundle: str | Path, configs: Sequence[str], checkpoint: str | Path, overrides: Mapping[str, Any] | None = None
-) -> torch.nn.Module:
-    """Instantiate a bundle's ``network_def`` from its configs and load a checkpoint (``weights_only=True``).
-
-    The one loader of a bundle's network (CLI, suites, benchmarks and tests build it here): a bundle's
-    ``configs/common.json``, where it keeps the definitions its configs share, is merged first when it exists.
-
-    Args:
-        bundle: the bundle folder.
-        configs: config files of ``bundle/configs`` merged in order after ``common.json``, e.g. ``["inference.json"]``
-            or ``["train.json", "unet_baseline.json"]``.
-        checkpoint: the weights.
-        overrides: config values to set before the network is built, e.g. ``{"backbone": "unet"}``.
-    """
-    from monai.bundle import ConfigParser
-
-    folder = Path(bundle) / "configs"
-    names = (["common.json"] if (folder / "common.json").is_file() and "common.json" not in configs else []) + list(configs)
-    parser = ConfigParser()
-    parser.read_config([str(folder / c) for c in names])
-    for key, value in (overrides or {}).items():
-        parser[key] = value
-    network = parser.get_parsed_content("network_def", instantiate=True)
-    return load_network_weights(network, checkpoint).eval()

@@ -18,6 +18,7 @@ import torch
 
 from monai_nad.data.real_anatomy import REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.real_anatomy import benchmark_cells
+from monai_nad.experiments.volume_benchmark import scan_method
 
 __all__ = ["FACTORS", "sensitivity_methods", "sensitivity_rows", "render_sensitivity_page", "write_sensitivity_page"]
 
@@ -27,8 +28,6 @@ FACTORS = (0.8, 0.9, 1.0, 1.1, 1.25)
 def sensitivity_methods(net2d: torch.nn.Module, net3d: torch.nn.Module | None, factors: Sequence[float] = FACTORS) -> dict:
     """``"<model>_blind"`` and ``"<model>_x<factor>"`` for the 2D model (``2d``) and the volume model (``3d``), each run
     as ``monai-nad denoise --mode 2d|3d`` runs it (:func:`~monai_nad.experiments.volume_benchmark.scan_method`)."""
-    from monai_nad.experiments.volume_benchmark import scan_method
-
     methods = {}
     for model, volume in (("2d", None), ("3d", net3d)):
         if model == "3d" and net3d is None:

@@ -24,6 +24,7 @@ import torch
 
 from monai_nad.baselines.classical import classical_denoise
 from monai_nad.baselines.tuning import tune_baseline
+from monai_nad.data import mni_eval_arrays
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, real_anatomy_cell_name
 from monai_nad.metrics import foreground_psnr, median_scores, psnr, ssim
 from monai_nad.transforms.array import RicianBiasCorrection
@@ -73,8 +74,6 @@ def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_ne
 def mni_test_cell(name: str, level: float, noise: str) -> TestCell:
     """Section 2's MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) at ``level``;
     tuned methods (which add the Rician correction) run on the Rician cells only."""
-    from monai_nad.data import mni_eval_arrays
-
     return TestCell(name, level, lambda split: mni_eval_arrays(split, level, noise=noise), noise == "rician")
 
 

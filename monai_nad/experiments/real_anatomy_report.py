@@ -15,6 +15,7 @@ import numpy as np
 
 from monai_nad._optional import pyplot
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL
+from monai_nad.experiments.tracking import log_method_run
 
 __all__ = ["method_summary", "pareto_front", "log_methods", "render_page", "quality_time_figure", "qualitative_panel"]
 
@@ -52,8 +53,6 @@ def pareto_front(points: Mapping[str, tuple[float, float]]) -> list[str]:
 
 def log_methods(rows: Sequence[Mapping[str, Any]], info: Mapping[str, Mapping[str, Any]], tracking_uri: str, experiment: str = "real_anatomy") -> None:
     """One MLflow run per method: per-cell PSNR/SSIM/foreground PSNR, the means, ms per slice, and its description."""
-    from monai_nad.experiments.tracking import log_method_run
-
     summary = method_summary(rows)
     for method, values in summary.items():
         metrics = {f"{r['cell']}_{k}": r[k] for r in rows if r["method"] == method for k in ("psnr", "ssim", "fg_psnr")}

@@ -8,16 +8,16 @@ from typing import Any
 
 import torch
 
-from monai_nad.experiments.methods import bundle_network
+from monai_nad.bundle import bundle_network, default_bundle, find_bundle
+from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
+from monai_nad.experiments.real_anatomy_report import method_summary
+from monai_nad.networks import RicianMeanInversion
 
 __all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
-DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
+BUNDLE = default_bundle()
+DIFFDENOISE = find_bundle("diffdenoise")
 
-#: the learned-diffusivity family members trained as baselines, with their sizes (the paper's for sigma 25/255)
-REAL_SCAN_FAMILY: dict[str, dict[str, int]] = {"pm_exponential": {}, "ka": {}, "foe_s": {"kernel_size": 5, "num_experts": 30}}
 _CNN, _FAMILY = ["train_real_scan.json", "baseline_cnn.json"], ["train_real_scan.json", "diffusivity_real_scan.json"]
 #: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, bundle configs, config overrides)
 BUDGET_RUNS: dict[str, tuple[str, str, list[str], dict[str, Any]]] = {
@@ -75,7 +75,6 @@ def _diffdenoise_student() -> torch.nn.Module:
     parser = ConfigParser()
     parser.read_config([str(DIFFDENOISE / "configs" / "common.json"), str(DIFFDENOISE / "configs" / "inference.json")])
     parser["bundle_root"] = str(DIFFDENOISE)
-    from monai_nad.networks import RicianMeanInversion
 
     # trained on noisy magnitude images only, it estimates the Rician mean: inverted with a blind sigma, as its bundle's
     # post_correction "rician_mean" does for magnitude data (and as the comparison suite runs it)
@@ -126,8 +125,6 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
 
 def _below_classical(info: dict[str, dict[str, Any]], rows: list[dict]) -> list[str]:
     """A paragraph on the budget-trained methods whose mean PSNR is below the best tuned classical method's."""
-    from monai_nad.experiments.real_anatomy_report import method_summary
-
     summary = method_summary(rows)
     classical = {m: v["psnr"] for m, v in summary.items() if info.get(m, {}).get("kind") == "classical"}
     if not classical:

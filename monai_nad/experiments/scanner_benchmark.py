@@ -44,6 +44,7 @@ import numpy as np
 from monai_nad.baselines.tuning import B_GRID
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
+from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.scanner_noise import BENCHMARK_1D_CONDITIONS, benchmark_1d_slice
 
@@ -348,8 +349,6 @@ def scanner_methods(
     methods: dict[str, Callable] = {}
     tuned: dict[str, Tuner] = {}
     if any(name.startswith("neural_pde") for name in names):
-        from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
-
         net2d, net3d = shipped_models(bundle)
         models = {"neural_pde_2d": scan_method(net2d, None, "2d"), "neural_pde_3d": scan_method(net2d, net3d, "3d"),
                   "neural_pde_2d_map": scan_method(net2d, None, "2d", noise_estimate="map"),

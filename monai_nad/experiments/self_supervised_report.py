@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from monai_nad.experiments.compare import _fmt, _plt
+from monai_nad._optional import pyplot
+from monai_nad.experiments.tables import table_number as _fmt
 
 __all__ = ["self_supervised_section"]
 
@@ -107,7 +108,7 @@ def _figure(by_name: dict, order: list[str], out: Path, artifact) -> list[str]:
     data = artifact(reference, "qualitative.npz") if reference is not None else None
     if data is None or "noisy" not in data:
         return []
-    plt = _plt()
+    plt = pyplot("the suite figures")
     clean = data["clean"]
     panels = [("clean", clean), ("noisy", data["noisy"])]
     for name in order:

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import tune_baseline
-from monai_nad.data import mni_condition_arrays, mni_eval_arrays, noise_condition
+from monai_nad.bundle import bundle_network, default_bundle, find_bundle
+from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.engines import bundle_command
 from monai_nad.experiments import (
     Method,
-    bundle_network,
     classical_method,
     level_key,
     load_tuned,
@@ -37,12 +37,14 @@ from monai_nad.experiments import (
     network_method,
     sqlite_uri,
 )
+from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.real_anatomy import TestCell, benchmark_cells
+from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 from monai_nad.inference import denoise_slices
 from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 
 
 class Context:
@@ -87,8 +89,6 @@ def shipped_neural_pde() -> Method:
 def budget_network(name: str, ctx: Context) -> Method | None:
     """A network trained with the real-scan recipe for the wall-clock budget of the real-anatomy page (``dncnn``, ``unet``,
     ``neural_pde_budget``), read from ``ctx.budget_runs``; the quick mode trains a tiny one when it is missing."""
-    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
-
     key = name if name.endswith("_budget") else f"{name}_budget"
     network, folder, _, _ = BUDGET_RUNS[key]
     run_dir = ctx.budget_runs / folder
@@ -111,8 +111,6 @@ def budget_network(name: str, ctx: Context) -> Method | None:
 
 def family_methods(ctx: Context) -> list[Method]:
     """The blind Rician members of the learned-diffusivity family that have been trained."""
-    from monai_nad.experiments.diffusivity_family import load_runs
-
     return [network_method(f"diffusivity_{variant}", net, {"family_run": f"{variant}_rician", "epochs": info["max_epochs"]})
             for (variant, _), (net, info) in load_runs(ctx.family_runs, noises=("rician",)).items()]
 
@@ -295,7 +293,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             record(ctx, "ablation", method, metrics, seconds)
 
 
-DIFFDENOISE = ROOT / "bundles" / "diffdenoise"
+DIFFDENOISE = find_bundle("diffdenoise")
 
 
 def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -441,9 +439,6 @@ def train_on_br35h(network: str, ctx: Context, budget_s: float, quick: bool) -> 
 def run_br35h(cfg: dict, ctx: Context) -> None:
     """BENCHMARK section 3, the seed's experiment: Br35H train/validation/test split, Rician noise; the classical methods
     tuned on its validation split by the one tuner, the networks trained on its training split for one wall-clock budget."""
-    from monai_nad.data import br35h_eval_arrays
-    from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
-
     if ctx.root is None:
         raise ValueError("the br35h suite needs the data: --root DIR (a folder with yes/ and no/ of JPEG/PNG slices)")
     q = cfg["quick"] if ctx.quick else {}

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from monai_nad.engines.mlflow_extras import flatten_params
+
 __all__ = ["sqlite_uri", "log_method_run", "latest_runs"]
 
 
@@ -39,8 +41,6 @@ def log_method_run(
     """
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
-
-    from monai_nad.engines.mlflow_extras import flatten_params
 
     client = MlflowClient(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)

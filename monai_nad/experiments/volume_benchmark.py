@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from monai_nad._optional import pyplot
+from monai_nad.bundle import bundle_network, default_bundle
 from monai_nad.data.real_anatomy import (
     NEAR_CLEAN_LEVEL,
     REAL_ANATOMY_LEVELS,
@@ -37,9 +38,9 @@ from monai_nad.data.real_anatomy import (
     real_anatomy_cell,
     real_anatomy_noise,
 )
-from monai_nad.experiments.methods import bundle_network
 from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, score_slices
 from monai_nad.experiments.volume_timing import dipy_nlmeans_blind
+from monai_nad.inference import ScanInferer
 
 __all__ = [
     "VOLUME_SHIFTS",
@@ -72,16 +73,10 @@ def other_cells() -> list[tuple[str, str | None, float]]:
     return dim + [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
 
 
-def _bundle() -> Path:
-    from monai_nad.cli import default_bundle
-
-    return default_bundle()
-
-
 def shipped_models(bundle: str | Path | None = None, self_ensemble: int | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The bundle's 2D model (``inference.json``) and volume model (``volume.json``, ``models/model_3d.pt``), as shipped
     (or with the given self-ensemble)."""
-    bundle = Path(bundle) if bundle is not None else _bundle()
+    bundle = Path(bundle) if bundle is not None else default_bundle()
     overrides = {} if self_ensemble is None else {"self_ensemble": int(self_ensemble)}
     net2d = bundle_network(bundle, ["inference.json"], bundle / "models" / "model.pt", overrides)
     ensemble = overrides or {"self_ensemble": _inference_ensemble(bundle)}
@@ -103,8 +98,6 @@ def scan_method(
     :class:`~monai_nad.inference.ScanInferer`, like ``monai-nad denoise --mode <mode>``: with the blind noise estimate,
     or (``noise_factor``) told that multiple of the true level, like ``--noise-std``; ``noise_estimate`` as
     ``--noise-estimate`` (``"level"``, the default, or ``"map"``)."""
-    from monai_nad.inference import ScanInferer
-
     inferer = ScanInferer(volume_network=network3d, mode=mode, noise_estimate=noise_estimate)
 
     def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from monai_nad.experiments.tracking import log_method_run
 from monai_nad.experiments.volume_benchmark import summary
 
 __all__ = ["volume_bar", "render_volume_page", "card_section", "log_volume_runs"]
@@ -137,8 +138,6 @@ def render_volume_page(
 
 def log_volume_runs(rows: Sequence[Mapping[str, Any]], timing: Sequence[Mapping[str, Any]], tracking_uri: str, experiment: str = "volumes") -> None:
     """One MLflow run per method: its PSNR/SSIM per cell, its mean, and its whole-volume time and memory."""
-    from monai_nad.experiments.tracking import log_method_run
-
     times = {r["method"]: r for r in timing}
     for method, values in summary(rows).items():
         metrics = {f"psnr_{r['cell']}": r["psnr"] for r in rows if r["method"] == method}

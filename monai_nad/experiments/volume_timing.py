@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from monai_nad._optional import require
+
 __all__ = ["TIMED_METHODS", "dipy_nlmeans_blind", "main"]
 
 #: Methods this module can time: the shipped models through the command line's code path, DIPY and BM4D.
@@ -37,7 +39,6 @@ def dipy_nlmeans_blind(volume, num_threads: int = 1):
         ``(denoised float32 volume, estimated sigma)``.
     """
     import numpy as np
-    from monai_nad._optional import require
 
     nlmeans = require("dipy.denoise.nlmeans", "DIPY nlmeans").nlmeans
     estimate_sigma = require("dipy.denoise.noise_estimate", "DIPY nlmeans").estimate_sigma
@@ -49,11 +50,9 @@ def dipy_nlmeans_blind(volume, num_threads: int = 1):
 
 def _preload(method: str) -> None:
     """Import what ``method`` needs before the clock starts (no method's time includes its imports)."""
-    from monai_nad._optional import require
-
     modules = {"dipy_nlmeans": ("dipy.denoise.nlmeans", "dipy.denoise.noise_estimate"), "bm4d": ("bm4d", "monai_nad.baselines")}
-    neural = ("torch", "monai.bundle", "monai.engines", "ignite.engine", "monai_nad.cli", "monai_nad.inference", "monai_nad.networks",
-              "monai_nad.experiments.methods", "monai_nad.transforms.noise_level", "tqdm.auto")
+    neural = ("torch", "monai.bundle", "monai.engines", "ignite.engine", "monai_nad.inference.workflow", "monai_nad.networks",
+              "monai_nad.bundle", "monai_nad.transforms.noise_level", "tqdm.auto")
     for name in modules.get(method, neural):
         require(name, method)  # a missing optional package: the extra to install, in one line
 
@@ -68,7 +67,7 @@ def _run(method: str, source: Path, out_dir: Path, level: float | None) -> dict:
     start = time.perf_counter()
     extra: dict = {}
     if method.startswith("neural_pde"):
-        from monai_nad.cli import run_inference
+        from monai_nad.inference.workflow import run_inference
 
         mode = "2d" if method == "neural_pde_2d" else "3d"
         result = run_inference([source], out_dir / method, mode=mode, self_ensemble=2 if method.endswith("2pass") else None, overwrite=True)

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
+from monai_nad.transforms.noise_level import volume_noise_levels
+
 __all__ = ["SliceWiseInferer"]
 
 
@@ -103,8 +105,6 @@ class SliceWiseInferer(Inferer):
         sigma = None
         if conditioned:
             if noise_std is None:
-                from monai_nad.transforms.noise_level import volume_noise_levels
-
                 noise_std = volume_noise_levels(inputs, coils=extra.get("coils", 1))
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             if sigma.shape != inputs.shape:  # one level per volume (a map like the inputs is sliced with them)

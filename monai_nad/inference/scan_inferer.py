@@ -12,6 +12,8 @@ from monai.inferers import Inferer, sliding_window_inference
 
 from monai_nad.engines.noise_batch import NoiseLevelBatch
 from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
+from monai_nad.transforms.noise_level import volume_noise_levels
+from monai_nad.transforms.noise_map import estimate_noise
 
 __all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
 
@@ -308,8 +310,6 @@ class ScanInferer(Inferer):
 
     def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
         """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
-        from monai_nad.transforms.noise_level import volume_noise_levels
-
         coil_count = 1 if coils is None else int(torch.as_tensor(coils).flatten()[0])
         volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
         if noise_std is None:
@@ -345,8 +345,6 @@ def _estimate_one(volume: np.ndarray, coils: int | None):
     """:func:`~monai_nad.transforms.noise_map.estimate_noise` of one volume, with a check of what it calls air: air
     surrounds an object, so where nearly everything (over 90 %) is "air" (a flat, bright image with no background,
     whose values a chi law of many coils also fits) the coil count is not trusted and the level is read for one coil."""
-    from monai_nad.transforms.noise_map import estimate_noise
-
     estimate = estimate_noise(volume, coils=coils)
     if coils is None and estimate.coils > 1 and float(estimate.air.mean()) > 0.9:
         estimate = estimate_noise(volume, coils=1)

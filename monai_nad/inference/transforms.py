@@ -14,6 +14,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like, spacing_from_affine
+from monai_nad.transforms.noise_map import estimate_noise
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ class SaveDenoisedd(MapTransform):
         self.noise_log: list[str] = []
 
     def _save_noise_map(self, record: ScanRecord, output: Path, coils: object = None) -> None:
-        from monai_nad.transforms.noise_map import estimate_noise
-
         array = record.loaded.array
         volumes = [array] if array.ndim < 4 else [array[..., v] for v in range(array.shape[-1])]
         name = record.loaded.path.name

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from monai_nad.bundle import default_bundle
+
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+BUNDLE = default_bundle()
 CONFIGS = BUNDLE / "configs"
 SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
 TINY = [
@@ -154,7 +156,7 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
         pytest.fail(f"the bundle ships no weights at {model}")
     assert model.stat().st_size < 1_000_000
     from monai_nad.data import mni_eval_arrays
-    from monai_nad.experiments.methods import bundle_network
+    from monai_nad.bundle import bundle_network
 
     net = bundle_network(BUNDLE, ["inference.json"], model)  # loads with weights_only=True
     noisy, clean = mni_eval_arrays("validation", 0.1, limit=1)
@@ -168,7 +170,7 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
 
 def test_other_shipped_checkpoints_load_with_their_configurations():
     """The v0.2 model, its diffusion-only first stage and the self-supervised model load with the configs they were trained with."""
-    from monai_nad.experiments.methods import bundle_network
+    from monai_nad.bundle import bundle_network
 
     for name, configs, refine in (
         ("model_v0.2.pt", ["train.json"], True),
@@ -243,7 +245,7 @@ def test_smoke_training_of_the_real_scan_model_ends_with_a_checkpoint_and_an_mlf
 def test_smoke_training_of_the_volume_model_fine_tunes_the_2d_model_on_3d_patches(tmp_path):
     """The volume model's recipe: 3D patches, warm start from the shipped 2D model, validated on validation volumes,
     nothing installed; its checkpoint loads into the network volume.json defines (with a volumetric head too)."""
-    from monai_nad.experiments.methods import bundle_network
+    from monai_nad.bundle import bundle_network
 
     models_before = {p.name: p.stat().st_mtime for p in (BUNDLE / "models").iterdir()}
     command = [sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--network", "volume", "--volume-layers", "2",
@@ -259,7 +261,7 @@ def test_smoke_training_of_the_volume_model_fine_tunes_the_2d_model_on_3d_patche
 
 
 def test_the_shipped_volume_model_loads_into_volume_json():
-    from monai_nad.experiments.methods import bundle_network
+    from monai_nad.bundle import bundle_network
 
     net = bundle_network(BUNDLE, ["volume.json"], BUNDLE / "models" / "model_3d.pt")
     assert type(net).__name__ == "SliceContextPDE" and (BUNDLE / "models" / "model_3d.pt").stat().st_size < 1_000_000
@@ -328,7 +330,7 @@ def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path
 
 def test_shipped_model_gives_back_a_nearly_clean_image():
     """Near-clean input (s = 0.005 on a synthetic phantom with fine lines): the output is not worse than the input by more than 0.1 dB."""
-    from monai_nad.experiments.methods import bundle_network
+    from monai_nad.bundle import bundle_network
     from monai_nad.metrics import psnr
 
     net = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")

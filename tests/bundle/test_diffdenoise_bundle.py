@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from monai_nad.bundle import default_bundle, find_bundle
 from monai_nad.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = ROOT / "bundles" / "diffdenoise"
-NPDE = ROOT / "bundles" / "neural_pde_denoising"
+BUNDLE = find_bundle("diffdenoise")
+NPDE = default_bundle()
 SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
 
 
