@@ -163,6 +163,7 @@ def _write_report(path: Path, result: dict, threads: int) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monai-nad", description="Learned anisotropic diffusion (Neural PDE) MRI denoising.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--bundle", default=None, help="bundle folder to take the model from (default: the shipped one)")
@@ -207,6 +208,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
                      help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
+    den.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                     help="denoise on a Ray cluster (pip install \"monai_nad[cluster]\"): auto (the default; the cluster started "
+                          "with ray start, or RAY_ADDRESS), an address (ray://head:10001), or local (a Ray instance on this machine)")
+    den.add_argument("--workers", type=_number(int, 1, "an integer"), default=2, metavar="N",
+                     help="with --ray: N workers, each with its own model and --threads CPUs (default: 2)")
     bid = sub.add_parser("bids", parents=[common, batch], help="denoise a BIDS dataset into a BIDS derivative dataset (BIDS App arguments)")
     bid.add_argument("bids_dir", help="the BIDS dataset (with its dataset_description.json)")
     bid.add_argument("output_dir", help="the derivative dataset to write (outside the dataset, or under its derivatives/)")
@@ -317,14 +323,16 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if args.command == "denoise":
             import torch
 
+            from monai_nad.inference.ray_data import denoise_with_ray
             from monai_nad.inference.workflow import run_inference
 
             if args.overwrite and args.skip_existing:
                 raise ValueError("--overwrite and --skip-existing contradict each other: give one.")
             threads = args.threads or default_threads()
             torch.set_num_threads(threads)
-            result = run_inference(
-                args.inputs, args.output_dir, bundle=args.bundle, device=args.device, axis=args.axis,
+            on_ray = {} if args.ray is None else {"address": args.ray, "workers": args.workers, "cpus_per_worker": args.threads or 1}
+            result = (run_inference if args.ray is None else denoise_with_ray)(
+                args.inputs, args.output_dir, **on_ray, bundle=args.bundle, device=args.device, axis=args.axis,
                 batch_size=args.batch_size, overwrite=args.overwrite, save_conductance=args.save_conductance,
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,

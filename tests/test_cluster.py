@@ -96,3 +96,51 @@ def test_merging_complete_shards_and_reading_bad_files(tmp_path):
         merge_reports([tmp_path / "other.json"])
     with pytest.raises(FileNotFoundError, match="nothere.json: no such report"):
         merge_reports([tmp_path / "nothere.json"])
+
+
+@pytest.mark.slow
+def test_ray_data_denoises_a_study_on_two_workers_with_the_report_of_one_run(tiny_bundle, tmp_path, capsys):
+    """`monai-nad denoise --ray` on a local Ray instance with two workers: every file written once, under the names a
+    single run gives, with the same report (timings aside); --skip-existing then leaves everything as it is."""
+    ray = pytest.importorskip("ray")
+    study = tmp_path / "study"
+    for index in range(6):
+        _nifti(study / f"sub-{index % 2}" / ("anat" if index % 3 else "") / f"scan{index}.nii.gz", index, (10, 9, 3) if index % 2 else (12, 10))
+    (study / "sub-1" / "broken.nii.gz").write_bytes(b"not a scan")
+    run = ["--bundle", str(tiny_bundle), "--threads", "1"]
+    assert main(["denoise", str(study), "-o", str(tmp_path / "one"), "--report", str(tmp_path / "one.json"), *run]) == 1
+
+    def entries(report: Path, out: Path) -> list[dict]:
+        rows = json.loads(report.read_text())["files"]
+        return [{**{k: v for k, v in row.items() if k != "seconds"}, "output": row["output"] and str(Path(row["output"]).relative_to(out))}
+                for row in rows]
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024 * 1024, log_to_driver=False)
+    try:
+        capsys.readouterr()
+        status = main(["denoise", str(study), "-o", str(tmp_path / "ray"), "--report", str(tmp_path / "ray.json"),
+                       "--ray", "local", "--workers", "2", *run])
+        said = capsys.readouterr()
+        assert status == 1, said.err
+        assert entries(tmp_path / "ray.json", tmp_path / "ray") == entries(tmp_path / "one.json", tmp_path / "one")
+        written = [line.split("wrote ", 1)[1] for line in said.out.splitlines() if line.startswith("  wrote ")]
+        assert len(written) == len(set(written)) == 6 and said.out.startswith("denoised 6 image(s)")
+        assert sorted(str(p.relative_to(tmp_path / "ray")) for p in (tmp_path / "ray").rglob("*.nii.gz")) == sorted(
+            str(p.relative_to(tmp_path / "one")) for p in (tmp_path / "one").rglob("*.nii.gz"))
+        assert "broken.nii.gz" in said.err and len([line for line in said.err.splitlines() if line.strip()]) == 1, said.err
+        status = main(["denoise", str(study), "-o", str(tmp_path / "ray"), "--report", str(tmp_path / "again.json"), "--skip-existing",
+                       "--ray", "local", *run])
+        assert {row["status"] for row in json.loads((tmp_path / "again.json").read_text())["files"]} == {"existing", "failed"}
+    finally:
+        ray.shutdown()
+
+
+def test_without_ray_the_ray_path_says_which_extra_to_install(tiny_bundle, tmp_path, capsys, monkeypatch):
+    import sys
+
+    _nifti(tmp_path / "in" / "a.nii.gz", 0, (8, 8))
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    monkeypatch.setattr("monai_nad._optional._installed", lambda top: False)
+    status = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle), "--ray", "auto"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.strip() == 'monai-nad: error: ray is not installed (needed for the Ray Data path): pip install "monai_nad[cluster]"'
