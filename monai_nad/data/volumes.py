@@ -389,7 +389,8 @@ def output_path_for(
 
 
 def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, overwrite: bool = False) -> Path:
-    """Write ``array`` like ``reference``: same affine/header for NIfTI, same bit depth for 2D images.
+    """Write ``array`` like ``reference``: same affine/header for NIfTI (its ``descrip`` saying it was denoised and by
+    which version), same bit depth for 2D images.
 
     A DICOM input written to a path without a NIfTI suffix becomes a new DICOM series in that folder
     (:func:`~monai_nad.data.dicom_series.write_dicom_series`: the source's headers and geometry, new UIDs, a
@@ -419,7 +420,7 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if reference.kind == "dicom" and _suffix(out_path) not in NIFTI_SUFFIXES:
         with _atomic_folder(out_path) as partial:
-            write_dicom_series(array, reference.meta["files"], partial, f"denoised (monai_nad {__version__})")
+            write_dicom_series(array, reference.meta["files"], partial, _provenance())
         return out_path
     if _suffix(out_path) in NIFTI_SUFFIXES:
         header = None
@@ -430,6 +431,7 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
             header.set_data_dtype(array.dtype)
             header["scl_slope"], header["scl_inter"] = np.nan, np.nan  # the data are written unscaled
         image = nib.Nifti1Image(array, reference.affine, header=header)
+        image.header["descrip"] = _provenance(image.header["descrip"].item().decode("latin-1", "replace"), 80)
         if header is not None:
             image.set_qform(*source.get_qform(coded=True))
             image.set_sform(*source.get_sform(coded=True))
@@ -444,6 +446,15 @@ def save_like(array: np.ndarray, reference: LoadedImage, out_path: str | Path, o
     with _atomic(out_path) as partial:
         Image.fromarray(values).save(str(partial), format="PNG")
     return out_path
+
+
+def _provenance(source: str = "", limit: int | None = None) -> str:
+    """What a result says of its making: ``"denoised (monai_nad <version>)"``, after the source's own description
+    (a NIfTI header's ``descrip``), cut to ``limit`` characters keeping the provenance whole where it fits."""
+    own = f"denoised (monai_nad {__version__})"
+    if limit is None:
+        return own
+    return f"{source.strip()[: max(0, limit - len(own) - 1)]} {own}".strip()[:limit]
 
 
 def _as_stored_dtype(array: np.ndarray, header: nib.Nifti1Header) -> np.ndarray:

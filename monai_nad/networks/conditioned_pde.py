@@ -1,4 +1,4 @@
-"""The noise-conditioned Neural PDE (v1.0): diffusion of the squared magnitude steered by a noise-aware encoder.
+"""The noise-conditioned Neural PDE: diffusion of the squared magnitude steered by a noise-aware encoder.
 
 The v0.2 Neural PDE ran its conduction network at full resolution in every step and did not know the noise
 level. This network computes the conductances once per group of steps from a half-resolution encoder that is
