@@ -12,4 +12,5 @@ def test_readme_python_example_runs(capsys):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks, "the README has no Python example"
     exec(compile(blocks[0], "README.md", "exec"), {})
-    assert "(1, 16, 4, 197, 233)" in capsys.readouterr().out.replace("torch.Size([", "(").replace("])", ")")
+    out = capsys.readouterr().out.replace("torch.Size([", "(").replace("])", ")")
+    assert "NoiseConditionedPDE (1, 1, 197, 233) (1, 3, 4, 197, 233)" in out
