@@ -135,6 +135,31 @@ def test_ray_data_denoises_a_study_on_two_workers_with_the_report_of_one_run(tin
         ray.shutdown()
 
 
+def test_a_ray_worker_loads_the_model_once_and_denoises_batch_after_batch(tiny_bundle, tmp_path, monkeypatch):
+    """The actor of the Ray path, without Ray: one workflow (one model load) for every batch it is given; each batch's
+    rows say what became of its scans, a failing scan included."""
+    import monai_nad.engines
+    from monai_nad.inference.ray_data import ScanDenoiser
+    from monai_nad.inference.workflow import inference_workflow
+
+    for index in range(3):
+        _nifti(tmp_path / "in" / f"s{index}.nii.gz", index, (10, 9, 3))
+    options = {"bundle": str(tiny_bundle)}
+    planned = inference_workflow([tmp_path / "in"], tmp_path / "out", **options).parser.get_parsed_content("inputs")
+    loads = []
+    real_load = monai_nad.engines.load_bundle_weights
+    monkeypatch.setattr(monai_nad.engines, "load_bundle_weights", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    worker = ScanDenoiser(str(tmp_path / "out"), options, threads=1)
+    first = worker({"item": [json.dumps(planned.items[0]), json.dumps(planned.items[1])]})
+    (tmp_path / "in" / "s2.nii.gz").write_bytes(b"changed since it was planned")
+    second = worker({"item": [json.dumps(planned.items[2])]})
+    assert len(loads) == 1
+    assert first["status"] == ["written", "written"] and first["output"] == [item["output"] for item in planned.items[:2]]
+    assert second["status"] == ["failed"] and second["output"] == [""] and "s2.nii.gz" in second["error"][0]
+    assert json.loads(first["details"][0])["model"] and json.loads(second["details"][0]) == {}
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.nii.gz")) == ["s0_denoised.nii.gz", "s1_denoised.nii.gz"]
+
+
 def test_without_ray_the_ray_path_says_which_extra_to_install(tiny_bundle, tmp_path, capsys, monkeypatch):
     import sys
 

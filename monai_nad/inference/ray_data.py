@@ -43,7 +43,8 @@ class ScanDenoiser:
 
     A batch is ``{"item": [json, ...]}``, one planned item of :class:`~monai_nad.inference.InputReport` per row; the
     answer has per row the scan's ``name``, ``status`` (``"written"`` or ``"failed"``), ``output`` (the result
-    written, else ``""``), ``error`` and ``details`` (JSON of what the run recorded).
+    written, else ``""``), ``error`` and ``details`` (JSON of what the run recorded). A batch that fails outside the
+    evaluator's per-scan guard (e.g. a scan that no longer loads) fails its own scans with the root cause, not the run.
     """
 
     def __init__(self, output_dir: str, options: Mapping[str, Any], threads: int | None = None) -> None:
@@ -61,7 +62,14 @@ class ScanDenoiser:
         report.failures.clear()
         report.details.clear()
         self.workflow.parser.get_parsed_content("dataset").data = report.items
-        self.workflow.run()
+        try:
+            self.workflow.run()
+        except Exception as err:  # noqa: BLE001 - e.g. a scan that no longer loads: this batch's scans fail, not the run
+            while err.__cause__ is not None:
+                err = err.__cause__
+            reason = f"{type(err).__name__}: {err}".splitlines()[0]
+            done = set(report.written) | {name for name, _ in report.failures}
+            report.failures.extend((item["name"], reason) for item in report.items if item["name"] not in done and item["output"] not in done)
         written, failed = set(report.written), dict(report.failures)
         answer: dict[str, list[str]] = {"name": [], "status": [], "output": [], "error": [], "details": []}
         for item in report.items:
