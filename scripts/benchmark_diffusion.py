@@ -8,6 +8,7 @@ Usage:
     OMP_NUM_THREADS=1 python scripts/benchmark_diffusion.py                      # the benchmark
     python scripts/benchmark_diffusion.py --limit 5 --cells rician_snr10 --methods neural_pde_3d dipy_patch2self --output-dir /tmp/quick
     python scripts/benchmark_diffusion.py --render-only                          # the page again from diffusion.json
+    OMP_NUM_THREADS=1 python scripts/benchmark_diffusion.py --update --methods neural_pde_3d_guided   # re-run some methods
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from monai_nad.data.dwi_phantom import dwi_gradient_table
 from monai_nad.experiments import diffusion_benchmark as db
 
 
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=None, help="the bundle of the shipped models (default: the installed one)")
     parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
     parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
+    parser.add_argument("--update", action="store_true",
+                        help="re-run only --methods and replace their rows in the record of an earlier run (the other rows and the figure stay; "
+                             "the page names both commands)")
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"diffusion.{ext}" for ext in ("json", "md", "png"))
     if args.render_only:
@@ -45,21 +50,31 @@ def main(argv: list[str] | None = None) -> int:
             cells = db.select_cells(args.cells, args.limit)
         except ValueError as err:
             parser.error(str(err))
+        earlier = None
+        if args.update:
+            try:
+                earlier = json.loads(store.read_text())
+            except (OSError, ValueError) as err:
+                print(f"benchmark_diffusion: error: --update needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
+                return 2
         outputs: dict = {}
         rows = db.run_diffusion_benchmark(cells, args.methods, args.bundle, outputs=outputs, log=lambda m: print(m, flush=True))
         command = " ".join(["python scripts/benchmark_diffusion.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "methods": args.methods, "all_cells": len(cells) == len(db.diffusion_cell_keys()), "notes": args.note}
+        if earlier is not None:
+            replaced = {(r["cell"], r["method"]) for r in rows}
+            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced] + rows
+            command = f"{earlier['command']}, then {command}"
+            settings = {**earlier["settings"], "updated_methods": args.methods, "notes": earlier["settings"].get("notes", []) + args.note}
         args.output_dir.mkdir(parents=True, exist_ok=True)
         store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
         figure_cell = next((c for c in cells if c.name == db.FIGURE_CELL), None)
-        if figure_cell is not None and outputs:
+        if figure_cell is not None and outputs and not args.update:
             noisy, clean = figure_cell.load("test")
             z = min(5, clean.shape[3] - 1)
             panels = {"clean": clean[0][:, :, z], "noisy": noisy[0][:, :, z]}
             names = {"dipy_mppca": "MP-PCA", "dipy_patch2self": "Patch2Self", "neural_pde_3d": "ours (volume model)"}
             panels |= {label: outputs[db.FIGURE_CELL, m] for m, label in names.items() if (db.FIGURE_CELL, m) in outputs}
-            from monai_nad.data.dwi_phantom import dwi_gradient_table
-
             db.diffusion_figure(panels, *dwi_gradient_table(), figure)
     text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None)
     page.write_text(text)

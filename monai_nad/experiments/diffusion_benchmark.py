@@ -22,7 +22,10 @@ Every method runs on one thread; ``ms`` is the milliseconds per series. The meth
   count ``N`` (0, 1 or 4) is chosen per cell on the validation series (:func:`nlmeans_tuner`);
 - ``neural_pde_2d``, ``neural_pde_3d``: the shipped 2D and volume models, blind, volume by volume through the command
   line's :class:`~monai_nad.inference.ScanInferer` with the series scaled as the command line scales it
-  (:func:`~monai_nad.data.volumes.normalise_intensity` over the whole series) and scaled back.
+  (:func:`~monai_nad.data.volumes.normalise_intensity` over the whole series) and scaled back;
+- ``neural_pde_3d_guided``: a first series-aware variant without training, the shipped volume model with its encoder
+  reading the series' low-rank projection (:class:`~monai_nad.experiments.guided_series.GuidedSeriesDenoiser`), the
+  rank chosen per cell on the validation series from :data:`GUIDE_RANKS` (:func:`guided_tuner`).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from monai_nad.data.dwi_phantom import (
     dwi_sigma,
 )
 from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
+from monai_nad.experiments.guided_series import GuidedSeriesDenoiser
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
@@ -68,6 +72,7 @@ __all__ = [
     "dipy_patch2self",
     "dipy_localpca",
     "nlmeans_tuner",
+    "guided_tuner",
     "series_method",
     "diffusion_methods",
     "run_diffusion_benchmark",
@@ -77,7 +82,9 @@ __all__ = [
 ]
 
 #: The methods of the page, in its column order (``dipy_nlmeans`` is tuned on validation).
-DIFFUSION_METHODS = ("neural_pde_2d", "neural_pde_3d", "dipy_mppca", "dipy_patch2self", "dipy_localpca", "dipy_nlmeans")
+DIFFUSION_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_guided", "dipy_mppca", "dipy_patch2self", "dipy_localpca", "dipy_nlmeans")
+#: The guide ranks ``neural_pde_3d_guided`` may choose from on validation.
+GUIDE_RANKS = (8, 16)
 #: The coil counts ``estimate_sigma`` may be told for ``dipy_nlmeans`` (0: Gaussian, no correction).
 NLMEANS_COILS = (0, 1, 4)
 #: The cell of the figure.
@@ -270,11 +277,9 @@ def nlmeans_tuner(coils: Sequence[int] = NLMEANS_COILS) -> Tuner:
     """DIPY's Rician non-local means volume by volume, ``sigma`` per volume from ``estimate_sigma(N=...)``, ``N`` chosen
     from ``coils`` by the brain PSNR of the validation series (its first best kept)."""
     def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
-        brain = dwi_phantom("validation", DWI_SPLITS["validation"][: clean_val.shape[3]]).brain
         best: tuple[int, float] | None = None
         for n in coils:
-            out = np.clip(_nlmeans(np.asarray(noisy_val[0], dtype=np.float32), n), 0, 1)
-            value = float(-10 * np.log10(np.mean(np.square(out - clean_val[0])[brain])))
+            value = _brain_psnr(_nlmeans(np.asarray(noisy_val[0], dtype=np.float32), n), clean_val[0])
             if best is None or value > best[1]:
                 best = (int(n), value)
         assert best is not None
@@ -283,6 +288,33 @@ def nlmeans_tuner(coils: Sequence[int] = NLMEANS_COILS) -> Tuner:
             return _nlmeans(np.asarray(image, dtype=np.float32), best[0]).astype(np.float32)
 
         return denoise, {"N": best[0], "validation_psnr": best[1]}
+
+    return tune
+
+
+def _brain_psnr(out: np.ndarray, clean: np.ndarray) -> float:
+    """PSNR (data range 1) over the brain of the validation series ``(X, Y, Z, V)`` (the output clipped to ``[0, 1]``)."""
+    brain = dwi_phantom("validation", DWI_SPLITS["validation"][: clean.shape[2]]).brain
+    return float(-10 * np.log10(np.mean(np.square(np.clip(out, 0, 1) - clean)[brain])))
+
+
+def guided_tuner(volume_network: torch.nn.Module, ranks: Sequence[int] = GUIDE_RANKS) -> Tuner:
+    """:class:`~monai_nad.experiments.guided_series.GuidedSeriesDenoiser` with the rank of the highest brain PSNR on the
+    validation series (its first best kept)."""
+
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+        best: tuple[int, float] | None = None
+        for rank in ranks:
+            value = _brain_psnr(GuidedSeriesDenoiser(volume_network, rank)(np.asarray(noisy_val[0], dtype=np.float32)), clean_val[0])
+            if best is None or value > best[1]:
+                best = (int(rank), value)
+        assert best is not None
+        chosen = GuidedSeriesDenoiser(volume_network, best[0])
+
+        def denoise(image: np.ndarray, level: float) -> np.ndarray:
+            return np.asarray(chosen(np.asarray(image, dtype=np.float32)), dtype=np.float32)
+
+        return denoise, {"rank": best[0], "validation_psnr": best[1]}
 
     return tune
 
@@ -314,7 +346,9 @@ def diffusion_methods(names: Sequence[str] = DIFFUSION_METHODS, bundle: str | Pa
         methods["neural_pde_2d"] = series_method(net2d, None, "2d")
         methods["neural_pde_3d"] = series_method(net2d, net3d, "3d")
     methods |= {"dipy_mppca": _timed(dipy_mppca), "dipy_patch2self": _timed(dipy_patch2self), "dipy_localpca": _timed(dipy_localpca)}
-    tuned = {"dipy_nlmeans": nlmeans_tuner()}
+    tuned: dict[str, Tuner] = {"dipy_nlmeans": nlmeans_tuner()}
+    if "neural_pde_3d_guided" in names:
+        tuned["neural_pde_3d_guided"] = guided_tuner(net3d)
     return {k: v for k, v in methods.items() if k in names}, {k: v for k, v in tuned.items() if k in names}
 
 
@@ -406,7 +440,11 @@ def render_diffusion_page(rows: list[dict], command: str, settings: dict | None 
         "`dipy_nlmeans` (Rician, volume by volume, σ per volume from `estimate_sigma` with its coil count N chosen on "
         "validation from {0, 1, 4}), and the shipped models as `monai-nad denoise` runs a 4D series today: "
         "`neural_pde_2d` (`--mode 2d`) and `neural_pde_3d` (the volume model, `--mode 3d`), each volume on its own, blind "
-        "(one white Rician level estimated per volume, one coil assumed).",
+        "(one white Rician level estimated per volume, one coil assumed). `neural_pde_3d_guided` (not trained for it, a first "
+        "series-aware try): the same volume model, its encoder (which sets the conductances and the refinement head's "
+        "features) reading the series' low-rank projection of each volume instead of the noisy volume, told the volume's "
+        "noise level; the rank chosen per cell on validation from {8, 16} "
+        "(`monai_nad.experiments.guided_series.GuidedSeriesDenoiser`).",
     ]
     by = {(r["cell"], r["method"]): r for r in rows}
     cells = list(dict.fromkeys(r["cell"] for r in rows))
@@ -424,7 +462,7 @@ def render_diffusion_page(rows: list[dict], command: str, settings: dict | None 
                 continue
             values = [(f"**{r[k]:.2f}**" if r[k] == best[k] else f"{r[k]:.2f}") if k.startswith("psnr")
                       else (f"**{r[k]:.3f}**" if r[k] == best[k] else f"{r[k]:.3f}") for k in _COLUMNS]
-            chosen = f" (N = {r['chosen']['N']})" if "chosen" in r and "N" in r["chosen"] else ""
+            chosen = "".join(f" ({k} = {r['chosen'][k]})" for k in ("N", "rank") if k in r.get("chosen", {}))
             lines.append(f"| `{m}`{chosen} | " + " | ".join(values) + f" | {r['ms'] / 1000:.1f} |")
     summary = summarise_diffusion(rows, ours)
     lines += ["", f"## The issue's bar for `{ours}` (each score against the best of MP-PCA and Patch2Self)", ""]
