@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -82,15 +83,16 @@ class ScanDenoiser:
         return answer
 
 
-def _connect(ray: Any, address: str | None, workers: int, verbose: bool) -> bool:
-    """Join or start Ray; True when this call started it (and must shut it down)."""
+def _connect(ray: Any, address: str | None, cpus: int, verbose: bool) -> bool:
+    """Join or start Ray (``"local"`` or None: an instance here with ``cpus`` CPUs); True when this call started it (and
+    must shut it down)."""
     if ray.is_initialized():
         return False
     settings: dict[str, Any] = {
         "include_dashboard": False, "log_to_driver": bool(verbose), "logging_level": logging.INFO if verbose else logging.ERROR,
     }
     if address in (None, "local"):
-        ray.init(num_cpus=int(workers), **settings)
+        ray.init(num_cpus=int(cpus), **settings)
     else:
         ray.init(address=address, **settings)
     return True
@@ -156,7 +158,7 @@ def denoise_with_ray(
     report: InputReport = planner.parser.get_parsed_content("inputs")
     interrupted = False
     if report.items:
-        started = _connect(ray, address, workers, verbose)
+        started = _connect(ray, address, math.ceil(workers * max(cpus_per_worker, 1.0)), verbose)
         ray_data_log = logging.getLogger("ray.data")
         level = ray_data_log.level
         try:
