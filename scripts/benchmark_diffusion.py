@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         outputs: dict = {}
         rows = db.run_diffusion_benchmark(cells, args.methods, args.bundle, outputs=outputs, log=lambda m: print(m, flush=True))
-        command = " ".join(["python scripts/benchmark_diffusion.py", *(sys.argv[1:] if argv is None else argv)])
+        command = shlex.join(["python", "scripts/benchmark_diffusion.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "methods": args.methods, "all_cells": len(cells) == len(db.diffusion_cell_keys()), "notes": args.note}
         if earlier is not None:
             replaced = {(r["cell"], r["method"]) for r in rows}

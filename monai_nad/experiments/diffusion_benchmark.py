@@ -476,6 +476,15 @@ def render_diffusion_page(rows: list[dict], command: str, settings: dict | None 
             lines.append(f"| {cell} | " + " | ".join(values) + f" | {'–' if ratio is None else f'{ratio:.2f}'} |")
     else:
         lines.append(f"Not graded: the run lacks `{ours}` or both anchors.")
+    pairs = [c for c in cells if (c, "neural_pde_3d") in by and (c, "neural_pde_3d_guided") in by]
+    if pairs:
+        lines += ["", "## The guided try against the plain volume model (`neural_pde_3d_guided` − `neural_pde_3d`)", "",
+                  "| cell | PSNR b=0 | PSNR b=1000 | PSNR b=2000 | FA MAE | MD MAE |", "|---|---|---|---|---|---|"]
+        for cell in pairs:
+            guided, plain = by[cell, "neural_pde_3d_guided"], by[cell, "neural_pde_3d"]
+            lines.append(f"| {cell} | " + " | ".join(f"{guided[k] - plain[k]:+.2f}" if k.startswith("psnr") else f"{guided[k] - plain[k]:+.3f}"
+                                                    for k in _COLUMNS) + " |")
+        lines += ["", "(dB; for the errors, negative is better.)"]
     if figure:
         lines += ["", f"## {FIGURE_CELL}, middle test slice: a b = 1000 volume and the FA map", "",
                   f"![clean, noisy, MP-PCA, Patch2Self and ours: a b = 1000 volume (top) and FA (bottom)]({figure})"]
