@@ -204,6 +204,10 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--noise-estimate", choices=["level", "map"], default=None,
                      help="blind runs: one white noise level (level, the default) or a per-voxel noise map and the coil count "
                           "read from the air (map: for filtered, multi-coil or parallel-imaging scanner noise; see docs/results/scanner_noise.md)")
+    den.add_argument("--bvals", default=None, metavar="FILE",
+                     help="the b-values (FSL .bval) of a 4D diffusion series given as input, with --bvecs (default: found beside the image)")
+    den.add_argument("--bvecs", default=None, metavar="FILE",
+                     help="the gradient directions (FSL .bvec) of a 4D diffusion series given as input, with --bvals")
     den.add_argument("--dicom-as-nifti", action="store_true",
                      help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
@@ -337,7 +341,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 post_correction=args.post_correction, noise_std=args.noise_std, coils=args.coils,
                 self_ensemble=args.self_ensemble, mode=args.mode, precision=args.precision, skip_existing=args.skip_existing,
                 verbose=args.verbose, shard=args.shard, dicom_as_nifti=args.dicom_as_nifti, noise_map=args.noise_map,
-                noise_estimate=args.noise_estimate,
+                noise_estimate=args.noise_estimate, bvals=args.bvals, bvecs=args.bvecs,
             )
             return _finish_study(args, result, threads)
         result = demo(args.output_dir, bundle=args.bundle, device=args.device, overwrite=args.overwrite)

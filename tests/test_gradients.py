@@ -116,3 +116,24 @@ def test_the_report_of_a_denoising_run_carries_the_gradient_table(tiny_bundle, t
     (row,) = json.loads(report.read_text())["files"]
     assert row["status"] == "written" and row["diffusion"]["volumes"] == 3 and row["diffusion"]["found"] == "beside"
     assert "seconds" in row  # the run's own details are kept beside it
+
+
+def test_the_command_line_takes_gradient_files_from_elsewhere(tiny_bundle, tmp_path, capsys):
+    from monai_nad.cli import main
+
+    _series(tmp_path / "in")  # no .bval/.bvec beside it
+    bval, bvec = _write(tmp_path / "grads", "table", count=3)
+    report = tmp_path / "report.json"
+    args = ["denoise", str(tmp_path / "in"), "--bundle", str(tiny_bundle)]
+    assert main([*args, "-o", str(tmp_path / "out"), "--report", str(report), "--bvals", str(bval), "--bvecs", str(bvec)]) == 0
+    (row,) = json.loads(report.read_text())["files"]
+    assert row["diffusion"]["found"] == "given" and row["diffusion"]["bvals"] == str(bval)
+    capsys.readouterr()
+    five, five_vec = _write(tmp_path / "grads", "five")  # 5 b-values for a 3-volume series
+    assert main([*args, "-o", str(tmp_path / "out2"), "--bvals", str(five), "--bvecs", str(five_vec)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith("monai-nad: error:") and "five.bval" in line and "3 volumes" in line
+    assert main([*args, "-o", str(tmp_path / "out3"), "--bvals", str(tmp_path / "nothing.bval"), "--bvecs", str(bvec)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"monai-nad: error: --bvals {tmp_path / 'nothing.bval'}: no such file."
+    assert main([*args, "-o", str(tmp_path / "out4"), "--bvals", str(bval)]) == 2
+    assert "go together" in capsys.readouterr().err

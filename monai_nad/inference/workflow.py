@@ -74,6 +74,8 @@ def inference_workflow(
     noise_map: bool = False,
     noise_estimate: str | None = None,
     planned: InputReport | None = None,
+    bvals: str | Path | None = None,
+    bvecs: str | Path | None = None,
 ) -> ConfigWorkflow:
     """The bundle's inference workflow for ``inputs`` and these options, initialised; :func:`run_inference` runs it.
 
@@ -122,6 +124,8 @@ def inference_workflow(
         planned: scans already planned (e.g. one batch of a study planned by another workflow; see
             :mod:`monai_nad.inference.ray_data`): the workflow denoises ``planned.items``, records in ``planned``, and
             plans nothing (``inputs`` is not read). Defaults to None: the workflow plans ``inputs``.
+        bvals, bvecs: the ``.bval``/``.bvec`` files of a 4D diffusion series given as input (both or neither; see
+            :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: looked for beside each 4D NIfTI.
 
     Returns:
         the initialised :class:`monai.bundle.ConfigWorkflow`; ``workflow.parser.get_parsed_content("inputs")`` is the
@@ -164,6 +168,15 @@ def inference_workflow(
         if "@noise_map" not in config.read_text():
             raise ValueError(f"the bundle {bundle} cannot write noise maps (no noise_map in its inference.json): run it without --noise-map.")
         values["noise_map"] = True
+    if (bvals is None) != (bvecs is None):
+        raise ValueError("--bvals and --bvecs go together: name both files, or neither.")
+    if bvals is not None:
+        if "@bvals" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} cannot be given gradient files (no bvals in its inference.json): run it without --bvals/--bvecs.")
+        for flag, path in (("--bvals", bvals), ("--bvecs", bvecs)):
+            if not Path(path).is_file():
+                raise ValueError(f"{flag} {path}: no such file.")
+        values["bvals"], values["bvecs"] = str(bvals), str(bvecs)
     if outputs:
         if "@output_paths" not in config.read_text():
             raise ValueError(f"the bundle {bundle} cannot name its results (no output_paths in its inference.json): update the bundle.")
