@@ -34,6 +34,7 @@ __all__ = [
     "bundle_parser",
     "default_bundle",
     "find_bundle",
+    "find_reproduction",
 ]
 
 #: the shipped bundle's name (the 2D and the volume model)
@@ -67,13 +68,24 @@ def default_bundle() -> Path:
     return find_bundle(SHIPPED_BUNDLE)
 
 
-def bundle_config_files(bundle: str | Path, configs: Sequence[str] = ("inference.json",)) -> list[Path]:
+def find_reproduction(name: str) -> Path:
+    """The folder of the reproduction bundle ``name`` (e.g. ``"neural_pde_v0.2"``), ``bundles/reproductions/<name>``.
+
+    The reproductions (earlier models, baselines, the seed project's recipes) live in the repository only; a wheel
+    carries the shipped bundle alone.
+    """
+    return find_bundle(f"{REPRODUCTIONS}/{name}")
+
+
+def bundle_config_files(bundle: str | Path, configs: Sequence[str | Path] = ("inference.json",)) -> list[Path]:
     """The config files of ``bundle/configs`` in merge order: ``common.json`` first when the bundle has one, then
     ``configs``.
 
     Args:
         bundle: the bundle folder.
-        configs: names of config files, e.g. ``["inference.json"]`` or ``["train.json", "volume.json"]``.
+        configs: names of config files, e.g. ``["inference.json"]`` or ``["train.json", "volume.json"]``; an absolute
+            path names a config of another bundle, e.g. the recipe a reproduction overrides
+            (``[find_reproduction("neural_pde_v0.2") / "configs" / "train.json", "diffusivity.json"]``).
     """
     folder = Path(bundle) / "configs"
     names = (["common.json"] if (folder / "common.json").is_file() and "common.json" not in configs else []) + list(configs)
@@ -81,7 +93,7 @@ def bundle_config_files(bundle: str | Path, configs: Sequence[str] = ("inference
 
 
 def bundle_parser(
-    bundle: str | Path, configs: Sequence[str] = ("inference.json",), overrides: Mapping[str, Any] | None = None
+    bundle: str | Path, configs: Sequence[str | Path] = ("inference.json",), overrides: Mapping[str, Any] | None = None
 ) -> ConfigParser:
     """A ``ConfigParser`` over the bundle's configs (:func:`bundle_config_files`) with ``overrides`` set.
 
@@ -96,7 +108,7 @@ def bundle_parser(
     files = bundle_config_files(bundle, configs)
     for path in files:
         if not path.is_file():
-            raise FileNotFoundError(f"no config {path.name} in {Path(bundle) / 'configs'}: is {bundle} a monai_nad bundle?")
+            raise FileNotFoundError(f"no config {path.name} in {path.parent}: is {bundle} a monai_nad bundle?")
     parser = ConfigParser()
     parser.read_config([str(path) for path in files])
     for key, value in (overrides or {}).items():
@@ -106,7 +118,7 @@ def bundle_parser(
 
 def bundle_network(
     bundle: str | Path,
-    configs: Sequence[str] = ("inference.json",),
+    configs: Sequence[str | Path] = ("inference.json",),
     checkpoint: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> torch.nn.Module:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from monai_nad.bundle import bundle_network, default_bundle
+from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, render_markdown, summarise_bar
 from monai_nad.experiments.model_card import replace_card_section
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/results/real_scan_benchmark.json"))
     parser.add_argument("--quick", action="store_true", help="2 slices per cell and 4 cells: checks the pipeline")
     parser.add_argument("--no-bm3d", action="store_true")
-    parser.add_argument("--no-v02", action="store_true", help="skip the v0.2 model (models/model_v0.2.pt, train.json)")
+    parser.add_argument("--no-v02", action="store_true", help="skip the v0.2 model (bundles/reproductions/neural_pde_v0.2)")
     parser.add_argument("--render-only", action="store_true", help="re-render the table, card and metadata from the rows in --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             fast.self_ensemble = 1
             methods["ours_blind_one_pass"] = lambda noisy, level: network_slices(fast, noisy)
         if not args.no_v02:
-            v02 = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
+            v02 = bundle_network(find_reproduction("neural_pde_v0.2"), ["train.json"])
             methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
         rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
         command = " ".join(["python scripts/benchmark_real_anatomy.py", *(sys.argv[1:] if argv is None else argv)])

@@ -15,8 +15,8 @@ rm -f docs/results/volumes.json   # one fresh run of every part
 OMP_NUM_THREADS=1 python scripts/benchmark_volumes.py
 python scripts/train_diffusivity_family.py --max-epochs 3
 python scripts/diffusivity_family_results.py
-python scripts/train_pretrained.py --extra-config diffusion_only.json --extra-config self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised
-cp runs/self_supervised/checkpoints/final_model.pt bundles/neural_pde_denoising/models/self_supervised.pt
+python scripts/train_pretrained.py --extra-config bundles/reproductions/diffusion_only/configs/diffusion_only.json --extra-config bundles/reproductions/self_supervised/configs/self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised
+cp runs/self_supervised/checkpoints/final_model.pt bundles/reproductions/self_supervised/models/model.pt
 python scripts/train_diffdenoise.py --install
 for suite in comparison unet_baseline noise_sweep ablation self_supervised; do
     python scripts/run_suite.py --suite "$suite"

@@ -1,6 +1,7 @@
 """Train the learned-diffusivity family of seed 003 through the bundle, one MLflow run per (variant, noise).
 
-Every run is ``python -m monai.bundle run`` with ``configs/train.json`` overridden by ``configs/diffusivity.json``
+Every run is ``python -m monai.bundle run`` with the v0.2 recipe (``bundles/reproductions/neural_pde_v0.2/configs/train.json``)
+overridden by ``bundles/reproductions/diffusivity/configs/diffusivity.json``
 (the :class:`~monai_nad.networks.DiffusivityPDE`: 4 neighbours, 10 explicit steps, 8-pixel mean padding, MSE
 loss as in the paper) and a few command-line overrides: the diffusivity, its size for the noise level (the
 paper's kernel size / number of experts per sigma for the FoE variants), the noise model and its level.

@@ -1,27 +1,29 @@
-"""Train the shipped Neural PDE bundle model on MNI-Rician and install it in the bundle's ``models/``.
+"""Train the v0.2 Neural PDE (the reproduction ``bundles/reproductions/neural_pde_v0.2``) on MNI-Rician and install it.
 
-Every stage runs the bundle's ``train.json`` through ``python -m monai.bundle run`` (so the published weights come
-from exactly the configuration users run) and keeps its best-validation checkpoint. The shipped model is trained in
-two stages:
+Every stage runs that bundle's ``train.json`` through ``python -m monai.bundle run`` and keeps its best-validation
+checkpoint. The v0.2 model is trained in two stages (the shipped model comes from ``scripts/train_real_scan.py``):
 
-1. ``diffusion``: the diffusion alone (``train.json`` + ``diffusion_only.json``: no refinement head), lr 2e-3, the
-   hybrid loss without its log-MSE
-   term (``--loss#log_mse_weight 0``), ``--diffusion-epochs`` epochs;
-   installed as ``models/diffusion_only.pt`` (the pure PDE, with its maximum principle).
+1. ``diffusion``: the diffusion alone (``train.json`` + ``bundles/reproductions/diffusion_only/configs/diffusion_only.json``:
+   no refinement head), lr 2e-3, the hybrid loss without its log-MSE term (``--loss#log_mse_weight 0``),
+   ``--diffusion-epochs`` epochs; installed as ``bundles/reproductions/diffusion_only/models/model.pt`` (the pure PDE,
+   with its maximum principle).
 2. ``refinement``: the full network of ``train.json`` (diffusion + residual refinement head), initialised from
    stage 1 (``--init_ckpt_path``; the new head starts as the identity, see ``monai_nad.engines.warm_start``), every
    part fine-tuned at lr 5e-4 for ``--refinement-epochs`` epochs with the loss of ``train.json`` (including the
-   per-image log-MSE term that weighs low-noise images as much as noisy ones); installed as ``models/model_v0.2.pt`` (the v0.2 model; the shipped v1.0 comes from ``scripts/train_real_scan.py``).
+   per-image log-MSE term that weighs low-noise images as much as noisy ones); installed as
+   ``bundles/reproductions/neural_pde_v0.2/models/model.pt``.
 
-The training time and hardware of each stage are recorded in ``docs/training_info.json``. Interrupted stages resume
-from their last epoch when started again with the same ``--output-dir``; finished stages are skipped.
+The training time and hardware of each stage are recorded in that bundle's ``docs/training_info.json``. Interrupted
+stages resume from their last epoch when started again with the same ``--output-dir``; finished stages are skipped.
 
-With ``--extra-config`` (e.g. ``unet_baseline.json``, ``self_supervised.json``) one run of ``train.json`` merged with
-those configs is made instead (``--max-epochs``), and nothing is installed.
+With ``--extra-config`` (a config file, e.g. ``bundles/reproductions/baselines/configs/unet_baseline.json``, or the name
+of a config of the v0.2 bundle) one run of ``train.json`` merged with those configs is made instead (``--max-epochs``),
+and nothing is installed.
 
 Usage:
     python scripts/train_pretrained.py [--diffusion-epochs 70] [--refinement-epochs 50] [--stages diffusion,refinement]
-    python scripts/train_pretrained.py --extra-config unet_baseline.json --output-dir runs/unet_baseline --max-epochs 70
+    python scripts/train_pretrained.py --extra-config bundles/reproductions/baselines/configs/unet_baseline.json \
+        --output-dir runs/unet_baseline --max-epochs 70
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from monai_nad.bundle import default_bundle
+from monai_nad.bundle import find_reproduction
 from monai_nad.engines.bundle_training import PRETRAINED_STAGES as STAGES
 from monai_nad.engines.bundle_training import check_stages, train_pretrained_stages, train_with_extra_configs
 
-BUNDLE = default_bundle()
+BUNDLE = find_reproduction("neural_pde_v0.2")
+
+
+def extra_config(value: str) -> str | Path:
+    """An ``--extra-config``: a config file (made absolute), or the name of a config of the v0.2 bundle."""
+    return Path(value).resolve() if Path(value).is_file() else value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true", help="do not copy the results into models/")
     parser.add_argument(
         "--extra-config", action="append", default=[],
-        help="a config of the bundle merged after train.json, e.g. unet_baseline.json (one run; implies --no-install)",
+        help="a config file merged after train.json, e.g. bundles/reproductions/baselines/configs/unet_baseline.json "
+             "(one run; implies --no-install)",
     )
     args, extra = parser.parse_known_args(argv)
     command = " ".join([Path(sys.executable).name, "scripts/train_pretrained.py"] + (argv if argv is not None else sys.argv[1:]))
@@ -58,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--val_interval", str(args.val_interval), *extra]
     try:
         if args.extra_config:
-            train_with_extra_configs(BUNDLE, args.extra_config, output, args.max_epochs, common, args.tracking, command)
+            configs = [extra_config(value) for value in args.extra_config]
+            train_with_extra_configs(BUNDLE, configs, output, args.max_epochs, common, args.tracking, command)
             return 0
         try:
             stages = check_stages(args.stages.split(","))

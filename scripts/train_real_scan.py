@@ -1,4 +1,4 @@
-"""Train the real-scan Neural PDE (``configs/common.json`` + ``train_real_scan.json``), or a learned baseline, and install it.
+"""Train the real-scan Neural PDE (the shipped bundle's ``configs/common.json`` + ``train.json``), or a learned baseline, and install it.
 
 One ``python -m monai.bundle run``, MLflow-tracked (``<output-dir>/mlruns.db``), resumable: started again with the same
 ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses CUDA with AMP where a GPU
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volume-weights", nargs="+", type=float, default=None, metavar="W",
                         help="one sampling weight per --volumes entry (default equal), e.g. 1 2: twice the Colin27 patches")
     parser.add_argument("--data", choices=["real_anatomy", "br35h"], default="real_anatomy",
-                        help="training data: the MNI/Colin27 slabs (default) or a Br35H-like folder (--root; configs/train_br35h.json)")
+                        help="training data: the MNI/Colin27 slabs (default) or a Br35H-like folder (--root; bundles/reproductions/br35h)")
     parser.add_argument("--root", type=Path, default=None, help="the Br35H-like folder (yes/ and no/ of JPEG/PNG slices)")
     parser.add_argument("--init-checkpoint", type=Path, default=None,
                         help="start from these weights (e.g. models/model.pt) instead of from scratch: fine-tuning with a new schedule")
@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
                         help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
                              "fine-tuned from --init-checkpoint, default the shipped models/model.pt, installed as models/model_3d.pt); "
-                             "or a learned baseline with the same inputs: a CNN (configs/baseline_cnn.json) "
-                             "or a member of the learned-diffusivity family (configs/diffusivity_real_scan.json); baselines are never installed")
+                             "or a learned baseline with the same inputs: a CNN (bundles/reproductions/baselines/configs/baseline_cnn.json) "
+                             "or a member of the learned-diffusivity family (bundles/reproductions/diffusivity/configs/diffusivity_real_scan.json); "
+                             "baselines are never installed")
     parser.add_argument("--detail-layers", type=int, default=None,
                         help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
     parser.add_argument("--volume-layers", type=int, default=None,

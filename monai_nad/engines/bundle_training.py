@@ -1,8 +1,9 @@
-"""Training runs of the ``neural_pde_denoising`` bundle through ``python -m monai.bundle run``, and their records.
+"""Training runs of the bundles through ``python -m monai.bundle run``, and their records.
 
-The library side of ``scripts/train_pretrained.py`` (the two stages of the v0.2 model, or one run of ``train.json`` with
-extra configs) and ``scripts/train_real_scan.py`` (the real-scan Neural PDE, the volume model and the learned
-baselines). Every run is a subprocess built by :func:`monai_nad.engines.bundle_command`, so user paths reach the
+The library side of ``scripts/train_real_scan.py`` (the shipped bundle's ``train.json``: the real-scan Neural PDE, the
+volume model, and the learned baselines of ``bundles/reproductions`` on the same recipe) and
+``scripts/train_pretrained.py`` (the reproduction ``bundles/reproductions/neural_pde_v0.2``: the two stages of the v0.2
+model, or one run of its ``train.json`` with extra configs). Every run is a subprocess built by :func:`monai_nad.engines.bundle_command`, so user paths reach the
 configs as data; its wall time and hardware are recorded (:mod:`monai_nad.engines.training_record`).
 """
 
@@ -68,7 +69,7 @@ def run_bundle(command: Sequence[str], env: Mapping[str, str]) -> tuple[int, flo
 
 def run_train_config(
     bundle: Path,
-    configs: Sequence[str],
+    configs: Sequence[str | Path],
     output_dir: Path,
     overrides: Sequence[str],
     tracking: str | None = None,
@@ -80,8 +81,8 @@ def run_train_config(
     folder name starting with ``$`` or ``@`` is never evaluated.
 
     Args:
-        bundle: the bundle folder (``bundles/neural_pde_denoising``).
-        configs: names of configs in ``<bundle>/configs`` merged after ``train.json``.
+        bundle: the bundle folder (``bundles/reproductions/neural_pde_v0.2``).
+        configs: configs merged after ``train.json``: names in ``<bundle>/configs``, or paths of other bundles' configs.
         output_dir: the run's output folder (checkpoints in ``<output_dir>/checkpoints``).
         overrides: ``--key value`` pairs passed to ``monai.bundle run`` unchanged.
         tracking: ``monai.bundle run --tracking`` (e.g. ``"mlflow"``); None for none.
@@ -117,15 +118,15 @@ def _run_info(command: str, best: Path, elapsed: float, **fields: Any) -> dict[s
 
 
 def train_with_extra_configs(
-    bundle: Path, configs: Sequence[str], output_dir: Path, max_epochs: int, overrides: Sequence[str], tracking: str | None, command: str
+    bundle: Path, configs: Sequence[str | Path], output_dir: Path, max_epochs: int, overrides: Sequence[str], tracking: str | None, command: str
 ) -> dict[str, Any]:
-    """One run of ``train.json`` merged with ``configs`` (e.g. ``unet_baseline.json``); nothing is installed.
+    """One run of ``train.json`` merged with ``configs`` (e.g. the baselines' ``unet_baseline.json``); nothing is installed.
 
     The record is written to ``<output_dir>/training_info.json`` and printed.
 
     Args:
         bundle: the bundle folder.
-        configs: names of configs in ``<bundle>/configs`` merged after ``train.json``.
+        configs: configs merged after ``train.json``: names in ``<bundle>/configs``, or paths of other bundles' configs.
         output_dir: the run's output folder.
         max_epochs: epochs of the run.
         overrides: further ``--key value`` pairs for ``monai.bundle run``.
@@ -169,16 +170,18 @@ def train_pretrained_stages(
     overrides: Sequence[str] = (),
     tracking: str | None = None,
     install: bool = True,
+    diffusion_bundle: Path | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Train the stages of the v0.2 model in ``<output_dir>/<stage>`` and install them in the bundle.
+    """Train the stages of the v0.2 model in ``<output_dir>/<stage>`` and install them in their bundles.
 
-    ``diffusion``: ``train.json`` + ``diffusion_only.json`` without the log-MSE loss term, installed as
-    ``models/diffusion_only.pt``; ``refinement``: ``train.json`` started from the diffusion stage's best checkpoint at
-    ``refinement_lr``, installed as ``models/model_v0.2.pt``. Each stage's record is written to
-    ``<output_dir>/<stage>/training_info.json`` and printed; installing adds it to ``<bundle>/docs/training_info.json``.
+    ``diffusion``: ``train.json`` + ``diffusion_only.json`` (of ``diffusion_bundle``) without the log-MSE loss term,
+    installed as ``<diffusion_bundle>/models/model.pt``; ``refinement``: ``train.json`` started from the diffusion
+    stage's best checkpoint at ``refinement_lr``, installed as ``<bundle>/models/model.pt``. Each stage's record is
+    written to ``<output_dir>/<stage>/training_info.json`` and printed; installing adds it to
+    ``<bundle>/docs/training_info.json``.
 
     Args:
-        bundle: the bundle folder.
+        bundle: the v0.2 bundle folder (``bundles/reproductions/neural_pde_v0.2``).
         output_dir: the folder of the stage folders.
         stages: the stages to run (trained in the order of :data:`PRETRAINED_STAGES`).
         command: the command line recorded as the runs' origin.
@@ -187,7 +190,8 @@ def train_pretrained_stages(
         refinement_lr: learning rate of the refinement stage.
         overrides: further ``--key value`` pairs for every stage.
         tracking: ``monai.bundle run --tracking``; None for none.
-        install: copy each stage's checkpoint into ``<bundle>/models`` and record it.
+        install: copy each stage's checkpoint into its bundle's ``models`` and record it.
+        diffusion_bundle: the bundle of the first stage; defaults to ``diffusion_only`` beside ``bundle``.
 
     Returns:
         Stage name -> its record, for the stages run.
@@ -197,12 +201,13 @@ def train_pretrained_stages(
         RuntimeError: a run failed or kept no checkpoint, or the refinement stage has no diffusion stage to start from.
     """
     stages = check_stages(stages)
+    diffusion_bundle = Path(bundle).parent / "diffusion_only" if diffusion_bundle is None else Path(diffusion_bundle)
     diffusion_ckpt = output_dir / "diffusion" / "checkpoints" / "best_model.pt"
-    plan = {  # stage -> (configs after train.json, overrides, config paths, installed name)
-        "diffusion": (["diffusion_only.json"], ["--loss#log_mse_weight", "0.0", "--max_epochs", str(diffusion_epochs)], None,
-                      "diffusion_only.pt"),
+    plan = {  # stage -> (configs after train.json, overrides, config paths, installed file)
+        "diffusion": ([(diffusion_bundle / "configs" / "diffusion_only.json").resolve()],
+                      ["--loss#log_mse_weight", "0.0", "--max_epochs", str(diffusion_epochs)], None, diffusion_bundle / "models" / "model.pt"),
         "refinement": ([], ["--learning_rate", str(refinement_lr), "--max_epochs", str(refinement_epochs)],
-                       {"init_ckpt_path": diffusion_ckpt}, "model_v0.2.pt"),
+                       {"init_ckpt_path": diffusion_ckpt}, Path(bundle) / "models" / "model.pt"),
     }
     info_path = bundle / "docs" / "training_info.json"
     record = json.loads(info_path.read_text()) if info_path.is_file() else {}
@@ -213,18 +218,17 @@ def train_pretrained_stages(
             continue
         if stage == "refinement" and not diffusion_ckpt.is_file():
             raise RuntimeError(f"the refinement stage starts from {diffusion_ckpt}: run the diffusion stage first")
-        configs, stage_overrides, paths, target_name = plan[stage]
+        configs, stage_overrides, paths, target = plan[stage]
         all_overrides = [*stage_overrides, *overrides]
         best, elapsed = run_train_config(bundle, configs, output_dir / stage, all_overrides, tracking, paths)
-        info = _run_info(command, best, elapsed, stage_configs=["train.json", *configs], stage_overrides=" ".join(all_overrides))
+        info = _run_info(command, best, elapsed, stage_configs=["train.json", *(Path(c).name for c in configs)], stage_overrides=" ".join(all_overrides))
         (output_dir / stage / RECORD_NAME).write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps({stage: info}, indent=2), flush=True)
         done[stage] = info
         if install:
-            target = bundle / "models" / target_name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(best, target)
-            record["stages"][stage] = info | {"installed_as": f"models/{target_name}"}
+            record["stages"][stage] = info | {"installed_as": f"{target.parents[1].name}/models/{target.name}"}
             info_path.parent.mkdir(parents=True, exist_ok=True)
             info_path.write_text(json.dumps(record, indent=2) + "\n")
             print(f"installed {target} ({info['checkpoint_bytes']} bytes); training info in {info_path}", flush=True)
@@ -233,12 +237,13 @@ def train_pretrained_stages(
 
 @dataclass
 class RealScanOptions:
-    """What a real-scan run trains (``configs/common.json`` + ``train_real_scan.json`` and the network's configs).
+    """What a real-scan run trains (the shipped bundle's ``configs/common.json`` + ``train.json`` and the network's
+    configs).
 
     Args:
         network: ``"pde"`` (the Neural PDE), ``"volume"`` (``volume.json`` + ``train_volume.json``), ``"dncnn"`` or
-            ``"unet"`` (``baseline_cnn.json``), or a member of
-            :data:`REAL_SCAN_FAMILY` (``diffusivity_real_scan.json``).
+            ``"unet"`` (``reproductions/baselines/configs/baseline_cnn.json``), or a member of
+            :data:`REAL_SCAN_FAMILY` (``reproductions/diffusivity/configs/diffusivity_real_scan.json``).
         volumes: the training/validation volumes (``"mni"``, ``"colin27"``).
         volume_weights: one sampling weight per training volume (see
             :func:`~monai_nad.data.realistic_training_dataset`); None for equal weights.
@@ -254,7 +259,8 @@ class RealScanOptions:
             multi-coil, parallel-imaging noise; see :func:`~monai_nad.data.realistic_transforms`); None for the
             config's (0).
         data: ``"real_anatomy"`` or ``"br35h"`` (which needs ``br35h_root``).
-        br35h_root: the Br35H-like folder (``train_br35h.json``); None for the real-anatomy slabs.
+        br35h_root: the Br35H-like folder (``reproductions/br35h/configs/train_br35h.json``); None for the real-anatomy
+            slabs.
         init_checkpoint: weights to start from (fine-tuning); None to start from scratch.
         detail_layers: layers of the Neural PDE's detail head; None for the config's.
         volume_layers: layers of the volume model's 3D head; None for the config's.
@@ -298,14 +304,18 @@ def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path 
     return init_checkpoint
 
 
-def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) -> tuple[list[str], dict[str, str]]:
+def real_scan_command(
+    bundle: Path, output_dir: Path, options: RealScanOptions, reproductions: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The ``python -m monai.bundle run`` command line and environment of a real-scan run, MLflow-tracked in
     ``<output_dir>/mlruns.db`` (experiment ``real_scan``, run ``v1.0`` for the Neural PDE, else the network's name).
 
     Args:
-        bundle: the bundle folder.
+        bundle: the shipped bundle's folder.
         output_dir: the run's output folder.
         options: what to train.
+        reproductions: the folder of the reproduction bundles whose configs a baseline or the Br35H data merge after
+            ``train.json``; defaults to ``reproductions`` beside ``bundle``.
 
     Returns:
         ``(command, env)``: run it as ``subprocess.run(command, env=env)``.
@@ -314,6 +324,7 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
         KeyError: ``options.network`` is neither a known network nor a member of the learned-diffusivity family.
     """
     configs = bundle / "configs"
+    reproductions = Path(bundle).parent / "reproductions" if reproductions is None else Path(reproductions)
     output = Path(output_dir).resolve()
     values = {"bundle_root": str(bundle), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
     if options.init_checkpoint is not None:
@@ -328,14 +339,14 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
         ours += ["--scanner_prob", repr(float(options.scanner_prob))]
     if options.learning_rate is not None:
         ours += ["--learning_rate", repr(float(options.learning_rate))]
-    files = [configs / "common.json", configs / "train_real_scan.json"]
+    files = [configs / "common.json", configs / "train.json"]
     if options.br35h_root is not None:
-        files.append(configs / "train_br35h.json")
+        files.append(reproductions / "br35h" / "configs" / "train_br35h.json")
         values["br35h_root"] = str(Path(options.br35h_root).resolve())
     if options.detail_layers is not None:
         ours += ["--detail_layers", str(int(options.detail_layers))]
     if options.network in ("dncnn", "unet"):
-        files.append(configs / "baseline_cnn.json")
+        files.append(reproductions / "baselines" / "configs" / "baseline_cnn.json")
         ours += ["--backbone", options.network, "--cnn_features", "48" if options.network == "dncnn" else "16"]
     elif options.network == "volume":
         files += [configs / "volume.json", configs / "train_volume.json"]
@@ -346,7 +357,7 @@ def real_scan_command(bundle: Path, output_dir: Path, options: RealScanOptions) 
         if options.context_slices is not None:
             ours += ["--context_slices", str(int(options.context_slices))]
     elif options.network != "pde":
-        files.append(configs / "diffusivity_real_scan.json")
+        files.append(reproductions / "diffusivity" / "configs" / "diffusivity_real_scan.json")
         ours += ["--diffusivity", options.network, "--diffusivity_kwargs", json.dumps(REAL_SCAN_FAMILY[options.network])]
     if options.time_budget_s is not None:
         ours += ["--time_budget_s", repr(float(options.time_budget_s)), "--resume", "false"]

@@ -29,7 +29,7 @@ import torch
 
 from monai_nad._optional import pyplot
 from monai_nad.baselines import bm3d_denoise
-from monai_nad.bundle import bundle_network, default_bundle
+from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.real_anatomy import benchmark_cells, mni_test_cell
@@ -40,6 +40,9 @@ __all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", 
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = default_bundle()
+#: the family's bundle (``diffusivity.json``) and the v0.2 recipe it overrides (``train.json``)
+FAMILY_BUNDLE = find_reproduction("diffusivity")
+V02 = find_reproduction("neural_pde_v0.2")
 DEFAULT_OUTPUT = ROOT / "runs" / "diffusivity_family"
 
 VARIANTS = ("pm_exponential", "pm_rational", "ka", "foe_s", "foe_d", "foe_m", "foe_rb", "unet")
@@ -75,8 +78,8 @@ def run_name(variant: str, noise: str) -> str:
 def member_command(variant: str, noise: str, output: Path, max_epochs: int, quick: bool, tracking: bool) -> tuple[list[str], dict[str, str]]:
     """The ``python -m monai.bundle run`` command line and environment of one family member (paths passed as data)."""
     model, level, val_levels = NOISES[noise]
-    configs = BUNDLE / "configs"
-    values = {"bundle_root": str(BUNDLE), "output_dir": str(output / run_name(variant, noise))}
+    configs = FAMILY_BUNDLE / "configs"
+    values = {"bundle_root": str(FAMILY_BUNDLE), "output_dir": str(output / run_name(variant, noise))}
     ours = [
         "--diffusivity", variant,
         "--diffusivity_kwargs", json.dumps(diffusivity_kwargs(variant, noise)),
@@ -93,7 +96,7 @@ def member_command(variant: str, noise: str, output: Path, max_epochs: int, quic
     if tracking:
         values["tracking_uri"] = f"sqlite:///{(output / 'mlflow.db').resolve()}"
         run_args += ["--tracking", "mlflow", "--experiment_name", "diffusivity_family", "--run_name", run_name(variant, noise)]
-    return bundle_command([configs / "train.json", configs / "diffusivity.json"], values, ours, run_args)
+    return bundle_command([V02 / "configs" / "train.json", configs / "diffusivity.json"], values, ours, run_args)
 
 
 LABELS = {
@@ -296,7 +299,8 @@ def render(results: dict) -> str:
         "All models are the same unrolled explicit Perona-Malik scheme (`monai_nad.networks.DiffusivityPDE`: 4 "
         "neighbours, 10 steps, 8-pixel mean padding, step size adapted so that every step obeys the maximum "
         "principle) with different learned diffusivities, trained through the bundle "
-        "(`configs/train.json` + `configs/diffusivity.json`, MSE loss) on the MNI training slab for "
+        "(`bundles/reproductions/neural_pde_v0.2/configs/train.json` + `bundles/reproductions/diffusivity/configs/diffusivity.json`, "
+        "MSE loss) on the MNI training slab for "
         f"{results['epochs']} epochs each, one model per Gaussian sigma (G15/G25/G50, sigma out of 255) and one "
         "blind model for Rician s ~ U(0.05, 0.20) (R columns, with the learned blind Rician bias correction). "
         "Scores: median over the 10 test slices, PSNR (dB, data range 1) / SSIM (7x7 uniform window), outputs "

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from monai_nad.bundle import bundle_network, default_bundle, find_bundle
+from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
 from monai_nad.experiments.real_anatomy_report import method_summary
 from monai_nad.networks import RicianMeanInversion
@@ -18,10 +18,14 @@ __all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_r
 BUNDLE = default_bundle()
 DIFFDENOISE = find_bundle("diffdenoise")
 
-_CNN, _FAMILY = ["train_real_scan.json", "baseline_cnn.json"], ["train_real_scan.json", "diffusivity_real_scan.json"]
-#: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, bundle configs, config overrides)
-BUDGET_RUNS: dict[str, tuple[str, str, list[str], dict[str, Any]]] = {
-    "neural_pde_budget": ("pde", "neural_pde", ["train_real_scan.json"], {}),
+#: the reproductions of earlier models (v0.2 and its first stage), and the configs the baselines merge after train.json
+V02, DIFFUSION_ONLY = find_reproduction("neural_pde_v0.2"), find_reproduction("diffusion_only")
+_CNN = ["train.json", find_reproduction("baselines") / "configs" / "baseline_cnn.json"]
+_FAMILY = ["train.json", find_reproduction("diffusivity") / "configs" / "diffusivity_real_scan.json"]
+#: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, configs of the shipped bundle
+#: or of a reproduction, config overrides)
+BUDGET_RUNS: dict[str, tuple[str, str, list[str | Path], dict[str, Any]]] = {
+    "neural_pde_budget": ("pde", "neural_pde", ["train.json"], {}),
     "dncnn_budget": ("dncnn", "dncnn", _CNN, {"backbone": "dncnn", "cnn_features": 48}),
     "unet_budget": ("unet", "unet", _CNN, {"backbone": "unet", "cnn_features": 16}),
     **{f"{name}_budget": (name, name, _FAMILY, {"diffusivity": name, "diffusivity_kwargs": size}) for name, size in REAL_SCAN_FAMILY.items()},
@@ -110,9 +114,9 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
         iterations = _iterations(runs / folder)
         reached = f", {iterations:,} iterations of 16 patches" if iterations else ""
         info[name] = {"kind": "learned, budget", "training": f"{budget:.0f} s budget, {threads} thread(s){reached}", "note": "blind, same recipe"}
-    nets["neural_pde_v0.2"] = bundle_network(BUNDLE, ["train.json"], BUNDLE / "models" / "model_v0.2.pt")
+    nets["neural_pde_v0.2"] = bundle_network(V02, ["train.json"])
     info["neural_pde_v0.2"] = {"kind": "learned, previous", "training": "MNI template only (v0.2)", "note": "blind"}
-    nets["diffusion_only_v0.2"] = bundle_network(BUNDLE, ["train.json", "diffusion_only.json"], BUNDLE / "models" / "diffusion_only.pt")
+    nets["diffusion_only_v0.2"] = bundle_network(DIFFUSION_ONLY, [V02 / "configs" / "train.json", "diffusion_only.json"])
     info["diffusion_only_v0.2"] = {"kind": "learned, previous", "training": "MNI template only (v0.2, stage 1)",
                                    "note": "blind; the diffusion alone: maximum principle"}
     nets["diffdenoise_student"] = _diffdenoise_student()
@@ -150,7 +154,7 @@ def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) ->
         "",
         "- **Fair learned baselines**: `*_budget` are the Neural PDE, a DnCNN-style CNN (MONAI `Convolution` blocks, about",
         "  the Neural PDE's parameter count) and a MONAI `BasicUNet`, all with the same inputs (image, bias-corrected image,",
-        "  noise map), the same output clamp, and the same training recipe (`configs/train_real_scan.json`: data,",
+        "  noise map), the same output clamp, and the same training recipe (`bundles/neural_pde_denoising/configs/train.json`: data,",
         "  randomisation, Rician/non-central-chi noise, L1 loss, batch 16 of 64² patches), each trained for the same",
         f"  wall-clock budget on this machine ({'; '.join(budgets) or 'none trained yet'}), the learning rate a cosine of the elapsed",
         "  budget. The shipped `neural_pde_v1.1` had a longer schedule (its row says how long).",
@@ -158,11 +162,11 @@ def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) ->
         "  cell on the validation slab (z 80-89) by the one tuner (`monai_nad.baselines.tune_baseline`). BM3D+rc is BM3D",
         "  told the true sigma, with b tuned the same way.",
         "- `neural_pde_v0.2`, its first stage `diffusion_only_v0.2` and `diffdenoise_student` were trained on the MNI template",
-        "  only (their bundles); they are shown",
+        "  only (their bundles: `bundles/reproductions/neural_pde_v0.2`, `bundles/reproductions/diffusion_only`, `bundles/diffdenoise`); they are shown",
         "  as shipped, not retrained.",
         "- The **learned-diffusivity family** (seed 003: `pm_exponential`, `ka`, `foe_s`; the paper's 4 neighbours, 10 steps,",
         "  8-pixel padding, FoE size for sigma 25/255) is retrained after the edge-conductance fix with the same recipe and",
-        "  budget, wrapped by `NoiseConditionedDiffusion` (`configs/diffusivity_real_scan.json`): same inputs, the image",
+        "  budget, wrapped by `NoiseConditionedDiffusion` (`bundles/reproductions/diffusivity/configs/diffusivity_real_scan.json`): same inputs, the image",
         "  divided by its noise level before the diffusion, the second-moment bias removal with a learned strength.",
     ]
     if missing:

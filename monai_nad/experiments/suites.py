@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import tune_baseline
-from monai_nad.bundle import bundle_network, default_bundle, find_bundle
+from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
 from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.engines import bundle_command
@@ -45,6 +45,10 @@ from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = default_bundle()
+#: the v0.2 recipe (the ablation's runs) and the reproductions built on it
+V02 = find_reproduction("neural_pde_v0.2")
+DIFFUSION_ONLY = find_reproduction("diffusion_only")
+SELF_SUPERVISED = find_reproduction("self_supervised")
 
 
 class Context:
@@ -262,7 +266,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
     seeds = q.get("seeds", cfg["seeds"])
     variants = {k: cfg["variants"][k] for k in (ctx.only_variants or q.get("variants", cfg["variants"]))}
     levels = [float(v) for v in cfg["levels"]]
-    configs = BUNDLE / "configs"
+    configs = V02 / "configs"
     for name, variant_overrides in variants.items():
         overrides = [*cfg.get("base", []), *variant_overrides]
         for seed in seeds:
@@ -271,7 +275,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             done = run_dir / "done.json"
             if not done.is_file():
                 command, env = bundle_command(
-                    [configs / "train.json"], {"bundle_root": str(BUNDLE), "output_dir": str(run_dir)},
+                    [configs / "train.json"], {"bundle_root": str(V02), "output_dir": str(run_dir)},
                     ["--seed", str(seed), *budget, *overrides],
                     ["--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf")],
                 )
@@ -285,7 +289,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             info = json.loads(done.read_text())
             values = {key.removeprefix("--"): json.loads(value.lower() if value in ("True", "False") else value)
                       for key, value in zip(overrides[::2], overrides[1::2])}
-            net = bundle_network(BUNDLE, ["train.json"], best, values)
+            net = bundle_network(V02, ["train.json"], best, values)
             method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(variant_overrides) or "none",
                                                                "base": " ".join(cfg.get("base", [])) or "none",
                                                                "budget": " ".join(budget), "train_seconds": info["seconds"]})
@@ -323,17 +327,18 @@ def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 def self_supervised_neural_pde(ctx: Context) -> Method:
-    checkpoint = BUNDLE / "models" / "self_supervised.pt"
+    checkpoint = SELF_SUPERVISED / "models" / "model.pt"
     if ctx.quick:
         output = ctx.output / "self_supervised_quick"
         checkpoint = output / "checkpoints" / "final_model.pt"
         if not checkpoint.is_file():
             subprocess.run([
-                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", "diffusion_only.json", "--extra-config", "self_supervised.json",
+                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", str(DIFFUSION_ONLY / "configs" / "diffusion_only.json"),
+                "--extra-config", str(SELF_SUPERVISED / "configs" / "self_supervised.json"),
                 "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
                 "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
             ], check=True, capture_output=True)
-    net = bundle_network(BUNDLE, ["train.json", "diffusion_only.json", "self_supervised.json"], checkpoint)
+    net = bundle_network(SELF_SUPERVISED, [V02 / "configs" / "train.json", DIFFUSION_ONLY / "configs" / "diffusion_only.json", "self_supervised.json"], checkpoint)
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 

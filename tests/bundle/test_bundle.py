@@ -1,4 +1,5 @@
-"""End-to-end runs of the MONAI bundle on tiny budgets, through ``python -m monai.bundle`` as users run it."""
+"""The shipped MONAI bundle and the reproductions beside it: layout, metadata, end-to-end runs on tiny budgets through
+``python -m monai.bundle`` as users run them."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from monai_nad.bundle import default_bundle
+from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = default_bundle()
 CONFIGS = BUNDLE / "configs"
+#: the v0.2 recipe (a reproduction): the tiny training runs below train it, as they did before v1.0 shipped
+V02 = find_reproduction("neural_pde_v0.2")
+V02_CONFIGS = V02 / "configs"
 SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
 TINY = [
     "--max_epochs", "1", "--val_interval", "1", "--patches_per_slice", "2", "--network_def#steps", "2",
@@ -26,12 +30,14 @@ TINY = [
 ]
 
 
-def bundle(*args: str, config: str | list[str] = "train.json", cwd: Path | None = None, torchrun: bool = False, timeout: int = 300):
-    files = [str(CONFIGS / c) for c in ([config] if isinstance(config, str) else config)]
+def bundle(*args: str, config: str | list[str] = "train.json", cwd: Path | None = None, torchrun: bool = False, timeout: int = 300,
+           folder: Path = V02_CONFIGS):
+    """Run ``python -m monai.bundle run`` over ``config`` (names in ``folder``, the v0.2 recipe's by default, or paths)."""
+    files = [str(folder / c) for c in ([config] if isinstance(config, str) else config)]
     config_arg = files[0] if len(files) == 1 else json.dumps(files)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", "29561"] if torchrun else [sys.executable]
-    command = launcher + ["-m", "monai.bundle", "run", "--config_file", config_arg, "--meta_file", str(CONFIGS / "metadata.json"),
-                          "--logging_file", str(CONFIGS / "logging.conf")] + list(args)
+    command = launcher + ["-m", "monai.bundle", "run", "--config_file", config_arg, "--meta_file", str(folder / "metadata.json"),
+                          "--logging_file", str(folder / "logging.conf")] + list(args)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -40,9 +46,9 @@ def bundle(*args: str, config: str | list[str] = "train.json", cwd: Path | None 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One tiny training run with MLflow tracking, in a copy of the bundle (its shipped files stay untouched)."""
+    """One tiny training run of the v0.2 recipe with MLflow tracking, in a copy of its bundle (its files stay untouched)."""
     root = tmp_path_factory.mktemp("bundle")
-    shutil.copytree(BUNDLE / "configs", root / "configs")
+    shutil.copytree(V02_CONFIGS, root / "configs")
     log = bundle("--bundle_root", str(root), "--tracking", "mlflow", "--experiment_name", "tiny", *TINY, cwd=root)
     return root, log
 
@@ -86,13 +92,14 @@ def test_resume_continues_from_the_last_epoch(trained):
 def test_evaluate_and_infer_with_the_trained_weights(trained):
     root, _ = trained
     (root / "models").mkdir(exist_ok=True)
-    shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model_v0.2.pt")
+    shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model.pt")
     bundle("--bundle_root", str(root), "--network_def#steps", "2", "--val_levels", "[0.1]", config=["train.json", "evaluate.json"], cwd=root)
     summary = (root / "eval" / "val_psnr_summary.csv").read_text()
     assert "mean" in summary
     # inference.json runs the shipped real-scan model; run twice: each run writes a new folder and says where
     shutil.copyfile(BUNDLE / "models" / "model.pt", root / "models" / "model.pt")
-    logs = [bundle("--bundle_root", str(root), "--tracking", "mlflow", config=["common.json", "inference.json"], cwd=root) for _ in range(2)]
+    logs = [bundle("--bundle_root", str(root), "--tracking", "mlflow", config=["common.json", "inference.json"], cwd=root, folder=CONFIGS)
+            for _ in range(2)]
     assert all("wrote 1 result(s) to" in log for log in logs)
     outputs = sorted((root / "inference_output").glob("denoised-*/mni_test_slab_noisy_denoised.nii.gz"))
     assert len(outputs) >= 1
@@ -116,7 +123,7 @@ def test_checkpoint_mismatch_is_reported(trained, tmp_path):
 
 @pytest.mark.slow
 def test_two_process_gloo_ddp(tmp_path):
-    shutil.copytree(BUNDLE / "configs", tmp_path / "configs")
+    shutil.copytree(V02_CONFIGS, tmp_path / "configs")
     log = bundle("--bundle_root", str(tmp_path), *TINY, config=["train.json", "multi_gpu_train.json"], torchrun=True, cwd=tmp_path)
     assert (tmp_path / "runs" / "checkpoints" / "best_model.pt").is_file()
     assert log.count("Epoch: 1/1, Iter: 1/") == 1  # progress printed by rank 0 only
@@ -130,21 +137,94 @@ def test_metadata_is_valid_offline(tmp_path):
     verify_metadata(meta_file=str(CONFIGS / "metadata.json"), filepath=str(schema))
 
 
+def test_the_shipped_bundle_is_laid_out_as_the_model_zoo_does():
+    """The shipped model's configs (its recipe is train.json), its two weights and nothing else; metadata describes both
+    inputs and the volume model."""
+    assert {p.name for p in CONFIGS.iterdir()} == {
+        "common.json", "inference.json", "multi_gpu_inference.json", "train.json", "evaluate.json", "multi_gpu_train.json",
+        "volume.json", "train_volume.json", "metadata.json", "logging.conf",
+    }
+    assert {p.name for p in (BUNDLE / "models").iterdir()} == {"model.pt", "model_3d.pt"}
+    metadata = json.loads((CONFIGS / "metadata.json").read_text())
+    assert set(metadata["network_data_format"]["inputs"]) == {"image", "noise_std"}
+    assert metadata["volume_network_data_format"]["inputs"]["image"]["spatial_shape"] == ["*", "*", "*"]
+
+
+@pytest.mark.parametrize("name", ["neural_pde_v0.2", "diffusion_only", "self_supervised", "diffusivity", "baselines", "br35h"])
+def test_each_reproduction_is_a_bundle_with_valid_metadata_and_a_card(name, tmp_path):
+    from monai.bundle import verify_metadata
+
+    folder = find_reproduction(name)
+    schema = tmp_path / "schema.json"
+    shutil.copyfile(SCHEMA, schema)
+    verify_metadata(meta_file=str(folder / "configs" / "metadata.json"), filepath=str(schema))
+    assert (folder / "configs" / "logging.conf").is_file()
+    card = (folder / "docs" / "README.md").read_text()
+    assert "docs/results/" in card  # the page it reproduces
+    for path in (folder / "configs").glob("*.json"):
+        if path.name != "metadata.json":
+            assert "monai_nad.engines.reject_unknown_overrides()" in path.read_text() or "initialize" not in json.loads(path.read_text())
+
+
+def test_evaluate_json_scores_the_shipped_model_through_the_bundle(tmp_path):
+    """common.json + train.json + evaluate.json, as users run it: the shipped weights on (a few of) the validation sets."""
+    bundle("--bundle_root", str(BUNDLE), "--output_dir", str(tmp_path / "eval"), "--val_limit", "1", "--volumes", "['mni']",
+           config=["common.json", "train.json", "evaluate.json"], folder=CONFIGS, cwd=tmp_path)
+    summary = (tmp_path / "eval" / "val_psnr_summary.csv").read_text()
+    assert "mean" in summary
+    mean = float(summary.splitlines()[-1].split(",")[1])  # the mean PSNR over the slices
+    assert mean > 30  # the shipped model, told the noise level, on MNI validation slices
+    assert not (BUNDLE / "eval").exists()
+
+
+_MULTI_GPU_CHECK = """
+import sys, torch, torch.distributed as dist
+from monai.bundle import ConfigParser
+configs, root = sys.argv[1:-1], sys.argv[-1]
+parser = ConfigParser()
+parser.read_config(configs)
+parser["bundle_root"], parser["output_dir"] = root, root + "/runs"
+parser["volumes"], parser["patch_size"], parser["val_limit"] = ["mni"], 32, 1
+handlers = parser.get("train#handlers")
+assert [h["_target_"].split(".")[-1] for h in handlers[3:6]] == ["ResumeHandler", "StatsHandler", "MLflowRunExtras"]
+assert [h["_target_"] for h in parser.get("validate#handlers")] == ["StatsHandler", "CheckpointSaver"]
+dist.init_process_group("gloo")
+assert parser.get_parsed_content("is_not_rank0") is False
+trainer = parser.get_parsed_content("train#trainer")
+assert isinstance(trainer.network, torch.nn.parallel.DistributedDataParallel)
+assert type(trainer.data_loader.sampler).__name__ == "DistributedSampler"
+assert type(parser.get_parsed_content("validate#dataloader").sampler).__name__ == "DistributedSampler"
+assert parser.get_parsed_content("train#handlers#3").save is True  # rank 0 keeps the checkpoints
+dist.destroy_process_group()
+print("ok")
+"""
+
+
+def test_multi_gpu_train_json_builds_the_distributed_trainer(tmp_path):
+    """common.json + train.json + multi_gpu_train.json in a one-process gloo group (a process of its own): the network
+    is wrapped in DDP, the loaders use distributed samplers and the rank-0 handlers are those of train.json (nothing is
+    trained)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29563", RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+    files = [str(CONFIGS / n) for n in ("common.json", "train.json", "multi_gpu_train.json")]
+    result = subprocess.run([sys.executable, "-c", _MULTI_GPU_CHECK, *files, str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout[-3000:] + result.stderr[-3000:]
+
+
 def test_verify_net_in_out_and_ckpt_export(tmp_path):
     from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 
     # the shipped network maps a noisy batch to the denoised batch by itself (blind)
     verify_net_in_out(net_id="network_def", meta_file=str(CONFIGS / "metadata.json"), config_file=[str(CONFIGS / "common.json"), str(CONFIGS / "inference.json")],
                       n=4, any=16, device="cpu", bundle_root=str(BUNDLE))
-    # the v0.2 diffusion network (train.json) exports to TorchScript
+    # the v0.2 diffusion network (its train.json) exports to TorchScript
     parser = ConfigParser()
-    parser.read_config(str(CONFIGS / "train.json"))
+    parser.read_config(str(V02_CONFIGS / "train.json"))
     net = parser.get_parsed_content("network_def")
     ckpt = tmp_path / "model.pt"
     torch.save(net.state_dict(), ckpt)
     out = tmp_path / "model.ts"
-    ckpt_export(net_id="network_def", filepath=str(out), meta_file=str(CONFIGS / "metadata.json"),
-                config_file=str(CONFIGS / "train.json"), ckpt_file=str(ckpt), bundle_root=str(BUNDLE))
+    ckpt_export(net_id="network_def", filepath=str(out), meta_file=str(V02_CONFIGS / "metadata.json"),
+                config_file=str(V02_CONFIGS / "train.json"), ckpt_file=str(ckpt), bundle_root=str(V02))
     exported = torch.jit.load(str(out))
     x = torch.rand(1, 1, 32, 40)
     torch.testing.assert_close(exported(x), net.eval()(x))
@@ -168,24 +248,24 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
             assert (y - y_clean).pow(2).mean() < 0.1 * (x - y_clean).pow(2).mean()
 
 
-def test_other_shipped_checkpoints_load_with_their_configurations():
-    """The v0.2 model, its diffusion-only first stage and the self-supervised model load with the configs they were trained with."""
-    from monai_nad.bundle import bundle_network
-
+def test_reproduced_checkpoints_load_with_their_configurations():
+    """The v0.2 model, its diffusion-only first stage and the self-supervised model (reproductions) load from their own
+    bundles' ``models/model.pt`` with the configs they were trained with."""
+    v02_train, diffusion_only = V02_CONFIGS / "train.json", find_reproduction("diffusion_only") / "configs" / "diffusion_only.json"
     for name, configs, refine in (
-        ("model_v0.2.pt", ["train.json"], True),
-        ("diffusion_only.pt", ["train.json", "diffusion_only.json"], False),
-        ("self_supervised.pt", ["train.json", "diffusion_only.json", "self_supervised.json"], False),
+        ("neural_pde_v0.2", ["train.json"], True),
+        ("diffusion_only", [v02_train, "diffusion_only.json"], False),
+        ("self_supervised", [v02_train, diffusion_only, "self_supervised.json"], False),
     ):
-        model = BUNDLE / "models" / name
+        model = find_reproduction(name) / "models" / "model.pt"
         assert model.is_file() and model.stat().st_size < 1_000_000, model
-        assert bundle_network(BUNDLE, configs, model).use_refine == refine
+        assert bundle_network(find_reproduction(name), configs).use_refine == refine
 
 
 def test_misspelt_override_is_rejected_with_a_suggestion(tmp_path):
     from monai_nad.engines import check_override_keys
 
-    config = str(CONFIGS / "train.json")
+    config = str(V02_CONFIGS / "train.json")
     check_override_keys(["run", "--config_file", config, "--max_epochs", "2", "--network_def#steps", "4", "--tracking", "mlflow", "--experiment_name", "x"])
     with pytest.raises(ValueError, match=r"unknown config key '--max_epoch'.*train.json.*'max_epochs'"):
         check_override_keys(["run", "--config_file", config, "--max_epoch", "2"])
@@ -205,8 +285,8 @@ def test_diffusivity_family_trains_and_evaluates_through_the_bundle(tmp_path, va
     from mlflow.tracking import MlflowClient
 
     root = tmp_path / "bundle"
-    shutil.copytree(BUNDLE / "configs", root / "configs")
-    configs = ["train.json", "diffusivity.json"]
+    shutil.copytree(V02_CONFIGS, root / "configs")
+    configs = ["train.json", str(find_reproduction("diffusivity") / "configs" / "diffusivity.json")]
     network = ["--bundle_root", str(root), "--diffusivity", variant, "--network_def#steps", "2"]
     if variant == "foe_d":
         network += ["--diffusivity_kwargs", "{'kernel_size': 4, 'num_experts': 3}"]
@@ -267,15 +347,16 @@ def test_the_shipped_volume_model_loads_into_volume_json():
     assert type(net).__name__ == "SliceContextPDE" and (BUNDLE / "models" / "model_3d.pt").stat().st_size < 1_000_000
 
 
-def test_inference_network_is_the_one_train_real_scan_trains():
-    """common.json defines the network once: inference.json and train_real_scan.json do not redefine it, and the
-    shipped weights load into what the training recipe builds."""
+def test_inference_network_is_the_one_train_json_trains():
+    """common.json defines the network once: no other config of the shipped bundle redefines it, and the shipped
+    weights load into what the training recipe builds."""
     from monai.bundle import ConfigParser
 
-    for name in ("inference.json", "train_real_scan.json"):
-        assert "network_def" not in json.loads((CONFIGS / name).read_text())
+    for path in CONFIGS.glob("*.json"):
+        if path.name != "common.json":
+            assert "network_def" not in json.loads(path.read_text()), path.name
     parser = ConfigParser()
-    parser.read_config([str(CONFIGS / "common.json"), str(CONFIGS / "train_real_scan.json")])
+    parser.read_config([str(CONFIGS / "common.json"), str(CONFIGS / "train.json")])
     net = parser.get_parsed_content("network_def")
     net.load_state_dict(torch.load(BUNDLE / "models" / "model.pt", weights_only=True))
 
@@ -310,7 +391,7 @@ def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path
     assert command[command.index("--volume_weights") + 1] == "[1.0, 2.0]" and command[command.index("--sigma_jitter") + 1] == "0.12"
     assert "--sigma_jitter" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions(network="volume"))[0]  # the config's 0.03
     parser = ConfigParser()
-    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train_real_scan.json", "volume.json", "train_volume.json")])
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json", "volume.json", "train_volume.json")])
     parser["volume_weights"], parser["loss_name"], parser["patch_size"], parser["sigma_jitter"] = [1.0, 2.0], "log_mse", 32, 0.12
     assert parser.get_parsed_content("train#prepare_batch").jitter == 0.12
     loss = parser.get_parsed_content("loss")
@@ -326,6 +407,17 @@ def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path
     for name, kind in (("l1", torch.nn.L1Loss), ("mse", torch.nn.MSELoss)):
         parser["loss_name"] = name
         assert isinstance(parser.get_parsed_content("loss", lazy=False), kind)
+
+
+@pytest.mark.parametrize("network", ["pde", "volume", "dncnn", "unet", "ka"])
+def test_every_real_scan_network_merges_configs_that_exist(network, tmp_path):
+    """train_real_scan.py's networks: the shipped common.json + train.json, then the network's configs (the volume
+    model's in the shipped bundle, a baseline's in its reproduction)."""
+    from monai_nad.engines.bundle_training import RealScanOptions, real_scan_command
+
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(network=network))
+    files = [Path(f) for f in json.loads(command[command.index("--config_file") + 1])]
+    assert files[:2] == [CONFIGS / "common.json", CONFIGS / "train.json"] and all(f.is_file() for f in files)
 
 
 def test_shipped_model_gives_back_a_nearly_clean_image():
@@ -378,7 +470,7 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5))
     assert command[command.index("--scanner_prob") + 1] == "0.5"
     parser = ConfigParser()
-    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train_real_scan.json")])
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5
     assert parser.get_parsed_content("train#dataset").transform is not None
     with pytest.raises(ValueError, match="scanner_prob"):

@@ -13,12 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from monai_nad.bundle import default_bundle, find_bundle
+from monai_nad.bundle import find_bundle, find_reproduction
 from monai_nad.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = find_bundle("diffdenoise")
-NPDE = default_bundle()
+#: the v0.2 recipe, and the reproductions that override it
+V02 = find_reproduction("neural_pde_v0.2")
+SELF_SUPERVISED = find_reproduction("self_supervised")
+BASELINES = find_reproduction("baselines")
 SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
 
 
@@ -112,14 +115,14 @@ def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
     from mlflow.tracking import MlflowClient
     from monai.bundle import ConfigParser
 
-    configs = [str(NPDE / "configs" / "train.json"), str(NPDE / "configs" / "self_supervised.json")]
+    configs = [str(V02 / "configs" / "train.json"), str(SELF_SUPERVISED / "configs" / "self_supervised.json")]
     parser = ConfigParser()
     parser.read_config(configs)
     parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=2)"
     item = parser.get_parsed_content("train#dataset")[0][0]
     assert item["label"].shape[0] == 2 and set(np.unique(np.asarray(item["label"][1]))) == {0.0, 1.0}  # noisy + mask, no clean
-    shutil.copytree(NPDE / "configs", tmp_path / "configs")
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs).replace(str(NPDE), str(tmp_path)),
+    shutil.copytree(V02 / "configs", tmp_path / "configs")
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs).replace(str(V02), str(tmp_path)),
                "--meta_file", str(tmp_path / "configs" / "metadata.json"), "--bundle_root", str(tmp_path),
                "--max_epochs", "2", "--val_interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2", "--val_levels", "[0.1]",
                "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=4)",
@@ -134,11 +137,12 @@ def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
 
 
 def test_self_supervised_mode_composes_with_the_unet_baseline():
-    """``unet_baseline.json`` + ``self_supervised.json``: the U-Net baseline trained on noisy images with the masked loss."""
+    """The v0.2 recipe + ``unet_baseline.json`` + ``self_supervised.json``: the U-Net baseline trained on noisy images with the masked loss."""
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config([str(NPDE / "configs" / name) for name in ("train.json", "unet_baseline.json", "self_supervised.json")])
+    parser.read_config([str(V02 / "configs" / "train.json"), str(BASELINES / "configs" / "unet_baseline.json"),
+                        str(SELF_SUPERVISED / "configs" / "self_supervised.json")])
     parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=1)"
     network, loss = parser.get_parsed_content("network_def"), parser.get_parsed_content("loss")
     assert type(network).__name__ == "ResidualDenoiser" and type(loss).__name__ == "MaskedLoss"

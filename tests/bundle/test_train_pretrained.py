@@ -1,4 +1,4 @@
-"""The two-stage training script of the shipped model, on a tiny budget (nothing is installed)."""
+"""The two-stage training script of the v0.2 model (a reproduction), on a tiny budget (nothing is installed)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from monai_nad.engines import read_state_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "train_pretrained.py"
-MODELS = ROOT / "bundles" / "neural_pde_denoising" / "models"
+#: the weights the two stages would install: the diffusion-only first stage and the v0.2 model
+MODELS = [ROOT / "bundles" / "reproductions" / name / "models" for name in ("diffusion_only", "neural_pde_v0.2")]
 TINY = [
     "--val-interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2",
     "--train#datalist", "$monai_nad.data.mni_slices('train')[:4]", "--val_levels", "[0.1]",
@@ -24,7 +25,7 @@ TINY = [
 
 
 def _digests() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(MODELS.glob("*.pt"))}
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for folder in MODELS for p in sorted(folder.glob("*.pt"))}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:

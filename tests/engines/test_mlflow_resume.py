@@ -24,7 +24,7 @@ from monai.handlers import MeanSquaredError, MLFlowHandler, ValidationHandler, f
 from monai_nad.engines import ResumeHandler
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "bundles" / "neural_pde_denoising" / "configs"
+CONFIGS = ROOT / "bundles" / "reproductions" / "neural_pde_v0.2" / "configs"  # the v0.2 recipe
 ITERATIONS = 3  # per epoch
 
 
