@@ -25,7 +25,11 @@ Every method runs on one thread; ``ms`` is the milliseconds per series. The meth
   (:func:`~monai_nad.data.volumes.normalise_intensity` over the whole series) and scaled back;
 - ``neural_pde_3d_guided``: a first series-aware variant without training, the shipped volume model with its encoder
   reading the series' low-rank projection (:class:`~monai_nad.experiments.guided_series.GuidedSeriesDenoiser`), the
-  rank chosen per cell on the validation series from :data:`GUIDE_RANKS` (:func:`guided_tuner`).
+  rank chosen per cell on the validation series from :data:`GUIDE_RANKS` (:func:`guided_tuner`);
+- ``neural_pde_series``: what ``monai-nad denoise`` runs on a series recognised as diffusion (its ``.bval``/``.bvec``
+  found): :class:`~monai_nad.inference.series.SeriesDenoiser` through :class:`~monai_nad.inference.ScanInferer`, blind
+  (noise and coil count read from the air), with the product's defaults (chosen on the validation series by
+  ``scripts/diffusion_series_validation.py``).
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ __all__ = [
 ]
 
 #: The methods of the page, in its column order (``dipy_nlmeans`` is tuned on validation).
-DIFFUSION_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_guided", "dipy_mppca", "dipy_patch2self", "dipy_localpca", "dipy_nlmeans")
+DIFFUSION_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_3d_guided", "neural_pde_series", "dipy_mppca", "dipy_patch2self", "dipy_localpca", "dipy_nlmeans")
 #: The guide ranks ``neural_pde_3d_guided`` may choose from on validation.
 GUIDE_RANKS = (8, 16)
 #: The coil counts ``estimate_sigma`` may be told for ``dipy_nlmeans`` (0: Gaussian, no correction).
@@ -319,17 +323,20 @@ def guided_tuner(volume_network: torch.nn.Module, ranks: Sequence[int] = GUIDE_R
     return tune
 
 
-def series_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, **inferer: Any) -> Method:
+def series_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, diffusion: bool = False, **inferer: Any) -> Method:
     """A shipped model on a series as ``monai-nad denoise`` runs a 4D NIfTI: the series scaled to about ``[0, 1]`` as one
     (:func:`~monai_nad.data.volumes.normalise_intensity`), its volumes as channels ``(1, V, X, Y, Z)`` through
-    :class:`~monai_nad.inference.ScanInferer` (``mode``; blind), scaled back."""
+    :class:`~monai_nad.inference.ScanInferer` (``mode``; blind), scaled back. ``diffusion``: the series is recognised
+    as a diffusion series (its ``.bval``/``.bvec`` found), so the inferer denoises it as a series
+    (:class:`~monai_nad.inference.series.SeriesDenoiser`)."""
     scan = ScanInferer(volume_network=network3d, mode=mode, **inferer)
+    flags = {"diffusion": [True]} if diffusion else {}
 
     def denoise(series: np.ndarray) -> np.ndarray:
         scaled, params = normalise_intensity(series)
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(scaled, -1, 0)))[None]
         with torch.no_grad():
-            y = scan(x, network2d, spacing=(2.0, 2.0, 2.0))
+            y = scan(x, network2d, spacing=(2.0, 2.0, 2.0), **flags)
         return denormalise_intensity(np.moveaxis(y[0].float().numpy(), 0, -1), params)
 
     return _timed(denoise)
@@ -345,6 +352,7 @@ def diffusion_methods(names: Sequence[str] = DIFFUSION_METHODS, bundle: str | Pa
         net2d, net3d = shipped_models(bundle)
         methods["neural_pde_2d"] = series_method(net2d, None, "2d")
         methods["neural_pde_3d"] = series_method(net2d, net3d, "3d")
+        methods["neural_pde_series"] = series_method(net2d, net3d, "auto", diffusion=True)
     methods |= {"dipy_mppca": _timed(dipy_mppca), "dipy_patch2self": _timed(dipy_patch2self), "dipy_localpca": _timed(dipy_localpca)}
     tuned: dict[str, Tuner] = {"dipy_nlmeans": nlmeans_tuner()}
     if "neural_pde_3d_guided" in names:

@@ -312,6 +312,7 @@ def prepare_inputs(
         if files is not None:
             item["dicom_files"] = files
         if gradients is not None:
+            item["diffusion"] = True  # the inferer denoises it as a series (monai_nad.inference.series)
             report.details[scan.name] = {"diffusion": gradients.as_dict()}
             logger.info("%s: %s", scan.name, gradients.summary())
         report.items.append(item)

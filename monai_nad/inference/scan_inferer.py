@@ -12,6 +12,7 @@ from monai.inferers import Inferer, sliding_window_inference
 
 from monai_nad.engines.noise_batch import NoiseLevelBatch
 from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
+from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise_level import volume_noise_levels
 from monai_nad.transforms.noise_map import estimate_noise
 
@@ -122,6 +123,8 @@ class ScanBatch(NoiseLevelBatch):
             arguments["names"] = [str(name) for name in batchdata["name"]]
         elif isinstance(records, list):
             arguments["names"] = [str(record.loaded.path) for record in records]
+        if isinstance(batchdata.get("diffusion"), list):  # series recognised by their gradient files
+            arguments["diffusion"] = [bool(flag) for flag in batchdata["diffusion"]]
         return image, label, args, arguments
 
 
@@ -133,7 +136,10 @@ class ScanInferer(Inferer):
     :func:`~monai.inferers.sliding_window_inference` with the volume model: windows of ``roi_size`` in plane
     (smaller volumes: one window) and the full depth along the slice axis (the volume model runs its slices in
     bounded chunks), overlapping by ``overlap`` and blended with Gaussian weights. The noise level is estimated
-    once per volume (a 4D series: per volume of the series) unless given. Every choice that is not the obvious one
+    once per volume (a 4D series: per volume of the series) unless given. A 4D series recognised as a diffusion series
+    (the call's ``diffusion``: one flag per scan, from :class:`ScanBatch`) is denoised as a series
+    (:class:`~monai_nad.inference.series.SeriesDenoiser`: a local low-rank step, then the chosen model told the noise it
+    left; reported as ``"series+3d"`` or ``"series+2d"``). Every choice that is not the obvious one
     is logged in one line naming the scan.
 
     Args:
@@ -236,7 +242,7 @@ class ScanInferer(Inferer):
 
     def _infer(
         self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, spacing: Any = None, names: Sequence[str] | None = None,
-        noise_std: Any = None, coils: Any = None, **kwargs: Any
+        noise_std: Any = None, coils: Any = None, diffusion: Sequence[bool] | None = None, **kwargs: Any
     ) -> torch.Tensor:
         self.last_choices = []
         self.last_noise = [{} for _ in range(inputs.shape[0])]
@@ -270,7 +276,11 @@ class ScanInferer(Inferer):
                 logger.warning("%s: %s", names[i] if names is not None and i < len(names) else f"scan {i}", reason)
             self.last_choices.append((model, axis, reason))
             level = None if noise_std is None else _one_scan(noise_std, i, inputs.shape[0])
-            if model == "2d":
+            if diffusion is not None and i < len(diffusion) and diffusion[i] and one.shape[1] > 1 and not self.return_conductance \
+                    and takes_noise_level(network if model == "2d" else self.volume_network):
+                self.last_choices[-1] = (f"series+{model}", axis, reason)  # a diffusion series, denoised as a series
+                outputs.append(self._series(one, network, model, axis, level, coils, names[i] if names is not None and i < len(names) else f"scan {i}"))
+            elif model == "2d":
                 self.slice_inferer.axis = axis
                 sub = dict(extra)
                 if level is not None:
@@ -307,6 +317,28 @@ class ScanInferer(Inferer):
                 " (from the air)" if told is None else " (given)", noise["correlation_length"],
             )
         return maps, torch.as_tensor(counts)
+
+    def _series(self, one: torch.Tensor, network: Callable[..., torch.Tensor], model: str, axis: int, noise_std: Any, coils: Any,
+                name: str) -> torch.Tensor:
+        """A diffusion series ``(1, V, X, Y, Z)`` as a series (:class:`~monai_nad.inference.series.SeriesDenoiser`): the
+        local low-rank step, then ``model`` (the volume model along ``axis`` in windows as :meth:`_volume`, or the 2D
+        model ``network`` slice by slice) told the noise left."""
+        given = None if noise_std is None or torch.as_tensor(noise_std).numel() != 1 else float(torch.as_tensor(noise_std))
+        told = None if coils is None else int(torch.as_tensor(coils).flatten()[0])
+        if model == "3d":
+            def run(volume: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+                return self._volume(volume, axis, level, 1)
+        else:
+            def run(volume: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+                self.slice_inferer.axis = axis
+                return self.slice_inferer(volume, network, noise_std=level, coils=1)
+        series = SeriesDenoiser(network, run_volume=run)
+        out = series(one[0], noise_std=given, coils=told)
+        noise = series.last
+        logger.info("%s: denoised as a diffusion series: noise std %.4g (%s), %d coil(s), %.1f%% of the components kept, "
+                    "the volume model told %.4g", name, noise["noise_std"], noise["noise_from"], noise["coils"], 100 * noise["kept"],
+                    noise["residual_std"])
+        return out[None].to(one.dtype)
 
     def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
         """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""

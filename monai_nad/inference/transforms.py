@@ -30,8 +30,9 @@ class ScanRecord:
 
 
 def collate_scans(items: list[dict]) -> dict:
-    """Collate inference items: stack ``image`` (all items must share a shape), keep every other field as a list."""
-    batch = {key: [item[key] for item in items] for key in items[0]}
+    """Collate inference items: stack ``image`` (all items must share a shape), keep every other field as a list (None
+    for an item without it)."""
+    batch = {key: [item.get(key) for item in items] for key in dict.fromkeys(k for item in items for k in item)}
     batch["image"] = torch.stack([torch.as_tensor(item["image"]) for item in items])
     return batch
 
