@@ -9,6 +9,7 @@ Usage:
     python scripts/benchmark_diffusion.py --limit 5 --cells rician_snr10 --methods neural_pde_3d dipy_patch2self --output-dir /tmp/quick
     python scripts/benchmark_diffusion.py --render-only                          # the page again from diffusion.json
     OMP_NUM_THREADS=1 python scripts/benchmark_diffusion.py --update --methods neural_pde_3d_guided   # re-run some methods
+    OMP_NUM_THREADS=1 python scripts/benchmark_diffusion.py --figure-only --methods dipy_mppca dipy_patch2self neural_pde_series
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--update", action="store_true",
                         help="re-run only --methods and replace their rows in the record of an earlier run (the other rows and the figure stay; "
                              "the page names both commands)")
+    parser.add_argument("--figure-only", action="store_true",
+                        help=f"redraw only the figure from --methods run on {db.FIGURE_CELL}'s test series (the record and its rows stay)")
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"diffusion.{ext}" for ext in ("json", "md", "png"))
+    if args.figure_only:
+        return _figure_only(args, figure)
     if args.render_only:
         try:
             recorded = json.loads(store.read_text())
@@ -71,16 +76,34 @@ def main(argv: list[str] | None = None) -> int:
         store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
         figure_cell = next((c for c in cells if c.name == db.FIGURE_CELL), None)
         if figure_cell is not None and outputs and not args.update:
-            noisy, clean = figure_cell.load("test")
-            z = min(5, clean.shape[3] - 1)
-            panels = {"clean": clean[0][:, :, z], "noisy": noisy[0][:, :, z]}
-            names = {"dipy_mppca": "MP-PCA", "dipy_patch2self": "Patch2Self", "neural_pde_3d": "ours (volume model)"}
-            panels |= {label: outputs[db.FIGURE_CELL, m] for m, label in names.items() if (db.FIGURE_CELL, m) in outputs}
-            db.diffusion_figure(panels, *dwi_gradient_table(), figure)
+            _draw(figure_cell, outputs, figure)
     text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None)
     page.write_text(text)
     print(text)
     print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))
+    return 0
+
+
+_PANELS = {"dipy_mppca": "MP-PCA", "dipy_patch2self": "Patch2Self", "neural_pde_3d": "ours (volume model)", "neural_pde_series": "ours (series)"}
+
+
+def _draw(cell, outputs: dict, figure: Path) -> None:
+    """The figure: clean, noisy and the methods' outputs of the middle test slice of ``cell``."""
+    noisy, clean = cell.load("test")
+    z = min(5, clean.shape[3] - 1)
+    panels = {"clean": clean[0][:, :, z], "noisy": noisy[0][:, :, z]}
+    panels |= {label: outputs[db.FIGURE_CELL, m] for m, label in _PANELS.items() if (db.FIGURE_CELL, m) in outputs}
+    db.diffusion_figure(panels, *dwi_gradient_table(), figure)
+
+
+def _figure_only(args: argparse.Namespace, figure: Path) -> int:
+    """Run ``args.methods`` on the figure's cell only and redraw the figure (no rows are written)."""
+    cell = db.select_cells([db.FIGURE_CELL], args.limit)[0]
+    outputs: dict = {}
+    db.run_diffusion_benchmark([cell], args.methods, args.bundle, outputs=outputs, log=lambda m: print(m, flush=True))
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    _draw(cell, outputs, figure)
+    print(f"wrote {figure}")
     return 0
 
 
