@@ -171,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--overwrite", action="store_true", help="replace existing results")
     batch = argparse.ArgumentParser(add_help=False)  # what denoise and bids share: a study's run
     batch.add_argument("--coils", type=_number(int, 1, "an integer"), default=None,
-                       help="receiver coils of sum-of-squares magnitude images (default: 1, Rician; with --noise-estimate map, read from the air)")
+                       help="receiver coils of sum-of-squares magnitude images (default: read from the air; 1, Rician, with --noise-estimate level)")
     batch.add_argument("--skip-existing", action="store_true",
                        help="keep results already in the output folder and denoise the rest (finish an interrupted run)")
     batch.add_argument("--report", default=None, metavar="FILE",
@@ -202,8 +202,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="average over K = 1, 2, 4 or 8 flips/transposes of each slice: K times the time, a little better "
                           "(default: the bundle's)")
     den.add_argument("--noise-estimate", choices=["level", "map"], default=None,
-                     help="blind runs: one white noise level (level, the default) or a per-voxel noise map and the coil count "
-                          "read from the air (map: for filtered, multi-coil or parallel-imaging scanner noise; see docs/results/scanner_noise.md)")
+                     help="blind runs: a per-voxel noise map, the coil count and the noise's correlation read from the air (map, "
+                          "the default: white, filtered, multi-coil or parallel-imaging noise; see docs/results/scanner_noise.md) "
+                          "or one white Rician noise level (level)")
     den.add_argument("--bvals", default=None, metavar="FILE",
                      help="the b-values (FSL .bval) of a 4D diffusion series given as input, with --bvecs (default: found beside the image)")
     den.add_argument("--bvecs", default=None, metavar="FILE",

@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"limit": args.limit, "white_factors": args.white_factors, "methods": args.methods, "notes": args.note}
         if earlier is not None:
             replaced = {(r["cell"], r["method"]) for r in rows}
-            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced] + rows
+            # rows of methods the benchmark no longer has (renamed or dropped) go; the other methods' rows stay
+            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced and r["method"] in sb.SCANNER_METHODS] + rows
             command = f"{earlier['command']}, then {command}"
             settings = {**earlier["settings"], "updated_methods": args.methods, "notes": earlier["settings"].get("notes", []) + args.note}
         args.output_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Blind runs of `monai-nad denoise --noise-estimate map` read scanner noise from the air: the level as a map, the coil
-count, once per scan; the default stays one white level."""
+count, once per scan (the default); `--noise-estimate level` keeps one white level."""
 
 from __future__ import annotations
 
@@ -60,11 +60,15 @@ def test_a_flat_image_without_background_is_not_read_as_many_coils(tiny_bundle, 
     assert [row["coils"] for row in json.loads(report.read_text())["files"]] == [1, 1, 1]
 
 
-def test_the_default_blind_run_estimates_one_white_level_and_assumes_one_coil(tiny_bundle, tmp_path):
+def test_the_default_blind_run_reads_the_noise_from_the_air_and_level_keeps_one_white_level(tiny_bundle, tmp_path):
     sample = simulate_scanner_noise(_head(), rng=np.random.default_rng(2), noise_std=0.04, coils=8, combination="rss")
     (tmp_path / "in").mkdir()
     nib.save(nib.Nifti1Image(sample.noisy.astype(np.float32), np.eye(4)), str(tmp_path / "in" / "scan.nii.gz"))
     report = tmp_path / "report.json"
     assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--report", str(report), "--bundle", str(tiny_bundle)]) == 0
+    (row,) = json.loads(report.read_text())["files"]
+    assert row["noise_estimated"] is True and row["coils"] == 8 and row["white_equivalent_factor"] >= 1.0
+    assert main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "level"), "--report", str(report), "--noise-estimate", "level",
+                 "--bundle", str(tiny_bundle)]) == 0
     (row,) = json.loads(report.read_text())["files"]
     assert "noise_estimated" not in row and row["coils"] == 1

@@ -147,8 +147,8 @@ def test_quick_command_writes_a_page_that_names_it_and_render_only_gives_it_back
     assert (tmp_path / "scanner_noise.md").read_text() == page
     # --update re-runs one method and keeps the other's rows; the page names both commands
     before = {(r["cell"], r["method"]): r["psnr"] for r in data["rows"]}
-    update = ["--update", "--limit", "1", "--cells", "mni_asis_filtered_0.05", "--methods", "neural_pde_2d_map", "--output-dir", str(tmp_path)]
+    update = ["--update", "--limit", "1", "--cells", "mni_asis_filtered_0.05", "--methods", "neural_pde_2d_level", "--output-dir", str(tmp_path)]
     subprocess.run([sys.executable, str(SCRIPT), *update], check=True, timeout=600, capture_output=True, cwd=ROOT)
     after = {(r["cell"], r["method"]): r["psnr"] for r in json.loads((tmp_path / "scanner_noise.json").read_text())["rows"]}
-    assert {k: v for k, v in after.items() if k in before} == before and set(after) - set(before) == {("mni_asis_filtered_0.05", "neural_pde_2d_map")}
+    assert {k: v for k, v in after.items() if k in before} == before and set(after) - set(before) == {("mni_asis_filtered_0.05", "neural_pde_2d_level")}
     assert f"then python scripts/benchmark_scanner_noise.py {' '.join(update)}" in (tmp_path / "scanner_noise.md").read_text()

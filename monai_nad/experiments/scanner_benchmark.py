@@ -11,10 +11,12 @@ stack of a cell has one shape.
 Every cell goes through :func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, the project's one evaluation
 loop (mean PSNR / SSIM over the slices, outputs clipped to ``[0, 1]``, seconds per slice on one thread). The methods:
 
-- ``neural_pde_2d``: the shipped 2D model, blind (told nothing: its own noise estimate, one coil), through the
-  command line's inferer (:func:`~monai_nad.experiments.volume_benchmark.scan_method`, ``--mode 2d``);
+- ``neural_pde_2d``: the shipped 2D model, blind (told nothing; the command line's default noise estimate, the noise
+  map read from the air, told as its white equivalent), through the command line's inferer
+  (:func:`~monai_nad.experiments.volume_benchmark.scan_method`, ``--mode 2d``);
 - ``neural_pde_3d``: the shipped volume model, blind, on the cell's test slab stacked as a volume ``(H, W, N)``
   (``--mode 3d``; the same in-plane condition on every slice);
+- ``neural_pde_2d_level``, ``neural_pde_3d_level``: the same with ``--noise-estimate level`` (one white Rician level);
 - ``bm3d_true_noise`` (the anchor): BM3D told the true noise of each slice (:func:`bm3d_told_true_noise`), then the
   magnitude bias correction ``sqrt(max(f^2 - 2 b N s_eff^2, 0))`` with ``s_eff`` the true per-pixel std map and
   ``N`` the effective coil count, ``b`` tuned on the validation slab over the ``b`` grid of section 1c's BM3D+rc
@@ -83,7 +85,7 @@ SCANNER_SHIFTS: tuple[str | None, ...] = (None, "inverted")
 SCANNER_LEVELS = (0.05, 0.10)
 SCANNER_CONDITIONS = BENCHMARK_1D_CONDITIONS
 #: The methods of the page, in its column order.
-SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_map", "neural_pde_3d_map", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
+SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_level", "neural_pde_3d_level", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
 #: The white factors ``bm3d_white`` may choose from: two, to keep the whole run near an hour on one core (BM3D on
 #: every validation slice per factor is most of its cost). Checks on single validation slices (factors 0.5-4) found
 #: the best at 1 for sense2 (1.25 within 0.25 dB), 1.25-1.5 for partial_fourier and 3-4 for filtered and sos8 (4 at
@@ -350,9 +352,10 @@ def scanner_methods(
     tuned: dict[str, Tuner] = {}
     if any(name.startswith("neural_pde") for name in names):
         net2d, net3d = shipped_models(bundle)
-        models = {"neural_pde_2d": scan_method(net2d, None, "2d"), "neural_pde_3d": scan_method(net2d, net3d, "3d"),
-                  "neural_pde_2d_map": scan_method(net2d, None, "2d", noise_estimate="map"),
-                  "neural_pde_3d_map": scan_method(net2d, net3d, "3d", noise_estimate="map")}
+        models = {"neural_pde_2d": scan_method(net2d, None, "2d", noise_estimate="map"),
+                  "neural_pde_3d": scan_method(net2d, net3d, "3d", noise_estimate="map"),
+                  "neural_pde_2d_level": scan_method(net2d, None, "2d", noise_estimate="level"),
+                  "neural_pde_3d_level": scan_method(net2d, net3d, "3d", noise_estimate="level")}
     for name in SCANNER_METHODS:
         if name not in names:
             continue
@@ -478,10 +481,14 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "Methods:",
         "",
         "- `neural_pde_2d` (**ours, blind**): the shipped 2D model through the command line's inferer (`monai-nad denoise "
-        "--mode 2d`), told nothing: not the condition, the level or the coils (it assumes one coil).",
-        "- `neural_pde_3d`: the shipped volume model, blind (`--mode 3d`), on each cell's test slab stacked as one volume.",
-        "- `neural_pde_2d_map`, `neural_pde_3d_map`: the same two, blind with `--noise-estimate map` (a per-voxel noise std map "
-        "and the coil count read from the air once per slab, `monai_nad.transforms.noise_map`; not the default).",
+        "--mode 2d`), told nothing: not the condition, the level or the coils. It reads the noise from the air once per slab "
+        "(`--noise-estimate map`, the default: a per-voxel std map, the coil count and the noise's correlation, "
+        "`monai_nad.transforms.noise_map.estimate_noise`) and tells the network correlated noise as its white equivalent "
+        "(`white_equivalent_factor`: the std times `max(1, 0.7 sqrt(P(0)))`, with the magnitude bias of the true std; "
+        "the gain chosen on the validation slabs by `python scripts/tune_white_equivalent.py`).",
+        "- `neural_pde_3d`: the shipped volume model, blind (`--mode 3d`, gain 0.6), on each cell's test slab stacked as one volume.",
+        "- `neural_pde_2d_level`, `neural_pde_3d_level`: the same two with `--noise-estimate level` (one white Rician level, "
+        "the default before the noise map): what the models gave on scanner noise before.",
         "- `bm3d_true_noise` (**the anchor**): BM3D told the true noise. Stationary conditions: `sigma_psd` = the noise "
         "PSD of one real channel that `benchmark_1d_slice` returns (bm3d's convention; for `partial_fourier` the "
         "symmetrised spectrum (|W(f)|² + |W(−f)|²) / 2, which is what one real channel, and the magnitude, sees of the "

@@ -104,7 +104,8 @@ class ScanEvaluator(SupervisedEvaluator):
             noise = noises[index] if index < len(noises) else {}
             if noise:
                 detail.update(noise_std=noise["noise_std"] * scale, noise_estimated=True, coils=noise["coils"],
-                              coils_estimated=noise["coils_estimated"], correlation_length=noise["correlation_length"])
+                              coils_estimated=noise["coils_estimated"], correlation_length=noise["correlation_length"],
+                              white_equivalent_factor=noise.get("white_equivalent_factor", 1.0))
             elif index < len(given) and given[index] is not None:
                 detail.update(noise_std=float(given[index]) * scale, noise_estimated=False)
             self.report.details[name] = {**self.report.details.get(name, {}), **detail}  # kept: what prepare_inputs recorded

@@ -92,7 +92,7 @@ class SliceWiseInferer(Inferer):
             raise ValueError(f"this network ({type(network).__name__}) does not take a noise level; run it without a known noise_std.")
         extra: dict[str, Any] = {}
         if conditioned and coils is not None:
-            extra["coils"] = int(torch.as_tensor(coils).flatten()[0])
+            extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
         if inputs.ndim == 4:
             if conditioned and noise_std is not None:
                 extra["noise_std"] = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)

@@ -14,7 +14,7 @@ from monai_nad.engines.noise_batch import NoiseLevelBatch
 from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
 from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise_level import volume_noise_levels
-from monai_nad.transforms.noise_map import estimate_noise
+from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
 
 __all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
 
@@ -157,10 +157,16 @@ class ScanInferer(Inferer):
         precision: ``"auto"``, ``"float32"`` or ``"bfloat16"``: the dtype of the networks' convolutions on the CPU
             (:func:`inference_dtype`); results are float32 either way. Defaults to ``"auto"``.
         noise_estimate: how a blind run (no ``noise_std``) estimates each scan's noise, once per scan and volume:
-            ``"map"`` (a per-voxel std map and, unless given, the coil count, from the air: scanner noise that is
-            correlated, multi-coil or varies across the image) or ``"level"`` (one white Rician level). Defaults to
-            ``"level"`` (on section 1d's scanner noise ``"map"`` is better on average but much worse in some cells:
-            ``docs/results/scanner_noise.md``). What was estimated is in :attr:`last_noise` and logged.
+            ``"map"`` (a per-voxel std map, the coil count unless given, and the noise's correlation, from the air:
+            white Rician noise and scanner noise that is filtered, multi-coil or varies across the image; correlated
+            noise is told as its white equivalent, see ``white_gain``) or ``"level"`` (one white Rician level, as
+            before 2026-12). Defaults to ``"map"`` (``docs/results/scanner_noise.md``). What was estimated is in
+            :attr:`last_noise` and logged.
+        white_gain: with ``noise_estimate="map"``, the gain of
+            :func:`~monai_nad.transforms.noise_map.white_equivalent_factor` for the 2D and the volume model
+            (``{"2d": g, "3d": g}``): noise correlated across pixels is told as the white noise of the same
+            low-frequency power, with the magnitude bias of its own level. None: the shipped models' gains
+            (:data:`~monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN`); 0: the std map as it is.
     """
 
     def __init__(
@@ -176,9 +182,14 @@ class ScanInferer(Inferer):
         min_slices: int = 5,
         max_anisotropy: float = 1.5,
         precision: str = "auto",
-        noise_estimate: str = "level",
+        noise_estimate: str = "map",
+        white_gain: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
+        gains = dict(WHITE_EQUIVALENT_GAIN if white_gain is None else white_gain)
+        if set(gains) != {"2d", "3d"} or not all(isinstance(g, (int, float)) and np.isfinite(g) and g >= 0 for g in gains.values()):
+            raise ValueError(f"white_gain must give a non-negative number for '2d' and '3d', got {white_gain!r}.")
+        self.white_gain = gains
         if noise_estimate not in NOISE_ESTIMATES:
             raise ValueError(f"noise_estimate must be one of {NOISE_ESTIMATES}, got {noise_estimate!r}.")
         self.noise_estimate = noise_estimate
@@ -202,6 +213,7 @@ class ScanInferer(Inferer):
         self.max_anisotropy = float(max_anisotropy)
         self.precision = precision
         self.slice_inferer = SliceWiseInferer(axis=-1 if axis is None else axis, batch_size=batch_size, progress=progress, return_conductance=return_conductance)
+        self._widths: dict[int, list[float]] = {}  # per scan, the estimated correlation widths (pixels, per axis)
         #: the model each scan of the last call went to: ``[("2d" | "3d", axis, reason), ...]``
         self.last_choices: list[tuple[str, int, str]] = []
         #: what was estimated of each scan's noise in the last call (blind runs with ``noise_estimate="map"``):
@@ -247,19 +259,25 @@ class ScanInferer(Inferer):
         self.last_choices = []
         self.last_noise = [{} for _ in range(inputs.shape[0])]
         self._levels: dict[int, torch.Tensor] = {}  # per scan, one estimated level per volume (for the volume model)
+        self._widths = {}
         if noise_std is None and self.noise_estimate == "map" and takes_noise_level(network):
             try:
                 noise_std, coils = self._estimate(inputs, coils, names)
             except ValueError as err:  # too small, or no usable statistics: one white level, as noise_estimate="level"
                 logger.info("%s: %s; estimating one white level instead", names[0] if names else "scan", err)
                 self.last_noise = [{} for _ in range(inputs.shape[0])]
-                self._levels = {}
+                self._levels, self._widths = {}, {}
         extra = {k: v for k, v in (("noise_std", noise_std), ("coils", coils)) if v is not None}
         if inputs.ndim == 4:
             if self.mode == "3d":
                 raise ValueError("--mode 3d needs a volume; this is a 2D image (use --mode auto or 2d).")
             self.last_choices = [("2d", -1, "")] * inputs.shape[0]
-            return self.slice_inferer(inputs, network, *args, **extra, **kwargs)
+            if not self._widths:
+                return self.slice_inferer(inputs, network, *args, **extra, **kwargs)
+            return torch.cat([  # estimated: each image told its own white-equivalent level
+                self.slice_inferer(inputs[i : i + 1], network, *args, **self._told(i, "2d", -1, noise_std[i : i + 1], coils[i]), **kwargs)
+                for i in range(inputs.shape[0])
+            ])
         if inputs.ndim != 5:
             raise ValueError(f"expected a (B, C, H, W) or (B, C, X, Y, Z) batch, got shape {tuple(inputs.shape)}.")
         spacings = None if spacing is None else torch.as_tensor(spacing, dtype=torch.float64).reshape(-1, 3)
@@ -285,10 +303,26 @@ class ScanInferer(Inferer):
                 sub = dict(extra)
                 if level is not None:
                     sub["noise_std"] = level
+                if i in self._widths:
+                    sub.update(self._told(i, "2d", axis, level, coils[i]))
                 outputs.append(self.slice_inferer(one, network, *args, **sub, **kwargs))
-            else:  # the volume model takes one level per volume: the estimated map's median over the foreground
-                outputs.append(self._volume(one, axis, self._levels.get(i, level), coils))
+            elif i in self._widths:  # the volume model takes one level per volume: the estimated map's median
+                told = self._told(i, "3d", axis, self._levels[i], coils[i])
+                outputs.append(self._volume(one, axis, told["noise_std"], told["coils"]))
+            else:
+                outputs.append(self._volume(one, axis, level, coils))
         return torch.cat(outputs)
+
+    def _told(self, index: int, model: str, axis: int, noise_std: torch.Tensor, coils: Any) -> dict[str, Any]:
+        """What ``model`` is told of scan ``index``'s estimated noise: the white-equivalent level ``f s`` and ``N / f^2``
+        coils (:func:`~monai_nad.transforms.noise_map.white_equivalent_factor`), ``f`` from the correlation widths
+        across the axes the model works on (the 2D model: the slice's plane; the volume model: all three)."""
+        widths = list(self._widths[index])
+        if model == "2d" and len(widths) == 3:
+            del widths[axis]
+        factor = white_equivalent_factor(widths, self.white_gain[model]) if self.white_gain[model] > 0 else 1.0
+        self.last_noise[index]["white_equivalent_factor"] = factor
+        return {"noise_std": noise_std * factor, "coils": float(torch.as_tensor(coils).flatten()[0]) / factor**2}
 
     def _estimate(self, inputs: torch.Tensor, coils: Any, names: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The noise of every scan and volume, estimated once (:func:`~monai_nad.transforms.noise_map.estimate_noise`):
@@ -304,6 +338,7 @@ class ScanInferer(Inferer):
                 maps[i, c] = torch.as_tensor(estimate.std_map, dtype=inputs.dtype, device=inputs.device)
             count = told if told is not None else int(np.median([e.coils for e in estimates]))
             counts.append(count)
+            self._widths[i] = [float(np.median([e.correlation_lengths[a] for e in estimates])) for a in range(len(estimates[0].correlation_lengths))]
             noise = {
                 "noise_std": float(np.median([e.std for e in estimates])),
                 "coils": count,
@@ -342,7 +377,7 @@ class ScanInferer(Inferer):
 
     def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
         """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
-        coil_count = 1 if coils is None else int(torch.as_tensor(coils).flatten()[0])
+        coil_count = 1 if coils is None else float(torch.as_tensor(coils).flatten()[0])
         volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
         if noise_std is None:
             levels = volume_noise_levels(volumes[:, None], coils=coil_count)[:, 0]

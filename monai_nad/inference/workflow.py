@@ -109,8 +109,8 @@ def inference_workflow(
         shard: ``(k, n)``: denoise only the k-th of n shares of the inputs (see
             :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: all of them.
         noise_estimate: how a blind run estimates the noise (:data:`~monai_nad.inference.NOISE_ESTIMATES`):
-            ``"level"`` (one white Rician level) or ``"map"`` (a per-voxel std map and the coil count from the air).
-            Defaults to the bundle's (``"level"``).
+            ``"map"`` (a per-voxel std map, the coil count and the correlation from the air) or ``"level"`` (one white
+            Rician level). Defaults to the bundle's (``"map"``).
         dicom_as_nifti: write DICOM series' results as NIfTI. Defaults to False: as new DICOM series (new UIDs, the
             source's headers and geometry, a description naming the denoiser and its version).
         verbose: print the engine's log (the bundle's ``logging.conf``) and the progress of the slices and windows

@@ -27,7 +27,7 @@ from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
-__all__ = ["NoiseConditionedPDE", "noise_level_map", "normalised_inputs", "remove_magnitude_bias"]
+__all__ = ["NoiseConditionedPDE", "check_coils", "noise_level_map", "normalised_inputs", "remove_magnitude_bias"]
 
 
 def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
@@ -71,6 +71,25 @@ def remove_magnitude_bias(squared: torch.Tensor, bias: torch.Tensor) -> torch.Te
     return torch.sqrt(torch.clamp(squared - bias, min=1e-6))
 
 
+def check_coils(coils: int | float | torch.Tensor, blind: bool, like: torch.Tensor) -> torch.Tensor:
+    """The coil count(s) a noise-conditioned network is given, as a flat tensor of ``like``'s dtype and device.
+
+    ``coils`` sets the magnitude bias ``2 N s^2`` that the networks remove by formula. With a given noise level it
+    may be any positive number: an effective ``N`` (correlated coils), or the ``N / f^2`` of a white-equivalent
+    level ``f s`` (:func:`~monai_nad.transforms.white_equivalent_factor`), which keeps the bias of the true level ``s``.
+    A blind call estimates the level for an integer coil count.
+
+    Raises:
+        ValueError: a count that is not positive and finite, or not an integer >= 1 in a blind call.
+    """
+    coils_t = torch.as_tensor(coils, dtype=like.dtype, device=like.device).reshape(-1)
+    if not bool(torch.isfinite(coils_t).all()) or bool((coils_t <= 0).any()):
+        raise ValueError(f"coils must be positive, got {coils!r}.")
+    if blind and bool(((coils_t < 1) | (coils_t != torch.round(coils_t))).any()):
+        raise ValueError(f"blind noise estimation needs an integer coil count >= 1, got {coils!r}.")
+    return coils_t
+
+
 def normalised_inputs(
     x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int | torch.Tensor, scale_quantile: float = 0.99
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -79,7 +98,8 @@ def normalised_inputs(
     Args:
         x: noisy magnitude images ``(B, C, H, W[, D])``.
         noise_std: see :func:`noise_level_map` (``None``: blind).
-        coils: receiver coils, an int or one per image ``(B,)`` (only with a given ``noise_std``).
+        coils: receiver coils, an int or one per image ``(B,)`` (only with a given ``noise_std``; see
+            :func:`check_coils`).
         scale_quantile: quantile of ``|x|`` used as the intensity scale.
 
     Returns:
@@ -88,9 +108,7 @@ def normalised_inputs(
     Raises:
         ValueError: fewer than one coil, per-image coil counts in a blind call, or a bad noise level.
     """
-    coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1, *[1] * (x.ndim - 1))
-    if bool((coils_t < 1).any()):
-        raise ValueError(f"coils must be >= 1, got {coils!r}.")
+    coils_t = check_coils(coils, noise_std is None, x).reshape(-1, *[1] * (x.ndim - 1))
     if noise_std is None and coils_t.numel() != 1:
         raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
     sigma = noise_level_map(x, noise_std, int(coils_t.flatten()[0]) if noise_std is None else 1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, noise_level_map, remove_magnitude_bias
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, check_coils, noise_level_map, remove_magnitude_bias
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
@@ -169,7 +169,7 @@ class SliceContextPDE(nn.Module):
             noise_std: the noise level: ``None`` (estimated once per volume from all its voxels), a number, ``(B,)``
                 values, or a map like ``x``.
             coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per volume ``(B,)``
-                when ``noise_std`` is given.
+                when ``noise_std`` is given (then any positive number: see :func:`check_coils`).
 
         Returns:
             denoised volumes of ``x``'s shape.
@@ -182,9 +182,7 @@ class SliceContextPDE(nn.Module):
         if min(x.shape[2:4]) < self.min_spatial_size:
             raise ValueError(f"input in-plane size {tuple(x.shape[2:4])} is too small: H and W need at least {self.min_spatial_size} voxels.")
         b, _, h, w, d = x.shape
-        coils_t = torch.as_tensor(coils, dtype=x.dtype, device=x.device).reshape(-1)
-        if bool((coils_t < 1).any()):
-            raise ValueError(f"coils must be >= 1, got {coils!r}.")
+        coils_t = check_coils(coils, noise_std is None, x)
         sigma = noise_level_map(x, noise_std, int(coils_t[0]) if noise_std is None else 1)
         if noise_std is None and coils_t.numel() != 1:
             raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
@@ -200,7 +198,7 @@ class SliceContextPDE(nn.Module):
         for start in range(0, b * d, chunk):
             stop = min(start + chunk, b * d)
             context = flat[:, 0][index[start:stop]]  # (n, 2k, H, W)
-            coil = coil_slices[start:stop] if coil_slices.numel() > 1 else int(coil_slices[0])
+            coil = coil_slices[start:stop] if coil_slices.numel() > 1 else coil_slices[:1]
             out[start:stop] = self.slice_network(flat[start:stop], noise_std=flat_levels[start:stop], coils=coil, context=context)
         out = out.reshape(b, d, h, w).permute(0, 2, 3, 1).unsqueeze(1).contiguous()
         if self.axis_diffusion is not None:

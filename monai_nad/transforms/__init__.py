@@ -63,7 +63,7 @@ from monai_nad.transforms.pairs import (
     make_noise_transform,
     noise_seed,
 )
-from monai_nad.transforms.noise_map import NoiseEstimate, estimate_noise
+from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, white_equivalent_factor
 from monai_nad.transforms.scanner_noise import (
     BENCHMARK_1D_CONDITIONS,
     COMBINATIONS,
@@ -86,6 +86,8 @@ from monai_nad.transforms.scanner_noise import (
 __all__ = [
     "NoiseEstimate",
     "estimate_noise",
+    "white_equivalent_factor",
+    "WHITE_EQUIVALENT_GAIN",
     "BlindSpotMaskd",
     "BlindSpotMaskD",
     "BlindSpotMaskDict",

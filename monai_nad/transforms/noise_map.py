@@ -43,7 +43,15 @@ the local mean of ``M^2`` over the existing estimator's windows, 11 x 11 or 5 x 
    from the air, or, for nearly white noise whose air mean exceeds its lower half (dark tissue passing for air), by
    a polynomial band fixed point; kept within the range the air shows (:func:`_level_map`). Without air (fewer than
    500 pixels) the map is the constant of the existing variance-stabilised MAD fallback, divided by the factor the
-   estimated correlation puts on its Haar detail, and ``N`` is the given one or 1.
+   estimated correlation puts on its Haar detail, and ``N`` is the given one or 1. A volume whose 3D windows find
+   no air (a thin slab: two windows of erosion leave little depth) is read slice by slice on a few evenly spaced
+   slices instead.
+
+What a denoiser trained on white noise is told of correlated noise: :func:`white_equivalent_factor`. Told the
+per-pixel std of Hann-filtered noise, such a denoiser keeps the noise's smooth blobs as anatomy; told the level of
+the white noise with the same power at low frequencies (``sqrt(P(0))`` times the std, scaled by a gain chosen on
+validation, with the magnitude bias of the true level), it removes them. Measured on the scanner-noise benchmark's
+validation slabs (``python scripts/tune_white_equivalent.py``).
 
 On the benchmark's section 1d validation slices (``python scripts/check_noise_estimator.py --scanner``) the median
 of the map over the foreground is within 10 % of the true median std in every cell and slice (0.93 to 1.05): within
@@ -65,9 +73,11 @@ choice that follows such trends (tried: leave-one-tile-out) also takes the dark 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from monai.config import NdarrayOrTensor
 from scipy import ndimage, stats
 
@@ -84,10 +94,16 @@ from monai_nad.transforms.noise_level import (
     _window,
 )
 
-__all__ = ["NoiseEstimate", "estimate_noise", "MAX_ESTIMATED_COILS"]
+__all__ = ["NoiseEstimate", "estimate_noise", "white_equivalent_factor", "MAX_ESTIMATED_COILS", "WHITE_EQUIVALENT_GAIN"]
 
 #: the largest coil count :func:`estimate_noise` reports.
 MAX_ESTIMATED_COILS = 32
+
+#: :func:`white_equivalent_factor`'s gain for the shipped models, chosen on the validation slabs of the scanner-noise
+#: benchmark (``python scripts/tune_white_equivalent.py``): ``{"2d": 2D model, "3d": volume model}``.
+WHITE_EQUIVALENT_GAIN = {"2d": 0.7, "3d": 0.6}
+
+_GAUSSIAN_LAG_SUM = math.sqrt(2.0 * math.pi) / (2.0 * math.sqrt(2.0 * math.log(2.0)))  # sum over lags of a Gaussian ACF per unit FWHM
 
 _MIN_SIDE = 16  # the smallest accepted in-plane size
 _MIN_AIR = 500  # fewest air pixels for an air-based map
@@ -109,6 +125,7 @@ _SMOOTH_FRACTION = 0.08  # std of the normalised convolution, a fraction of each
 _SMOOTH_MIN = 3.0
 _NC_FLOOR = 0.25  # the normalised-convolution residual fades where the smoothed air fraction is below this
 _MAX_FIT_PIXELS = 200_000
+_SLICE_WISE_SLICES = 4  # slices read by the slice-wise fallback of a volume
 
 
 @dataclass(frozen=True)
@@ -198,7 +215,11 @@ def _smooth(x: np.ndarray, sigma: tuple[float, ...]) -> np.ndarray:
     split = [v for n, b in zip(padded.shape, blocks) for v in (n // b, b)]
     coarse = padded.reshape(split).mean(axis=tuple(range(1, 2 * x.ndim, 2)))
     coarse = ndimage.gaussian_filter(coarse, [s / b for s, b in zip(sigma, blocks)], mode="nearest")
-    fine = ndimage.zoom(coarse, blocks, order=1, mode="nearest", grid_mode=True)
+    # linear interpolation of the block centres, edges held (scipy's zoom(order=1, mode="nearest", grid_mode=True),
+    # the same to float round-off and several times faster on volumes)
+    fine = torch.nn.functional.interpolate(
+        torch.from_numpy(np.ascontiguousarray(coarse))[None, None], size=padded.shape, mode=("bilinear", "trilinear")[x.ndim - 2], align_corners=False
+    )[0, 0].numpy()
     return fine[tuple(slice(0, n) for n in x.shape)]
 
 
@@ -639,7 +660,7 @@ def estimate_noise(image: NdarrayOrTensor, coils: int | None = None, max_voxels:
         ValueError: an image that is not 2D / 3D, smaller than 16 x 16 in plane, non-finite, negative or constant;
             ``coils`` not an int from 1 to 32; ``max_lag < 1``.
     """
-    x = _check_input(image)
+    x = full = _check_input(image)
     coils = _check_coils(coils)
     if int(max_lag) != max_lag or max_lag < 1:
         raise ValueError(f"max_lag must be a positive int, got {max_lag!r}.")
@@ -653,6 +674,10 @@ def estimate_noise(image: NdarrayOrTensor, coils: int | None = None, max_voxels:
     m2 = m * m
     lags = _lag_shape(m.shape, int(max_lag), strided=step > 1)
     found = _find_air(m, m2, coils, lags)
+    if found is None and x.ndim == 3 and x.shape[2] > 1:  # a thin slab's 3D windows may find no air its slices show
+        by_slice = _slice_wise(full, coils, int(max_lag))
+        if by_slice is not None:
+            return by_slice
     if found is not None:
         air, n, estimated, rho, corr_source, foreground, level = found
         std_map = np.sqrt(level / (2.0 * n))
@@ -689,6 +714,70 @@ def estimate_noise(image: NdarrayOrTensor, coils: int | None = None, max_voxels:
         correlation_source=corr_source,
         air=air,
     )
+
+
+def _slice_wise(volume: np.ndarray, coils: int | None, max_lag: int) -> NoiseEstimate | None:
+    """The estimate of a volume read slice by slice along axis 2 (on at most :data:`_SLICE_WISE_SLICES` evenly
+    spaced slices, the map interpolated between them), for volumes whose 3D windows find no air (thin slabs: the
+    erosion by two 5-voxel windows leaves little depth); None when no slice finds air either."""
+    depth = volume.shape[2]
+    step = max(1, math.ceil(depth / _SLICE_WISE_SLICES))
+    picked = list(range(0, depth, step))
+    try:
+        estimates = [estimate_noise(volume[:, :, z], coils=coils, max_lag=max_lag) for z in picked]
+    except ValueError:  # a constant slice
+        return None
+    if not all(e.source == "air" for e in estimates):
+        return None
+    std_map, air = _upsample_depth(np.stack([e.std_map for e in estimates], axis=2), np.stack([e.air for e in estimates], axis=2), depth, step)
+    middle = estimates[len(estimates) // 2]
+    n = int(round(float(np.median([e.coils for e in estimates]))))
+    widths = middle.correlation_lengths + (1.0,)
+    return NoiseEstimate(
+        std_map=std_map,
+        std=float(np.median([e.std for e in estimates])),
+        coils=n if coils is None else int(coils),
+        coils_estimated=coils is None,
+        correlation_length=float(max(widths)),
+        correlation_lengths=tuple(float(w) for w in widths),
+        autocorrelation=middle.autocorrelation[..., None],
+        psd=middle.psd,
+        source="air",
+        correlation_source=middle.correlation_source,
+        air=air,
+    )
+
+
+def white_equivalent_factor(correlation_lengths: Sequence[float], gain: float) -> float:
+    """How much higher a level to tell a denoiser trained on white noise, for noise correlated over these widths.
+
+    A denoiser trained on white noise removes what looks like grain at its scale and keeps what is smoother; the
+    power of correlated noise sits at low frequencies, where the denoiser, told the per-pixel std ``s``, takes it
+    for anatomy. Told ``f s`` with ``f = max(1, gain * sqrt(P(0)))`` it smooths as much as that noise needs:
+    ``P(0)``, the unit-variance PSD at zero frequency (the sum of the autocorrelation over all lags; 1 for white
+    noise), is read from the full widths at half maximum ``w`` of the autocorrelation as for a Gaussian one,
+    ``prod(1 + 1.0645 (w - 1))``. The magnitude bias is still that of ``s``: pair the level ``f s`` with ``N / f^2``
+    coils (``2 (N / f^2) (f s)^2 = 2 N s^2``), which the networks accept
+    (:func:`~monai_nad.networks.conditioned_pde.check_coils`).
+
+    Args:
+        correlation_lengths: the autocorrelation's full width at half maximum along each axis the denoiser works
+            on, in pixels (1 for white noise; :attr:`NoiseEstimate.correlation_lengths`).
+        gain: the fraction of ``sqrt(P(0))`` (:data:`WHITE_EQUIVALENT_GAIN` for the shipped models).
+
+    Returns:
+        ``f >= 1`` (1 for white or nearly white noise).
+
+    Raises:
+        ValueError: a width below 0 or not finite, or a gain that is not positive.
+    """
+    widths = [float(w) for w in correlation_lengths]
+    if not all(math.isfinite(w) and w >= 0 for w in widths):
+        raise ValueError(f"correlation lengths must be finite and non-negative, got {correlation_lengths!r}.")
+    if not (math.isfinite(gain) and gain > 0):
+        raise ValueError(f"gain must be positive, got {gain!r}.")
+    p0 = math.prod(max(1.0, 1.0 + _GAUSSIAN_LAG_SUM * (w - 1.0)) for w in widths)
+    return max(1.0, gain * math.sqrt(p0))
 
 
 def _upsample_depth(std_map: np.ndarray, air: np.ndarray, depth: int, step: int) -> tuple[np.ndarray, np.ndarray]:
