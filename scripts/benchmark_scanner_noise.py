@@ -17,7 +17,11 @@ import json
 import sys
 from pathlib import Path
 
+from monai_nad.bundle import default_bundle
 from monai_nad.experiments import scanner_benchmark as sb
+from monai_nad.experiments.model_card import replace_card_section
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = sb.run_scanner_benchmark(cells, args.methods, args.limit, args.white_factors, outputs=outputs, log=lambda m: print(m, flush=True))
         command = " ".join(["python scripts/benchmark_scanner_noise.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "white_factors": args.white_factors, "methods": args.methods, "notes": args.note}
+        run = 0 if earlier is None else earlier["command"].count(", then ") + 1  # which command of the chain made a row
+        rows = [{**r, "run": run} for r in rows]
         if earlier is not None:
             replaced = {(r["cell"], r["method"]) for r in rows}
             # rows of methods the benchmark no longer has (renamed or dropped) go; the other methods' rows stay
@@ -79,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = sb.summarise_scanner(rows)
     text = sb.render_scanner_page(rows, summary, command, settings, figure.name if figure.is_file() else None)
     page.write_text(text)
+    card = sb.scanner_card_section(summary, command)
+    if card is not None and args.output_dir.resolve() == (ROOT / "docs" / "results").resolve() and not settings.get("limit"):
+        replace_card_section(default_bundle() / "docs" / "README.md", "scanner-noise", card)
     print(text)
     print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))
     return 0

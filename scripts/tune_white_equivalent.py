@@ -2,34 +2,40 @@
 
     python scripts/tune_white_equivalent.py [--gains 0 0.5 0.6 0.7 0.8 0.9] [--models 2d 3d]
 
-Prints the mean PSNR per cell, per condition and over all cells for every gain, and the best gain per model
-(what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds).
+Prints the mean validation PSNR per cell, and writes per condition and over all cells for every gain, with the best
+gain per model (what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds), to
+``docs/results/white_equivalent_gain.md`` (``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 
-from monai_nad.experiments.white_equivalent_tuning import GAIN_GRID, tune_white_gain
+from monai_nad.experiments.white_equivalent_tuning import GAIN_GRID, render_gain_page, tune_white_gain
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gains", type=float, nargs="+", default=list(GAIN_GRID))
     parser.add_argument("--models", nargs="+", choices=("2d", "3d"), default=["2d", "3d"])
     parser.add_argument("--bundle", default=None)
+    parser.add_argument("--out", type=Path, default=Path("docs/results/white_equivalent_gain.md"))
     args = parser.parse_args(argv)
+    if any(g < 0 for g in args.gains):
+        parser.error("--gains must be non-negative")
     torch.set_num_threads(1)
     table = tune_white_gain(args.gains, args.models, args.bundle, log=lambda line: print(line, flush=True))
-    for model, rows in table.items():
-        print(f"\n{model}: mean validation PSNR (dB) per gain")
-        for key in [k for k in rows if "_" not in k or k in ("partial_fourier",)] :
-            print(f"  {key:<16} " + " ".join(f"{g:g}:{v:.2f}" for g, v in rows[key].items()))
-        best = max(rows["all"], key=rows["all"].get)
-        print(f"  best gain over all cells: {best:g}")
+    command = " ".join(["python scripts/tune_white_equivalent.py", *(sys.argv[1:] if argv is None else argv)])
+    text = render_gain_page(table, command)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
