@@ -262,7 +262,7 @@ class ScanInferer(Inferer):
         self._widths = {}
         if noise_std is None and self.noise_estimate == "map" and takes_noise_level(network):
             try:
-                noise_std, coils = self._estimate(inputs, coils, names)
+                noise_std, coils = self._estimate(inputs, coils, names, diffusion)
             except ValueError as err:  # too small, or no usable statistics: one white level, as noise_estimate="level"
                 logger.info("%s: %s; estimating one white level instead", names[0] if names else "scan", err)
                 self.last_noise = [{} for _ in range(inputs.shape[0])]
@@ -324,15 +324,22 @@ class ScanInferer(Inferer):
         self.last_noise[index]["white_equivalent_factor"] = factor
         return {"noise_std": noise_std * factor, "coils": float(torch.as_tensor(coils).flatten()[0]) / factor**2}
 
-    def _estimate(self, inputs: torch.Tensor, coils: Any, names: Sequence[str] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _estimate(
+        self, inputs: torch.Tensor, coils: Any, names: Sequence[str] | None, diffusion: Sequence[bool] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The noise of every scan and volume, estimated once (:func:`~monai_nad.transforms.noise_map.estimate_noise`):
-        a per-voxel std map like ``inputs`` and one coil count per scan (the given one, else the one the air shows)."""
+        a per-voxel std map like ``inputs`` and one coil count per scan (the given one, else the one the air shows). A
+        diffusion series (``diffusion``) is read on its first volume only: the series path estimates its own noise and
+        takes only the coil count from here."""
         given = None if coils is None else torch.as_tensor(coils).reshape(-1)
         maps = torch.empty_like(inputs)
         counts = []
         for i in range(inputs.shape[0]):
             told = None if given is None else int(given[min(i, len(given) - 1)])
-            estimates = [_estimate_one(inputs[i, c].detach().float().cpu().numpy(), told) for c in range(inputs.shape[1])]
+            series = diffusion is not None and i < len(diffusion) and bool(diffusion[i])
+            read = range(1) if series else range(inputs.shape[1])
+            estimates = [_estimate_one(inputs[i, c].detach().float().cpu().numpy(), told) for c in read]
+            estimates = estimates * inputs.shape[1] if series else estimates
             self._levels[i] = torch.as_tensor([e.std for e in estimates], dtype=inputs.dtype)
             for c, estimate in enumerate(estimates):
                 maps[i, c] = torch.as_tensor(estimate.std_map, dtype=inputs.dtype, device=inputs.device)
