@@ -105,7 +105,8 @@ def test_a_bids_dataset_gives_a_valid_derivative_dataset(raw, tmp_path, tiny_bun
         denoising = sidecar["Denoising"]
         assert denoising["Software"] == "monai_nad" and denoising["SoftwareVersion"]
         assert denoising["Model"] == "Neural PDE MRI denoising" and denoising["ModelVersion"]
-        assert denoising["Network"] == "2d" and denoising["Coils"] == 1 and denoising["Seconds"] >= 0
+        # the diffusion series (its .bval/.bvec found) is denoised as a series
+        assert denoising["Network"] == ("series+2d" if "/dwi/" in source else "2d") and denoising["Coils"] == 1 and denoising["Seconds"] >= 0
     # the diffusion scan's gradients, under the name BIDS' inheritance principle applies to the result
     assert (out / "sub-01/dwi/sub-01_dwi.bval").read_text() == BVAL
     assert (out / "sub-01/dwi/sub-01_dwi.bvec").read_text() == BVEC
