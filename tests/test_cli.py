@@ -169,7 +169,8 @@ def test_self_ensemble_reaches_the_network(tiny_bundle, tmp_path, capsys):
 
 def test_a_4d_series_is_denoised_volume_by_volume_with_its_header(tiny_bundle, tmp_path, capsys):
     """A 4D NIfTI (x, y, z, volume) comes back 4D with the same affine, header fields and scale; each volume is
-    denoised on its own (the same volume alone gives the same result)."""
+    denoised on its own (the same volume alone gives the same result) with its own white level (`--noise-estimate
+    level`; the default noise map reads one coil count and correlation per scan, shared by its volumes)."""
     rng = np.random.default_rng(3)
     clean = np.zeros((20, 18, 5), np.float32)
     clean[4:16, 3:15] = 600.0
@@ -182,7 +183,8 @@ def test_a_4d_series_is_denoised_volume_by_volume_with_its_header(tiny_bundle, t
     (tmp_path / "in").mkdir()
     nib.save(image, str(tmp_path / "in" / "dwi.nii.gz"))
     nib.save(nib.Nifti1Image(series[..., 1], affine), str(tmp_path / "in" / "volume1.nii.gz"))
-    status = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle), "--self-ensemble", "1"])
+    status = main(["denoise", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--bundle", str(tiny_bundle), "--self-ensemble", "1",
+                   "--noise-estimate", "level"])
     assert status == 0, capsys.readouterr()
     result = nib.load(str(tmp_path / "out" / "dwi_denoised.nii.gz"))
     assert result.shape == series.shape
