@@ -43,6 +43,15 @@ def test_patch_radius_and_the_low_rank_step():
     assert float(low.kept[inside].mean()) < 0.5
 
 
+def test_batches_of_patches_bound_memory_without_changing_the_result():
+    _, noisy = _low_rank_series(shape=(20, 20, 6), volumes=30)
+    x = torch.from_numpy(noisy)
+    whole = local_low_rank(x, radius=2, stride=2, batch_values=10**9)  # one batch
+    small = local_low_rank(x, radius=2, stride=2, batch_values=125 * 30 * 3)  # three patches a batch
+    torch.testing.assert_close(small.denoised, whole.denoised, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(small.sigma, whole.sigma, rtol=1e-4, atol=1e-6)
+
+
 def test_the_floor_removal_inverts_the_chi_mean():
     for coils in (1, 4):
         a = np.array([0.0, 0.5, 1.0, 3.0, 10.0, 60.0])

@@ -14,6 +14,9 @@ conductances diffuse only as much as that noise needs and stop at edges. Magnitu
 through both steps (the low-rank step estimates ``E[M]``, not the signal ``A``): the floor is removed at the end by
 inverting the mean of the non-central chi law of the input's noise level and coil count (Rician for one coil).
 
+Memory: besides the series, one float32 accumulator of its size and batches of at most :data:`PATCH_BATCH_VALUES`
+values (the covariances and their eigenvectors in float64, a batch at a time); the floor is removed volume by volume.
+
 References:
     J. Veraart, D. S. Novikov, D. Christiaens, B. Ades-aron, J. Sijbers, E. Fieremans, "Denoising of diffusion MRI
     using random matrix theory", NeuroImage 2016.
