@@ -48,9 +48,6 @@ DEFERRED: dict[tuple[str, str], str] = {
     ("monai_nad.experiments.volume_timing", "monai_nad.inference.workflow"): "the timed Neural PDE runs",
     ("monai_nad.experiments.volume_timing", "monai_nad.baselines"): "the timed BM4D run",
     ("monai_nad.experiments.volume_timing", "monai_nad.transforms.array"): "the timed BM4D run",
-    # the network still estimates its noise level when it is not told one; it goes when the noise level is decided
-    # once, by the inference (the noise consolidation of issue 27)
-    ("monai_nad.networks.conditioned_pde", "monai_nad.transforms.noise_level"): "blind NoiseConditionedPDE.forward",
 }
 
 

@@ -32,7 +32,7 @@ class _ToldVolume(_Told):
 
 def test_each_method_tells_the_model_its_multiple_of_the_true_level():
     """Each method runs the command line's path: the blind estimate of the volume, or the given multiple of the level."""
-    from monai_nad.transforms.noise_level import volume_noise_levels
+    from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 
     methods = sensitivity_methods(_Told(), _ToldVolume(), factors=(0.8, 1.25))
     assert list(methods) == ["2d_blind", "2d_x0.8", "2d_x1.25", "3d_blind", "3d_x0.8", "3d_x1.25"]
@@ -41,7 +41,7 @@ def test_each_method_tells_the_model_its_multiple_of_the_true_level():
     clean[:, 6:18, 5:15] = 0.6
     noisy = np.hypot(clean + 0.1 * rng.standard_normal(clean.shape), 0.1 * rng.standard_normal(clean.shape)).astype(np.float32)
     told = {name: float(run(noisy, 0.1)[0].flat[0]) for name, run in methods.items()}
-    blind = float(volume_noise_levels(torch.from_numpy(np.moveaxis(noisy, 0, -1))[None, None])[0, 0])
+    blind = float(estimate_noise_std(torch.from_numpy(np.moveaxis(noisy, 0, -1))[None, None], max_voxels=VOLUME_ESTIMATE_VOXELS)[0, 0])
     assert told == pytest.approx({"2d_blind": blind, "2d_x0.8": 0.08, "2d_x1.25": 0.125, "3d_blind": blind, "3d_x0.8": 0.08, "3d_x1.25": 0.125}, rel=1e-5)
     assert methods["3d_x0.8"](noisy, 0.1)[0].shape == noisy.shape
 

@@ -98,7 +98,7 @@ def test_bm3d_told_the_true_noise_beats_bm3d_told_a_wrong_white_level_in_the_loo
 
 
 def test_bias_correction_and_whitened_bm3d_for_nonstationary_noise():
-    assert sb.magnitude_bias_correction(np.array([1.0, 0.1]), 0.1, 8, 1.0) == pytest.approx([np.sqrt(1 - 0.16), 0.0])
+    assert sb._bias_corrected(np.array([1.0, 0.1]), 0.1, 8, 1.0) == pytest.approx([np.sqrt(1 - 0.16), 0.0])
     cell = _synthetic_cell("sense2", 0.05)
     noisy, reference = cell.load("test")
     noise = cell.side("test")[0]

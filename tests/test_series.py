@@ -13,7 +13,7 @@ import torch
 
 from monai_nad.inference import ScanInferer
 from monai_nad.inference.series import SeriesDenoiser, chi_mean_inversion, local_low_rank, patch_radius_for
-from monai_nad.transforms.noise_level import _chi_mean
+from monai_nad.transforms.noise import _chi_mean
 
 
 def _low_rank_series(shape: tuple[int, int, int] = (24, 22, 8), volumes: int = 12, sigma: float = 0.05, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

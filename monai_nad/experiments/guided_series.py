@@ -22,7 +22,7 @@ import torch
 
 from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
 from monai_nad.inference.scan_inferer import inference_dtype
-from monai_nad.transforms.noise_level import volume_noise_levels
+from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 
 __all__ = ["low_rank_guide", "EncoderSwap", "GuidedSeriesDenoiser"]
 
@@ -111,7 +111,7 @@ class GuidedSeriesDenoiser:
         guide = low_rank_guide(scaled, min(self.rank, scaled.shape[-1]))
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(scaled, -1, 0)))  # (V, X, Y, Z)
         g = torch.from_numpy(np.ascontiguousarray(np.moveaxis(guide, -1, 0)))
-        levels = volume_noise_levels(x[:, None])[:, 0]
+        levels = estimate_noise_std(x[:, None], max_voxels=VOLUME_ESTIMATE_VOXELS)[:, 0]
         swap = EncoderSwap(self.network.slice_network.encoder)
         dtype = inference_dtype()
         out = torch.empty_like(x)

@@ -48,6 +48,7 @@ from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
+from monai_nad.transforms.noise import magnitude_bias_correction
 from monai_nad.transforms.scanner_noise import BENCHMARK_1D_CONDITIONS, benchmark_1d_slice
 
 __all__ = [
@@ -65,7 +66,6 @@ __all__ = [
     "scanner_test_cell",
     "scanner_cells",
     "select_cells",
-    "magnitude_bias_correction",
     "bm3d_told_true_noise",
     "bm3d_true_noise_tuner",
     "bm3d_true_noise",
@@ -213,10 +213,10 @@ def select_cells(patterns: Iterable[str] | None = None) -> list[TestCell]:
 
 
 # ------------------------------------------------------------------------------------------------------ anchors
-def magnitude_bias_correction(image: np.ndarray, std: np.ndarray | float, coils: float, b: float) -> np.ndarray:
-    """``sqrt(max(f^2 - 2 b N s_eff^2, 0))`` as float32: ``s_eff`` a per-pixel std map or one level, ``N`` the coils."""
-    f = np.asarray(image, dtype=np.float64)
-    return np.sqrt(np.maximum(f * f - 2.0 * b * coils * np.square(std), 0.0)).astype(np.float32)
+def _bias_corrected(image: np.ndarray, std: np.ndarray | float, coils: float, b: float) -> np.ndarray:
+    """:func:`~monai_nad.transforms.noise.magnitude_bias_correction` in float64, as float32: ``std`` a per-pixel std map
+    or one level, ``coils`` the coil count."""
+    return magnitude_bias_correction(np.asarray(image, dtype=np.float64), std, coils, b).astype(np.float32)
 
 
 def _bm3d(image: np.ndarray, sigma_psd: np.ndarray | float) -> np.ndarray:
@@ -254,7 +254,7 @@ def _best_b(outputs: Sequence[np.ndarray], clean: np.ndarray, stds: Sequence[Any
     """The ``b`` of the highest median validation PSNR (the selection rule of the one tuner, first best kept)."""
     best: tuple[float, float] | None = None
     for b in b_grid:
-        corrected = np.stack([magnitude_bias_correction(o, s, n, b) for o, s, n in zip(outputs, stds, coils)])
+        corrected = np.stack([_bias_corrected(o, s, n, b) for o, s, n in zip(outputs, stds, coils)])
         value = _median_psnr(corrected, clean)
         if best is None or value > best[1]:
             best = (float(b), float(value))
@@ -263,7 +263,7 @@ def _best_b(outputs: Sequence[np.ndarray], clean: np.ndarray, stds: Sequence[Any
 
 
 def bm3d_true_noise_tuner(b_grid: Sequence[float] = B_GRID) -> Tuner:
-    """The anchor of section 1d: :func:`bm3d_told_true_noise`, then :func:`magnitude_bias_correction` with the true std
+    """The anchor of section 1d: :func:`bm3d_told_true_noise`, then :func:`_bias_corrected` with the true std
     map and coil count, ``b`` chosen from ``b_grid`` by median PSNR on the validation slab (as the one tuner chooses)."""
 
     def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float, side_val: Sequence[TrueNoise]):
@@ -271,7 +271,7 @@ def bm3d_true_noise_tuner(b_grid: Sequence[float] = B_GRID) -> Tuner:
         b, value = _best_b(outputs, clean_val, [n.std_map for n in side_val], [n.coils for n in side_val], b_grid)
 
         def denoise(image: np.ndarray, level: float, noise: TrueNoise) -> np.ndarray:
-            return magnitude_bias_correction(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, b)
+            return _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, b)
 
         return denoise, {"b": b, "validation_psnr": value}
 
@@ -302,7 +302,7 @@ def bm3d_white_tuner(factors: Sequence[float] = WHITE_FACTORS, b_grid: Sequence[
         factor, b, value = best
 
         def denoise(image: np.ndarray, level: float, noise: TrueNoise) -> np.ndarray:
-            return magnitude_bias_correction(_bm3d(image, factor * noise.white), noise.white, noise.coils, b)
+            return _bias_corrected(_bm3d(image, factor * noise.white), noise.white, noise.coils, b)
 
         return denoise, {"factor": factor, "b": b, "validation_psnr": value}
 

@@ -52,7 +52,7 @@ def _preload(method: str) -> None:
     """Import what ``method`` needs before the clock starts (no method's time includes its imports)."""
     modules = {"dipy_nlmeans": ("dipy.denoise.nlmeans", "dipy.denoise.noise_estimate"), "bm4d": ("bm4d", "monai_nad.baselines")}
     neural = ("torch", "monai.bundle", "monai.engines", "ignite.engine", "monai_nad.inference.workflow", "monai_nad.networks",
-              "monai_nad.bundle", "monai_nad.transforms.noise_level", "tqdm.auto")
+              "monai_nad.bundle", "monai_nad.transforms.noise", "tqdm.auto")
     for name in modules.get(method, neural):
         require(name, method)  # a missing optional package: the extra to install, in one line
 

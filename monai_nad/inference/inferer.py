@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from monai_nad.transforms.noise_level import volume_noise_levels
+from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 
 __all__ = ["SliceWiseInferer"]
 
@@ -105,7 +105,7 @@ class SliceWiseInferer(Inferer):
         sigma = None
         if conditioned:
             if noise_std is None:
-                noise_std = volume_noise_levels(inputs, coils=extra.get("coils", 1))
+                noise_std = estimate_noise_std(inputs, coils=extra.get("coils", 1), max_voxels=VOLUME_ESTIMATE_VOXELS)
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             if sigma.shape != inputs.shape:  # one level per volume (a map like the inputs is sliced with them)
                 sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))

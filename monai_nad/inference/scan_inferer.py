@@ -13,7 +13,7 @@ from monai.inferers import Inferer, sliding_window_inference
 from monai_nad.engines.noise_batch import NoiseLevelBatch
 from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
 from monai_nad.inference.series import SeriesDenoiser
-from monai_nad.transforms.noise_level import volume_noise_levels
+from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
 
 __all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
@@ -26,7 +26,7 @@ MODES = ("auto", "2d", "3d")
 
 #: How a blind run estimates the noise: ``"map"`` (once per scan and volume, a per-voxel std map and the coil count
 #: from the air, :func:`~monai_nad.transforms.noise_map.estimate_noise`) or ``"level"`` (one white Rician level, the
-#: network's own estimate per slice or :func:`~monai_nad.transforms.noise_level.volume_noise_levels` per volume).
+#: network's own estimate per slice or :func:`~monai_nad.transforms.noise.estimate_noise_std` per volume).
 NOISE_ESTIMATES = ("map", "level")
 
 #: The ``--precision`` choices.
@@ -387,7 +387,7 @@ class ScanInferer(Inferer):
         coil_count = 1 if coils is None else float(torch.as_tensor(coils).flatten()[0])
         volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
         if noise_std is None:
-            levels = volume_noise_levels(volumes[:, None], coils=coil_count)[:, 0]
+            levels = estimate_noise_std(volumes[:, None], coils=coil_count, max_voxels=VOLUME_ESTIMATE_VOXELS)[:, 0]
         else:
             levels = torch.broadcast_to(torch.as_tensor(noise_std, dtype=one.dtype).reshape(-1), (volumes.shape[0],))
         levels = levels.to(dtype=one.dtype, device=one.device)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from monai_nad.transforms.noise_level import _chi_mean
+from monai_nad.transforms.noise import _chi_mean
 from monai_nad.transforms.noise_map import estimate_noise
 
 __all__ = ["LowRankResult", "patch_radius_for", "local_low_rank", "chi_mean_inversion", "SeriesDenoiser"]

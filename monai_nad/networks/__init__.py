@@ -21,7 +21,6 @@ from monai_nad.networks.diffusivity_pde import DIFFUSIVITIES, DiffusivityPDE, ma
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
-from monai_nad.networks.noise_estimation import blind_rician_correction, estimate_noise_std, rician_bias_correction
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.post_correction import POST_CORRECTIONS, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
@@ -49,9 +48,6 @@ __all__ = [
     "check_image_batch",
     "stencil_offsets",
     "stencil_weights",
-    "estimate_noise_std",
-    "rician_bias_correction",
-    "blind_rician_correction",
     "robust_intensity_scale",
     "UnrolledDenoiser",
     "ResidualDenoiser",

@@ -25,10 +25,11 @@ import torch.nn as nn
 from monai.networks.blocks import Convolution
 from monai.networks.nets import BasicUNet
 
-from monai_nad.networks.conditioned_pde import normalised_inputs, remove_magnitude_bias
+from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, normalised_inputs
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.unrolled import check_image_batch
+from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["CNN_BACKBONES", "NoiseConditionedCNN"]
 
@@ -109,7 +110,7 @@ class NoiseConditionedCNN(nn.Module):
         """
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         xn, sn, coils_t, scale = normalised_inputs(x, noise_std, coils, self.scale_quantile)
-        corrected = remove_magnitude_bias(xn * xn, 2.0 * coils_t * sn * sn)
+        corrected = remove_magnitude_bias(xn * xn, 2.0 * coils_t * sn * sn, floor=SQUARED_FLOOR)
         inputs, crop = pad_to_multiple(torch.cat([xn, corrected, sn], dim=1), self.size_divisor)
         v = corrected + self.network(inputs)[crop]
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)

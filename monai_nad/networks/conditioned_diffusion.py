@@ -25,8 +25,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_nad.networks.conditioned_pde import normalised_inputs, remove_magnitude_bias
+from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, normalised_inputs
 from monai_nad.networks.diffusivity_pde import DiffusivityPDE
+from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["NoiseConditionedDiffusion"]
 
@@ -89,6 +90,6 @@ class NoiseConditionedDiffusion(nn.Module):
         level = torch.clamp(sn.mean(dim=axes, keepdim=True), min=1e-4) / self.noise_unit
         u = self.pde(xn / level) * level
         b = 2.0 * torch.sigmoid(self.bias_logit)
-        v = remove_magnitude_bias(u * u, b * 2.0 * coils_t * sn * sn)
+        v = remove_magnitude_bias(u * u, b * 2.0 * coils_t * sn * sn, floor=SQUARED_FLOOR)
         high = torch.amax(xn, dim=axes, keepdim=True)
         return torch.minimum(v, high) * scale

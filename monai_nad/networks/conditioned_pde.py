@@ -26,8 +26,14 @@ from monai.networks.utils import pixelshuffle, pixelunshuffle
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+from monai_nad.transforms.noise import estimate_noise_std, remove_magnitude_bias
 
-__all__ = ["NoiseConditionedPDE", "check_coils", "noise_level_map", "normalised_inputs", "remove_magnitude_bias"]
+__all__ = ["NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "noise_level_map", "normalised_inputs"]
+
+#: the floor under the root of the noise-conditioned networks' bias correction
+#: (:func:`~monai_nad.transforms.noise.remove_magnitude_bias` of intensity-normalised squared magnitudes): it keeps
+#: the gradient finite where the correction clips.
+SQUARED_FLOOR = 1e-6
 
 
 def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
@@ -36,7 +42,7 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
     Args:
         x: noisy magnitude images ``(B, C, H, W[, D])``.
         noise_std: ``None`` (estimated blindly per image and channel with
-            :func:`~monai_nad.transforms.estimate_noise_sigma_batch`), a number, a tensor ``(B,)`` or ``(B, C)``
+            :func:`~monai_nad.transforms.estimate_noise_std`), a number, a tensor ``(B,)`` or ``(B, C)``
             (one value per image or per image and channel), or a map broadcastable to ``x`` (spatially varying).
         coils: number of receiver coils of a sum-of-squares magnitude (non-central chi noise); 1 for Rician.
 
@@ -47,9 +53,7 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
         ValueError: a negative or non-finite noise level, or a shape that does not fit ``x``.
     """
     if noise_std is None:
-        from monai_nad.transforms.noise_level import estimate_noise_sigma_batch
-
-        sigma = estimate_noise_sigma_batch(x.detach().clamp(min=0), coils=coils).to(x.dtype)
+        sigma = estimate_noise_std(x.detach().clamp(min=0), coils=coils).to(x.dtype)
     else:
         sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
     if sigma.ndim == 1 and sigma.shape[0] == x.shape[0] and x.shape[0] != 1:
@@ -63,12 +67,6 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
     if not bool(torch.isfinite(sigma).all()) or bool((sigma < 0).any()):
         raise ValueError("noise_std must be finite and non-negative.")
     return sigma
-
-
-def remove_magnitude_bias(squared: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The second-moment correction ``sqrt(max(m^2 - 2 N sigma^2, 0))`` of squared magnitudes, given ``bias = 2 N sigma^2``
-    (floored at 1e-6 inside the root, so its gradient stays finite)."""
-    return torch.sqrt(torch.clamp(squared - bias, min=1e-6))
 
 
 def check_coils(coils: int | float | torch.Tensor, blind: bool, like: torch.Tensor) -> torch.Tensor:
@@ -283,11 +281,11 @@ class NoiseConditionedPDE(nn.Module):
         xn, sn = self._pad(xn)[0], self._pad(sn)[0]
         sizes = list(x.shape[2:])
         bias = 2.0 * coils_t * sn * sn
-        corrected = remove_magnitude_bias(xn * xn, bias)
+        corrected = remove_magnitude_bias(xn * xn, bias, floor=SQUARED_FLOOR)
         guides = [xn, corrected, sn]
         if context is not None:
             cn = self._pad(context / scale)[0]
-            guides += [cn, remove_magnitude_bias(cn * cn, bias)]
+            guides += [cn, remove_magnitude_bias(cn * cn, bias, floor=SQUARED_FLOOR)]
         feats = self.encoder(self._down(torch.cat(guides, dim=1)))
         conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
@@ -296,7 +294,7 @@ class NoiseConditionedPDE(nn.Module):
         u = xn * xn
         for k in range(self.steps):
             u = self.stencil.stable_step(u, conductance[:, k // per_group], fractions[k])
-        v = remove_magnitude_bias(u, bias)
+        v = remove_magnitude_bias(u, bias, floor=SQUARED_FLOOR)
         if self.refine is not None:
             v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
         if self.detail is not None:

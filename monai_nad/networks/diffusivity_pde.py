@@ -17,8 +17,8 @@ from monai_nad.networks.diffusivity import (
     UNetDiffusivity,
 )
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
-from monai_nad.networks.noise_estimation import blind_rician_correction
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
+from monai_nad.transforms.noise import estimate_noise_std, magnitude_bias_correction
 
 __all__ = ["DIFFUSIVITIES", "make_diffusivity", "DiffusivityPDE"]
 
@@ -158,7 +158,9 @@ class DiffusivityPDE(UnrolledDenoiser):
                 maps.append(self._crop(g).float())
         u = self._crop(u)
         if self.bias_correction_logit is not None:
-            u = blind_rician_correction(u, x, self.bias_correction_logit)
+            u = magnitude_bias_correction(
+                u, estimate_noise_std(x, method="second_difference"), b=2.0 * torch.sigmoid(self.bias_correction_logit), smooth=1e-6
+            )
         return u * scale, maps
 
     def forward_with_diffusivity(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,10 +18,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, check_coils, noise_level_map, remove_magnitude_bias
+from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, NoiseConditionedPDE, check_coils, noise_level_map
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["SliceContextPDE", "reflected_neighbours"]
 
@@ -212,7 +213,7 @@ class SliceContextPDE(nn.Module):
         scale = robust_intensity_scale(x, self.slice_network.scale_quantile)
         xn, sn = x / scale, sigma / scale
         coil = coils.reshape(-1, *[1] * (x.ndim - 1)) if coils.numel() > 1 else coils.reshape([1] * x.ndim)
-        inputs = torch.cat([y / scale, xn, remove_magnitude_bias(xn * xn, 2.0 * coil * sn * sn), sn], dim=1)
+        inputs = torch.cat([y / scale, xn, remove_magnitude_bias(xn * xn, 2.0 * coil * sn * sn, floor=SQUARED_FLOOR), sn], dim=1)
         halo, d = self.volume_layers, x.shape[-1]
         residual = torch.empty_like(y)
         for start in range(0, d, self.slice_batch):

@@ -25,15 +25,19 @@ from monai_nad.transforms.dictionary import (
     RicianBiasCorrectionD,
     RicianBiasCorrectionDict,
 )
-from monai_nad.transforms.noise_level import (
+from monai_nad.transforms.noise import (
     NOISE_SIGMA_METHODS,
+    NOISE_STD_METHODS,
+    VOLUME_ESTIMATE_VOXELS,
     EstimateNoiseLevel,
     EstimateNoiseLeveld,
     EstimateNoiseLevelD,
     EstimateNoiseLevelDict,
     estimate_noise_sigma,
-    estimate_noise_sigma_batch,
+    estimate_noise_std,
     magnitude_bias_correction,
+    remove_magnitude_bias,
+    rician_noise,
 )
 from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
 from monai_nad.transforms.realistic import (
@@ -126,9 +130,13 @@ __all__ = [
     "DeterministicNoisyPairD",
     "DeterministicNoisyPairDict",
     "NOISE_SIGMA_METHODS",
+    "NOISE_STD_METHODS",
+    "VOLUME_ESTIMATE_VOXELS",
     "estimate_noise_sigma",
-    "estimate_noise_sigma_batch",
+    "estimate_noise_std",
     "magnitude_bias_correction",
+    "remove_magnitude_bias",
+    "rician_noise",
     "EstimateNoiseLevel",
     "EstimateNoiseLeveld",
     "EstimateNoiseLevelD",

@@ -19,6 +19,8 @@ from monai.transforms import RandomizableTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 from scipy.ndimage import gaussian_filter
 
+from monai_nad.transforms.noise import magnitude_bias_correction
+
 __all__ = ["RandPoissonNoise", "RandGammaNoise", "RandCorrelatedNoise", "RicianBiasCorrection", "as_range"]
 
 
@@ -170,7 +172,8 @@ class RandCorrelatedNoise(_RandLevelNoise):
 
 
 class RicianBiasCorrection(Transform):
-    """Rician bias correction of a magnitude image: ``sqrt(max(u^2 - 2 * b * sigma^2, 0))``.
+    """Rician bias correction of a magnitude image: ``sqrt(max(u^2 - 2 * b * sigma^2, 0))``, the transform form of
+    :func:`~monai_nad.transforms.noise.magnitude_bias_correction`.
 
     The magnitude of complex Gaussian noise has a positive bias (``sigma * sqrt(pi / 2)`` in the background);
     subtracting ``2 sigma^2`` from the second moment removes it. ``b`` (1 for the textbook correction) is
@@ -190,6 +193,5 @@ class RicianBiasCorrection(Transform):
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         """Correct ``img`` of any shape; returns a new array/tensor of the input's kind."""
-        x = _float_image(img)
-        out = torch.sqrt(torch.clamp(x * x - 2.0 * self.b * self.sigma**2, min=0.0))
+        out = magnitude_bias_correction(_float_image(img), self.sigma, b=self.b)
         return convert_to_dst_type(out, img, dtype=out.dtype)[0]

@@ -91,14 +91,14 @@ def test_slice_chunks_do_not_change_the_result():
 
 
 def test_blind_estimate_is_one_level_per_volume_and_scale_equivariance():
-    from monai_nad.transforms.noise_level import estimate_noise_sigma_batch
+    from monai_nad.transforms.noise import estimate_noise_std
 
     torch.manual_seed(3)
     net = SliceContextPDE(**SMALL).eval()
     x = _volume(level=0.08)
     with torch.no_grad():
         out = net(x)
-        level = float(estimate_noise_sigma_batch(x)[0, 0])  # one estimate from every voxel of the volume
+        level = float(estimate_noise_std(x)[0, 0])  # one estimate from every voxel of the volume
         torch.testing.assert_close(out, net(x, noise_std=level), rtol=0, atol=1e-6)
         torch.testing.assert_close(net(7.0 * x, noise_std=7.0 * level), 7.0 * out, rtol=1e-4, atol=1e-5)
     assert out.shape == x.shape and torch.isfinite(out).all() and out.min() >= 0

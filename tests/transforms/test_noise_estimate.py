@@ -1,4 +1,4 @@
-"""Blind noise-level estimation of magnitude images and the Rician / non-central-chi bias correction."""
+"""The noise module: blind noise-level estimation, the Rician / non-central-chi bias correction, Rician noise."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from monai_nad.transforms import (
     EstimateNoiseLeveld,
     EstimateNoiseLevelDict,
     estimate_noise_sigma,
-    estimate_noise_sigma_batch,
+    estimate_noise_std,
     magnitude_bias_correction,
+    remove_magnitude_bias,
+    rician_noise,
 )
+from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS
 
 
 def chi_noise(clean: np.ndarray, sigma: float, seed: int, coils: int = 1) -> np.ndarray:
@@ -164,17 +167,42 @@ def test_batch_matches_per_image_and_keeps_device_dtype():
     clean = phantom((96, 112))
     x = torch.tensor(np.stack([[chi_noise(clean, s, seed=i)] for i, s in enumerate((0.03, 0.1))]), dtype=torch.float32)
     x.requires_grad_(True)
-    out = estimate_noise_sigma_batch(x)
+    out = estimate_noise_std(x)
     assert out.shape == (2, 1) and out.dtype == torch.float32 and out.device == x.device and not out.requires_grad
     for b in range(2):
         np.testing.assert_allclose(out[b].numpy(), estimate_noise_sigma(x[b].detach()), rtol=1e-6)
     np.testing.assert_allclose(out[:, 0].numpy(), [0.03, 0.1], rtol=0.05)
-    assert estimate_noise_sigma_batch(x.detach().double()).dtype == torch.float64
+    assert estimate_noise_std(x.detach().double()).dtype == torch.float64
     with pytest.raises(ValueError):
-        estimate_noise_sigma_batch(x[0])
+        estimate_noise_std(x[0])
+
+
+def test_batch_estimate_methods_coils_per_image_and_voxel_bound():
+    clean = phantom((64, 72))
+    x = torch.tensor(np.stack([[chi_noise(clean, 0.05, seed=1)], [chi_noise(clean, 0.05, seed=2, coils=4)]]), dtype=torch.float32)
+    per_image = estimate_noise_std(x, coils=torch.tensor([1, 4]))
+    np.testing.assert_allclose(per_image[1].numpy(), estimate_noise_sigma(x[1], coils=4), rtol=1e-6)
+    np.testing.assert_allclose(per_image[:, 0].numpy(), [0.05, 0.05], rtol=0.15)
+    mad = estimate_noise_std(x[:1], method="second_difference")  # the v0.2 networks' estimate, in torch
+    assert mad.shape == (1, 1) and mad.dtype == torch.float32 and float(mad) > 0  # its accuracy: tests/networks/test_bias_correction.py
+    volume = x[:1, :, :, :, None].expand(1, 1, 64, 72, 8).contiguous()
+    bounded = estimate_noise_std(volume, max_voxels=VOLUME_ESTIMATE_VOXELS)  # under the bound: every voxel
+    torch.testing.assert_close(bounded, estimate_noise_std(volume), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="method"):
+        estimate_noise_std(x, method="nope")
 
 
 # --- bias correction --------------------------------------------------------------------------------------------------
+
+
+def test_remove_magnitude_bias_floor_and_smooth():
+    v = torch.tensor([0.5, 0.02, 0.0], requires_grad=True)
+    np.testing.assert_allclose(remove_magnitude_bias(v, 0.01, floor=1e-6).detach().numpy(), np.sqrt([0.49, 0.01, 1e-6]), rtol=1e-6)
+    smooth = remove_magnitude_bias(v, 0.01, smooth=1e-3)
+    np.testing.assert_allclose(smooth.detach().numpy(), np.sqrt([0.49 + 1e-6, 0.01 + 1e-6, 1e-6]) - 1e-3, rtol=1e-5)
+    smooth.sum().backward()
+    assert torch.isfinite(v.grad).all()
+    np.testing.assert_allclose(remove_magnitude_bias(np.array([0.5, 0.0]), 0.01), np.sqrt([0.49, 0.0]))
 
 
 @pytest.mark.parametrize("snr", [0.5, 1.0, 3.0, 10.0])
@@ -248,3 +276,22 @@ def test_a_large_volume_is_estimated_from_a_subset_of_its_slices():
     np.testing.assert_array_equal(estimate_noise_sigma(noisy, max_voxels=noisy.size), whole)
     part = estimate_noise_sigma(noisy, max_voxels=noisy.size // 4)
     assert abs(part[0] / whole[0] - 1) < 0.05 and abs(part[0] / 0.05 - 1) < 0.08
+
+
+# --- synthesis --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coils", [1, 4])
+def test_rician_noise_is_seeded_and_has_the_chi_second_moment(coils):
+    clean = np.full((200, 300), 0.3)
+    noisy = rician_noise(clean, 0.05, np.random.default_rng(0), coils=coils)
+    np.testing.assert_array_equal(noisy, rician_noise(clean, 0.05, np.random.default_rng(0), coils=coils))
+    assert noisy.dtype == np.float64 and noisy.shape == clean.shape
+    assert float(np.mean(noisy**2)) == pytest.approx(0.09 + 2 * coils * 0.05**2, rel=0.01)  # E[M^2] = A^2 + 2 N s^2
+    rng = np.random.default_rng(1)
+    n1, n2 = rng.standard_normal(clean.shape), rng.standard_normal(clean.shape)
+    if coils == 1:  # the textbook construction, n1 drawn before n2
+        np.testing.assert_array_equal(rician_noise(clean, 0.05, np.random.default_rng(1)), np.sqrt((clean + 0.05 * n1) ** 2 + (0.05 * n2) ** 2))
+    assert rician_noise(clean.astype(np.float32), 0.05, np.random.default_rng(0), dtype=np.float32).dtype == np.float32
+    with pytest.raises(ValueError, match="coils"):
+        rician_noise(clean, 0.05, rng, coils=0)

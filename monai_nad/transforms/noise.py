@@ -1,4 +1,11 @@
-"""Blind estimation of the noise level of magnitude MR images, and the Rician / non-central-chi bias correction.
+"""The noise of magnitude MR images in one place: estimate its level, correct its bias, synthesise it.
+
+- *Estimate*: :func:`estimate_noise_sigma` (one image, per channel) and :func:`estimate_noise_std` (a batch, per image
+  and channel; what the inferers use); :func:`~monai_nad.transforms.noise_map.estimate_noise` builds the spatial map
+  and the coil count on the same helpers.
+- *Correct*: :func:`magnitude_bias_correction` (``sqrt(max(m^2 - 2 b N s^2, 0))``) and its core
+  :func:`remove_magnitude_bias` for second moments that are already squared (the networks diffuse ``m^2``).
+- *Synthesise*: :func:`rician_noise`, the magnitude of ``N`` noisy receiver coils (Rician for one).
 
 A magnitude image is ``M = sqrt(sum_k (A_k + s n1_k)^2 + (s n2_k)^2)`` over ``N`` receiver coils (``N = 1``: Rician),
 with ``s`` the standard deviation of the Gaussian noise of each real and imaginary channel. In air (``A = 0``) ``M``
@@ -49,10 +56,12 @@ from scipy import ndimage, special, stats
 __all__ = [
     "VOLUME_ESTIMATE_VOXELS",
     "NOISE_SIGMA_METHODS",
+    "NOISE_STD_METHODS",
     "estimate_noise_sigma",
-    "volume_noise_levels",
-    "estimate_noise_sigma_batch",
+    "estimate_noise_std",
     "magnitude_bias_correction",
+    "remove_magnitude_bias",
+    "rician_noise",
     "EstimateNoiseLevel",
     "EstimateNoiseLeveld",
     "EstimateNoiseLevelD",
@@ -64,8 +73,11 @@ __all__ = [
 #: 0.09899 from every voxel, in 0.19 s instead of 2.5 s and a tenth of the memory.
 VOLUME_ESTIMATE_VOXELS = 1 << 21
 
-#: the accepted values of ``method``.
+#: the accepted values of ``method`` of :func:`estimate_noise_sigma`.
 NOISE_SIGMA_METHODS = ("auto", "background", "vst_mad")
+#: the accepted values of ``method`` of :func:`estimate_noise_std`: those of :func:`estimate_noise_sigma`, and
+#: ``"second_difference"`` (the estimate the v0.2 Neural PDE and its family were trained with, computed in torch).
+NOISE_STD_METHODS = NOISE_SIGMA_METHODS + ("second_difference",)
 
 _WINDOW_PIXELS = 121  # local-moment window: about this many pixels (11 x 11, 5 x 5 x 5)
 _BAND = (0.01, 0.5)  # band of the Gamma law of the air windows used for the estimate (quantiles)
@@ -365,50 +377,87 @@ def estimate_noise_sigma(image: NdarrayOrTensor, coils: int = 1, method: str = "
     return out
 
 
-def volume_noise_levels(volumes: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
-    """The blind noise level of every image of a batch, each estimated once from all its voxels (at most
-    :data:`VOLUME_ESTIMATE_VOXELS` of them, so memory stays bounded for large volumes): what the inferers use for a
-    volume or a stack of slices.
+def _second_difference_kernel(spatial_dims: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Outer product of ``[1, -2, 1]`` along every axis, scaled to unit L2 norm (so white noise keeps its std)."""
+    base = torch.tensor([1.0, -2.0, 1.0], dtype=dtype, device=device)
+    kernel = base
+    for _ in range(spatial_dims - 1):
+        kernel = kernel[..., None] * base
+    kernel = kernel / kernel.pow(2).sum().sqrt()
+    return kernel[None, None]
 
-    Args:
-        volumes: ``(B, C, *spatial)`` magnitude images.
-        coils: receiver coils of a sum-of-squares magnitude (1: Rician): one count, or one per image ``(B,)``.
 
-    Returns:
-        ``(B, C)`` noise levels on ``volumes``' device, in its dtype.
+def _second_difference_std(x: torch.Tensor, snr_threshold: float = 5.0) -> torch.Tensor:
+    """``method="second_difference"`` of :func:`estimate_noise_std`, in torch on ``x``'s device.
+
+    A second-difference filter of unit norm removes smooth anatomy and keeps white noise at its standard deviation;
+    the median absolute response is a robust estimate of it (Donoho's MAD rule, applied to an Immerkaer-type
+    operator). Magnitude noise is Gaussian only where the signal is well above the noise, so the estimate is refined
+    over the pixels whose local mean exceeds ``snr_threshold`` times a first, whole-image estimate (falling back to
+    the whole image when fewer than 64 pixels qualify). Every spatial axis must be at least 3.
     """
-    counts = torch.broadcast_to(torch.as_tensor(coils).reshape(-1), (volumes.shape[0],)).tolist()
-    levels = [
-        torch.as_tensor(estimate_noise_sigma(v.detach().cpu(), coils=int(n), max_voxels=VOLUME_ESTIMATE_VOXELS)).reshape(-1)
-        for v, n in zip(volumes, counts)
-    ]
-    return torch.stack(levels).to(device=volumes.device, dtype=volumes.dtype)
+    mad_to_std = 1.4826  # std of a Gaussian = 1.4826 * median absolute deviation
+    spatial_dims = x.ndim - 2
+    b, c = x.shape[0], x.shape[1]
+    with torch.no_grad():
+        flat = x.detach().flatten(0, 1).unsqueeze(1)
+        if flat.dtype != torch.float64:
+            flat = flat.float()
+        kernel = _second_difference_kernel(spatial_dims, flat.dtype, flat.device)
+        if spatial_dims == 2:
+            response = torch.nn.functional.conv2d(flat, kernel).abs().flatten(1)
+            local_mean = torch.nn.functional.avg_pool2d(flat, 3, stride=1).flatten(1)  # aligned with the valid convolution
+        else:
+            response = torch.nn.functional.conv3d(flat, kernel).abs().flatten(1)
+            local_mean = torch.nn.functional.avg_pool3d(flat, 3, stride=1).flatten(1)
+        first = mad_to_std * response.median(dim=1).values
+        bright = local_mean > snr_threshold * first[:, None]
+        masked = torch.where(bright, response, torch.full_like(response, float("nan")))
+        refined = mad_to_std * torch.nanmedian(masked, dim=1).values
+        enough = bright.sum(1) >= 64
+        sigma = torch.where(enough & torch.isfinite(refined), refined, first)
+    return sigma.reshape(b, c).to(x.dtype)
 
 
-def estimate_noise_sigma_batch(x: torch.Tensor, coils: int = 1) -> torch.Tensor:
-    """Per-image, per-channel :func:`estimate_noise_sigma` (``method="auto"``) of a batch, without gradient.
+def estimate_noise_std(
+    x: torch.Tensor, coils: int | torch.Tensor = 1, method: str = "auto", max_voxels: int | None = None
+) -> torch.Tensor:
+    """The blind noise level ``noise_std`` of every image and channel of a batch, without gradient.
 
-    Runs on the CPU with numpy / scipy, one image at a time: about 4 ms for a 256 x 256 slice on one thread.
+    ``"auto"``, ``"background"`` and ``"vst_mad"`` run :func:`estimate_noise_sigma` on each image, on the CPU in
+    float64 (about 4 ms for a 256 x 256 slice on one thread); ``"second_difference"`` runs a robust MAD of a
+    second-difference filter in torch on ``x``'s device (it ignores ``coils`` and ``max_voxels``).
 
     Args:
-        x: tensor of shape ``(B, C, H, W[, D])`` on any device, of any dtype.
-        coils: number of receiver coils (1: Rician).
+        x: magnitude images ``(B, C, *spatial)`` on any device.
+        coils: receiver coils of a sum-of-squares magnitude (1: Rician): one count, or one per image ``(B,)``.
+        method: one of :data:`NOISE_STD_METHODS`. Defaults to ``"auto"``.
+        max_voxels: see :func:`estimate_noise_sigma`; the inferers pass :data:`VOLUME_ESTIMATE_VOXELS` for volumes.
+            Defaults to None (every voxel).
 
     Returns:
-        a ``(B, C)`` tensor of noise levels on ``x``'s device, with ``x``'s dtype (float32 for integer inputs).
+        ``(B, C)`` noise levels on ``x``'s device, in its dtype (float32 for integer input).
 
     Raises:
-        ValueError: ``x`` has fewer than 4 dimensions, or see :func:`estimate_noise_sigma`.
+        ValueError: ``x`` has fewer than 4 dimensions, an unknown ``method``, or see :func:`estimate_noise_sigma`.
+
+    Example::
+
+        noise_std = estimate_noise_std(noisy)  # (B, C, H, W[, D]) -> (B, C)
     """
+    if method not in NOISE_STD_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {NOISE_STD_METHODS}.")
     if x.ndim < 4:
         raise ValueError(f"expected a batch (B, C, H, W[, D]), got shape {tuple(x.shape)}.")
-    with torch.no_grad():
-        arr = x.detach().to("cpu", torch.float64).numpy()
-        sig = np.zeros((len(arr), x.shape[1]))
-        for b, item in enumerate(arr):
-            sig[b] = estimate_noise_sigma(item, coils=coils)
+    if method == "second_difference":
+        return _second_difference_std(x)
+    counts = torch.broadcast_to(torch.as_tensor(coils).reshape(-1), (x.shape[0],)).tolist()
+    images = x.detach().cpu()
+    if images.dtype not in (torch.float32, torch.float64):  # numpy reads neither half precision nor bfloat16
+        images = images.double()
+    levels = np.stack([estimate_noise_sigma(v, coils=n, method=method, max_voxels=max_voxels) for v, n in zip(images, counts)])
     dtype = x.dtype if x.is_floating_point() else torch.float32
-    return torch.as_tensor(sig, dtype=dtype, device=x.device)
+    return torch.as_tensor(levels, dtype=dtype, device=x.device)
 
 
 def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int, ...]):
@@ -419,44 +468,135 @@ def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int,
     return sigma
 
 
-def magnitude_bias_correction(m: NdarrayOrTensor, sigma: float | NdarrayOrTensor, coils: int = 1) -> NdarrayOrTensor:
-    """Second-moment bias correction of a magnitude image: ``sqrt(max(m^2 - 2 N sigma^2, 0))``.
+def remove_magnitude_bias(second_moment: NdarrayOrTensor, bias: float | NdarrayOrTensor, floor: float = 0.0, smooth: float = 0.0) -> NdarrayOrTensor:
+    """The second-moment bias correction ``sqrt(max(second_moment - bias, floor) + smooth^2) - smooth``.
 
-    Exact in expectation for ``E[M^2] = A^2 + 2 N sigma^2`` (Rician for ``N = 1``, non-central chi for ``N`` coils).
+    ``second_moment`` is a squared magnitude (or a local mean of one, e.g. a diffused ``m^2``) whose expectation is
+    ``A^2 + bias``; ``bias = 2 N s^2`` removes Rician (``N = 1``) or non-central chi (``N`` coils) noise of level ``s``
+    (McGibney and Smith, Med. Phys. 1993). :func:`magnitude_bias_correction` computes the bias from ``noise_std``.
+
+    Args:
+        second_moment: numpy array or torch tensor, any shape.
+        bias: what to subtract, broadcastable to ``second_moment``.
+        floor: least value under the root (``> 0`` keeps a torch gradient finite where the correction clips).
+            Defaults to 0.
+        smooth: ``> 0`` makes the correction differentiable everywhere: ``sqrt(max(., floor) + smooth^2) - smooth``.
+            Defaults to 0.
+
+    Returns:
+        the corrected magnitudes, of ``second_moment``'s type; with torch and ``floor = smooth = 0`` the gradient is
+        finite everywhere (0 where the correction clips).
+    """
+    v = second_moment - bias
+    if isinstance(v, torch.Tensor):
+        if floor or smooth:
+            kept = torch.clamp(v, min=floor) if floor else torch.relu(v)
+            return torch.sqrt(kept + smooth * smooth) - smooth if smooth else torch.sqrt(kept)
+        positive = v > 0
+        return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), torch.clamp(v, min=0.0))
+    kept = np.maximum(v, floor)
+    return np.sqrt(kept + smooth * smooth) - smooth if smooth else np.sqrt(kept)
+
+
+def magnitude_bias_correction(
+    m: NdarrayOrTensor,
+    noise_std: float | NdarrayOrTensor,
+    coils: float | NdarrayOrTensor = 1,
+    b: float | torch.Tensor = 1.0,
+    smooth: float = 0.0,
+) -> NdarrayOrTensor:
+    """Second-moment bias correction of a magnitude image: ``sqrt(max(m^2 - 2 b N noise_std^2, 0))``.
+
+    Exact in expectation (``b = 1``) for ``E[M^2] = A^2 + 2 N s^2`` (Rician for ``N = 1``, non-central chi for ``N``
+    coils); ``b`` is a strength tuned by the classical baselines or learned by the v0.2 networks.
 
     Args:
         m: magnitude image (numpy array or torch tensor), any shape, e.g. ``(C, H, W[, D])``.
-        sigma: noise level: a scalar; an array whose shape equals the leading axes of ``m`` (e.g. ``(C,)`` for a
+        noise_std: noise level: a number; an array whose shape equals the leading axes of ``m`` (e.g. ``(C,)`` for a
             channel-first image, ``(B, C)`` for a batch), expanded with trailing singleton axes; or any array
             broadcastable to ``m`` (e.g. a map of ``m``'s shape).
-        coils: number of receiver coils ``N`` (1: Rician).
+        coils: receiver coils ``N`` (1: Rician); any positive number (an effective count of correlated coils).
+        b: correction strength, a number or a 0-d tensor. Defaults to 1.
+        smooth: see :func:`remove_magnitude_bias`. Defaults to 0.
 
     Returns:
         the corrected image, of the same type (numpy / torch) as ``m``, floating point; with torch the gradient is
-        finite everywhere (0 where the correction clips).
+        finite everywhere.
 
     Raises:
-        ValueError: ``coils < 1``, or a negative ``sigma``.
+        ValueError: a negative ``noise_std``, or ``coils`` not positive.
+
+    Example::
+
+        corrected = magnitude_bias_correction(denoised, noise_std=0.05)
     """
-    if int(coils) != coils or coils < 1:
-        raise ValueError(f"coils must be a positive integer, got {coils!r}.")
+    if not bool(np.all(np.asarray(coils.cpu() if isinstance(coils, torch.Tensor) else coils) > 0)):
+        raise ValueError(f"coils must be positive, got {coils!r}.")
     if isinstance(m, torch.Tensor):
         mt = m if m.is_floating_point() else m.float()
-        s = torch.as_tensor(sigma, dtype=mt.dtype, device=mt.device)
-        if bool((s < 0).any()):
-            raise ValueError("sigma must be non-negative.")
-        s = _expand_sigma(s, mt.ndim, tuple(mt.shape))
-        v = mt * mt - 2.0 * coils * s * s
-        positive = v > 0
-        return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), torch.zeros_like(v))
+        if isinstance(noise_std, (int, float)) and not isinstance(b, torch.Tensor):
+            if noise_std < 0:
+                raise ValueError("noise_std must be non-negative.")
+            bias = 2.0 * b * coils * noise_std**2  # a Python number, subtracted in m's dtype
+        else:
+            s = torch.as_tensor(noise_std, dtype=mt.dtype, device=mt.device)
+            if bool((s < 0).any()):
+                raise ValueError("noise_std must be non-negative.")
+            s = _expand_sigma(s, mt.ndim, tuple(mt.shape))
+            strength = b.to(mt.dtype) if isinstance(b, torch.Tensor) else b
+            bias = 2.0 * strength * coils * s**2
+        return remove_magnitude_bias(mt * mt, bias, smooth=smooth)
     ma = np.asarray(m)
     if not np.issubdtype(ma.dtype, np.floating):
         ma = ma.astype(np.float64)
-    s = np.asarray(sigma.detach().cpu().numpy() if isinstance(sigma, torch.Tensor) else sigma, dtype=ma.dtype)
+    s = np.asarray(noise_std.detach().cpu().numpy() if isinstance(noise_std, torch.Tensor) else noise_std, dtype=ma.dtype)
     if (s < 0).any():
-        raise ValueError("sigma must be non-negative.")
+        raise ValueError("noise_std must be non-negative.")
     s = _expand_sigma(s, ma.ndim, ma.shape)
-    return np.sqrt(np.maximum(ma * ma - 2.0 * coils * s * s, 0.0)).astype(ma.dtype, copy=False)
+    return np.asarray(remove_magnitude_bias(ma * ma, 2.0 * b * coils * s**2, smooth=smooth), dtype=ma.dtype)
+
+
+def rician_noise(
+    clean: NdarrayOrTensor,
+    noise_std: float | np.ndarray,
+    rng: np.random.Generator | np.random.RandomState,
+    coils: int = 1,
+    dtype: type | np.dtype = np.float64,
+) -> np.ndarray:
+    """Magnitude noise of ``coils`` receivers: ``sqrt(sum_k (x / sqrt(N) + s n1_k)^2 + (s n2_k)^2)``.
+
+    One coil gives Rician noise ``sqrt((x + s n1)^2 + (s n2)^2)``; more give the non-central chi noise of a
+    sum-of-squares combination whose channels each carry ``x / sqrt(N)``. The draws come from ``rng`` coil by coil,
+    the real channel's ``n1`` before the imaginary channel's ``n2``, each of ``clean``'s shape, so a seed fixes the
+    noisy image.
+
+    Args:
+        clean: clean magnitudes, any shape.
+        noise_std: the noise std ``s`` of each real and imaginary channel: a number, or an array broadcastable to
+            ``clean`` (spatially varying noise).
+        rng: a numpy ``Generator`` or ``RandomState`` (e.g. a MONAI transform's ``self.R``).
+        coils: the number of receiver coils ``N`` >= 1. Defaults to 1 (Rician).
+        dtype: the dtype of the draws and of the arithmetic (``clean`` is converted to it). Defaults to float64.
+
+    Returns:
+        the noisy magnitudes, ``clean``'s shape, in ``dtype``.
+
+    Raises:
+        ValueError: ``coils`` not an integer >= 1.
+
+    Example::
+
+        noisy = rician_noise(clean, 0.05, numpy.random.default_rng(0)).astype(numpy.float32)
+    """
+    if int(coils) != coils or coils < 1:
+        raise ValueError(f"coils must be an integer >= 1, got {coils!r}.")
+    x = np.asarray(clean.detach().cpu().numpy() if isinstance(clean, torch.Tensor) else clean, dtype=dtype)
+    signal = x / math.sqrt(coils)
+    power = np.zeros_like(signal)
+    for _ in range(int(coils)):
+        kwargs = {"dtype": dtype} if np.dtype(dtype) != np.float64 else {}
+        power += (signal + noise_std * rng.standard_normal(x.shape, **kwargs)) ** 2 + (noise_std * rng.standard_normal(x.shape, **kwargs)) ** 2
+    return np.sqrt(power)
 
 
 class EstimateNoiseLevel(Transform):
