@@ -29,6 +29,7 @@ from monai.transforms import (
     SelectItemsd,
 )
 
+from monai_nad.transforms.noise import rician_noise
 from monai_nad.transforms.realistic import RandMagnitudeNoisePaird
 
 __all__ = [
@@ -177,10 +178,8 @@ def br35h_eval_arrays(
     """
     clean = br35h_images(root, split, spatial_size, limit)
     noisy = np.empty_like(clean)
-    for i, x in enumerate(clean.astype(np.float64)):
-        rng = np.random.default_rng([int(seed), i, int(round(1e6 * level))])
-        n1, n2 = rng.standard_normal(x.shape), rng.standard_normal(x.shape)
-        noisy[i] = np.sqrt((x + level * n1) ** 2 + (level * n2) ** 2)
+    for i, x in enumerate(clean):
+        noisy[i] = rician_noise(x, level, np.random.default_rng([int(seed), i, int(round(1e6 * level))]))
     return noisy, clean
 
 

@@ -37,6 +37,7 @@ from scipy import ndimage as ndi
 
 from monai_nad.data.mni import load_mni_template
 from monai_nad.data.realistic import load_mni_tissue_maps
+from monai_nad.transforms.noise import rician_noise
 
 __all__ = [
     "DWI_SPLITS",
@@ -259,14 +260,7 @@ def dwi_noise(clean_slice: np.ndarray, sigma: float, coils: int, seed: int) -> n
         raise ValueError(f"coils must be an integer >= 1, got {coils!r}.")
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}.")
-    rng = np.random.default_rng(seed)
-    signal = np.asarray(clean_slice, dtype=np.float64) / math.sqrt(coils)
-    total = np.zeros_like(signal)
-    for _ in range(int(coils)):
-        real = signal + sigma * rng.standard_normal(signal.shape)
-        imaginary = sigma * rng.standard_normal(signal.shape)
-        total += real * real + imaginary * imaginary
-    return np.sqrt(total).astype(np.float32)
+    return rician_noise(clean_slice, sigma, np.random.default_rng(seed), coils=int(coils)).astype(np.float32)
 
 
 def _check_split(split: str) -> tuple[int, ...]:

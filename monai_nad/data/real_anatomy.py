@@ -21,6 +21,7 @@ import numpy as np
 
 from monai_nad.data.colin27 import COLIN27_SPLITS, load_colin27
 from monai_nad.data.mni import MNI_SPLITS, load_mni_template, shift_contrast
+from monai_nad.transforms.noise import rician_noise
 
 __all__ = [
     "REAL_ANATOMY_VOLUMES",
@@ -75,12 +76,7 @@ def real_anatomy_noise(clean: np.ndarray, level: float, z: int) -> np.ndarray:
     Returns:
         ``sqrt((x + s n1)^2 + (s n2)^2)`` as float32, ``(H, W)``.
     """
-    x = np.asarray(clean, dtype=np.float64)
-    rng = np.random.default_rng(REAL_ANATOMY_SEED_OFFSET + int(z))
-    n1 = rng.standard_normal(x.shape)
-    n2 = rng.standard_normal(x.shape)
-    s = float(level)
-    return np.sqrt((x + s * n1) ** 2 + (s * n2) ** 2).astype(np.float32)
+    return rician_noise(clean, float(level), np.random.default_rng(REAL_ANATOMY_SEED_OFFSET + int(z))).astype(np.float32)
 
 
 def _check(volume: str, shift: str | None, split: str) -> tuple[np.ndarray, tuple[int, ...]]:

@@ -51,6 +51,7 @@ from scipy import ndimage as ndi
 from monai_nad.data.mni import mni_template_path, shift_contrast
 from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
 from monai_nad.transforms.augment import RandContrastInversiond
+from monai_nad.transforms.noise import rician_noise
 from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
 from monai_nad.transforms.scanner_noise import RandScannerNoised
 
@@ -538,10 +539,7 @@ def realistic_validation_arrays(
                 clean = shift_contrast(image, None if contrast == "asis" else contrast)
             for l_index, level in enumerate(levels):
                 rng = np.random.default_rng([int(seed), REALISTIC_VOLUMES.index(volume), c_index, l_index])
-                n1 = rng.standard_normal(clean.shape)
-                n2 = rng.standard_normal(clean.shape)
-                x = clean.astype(np.float64)
-                noisy = np.sqrt((x + level * n1) ** 2 + (level * n2) ** 2).astype(np.float32)
+                noisy = rician_noise(clean, level, rng).astype(np.float32)
                 out.append((f"{volume}_{contrast}_{level:g}", noisy, clean.astype(np.float32), float(level)))
     return out
 

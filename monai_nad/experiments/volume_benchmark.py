@@ -41,6 +41,7 @@ from monai_nad.data.real_anatomy import (
 from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, score_slices
 from monai_nad.experiments.volume_timing import dipy_nlmeans_blind
 from monai_nad.inference import ScanInferer
+from monai_nad.transforms.noise import rician_noise
 
 __all__ = [
     "VOLUME_SHIFTS",
@@ -235,7 +236,7 @@ def large_volume_memory(out_dir: str | Path, shape: Sequence[int] = (512, 512, 3
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, s, dtype=np.float32) for s in shape], indexing="ij"))
     phantom = (np.sqrt((grid**2).sum(0)) < 0.8).astype(np.float32) * (0.6 + 0.3 * np.sin(8 * grid[0]) * np.cos(6 * grid[1]))
     del grid
-    noisy = np.sqrt((phantom + 0.05 * rng.standard_normal(shape, dtype=np.float32)) ** 2 + (0.05 * rng.standard_normal(shape, dtype=np.float32)) ** 2)
+    noisy = rician_noise(phantom, 0.05, rng, dtype=np.float32)
     source = out_dir / "large_synthetic.nii.gz"
     nib.save(nib.Nifti1Image(noisy.astype(np.float32), np.eye(4)), str(source))
     del noisy, phantom

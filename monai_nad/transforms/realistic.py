@@ -26,6 +26,7 @@ from monai.transforms import MapTransform, RandBiasField, RandomizableTransform
 from monai.utils import convert_data_type, convert_to_dst_type
 
 from monai_nad.transforms.array import as_range
+from monai_nad.transforms.noise import rician_noise
 
 __all__ = [
     "TISSUE_CONTRASTS",
@@ -464,15 +465,7 @@ class RandMagnitudeNoise(RandomizableTransform):
         else:
             self.gain = None
             s = self.sigma
-        n = self.num_coils
-        if n == 1:
-            power = (x + s * self.R.standard_normal(x.shape)) ** 2 + (s * self.R.standard_normal(x.shape)) ** 2
-        else:
-            signal = x / math.sqrt(n)
-            power = np.zeros_like(x)
-            for _ in range(n):
-                power += (signal + s * self.R.standard_normal(x.shape)) ** 2 + (s * self.R.standard_normal(x.shape)) ** 2
-        out = np.sqrt(power).astype(np.float32)
+        out = rician_noise(x, s, self.R, coils=self.num_coils).astype(np.float32)
         return convert_to_dst_type(out, img, dtype=torch.float32)[0]
 
 
