@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         figure_cell = next((c for c in cells if c.name == db.FIGURE_CELL), None)
         if figure_cell is not None and outputs and not args.update:
             _draw(figure_cell, outputs, figure)
-    text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None)
+    real_store = args.output_dir / "diffusion_real.json"  # the real-data check (scripts/diffusion_real_residuals.py), if run
+    real = json.loads(real_store.read_text()) if real_store.is_file() else None
+    text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None, real=real)
     page.write_text(text)
     print(text)
     print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))

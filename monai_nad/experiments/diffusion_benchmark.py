@@ -56,6 +56,7 @@ from monai_nad.data.dwi_phantom import (
     dwi_sigma,
 )
 from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
+from monai_nad.experiments.diffusion_real import render_real_section
 from monai_nad.experiments.guided_series import GuidedSeriesDenoiser
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
 from monai_nad.experiments.volume_benchmark import shipped_models
@@ -419,9 +420,11 @@ def summarise_diffusion(rows: list[dict], ours: str = "neural_pde_3d") -> dict:
 
 
 def render_diffusion_page(rows: list[dict], command: str, settings: dict | None = None, figure: str | None = None,
-                          ours: str | None = None) -> str:
+                          ours: str | None = None, real: dict | None = None) -> str:
     """The results page of benchmark 1e as Markdown; the issue's bar is graded for ``ours`` (default:
-    ``neural_pde_series`` where the rows have it, else ``neural_pde_3d``)."""
+    ``neural_pde_series`` where the rows have it, else ``neural_pde_3d``). ``real``: the record of the real-data check
+    (``scripts/diffusion_real_residuals.py``, :func:`~monai_nad.experiments.diffusion_real.render_real_section`), shown
+    as a section before the notes."""
     if ours is None:
         ours = "neural_pde_series" if any(r["method"] == "neural_pde_series" for r in rows) else "neural_pde_3d"
     settings = dict(settings or {})
@@ -514,6 +517,8 @@ def render_diffusion_page(rows: list[dict], command: str, settings: dict | None 
     if figure:
         lines += ["", f"## {FIGURE_CELL}, middle test slice: a b = 1000 volume and the FA map", "",
                   f"![clean, noisy, MP-PCA, Patch2Self and ours: a b = 1000 volume (top) and FA (bottom)]({figure})"]
+    if real:
+        lines += render_real_section(real, real.get("command"))
     notes = settings.get("notes") or []
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]

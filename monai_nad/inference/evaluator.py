@@ -103,9 +103,13 @@ class ScanEvaluator(SupervisedEvaluator):
             scale = float(records[index].norm[1]) if index < len(records) else 1.0  # back to the scan's units
             noise = noises[index] if index < len(noises) else {}
             if noise:
-                detail.update(noise_std=noise["noise_std"] * scale, noise_estimated=True, coils=noise["coils"],
-                              coils_estimated=noise["coils_estimated"], correlation_length=noise["correlation_length"],
-                              white_equivalent_factor=noise.get("white_equivalent_factor", 1.0))
+                detail.update(noise_std=noise["noise_std"] * scale, noise_estimated=noise.get("noise_from") != "given", coils=noise["coils"],
+                              coils_estimated=noise["coils_estimated"])
+                if "correlation_length" in noise:  # the noise map's reading (a diffusion series read by its series path may lack it)
+                    detail.update(correlation_length=noise["correlation_length"], white_equivalent_factor=noise.get("white_equivalent_factor", 1.0))
+                if "kept_fraction" in noise:  # a diffusion series: what its series path estimated
+                    detail.update(kept_fraction=noise["kept_fraction"], noise_from=noise["noise_from"],
+                                  series_residual_std=noise["series_residual_std"] * scale)
             elif index < len(given) and given[index] is not None:
                 detail.update(noise_std=float(given[index]) * scale, noise_estimated=False)
             self.report.details[name] = {**self.report.details.get(name, {}), **detail}  # kept: what prepare_inputs recorded

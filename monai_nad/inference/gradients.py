@@ -84,8 +84,11 @@ def read_bvals(path: str | Path) -> np.ndarray:
 def read_bvecs(path: str | Path) -> np.ndarray:
     """The gradient directions of an FSL ``.bvec`` file (three rows, or ``V`` rows of three), ``(V, 3)`` float64.
 
+    A direction may be all NaN (some tools, and DIPY's example data, write that for b = 0 volumes):
+    :func:`diffusion_gradients` accepts it on a b = 0 volume only, as the zero vector.
+
     Raises:
-        ValueError: not numbers, or neither three rows nor three columns.
+        ValueError: not numbers, neither three rows nor three columns, or partly NaN directions.
     """
     try:
         values = np.loadtxt(path, dtype=np.float64, ndmin=2)
@@ -95,8 +98,9 @@ def read_bvecs(path: str | Path) -> np.ndarray:
         values = values.T
     elif values.shape[1] != 3:
         raise ValueError(f"{path}: expected three rows (or three columns) of directions, got {values.shape[0]} x {values.shape[1]}.")
-    if not np.all(np.isfinite(values)):
-        raise ValueError(f"{path}: directions must be finite.")
+    finite = np.isfinite(values)
+    if not np.all(finite.all(axis=1) | (~finite).all(axis=1)):
+        raise ValueError(f"{path}: directions must be finite (a b = 0 volume's may be all NaN).")
     return np.ascontiguousarray(values)
 
 
@@ -176,4 +180,8 @@ def diffusion_gradients(image: str | Path, volumes: int | None = None, bvals: st
         raise ValueError(f"{bval_path.name} has {len(values)} b-values but {bvec_path.name} {len(directions)} directions.")
     if volumes is not None and len(values) != volumes:
         raise ValueError(f"{Path(image).name} has {volumes} volumes but {bval_path.name} {len(values)} b-values.")
+    undefined = ~np.isfinite(directions).all(axis=1)
+    if np.any(undefined & (values >= SHELL_TOLERANCE)):
+        raise ValueError(f"{bvec_path.name}: a diffusion-weighted volume (b >= {SHELL_TOLERANCE:g}) has no finite direction.")
+    directions[undefined] = 0.0  # b = 0: no direction
     return DiffusionGradients(values, directions, bval_path, bvec_path, how)

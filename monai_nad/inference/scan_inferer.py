@@ -297,7 +297,7 @@ class ScanInferer(Inferer):
             if diffusion is not None and i < len(diffusion) and diffusion[i] and one.shape[1] > 1 and not self.return_conductance \
                     and takes_noise_level(network if model == "2d" else self.volume_network):
                 self.last_choices[-1] = (f"series+{model}", axis, reason)  # a diffusion series, denoised as a series
-                outputs.append(self._series(one, network, model, axis, level, coils, names[i] if names is not None and i < len(names) else f"scan {i}"))
+                outputs.append(self._series(one, network, model, axis, level, coils, names[i] if names is not None and i < len(names) else f"scan {i}", i))
             elif model == "2d":
                 self.slice_inferer.axis = axis
                 sub = dict(extra)
@@ -361,10 +361,13 @@ class ScanInferer(Inferer):
         return maps, torch.as_tensor(counts)
 
     def _series(self, one: torch.Tensor, network: Callable[..., torch.Tensor], model: str, axis: int, noise_std: Any, coils: Any,
-                name: str) -> torch.Tensor:
+                name: str, index: int = 0) -> torch.Tensor:
         """A diffusion series ``(1, V, X, Y, Z)`` as a series (:class:`~monai_nad.inference.series.SeriesDenoiser`): the
         local low-rank step, then ``model`` (the volume model along ``axis`` in windows as :meth:`_volume`, or the 2D
-        model ``network`` slice by slice) told the noise left."""
+        model ``network`` slice by slice) told the noise left. What the series path estimated goes into
+        :attr:`last_noise` ``[index]`` (whatever ``noise_estimate``): ``noise_std`` (the channel noise the floor removal
+        used), ``coils``, ``kept_fraction``, ``noise_from`` (``"air"``, ``"low-rank"`` or ``"given"``) and
+        ``series_residual_std`` (the level the model was told), in the normalised units."""
         given = None if noise_std is None or torch.as_tensor(noise_std).numel() != 1 else float(torch.as_tensor(noise_std))
         told = None if coils is None else int(torch.as_tensor(coils).flatten()[0])
         if model == "3d":
@@ -377,6 +380,10 @@ class ScanInferer(Inferer):
         series = SeriesDenoiser(network, run_volume=run)
         out = series(one[0], noise_std=given, coils=told)
         noise = series.last
+        record = self.last_noise[index] if index < len(self.last_noise) else {}
+        record.update(noise_std=noise["noise_std"], coils=noise["coils"], kept_fraction=noise["kept"], noise_from=noise["noise_from"],
+                      series_residual_std=noise["residual_std"])
+        record.setdefault("coils_estimated", told is None and noise["noise_from"] == "air")
         logger.info("%s: denoised as a diffusion series: noise std %.4g (%s), %d coil(s), %.1f%% of the components kept, "
                     "the volume model told %.4g", name, noise["noise_std"], noise["noise_from"], noise["coils"], 100 * noise["kept"],
                     noise["residual_std"])
