@@ -18,7 +18,7 @@ from monai_nad.networks.diffusivity import (
 )
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
-from monai_nad.transforms.noise import estimate_noise_std, magnitude_bias_correction
+from monai_nad.transforms.noise import remove_magnitude_bias, second_difference_noise_std
 
 __all__ = ["DIFFUSIVITIES", "make_diffusivity", "DiffusivityPDE"]
 
@@ -158,9 +158,9 @@ class DiffusivityPDE(UnrolledDenoiser):
                 maps.append(self._crop(g).float())
         u = self._crop(u)
         if self.bias_correction_logit is not None:
-            u = magnitude_bias_correction(
-                u, estimate_noise_std(x, method="second_difference"), b=2.0 * torch.sigmoid(self.bias_correction_logit), smooth=1e-6
-            )
+            sigma = second_difference_noise_std(x)  # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
+            strength = 2.0 * torch.sigmoid(self.bias_correction_logit)
+            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma.reshape(list(sigma.shape) + [1] * (u.ndim - 2)) ** 2, smooth=1e-6)
         return u * scale, maps
 
     def forward_with_diffusivity(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

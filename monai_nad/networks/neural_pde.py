@@ -12,7 +12,7 @@ from monai.utils import ensure_tuple_rep
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
-from monai_nad.transforms.noise import estimate_noise_std, magnitude_bias_correction
+from monai_nad.transforms.noise import remove_magnitude_bias, second_difference_noise_std
 
 __all__ = ["NeuralPDE", "check_image_batch"]
 
@@ -58,7 +58,7 @@ class NeuralPDE(UnrolledDenoiser):
         scale_quantile: the quantile used as the intensity scale. Defaults to 0.99.
         bias_correction: after the last diffusion step, remove the Rician (magnitude) noise bias with
             ``sqrt(max(u^2 - 2 b sigma^2, 0))``, ``sigma`` estimated blindly from each input image
-            (:func:`~monai_nad.transforms.noise.estimate_noise_std`, ``method="second_difference"``) and ``b`` learned in ``(0, 2)``.
+            (:func:`~monai_nad.transforms.noise.second_difference_noise_std`) and ``b`` learned in ``(0, 2)``.
             A pointwise, monotone map that only lowers values towards 0, so the result stays within
             ``[0, max(u_0)]`` for non-negative input, whatever the contrast. Defaults to False.
         clamp_to_input_range: clamp the refined output of each image and channel to ``[min(0, min x), max x]``
@@ -182,9 +182,9 @@ class NeuralPDE(UnrolledDenoiser):
             if keep_conductance:
                 maps.append(conductance.float())
         if self.bias_correction_logit is not None:
-            u = magnitude_bias_correction(
-                u, estimate_noise_std(x, method="second_difference"), b=2.0 * torch.sigmoid(self.bias_correction_logit), smooth=1e-6
-            )
+            sigma = second_difference_noise_std(x)  # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
+            strength = 2.0 * torch.sigmoid(self.bias_correction_logit)
+            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma.reshape(list(sigma.shape) + [1] * (u.ndim - 2)) ** 2, smooth=1e-6)
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)

@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn as nn
 
-from monai_nad.transforms.noise import estimate_noise_std
+from monai_nad.transforms.noise import second_difference_noise_std
 
 __all__ = ["POST_CORRECTIONS", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
 
@@ -72,7 +72,7 @@ class RicianMeanInversion(nn.Module):
         self.network = network
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rician_mean_inversion(self.network(x), estimate_noise_std(x, method="second_difference"))
+        return rician_mean_inversion(self.network(x), second_difference_noise_std(x))
 
 
 def with_post_correction(network: nn.Module, correction: str | None) -> nn.Module:

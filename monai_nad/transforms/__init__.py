@@ -38,6 +38,7 @@ from monai_nad.transforms.noise import (
     magnitude_bias_correction,
     remove_magnitude_bias,
     rician_noise,
+    second_difference_noise_std,
 )
 from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
 from monai_nad.transforms.realistic import (
@@ -137,6 +138,7 @@ __all__ = [
     "magnitude_bias_correction",
     "remove_magnitude_bias",
     "rician_noise",
+    "second_difference_noise_std",
     "EstimateNoiseLevel",
     "EstimateNoiseLeveld",
     "EstimateNoiseLevelD",

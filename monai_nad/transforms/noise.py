@@ -62,6 +62,7 @@ __all__ = [
     "magnitude_bias_correction",
     "remove_magnitude_bias",
     "rician_noise",
+    "second_difference_noise_std",
     "EstimateNoiseLevel",
     "EstimateNoiseLeveld",
     "EstimateNoiseLevelD",
@@ -387,8 +388,9 @@ def _second_difference_kernel(spatial_dims: int, dtype: torch.dtype, device: tor
     return kernel[None, None]
 
 
-def _second_difference_std(x: torch.Tensor, snr_threshold: float = 5.0) -> torch.Tensor:
-    """``method="second_difference"`` of :func:`estimate_noise_std`, in torch on ``x``'s device.
+def second_difference_noise_std(x: torch.Tensor, snr_threshold: float = 5.0) -> torch.Tensor:
+    """The ``(B, C)`` noise std of a batch by the ``"second_difference"`` method of :func:`estimate_noise_std`: torch on
+    ``x``'s device, no gradient, scriptable (the v0.2 Neural PDE and its family call it inside ``forward``).
 
     A second-difference filter of unit norm removes smooth anatomy and keeps white noise at its standard deviation;
     the median absolute response is a robust estimate of it (Donoho's MAD rule, applied to an Immerkaer-type
@@ -450,7 +452,7 @@ def estimate_noise_std(
     if x.ndim < 4:
         raise ValueError(f"expected a batch (B, C, H, W[, D]), got shape {tuple(x.shape)}.")
     if method == "second_difference":
-        return _second_difference_std(x)
+        return second_difference_noise_std(x)
     counts = torch.broadcast_to(torch.as_tensor(coils).reshape(-1), (x.shape[0],)).tolist()
     images = x.detach().cpu()
     if images.dtype not in (torch.float32, torch.float64):  # numpy reads neither half precision nor bfloat16
@@ -468,34 +470,36 @@ def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int,
     return sigma
 
 
-def remove_magnitude_bias(second_moment: NdarrayOrTensor, bias: float | NdarrayOrTensor, floor: float = 0.0, smooth: float = 0.0) -> NdarrayOrTensor:
+def remove_magnitude_bias(second_moment: torch.Tensor, bias: torch.Tensor, floor: float = 0.0, smooth: float = 0.0) -> torch.Tensor:
     """The second-moment bias correction ``sqrt(max(second_moment - bias, floor) + smooth^2) - smooth``.
 
     ``second_moment`` is a squared magnitude (or a local mean of one, e.g. a diffused ``m^2``) whose expectation is
     ``A^2 + bias``; ``bias = 2 N s^2`` removes Rician (``N = 1``) or non-central chi (``N`` coils) noise of level ``s``
     (McGibney and Smith, Med. Phys. 1993). :func:`magnitude_bias_correction` computes the bias from ``noise_std``.
 
+    Torch only and scriptable (the networks call it inside ``forward``); :func:`magnitude_bias_correction` also takes
+    numpy arrays.
+
     Args:
-        second_moment: numpy array or torch tensor, any shape.
-        bias: what to subtract, broadcastable to ``second_moment``.
+        second_moment: a tensor, any shape.
+        bias: what to subtract: a tensor broadcastable to ``second_moment`` (or a number).
         floor: least value under the root (``> 0`` keeps a torch gradient finite where the correction clips).
             Defaults to 0.
         smooth: ``> 0`` makes the correction differentiable everywhere: ``sqrt(max(., floor) + smooth^2) - smooth``.
             Defaults to 0.
 
     Returns:
-        the corrected magnitudes, of ``second_moment``'s type; with torch and ``floor = smooth = 0`` the gradient is
-        finite everywhere (0 where the correction clips).
+        the corrected magnitudes; with ``floor = smooth = 0`` the gradient is finite everywhere (0 where the correction
+        clips).
     """
     v = second_moment - bias
-    if isinstance(v, torch.Tensor):
-        if floor or smooth:
-            kept = torch.clamp(v, min=floor) if floor else torch.relu(v)
-            return torch.sqrt(kept + smooth * smooth) - smooth if smooth else torch.sqrt(kept)
-        positive = v > 0
-        return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), torch.clamp(v, min=0.0))
-    kept = np.maximum(v, floor)
-    return np.sqrt(kept + smooth * smooth) - smooth if smooth else np.sqrt(kept)
+    if floor > 0.0 or smooth > 0.0:
+        kept = torch.clamp(v, min=floor) if floor > 0.0 else torch.relu(v)
+        if smooth > 0.0:
+            return torch.sqrt(kept + smooth * smooth) - smooth
+        return torch.sqrt(kept)
+    positive = v > 0
+    return torch.where(positive, torch.sqrt(torch.where(positive, v, torch.ones_like(v))), torch.clamp(v, min=0.0))
 
 
 def magnitude_bias_correction(
@@ -553,7 +557,8 @@ def magnitude_bias_correction(
     if (s < 0).any():
         raise ValueError("noise_std must be non-negative.")
     s = _expand_sigma(s, ma.ndim, ma.shape)
-    return np.asarray(remove_magnitude_bias(ma * ma, 2.0 * b * coils * s**2, smooth=smooth), dtype=ma.dtype)
+    bias = torch.as_tensor(np.asarray(2.0 * b * coils * s**2, dtype=ma.dtype))
+    return remove_magnitude_bias(torch.as_tensor(np.asarray(ma * ma)), bias, smooth=smooth).numpy()
 
 
 def rician_noise(

@@ -202,7 +202,8 @@ def test_remove_magnitude_bias_floor_and_smooth():
     np.testing.assert_allclose(smooth.detach().numpy(), np.sqrt([0.49 + 1e-6, 0.01 + 1e-6, 1e-6]) - 1e-3, rtol=1e-5)
     smooth.sum().backward()
     assert torch.isfinite(v.grad).all()
-    np.testing.assert_allclose(remove_magnitude_bias(np.array([0.5, 0.0]), 0.01), np.sqrt([0.49, 0.0]))
+    np.testing.assert_allclose(remove_magnitude_bias(torch.tensor([0.5, 0.0]), 0.01).numpy(), np.sqrt([0.49, 0.0]), rtol=1e-6)
+    np.testing.assert_allclose(magnitude_bias_correction(np.array([0.5, 0.0]) ** 0.5, 0.1 / np.sqrt(2)), np.sqrt([0.49, 0.0]))
 
 
 @pytest.mark.parametrize("snr", [0.5, 1.0, 3.0, 10.0])
