@@ -77,8 +77,9 @@ class SliceWiseInferer(Inferer):
             network: a 2D network mapping ``(N, C, H, W)`` to the same shape.
             noise_std: for networks that take a noise level (``network(x, noise_std=...)``): one value per image
                 ``(B,)`` or per image and channel ``(B, C)``, a number, or a per-voxel map of the inputs' shape
-                (sliced with them). Without it such a network estimates the level blindly: a 2D image by itself, a
-                volume once from all its voxels (shared by its slices).
+                (sliced with them). Without it the level is estimated blindly
+                (:func:`~monai_nad.transforms.noise.estimate_noise_std`): a 2D image by itself, a volume once from all
+                its voxels (shared by its slices).
             coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
 
         Returns:
@@ -94,7 +95,9 @@ class SliceWiseInferer(Inferer):
         if conditioned and coils is not None:
             extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
         if inputs.ndim == 4:
-            if conditioned and noise_std is not None:
+            if conditioned:  # the level is decided here, once per image, never by the network
+                if noise_std is None:
+                    noise_std = estimate_noise_std(inputs.detach().clamp(min=0), coils=extra.get("coils", 1))
                 extra["noise_std"] = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             out = self._apply(network, inputs, conductances, **extra)
             self.last_conductance = conductances[0] if conductances else None

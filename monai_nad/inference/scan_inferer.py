@@ -25,8 +25,8 @@ MODES = ("auto", "2d", "3d")
 
 
 #: How a blind run estimates the noise: ``"map"`` (once per scan and volume, a per-voxel std map and the coil count
-#: from the air, :func:`~monai_nad.transforms.noise_map.estimate_noise`) or ``"level"`` (one white Rician level, the
-#: network's own estimate per slice or :func:`~monai_nad.transforms.noise.estimate_noise_std` per volume).
+#: from the air, :func:`~monai_nad.transforms.noise_map.estimate_noise`) or ``"level"`` (one white Rician level per 2D
+#: image or per volume, :func:`~monai_nad.transforms.noise.estimate_noise_std`, decided by the inferer).
 NOISE_ESTIMATES = ("map", "level")
 
 #: The ``--precision`` choices.
