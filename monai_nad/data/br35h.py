@@ -218,7 +218,7 @@ def br35h_training_dataset(
             RandFlipd("image", prob=0.5, spatial_axis=0),
             RandFlipd("image", prob=0.5, spatial_axis=1),
             RandRotate90d("image", prob=0.5, max_k=3),
-            RandMagnitudeNoisePaird("image", level=tuple(level), log_uniform=False, coil_prob=0.0, varying_prob=0.0),
+            RandMagnitudeNoisePaird("image", noise_std=tuple(level), log_uniform=False, coil_prob=0.0, varying_prob=0.0),
             SelectItemsd(("image", "label", "noise_std", "coils")),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]

@@ -351,7 +351,7 @@ class _ClipNonNegatived(Transform):
 
 
 def _noise_pairs(level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float):
-    white = RandMagnitudeNoisePaird("image", level=level, coil_prob=coil_prob, varying_prob=varying_prob)
+    white = RandMagnitudeNoisePaird("image", noise_std=level, coil_prob=coil_prob, varying_prob=varying_prob)
     if not 0.0 <= scanner_prob <= 1.0:
         raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
     if scanner_prob == 0.0:

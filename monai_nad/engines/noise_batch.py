@@ -21,8 +21,8 @@ class NoiseLevelBatch(PrepareBatch):
     Args:
         image_key: noisy images ``(B, C, H, W[, D])``. Defaults to ``"image"``.
         label_key: clean references (may be absent at inference). Defaults to ``"label"``.
-        sigma_key: the noise level of each image: a map like the image, or one value per image. Defaults to
-            ``"noise_std"``. When missing from a batch, the network estimates it blindly.
+        noise_std_key: the noise level of each image: a map like the image, or one value per image. Defaults to
+            ``"noise_std"``. When missing from a batch, the network is called without it.
         coils_key: optional number of receiver coils per image. Defaults to ``"coils"``.
         jitter: relative standard deviation of a random log-normal error applied to the noise level in
             training, so that a model also tolerates an imperfect (e.g. estimated) level. Defaults to 0.
@@ -33,11 +33,11 @@ class NoiseLevelBatch(PrepareBatch):
     """
 
     def __init__(
-        self, image_key: str = "image", label_key: str = "label", sigma_key: str = "noise_std", coils_key: str = "coils", jitter: float = 0.0
+        self, image_key: str = "image", label_key: str = "label", noise_std_key: str = "noise_std", coils_key: str = "coils", jitter: float = 0.0
     ) -> None:
         if jitter < 0:
             raise ValueError(f"jitter must be >= 0, got {jitter!r}.")
-        self.image_key, self.label_key, self.sigma_key, self.coils_key, self.jitter = image_key, label_key, sigma_key, coils_key, jitter
+        self.image_key, self.label_key, self.noise_std_key, self.coils_key, self.jitter = image_key, label_key, noise_std_key, coils_key, jitter
 
     def __call__(
         self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
@@ -49,8 +49,8 @@ class NoiseLevelBatch(PrepareBatch):
         image = move(batchdata[self.image_key]).float()
         label = move(batchdata[self.label_key]).float() if self.label_key in batchdata else None
         arguments: dict[str, Any] = {}
-        if self.sigma_key in batchdata:
-            sigma = move(batchdata[self.sigma_key]).float()
+        if self.noise_std_key in batchdata:
+            sigma = move(batchdata[self.noise_std_key]).float()
             if self.jitter:
                 shape = [sigma.shape[0]] + [1] * (sigma.ndim - 1)
                 sigma = sigma * torch.exp(self.jitter * torch.randn(shape, device=sigma.device))

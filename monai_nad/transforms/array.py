@@ -172,26 +172,26 @@ class RandCorrelatedNoise(_RandLevelNoise):
 
 
 class RicianBiasCorrection(Transform):
-    """Rician bias correction of a magnitude image: ``sqrt(max(u^2 - 2 * b * sigma^2, 0))``, the transform form of
+    """Rician bias correction of a magnitude image: ``sqrt(max(u^2 - 2 * b * noise_std^2, 0))``, the transform form of
     :func:`~monai_nad.transforms.noise.magnitude_bias_correction`.
 
-    The magnitude of complex Gaussian noise has a positive bias (``sigma * sqrt(pi / 2)`` in the background);
-    subtracting ``2 sigma^2`` from the second moment removes it. ``b`` (1 for the textbook correction) is
+    The magnitude of complex Gaussian noise has a positive bias (``noise_std * sqrt(pi / 2)`` in the background);
+    subtracting ``2 noise_std^2`` from the second moment removes it. ``b`` (1 for the textbook correction) is
     tuned per method on validation data by the benchmark.
 
     Args:
-        sigma: Rician noise level (same units as the image), ``>= 0``.
+        noise_std: Rician noise level (same units as the image), ``>= 0``.
         b: correction strength, ``>= 0``. Defaults to 1.0.
 
     Raises:
-        ValueError: negative or non-finite ``sigma`` or ``b``.
+        ValueError: negative or non-finite ``noise_std`` or ``b``.
     """
 
-    def __init__(self, sigma: float, b: float = 1.0) -> None:
-        self.sigma = as_range(sigma, "sigma")[0]
+    def __init__(self, noise_std: float, b: float = 1.0) -> None:
+        self.noise_std = as_range(noise_std, "noise_std")[0]
         self.b = as_range(b, "b")[0]
 
     def __call__(self, img: NdarrayOrTensor) -> NdarrayOrTensor:
         """Correct ``img`` of any shape; returns a new array/tensor of the input's kind."""
-        out = magnitude_bias_correction(_float_image(img), self.sigma, b=self.b)
+        out = magnitude_bias_correction(_float_image(img), self.noise_std, b=self.b)
         return convert_to_dst_type(out, img, dtype=out.dtype)[0]

@@ -126,38 +126,40 @@ class RicianBiasCorrectiond(MapTransform):
 
     Args:
         keys: keys of the images to correct.
-        sigma: Rician noise level. If None, it is read per item from ``data[sigma_key]``.
+        noise_std: Rician noise level. If None, it is read per item from ``data[noise_std_key]``.
         b: correction strength.
-        sigma_key: where to read the noise level when ``sigma`` is None (e.g. recorded by a noise pair transform).
+        noise_std_key: where to read the noise level when ``noise_std`` is None. Defaults to ``"noise_level"``, the
+            key :class:`~monai_nad.transforms.DeterministicNoisyPaird` and :class:`~monai_nad.transforms.RandNoisyPaird`
+            write.
         allow_missing_keys: don't raise if a key is missing.
 
     Raises:
-        KeyError: ``sigma`` is None and the item has no ``sigma_key``.
+        KeyError: ``noise_std`` is None and the item has no ``noise_std_key``.
     """
 
     def __init__(
         self,
         keys: KeysCollection,
-        sigma: float | None = None,
+        noise_std: float | None = None,
         b: float = 1.0,
-        sigma_key: str = "noise_level",
+        noise_std_key: str = "noise_level",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
-        self.sigma = sigma
+        self.noise_std = noise_std
         self.b = b
-        self.sigma_key = sigma_key
-        if sigma is not None:
-            RicianBiasCorrection(sigma, b)  # validate early
+        self.noise_std_key = noise_std_key
+        if noise_std is not None:
+            RicianBiasCorrection(noise_std, b)  # validate early
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
-        sigma = self.sigma
-        if sigma is None:
-            if self.sigma_key not in d:
-                raise KeyError(f"RicianBiasCorrectiond: no sigma given and the item has no {self.sigma_key!r} key.")
-            sigma = float(d[self.sigma_key])
-        correct = RicianBiasCorrection(sigma, self.b)
+        noise_std = self.noise_std
+        if noise_std is None:
+            if self.noise_std_key not in d:
+                raise KeyError(f"RicianBiasCorrectiond: no noise_std given and the item has no {self.noise_std_key!r} key.")
+            noise_std = float(d[self.noise_std_key])
+        correct = RicianBiasCorrection(noise_std, self.b)
         for key in self.key_iterator(d):
             d[key] = correct(d[key])
         return d

@@ -8,8 +8,8 @@ These transforms build training data that vary what a scanner varies:
 - :class:`RandIntensityBandRemap` / :class:`RandIntensityBandRemapd` apply a random piecewise-linear (not
   necessarily monotone) intensity map inside the head, for images without tissue maps; air stays 0;
 - :class:`RandMagnitudeNoise` / :class:`RandMagnitudeNoisePaird` add magnitude noise: Rician (one coil) or
-  non-central chi (``N`` coils), with a constant or a smooth, spatially varying (g-factor-like) sigma, and
-  record the true sigma map.
+  non-central chi (``N`` coils), with a constant or a smooth, spatially varying (g-factor-like) noise std, and
+  record the true noise std map.
 
 All randomness comes from each transform's ``self.R``; ``set_random_state`` makes a stream reproducible.
 """
@@ -349,40 +349,40 @@ class RandIntensityBandRemapd(RandomizableTransform, MapTransform):
 class RandMagnitudeNoise(RandomizableTransform):
     """Magnitude MRI noise: Rician (one coil) or non-central chi (``N`` coils), constant or spatially varying.
 
-    With per-channel noise ``s`` (drawn per call, log-uniform or uniform in ``level``) and ``N`` coils, the output
+    With per-channel noise ``s`` (drawn per call, log-uniform or uniform in ``noise_std``) and ``N`` coils, the output
     is ``sqrt(sum_k (x / sqrt(N) + s n1_k)^2 + (s n2_k)^2)`` (``n ~ N(0, 1)``), so the noiseless magnitude is
     ``x``; in air ``mean(M^2) = 2 N s^2`` (``N = 1``: Rician, ``sqrt(mean(M^2) / 2) = s``). With probability
     ``varying_prob`` the noise is ``s * g`` with ``g`` a smooth positive gain (a random Legendre polynomial from
     MONAI's :class:`~monai.transforms.RandBiasField`, spanning about ``varying_range``, mean 1), like a parallel
-    imaging g-factor map. After a call, :attr:`sigma`, :attr:`num_coils` and :meth:`sigma_map` describe the draw.
+    imaging g-factor map. After a call, :attr:`noise_std`, :attr:`num_coils` and :meth:`noise_std_map` describe the draw.
 
     Args:
         prob: probability of adding noise. Defaults to 1.0.
-        level: ``(low, high)`` range of ``s``, or a fixed ``s``. Defaults to ``(0.005, 0.2)``.
+        noise_std: ``(low, high)`` range of ``s``, or a fixed ``s``. Defaults to ``(0.005, 0.2)``.
         log_uniform: draw ``s`` log-uniformly (every SNR decade equally often). Defaults to True.
         coils: inclusive ``(low, high)`` range of the coil count of multi-coil draws, or a fixed count.
             Defaults to ``(1, 8)``.
         coil_prob: probability of a multi-coil draw (``N`` from ``coils``, at least 2 when possible); otherwise
             ``N = 1``. Defaults to 0.3.
-        varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
+        varying_prob: probability of a spatially varying noise std. Defaults to 0.3.
         varying_range: approximate ``(min, max)`` of the gain ``g``. Defaults to ``(0.7, 1.6)``.
         degree: polynomial degree of the gain. Defaults to 3.
 
     Raises:
-        ValueError: invalid level, coil or gain ranges.
+        ValueError: invalid noise_std, coil or gain ranges.
 
     Example::
 
-        t = RandMagnitudeNoise(level=(0.01, 0.1))
+        t = RandMagnitudeNoise(noise_std=(0.01, 0.1))
         t.set_random_state(0)
         noisy = t(clean)  # (C, H, W[, D])
-        sigma = t.sigma_map(clean.shape)
+        noise_std = t.noise_std_map(clean.shape)
     """
 
     def __init__(
         self,
         prob: float = 1.0,
-        level: float | Sequence[float] = (0.005, 0.2),
+        noise_std: float | Sequence[float] = (0.005, 0.2),
         log_uniform: bool = True,
         coils: int | Sequence[int] = (1, 8),
         coil_prob: float = 0.3,
@@ -391,7 +391,7 @@ class RandMagnitudeNoise(RandomizableTransform):
         degree: int = 3,
     ) -> None:
         RandomizableTransform.__init__(self, prob)
-        self.level = as_range(level, "level", strict=log_uniform)
+        self.noise_std_range = as_range(noise_std, "noise_std", strict=log_uniform)
         self.log_uniform = bool(log_uniform)
         pair = (coils, coils) if isinstance(coils, int) else tuple(int(c) for c in coils)
         if len(pair) != 2 or not 1 <= pair[0] <= pair[1]:
@@ -407,7 +407,7 @@ class RandMagnitudeNoise(RandomizableTransform):
             raise ValueError(f"varying_range must satisfy 0 < low <= 1 <= high, got {varying_range!r}.")
         self.varying_range = (g_lo, g_hi)
         self._field = RandBiasField(degree=degree, coeff_range=(-1.0, 1.0), prob=1.0)
-        self.sigma = self.level[0]
+        self.noise_std = self.noise_std_range[0]
         self.num_coils = 1
         self.gain: np.ndarray | None = None
         self._varying = False
@@ -421,8 +421,8 @@ class RandMagnitudeNoise(RandomizableTransform):
         super().randomize(None)
         if not self._do_transform:
             return
-        lo, hi = self.level
-        self.sigma = float(math.exp(self.R.uniform(math.log(lo), math.log(hi)))) if self.log_uniform else float(self.R.uniform(lo, hi))
+        lo, hi = self.noise_std_range
+        self.noise_std = float(math.exp(self.R.uniform(math.log(lo), math.log(hi)))) if self.log_uniform else float(self.R.uniform(lo, hi))
         self.num_coils = 1
         if self.R.uniform() < self.coil_prob:
             c_lo, c_hi = max(self.coils[0], min(2, self.coils[1])), self.coils[1]
@@ -440,7 +440,7 @@ class RandMagnitudeNoise(RandomizableTransform):
         gain = g_lo * (g_hi / g_lo) ** t
         return (gain / gain.mean()).astype(np.float32)
 
-    def sigma_map(self, shape: Sequence[int]) -> np.ndarray:
+    def noise_std_map(self, shape: Sequence[int]) -> np.ndarray:
         """The per-channel noise std of the last draw, as a float32 array of ``shape`` (``(C, H, W[, D])``).
 
         Zero when the last call added no noise.
@@ -449,8 +449,8 @@ class RandMagnitudeNoise(RandomizableTransform):
         if not self._do_transform:
             return np.zeros(shape, dtype=np.float32)
         if self.gain is None:
-            return np.full(shape, self.sigma, dtype=np.float32)
-        return np.broadcast_to(np.float32(self.sigma) * self.gain, shape).astype(np.float32)
+            return np.full(shape, self.noise_std, dtype=np.float32)
+        return np.broadcast_to(np.float32(self.noise_std) * self.gain, shape).astype(np.float32)
 
     def __call__(self, img: NdarrayOrTensor, randomize: bool = True) -> NdarrayOrTensor:
         """Add magnitude noise to ``img`` of shape ``(C, H, W[, D])`` (float32 out, same type; input unchanged)."""
@@ -461,45 +461,44 @@ class RandMagnitudeNoise(RandomizableTransform):
         x = _as_numpy(img).astype(np.float64)
         if self._varying:
             self.gain = self._make_gain(x.shape[1:])
-            s = self.sigma * self.gain.astype(np.float64)
+            s = self.noise_std * self.gain.astype(np.float64)
         else:
             self.gain = None
-            s = self.sigma
+            s = self.noise_std
         out = rician_noise(x, s, self.R, coils=self.num_coils).astype(np.float32)
         return convert_to_dst_type(out, img, dtype=torch.float32)[0]
 
 
 class RandMagnitudeNoisePaird(RandomizableTransform, MapTransform):
-    """Make a training pair with magnitude noise and its true sigma map.
+    """Make a training pair with magnitude noise and its true noise std map.
 
     The clean image under ``keys`` is copied to ``label_key`` (float32), replaced by its noisy magnitude
-    (:class:`RandMagnitudeNoise`), and ``sigma_key`` receives the true per-channel sigma map of the image's
-    shape (float32); ``coils_key`` the coil count ``N`` and ``"noise_level"`` the scalar ``s``. For ``N > 1`` the
-    sigma is per channel: an estimator must know ``N`` to relate it to the air statistics
+    (:class:`RandMagnitudeNoise`), ``noise_std_key`` receives the true per-channel noise std map of the image's
+    shape (float32) and ``coils_key`` the coil count ``N``. For ``N > 1`` the noise std is per channel: an estimator must know ``N`` to relate it to the air statistics
     (``mean(M^2) = 2 N s^2``).
 
     Args:
         keys: the key of the clean image, a single key. Defaults to ``"image"``.
         label_key: where the clean copy goes. Defaults to ``"label"``.
-        sigma_key: where the sigma map goes. Defaults to ``"noise_std"``.
+        noise_std_key: where the noise std map goes. Defaults to ``"noise_std"``.
         coils_key: where the coil count goes. Defaults to ``"coils"``.
-        level, log_uniform, coils, coil_prob, varying_prob, varying_range, degree: see :class:`RandMagnitudeNoise`.
+        noise_std, log_uniform, coils, coil_prob, varying_prob, varying_range, degree: see :class:`RandMagnitudeNoise`.
         allow_missing_keys: don't raise if the key is missing.
 
     Example::
 
-        pair = RandMagnitudeNoisePaird("image", level=(0.005, 0.2))
+        pair = RandMagnitudeNoisePaird("image", noise_std=(0.005, 0.2))
         pair.set_random_state(0)
-        d = pair({"image": clean})  # d["image"] noisy, d["label"] clean, d["noise_std"] sigma, d["coils"] N
+        d = pair({"image": clean})  # d["image"] noisy, d["label"] clean, d["noise_std"] its map, d["coils"] N
     """
 
     def __init__(
         self,
         keys: KeysCollection = "image",
         label_key: str = "label",
-        sigma_key: str = "noise_std",
+        noise_std_key: str = "noise_std",
         coils_key: str = "coils",
-        level: float | Sequence[float] = (0.005, 0.2),
+        noise_std: float | Sequence[float] = (0.005, 0.2),
         log_uniform: bool = True,
         coils: int | Sequence[int] = (1, 8),
         coil_prob: float = 0.3,
@@ -514,9 +513,9 @@ class RandMagnitudeNoisePaird(RandomizableTransform, MapTransform):
             raise ValueError(f"a noisy-pair transform takes exactly one image key, got {self.keys!r}.")
         self.key = self.keys[0]
         self.label_key = label_key
-        self.sigma_key = sigma_key
+        self.noise_std_key = noise_std_key
         self.coils_key = coils_key
-        self.noise = RandMagnitudeNoise(1.0, level, log_uniform, coils, coil_prob, varying_prob, varying_range, degree)
+        self.noise = RandMagnitudeNoise(1.0, noise_std, log_uniform, coils, coil_prob, varying_prob, varying_range, degree)
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandMagnitudeNoisePaird:
         super().set_random_state(seed, state)
@@ -535,9 +534,8 @@ class RandMagnitudeNoisePaird(RandomizableTransform, MapTransform):
         d[self.label_key] = convert_to_dst_type(_as_numpy(clean).copy(), clean, dtype=torch.float32)[0]
         d[self.key] = self.noise(clean)
         shape = tuple(clean.shape)
-        d[self.sigma_key] = convert_to_dst_type(self.noise.sigma_map(shape), clean, dtype=torch.float32)[0]
+        d[self.noise_std_key] = convert_to_dst_type(self.noise.noise_std_map(shape), clean, dtype=torch.float32)[0]
         d[self.coils_key] = self.noise.num_coils
-        d["noise_level"] = self.noise.sigma
         return d
 
 

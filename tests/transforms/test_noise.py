@@ -132,8 +132,8 @@ def test_poisson_rejects_negative_image():
         (lambda: RandGammaNoise(shape=float("nan")), "shape"),
         (lambda: RandCorrelatedNoise(std=-0.1), "std"),
         (lambda: RandCorrelatedNoise(correlation_length=-1.0), "correlation_length"),
-        (lambda: RicianBiasCorrection(sigma=-0.1), "sigma"),
-        (lambda: RicianBiasCorrection(sigma=0.1, b=float("inf")), "b"),
+        (lambda: RicianBiasCorrection(noise_std=-0.1), "noise_std"),
+        (lambda: RicianBiasCorrection(noise_std=0.1, b=float("inf")), "b"),
     ],
 )
 def test_bad_parameters_name_the_argument(build, match):

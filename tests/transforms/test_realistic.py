@@ -123,31 +123,31 @@ def test_band_remap_descending_reverses_the_order_and_dict_twin_uses_the_mask():
 
 
 def test_rician_noise_statistics_in_air():
-    t = RandMagnitudeNoise(level=0.1, log_uniform=False, coil_prob=0.0, varying_prob=0.0).set_random_state(0)
+    t = RandMagnitudeNoise(noise_std=0.1, log_uniform=False, coil_prob=0.0, varying_prob=0.0).set_random_state(0)
     air = np.zeros((1, 256, 256), np.float32)
     m = t(air).astype(np.float64)
-    assert t.num_coils == 1 and t.sigma == pytest.approx(0.1)
+    assert t.num_coils == 1 and t.noise_std == pytest.approx(0.1)
     assert np.sqrt((m**2).mean() / 2) == pytest.approx(0.1, rel=0.01)
     assert m.mean() == pytest.approx(0.1 * np.sqrt(np.pi / 2), rel=0.02)  # Rayleigh mean
 
 
 def test_multi_coil_noise_statistics_and_noiseless_magnitude():
-    t = RandMagnitudeNoise(level=0.05, log_uniform=False, coils=4, coil_prob=1.0, varying_prob=0.0).set_random_state(0)
+    t = RandMagnitudeNoise(noise_std=0.05, log_uniform=False, coils=4, coil_prob=1.0, varying_prob=0.0).set_random_state(0)
     m = t(np.zeros((1, 256, 256), np.float32)).astype(np.float64)
     assert t.num_coils == 4
     assert (m**2).mean() == pytest.approx(2 * 4 * 0.05**2, rel=0.02)
     bright = t(np.full((1, 128, 128), 0.8, np.float32)).astype(np.float64)
     assert (bright**2).mean() == pytest.approx(0.8**2 + 2 * 4 * 0.05**2, rel=0.005)  # E[M^2] = x^2 + 2 N s^2
-    t_tiny = RandMagnitudeNoise(level=1e-6, log_uniform=False, coils=(2, 8), coil_prob=1.0).set_random_state(0)
+    t_tiny = RandMagnitudeNoise(noise_std=1e-6, log_uniform=False, coils=(2, 8), coil_prob=1.0).set_random_state(0)
     x = np.random.default_rng(0).uniform(0, 1, (1, 16, 16)).astype(np.float32)
     np.testing.assert_allclose(t_tiny(x), x, atol=1e-4)
 
 
 def test_varying_sigma_is_smooth_positive_with_mean_one():
-    t = RandMagnitudeNoise(level=0.1, log_uniform=False, coil_prob=0.0, varying_prob=1.0).set_random_state(0)
+    t = RandMagnitudeNoise(noise_std=0.1, log_uniform=False, coil_prob=0.0, varying_prob=1.0).set_random_state(0)
     air = np.zeros((1, 128, 128), np.float32)
     m = t(air).astype(np.float64)
-    sigma = t.sigma_map(air.shape).astype(np.float64)
+    sigma = t.noise_std_map(air.shape).astype(np.float64)
     gain = sigma / 0.1
     assert gain.mean() == pytest.approx(1.0, rel=1e-4)
     assert 0.5 < gain.min() < 1.0 < gain.max() < 2.0
@@ -156,11 +156,11 @@ def test_varying_sigma_is_smooth_positive_with_mean_one():
 
 
 def test_log_uniform_levels_stay_in_range():
-    t = RandMagnitudeNoise(level=(0.005, 0.2)).set_random_state(0)
+    t = RandMagnitudeNoise(noise_std=(0.005, 0.2)).set_random_state(0)
     levels = []
     for _ in range(200):
         t(np.zeros((1, 4, 4), np.float32))
-        levels.append(t.sigma)
+        levels.append(t.noise_std)
     levels = np.log(levels)
     assert np.log(0.005) <= levels.min() and levels.max() <= np.log(0.2)
     assert abs(np.median(levels) - 0.5 * (np.log(0.005) + np.log(0.2))) < 0.4
@@ -174,7 +174,7 @@ def test_pair_keys_shapes_types_and_reproducibility(shape, kind):
     pair = RandMagnitudeNoisePaird("image", coil_prob=0.5, varying_prob=0.5)
     outs = [pair.set_random_state(7)({"image": clean}) for _ in range(2)]
     for d in outs:
-        assert set(d) >= {"image", "label", "noise_std", "coils", "noise_level"}
+        assert set(d) >= {"image", "label", "noise_std", "coils"} and "noise_level" not in d  # one key for the level
         for key in ("image", "label", "noise_std"):
             assert tuple(d[key].shape) == shape and d[key].dtype in (np.float32, torch.float32)
             assert isinstance(d[key], np.ndarray) == (kind == "numpy")
