@@ -35,6 +35,7 @@ __all__ = [
     "find_images",
     "find_scans",
     "load_image",
+    "normalisation_params",
     "normalise_intensity",
     "denormalise_intensity",
     "output_path_for",
@@ -291,7 +292,7 @@ def load_image(path: str | Path, dicom_files: Sequence[str | Path] | None = None
     stored_dtype = array.dtype
     if kind == "image" and array.ndim == 3 and array.shape[-1] in (3, 4):
         array = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    array = array.astype(np.float32)
+    array = array.astype(np.float32, copy=False)  # the reader's float32 kept, not copied (a series may be gigabytes)
     if array.ndim > 3:
         squeezed = array.reshape([s for i, s in enumerate(array.shape) if i < 3 or s != 1])
         if squeezed.ndim > 4 or (squeezed.ndim == 4 and kind != "nifti"):
@@ -348,19 +349,34 @@ def normalise_intensity(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[
         ValueError: a constant image.
     """
     x = np.asarray(x, dtype=np.float32)
+    low, scale = normalisation_params(x, upper_percentile)
+    out = x - np.float32(low)
+    out /= np.float32(scale)  # in place: one copy of the image, not two
+    return out, (low, scale)
+
+
+def normalisation_params(x: np.ndarray, upper_percentile: float = 99.5) -> tuple[float, float]:
+    """The ``(offset, scale)`` of :func:`normalise_intensity` (``(x - offset) / scale``) without the normalised copy.
+
+    Raises:
+        ValueError: a constant image.
+    """
+    x = np.asarray(x, dtype=np.float32)
     low = min(float(x.min()), 0.0)
     high = float(np.percentile(x, upper_percentile))
     if high <= low:
         high = float(x.max())
     if high <= low or float(x.max()) == float(x.min()):
         raise ValueError(f"cannot normalise a constant image (value {float(x.min()):g}).")
-    return (x - np.float32(low)) / np.float32(high - low), (low, high - low)
+    return low, high - low
 
 
 def denormalise_intensity(x01: np.ndarray, params: Sequence[float]) -> np.ndarray:
     """Invert :func:`normalise_intensity`."""
     offset, scale = params
-    return np.asarray(x01, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+    out = np.asarray(x01, dtype=np.float32) * np.float32(scale)
+    out += np.float32(offset)  # in place: one copy, not two
+    return out
 
 
 def output_path_for(

@@ -311,7 +311,7 @@ class ScanInferer(Inferer):
                 outputs.append(self._volume(one, axis, told["noise_std"], told["coils"]))
             else:
                 outputs.append(self._volume(one, axis, level, coils))
-        return torch.cat(outputs)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)  # one scan: no copy (a series may be gigabytes)
 
     def _told(self, index: int, model: str, axis: int, noise_std: torch.Tensor, coils: Any) -> dict[str, Any]:
         """What ``model`` is told of scan ``index``'s estimated noise: the white-equivalent level ``f s`` and ``N / f^2``
@@ -332,7 +332,9 @@ class ScanInferer(Inferer):
         diffusion series (``diffusion``) is read on its first volume only: the series path estimates its own noise and
         takes only the coil count from here."""
         given = None if coils is None else torch.as_tensor(coils).reshape(-1)
-        maps = torch.empty_like(inputs)
+        all_series = diffusion is not None and len(diffusion) >= inputs.shape[0] and all(bool(f) for f in diffusion[: inputs.shape[0]])
+        # a batch of diffusion series: one map per scan (its series path reads only the coil count), not one per volume
+        maps = torch.empty((inputs.shape[0], 1, *inputs.shape[2:]), dtype=inputs.dtype, device=inputs.device) if all_series else torch.empty_like(inputs)
         counts = []
         for i in range(inputs.shape[0]):
             told = None if given is None else int(given[min(i, len(given) - 1)])
@@ -341,7 +343,7 @@ class ScanInferer(Inferer):
             estimates = [_estimate_one(inputs[i, c].detach().float().cpu().numpy(), told) for c in read]
             estimates = estimates * inputs.shape[1] if series else estimates
             self._levels[i] = torch.as_tensor([e.std for e in estimates], dtype=inputs.dtype)
-            for c, estimate in enumerate(estimates):
+            for c, estimate in enumerate(estimates[: maps.shape[1]]):
                 maps[i, c] = torch.as_tensor(estimate.std_map, dtype=inputs.dtype, device=inputs.device)
             count = told if told is not None else int(np.median([e.coils for e in estimates]))
             counts.append(count)

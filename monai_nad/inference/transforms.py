@@ -13,7 +13,15 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from monai_nad.data.volumes import LoadedImage, denormalise_intensity, load_image, normalise_intensity, save_like, spacing_from_affine
+from monai_nad.data.volumes import (
+    LoadedImage,
+    denormalise_intensity,
+    load_image,
+    normalisation_params,
+    normalise_intensity,
+    save_like,
+    spacing_from_affine,
+)
 from monai_nad.transforms.noise_map import estimate_noise
 
 logger = logging.getLogger(__name__)
@@ -33,7 +41,8 @@ def collate_scans(items: list[dict]) -> dict:
     """Collate inference items: stack ``image`` (all items must share a shape), keep every other field as a list (None
     for an item without it)."""
     batch = {key: [item.get(key) for item in items] for key in dict.fromkeys(k for item in items for k in item)}
-    batch["image"] = torch.stack([torch.as_tensor(item["image"]) for item in items])
+    images = [torch.as_tensor(item["image"]) for item in items]
+    batch["image"] = images[0][None] if len(images) == 1 else torch.stack(images)  # one item: a view, not a copy
     return batch
 
 
@@ -68,9 +77,15 @@ class LoadScand(MapTransform):
         d = dict(data)
         for key in self.key_iterator(d):
             scan = load_image(str(d[key]), dicom_files=d.get("dicom_files"))
-            normalised, params = normalise_intensity(scan.array)  # one scale for a whole series
-            channels = np.moveaxis(normalised, -1, 0) if normalised.ndim == 4 else normalised[None]  # a series: one channel per volume
-            d[key] = torch.from_numpy(np.ascontiguousarray(channels))
+            if scan.array.ndim == 4:  # a series: one channel per volume, normalised in place on its one transposed copy
+                params = normalisation_params(scan.array)  # one scale for a whole series
+                channels = np.moveaxis(scan.array, -1, 0).copy()  # C order: a new array, the loaded one untouched
+                channels -= np.float32(params[0])
+                channels /= np.float32(params[1])
+            else:
+                normalised, params = normalise_intensity(scan.array)
+                channels = np.ascontiguousarray(normalised[None])
+            d[key] = torch.from_numpy(channels)
             d["scan"] = ScanRecord(scan, params)
             d["spacing"] = spacing_from_affine(scan.affine)
             if self.noise_std is not None:
