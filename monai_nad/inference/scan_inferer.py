@@ -220,6 +220,10 @@ class ScanInferer(Inferer):
         #: ``{"noise_std": median std over the foreground, "coils": N, "correlation_length": pixels}`` in the scan's
         #: normalised units, or ``{}`` where the level was given
         self.last_noise: list[dict] = []
+        #: the noise maps of the last call's diffusion series ``{scan index: (X, Y, Z)}`` in the normalised units: the
+        #: series path's per-voxel estimate (:attr:`~monai_nad.inference.series.SeriesDenoiser.last_noise_map`), which
+        #: :class:`~monai_nad.inference.SaveDenoisedd` writes for ``--noise-map``
+        self.last_series_noise_maps: dict[int, torch.Tensor] = {}
 
     @property
     def last_conductance(self) -> torch.Tensor | None:
@@ -258,6 +262,7 @@ class ScanInferer(Inferer):
     ) -> torch.Tensor:
         self.last_choices = []
         self.last_noise = [{} for _ in range(inputs.shape[0])]
+        self.last_series_noise_maps = {}
         self._levels: dict[int, torch.Tensor] = {}  # per scan, one estimated level per volume (for the volume model)
         self._widths = {}
         if noise_std is None and self.noise_estimate == "map" and takes_noise_level(network):
@@ -382,6 +387,8 @@ class ScanInferer(Inferer):
         series = SeriesDenoiser(network, run_volume=run)
         out = series(one[0], noise_std=given, coils=told)
         noise = series.last
+        if series.last_noise_map is not None:
+            self.last_series_noise_maps[index] = series.last_noise_map
         record = self.last_noise[index] if index < len(self.last_noise) else {}
         record.update(noise_std=noise["noise_std"], coils=noise["coils"], kept_fraction=noise["kept"], noise_from=noise["noise_from"],
                       series_residual_std=noise["residual_std"])

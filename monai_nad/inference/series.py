@@ -222,6 +222,9 @@ class SeriesDenoiser:
         self.run_volume = run_volume
         #: what the last call estimated: ``{"noise_std", "coils", "kept", "residual_std", "noise_from"}``
         self.last: dict = {}
+        #: the last call's noise map ``(X, Y, Z)`` float32: the Marchenko-Pastur noise std of the low-rank step per voxel
+        #: (what MRtrix's ``dwidenoise -noise`` writes), in the series' units
+        self.last_noise_map: torch.Tensor | None = None
 
     @staticmethod
     def air_noise(series: torch.Tensor, coils: int | None = None) -> tuple[float, int] | None:
@@ -269,6 +272,7 @@ class SeriesDenoiser:
         residual = self.residual_scale * float(noise_std) * math.sqrt(kept)
         self.last = {"noise_std": float(noise_std), "coils": coils, "kept": kept, "residual_std": residual, "noise_from": source}
         out = low.denoised
+        self.last_noise_map = low.sigma
         del low
         if self.network is not None and residual > 0:
             level = torch.tensor([residual], dtype=torch.float32)

@@ -112,8 +112,10 @@ class SaveDenoisedd(MapTransform):
             (:func:`~monai_nad.transforms.noise_map.estimate_noise` of the input as loaded, each volume of a series on
             its own), with the input's affine and header (float32), and log one line per scan of what was estimated
             (also kept in :attr:`noise_log`). The coil count is the item's ``"coils"`` where given, else read from the
-            air. A scan without a usable estimate (negative values, too small) gets a warning instead. Defaults to
-            False.
+            air. A scan without a usable estimate (negative values, too small) gets a warning instead. A diffusion
+            series that the inferer (``conductance_source``) denoised as a series gets its series path's map instead,
+            one 3D map for the series (:attr:`~monai_nad.inference.ScanInferer.last_series_noise_maps`: the
+            Marchenko-Pastur noise std per voxel, as MRtrix's ``dwidenoise -noise``). Defaults to False.
     """
 
     def __init__(
@@ -126,7 +128,32 @@ class SaveDenoisedd(MapTransform):
         #: one line per noise map written: ``"<map>: noise std ..., N = ..., correlation length ... px"``.
         self.noise_log: list[str] = []
 
-    def _save_noise_map(self, record: ScanRecord, output: Path, coils: object = None) -> None:
+    def _save_series_noise_map(self, record: ScanRecord, output: Path, values: torch.Tensor) -> None:
+        """Write a diffusion series' noise map ``(X, Y, Z)`` from its series path (normalised units) in the scan's units."""
+        std = values.detach().float().cpu().numpy() * np.float32(record.norm[1])
+        target = self._noise_target(output)
+        header = nib.load(str(record.loaded.path)).header.copy()
+        header.set_data_dtype(np.float32)
+        header.set_slope_inter(1.0, 0.0)
+        header.set_data_shape(std.shape)
+        nib.save(nib.Nifti1Image(std.astype(np.float32), record.loaded.affine, header=header), str(target))
+        line = (f"{target}: the series path's noise: Marchenko-Pastur std per voxel, median {float(np.median(std)):.4g} "
+                f"(one map for the {record.loaded.array.shape[-1]} volumes)")
+        self.noise_log.append(line)
+        logger.info("%s: %s", record.loaded.path.name, line)
+
+    def _noise_target(self, output: Path, as_array: bool = False) -> Path:
+        stem = output.name[: -len(".nii.gz")] if output.name.endswith(".nii.gz") else output.stem
+        target = output.with_name(f"{stem}_noise_std" + (".npy" if as_array else ".nii.gz"))
+        if target.exists() and not self.overwrite:
+            raise FileExistsError(f"{target} already exists; choose another output folder or use --overwrite (overwrite=True) to replace it.")
+        return target
+
+    def _save_noise_map(self, record: ScanRecord, output: Path, coils: object = None, index: int = 0) -> None:
+        series_maps = getattr(self.conductance_source, "last_series_noise_maps", None) or {}
+        if index in series_maps and record.loaded.kind == "nifti" and record.loaded.array.ndim == 4:
+            self._save_series_noise_map(record, output, series_maps[index])
+            return
         array = record.loaded.array
         volumes = [array] if array.ndim < 4 else [array[..., v] for v in range(array.shape[-1])]
         name = record.loaded.path.name
@@ -192,6 +219,6 @@ class SaveDenoisedd(MapTransform):
                 written.append(str(save_like(restored, record.loaded, Path(str(output)), overwrite=self.overwrite)))
                 self._save_conductance(index, record, Path(str(output)))
                 if self.noise_map:
-                    self._save_noise_map(record, Path(str(output)), None if coils is None else coils[index])
+                    self._save_noise_map(record, Path(str(output)), None if coils is None else coils[index], index)
             d["written"] = written if isinstance(d["scan"], list) else written[0]
         return d
