@@ -105,3 +105,26 @@ def test_monai_nad_denoise_keeps_the_header_and_4d_shape_of_a_series(tiny_bundle
     assert result.shape == image.shape and np.allclose(result.affine, affine)
     assert result.header.get_xyzt_units() == ("mm", "sec")
     assert np.all(np.isfinite(result.get_fdata()))
+
+
+class _CountingModel(torch.nn.Module):
+    """Returns its input; counts the volumes it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor, noise_std=None, coils=1) -> torch.Tensor:
+        self.calls += 1
+        return x
+
+
+@pytest.mark.parametrize("sigma, runs", [(0.05, True), (0.0005, False)])
+def test_the_model_is_not_told_a_level_below_what_it_learnt_from(sigma, runs):
+    """A nearly noiseless series leaves the model so little noise to remove that it is below its training range
+    (MIN_MODEL_LEVEL of the intensity scale): the series path then keeps the low-rank result."""
+    _, noisy = _low_rank_series(sigma=sigma)
+    model = _CountingModel()
+    series = SeriesDenoiser(model)
+    series(torch.from_numpy(noisy), noise_std=sigma, coils=1)
+    assert (model.calls == noisy.shape[0]) is runs and series.last["model_volumes"] == model.calls
