@@ -34,7 +34,6 @@ Every method runs on one thread; ``ms`` is the milliseconds per series. The meth
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -58,7 +57,7 @@ from monai_nad.data.dwi_phantom import (
 from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
 from monai_nad.experiments.diffusion_real import render_real_section
 from monai_nad.experiments.guided_series import GuidedSeriesDenoiser
-from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
+from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
 
@@ -206,14 +205,7 @@ def select_cells(patterns: Iterable[str] | None = None, limit: int | None = None
     Raises:
         ValueError: a pattern that matches no cell.
     """
-    cells = diffusion_cells(limit)
-    if patterns is None:
-        return cells
-    patterns = list(patterns)
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(c.name, pattern) for c in cells):
-            raise ValueError(f"no cell matches {pattern!r}; the cells are {[c.name for c in cells]}.")
-    return [c for c in cells if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+    return matching_cells(diffusion_cells(limit), patterns)
 
 
 # ------------------------------------------------------------------------------------------------------ methods

@@ -14,6 +14,7 @@ thread, measured in the same run.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,10 @@ from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, rea
 from monai_nad.metrics import foreground_psnr, median_scores, psnr, ssim
 from monai_nad.transforms.array import RicianBiasCorrection
 
-__all__ = ["Tuner", "BM3D_RC", "TestCell", "real_anatomy_test_cell", "mni_test_cell", "classical_tuner", "score_slices", "network_slices", "benchmark_cells", "summarise_bar", "render_markdown"]
+__all__ = [
+    "Tuner", "BM3D_RC", "TestCell", "real_anatomy_test_cell", "mni_test_cell", "matching_cells", "classical_tuner", "score_slices",
+    "network_slices", "benchmark_cells", "summarise_bar", "render_markdown",
+]
 
 #: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
 #: A tuner marked ``tune.side_info = True`` is told the cell's per-slice side information (:attr:`TestCell.side`):
@@ -105,6 +109,22 @@ def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | N
             times.append(time.perf_counter() - start)
             out.append(y[0, 0].numpy())
     return np.stack(out), times
+
+
+def matching_cells(cells: Sequence[TestCell], patterns: Iterable[str] | None = None) -> list[TestCell]:
+    """The ``cells`` whose names match any of the shell-style ``patterns`` (all of them for None), in their order.
+
+    Raises:
+        ValueError: a pattern that matches no cell.
+    """
+    cells = list(cells)
+    if patterns is None:
+        return cells
+    patterns = list(patterns)
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(c.name, pattern) for c in cells):
+            raise ValueError(f"no cell matches {pattern!r}; the cells are {[c.name for c in cells]}.")
+    return [c for c in cells if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
 
 
 def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = False) -> Tuner:

@@ -32,7 +32,6 @@ passes it to the methods and tuners marked ``side_info = True``.
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import math
 import time
@@ -45,7 +44,7 @@ import numpy as np
 
 from monai_nad.baselines.tuning import B_GRID
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
-from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells
+from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
@@ -202,14 +201,7 @@ def select_cells(patterns: Iterable[str] | None = None) -> list[TestCell]:
     Raises:
         ValueError: a pattern that matches no cell.
     """
-    cells = scanner_cells()
-    if patterns is None:
-        return cells
-    patterns = list(patterns)
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(c.name, pattern) for c in cells):
-            raise ValueError(f"no cell matches {pattern!r}; cells look like {cells[0].name!r}.")
-    return [c for c in cells if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+    return matching_cells(scanner_cells(), patterns)
 
 
 # ------------------------------------------------------------------------------------------------------ anchors
