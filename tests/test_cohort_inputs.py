@@ -317,7 +317,11 @@ def test_torchrun_shards_a_study_across_two_processes_each_file_written_once(tin
         _nifti(tmp_path / "study" / f"s{index}.nii.gz", index, shape=(12, 10, 3))
     shutil.copyfile(Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising" / "configs" / "multi_gpu_inference.json",
                     tiny_bundle / "configs" / "multi_gpu_inference.json")
-    configs = [str(tiny_bundle / "configs" / name) for name in ("common.json", "inference.json", "multi_gpu_inference.json")]
+    # rank 1 starts 4 s late: a rank must not write before every rank has planned the study (a result that exists
+    # when a late rank plans would change its list and its share)
+    late = json.loads((tiny_bundle / "configs" / "multi_gpu_inference.json").read_text())["initialize"] + ["$__import__('time').sleep(4 * dist.get_rank())"]
+    (tiny_bundle / "configs" / "late_rank.json").write_text(json.dumps({"initialize": late}))
+    configs = [str(tiny_bundle / "configs" / name) for name in ("common.json", "inference.json", "multi_gpu_inference.json", "late_rank.json")]
     out = tmp_path / "out"
     command, env = bundle_command(configs, {"bundle_root": str(tiny_bundle), "input_paths": [str(tmp_path / "study")],
                                             "output_dir": str(out), "denoised_dir": str(out)})
