@@ -1,8 +1,14 @@
-"""Training-side pieces of DiffDenoise: the diffusion model's data, its Ignite batch preparation, distillation pairs."""
+"""Training-side pieces of DiffDenoise: the diffusion model's data, its Ignite batch preparation, distillation pairs, and
+the bundle's three training stages (:func:`train_diffdenoise`, :func:`install_diffdenoise`)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +23,35 @@ from monai.utils import convert_to_tensor
 from tqdm import tqdm
 
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
+from monai_nad.engines.user_values import bundle_command
 
-__all__ = ["BlindSpotConditiond", "ConcatConditionPrepareBatch", "distillation_pairs", "state_fingerprint"]
+__all__ = [
+    "BlindSpotConditiond",
+    "ConcatConditionPrepareBatch",
+    "StageFailed",
+    "TRAINING_EPOCHS",
+    "TRAINING_STAGES",
+    "distillation_pairs",
+    "install_diffdenoise",
+    "stage_command",
+    "state_fingerprint",
+    "train_diffdenoise",
+]
+
+#: the bundle's training stages, in order: the blind-spot network, the diffusion model conditioned on it, the student
+TRAINING_STAGES = ("bsn", "diffusion", "student")
+#: epochs per stage for the shipped weights
+TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
+#: the overrides of a quick run: tiny data and budgets that check the pipeline end to end
+QUICK_OVERRIDES = ["--train_limit", "3", "--val_limit", "1", "--val_interval", "1", "--inference_steps", "2", "--patches_per_slice", "2"]
+
+
+class StageFailed(RuntimeError):
+    """A training stage's ``monai.bundle run`` failed: ``stage`` and the subprocess's ``returncode``."""
+
+    def __init__(self, stage: str, returncode: int) -> None:
+        super().__init__(f"stage {stage} failed with exit code {returncode}")
+        self.stage, self.returncode = stage, returncode
 
 
 class BlindSpotConditiond(MapTransform):
@@ -124,3 +157,105 @@ def distillation_pairs(
             np.savez_compressed(tmp, targets=targets)
             tmp.replace(cache)
     return [{"image": np.asarray(it["image"], dtype=np.float32), "label": targets[i], "id": ids[i]} for i, it in enumerate(items)]
+
+
+def stage_command(bundle: Path, stage: str, output_dir: Path, epochs: int, quick: bool, extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The ``python -m monai.bundle run`` command line and environment of one stage (``configs/common.json`` +
+    ``configs/train_<stage>.json``, MLflow experiment ``diffdenoise``; paths passed as data).
+
+    Args:
+        bundle: the DiffDenoise bundle folder.
+        stage: one of :data:`TRAINING_STAGES`.
+        output_dir: the folder of the stage folders.
+        epochs: the stage's epochs.
+        quick: add :data:`QUICK_OVERRIDES`.
+        extra: further ``--key value`` pairs for ``monai.bundle run``.
+    """
+    configs = bundle / "configs"
+    run_args = [
+        "--meta_file", str(configs / "metadata.json"), "--logging_file", str(configs / "logging.conf"),
+        "--tracking", "mlflow", "--experiment_name", "diffdenoise", "--run_name", stage,
+    ]
+    ours = ["--max_epochs", str(epochs)] + (QUICK_OVERRIDES if quick else []) + list(extra)
+    values = {"bundle_root": str(bundle), "output_dir": str(output_dir)}
+    return bundle_command([configs / "common.json", configs / f"train_{stage}.json"], values, ours, run_args)
+
+
+def train_diffdenoise(
+    bundle: Path, output_dir: Path, stages: Sequence[str] = TRAINING_STAGES, quick: bool = False, extra: Sequence[str] = ()
+) -> dict[str, float]:
+    """Train the stages in ``<output_dir>/<stage>``, in the order given, each through ``python -m monai.bundle run``
+    (:func:`stage_command`; :data:`TRAINING_EPOCHS`, or one epoch each with ``quick``).
+
+    A stage resumes from its last epoch when started again with the same ``output_dir``; a finished stage (its
+    ``model.pt`` exists) is skipped.
+
+    Args:
+        bundle: the DiffDenoise bundle folder.
+        output_dir: the folder of the stage folders.
+        stages: the stages to run.
+        quick: tiny data and budgets (:data:`QUICK_OVERRIDES`): checks the pipeline end to end.
+        extra: further ``--key value`` pairs for every stage.
+
+    Returns:
+        Stage name -> wall time in seconds, for the stages trained.
+
+    Raises:
+        StageFailed: a stage failed (its name and exit code); the stages before it are kept.
+    """
+    seconds: dict[str, float] = {}
+    for stage in stages:
+        if (output_dir / stage / "model.pt").is_file():
+            print(f"stage {stage}: {output_dir / stage / 'model.pt'} exists, skipped", flush=True)
+            continue
+        command, env = stage_command(bundle, stage, output_dir, 1 if quick else TRAINING_EPOCHS[stage], quick, extra)
+        print(f"stage {stage}: running", " ".join(command), flush=True)
+        start = time.time()
+        result = subprocess.run(command, check=False, env=env)
+        seconds[stage] = time.time() - start
+        if result.returncode != 0:
+            raise StageFailed(stage, result.returncode)
+        print(f"stage {stage}: done in {seconds[stage] / 60:.1f} min", flush=True)
+    return seconds
+
+
+def install_diffdenoise(bundle: Path, output_dir: Path, seconds: Mapping[str, float], quick: bool, command: str) -> None:
+    """Copy the three stages' weights from ``<output_dir>/<stage>/model.pt`` into ``<bundle>/models`` (``bsn.pt``,
+    ``diffusion.pt`` in float16 to keep the bundle small, the student as ``model.pt``) and record the times and the
+    hardware in ``<bundle>/docs/training_info.json`` (stages trained earlier keep their times).
+
+    Args:
+        bundle: the DiffDenoise bundle folder.
+        output_dir: the folder of the stage folders.
+        seconds: wall time per stage trained now (:func:`train_diffdenoise`).
+        quick: a quick run: the record starts afresh.
+        command: the command line recorded as the weights' origin.
+
+    Raises:
+        FileNotFoundError: a stage has no trained weights (nothing is installed).
+    """
+    models = bundle / "models"
+    models.mkdir(exist_ok=True)
+    missing = [stage for stage in TRAINING_STAGES if not (output_dir / stage / "model.pt").is_file()]
+    if missing:
+        raise FileNotFoundError(f"cannot install: no trained weights for stage(s) {missing} in {output_dir}; train them first "
+                                f"(python scripts/train_diffdenoise.py --stages {' '.join(missing)} --output-dir {output_dir}).")
+    for stage, name in (("bsn", "bsn.pt"), ("diffusion", "diffusion.pt"), ("student", "model.pt")):
+        state = torch.load(output_dir / stage / "model.pt", map_location="cpu", weights_only=True)
+        state = state.get("model", state)
+        if stage == "diffusion":
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        torch.save(state, models / name)
+        print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
+    info_path = bundle / "docs" / "training_info.json"
+    previous = json.loads(info_path.read_text()).get("seconds_per_stage", {}) if info_path.is_file() and not quick else {}
+    info = {
+        "command": command,
+        "epochs": TRAINING_EPOCHS,
+        "seconds_per_stage": {**previous, **{k: round(v, 1) for k, v in seconds.items()}},  # stages trained earlier keep their record
+        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
+        "torch": torch.__version__,
+    }
+    info_path.parent.mkdir(exist_ok=True)
+    info_path.write_text(json.dumps(info, indent=2) + "\n")

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import tempfile
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,8 @@ from monai_nad.baselines import tune_baseline
 from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
 from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
-from monai_nad.engines import bundle_command
+from monai_nad.diffdenoise.training import train_diffdenoise
+from monai_nad.engines import RealScanOptions, bundle_command, train_real_scan, train_with_extra_configs
 from monai_nad.experiments import (
     Method,
     classical_method,
@@ -85,6 +88,48 @@ class Context:
         return tuned
 
 
+@contextmanager
+def _quiet(what: str) -> Iterator[None]:
+    """Run a training without its console output: this process's and its subprocesses' stdout and stderr go to a
+    temporary file while it runs (the suites' results are their MLflow runs). A failure raises RuntimeError naming
+    ``what``, with the end of that output."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    failure: Exception | None = None
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except Exception as err:  # noqa: BLE001  (raised again below, with the output)
+            failure = err
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+        if failure is not None:
+            log.seek(0)
+            raise RuntimeError(f"{what} failed:\n{log.read().decode(errors='replace')[-4000:]}") from failure
+
+
+def train_real_scan_run(run_dir: Path, options: RealScanOptions, what: str, announce: str | None = None) -> None:
+    """Train a network of the real-scan recipe for a time budget into ``run_dir`` (:func:`~monai_nad.engines.train_real_scan`,
+    never installed), quietly; ``announce``: a line printed first, with the command line. The run's record names the
+    equivalent ``scripts/train_real_scan.py`` command line."""
+    flags = ["--network", options.network, "--time-budget", repr(float(options.time_budget_s)), "--epoch-length", str(options.epoch_length),
+             "--volumes", *options.volumes]
+    if options.br35h_root is not None:
+        flags += ["--data", options.data, "--root", str(options.br35h_root)]
+    command = shlex.join(["python", "scripts/train_real_scan.py", *flags, "--no-install", "--output-dir", str(run_dir)])
+    if announce:
+        print(f"{announce}: {command}", flush=True)
+    with _quiet(what):
+        train_real_scan(BUNDLE, run_dir, options, command, install=False)
+
+
 def shipped_neural_pde() -> Method:
     net = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
     return network_method("neural_pde", net, {"bundle": "bundles/neural_pde_denoising", "config": "inference.json"})
@@ -99,9 +144,8 @@ def budget_network(name: str, ctx: Context) -> Method | None:
     if not (run_dir / "checkpoints" / "best_model.pt").is_file() and ctx.quick:
         run_dir = ctx.output / "budget_quick" / folder
         if not (run_dir / "checkpoints" / "best_model.pt").is_file():
-            command = [sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--network", network, "--time-budget", "5",
-                       "--epoch-length", "5", "--volumes", "mni", "--no-install", "--output-dir", str(run_dir)]
-            subprocess.run(command, check=True, capture_output=True)
+            options = RealScanOptions(network=network, time_budget_s=5.0, epoch_length=5, volumes=["mni"])
+            train_real_scan_run(run_dir, options, f"the quick training of {name}")
     checkpoint = run_dir / "checkpoints" / "best_model.pt"
     if not checkpoint.is_file():
         print(f"{name} skipped: no checkpoint at {checkpoint} (train it with `python scripts/train_real_scan.py --network {network} "
@@ -319,7 +363,8 @@ def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
     if ctx.quick:
         runs = ctx.output / "diffdenoise_quick"
         if not (runs / "student" / "model.pt").is_file():
-            subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(runs)], check=True, capture_output=True)
+            with _quiet("the quick DiffDenoise training"):
+                train_diffdenoise(DIFFDENOISE, runs, quick=True)
         for stage in ("bsn", "diffusion", "student"):
             parser[f"{stage}_ckpt"] = str(runs / stage / "model.pt")
         parser["inference_steps"] = 2
@@ -332,12 +377,13 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
         output = ctx.output / "self_supervised_quick"
         checkpoint = output / "checkpoints" / "final_model.pt"
         if not checkpoint.is_file():
-            subprocess.run([
-                sys.executable, str(ROOT / "scripts" / "train_pretrained.py"), "--extra-config", str(DIFFUSION_ONLY / "configs" / "diffusion_only.json"),
-                "--extra-config", str(SELF_SUPERVISED / "configs" / "self_supervised.json"),
-                "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", "--patches_per_slice", "1",
-                "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)", "--val_levels", "[0.1]",
-            ], check=True, capture_output=True)
+            configs = [(DIFFUSION_ONLY / "configs" / "diffusion_only.json").resolve(), (SELF_SUPERVISED / "configs" / "self_supervised.json").resolve()]
+            extra = ["--patches_per_slice", "1", "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)",
+                     "--val_levels", "[0.1]"]
+            command = shlex.join(["python", "scripts/train_pretrained.py", *(f for c in configs for f in ("--extra-config", str(c))),
+                                  "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", *extra])
+            with _quiet("the quick self-supervised training"):
+                train_with_extra_configs(V02, configs, output, 1, ["--val_interval", "1", *extra], None, command)
     net = bundle_network(SELF_SUPERVISED, [V02 / "configs" / "train.json", DIFFUSION_ONLY / "configs" / "diffusion_only.json", "self_supervised.json"], checkpoint)
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
@@ -429,14 +475,8 @@ def train_on_br35h(network: str, ctx: Context, budget_s: float, quick: bool) -> 
     done = run_dir / "done.json"
     if done.is_file() and json.loads(done.read_text()).get("budget_s") == budget_s:
         return run_dir
-    command = [sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--data", "br35h", "--root", str(ctx.root), "--network", network,
-               "--time-budget", repr(float(budget_s)), "--no-install", "--output-dir", str(run_dir)]
-    if quick:
-        command += ["--epoch-length", "5"]
-    print(f"[br35h] training {network} for {budget_s:g} s: {' '.join(command)}", flush=True)
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"training {network} on Br35H failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    options = RealScanOptions(network=network, data="br35h", br35h_root=ctx.root, time_budget_s=float(budget_s), **({"epoch_length": 5} if quick else {}))
+    train_real_scan_run(run_dir, options, f"training {network} on Br35H", f"[br35h] training {network} for {budget_s:g} s")
     done.write_text(json.dumps({"budget_s": budget_s}) + "\n")
     return run_dir
 
