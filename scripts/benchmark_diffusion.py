@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
 from monai_nad.data.dwi_phantom import dwi_gradient_table
 from monai_nad.experiments import diffusion_benchmark as db
+from monai_nad.experiments.records import RecordError, add_record_arguments, earlier_record, invocation, merge_update, write_record
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,55 +31,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'sos4_*'")
     parser.add_argument("--methods", nargs="+", choices=db.DIFFUSION_METHODS, default=list(db.DIFFUSION_METHODS))
     parser.add_argument("--bundle", type=Path, default=None, help="the bundle of the shipped models (default: the installed one)")
-    parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
-    parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
-    parser.add_argument("--update", action="store_true",
-                        help="re-run only --methods and replace their rows in the record of an earlier run (the other rows and the figure stay; "
-                             "the page names both commands)")
+    add_record_arguments(parser, "the other rows and the figure")
     parser.add_argument("--figure-only", action="store_true",
                         help=f"redraw only the figure from --methods run on {db.FIGURE_CELL}'s test series (the record and its rows stay)")
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"diffusion.{ext}" for ext in ("json", "md", "png"))
     if args.figure_only:
         return _figure_only(args, figure)
-    if args.render_only:
-        try:
-            recorded = json.loads(store.read_text())
-            rows, command, settings = recorded["rows"], recorded["command"], recorded["settings"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            print(f"benchmark_diffusion: error: --render-only needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
-            return 2
-    else:
+    if not args.render_only:
         if args.limit is not None and args.limit < 1:
             parser.error("--limit must be at least 1")
         try:
             cells = db.select_cells(args.cells, args.limit)
         except ValueError as err:
             parser.error(str(err))
-        earlier = None
-        if args.update:
-            try:
-                earlier = json.loads(store.read_text())
-            except (OSError, ValueError) as err:
-                print(f"benchmark_diffusion: error: --update needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
-                return 2
+    try:
+        earlier = earlier_record(store, args)
+    except RecordError as err:
+        print(f"benchmark_diffusion: error: {err}", file=sys.stderr)
+        return 2
+    if args.render_only:
+        record = earlier
+    else:
         outputs: dict = {}
         rows = db.run_diffusion_benchmark(cells, args.methods, args.bundle, outputs=outputs, log=lambda m: print(m, flush=True))
-        command = shlex.join(["python", "scripts/benchmark_diffusion.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "methods": args.methods, "all_cells": len(cells) == len(db.diffusion_cell_keys()), "notes": args.note}
-        if earlier is not None:
-            replaced = {(r["cell"], r["method"]) for r in rows}
-            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced] + rows
-            command = f"{earlier['command']}, then {command}"
-            settings = {**earlier["settings"], "updated_methods": args.methods, "notes": earlier["settings"].get("notes", []) + args.note}
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
+        record = merge_update(earlier, rows, invocation("scripts/benchmark_diffusion.py", argv), settings)
+        write_record(store, record)
         figure_cell = next((c for c in cells if c.name == db.FIGURE_CELL), None)
         if figure_cell is not None and outputs and not args.update:
             _draw(figure_cell, outputs, figure)
     real_store = args.output_dir / "diffusion_real.json"  # the real-data check (scripts/diffusion_real_residuals.py), if run
     real = json.loads(real_store.read_text()) if real_store.is_file() else None
-    text = db.render_diffusion_page(rows, command, settings, figure.name if figure.is_file() else None, real=real)
+    text = db.render_diffusion_page(record["rows"], record["command"], record["settings"], figure.name if figure.is_file() else None, real=real)
     page.write_text(text)
     print(text)
     print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))

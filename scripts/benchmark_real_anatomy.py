@@ -22,6 +22,7 @@ from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, render_markdown, summarise_bar
 from monai_nad.experiments.model_card import replace_card_section
+from monai_nad.experiments.records import RecordError, invocation, read_record, write_record
 
 BUNDLE = default_bundle()
 
@@ -48,11 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         cells = [cells[0], cells[-3], cells[-2], cells[-1]]
     if args.render_only:
         try:
-            recorded = json.loads(args.out.read_text())
-            rows, command = recorded["rows"], recorded["command"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            print(f"benchmark_real_anatomy: error: --render-only needs the rows of an earlier run in {args.out} ({err!r})", file=sys.stderr)
+            recorded = read_record(args.out, keys=("rows", "command"))
+        except RecordError as err:
+            print(f"benchmark_real_anatomy: error: {err}", file=sys.stderr)
             return 2
+        rows, command = recorded["rows"], recorded["command"]
     else:  # the networks run only when the rows are made
         methods = {
             "ours_blind": lambda noisy, level: network_slices(net, noisy),
@@ -66,11 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             v02 = bundle_network(find_reproduction("neural_pde_v0.2"), ["train.json"])
             methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
         rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
-        command = " ".join(["python scripts/benchmark_real_anatomy.py", *(sys.argv[1:] if argv is None else argv)])
+        command = invocation("scripts/benchmark_real_anatomy.py", argv)
     summary = summarise_bar(rows, net)
     summary["checkpoint_bytes"] = args.checkpoint.stat().st_size
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"command": command, "rows": rows, "summary": summary}, indent=2) + "\n")
+    write_record(args.out, {"command": command, "rows": rows, "summary": summary}, indent=2)
     table = args.out.with_suffix(".md")
     table.write_text(render_markdown(rows, summary, command))
     if not args.quick and args.checkpoint.resolve() == (BUNDLE / "models" / "model.pt").resolve():

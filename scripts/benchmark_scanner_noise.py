@@ -13,13 +13,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from monai_nad.bundle import default_bundle
 from monai_nad.experiments import scanner_benchmark as sb
 from monai_nad.experiments.model_card import replace_card_section
+from monai_nad.experiments.records import RecordError, add_record_arguments, earlier_record, invocation, merge_update, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,48 +31,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'mni_*_sos8_*'")
     parser.add_argument("--methods", nargs="+", choices=sb.SCANNER_METHODS, default=list(sb.SCANNER_METHODS))
     parser.add_argument("--white-factors", nargs="+", type=float, default=list(sb.WHITE_FACTORS), help="the factors bm3d_white may choose from")
-    parser.add_argument("--note", action="append", default=[], help="a line for the page's notes (repeatable)")
-    parser.add_argument("--render-only", action="store_true", help="re-render the page from the JSON of an earlier run")
-    parser.add_argument("--update", action="store_true",
-                        help="re-run only --methods and replace their rows in the record of an earlier run (the other methods' rows stay; "
-                             "the page names both commands)"),
+    add_record_arguments(parser, "the other methods' rows")
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"scanner_noise.{ext}" for ext in ("json", "md", "png"))
-    if args.render_only:
-        try:
-            recorded = json.loads(store.read_text())
-            rows, command, settings = recorded["rows"], recorded["command"], recorded["settings"]
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            print(f"benchmark_scanner_noise: error: --render-only needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
-            return 2
-    else:
+    if not args.render_only:
         if args.limit is not None and args.limit < 1:
             parser.error("--limit must be at least 1")
         try:
             cells = sb.select_cells(args.cells)
         except ValueError as err:
             parser.error(str(err))
+    try:
+        earlier = earlier_record(store, args)
+    except RecordError as err:
+        print(f"benchmark_scanner_noise: error: {err}", file=sys.stderr)
+        return 2
+    if args.render_only:
+        record = earlier
+    else:
         outputs: dict = {}
-        earlier = None
-        if args.update:
-            try:
-                earlier = json.loads(store.read_text())
-            except (OSError, ValueError) as err:
-                print(f"benchmark_scanner_noise: error: --update needs the record of an earlier run in {store} ({err!r})", file=sys.stderr)
-                return 2
         rows = sb.run_scanner_benchmark(cells, args.methods, args.limit, args.white_factors, outputs=outputs, log=lambda m: print(m, flush=True))
-        command = " ".join(["python scripts/benchmark_scanner_noise.py", *(sys.argv[1:] if argv is None else argv)])
         settings = {"limit": args.limit, "white_factors": args.white_factors, "methods": args.methods, "notes": args.note}
-        run = 0 if earlier is None else earlier["command"].count(", then ") + 1  # which command of the chain made a row
-        rows = [{**r, "run": run} for r in rows]
-        if earlier is not None:
-            replaced = {(r["cell"], r["method"]) for r in rows}
-            # rows of methods the benchmark no longer has (renamed or dropped) go; the other methods' rows stay
-            rows = [r for r in earlier["rows"] if (r["cell"], r["method"]) not in replaced and r["method"] in sb.SCANNER_METHODS] + rows
-            command = f"{earlier['command']}, then {command}"
-            settings = {**earlier["settings"], "updated_methods": args.methods, "notes": earlier["settings"].get("notes", []) + args.note}
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        store.write_text(json.dumps({"command": command, "settings": settings, "rows": rows}, indent=1) + "\n")
+        # rows of methods the benchmark no longer has (renamed or dropped) go; the other methods' rows stay
+        record = merge_update(earlier, rows, invocation("scripts/benchmark_scanner_noise.py", argv), settings, known=sb.SCANNER_METHODS)
+        write_record(store, record)
         panels = {}
         for cell in cells:  # the figure: the first test slice (z = 90) of the MNI as-is cells at s = 0.05
             volume, shift, condition, level = sb._KEYS[cell.name]
@@ -82,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
                 panels[condition].update({m: outputs[cell.name, m] for m in (sb.BLIND, sb.ANCHOR) if (cell.name, m) in outputs})
         if panels and (not args.update or all(sb.ANCHOR in panel for panel in panels.values())):  # an --update of our rows keeps the figure
             sb.scanner_figure(panels, figure)
-    summary = sb.summarise_scanner(rows)
-    text = sb.render_scanner_page(rows, summary, command, settings, figure.name if figure.is_file() else None)
+    summary = sb.summarise_scanner(record["rows"])
+    text = sb.render_scanner_page(record["rows"], summary, record["command"], record["settings"], figure.name if figure.is_file() else None)
     page.write_text(text)
-    card = sb.scanner_card_section(summary, command)
-    if card is not None and args.output_dir.resolve() == (ROOT / "docs" / "results").resolve() and not settings.get("limit"):
+    card = sb.scanner_card_section(summary, record["command"])
+    if card is not None and args.output_dir.resolve() == (ROOT / "docs" / "results").resolve() and not record["settings"].get("limit"):
         replace_card_section(default_bundle() / "docs" / "README.md", "scanner-noise", card)
     print(text)
     print(f"wrote {store} and {page}" + (f" and {figure}" if figure.is_file() else ""))

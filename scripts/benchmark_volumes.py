@@ -23,6 +23,7 @@ from monai_nad.data.real_anatomy import load_volume
 from monai_nad.experiments import volume_benchmark as vb
 from monai_nad.experiments.tracking import sqlite_uri
 from monai_nad.experiments.model_card import replace_card_section
+from monai_nad.experiments.records import invocation, merge_rows, write_record
 from monai_nad.experiments.volume_report import card_section, log_volume_runs, render_volume_page
 
 PARTS = ("cells", "other", "thick", "timing", "large")
@@ -44,16 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     store = args.out / "volumes.json"
     data = json.loads(store.read_text()) if store.is_file() else {"rows": [], "thick": [], "timing": [], "large": None}
     data["rows"] = [r for r in data["rows"] if r["method"] in METHODS]  # rows of methods since renamed are dropped
-    invocation = " ".join(["python scripts/benchmark_volumes.py", *(sys.argv[1:] if argv is None else argv)])
+    command = invocation("scripts/benchmark_volumes.py", argv)
     if not args.render_only:
-        data["commands"] = [c for c in data.get("commands", []) if c != invocation] + [invocation]
+        data["commands"] = [c for c in data.get("commands", []) if c != command] + [command]
         parts = ["cells", "other", "thick"] if args.quick else args.parts
         if "cells" in parts:
             methods = {k: v for k, v in vb.volume_methods().items() if k in args.methods}
             tuned = {"bm4d_rc": vb.BM4D_RC} if "bm4d_rc" in args.methods and not args.quick else {}
             new = vb.benchmark_cells(vb.volume_cells(), methods, tuned=tuned, bm3d=False, limit=2 if args.quick else None)
-            keep = [r for r in data["rows"] if (r["cell"], r["method"]) not in {(n["cell"], n["method"]) for n in new}]
-            data["rows"] = keep + new
+            data["rows"] = merge_rows(data["rows"], new)
         if "other" in parts:
             data["other"] = vb.run_other_cells(limit=2 if args.quick else None, bm4d=not args.quick)
         if "thick" in parts:
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if data["rows"]:
             args.store.parent.mkdir(parents=True, exist_ok=True)
             log_volume_runs(data["rows"], data["timing"], sqlite_uri(args.store))
-        store.write_text(json.dumps(data, indent=1) + "\n")
+        write_record(store, data)
     figure = None
     outputs = {r["method"]: r["output"] for r in data["timing"] if Path(r["output"]).is_file() and r["method"] in ("neural_pde_2d", "neural_pde_3d", "dipy_nlmeans")}
     noisy = Path("runs/volumes/whole/colin27_s0.10.nii.gz")

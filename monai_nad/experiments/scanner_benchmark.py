@@ -45,6 +45,7 @@ import numpy as np
 from monai_nad.baselines.tuning import B_GRID
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells, matching_cells
+from monai_nad.experiments.records import row_run
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
@@ -427,7 +428,7 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
         "by_condition": {cond: means(group) for cond, group in groups.items() if group},
         "overall": means(cells) if cells else {},
         "median_ms_per_slice": {m: float(np.median([r["ms"] for r in rows if r["method"] == m])) for m in methods},
-        "runs": {m: sorted({int(r.get("run", 0)) for r in rows if r["method"] == m}) for m in methods},
+        "runs": {m: sorted({row_run(r) for r in rows if r["method"] == m}) for m in methods},
         "same_run_speed": _same_run_speed(rows),
     }
 
@@ -456,9 +457,9 @@ def scanner_card_section(summary: dict, command: str) -> str | None:
 def _same_run_speed(rows: Sequence[dict]) -> dict | None:
     """The blind 2D model's and the anchor's median ms per slice over the cells that one command of the chain timed
     both in (the last such command), and their ratio; None when no command timed both."""
-    runs = sorted({int(r.get("run", 0)) for r in rows}, reverse=True)
+    runs = sorted({row_run(r) for r in rows}, reverse=True)
     for run in runs:
-        mine = {m: [r["ms"] for r in rows if r["method"] == m and int(r.get("run", 0)) == run] for m in (BLIND, "neural_pde_3d", ANCHOR)}
+        mine = {m: [r["ms"] for r in rows if r["method"] == m and row_run(r) == run] for m in (BLIND, "neural_pde_3d", ANCHOR)}
         if mine[BLIND] and mine[ANCHOR]:
             out = {m: float(np.median(v)) for m, v in mine.items() if v}
             return {"run": run, "cells": len(mine[ANCHOR]), "ms": out, "anchor_over_blind": out[ANCHOR] / out[BLIND],
