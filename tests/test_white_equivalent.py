@@ -12,7 +12,7 @@ import torch
 
 from monai_nad.inference import ScanInferer
 from monai_nad.networks import NoiseConditionedPDE
-from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, benchmark_1d_slice, estimate_noise, white_equivalent_factor
+from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, benchmark_1d_slice, blind_noise_std, estimate_noise, white_equivalent_factor
 
 
 def _phantom(n: int = 96) -> np.ndarray:
@@ -99,7 +99,7 @@ def test_white_rician_noise_is_told_as_it_is():
     assert net.told[0] == (pytest.approx(0.04, rel=0.1), 1.0)
 
 
-def test_networks_take_a_fractional_coil_count_only_with_a_given_level():
+def test_networks_take_a_fractional_coil_count_a_blind_estimate_an_integer_one():
     net = NoiseConditionedPDE(spatial_dims=2).eval()
     x = torch.rand(1, 1, 32, 32) + 0.1
     with torch.no_grad():
@@ -109,5 +109,5 @@ def test_networks_take_a_fractional_coil_count_only_with_a_given_level():
         for bad in (0, -1.0, math.nan):
             with pytest.raises(ValueError):
                 net(x, noise_std=0.1, coils=bad)
-        with pytest.raises(ValueError):
-            net(x, coils=0.5)  # a blind estimate needs an integer count
+        with pytest.raises(ValueError, match="coils"):
+            blind_noise_std(x, coils=0.5)  # a blind estimate needs an integer count

@@ -9,6 +9,8 @@ import torch
 from monai.data import MetaTensor
 from monai.engines.utils import PrepareBatch
 
+from monai_nad.transforms.noise import blind_noise_std
+
 __all__ = ["NoiseLevelBatch"]
 
 
@@ -22,10 +24,14 @@ class NoiseLevelBatch(PrepareBatch):
         image_key: noisy images ``(B, C, H, W[, D])``. Defaults to ``"image"``.
         label_key: clean references (may be absent at inference). Defaults to ``"label"``.
         noise_std_key: the noise level of each image: a map like the image, or one value per image. Defaults to
-            ``"noise_std"``. When missing from a batch, the network is called without it.
+            ``"noise_std"``. When missing from a batch, see ``estimate``.
         coils_key: optional number of receiver coils per image. Defaults to ``"coils"``.
         jitter: relative standard deviation of a random log-normal error applied to the noise level in
             training, so that a model also tolerates an imperfect (e.g. estimated) level. Defaults to 0.
+        estimate: for a batch without a noise level, estimate it blindly per image
+            (:func:`~monai_nad.transforms.noise.blind_noise_std`, for the batch's coil counts) and pass that, as the
+            networks need one (True); or hand the batch over without it, for an inferer that decides the level itself
+            (False; :class:`~monai_nad.inference.ScanBatch`). Defaults to True.
 
     Example::
 
@@ -33,11 +39,13 @@ class NoiseLevelBatch(PrepareBatch):
     """
 
     def __init__(
-        self, image_key: str = "image", label_key: str = "label", noise_std_key: str = "noise_std", coils_key: str = "coils", jitter: float = 0.0
+        self, image_key: str = "image", label_key: str = "label", noise_std_key: str = "noise_std", coils_key: str = "coils", jitter: float = 0.0,
+        estimate: bool = True,
     ) -> None:
         if jitter < 0:
             raise ValueError(f"jitter must be >= 0, got {jitter!r}.")
         self.image_key, self.label_key, self.noise_std_key, self.coils_key, self.jitter = image_key, label_key, noise_std_key, coils_key, jitter
+        self.estimate = bool(estimate)
 
     def __call__(
         self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
@@ -57,4 +65,6 @@ class NoiseLevelBatch(PrepareBatch):
             arguments["noise_std"] = sigma
         if self.coils_key in batchdata:
             arguments["coils"] = move(batchdata[self.coils_key]).float().reshape(-1)
+        if "noise_std" not in arguments and self.estimate:
+            arguments["noise_std"] = blind_noise_std(image, coils=arguments.get("coils", 1))
         return image, label, (), arguments

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import BASELINES, classical_denoise
+from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.transforms.array import RicianBiasCorrection
 
 __all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method"]
@@ -87,13 +88,14 @@ def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Se
 
 
 def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any] | None = None) -> Method:
-    """A trained network applied to one ``(H, W)`` slice at a time (the level is not given to it: blind)."""
+    """A trained network applied to one ``(H, W)`` slice at a time (the level is not given to it: blind; a network
+    that takes a level is told the blind estimate of the slice, :func:`~monai_nad.inference.inferer.noise_level_arguments`)."""
     network = network.eval()
 
     def denoise(image: np.ndarray, level: float) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-            return network(x)[0, 0].float().numpy()
+            return network(x, **noise_level_arguments(network, x))[0, 0].float().numpy()
 
     count = sum(p.numel() for p in network.parameters())
     return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)

@@ -27,6 +27,7 @@ from monai_nad.baselines.classical import classical_denoise
 from monai_nad.baselines.tuning import tune_baseline
 from monai_nad.data import mni_eval_arrays
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, real_anatomy_cell_name
+from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.metrics import foreground_psnr, median_scores, psnr, ssim
 from monai_nad.transforms.array import RicianBiasCorrection
 
@@ -99,13 +100,16 @@ def score_slices(denoised: np.ndarray, clean: np.ndarray, statistic: str = "mean
 
 
 def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | None = None) -> tuple[np.ndarray, list[float]]:
-    """Denoise ``(N, H, W)`` slices one at a time; return the result and the seconds per slice."""
+    """Denoise ``(N, H, W)`` slices one at a time; return the result and the seconds per slice.
+
+    A network that takes a noise level is told ``noise_std`` or, without it, the blind estimate of each slice
+    (:func:`~monai_nad.inference.inferer.noise_level_arguments`; estimated inside the timed call)."""
     out, times = [], []
     with torch.no_grad():
         for image in noisy:
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
             start = time.perf_counter()
-            y = net(x) if noise_std is None else net(x, noise_std=noise_std)
+            y = net(x, **noise_level_arguments(net, x, noise_std))
             times.append(time.perf_counter() - start)
             out.append(y[0, 0].numpy())
     return np.stack(out), times

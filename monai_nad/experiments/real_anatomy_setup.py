@@ -11,6 +11,7 @@ import torch
 from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
 from monai_nad.experiments.real_anatomy_report import method_summary
+from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.networks import RicianMeanInversion
 
 __all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
@@ -54,8 +55,9 @@ def _cost(net: torch.nn.Module) -> dict[str, Any]:
     else:
         from torch.utils.flop_counter import FlopCounterMode
 
+        x = torch.rand(1, 1, 181, 217)
         with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            net(torch.rand(1, 1, 181, 217))
+            net(x, **noise_level_arguments(net, x))
         cost["gflops"] = counter.get_total_flops() / 1e9
     return cost
 

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from monai.inferers import Inferer
 
-from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
+from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, blind_noise_std, estimate_noise_std
 
-__all__ = ["SliceWiseInferer"]
+__all__ = ["SliceWiseInferer", "noise_level_arguments", "takes_noise_level"]
 
 
 class SliceWiseInferer(Inferer):
@@ -77,9 +77,9 @@ class SliceWiseInferer(Inferer):
             network: a 2D network mapping ``(N, C, H, W)`` to the same shape.
             noise_std: for networks that take a noise level (``network(x, noise_std=...)``): one value per image
                 ``(B,)`` or per image and channel ``(B, C)``, a number, or a per-voxel map of the inputs' shape
-                (sliced with them). Without it the level is estimated blindly
-                (:func:`~monai_nad.transforms.noise.estimate_noise_std`): a 2D image by itself, a volume once from all
-                its voxels (shared by its slices).
+                (sliced with them). Without it the level is estimated blindly: a 2D image by itself
+                (:func:`~monai_nad.transforms.noise.blind_noise_std`), a volume once from all its voxels
+                (:func:`~monai_nad.transforms.noise.estimate_noise_std`; shared by its slices).
             coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
 
         Returns:
@@ -90,14 +90,14 @@ class SliceWiseInferer(Inferer):
         conductances: list[torch.Tensor] = []
         conditioned = takes_noise_level(network)
         if noise_std is not None and not conditioned:
-            raise ValueError(f"this network ({type(network).__name__}) does not take a noise level; run it without a known noise_std.")
+            raise _takes_no_level(network)
         extra: dict[str, Any] = {}
         if conditioned and coils is not None:
             extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
         if inputs.ndim == 4:
             if conditioned:  # the level is decided here, once per image, never by the network
                 if noise_std is None:
-                    noise_std = estimate_noise_std(inputs.detach().clamp(min=0), coils=extra.get("coils", 1))
+                    noise_std = blind_noise_std(inputs, coils=extra.get("coils", 1))
                 extra["noise_std"] = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             out = self._apply(network, inputs, conductances, **extra)
             self.last_conductance = conductances[0] if conductances else None
@@ -159,3 +159,30 @@ def takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
         return "noise_std" in inspect.signature(forward).parameters
     except (TypeError, ValueError):
         return False
+
+
+def noise_level_arguments(
+    network: Callable[..., torch.Tensor], x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1
+) -> dict[str, Any]:
+    """The keyword arguments that tell ``network`` the noise level of the batch ``x``, decided here once.
+
+    A network that takes a level (:func:`takes_noise_level`) gets ``{"noise_std": ...}``: the given ``noise_std``, or
+    without one the blind estimate of each image (:func:`~monai_nad.transforms.noise.blind_noise_std` for ``coils``
+    receiver coils); a network that takes none gets ``{}``.
+
+    Raises:
+        ValueError: a ``noise_std`` given for a network that takes none.
+
+    Example::
+
+        denoised = network(x, **noise_level_arguments(network, x))
+    """
+    if not takes_noise_level(network):
+        if noise_std is not None:
+            raise _takes_no_level(network)
+        return {}
+    return {"noise_std": blind_noise_std(x, coils=coils) if noise_std is None else noise_std}
+
+
+def _takes_no_level(network: Callable[..., torch.Tensor]) -> ValueError:
+    return ValueError(f"this network ({type(network).__name__}) does not take a noise level; run it without a known noise_std.")

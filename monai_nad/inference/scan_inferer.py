@@ -112,7 +112,11 @@ def choose_mode(
 
 class ScanBatch(NoiseLevelBatch):
     """:class:`~monai_nad.engines.NoiseLevelBatch` for user scans: also hands the voxel sizes (``"spacing"``) and the
-    scans' names to a :class:`ScanInferer`."""
+    scans' names to a :class:`ScanInferer`, and a scan's noise level only when it is given (the inferer estimates it
+    otherwise: ``estimate`` defaults to False)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"estimate": False, **kwargs})
 
     def __call__(self, batchdata, device=None, non_blocking: bool = False, **kwargs: Any):
         image, label, args, arguments = super().__call__(batchdata, device, non_blocking, **kwargs)

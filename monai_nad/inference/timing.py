@@ -8,6 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from monai_nad.inference.inferer import noise_level_arguments
+
 __all__ = ["denoise_slices"]
 
 
@@ -15,8 +17,9 @@ def denoise_slices(denoiser: torch.nn.Module | Callable[[np.ndarray], np.ndarray
     """Denoise a stack of 2D slices one at a time.
 
     Args:
-        denoiser: a network taking ``(1, 1, H, W)`` tensors (run under ``torch.inference_mode``), or a function
-            of one ``(H, W)`` array (a classical method).
+        denoiser: a network taking ``(1, 1, H, W)`` tensors (run under ``torch.inference_mode``; one that takes a noise
+            level is told the blind estimate of each slice, :func:`~monai_nad.inference.inferer.noise_level_arguments`,
+            inside the timed call), or a function of one ``(H, W)`` array (a classical method).
         noisy: slices ``(N, H, W)``.
 
     Returns:
@@ -28,7 +31,8 @@ def denoise_slices(denoiser: torch.nn.Module | Callable[[np.ndarray], np.ndarray
         for image in noisy:
             start = time.perf_counter()
             if is_net:
-                out = denoiser(torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None])[0, 0].numpy()
+                x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+                out = denoiser(x, **noise_level_arguments(denoiser, x))[0, 0].numpy()
             else:
                 out = np.asarray(denoiser(image))
             times.append(time.perf_counter() - start)

@@ -2,7 +2,8 @@
 
 :class:`NoiseConditionedCNN` reads the same three inputs as :class:`~monai_nad.networks.NoiseConditionedPDE`: the
 noisy image, its second-moment bias-corrected version ``sqrt(max(x^2 - 2 N sigma^2, 0))`` and the noise-level map,
-all divided by the image's robust intensity scale, with the noise level blind-estimated when it is not given. A
+all divided by the image's robust intensity scale; the noise level is given (estimated first by the caller when it is
+not known, :func:`~monai_nad.transforms.blind_noise_std`). A
 backbone predicts a residual added to the bias-corrected image, and the result is clamped to ``[0, max x]`` as the
 Neural PDE's is. Only the backbone differs, so a comparison trained with the same recipe compares architectures:
 
@@ -62,8 +63,9 @@ class NoiseConditionedCNN(nn.Module):
     Example::
 
         net = NoiseConditionedCNN(backbone="dncnn")
-        denoised = net(torch.rand(2, 1, 64, 64))                 # blind
-        denoised = net(torch.rand(2, 1, 64, 64), noise_std=0.05)
+        noisy = torch.rand(2, 1, 64, 64)
+        denoised = net(noisy, noise_std=0.05)
+        denoised = net(noisy, noise_std=blind_noise_std(noisy))  # the level not known: estimated first
     """
 
     def __init__(
@@ -102,8 +104,9 @@ class NoiseConditionedCNN(nn.Module):
         nn.init.zeros_(last.bias)
         use_channels_last(self, spatial_dims)
 
-    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
-        """Denoise a batch of magnitude images ``(B, C, H, W[, D])`` (arguments as the Neural PDE's).
+    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+        """Denoise a batch of magnitude images ``(B, C, H, W[, D])`` (arguments as the Neural PDE's; ``noise_std`` is
+        required).
 
         Returns:
             denoised images of ``x``'s shape, in ``[0, max x]``.

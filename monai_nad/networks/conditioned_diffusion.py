@@ -1,8 +1,9 @@
 """The learned-diffusivity family (seed 003) given what the noise-conditioned Neural PDE is given.
 
 :class:`NoiseConditionedDiffusion` wraps a :class:`~monai_nad.networks.DiffusivityPDE` so that it trains and runs
-with the real-scan recipe of the Neural PDE and the CNN baselines: the same call ``net(x, noise_std=None, coils=1)``,
-the same robust intensity scale, the same noise level (given, or blind-estimated by the same estimator) and a
+with the real-scan recipe of the Neural PDE and the CNN baselines: the same call ``net(x, noise_std, coils=1)``,
+the same robust intensity scale, the same noise level (given, or estimated first by the caller with the same estimator,
+:func:`~monai_nad.transforms.blind_noise_std`) and a
 second-moment Rician/non-central-chi bias removal. Only the denoising model differs, so a comparison trained with
 the same recipe compares models:
 
@@ -52,8 +53,9 @@ class NoiseConditionedDiffusion(nn.Module):
     Example::
 
         net = NoiseConditionedDiffusion(diffusivity="ka")
-        denoised = net(torch.rand(2, 1, 64, 64))                  # blind
-        denoised = net(torch.rand(2, 1, 64, 64), noise_std=0.05)
+        noisy = torch.rand(2, 1, 64, 64)
+        denoised = net(noisy, noise_std=0.05)
+        denoised = net(noisy, noise_std=blind_noise_std(noisy))  # the level not known: estimated first
     """
 
     def __init__(
@@ -79,8 +81,9 @@ class NoiseConditionedDiffusion(nn.Module):
         #: the learned strength of the bias removal, ``b = 2 sigmoid(logit)`` (1 at the start)
         self.bias_logit = nn.Parameter(torch.zeros(()))
 
-    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
-        """Denoise a batch of magnitude images ``(B, C, H, W[, D])`` (arguments as the Neural PDE's).
+    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+        """Denoise a batch of magnitude images ``(B, C, H, W[, D])`` (arguments as the Neural PDE's; ``noise_std`` is
+        required).
 
         Returns:
             denoised images of ``x``'s shape, in ``[0, max x]``.

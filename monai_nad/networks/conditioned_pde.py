@@ -26,36 +26,40 @@ from monai.networks.utils import pixelshuffle, pixelunshuffle
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
-from monai_nad.transforms.noise import estimate_noise_std, remove_magnitude_bias
+from monai_nad.transforms.noise import remove_magnitude_bias
 
-__all__ = ["NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "noise_level_map", "normalised_inputs"]
+__all__ = ["MISSING_NOISE_STD", "NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "noise_level_map", "normalised_inputs"]
 
 #: the floor under the root of the noise-conditioned networks' bias correction
 #: (:func:`~monai_nad.transforms.noise.remove_magnitude_bias` of intensity-normalised squared magnitudes): it keeps
 #: the gradient finite where the correction clips.
 SQUARED_FLOOR = 1e-6
 
+#: what a noise-conditioned network called without a noise level says
+MISSING_NOISE_STD = (
+    "this network needs the noise level noise_std (a number, one value per image (B,) or (B, C), or a map like the "
+    "image); when it is not known, estimate it first: noise_std = monai_nad.transforms.blind_noise_std(x) (what "
+    "monai-nad denoise and the inferers do)."
+)
 
-def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int = 1) -> torch.Tensor:
+
+def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor) -> torch.Tensor:
     """The noise standard deviation of every pixel of ``x`` as a map ``(B, C, H, W[, D])``.
 
     Args:
         x: noisy magnitude images ``(B, C, H, W[, D])``.
-        noise_std: ``None`` (estimated blindly per image and channel with
-            :func:`~monai_nad.transforms.estimate_noise_std`), a number, a tensor ``(B,)`` or ``(B, C)``
-            (one value per image or per image and channel), or a map broadcastable to ``x`` (spatially varying).
-        coils: number of receiver coils of a sum-of-squares magnitude (non-central chi noise); 1 for Rician.
+        noise_std: a number, a tensor ``(B,)`` or ``(B, C)`` (one value per image or per image and channel, e.g.
+            :func:`~monai_nad.transforms.blind_noise_std`), or a map broadcastable to ``x`` (spatially varying).
 
     Returns:
         a non-negative map with ``x``'s shape, dtype and device.
 
     Raises:
-        ValueError: a negative or non-finite noise level, or a shape that does not fit ``x``.
+        ValueError: no noise level (None), a negative or non-finite one, or a shape that does not fit ``x``.
     """
     if noise_std is None:
-        sigma = estimate_noise_std(x.detach().clamp(min=0), coils=coils).to(x.dtype)
-    else:
-        sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
+        raise ValueError(MISSING_NOISE_STD)
+    sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
     if sigma.ndim == 1 and sigma.shape[0] == x.shape[0] and x.shape[0] != 1:
         sigma = sigma[:, None]
     if sigma.ndim <= 2:
@@ -69,47 +73,42 @@ def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor | None, coi
     return sigma
 
 
-def check_coils(coils: int | float | torch.Tensor, blind: bool, like: torch.Tensor) -> torch.Tensor:
+def check_coils(coils: int | float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The coil count(s) a noise-conditioned network is given, as a flat tensor of ``like``'s dtype and device.
 
-    ``coils`` sets the magnitude bias ``2 N s^2`` that the networks remove by formula. With a given noise level it
-    may be any positive number: an effective ``N`` (correlated coils), or the ``N / f^2`` of a white-equivalent
-    level ``f s`` (:func:`~monai_nad.transforms.white_equivalent_factor`), which keeps the bias of the true level ``s``.
-    A blind call estimates the level for an integer coil count.
+    ``coils`` sets the magnitude bias ``2 N s^2`` that the networks remove by formula. It may be any positive number:
+    an effective ``N`` (correlated coils), or the ``N / f^2`` of a white-equivalent level ``f s``
+    (:func:`~monai_nad.transforms.white_equivalent_factor`), which keeps the bias of the true level ``s``. (A blind
+    estimate of the level, :func:`~monai_nad.transforms.blind_noise_std`, needs an integer count.)
 
     Raises:
-        ValueError: a count that is not positive and finite, or not an integer >= 1 in a blind call.
+        ValueError: a count that is not positive and finite.
     """
     coils_t = torch.as_tensor(coils, dtype=like.dtype, device=like.device).reshape(-1)
     if not bool(torch.isfinite(coils_t).all()) or bool((coils_t <= 0).any()):
         raise ValueError(f"coils must be positive, got {coils!r}.")
-    if blind and bool(((coils_t < 1) | (coils_t != torch.round(coils_t))).any()):
-        raise ValueError(f"blind noise estimation needs an integer coil count >= 1, got {coils!r}.")
     return coils_t
 
 
 def normalised_inputs(
-    x: torch.Tensor, noise_std: float | torch.Tensor | None, coils: int | torch.Tensor, scale_quantile: float = 0.99
+    x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor, scale_quantile: float = 0.99
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """What a noise-conditioned denoiser is given: the image and its noise map divided by the image's robust scale.
 
     Args:
         x: noisy magnitude images ``(B, C, H, W[, D])``.
-        noise_std: see :func:`noise_level_map` (``None``: blind).
-        coils: receiver coils, an int or one per image ``(B,)`` (only with a given ``noise_std``; see
-            :func:`check_coils`).
+        noise_std: the noise level, see :func:`noise_level_map`.
+        coils: receiver coils, a number or one per image ``(B,)`` (see :func:`check_coils`).
         scale_quantile: quantile of ``|x|`` used as the intensity scale.
 
     Returns:
         ``(x / scale, sigma / scale, coils as (B|1, 1, ...), scale (B, 1, ...))``.
 
     Raises:
-        ValueError: fewer than one coil, per-image coil counts in a blind call, or a bad noise level.
+        ValueError: no noise level or a bad one, or a coil count that is not positive.
     """
-    coils_t = check_coils(coils, noise_std is None, x).reshape(-1, *[1] * (x.ndim - 1))
-    if noise_std is None and coils_t.numel() != 1:
-        raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
-    sigma = noise_level_map(x, noise_std, int(coils_t.flatten()[0]) if noise_std is None else 1)
+    coils_t = check_coils(coils, x).reshape(-1, *[1] * (x.ndim - 1))
+    sigma = noise_level_map(x, noise_std)
     scale = robust_intensity_scale(x, scale_quantile)
     return x / scale, sigma / scale, coils_t, scale
 
@@ -164,8 +163,8 @@ class NoiseConditionedPDE(nn.Module):
 
         net = NoiseConditionedPDE(spatial_dims=2)
         noisy = torch.rand(2, 1, 96, 80)
-        blind = net(noisy)                       # noise level estimated per image
         known = net(noisy, noise_std=0.05)       # or a (B,), (B, C) tensor, or a map like noisy
+        blind = net(noisy, noise_std=blind_noise_std(noisy))  # not known: estimated first (monai_nad.transforms)
     """
 
     def __init__(
@@ -305,15 +304,15 @@ class NoiseConditionedPDE(nn.Module):
         return v[tuple(crop)] * scale, conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
 
     def forward(
-        self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None
+        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Denoise a batch of magnitude images.
 
         Args:
             x: noisy images ``(B, C, H, W[, D])``, non-negative, any intensity scale.
-            noise_std: the noise level (see :func:`noise_level_map`); ``None`` estimates it blindly.
-            coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per image ``(B,)``
-                when ``noise_std`` is given.
+            noise_std: the noise level (see :func:`noise_level_map`), required: when it is not known, estimate it first
+                with :func:`~monai_nad.transforms.blind_noise_std` (as the inferers do).
+            coils: receiver coils of a sum-of-squares magnitude (1: Rician); a number, or one per image ``(B,)``.
             context: ``(B, context_channels, H, W[, D])`` guiding images in ``x``'s intensity units (for example its
                 neighbouring slices), for a network built with ``context_channels``; None otherwise.
 
@@ -321,13 +320,14 @@ class NoiseConditionedPDE(nn.Module):
             denoised images of ``x``'s shape, in ``[0, max x]``.
 
         Raises:
-            TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`) or noise level.
+            TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`) or noise level (None
+                included).
         """
         if self.self_ensemble == 1:
             return self._run(x, noise_std, coils, context)[0]
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
-        if noise_std is None:  # estimate once; the estimate does not depend on the orientation
-            noise_std = noise_level_map(x, None, int(torch.as_tensor(coils).flatten()[0]))
+        if noise_std is None:
+            raise ValueError(MISSING_NOISE_STD)
         sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
         total = torch.zeros_like(x)
         for flips, transpose in _orientations(self.self_ensemble):
@@ -342,7 +342,7 @@ class NoiseConditionedPDE(nn.Module):
         return total / self.self_ensemble
 
     def forward_with_conductance(
-        self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1
+        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoise and return the conductances ``(B, groups, E, H, W[, D])`` in ``[0, 1]`` (0 stops diffusion)."""
         return self._run(x, noise_std, coils)

@@ -86,8 +86,8 @@ class SliceContextPDE(nn.Module):
 
         net = SliceContextPDE(context_slices=2)
         volume = torch.rand(1, 1, 96, 80, 12)
-        blind = net(volume)                  # one noise level estimated for the whole volume
         known = net(volume, noise_std=0.05)  # or (B,) values, or a map like the volume
+        blind = net(volume, noise_std=blind_noise_std(volume))  # not known: one level estimated per volume first
     """
 
     def __init__(
@@ -162,31 +162,29 @@ class SliceContextPDE(nn.Module):
             out[key] = wide
         return out
 
-    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
         """Denoise a batch of magnitude volumes.
 
         Args:
             x: noisy volumes ``(B, 1, H, W, D)``, slices along the last axis; any depth ``D >= 1``.
-            noise_std: the noise level: ``None`` (estimated once per volume from all its voxels), a number, ``(B,)``
-                values, or a map like ``x``.
-            coils: receiver coils of a sum-of-squares magnitude (1: Rician); an int, or one per volume ``(B,)``
-                when ``noise_std`` is given (then any positive number: see :func:`check_coils`).
+            noise_std: the noise level, required: a number, ``(B,)`` values, or a map like ``x``; when it is not known,
+                estimate it first, once per volume: :func:`~monai_nad.transforms.blind_noise_std` (as the inferers do).
+            coils: receiver coils of a sum-of-squares magnitude (1: Rician); a number, or one per volume ``(B,)``
+                (any positive number: see :func:`check_coils`).
 
         Returns:
             denoised volumes of ``x``'s shape.
 
         Raises:
             TypeError, ValueError: a bad batch (see :func:`~monai_nad.networks.check_image_batch`; the in-plane axes
-                need at least 3 voxels) or noise level.
+                need at least 3 voxels) or noise level (None included).
         """
         check_image_batch(x, 3, 1, 1)
         if min(x.shape[2:4]) < self.min_spatial_size:
             raise ValueError(f"input in-plane size {tuple(x.shape[2:4])} is too small: H and W need at least {self.min_spatial_size} voxels.")
         b, _, h, w, d = x.shape
-        coils_t = check_coils(coils, noise_std is None, x)
-        sigma = noise_level_map(x, noise_std, int(coils_t[0]) if noise_std is None else 1)
-        if noise_std is None and coils_t.numel() != 1:
-            raise ValueError("blind noise estimation needs one coil count for the batch (an int).")
+        coils_t = check_coils(coils, x)
+        sigma = noise_level_map(x, noise_std)
         neighbours = reflected_neighbours(d, self.context_slices, x.device)  # (D, 2k)
         slices = x[:, 0].permute(0, 3, 1, 2)  # (B, D, H, W)
         levels = sigma[:, 0].permute(0, 3, 1, 2)

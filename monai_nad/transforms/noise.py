@@ -1,7 +1,8 @@
 """The noise of magnitude MR images in one place: estimate its level, correct its bias, synthesise it.
 
 - *Estimate*: :func:`estimate_noise_sigma` (one image, per channel) and :func:`estimate_noise_std` (a batch, per image
-  and channel; what the inferers use); :func:`~monai_nad.transforms.noise_map.estimate_noise` builds the spatial map
+  and channel; what the inferers use), :func:`blind_noise_std` (the level a noise-conditioned network is told when none
+  is known); :func:`~monai_nad.transforms.noise_map.estimate_noise` builds the spatial map
   and the coil count on the same helpers.
 - *Correct*: :func:`magnitude_bias_correction` (``sqrt(max(m^2 - 2 b N s^2, 0))``) and its core
   :func:`remove_magnitude_bias` for second moments that are already squared (the networks diffuse ``m^2``).
@@ -59,6 +60,7 @@ __all__ = [
     "NOISE_STD_METHODS",
     "estimate_noise_sigma",
     "estimate_noise_std",
+    "blind_noise_std",
     "magnitude_bias_correction",
     "remove_magnitude_bias",
     "rician_noise",
@@ -460,6 +462,28 @@ def estimate_noise_std(
     levels = np.stack([estimate_noise_sigma(v, coils=n, method=method, max_voxels=max_voxels) for v, n in zip(images, counts)])
     dtype = x.dtype if x.is_floating_point() else torch.float32
     return torch.as_tensor(levels, dtype=dtype, device=x.device)
+
+
+def blind_noise_std(x: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+    """The noise level a noise-conditioned network is told when none is known: the blind estimate of each image.
+
+    The noise-conditioned networks (:class:`~monai_nad.networks.NoiseConditionedPDE` and its kin) need ``noise_std``;
+    the callers decide it: given, or this estimate (the inferers, :class:`~monai_nad.engines.NoiseLevelBatch` for
+    batches without a level, the experiments). It is :func:`estimate_noise_std` (``"auto"``, every voxel) of ``x``
+    with negative values (interpolation, round-off) read as 0.
+
+    Args:
+        x: magnitude images ``(B, C, *spatial)``: a batch of 2D images, or of volumes (one estimate per volume).
+        coils: receiver coils of a sum-of-squares magnitude (1: Rician): one integer count, or one per image ``(B,)``.
+
+    Returns:
+        ``(B, C)`` noise levels on ``x``'s device, in its dtype (float32 for integer input), without gradient.
+
+    Example::
+
+        denoised = net(noisy, noise_std=blind_noise_std(noisy))
+    """
+    return estimate_noise_std(x.detach().clamp(min=0), coils=coils)
 
 
 def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int, ...]):

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
+from monai_nad.transforms import blind_noise_std
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = default_bundle()
@@ -213,9 +214,9 @@ def test_multi_gpu_train_json_builds_the_distributed_trainer(tmp_path):
 def test_verify_net_in_out_and_ckpt_export(tmp_path):
     from monai.bundle import ConfigParser, ckpt_export, verify_net_in_out
 
-    # the shipped network maps a noisy batch to the denoised batch by itself (blind)
+    # the shipped network maps a noisy batch and its noise level (the metadata's two inputs) to the denoised batch
     verify_net_in_out(net_id="network_def", meta_file=str(CONFIGS / "metadata.json"), config_file=[str(CONFIGS / "common.json"), str(CONFIGS / "inference.json")],
-                      n=4, any=16, device="cpu", bundle_root=str(BUNDLE))
+                      n=4, any=16, device="cpu", bundle_root=str(BUNDLE), extra_forward_args={"noise_std": 0.05})
     # the v0.2 diffusion network (its train.json) exports to TorchScript
     parser = ConfigParser()
     parser.read_config(str(V02_CONFIGS / "train.json"))
@@ -243,7 +244,7 @@ def test_shipped_checkpoint_is_small_and_loads_safely():
     x = torch.as_tensor(noisy[:1]).float().reshape(1, 1, *noisy.shape[-2:])
     y_clean = torch.as_tensor(clean[:1]).float().reshape(x.shape)
     with torch.no_grad():
-        for y in (net(x), net(x, noise_std=0.1)):  # blind and with the known noise level
+        for y in (net(x, noise_std=blind_noise_std(x)), net(x, noise_std=0.1)):  # blind and with the known noise level
             assert y.shape == x.shape and y.min() >= 0
             assert (y - y_clean).pow(2).mean() < 0.1 * (x - y_clean).pow(2).mean()
 
@@ -434,7 +435,7 @@ def test_shipped_model_gives_back_a_nearly_clean_image():
     s = 0.005
     noisy = torch.sqrt((clean + s * torch.randn(clean.shape, generator=g)) ** 2 + (s * torch.randn(clean.shape, generator=g)) ** 2)
     with torch.no_grad():
-        out = net(noisy)
+        out = net(noisy, noise_std=blind_noise_std(noisy))
     assert float(psnr(out, clean)) >= float(psnr(noisy, clean)) - 0.1
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from monai_nad.networks import NoiseConditionedDiffusion
+from monai_nad.transforms import blind_noise_std
 
 SIZES = {"foe_s": {"kernel_size": 3, "num_experts": 4}}
 
@@ -20,7 +21,9 @@ def test_range_and_scale_equivariance(diffusivity, spatial_dims):
     assert y.shape == x.shape
     assert bool((y >= 0).all()) and bool((y <= x.amax(dim=tuple(range(1, x.ndim)), keepdim=True) + 1e-6).all())
     torch.testing.assert_close(net(4.0 * x, noise_std=0.2), 4.0 * y, rtol=1e-4, atol=1e-5)
-    assert net(x).shape == x.shape  # blind: the noise level is estimated
+    assert net(x, noise_std=blind_noise_std(x)).shape == x.shape  # blind: the noise level estimated first
+    with pytest.raises(ValueError, match="blind_noise_std"):
+        net(x, noise_std=None)  # the network never estimates it
 
 
 def test_noise_level_steers_the_smoothing():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from monai_nad.engines import NoiseLevelBatch
 from monai_nad.networks import NoiseConditionedPDE, noise_level_map
+from monai_nad.transforms import blind_noise_std
 
 
 def _rician(clean: torch.Tensor, sigma: float, seed: int = 0) -> torch.Tensor:
@@ -31,11 +32,35 @@ def test_shapes_blind_and_known_sigma(spatial_dims, size):
     torch.manual_seed(0)
     net = NoiseConditionedPDE(spatial_dims=spatial_dims, features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
     noisy = _rician(_phantom(size).repeat(2, 1, *[1] * spatial_dims), 0.05)
-    outputs = [net(noisy), net(noisy, noise_std=0.05), net(noisy, noise_std=torch.tensor([0.05, 0.1])), net(noisy, noise_std=torch.full_like(noisy, 0.05))]
+    blind = blind_noise_std(noisy)
+    assert blind.shape == (2, 1)
+    outputs = [net(noisy, noise_std=blind), net(noisy, noise_std=0.05), net(noisy, noise_std=torch.tensor([0.05, 0.1])), net(noisy, noise_std=torch.full_like(noisy, 0.05))]
     for out in outputs:
         assert out.shape == noisy.shape and torch.isfinite(out).all()
     out, c = net.forward_with_conductance(noisy, 0.05)
     assert c.shape == (2, 2, net.stencil.num_edges, *size) and c.min() >= 0 and c.max() <= 1
+
+
+@pytest.mark.parametrize("self_ensemble", [1, 2])
+def test_the_network_never_estimates_the_noise_level(self_ensemble):
+    """``noise_std`` is required: None is refused with a message that says how to estimate it first."""
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, self_ensemble=self_ensemble)
+    x = torch.rand(1, 1, 16, 16)
+    with pytest.raises(ValueError, match="blind_noise_std"):
+        net(x, None)
+    with pytest.raises(ValueError, match="blind_noise_std"):
+        net.forward_with_conductance(x, noise_std=None)
+    with pytest.raises(TypeError, match="noise_std"):
+        net(x)
+
+
+def test_noise_level_batch_tells_the_blind_level_of_a_batch_without_one():
+    noisy = _rician(_phantom((24, 20)).repeat(2, 1, 1, 1), 0.05)
+    image, _, _, arguments = NoiseLevelBatch()({"image": noisy, "label": noisy})
+    torch.testing.assert_close(arguments["noise_std"], blind_noise_std(noisy), rtol=0, atol=0)
+    assert "noise_std" not in NoiseLevelBatch(estimate=False)({"image": noisy})[3]
+    given = NoiseLevelBatch()({"image": noisy, "noise_std": torch.tensor([0.05, 0.1])})[3]["noise_std"]
+    torch.testing.assert_close(given, torch.tensor([0.05, 0.1]))
 
 
 @settings(max_examples=15, deadline=None)
@@ -91,7 +116,8 @@ def test_every_parameter_trains():
 
 @pytest.mark.parametrize(
     "noise_std, message",
-    [(-0.1, "non-negative"), (float("nan"), "finite"), (torch.ones(3), "does not fit"), (torch.ones(1, 1, 5, 5), "does not fit")],
+    [(-0.1, "non-negative"), (float("nan"), "finite"), (torch.ones(3), "does not fit"), (torch.ones(1, 1, 5, 5), "does not fit"),
+     (None, "blind_noise_std")],
 )
 def test_bad_noise_levels_are_refused(noise_std, message):
     with pytest.raises(ValueError, match=message):
@@ -118,11 +144,12 @@ def _random_net(**kwargs) -> NoiseConditionedPDE:
 @pytest.mark.parametrize("noise_std", [0.05, "map"])
 def test_self_ensemble_of_eight_is_orientation_equivariant(noise_std):
     """With 8 orientations, flipping or transposing the input does the same to the output, for any weights;
-    run blind, the ensemble shares one noise estimate of the input between its passes."""
+    told one level per image, the ensemble gives every pass that level (as the same level given as a map)."""
     one, eight = _random_net(), _random_net(self_ensemble=8)
     x = _rician(_phantom((21, 17)).repeat(2, 1, 1, 1), 0.05)
     with torch.no_grad():
-        torch.testing.assert_close(eight(x), eight(x, noise_std=noise_level_map(x, None)))
+        blind = blind_noise_std(x)
+        torch.testing.assert_close(eight(x, noise_std=blind), eight(x, noise_std=noise_level_map(x, blind)))
     level = torch.rand_like(x) * 0.1 if noise_std == "map" else noise_std
     turns = [lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)]
     with torch.no_grad():

@@ -87,19 +87,23 @@ def test_slice_chunks_do_not_change_the_result():
     chunked = SliceContextPDE(context_slices=2, slice_batch=64, pixel_budget=16 * 16 * 2, **SMALL).eval()
     chunked.load_state_dict(whole.state_dict())
     with torch.no_grad():
-        torch.testing.assert_close(chunked(x), whole(x), rtol=0, atol=1e-6)
+        torch.testing.assert_close(chunked(x, noise_std=0.05), whole(x, noise_std=0.05), rtol=0, atol=1e-6)
 
 
 def test_blind_estimate_is_one_level_per_volume_and_scale_equivariance():
-    from monai_nad.transforms.noise import estimate_noise_std
+    from monai_nad.transforms.noise import blind_noise_std, estimate_noise_std
 
     torch.manual_seed(3)
     net = SliceContextPDE(**SMALL).eval()
     x = _volume(level=0.08)
     with torch.no_grad():
-        out = net(x)
+        blind = blind_noise_std(x)
+        assert blind.shape == (1, 1)
+        out = net(x, noise_std=blind)
         level = float(estimate_noise_std(x)[0, 0])  # one estimate from every voxel of the volume
         torch.testing.assert_close(out, net(x, noise_std=level), rtol=0, atol=1e-6)
+        with pytest.raises(ValueError, match="blind_noise_std"):
+            net(x, noise_std=None)  # the network never estimates it
         torch.testing.assert_close(net(7.0 * x, noise_std=7.0 * level), 7.0 * out, rtol=1e-4, atol=1e-5)
     assert out.shape == x.shape and torch.isfinite(out).all() and out.min() >= 0
 
@@ -107,11 +111,11 @@ def test_blind_estimate_is_one_level_per_volume_and_scale_equivariance():
 def test_bad_inputs_are_named():
     net = SliceContextPDE(**SMALL)
     with pytest.raises(ValueError, match="spatial_dims=3"):
-        net(torch.rand(1, 1, 16, 16))
+        net(torch.rand(1, 1, 16, 16), noise_std=0.05)
     with pytest.raises(ValueError, match="channels"):
-        net(torch.rand(1, 2, 16, 16, 4))
+        net(torch.rand(1, 2, 16, 16, 4), noise_std=0.05)
     with pytest.raises(ValueError, match="in-plane size"):
-        net(torch.rand(1, 1, 2, 16, 4))
+        net(torch.rand(1, 1, 2, 16, 4), noise_std=0.05)
     with pytest.raises(ValueError, match="context_slices"):
         SliceContextPDE(context_slices=0)
     with pytest.raises(ValueError, match="one-channel volumes"):
