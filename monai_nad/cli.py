@@ -30,7 +30,36 @@ __all__ = ["main", "RESEARCH_COMMANDS"]
 #: the module that carries out ``monai-nad compare`` (tables and figures of the experiments), loaded when it runs
 RESEARCH_COMMANDS = "monai_nad.experiments.cli_commands"
 
+#: the packages that importing MONAI loads when they are installed and that no command here uses through MONAI:
+#: MONAI imports all its modules, and its MLflow handler, its pandas datasets, its profiling, its plots and one of its
+#: metrics import these at module level with ``optional_import``. About a quarter of a small image's run
+#: (:func:`_import_monai`).
+MONAI_UNUSED = ("mlflow", "pandas", "sklearn", "matplotlib")
+
 logger = logging.getLogger("monai_nad")
+
+
+def _import_monai(lean: bool) -> None:
+    """Import MONAI for a command; ``lean``: without the packages of :data:`MONAI_UNUSED`.
+
+    While MONAI is imported those packages are unimportable, so MONAI's modules keep its placeholders for them (which
+    raise :class:`~monai.utils.OptionalImportError` if used: MONAI's ``MLFlowHandler``, ``CSVDataset``, plots and
+    embedding metrics; the bundles' inference uses none of them); then they are importable again, so the commands'
+    own modules and any later ``import`` get the real packages (the demo's figure, pybids's pandas). Only where the
+    process is the command's own (:func:`main` run as the program) and MONAI is not imported yet: a Python caller of
+    ``main([...])`` keeps its MONAI as it is.
+    """
+    if not lean or "monai" in sys.modules:
+        return
+    absent = [name for name in MONAI_UNUSED if name not in sys.modules]
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError, as if not installed
+    try:
+        importlib.import_module("monai")
+    finally:
+        for name in absent:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -294,7 +323,9 @@ def _finish_study(args: argparse.Namespace, result: dict, threads: int, extra: s
 def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     """Carry out the parsed command; returns the exit status."""
     try:
+        lean = argv is None  # the process is the command's own: MONAI without what it would load and no command uses
         if args.command == "report":
+            _import_monai(lean)
             from monai_nad.inference.reports import merge_reports, write_report_file
 
             merged = merge_reports(args.reports)
@@ -310,6 +341,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             if args.analysis_level == "group":
                 print("monai-nad: nothing to do at group level (scans are denoised at participant level)")
                 return 0
+            _import_monai(lean)
             import torch
 
             from monai_nad.bids import denoise_bids  # pybids only for this command
@@ -326,6 +358,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             extra = f"BIDS derivative dataset: {args.output_dir} ({len(result['sidecars'])} sidecar/bval/bvec file(s) written)"
             return _finish_study(args, result, threads, extra)
         if args.command == "denoise":
+            _import_monai(lean)
             import torch
 
             from monai_nad.inference.ray_data import denoise_with_ray
@@ -345,6 +378,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                 noise_estimate=args.noise_estimate, bvals=args.bvals, bvecs=args.bvecs,
             )
             return _finish_study(args, result, threads)
+        _import_monai(lean)
         result = demo(args.output_dir, bundle=args.bundle, device=args.device, overwrite=args.overwrite)
         print(_summary(result))
         for name in ("noisy", "denoised"):
