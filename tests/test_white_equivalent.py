@@ -12,7 +12,7 @@ import torch
 
 from monai_nad.inference import ScanInferer
 from monai_nad.networks import NoiseConditionedPDE
-from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, benchmark_1d_slice, blind_noise_std, estimate_noise, white_equivalent_factor
+from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, benchmark_1d_slice, blind_noise_std, estimate_noise, psd_correlation_lengths, white_equivalent_factor
 
 
 def _phantom(n: int = 96) -> np.ndarray:
@@ -111,3 +111,19 @@ def test_networks_take_a_fractional_coil_count_a_blind_estimate_an_integer_one()
                 net(x, noise_std=0.1, coils=bad)
         with pytest.raises(ValueError, match="coils"):
             blind_noise_std(x, coils=0.5)  # a blind estimate needs an integer count
+
+
+@pytest.mark.parametrize("condition", ["filtered", "sos8", "partial_fourier"])
+def test_the_widths_of_a_true_psd_are_what_the_estimator_reads_from_the_air(condition):
+    """Training tells the white-equivalent level from the simulation's true PSD; inference from the widths the
+    estimator measures: the two levels agree (the widths of a white PSD are 1). Partial Fourier's PSD is that of the
+    real channel, narrower than the ``|rho|`` read from the air's power, but both tell ``f = 1``."""
+    assert psd_correlation_lengths(np.ones((64, 64))) == (1.0, 1.0)
+    assert psd_correlation_lengths(np.zeros((32, 32))) == (1.0, 1.0)
+    volume, _ = _slab(condition)
+    measured = estimate_noise(volume).correlation_lengths[:2]
+    true = psd_correlation_lengths(benchmark_1d_slice(_phantom(), 0, condition, 0.05).noise_psd)
+    if condition != "partial_fourier":
+        assert true == pytest.approx(measured, rel=0.2, abs=0.2)
+    for gain in WHITE_EQUIVALENT_GAIN.values():
+        assert white_equivalent_factor(true, gain) == pytest.approx(white_equivalent_factor(measured, gain), rel=0.15)

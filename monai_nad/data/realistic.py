@@ -52,6 +52,7 @@ from monai_nad.data.mni import mni_template_path, shift_contrast
 from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
 from monai_nad.transforms.augment import RandContrastInversiond
 from monai_nad.transforms.noise import rician_noise
+from monai_nad.transforms.noise_map import psd_correlation_lengths, white_equivalent_factor
 from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
 from monai_nad.transforms.scanner_noise import RandScannerNoised
 
@@ -312,7 +313,31 @@ class _WholeCoilsd(Transform):
         return d
 
 
-def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35) -> OneOf:
+class _WhiteEquivalentd(Transform):
+    """Tell the white-equivalent level of correlated noise: ``noise_std`` times ``f``, ``coils`` divided by ``f^2``.
+
+    ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
+    (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
+    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed.
+    """
+
+    def __init__(self, gain: float, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils") -> None:
+        white_equivalent_factor((1.0,), gain)  # validates the gain
+        self.gain, self.psd_key, self.noise_std_key, self.coils_key = float(gain), psd_key, noise_std_key, coils_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        psd = d.pop(self.psd_key, None)
+        if psd is None:
+            return d
+        psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
+        factor = white_equivalent_factor(psd_correlation_lengths(psd), self.gain)
+        d[self.noise_std_key] = d[self.noise_std_key] * factor
+        d[self.coils_key] = float(d[self.coils_key]) / factor**2
+        return d
+
+
+def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
     """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
     magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
     effective coil count.
@@ -325,11 +350,12 @@ def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: flo
     Args:
         level: range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
         sense_weight: the share of SENSE pairs. Defaults to 0.35.
+        psd_key: where the noise PSD goes (for :class:`_WhiteEquivalentd`); None: not written. Defaults to None.
 
     Returns:
         a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
     """
-    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "log_uniform": True}
+    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
     direct = RandScannerNoised("image", noise_std=tuple(level), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
                                combination_weights=(0.4, 0.45, 0.15), **keys)
     sense = RandScannerNoised("image", noise_std=(level[0] / 4, level[1] / 4), coils=(4, 16), combinations=("sense",),
@@ -350,13 +376,13 @@ class _ClipNonNegatived(Transform):
         return d
 
 
-def _noise_pairs(level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float):
+def _noise_pairs(level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None):
     white = RandMagnitudeNoisePaird("image", noise_std=level, coil_prob=coil_prob, varying_prob=varying_prob)
     if not 0.0 <= scanner_prob <= 1.0:
         raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
     if scanner_prob == 0.0:
         return white
-    return OneOf([white, scanner_noise_pairs(level)], weights=[1.0 - scanner_prob, scanner_prob])
+    return OneOf([white, scanner_noise_pairs(level, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
 
 
 def realistic_transforms(
@@ -367,6 +393,7 @@ def realistic_transforms(
     varying_prob: float = 0.3,
     depth: int | None = None,
     scanner_prob: float = 0.0,
+    white_gain: float | None = None,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -381,6 +408,10 @@ def realistic_transforms(
         scanner_prob: the share of pairs made through a simulated acquisition (:func:`scanner_noise_pairs`: correlated,
             multi-coil and parallel-imaging noise, the label the reference through the same noise-free pipeline)
             instead of white magnitude noise added to the image. Defaults to 0.
+        white_gain: tell the network the white-equivalent level of a simulated acquisition's correlated noise
+            (:class:`_WhiteEquivalentd`: the std map times ``f = white_equivalent_factor(widths of the true PSD,
+            white_gain)``, the coil count over ``f^2``, which inference tells the network from the estimated widths);
+            None: the per-pixel std and the effective coil count rounded to a whole number. Defaults to None.
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
@@ -418,9 +449,9 @@ def realistic_transforms(
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             _ClipNonNegatived("image"),
-            _noise_pairs(level, coil_prob, varying_prob, scanner_prob),
+            _noise_pairs(level, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
+            *([_WholeCoilsd("coils")] if white_gain is None else [_WhiteEquivalentd(white_gain, "psd")]),
             SelectItemsd(("image", "label", "noise_std", "coils")),
-            _WholeCoilsd("coils"),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
     )
@@ -454,6 +485,7 @@ def realistic_training_dataset(
     depth: int | None = None,
     volume_weights: Sequence[float] | None = None,
     scanner_prob: float = 0.0,
+    white_gain: float | None = None,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -472,6 +504,8 @@ def realistic_training_dataset(
             before (a single-subject scan) beside the MNI template. Defaults to None (every volume weight 1).
         scanner_prob: the share of pairs made through a simulated scanner acquisition (see
             :func:`realistic_transforms`). Defaults to 0.
+        white_gain: the white-equivalent level of correlated noise told to the network (see
+            :func:`realistic_transforms`). Defaults to None.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
@@ -487,7 +521,7 @@ def realistic_training_dataset(
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
-    chain = realistic_transforms(patch_size, level, depth=depth, scanner_prob=scanner_prob)
+    chain = realistic_transforms(patch_size, level, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain)
     chain.set_random_state(seed)
     return Dataset(data, chain)
 

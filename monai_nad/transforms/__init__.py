@@ -69,7 +69,7 @@ from monai_nad.transforms.pairs import (
     make_noise_transform,
     noise_seed,
 )
-from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, white_equivalent_factor
+from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, psd_correlation_lengths, white_equivalent_factor
 from monai_nad.transforms.scanner_noise import (
     BENCHMARK_1D_CONDITIONS,
     COMBINATIONS,
@@ -93,6 +93,7 @@ __all__ = [
     "NoiseEstimate",
     "estimate_noise",
     "white_equivalent_factor",
+    "psd_correlation_lengths",
     "WHITE_EQUIVALENT_GAIN",
     "BlindSpotMaskd",
     "BlindSpotMaskD",

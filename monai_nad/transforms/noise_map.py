@@ -95,7 +95,7 @@ from monai_nad.transforms.noise import (
     _window,
 )
 
-__all__ = ["NoiseEstimate", "estimate_noise", "white_equivalent_factor", "MAX_ESTIMATED_COILS", "WHITE_EQUIVALENT_GAIN"]
+__all__ = ["NoiseEstimate", "estimate_noise", "white_equivalent_factor", "psd_correlation_lengths", "MAX_ESTIMATED_COILS", "WHITE_EQUIVALENT_GAIN"]
 
 #: the largest coil count :func:`estimate_noise` reports.
 MAX_ESTIMATED_COILS = 32
@@ -779,6 +779,26 @@ def white_equivalent_factor(correlation_lengths: Sequence[float], gain: float) -
         raise ValueError(f"gain must be positive, got {gain!r}.")
     p0 = math.prod(max(1.0, 1.0 + _GAUSSIAN_LAG_SUM * (w - 1.0)) for w in widths)
     return max(1.0, gain * math.sqrt(p0))
+
+
+def psd_correlation_lengths(psd: np.ndarray) -> tuple[float, ...]:
+    """The autocorrelation's full width at half maximum along each axis of a noise PSD, as :func:`estimate_noise`
+    measures it from the air (``|rho|``, in pixels; 1 for white noise).
+
+    Args:
+        psd: the noise power spectral density over the k-space axes in the bm3d convention (any positive scale),
+            e.g. :attr:`~monai_nad.transforms.RandScannerNoise.noise_psd`; all zeros (no noise) counts as white.
+
+    Returns:
+        one width per axis of ``psd``.
+    """
+    psd = np.asarray(psd, dtype=np.float64)
+    acf = np.fft.ifftn(psd).real
+    if not acf.flat[0] > 0:
+        return tuple(1.0 for _ in psd.shape)
+    rho = np.fft.fftshift(np.abs(acf / acf.flat[0]))
+    crop = tuple(slice(n // 2 - min(n // 2, n - 1 - n // 2, 16), n // 2 + min(n // 2, n - 1 - n // 2, 16) + 1) for n in rho.shape)
+    return _widths(rho[crop])  # lags -L..L about the centre, as estimate_noise measures them
 
 
 def _upsample_depth(std_map: np.ndarray, air: np.ndarray, depth: int, step: int) -> tuple[np.ndarray, np.ndarray]:

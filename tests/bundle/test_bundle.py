@@ -368,6 +368,8 @@ def test_inference_network_is_the_one_train_json_trains():
     (["--volume-weights", "1", "inf"], "--volume-weights needs one positive number per volume (mni colin27)"),
     (["--sigma-jitter", "-0.1"], "--sigma-jitter must lie in [0, 1]"),
     (["--scanner-prob", "1.5"], "--scanner-prob must lie in [0, 1]"),
+    (["--white-gain", "0"], "--white-gain must be a positive number"),
+    (["--noise-levels", "0.2", "0.1"], "--noise-levels needs 0 < LOW <= HIGH"),
 ])
 def test_train_real_scan_refuses_bad_sampling_settings_in_one_line(flags, message, tmp_path, capsys):
     import runpy
@@ -470,6 +472,8 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
 
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5))
     assert command[command.index("--scanner_prob") + 1] == "0.5"
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, white_gain=0.7, noise_levels=(0.01, 0.3)))
+    assert command[command.index("--white_gain") + 1] == "0.7" and json.loads(command[command.index("--noise_levels") + 1]) == [0.01, 0.3]
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5

@@ -161,3 +161,22 @@ def test_volume_weights_set_each_volumes_share_of_the_patches(poisoned):
     for bad in ((1.0,), (1.0, 0.0), (1.0, -2.0), (1.0, float("nan"))):
         with pytest.raises(ValueError, match="volume_weights must be one positive number per volume"):
             realistic_training_dataset(patch_size=32, samples_per_slice=1, volume_weights=bad)
+
+
+def test_scanner_pairs_can_tell_the_white_equivalent_level_with_the_bias_of_the_true_one(poisoned):
+    """``white_gain``: the std map times ``f >= 1`` (``f > 1`` for correlated noise, 1 for white), the coil count over
+    ``f^2`` (so ``2 N s^2`` is unchanged); the images themselves are the same draws."""
+    plain = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5)
+    told = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5, white_gain=0.7)
+    factors = []
+    for i in range(0, 60, 2):
+        a, b = plain[i], told[i]
+        assert set(b) == {"image", "label", "noise_std", "coils"}
+        torch.testing.assert_close(a["image"], b["image"])
+        ratio = b["noise_std"] / a["noise_std"]
+        factor = float(ratio.flatten()[0])
+        torch.testing.assert_close(ratio, torch.full_like(ratio, factor), rtol=1e-5, atol=0)
+        assert factor >= 1.0 and b["coils"] > 0
+        assert round(b["coils"] * factor**2) == a["coils"] or (factor == 1.0 and b["coils"] == a["coils"])
+        factors.append(factor)
+    assert any(f == 1.0 for f in factors) and any(f > 1.5 for f in factors)
