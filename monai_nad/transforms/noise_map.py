@@ -80,6 +80,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.config import NdarrayOrTensor
+from scipy import fft as sfft
 from scipy import ndimage, stats
 
 from monai_nad.transforms.noise import (
@@ -390,13 +391,12 @@ def _masked_acf(v: np.ndarray, mask: np.ndarray, lags: tuple[int, ...]) -> tuple
     a = mask.astype(np.float64)
     v = np.where(mask, v, 0.0)
     v = v - (v.sum() / max(a.sum(), 1.0)) * a
-    pad = [(0, r) for r in lags]
-    fv = np.fft.rfftn(np.pad(v, pad))
-    fa = np.fft.rfftn(np.pad(a, pad))
-    full = [n + r for n, r in zip(v.shape, lags)]
+    full = [sfft.next_fast_len(n + r, real=True) for n, r in zip(v.shape, lags)]  # zero padding >= the lags: no wrap
     axes = tuple(range(v.ndim))
-    num = np.fft.irfftn(np.abs(fv) ** 2, s=full, axes=axes)
-    den = np.fft.irfftn(np.abs(fa) ** 2, s=full, axes=axes)
+    fv = sfft.rfftn(v, s=full, axes=axes)
+    fa = sfft.rfftn(a, s=full, axes=axes)
+    num = sfft.irfftn(np.abs(fv) ** 2, s=full, axes=axes)
+    den = sfft.irfftn(np.abs(fa) ** 2, s=full, axes=axes)
     num = np.fft.fftshift(num, axes=range(v.ndim))
     den = np.fft.fftshift(den, axes=range(v.ndim))
     centre = [n // 2 for n in full]
