@@ -6,6 +6,7 @@ from monai_nad.diffdenoise.pipeline import (
     STAGES,
     BlindSpotStage,
     DiffDenoise,
+    aligned_timesteps,
     diffusion_inputs,
     from_diffusion_range,
     select_stage,
@@ -16,6 +17,7 @@ from monai_nad.diffdenoise.variance import sampling_variance
 
 __all__ = [
     "DiffDenoise",
+    "aligned_timesteps",
     "BlindSpotStage",
     "STAGES",
     "select_stage",

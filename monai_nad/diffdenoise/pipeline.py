@@ -13,6 +13,11 @@ Choices the seed leaves open (also listed in ``bundles/diffdenoise/docs/README.m
   (``eta = 0``), initial noise from a fixed seed, so the denoiser is a deterministic function of its input.
   Optionally (``start_step``) a truncated chain that starts from the noised blind-spot estimate.
 - Images are reflect-padded to a multiple of ``size_divisor`` for the U-Net and cropped back.
+- DDIM timesteps: MONAI's ``DDIMScheduler.set_timesteps`` (1.4+) lists ``linspace(T - 1, 0, n)`` (``999, 946, 894,
+  ...`` for 20 steps) while its ``step`` moves a sample to ``t - T // n``, so each step lands a little off the next
+  listed step and a chain truncated at 150 starts at 105. ``aligned_steps=True`` uses the grid ``step`` assumes
+  (:func:`aligned_timesteps`: ``950, 900, ..., 0``; truncated at 150: ``150, 100, 50, 0``). Off by default so that the
+  shipped results stay reproducible; see ``docs/results/diffdenoise_diagnosis.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from monai.networks.schedulers import DDIMScheduler
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 
-__all__ = ["DiffDenoise", "BlindSpotStage", "STAGES", "select_stage", "diffusion_inputs", "to_diffusion_range", "from_diffusion_range"]
+__all__ = [
+    "DiffDenoise", "BlindSpotStage", "STAGES", "select_stage", "diffusion_inputs", "to_diffusion_range", "from_diffusion_range",
+    "aligned_timesteps",
+]
 
 
 def check_batch(x: torch.Tensor) -> None:
@@ -44,6 +52,26 @@ def to_diffusion_range(u: torch.Tensor) -> torch.Tensor:
 def from_diffusion_range(v: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_diffusion_range`."""
     return (v + 1.0) / 2.0
+
+
+def aligned_timesteps(num_train_timesteps: int, inference_steps: int, start_step: int | None = None) -> torch.Tensor:
+    """DDIM timesteps on the grid that MONAI's ``DDIMScheduler.step`` assumes: ``(n - 1) k, ..., k, 0`` with
+    ``k = num_train_timesteps // inference_steps``, keeping only ``t <= start_step`` when given.
+
+    MONAI's ``set_timesteps`` spreads the steps by ``linspace(T - 1, 0, n)`` but ``step`` moves each sample to
+    ``t - T // n``; on this grid the two agree.
+
+    Args:
+        num_train_timesteps: the training schedule's length ``T``.
+        inference_steps: DDIM steps ``n`` of the full chain.
+        start_step: keep only the steps at or below it. Defaults to None (all).
+
+    Returns:
+        the descending timesteps (long).
+    """
+    stride = num_train_timesteps // inference_steps
+    steps = torch.arange(0, inference_steps * stride, stride).flip(0)
+    return steps if start_step is None else steps[steps <= start_step]
 
 
 @torch.no_grad()
@@ -83,6 +111,8 @@ class DiffDenoise(nn.Module):
             estimate noised with ``+eps`` (or ``-eps``), ``sqrt(a_t) c + sqrt(1 - a_t) eps``, and runs only the DDIM
             steps at or below it (``inference_steps`` then sets the stride, ``num_train_timesteps / inference_steps``).
             Defaults to None: the full chain from pure noise, as the seed describes.
+        aligned_steps: run the DDIM steps on the grid ``step`` assumes (:func:`aligned_timesteps`) instead of MONAI's
+            ``set_timesteps`` list. Defaults to False (the shipped behaviour).
 
     Raises:
         ValueError: ``inference_steps`` outside ``[1, num_train_timesteps]`` or ``start_step`` outside
@@ -101,6 +131,7 @@ class DiffDenoise(nn.Module):
         size_divisor: int = 4,
         scale_quantile: float = 0.99,
         start_step: int | None = None,
+        aligned_steps: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= inference_steps <= num_train_timesteps:
@@ -108,6 +139,7 @@ class DiffDenoise(nn.Module):
         if start_step is not None and not 0 <= start_step < num_train_timesteps:
             raise ValueError(f"start_step must be in [0, {num_train_timesteps}), got {start_step!r}.")
         self.start_step = start_step
+        self.aligned_steps = aligned_steps
         self.blind_spot = blind_spot
         self.diffusion = diffusion
         self.num_train_timesteps = num_train_timesteps
@@ -131,7 +163,7 @@ class DiffDenoise(nn.Module):
         settings = {
             "num_train_timesteps": self.num_train_timesteps, "schedule": self.schedule, "inference_steps": self.inference_steps,
             "symmetric": self.symmetric, "seed": self.seed, "size_divisor": self.size_divisor,
-            "scale_quantile": self.scale_quantile, "start_step": self.start_step,
+            "scale_quantile": self.scale_quantile, "start_step": self.start_step, "aligned_steps": self.aligned_steps,
         }
         unknown = set(changes) - set(settings)
         if unknown:
@@ -147,6 +179,13 @@ class DiffDenoise(nn.Module):
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
         return torch.randn(tuple(shape), generator=generator).to(device)
 
+    def timesteps(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """The DDIM timesteps a reverse run visits, highest first (truncated at ``start_step`` if set)."""
+        scheduler = DDIMScheduler(num_train_timesteps=self.num_train_timesteps, schedule=self.schedule, clip_sample=False)
+        scheduler.set_timesteps(self.inference_steps, device=device)
+        steps = aligned_timesteps(self.num_train_timesteps, self.inference_steps).to(device) if self.aligned_steps else scheduler.timesteps
+        return steps if self.start_step is None else steps[steps <= self.start_step]
+
     def reverse(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """Run the DDIM reverse process from ``noise`` with the given condition (both in the diffusion range).
 
@@ -159,8 +198,8 @@ class DiffDenoise(nn.Module):
         """
         scheduler = DDIMScheduler(num_train_timesteps=self.num_train_timesteps, schedule=self.schedule, clip_sample=False)
         scheduler.set_timesteps(self.inference_steps, device=noise.device)
+        scheduler.timesteps = self.timesteps(noise.device)
         if self.start_step is not None:
-            scheduler.timesteps = scheduler.timesteps[scheduler.timesteps <= self.start_step]
             alpha = scheduler.alphas_cumprod[int(scheduler.timesteps[0])].to(noise.device, noise.dtype)
             noise = alpha.sqrt() * condition + (1.0 - alpha).sqrt() * noise
         inferer = DiffusionInferer(scheduler)
