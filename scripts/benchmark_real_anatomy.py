@@ -20,8 +20,9 @@ import torch
 
 from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
-from monai_nad.experiments.real_anatomy import benchmark_cells, network_slices, render_markdown, summarise_bar
+from monai_nad.experiments.evaluation import benchmark_cells, network_slices
 from monai_nad.experiments.model_card import replace_card_section
+from monai_nad.experiments.quality_bar import render_markdown, summarise_bar
 from monai_nad.experiments.records import RecordError, invocation, read_record, write_record
 
 BUNDLE = default_bundle()

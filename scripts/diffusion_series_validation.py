@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from monai_nad.data.dwi_phantom import dwi_gradient_table, dwi_phantom
-from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
+from monai_nad.data.scans import denormalise_intensity, normalise_intensity
 from monai_nad.experiments import diffusion_benchmark as db
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference.series import SeriesDenoiser

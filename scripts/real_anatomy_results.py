@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES, real_anatomy_cell
-from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, network_slices
+from monai_nad.experiments.evaluation import benchmark_cells, classical_tuner, network_slices
 from monai_nad.experiments.real_anatomy_report import log_methods, qualitative_panel, quality_time_figure, render_page
 from monai_nad.experiments.real_anatomy_setup import learned_methods, preamble
 

@@ -55,7 +55,7 @@ def _phantom(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _dicom_series(folder: Path, rng: np.random.Generator, slices: int = 6) -> Path:
-    """A 40x40 MR series of ``slices`` 3 mm slices, written with pydicom like ``tests/data/test_volumes.py``."""
+    """A 40x40 MR series of ``slices`` 3 mm slices, written with pydicom like ``tests/data/test_scans.py``."""
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid

@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "losses": 1,
     "metrics": 1,
     "networks": 2,  # the Neural PDE and the other networks
-    "data": 2,  # reading scans and the datasets (MNI, Colin27, Br35H)
+    "data": 2,  # reading users' scans (data.scans) and the datasets (MNI, Colin27, Br35H, the real-anatomy cells)
     "engines": 3,  # checkpoints, training runs of a bundle and their records
     "baselines": 3,  # research: the classical denoisers and their tuning
     "diffdenoise": 3,  # research: the DiffDenoise pipeline
@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "inference": 5,  # denoising users' scans: noise level, slice-wise and volume inference, the bundle workflow
     "bids": 6,  # BIDS datasets in, BIDS derivatives out
     "cli": 7,  # monai-nad
-    "experiments": 8,  # research: suites, benchmarks, result pages, model cards
+    "experiments": 8,  # research: the evaluation loop (experiments.evaluation), suites, benchmarks, result pages, model cards
 }
 #: the research beside the product: the product never imports these
 RESEARCH = {"baselines", "diffdenoise", "experiments"}

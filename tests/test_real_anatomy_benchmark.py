@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monai_nad.experiments.real_anatomy import render_markdown, summarise_bar
+from monai_nad.experiments.quality_bar import render_markdown, summarise_bar
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_results_page_command_quick(tmp_path):
 def test_one_loop_scores_any_test_set_and_tunes_only_where_asked():
     """A cell is any test/validation pair: the loop reads the test split for every method, fits the tuned methods on
     the validation split only where the cell allows it, and its median statistic is the suites' metric code."""
-    from monai_nad.experiments.real_anatomy import TestCell, benchmark_cells
+    from monai_nad.experiments.evaluation import TestCell, benchmark_cells
     from monai_nad.metrics import median_scores
 
     rng = np.random.default_rng(0)

@@ -13,7 +13,7 @@ import pytest
 
 from monai_nad.data.real_anatomy import real_anatomy_cell
 from monai_nad.experiments import scanner_benchmark as sb
-from monai_nad.experiments.real_anatomy import TestCell as Cell, benchmark_cells
+from monai_nad.experiments.evaluation import TestCell as Cell, benchmark_cells
 from monai_nad.transforms.scanner_noise import benchmark_1d_slice
 
 ROOT = Path(__file__).resolve().parents[1]

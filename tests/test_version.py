@@ -13,7 +13,7 @@ import pytest
 from monai_nad import __version__
 from monai_nad.bundle import default_bundle
 from monai_nad.cli import main
-from monai_nad.data.volumes import load_image, save_like
+from monai_nad.data.scans import load_image, save_like
 
 ROOT = Path(__file__).resolve().parents[1]
 

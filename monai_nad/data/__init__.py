@@ -59,7 +59,7 @@ from monai_nad.data.realistic import (
 )
 from monai_nad.data.noisy import DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, noise_condition
 from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
-from monai_nad.data.volumes import (
+from monai_nad.data.scans import (
     RESULTS_MARKER,
     LoadedImage,
     ScanSource,

@@ -30,7 +30,7 @@ from monai.transforms import (
 )
 
 from monai_nad.transforms.noise import rician_noise
-from monai_nad.transforms.realistic import RandMagnitudeNoisePaird
+from monai_nad.transforms.randomisation import RandMagnitudeNoisePaird
 
 __all__ = [
     "BR35H_CLASSES",

@@ -53,7 +53,7 @@ from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
 from monai_nad.transforms.augment import RandContrastInversiond
 from monai_nad.transforms.noise import rician_noise
 from monai_nad.transforms.noise_map import psd_correlation_lengths, white_equivalent_factor
-from monai_nad.transforms.realistic import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
+from monai_nad.transforms.randomisation import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
 from monai_nad.transforms.scanner_noise import RandScannerNoised
 
 __all__ = [

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
-from monai_nad.experiments.real_anatomy import benchmark_cells
+from monai_nad.experiments.evaluation import benchmark_cells
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 
 __all__ = ["ESTIMATE_METHODS", "anchor_record", "check_blind_estimates", "render_estimate_page"]
@@ -21,7 +21,7 @@ ESTIMATE_METHODS = ("cli_2d_map", "cli_2d_level", "cli_3d_map", "cli_3d_level")
 
 
 def check_blind_estimates(bundle: str | None = None, limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """Rows of the one evaluation loop (:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, no BM3D) for the
+    """Rows of the one evaluation loop (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, no BM3D) for the
     18 cells of section 1c and the two near-clean ones, each test slab denoised as one volume by the methods of
     :data:`ESTIMATE_METHODS` (``--mode 2d`` / ``3d``, ``--noise-estimate map`` / ``level``)."""
     net2d, net3d = shipped_models(bundle)

@@ -4,7 +4,7 @@ The phantom is :mod:`monai_nad.data.dwi_phantom` (MNI152 2009 tissue on a 2 mm g
 b = 1000 and 2000 s/mm^2). Cells (:func:`diffusion_cells`): {Rician, 4-coil sum of squares} x SNR {10, 20}, the test
 series the 10 test slices ``(98, 116, 10, 66)``, tuned methods fitted on the validation series (10 slices).
 
-Each cell is a :class:`~monai_nad.experiments.real_anatomy.TestCell` whose ``load`` gives one series ``(1, X, Y, Z, V)``
+Each cell is a :class:`~monai_nad.experiments.evaluation.TestCell` whose ``load`` gives one series ``(1, X, Y, Z, V)``
 and whose ``score`` (:func:`score_series`) gives, on the output clipped to ``[0, 1]``:
 
 - ``psnr_b0``, ``psnr_b1000``, ``psnr_b2000`` (and ``psnr``: all volumes): PSNR with data range 1 over the brain
@@ -23,7 +23,7 @@ where one command made both rows (:func:`~monai_nad.experiments.records.same_run
   count ``N`` (0, 1 or 4) is chosen per cell on the validation series (:func:`nlmeans_tuner`);
 - ``neural_pde_2d``, ``neural_pde_3d``: the shipped 2D and volume models, blind, volume by volume through the command
   line's :class:`~monai_nad.inference.ScanInferer` with the series scaled as the command line scales it
-  (:func:`~monai_nad.data.volumes.normalise_intensity` over the whole series) and scaled back;
+  (:func:`~monai_nad.data.scans.normalise_intensity` over the whole series) and scaled back;
 - ``neural_pde_3d_guided``: a first series-aware variant without training, the shipped volume model with its encoder
   reading the series' low-rank projection (:class:`~monai_nad.experiments.guided_series.GuidedSeriesDenoiser`), the
   rank chosen per cell on the validation series from :data:`GUIDE_RANKS` (:func:`guided_tuner`);
@@ -55,10 +55,10 @@ from monai_nad.data.dwi_phantom import (
     dwi_phantom,
     dwi_sigma,
 )
-from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
+from monai_nad.data.scans import denormalise_intensity, normalise_intensity
 from monai_nad.experiments.diffusion_real import render_real_section
 from monai_nad.experiments.guided_series import GuidedSeriesDenoiser
-from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells, matching_cells
+from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.records import same_run
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
@@ -173,7 +173,7 @@ def diffusion_test_cell(coils: int, snr: float, limit: int | None = None) -> Tes
         limit: only the first ``limit`` 2 mm slices of each split (quick runs), or None (all 10).
 
     Returns:
-        a :class:`~monai_nad.experiments.real_anatomy.TestCell`: ``load(split)`` gives the noisy and clean series, each
+        a :class:`~monai_nad.experiments.evaluation.TestCell`: ``load(split)`` gives the noisy and clean series, each
         ``(1, 98, 116, Z, 66)`` float32; ``score`` is :func:`score_series` with the split's masks.
     """
     if coils not in DWI_COILS or snr not in DWI_SNRS:
@@ -320,7 +320,7 @@ def guided_tuner(volume_network: torch.nn.Module, ranks: Sequence[int] = GUIDE_R
 
 def series_method(network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, diffusion: bool = False, **inferer: Any) -> Method:
     """A shipped model on a series as ``monai-nad denoise`` runs a 4D NIfTI: the series scaled to about ``[0, 1]`` as one
-    (:func:`~monai_nad.data.volumes.normalise_intensity`), its volumes as channels ``(1, V, X, Y, Z)`` through
+    (:func:`~monai_nad.data.scans.normalise_intensity`), its volumes as channels ``(1, V, X, Y, Z)`` through
     :class:`~monai_nad.inference.ScanInferer` (``mode``; blind), scaled back. ``diffusion``: the series is recognised
     as a diffusion series (its ``.bval``/``.bvec`` found), so the inferer denoises it as a series
     (:class:`~monai_nad.inference.series.SeriesDenoiser`)."""
@@ -369,7 +369,7 @@ class _FigureOutputs(dict):
 
 def run_diffusion_benchmark(cells: Sequence[TestCell], names: Sequence[str] = DIFFUSION_METHODS, bundle: str | Path | None = None,
                             outputs: dict | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """Every method of ``names`` on ``cells`` through :func:`~monai_nad.experiments.real_anatomy.benchmark_cells` on one
+    """Every method of ``names`` on ``cells`` through :func:`~monai_nad.experiments.evaluation.benchmark_cells` on one
     thread; ``outputs`` (if given) gets the middle test slice ``(X, Y, V)`` of every result of :data:`FIGURE_CELL`."""
     torch.set_num_threads(1)
     methods, tuned = diffusion_methods(names, bundle)
@@ -433,7 +433,7 @@ def render_diffusion_page(rows: list[dict], command: str, settings: dict | None 
         "# Diffusion MRI series: BENCHMARK 1e",
         "",
         f"Produced by `{command}` ({scope}; one thread for every method; every method on the same noisy series, scored by "
-        "the one evaluation loop `monai_nad.experiments.real_anatomy.benchmark_cells` with the cell's own scores, "
+        "the one evaluation loop `monai_nad.experiments.evaluation.benchmark_cells` with the cell's own scores, "
         "`monai_nad.experiments.diffusion_benchmark.score_series`).",
         "",
         "The phantom (`monai_nad.data.dwi_phantom`): nilearn's MNI152 2009 GM and WM maps and CSF = brain × (1 − GM − WM) "

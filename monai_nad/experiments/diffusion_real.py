@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from monai_nad._optional import pyplot
-from monai_nad.data.volumes import normalise_intensity
+from monai_nad.data.scans import normalise_intensity
 from monai_nad.inference.series import SeriesDenoiser
 
 __all__ = [

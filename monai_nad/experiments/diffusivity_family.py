@@ -4,7 +4,7 @@ evaluation, MLflow records, figures and the results page ``docs/results/diffusiv
 ``scripts/train_diffusivity_family.py`` trains every ``(variant, noise)`` member through the bundle
 (:func:`member_command`); ``scripts/diffusivity_family_results.py`` calls :func:`family_results`, which, in one run
 on the same noisy test inputs, scores through the project's one evaluation loop
-(:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, one cell of section 2 per column):
+(:func:`~monai_nad.experiments.evaluation.benchmark_cells`, one cell of section 2 per column):
 
 - every variant on the MNI test slab with Gaussian noise sigma 15/25/50 (out of 255; the model trained for that
   sigma) and with Rician noise s = 0.05/0.10/0.15 (the blind Rician model);
@@ -32,7 +32,7 @@ from monai_nad.baselines import bm3d_denoise
 from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
-from monai_nad.experiments.real_anatomy import benchmark_cells, mni_test_cell
+from monai_nad.experiments.evaluation import benchmark_cells, mni_test_cell
 from monai_nad.inference import denoise_slices
 from monai_nad.networks import DiffusivityPDE
 
@@ -305,7 +305,7 @@ def render(results: dict) -> str:
         "blind model for Rician s ~ U(0.05, 0.20) (R columns, with the learned blind Rician bias correction). "
         "Scores: median over the 10 test slices, PSNR (dB, data range 1) / SSIM (7x7 uniform window), outputs "
         "clipped to [0, 1]; identical fixed-seed noise for every method; every column is one cell of the project's one "
-        "evaluation loop (`monai_nad.experiments.real_anatomy.benchmark_cells`, the loop of every results page).",
+        "evaluation loop (`monai_nad.experiments.evaluation.benchmark_cells`, the loop of every results page).",
         "",
         "## PSNR / SSIM on the MNI test slab (our Table 1)",
         "",
@@ -407,10 +407,10 @@ def _setting_methods(loaded: dict, noise: str, shipped: torch.nn.Module, bm3d: b
 def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool = True, command: str = "") -> dict:
     """Evaluate every trained member under ``runs`` and write the page, its JSON and its figures into ``out``.
 
-    Every column is one cell of section 2 (:func:`~monai_nad.experiments.real_anatomy.mni_test_cell`: the MNI test
+    Every column is one cell of section 2 (:func:`~monai_nad.experiments.evaluation.mni_test_cell`: the MNI test
     slab with that column's noise) scored by the project's one evaluation loop
-    (:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, median over the slices as the MNI suites report):
-    BM3D+rc on the Rician columns is its tuner (:data:`~monai_nad.experiments.real_anatomy.BM3D_RC`, ``b`` on the
+    (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, median over the slices as the MNI suites report):
+    BM3D+rc on the Rician columns is its tuner (:data:`~monai_nad.experiments.evaluation.BM3D_RC`, ``b`` on the
     validation slab), as on every page.
 
     Args:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from monai_nad.data.volumes import denormalise_intensity, normalise_intensity
+from monai_nad.data.scans import denormalise_intensity, normalise_intensity
 from monai_nad.inference.scan_inferer import inference_dtype
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 

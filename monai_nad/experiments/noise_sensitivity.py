@@ -5,7 +5,7 @@ estimate (:func:`~monai_nad.transforms.estimate_noise_sigma`), which is accurate
 but can be off on scanner data (parallel imaging, masked backgrounds). This page scores the 2D model (v1.1, slice by
 slice) and the volume model on section 1c's 18 cells (``../shared/BENCHMARK.md``; each slab as a volume for the volume
 model) told ``factor`` times the true noise level, beside their blind runs, through the one evaluation loop
-(:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`).
+(:func:`~monai_nad.experiments.evaluation.benchmark_cells`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from monai_nad.data.real_anatomy import REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
-from monai_nad.experiments.real_anatomy import benchmark_cells
+from monai_nad.experiments.evaluation import benchmark_cells
 from monai_nad.experiments.volume_benchmark import scan_method
 
 __all__ = ["FACTORS", "sensitivity_methods", "sensitivity_rows", "render_sensitivity_page", "write_sensitivity_page"]

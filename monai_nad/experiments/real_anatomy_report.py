@@ -1,6 +1,6 @@
 """The real-anatomy results page: every method on the cells of section 1c, its cost, and its trade-off.
 
-The rows come from :func:`~monai_nad.experiments.real_anatomy.benchmark_cells` (one evaluation loop). This module
+The rows come from :func:`~monai_nad.experiments.evaluation.benchmark_cells` (one evaluation loop). This module
 summarises them per method, records one MLflow run per method, and renders the Markdown page, the quality-vs-time
 (Pareto) figure and a qualitative panel.
 """
@@ -87,7 +87,7 @@ def render_page(
     """The Markdown page: the method table (means, cost), the Pareto front, and per-cell PSNR, SSIM and foreground PSNR.
 
     Args:
-        rows: :func:`~monai_nad.experiments.real_anatomy.benchmark_cells` rows.
+        rows: :func:`~monai_nad.experiments.evaluation.benchmark_cells` rows.
         info: per method: ``{"kind", "parameters", "gflops", "training", "note"}`` (any may be missing).
         command: the command that produced the rows.
         preamble: Markdown placed after the title (set-up, budgets, what was checked).

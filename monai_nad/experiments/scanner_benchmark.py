@@ -8,7 +8,7 @@ the reference a method is scored against is that simulation's noise-free output 
 For ``sense2`` the slices lose their last row when their length along axis 0 is odd, the reference too, so every
 stack of a cell has one shape.
 
-Every cell goes through :func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, the project's one evaluation
+Every cell goes through :func:`~monai_nad.experiments.evaluation.benchmark_cells`, the project's one evaluation
 loop (mean PSNR / SSIM over the slices, outputs clipped to ``[0, 1]``, seconds per slice on one thread). The methods:
 
 - ``neural_pde_2d``: the shipped 2D model, blind (told nothing; the command line's default noise estimate, the noise
@@ -44,7 +44,7 @@ import numpy as np
 
 from monai_nad.baselines.tuning import B_GRID
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
-from monai_nad.experiments.real_anatomy import TestCell, Tuner, benchmark_cells, matching_cells
+from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.records import row_run
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
@@ -171,7 +171,7 @@ def scanner_test_cell(volume: str, shift: str | None, condition: str, level: flo
         level: ``s`` (0.05 and 0.10 in the benchmark), in the clean slice's units.
 
     Returns:
-        a :class:`~monai_nad.experiments.real_anatomy.TestCell` named :func:`scanner_cell_name`, told level ``s``:
+        a :class:`~monai_nad.experiments.evaluation.TestCell` named :func:`scanner_cell_name`, told level ``s``:
         ``load(split)`` gives the noisy and reference ``(N, H, W)`` float32 stacks (``N`` = 10; for ``sense2`` ``H``
         is cut to even), ``side(split)`` a :class:`TrueNoise` per slice.
 
@@ -497,7 +497,7 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "# Scanner noise: BENCHMARK 1d",
         "",
         f"Produced by `{command}` (one thread for every method; every method on the same noisy slices, scored by the one "
-        "evaluation loop `monai_nad.experiments.real_anatomy.benchmark_cells`).",
+        "evaluation loop `monai_nad.experiments.evaluation.benchmark_cells`).",
         "",
         "The clean slices of section 1c (MNI and Colin27, as is and inverted; test z 90-99, validation z 80-89) go through "
         "`monai_nad.transforms.scanner_noise.benchmark_1d_slice` (seed 2000 + z): a smooth phase, coils, complex k-space noise "

@@ -2,7 +2,7 @@
 
 Suites: ``comparison``, ``unet_baseline``, ``noise_sweep``, ``ablation``, ``self_supervised``. Every method sees the
 same fixed-seed noisy MNI test slices and is scored by the one evaluation loop
-(:func:`~monai_nad.experiments.real_anatomy.benchmark_cells` with ``monai_nad.metrics.median_scores``: median
+(:func:`~monai_nad.experiments.evaluation.benchmark_cells` with ``monai_nad.metrics.median_scores``: median
 PSNR, SSIM, foreground PSNR and edge MSE; outputs clipped to [0, 1]). Classical methods use the parameters the one
 tuner (:func:`~monai_nad.baselines.tune_baseline`, ``scripts/tune_baselines.py``) chose on the validation slab.
 ``scripts/run_suite.py`` is the command; ``monai-nad compare --suite <suite>`` renders the pages.
@@ -41,7 +41,7 @@ from monai_nad.experiments import (
     sqlite_uri,
 )
 from monai_nad.experiments.diffusivity_family import load_runs
-from monai_nad.experiments.real_anatomy import TestCell, benchmark_cells
+from monai_nad.experiments.evaluation import TestCell, benchmark_cells
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 from monai_nad.inference import denoise_slices
 from monai_nad.networks import RicianMeanInversion
@@ -167,7 +167,7 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
              prefix: str = "", keep: tuple[float, int] | None = None,
              data: Callable[[float], tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], list[float]]:
     """Score a method on the test slab at several levels, through the one evaluation loop
-    (:func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, median over the slices).
+    (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, median over the slices).
 
     Args:
         data: ``level -> (noisy, clean)`` test slices instead of the MNI test slab (e.g. Br35H's test split).

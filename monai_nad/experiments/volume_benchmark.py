@@ -7,10 +7,10 @@ volume ``(H, W, 10)`` with section 1c's noise (:func:`~monai_nad.data.real_anato
 - ``neural_pde_3d``: the volume model (:class:`~monai_nad.networks.SliceContextPDE`, blind, ``--mode 3d``) as
   shipped (one pass), and ``neural_pde_3d_2pass`` averaged over two mirror images;
 - ``bm4d_rc``: BM4D told the true noise level, then the Rician correction with ``b`` tuned on the validation slab
-  (``z`` in ``[80, 90)``) taken as a volume, by the one tuner (:func:`~monai_nad.experiments.real_anatomy.classical_tuner`);
+  (``z`` in ``[80, 90)``) taken as a volume, by the one tuner (:func:`~monai_nad.experiments.evaluation.classical_tuner`);
 - ``dipy_nlmeans``: DIPY's Rician non-local means with its own noise estimate and default radii.
 
-Every cell goes through :func:`~monai_nad.experiments.real_anatomy.benchmark_cells`, the evaluation loop of the
+Every cell goes through :func:`~monai_nad.experiments.evaluation.benchmark_cells`, the evaluation loop of the
 real-anatomy pages (PSNR, SSIM and foreground PSNR per slice, averaged), on one thread.
 """
 
@@ -38,7 +38,7 @@ from monai_nad.data.real_anatomy import (
     real_anatomy_cell,
     real_anatomy_noise,
 )
-from monai_nad.experiments.real_anatomy import benchmark_cells, classical_tuner, score_slices
+from monai_nad.experiments.evaluation import benchmark_cells, classical_tuner, score_slices
 from monai_nad.experiments.volume_timing import dipy_nlmeans_blind
 from monai_nad.inference import ScanInferer
 from monai_nad.transforms.noise import rician_noise

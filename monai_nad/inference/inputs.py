@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monai_nad.data.volumes import RESULTS_MARKER, ScanSource, find_scans, load_image, output_path_for
+from monai_nad.data.scans import RESULTS_MARKER, ScanSource, find_scans, load_image, output_path_for
 from monai_nad.inference.gradients import diffusion_gradients
 
 __all__ = ["InputReport", "check_noise_level", "check_writable", "log_results", "prepare_inputs", "plan_outputs", "fix_outputs"]
@@ -218,7 +218,7 @@ def prepare_inputs(
     Args:
         paths: files and/or folders (NIfTI, DICOM, PNG, JPEG). A DICOM folder gives one scan per series.
         output_dir: where results go; it must not be an input folder (results never land next to, or over,
-            the inputs). It is marked as a results folder (:data:`~monai_nad.data.volumes.RESULTS_MARKER`), so a
+            the inputs). It is marked as a results folder (:data:`~monai_nad.data.scans.RESULTS_MARKER`), so a
             later run given a folder around it never reads these results back as inputs.
         overwrite: allow replacing existing results. Defaults to False.
         noise_std: the noise level the scans will be told, in their own units, checked against each scan

@@ -13,7 +13,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
-from monai_nad.data.volumes import (
+from monai_nad.data.scans import (
     LoadedImage,
     denormalise_intensity,
     load_image,

@@ -42,7 +42,7 @@ from monai_nad.transforms.noise import (
     second_difference_noise_std,
 )
 from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
-from monai_nad.transforms.realistic import (
+from monai_nad.transforms.randomisation import (
     BAND_ORDERS,
     TISSUE_CONTRASTS,
     RandIntensityBandRemap,
