@@ -10,7 +10,7 @@ from monai.networks.nets import DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler
 
 from monai_nad.diffdenoise import DiffDenoise, aligned_timesteps
-from monai_nad.diffdenoise.diagnosis import (
+from monai_nad.experiments.diffdenoise_diagnosis import (
     chain_quality,
     heldout_patches,
     noise_correlation,
