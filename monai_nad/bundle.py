@@ -71,7 +71,7 @@ def default_bundle() -> Path:
 def find_reproduction(name: str) -> Path:
     """The folder of the reproduction bundle ``name`` (e.g. ``"neural_pde_v0.2"``), ``bundles/reproductions/<name>``.
 
-    The reproductions (earlier models, baselines, the seed project's recipes) live in the repository only; a wheel
+    The reproductions (earlier models, baselines, the recipes of the reproduced methods) live in the repository only; a wheel
     carries the shipped bundle alone.
     """
     return find_bundle(f"{REPRODUCTIONS}/{name}")

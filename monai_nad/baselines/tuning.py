@@ -15,7 +15,7 @@ from monai_nad.transforms.array import RicianBiasCorrection
 __all__ = ["B_GRID", "tune_baseline", "parameter_grid"]
 
 #: Strengths ``b`` of the Rician bias correction ``sqrt(max(f^2 - 2 b s^2, 0))`` that are tried: steps of 0.1 where
-#: the best values of every method lie (a step of 0.25 cost BM3D+rc up to 0.37 dB on Colin27), coarser above 1.5.
+#: the best values of every method lie (steps of 0.25 there cost BM3D+rc PSNR on Colin27), coarser above 1.5.
 #: Trying a ``b`` costs no denoising, so the grid is cheap.
 B_GRID = tuple(sorted({round(0.1 * i, 2) for i in range(16)} | {0.25, 0.75, 1.25, 1.75, 2.0, 2.5}))
 

@@ -1,9 +1,8 @@
 """Br35H (Kaggle "Br35H :: Brain Tumor Detection 2020"): the dataset of the original Neural PDE project.
 
 The data cannot be downloaded here; these loaders work on any folder laid out like the Kaggle release
-(``yes/`` and ``no/`` subfolders of JPEG/PNG slices of varying sizes, RGB or grey). Protocol of
-``shared/BENCHMARK.md`` section 3: greyscale, resized to 128x128, scaled to [0, 1], stratified 70/15/15
-split with seed 42.
+(``yes/`` and ``no/`` subfolders of JPEG/PNG slices of varying sizes, RGB or grey). The protocol: greyscale,
+resized to 128x128, scaled to [0, 1], stratified 70/15/15 split with seed 42.
 """
 
 from __future__ import annotations
@@ -191,14 +190,14 @@ def br35h_training_dataset(
     seed: int = 0,
     spatial_size: int = 128,
 ) -> Dataset:
-    """Training pairs from the training split, the seed's protocol: Rician ``s ~ U(level)`` per patch, random crops,
+    """Training pairs from the training split, the original project's protocol: Rician ``s ~ U(level)`` per patch, random crops,
     flips and 90-degree rotations; the loaded images are cached in memory.
 
     Args:
         root: folder with ``yes/`` and ``no/`` subfolders.
         patch_size: crop side (at most ``spatial_size``). Defaults to 64.
         samples_per_image: items per training image and epoch. Defaults to 4.
-        level: range of the uniform noise std ``s``. Defaults to the seed's ``(0.05, 0.2)``.
+        level: range of the uniform noise std ``s``. Defaults to the original project's ``(0.05, 0.2)``.
         seed: seed of the random stream. Defaults to 0.
         spatial_size: image side after resizing. Defaults to 128.
 

@@ -1,6 +1,6 @@
 """Colin27: a real single-subject T1 scan (with skull, scalp and air) for the real-anatomy benchmark.
 
-See ``../shared/BENCHMARK.md`` section 1c. Colin27 is the average of 27 T1 scans of one person, shipped by
+Colin27 is the average of 27 T1 scans of one person, shipped by
 Debian's ``mricron-data`` package as ``/usr/share/mricron/templates/ch2.nii.gz`` (181x217x181, 1 mm,
 uint8; BSD-3). Intensities are divided by the volume's 99.5th percentile and clipped to ``[0, 1]``; axial
 slices (last array axis) split into train z in [30, 80) U [100, 150), validation z in [80, 90) and test z in
@@ -59,7 +59,7 @@ COLIN27_DOWNLOAD_COMMAND = "python -m monai_nad.data.colin27 --download"
 _PACKAGE = "mricron-data"
 _RELATIVE = Path("usr/share/mricron/templates/ch2.nii.gz")
 
-#: Axial slice indices of each split (BENCHMARK.md section 1c).
+#: Axial slice indices of each split.
 COLIN27_SPLITS: dict[str, tuple[int, ...]] = {
     "train": tuple(range(30, 80)) + tuple(range(100, 150)),
     "validation": tuple(range(80, 90)),
@@ -112,7 +112,7 @@ def _colin27(path: str) -> np.ndarray:
 
 
 def load_colin27() -> np.ndarray:
-    """The clean Colin27 volume, divided by its 99.5th percentile and clipped to ``[0, 1]`` (BENCHMARK.md 1c).
+    """The clean Colin27 volume, divided by its 99.5th percentile and clipped to ``[0, 1]``.
 
     Returns:
         a read-only float32 array of shape ``(181, 217, 181)`` (cached per file; copy it before changing it).

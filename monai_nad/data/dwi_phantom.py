@@ -1,4 +1,4 @@
-"""A diffusion MRI phantom with a known clean series, built from the MNI152 2009 tissue maps (benchmark protocol 1e).
+"""A diffusion MRI phantom with a known clean series, built from the MNI152 2009 tissue maps (the diffusion benchmark's data).
 
 The phantom (everything on a 2 mm isotropic grid, array axes as the MNI template's, slices along the last axis):
 

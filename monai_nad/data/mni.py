@@ -1,9 +1,9 @@
 """MNI-Rician: the benchmark built from the MNI152 T1 template that ships inside nilearn (no download).
 
-See ``../shared/BENCHMARK.md`` section 1: the ICBM152 2009a symmetric T1 template (1 mm, 197x233x189),
+The ICBM152 2009a symmetric T1 template (1 mm, 197x233x189),
 intensities divided by 255, axial slices (last array axis) split into train z in [20, 80) U [100, 150),
 validation z in [80, 90) and test z in [90, 100); Rician noise, blind levels for training and a fixed
-seed for evaluation. Section 1b adds two shifted versions of the clean slices (``dim`` and ``inverted``).
+seed for evaluation. Two shifted versions of the clean slices (``dim`` and ``inverted``) test robustness to contrast.
 
 Slices are kept in array order: ``image[0, i, j] = template[i, j, z]`` (first axis left-right, second
 posterior-anterior), shape ``(1, 197, 233)``.
@@ -40,14 +40,14 @@ __all__ = [
 
 MNI_TEMPLATE_NAME = "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
 
-#: Axial slice indices of each split (BENCHMARK.md section 1).
+#: Axial slice indices of each split.
 MNI_SPLITS: dict[str, tuple[int, ...]] = {
     "train": tuple(range(20, 80)) + tuple(range(100, 150)),
     "validation": tuple(range(80, 90)),
     "test": tuple(range(90, 100)),
 }
 
-#: Shifted test sets of BENCHMARK.md section 1b.
+#: The contrast shifts of the clean test slices (:func:`shift_contrast`).
 MNI_SHIFTS = ("dim", "inverted")
 
 
@@ -82,7 +82,7 @@ def load_mni_template() -> np.ndarray:
 
 
 def shift_contrast(clean: np.ndarray, shift: str | None) -> np.ndarray:
-    """Apply a BENCHMARK.md section 1b shift to clean intensities.
+    """Apply a contrast shift (:data:`MNI_SHIFTS`) to clean intensities.
 
     Args:
         clean: clean image in ``[0, 1]``.
@@ -141,7 +141,7 @@ def mni_eval_dataset(
             intensity 1, e.g. ``25 / 255``), or several levels (the dataset then holds every slice at every
             level, level-major). Defaults to 0.1.
         seed: evaluation seed. Defaults to 0.
-        shift: optional contrast shift of the clean slices (section 1b).
+        shift: optional contrast shift of the clean slices (:func:`shift_contrast`).
         noise: a noise model of :data:`~monai_nad.transforms.NOISE_MODELS`. Defaults to ``"rician"``.
         noise_kwargs: extra arguments of the noise model, e.g. ``{"correlation_length": 1.2}``.
 
@@ -184,7 +184,7 @@ def mni_eval_arrays(
 def mni_rician_eval_dataset(
     split: str = "test", level: float | Sequence[float] = 0.1, seed: int = 0, shift: str | None = None
 ) -> Dataset | ConcatDataset:
-    """The MNI-Rician evaluation set (``../shared/BENCHMARK.md`` section 1): :func:`mni_eval_dataset` with Rician noise."""
+    """The MNI-Rician evaluation set: :func:`mni_eval_dataset` with Rician noise."""
     return mni_eval_dataset(split, level, seed, shift, noise="rician")
 
 

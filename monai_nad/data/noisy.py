@@ -3,9 +3,9 @@
 Self-supervised training must never see a clean image. :func:`mni_noisy_slices` corrupts each MNI slice once per
 assigned noise condition (fixed seed, like one acquisition per slice) and keeps only the noisy image.
 
-Noise conditions are named ``<family>_<level>``. DiffDenoise (seed 002) lists, for images in ``[0, 1]``: Gaussian
+Noise conditions are named ``<family>_<level>``. The DiffDenoise paper lists, for images in ``[0, 1]``: Gaussian
 sigma = 6/255; Poisson lambda = 200 and 700; Gamma alpha = beta = 100 and 500 (multiplicative, mean 1, variance
-1/alpha); spatially correlated noise with sigma = 0.5 and 1.2. The seed gives no amplitude for the correlated noise,
+1/alpha); spatially correlated noise with sigma = 0.5 and 1.2. The paper gives no amplitude for the correlated noise,
 (``gaussian_6`` is sigma = 6/255), so we read sigma as the correlation length (Gaussian kernel, pixels) and choose a standard deviation of 0.05.
 """
 
@@ -32,7 +32,7 @@ __all__ = [
     "mni_condition_arrays",
 ]
 
-#: standard deviation of the spatially correlated noise (our choice; the seed names only the kernel width).
+#: standard deviation of the spatially correlated noise (our choice; the DiffDenoise paper names only the kernel width).
 CORRELATED_STD = 0.05
 
 #: name -> (noise model, level, extra arguments), see :data:`monai_nad.transforms.NOISE_MODELS`.
@@ -50,7 +50,7 @@ NOISE_CONDITIONS: dict[str, tuple[str, float, dict[str, Any]]] = {
     "correlated_1.2": ("correlated", CORRELATED_STD, {"correlation_length": 1.2}),
 }
 
-#: the seed-002 families at the levels it lists.
+#: the DiffDenoise paper's noise families at the levels it lists.
 DIFFDENOISE_CONDITIONS = ("gaussian_6", "poisson_200", "poisson_700", "gamma_100", "gamma_500", "correlated_0.5", "correlated_1.2")
 #: MNI-Rician at the levels of the blind training range.
 RICIAN_CONDITIONS = ("rician_0.05", "rician_0.10", "rician_0.15", "rician_0.20")

@@ -1,7 +1,8 @@
-"""The real-anatomy evaluation cells of ``../shared/BENCHMARK.md`` section 1c.
+"""The cells of the real-anatomy benchmark (docs/results/real_anatomy.md, docs/results/real_scan_benchmark.md).
 
 Every cell is one volume (the MNI152 template or Colin27) in one contrast (as is, ``"dim"`` or
-``"inverted"``, section 1b) at one Rician noise level. The noise of a slice depends only on its index ``z``:
+``"inverted"``, :func:`~monai_nad.data.shift_contrast`) at one Rician noise level. The noise of a slice depends
+only on its index ``z``:
 ``rng = numpy.random.default_rng(1000 + z)``, ``n1 = rng.standard_normal(shape)`` drawn before
 ``n2 = rng.standard_normal(shape)``, and ``noisy = sqrt((x + s n1)^2 + (s n2)^2)`` computed in float64. So every
 method, run and process sees the same noisy slices.
@@ -35,7 +36,7 @@ __all__ = [
     "real_anatomy_cells",
 ]
 
-#: The two volumes of section 1c.
+#: The two volumes of the benchmark.
 REAL_ANATOMY_VOLUMES = ("mni", "colin27")
 #: The three contrasts: as is (``None``), ``"dim"`` and ``"inverted"``.
 REAL_ANATOMY_SHIFTS = (None, "dim", "inverted")
@@ -46,7 +47,7 @@ NEAR_CLEAN_LEVEL = 0.005
 #: The noise seed of slice ``z`` is ``REAL_ANATOMY_SEED_OFFSET + z``.
 REAL_ANATOMY_SEED_OFFSET = 1000
 
-#: The slice splits of each volume (BENCHMARK.md sections 1 and 1c).
+#: The slice splits of each volume.
 VOLUME_SPLITS: dict[str, dict[str, tuple[int, ...]]] = {"mni": MNI_SPLITS, "colin27": COLIN27_SPLITS}
 
 
@@ -66,7 +67,7 @@ def load_volume(volume: str) -> np.ndarray:
 
 
 def real_anatomy_noise(clean: np.ndarray, level: float, z: int) -> np.ndarray:
-    """Rician noise of slice ``z`` with the section 1c seed protocol.
+    """Rician noise of slice ``z``, seeded by ``z`` alone (the module's seed protocol).
 
     Args:
         clean: clean slice ``(H, W)``.
@@ -91,7 +92,7 @@ def _check(volume: str, shift: str | None, split: str) -> tuple[np.ndarray, tupl
 
 
 def real_anatomy_cell(volume: str, shift: str | None, level: float, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One evaluation cell of section 1c: the split's axial slices of one volume, in one contrast, at one level.
+    """One evaluation cell of the benchmark: the split's axial slices of one volume, in one contrast, at one level.
 
     Args:
         volume: ``"mni"`` or ``"colin27"``.
@@ -120,7 +121,7 @@ def real_anatomy_cell_name(volume: str, shift: str | None, level: float) -> str:
 
 
 def real_anatomy_cells(split: str = "test", include_near_clean: bool = True) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Iterate the 18 cells of section 1c (volume-major, then contrast, then level), then the near-clean cells.
+    """Iterate the 18 cells of the benchmark (volume-major, then contrast, then level), then the near-clean cells.
 
     Args:
         split: ``"test"`` or ``"validation"``. Defaults to ``"test"``.

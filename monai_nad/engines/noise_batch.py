@@ -17,8 +17,8 @@ __all__ = ["NoiseLevelBatch"]
 class NoiseLevelBatch(PrepareBatch):
     """``prepare_batch`` of MONAI engines that passes a batch's noise level to ``network(image, noise_std=...)``.
 
-    Tensors are handed over as plain ``torch.Tensor`` (a ``MetaTensor``'s per-operation bookkeeping made a training
-    step of the Neural PDE 45 % slower).
+    Tensors are handed over as plain ``torch.Tensor`` (a ``MetaTensor``'s per-operation bookkeeping slows a training
+    step of the Neural PDE markedly).
 
     Args:
         image_key: noisy images ``(B, C, H, W[, D])``. Defaults to ``"image"``.

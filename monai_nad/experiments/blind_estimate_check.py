@@ -22,7 +22,7 @@ ESTIMATE_METHODS = ("cli_2d_map", "cli_2d_level", "cli_3d_map", "cli_3d_level")
 
 def check_blind_estimates(bundle: str | None = None, limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Rows of the one evaluation loop (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, no BM3D) for the
-    18 cells of section 1c and the two near-clean ones, each test slab denoised as one volume by the methods of
+    18 cells of the real-anatomy benchmark and the two near-clean ones, each test slab denoised as one volume by the methods of
     :data:`ESTIMATE_METHODS` (``--mode 2d`` / ``3d``, ``--noise-estimate map`` / ``level``)."""
     net2d, net3d = shipped_models(bundle)
     methods = {
@@ -74,6 +74,6 @@ def render_estimate_page(rows: list[dict], anchor_rows: list[dict], command: str
 
 
 def anchor_record(path: str | Path) -> tuple[list[dict], str]:
-    """The stored rows and command of section 1c's benchmark."""
+    """The stored rows and command of the real-anatomy benchmark (docs/results/real_scan_benchmark.json)."""
     record = json.loads(Path(path).read_text())
     return record["rows"], record["command"]

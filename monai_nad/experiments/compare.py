@@ -31,7 +31,7 @@ _METRIC = re.compile(
 )
 
 
-#: What the seed published on Br35H, for reference (its protocol differed: see ``shared/BENCHMARK.md`` section 3).
+#: What the original Neural PDE project published on Br35H, for reference (its protocol differed from ours).
 BR35H_SEED_NOTE = (
     "For reference only, the seed project's published Br35H numbers (Rician s ~ U(0.05, 0.20), one mixed test set): Neural "
     "PDE 24.85 dB / SSIM 0.719, a plain U-Net 25.88 / 0.759, NLM with h = 0.8 sigma 20.39 / 0.585, obtained with untuned "

@@ -1,4 +1,4 @@
-"""Benchmark 1e: diffusion MRI series on a phantom with a known clean series, in the one evaluation loop.
+"""The diffusion benchmark: diffusion MRI series on a phantom with a known clean series, in the one evaluation loop.
 
 The phantom is :mod:`monai_nad.data.dwi_phantom` (MNI152 2009 tissue on a 2 mm grid, 6 b = 0 and 30 directions at
 b = 1000 and 2000 s/mm^2). Cells (:func:`diffusion_cells`): {Rician, 4-coil sum of squares} x SNR {10, 20}, the test
@@ -139,7 +139,8 @@ def tensor_maps(series: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray, mask: 
 
 def score_series(denoised: np.ndarray, clean: np.ndarray, brain: np.ndarray, white_matter: np.ndarray, bvals: np.ndarray,
                  bvecs: np.ndarray, clean_maps: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
-    """The scores of benchmark 1e for series ``(1, X, Y, Z, V)`` (or ``(X, Y, Z, V)``); the output is clipped to ``[0, 1]``.
+    """The scores of the diffusion benchmark for series ``(1, X, Y, Z, V)`` (or ``(X, Y, Z, V)``); the output is
+    clipped to ``[0, 1]``.
 
     Args:
         denoised, clean: the output and the clean series.
@@ -165,7 +166,7 @@ def score_series(denoised: np.ndarray, clean: np.ndarray, brain: np.ndarray, whi
 
 
 def diffusion_test_cell(coils: int, snr: float, limit: int | None = None) -> TestCell:
-    """One cell of benchmark 1e for the one loop.
+    """One cell of the diffusion benchmark for the one loop.
 
     Args:
         coils: 1 (Rician) or 4 (sum of squares).
@@ -386,7 +387,7 @@ _ANCHORS = ("dipy_mppca", "dipy_patch2self")
 
 
 def summarise_diffusion(rows: list[dict], ours: str = "neural_pde_3d") -> dict:
-    """The issue's bar for ``ours`` in every cell: each shell's PSNR >= the best of MP-PCA and Patch2Self, FA and MD
+    """The page's quality bar for ``ours`` in every cell: each shell's PSNR >= the best of MP-PCA and Patch2Self, FA and MD
     errors <= the best of them, and its time against MP-PCA's where one command timed both.
 
     Returns:
@@ -418,10 +419,10 @@ def summarise_diffusion(rows: list[dict], ours: str = "neural_pde_3d") -> dict:
 
 def render_diffusion_page(rows: list[dict], command: str, settings: dict | None = None, figure: str | None = None,
                           ours: str | None = None, real: dict | None = None) -> str:
-    """The results page of benchmark 1e as Markdown; the issue's bar is graded for ``ours`` (default:
-    ``neural_pde_series`` where the rows have it, else ``neural_pde_3d``). ``real``: the record of the real-data check
-    (``scripts/diffusion_real_residuals.py``, :func:`~monai_nad.experiments.diffusion_real.render_real_section`), shown
-    as a section before the notes."""
+    """The results page of the diffusion benchmark (docs/results/diffusion.md) as Markdown; its quality bar is graded
+    for ``ours`` (default: ``neural_pde_series`` where the rows have it, else ``neural_pde_3d``). ``real``: the record
+    of the real-data check (``scripts/diffusion_real_residuals.py``,
+    :func:`~monai_nad.experiments.diffusion_real.render_real_section`), shown as a section before the notes."""
     if ours is None:
         ours = "neural_pde_series" if any(r["method"] == "neural_pde_series" for r in rows) else "neural_pde_3d"
     settings = dict(settings or {})

@@ -1,4 +1,4 @@
-"""The real-data check of issue 25's bar: residuals (noisy minus denoised) on the diffusion series that ship with DIPY.
+"""The diffusion benchmark's real-data check: residuals (noisy minus denoised) on the diffusion series that ship with DIPY.
 
 For EVALUATION ONLY: nothing here tunes anything. The series are DIPY's example data (:data:`REAL_SERIES`, read with
 ``dipy.data.get_fnames``): crops of real brain scans, all tissue (no air). Each method denoises the whole series:
@@ -283,7 +283,7 @@ def _seconds(value: float) -> str:
 
 
 def render_real_section(record: dict, command: str | None = None) -> list[str]:
-    """The Markdown lines of the real-data check (a section of the benchmark 1e page)."""
+    """The Markdown lines of the real-data check (a section of the diffusion benchmark's page, docs/results/diffusion.md)."""
     lines = ["", "## Real data: the residual (noisy − denoised) on DIPY's example series (evaluation only)", ""]
     if command:
         lines += [f"Produced by `{command}` (one thread; the series are DIPY's example data, `dipy.data.get_fnames`, used for "

@@ -1,10 +1,10 @@
-"""The learned-diffusivity family of seed 003 on MNI (``../shared/BENCHMARK.md`` section 2): training commands,
+"""The learned-diffusivity family ("Learning diffusion functions") on the MNI test slab: training commands,
 evaluation, MLflow records, figures and the results page ``docs/results/diffusivity_family.md``.
 
 ``scripts/train_diffusivity_family.py`` trains every ``(variant, noise)`` member through the bundle
 (:func:`member_command`); ``scripts/diffusivity_family_results.py`` calls :func:`family_results`, which, in one run
 on the same noisy test inputs, scores through the project's one evaluation loop
-(:func:`~monai_nad.experiments.evaluation.benchmark_cells`, one cell of section 2 per column):
+(:func:`~monai_nad.experiments.evaluation.benchmark_cells`, one cell per column):
 
 - every variant on the MNI test slab with Gaussian noise sigma 15/25/50 (out of 255; the model trained for that
   sigma) and with Rician noise s = 0.05/0.10/0.15 (the blind Rician model);
@@ -407,7 +407,7 @@ def _setting_methods(loaded: dict, noise: str, shipped: torch.nn.Module, bm3d: b
 def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool = True, command: str = "") -> dict:
     """Evaluate every trained member under ``runs`` and write the page, its JSON and its figures into ``out``.
 
-    Every column is one cell of section 2 (:func:`~monai_nad.experiments.evaluation.mni_test_cell`: the MNI test
+    Every column is one cell (:func:`~monai_nad.experiments.evaluation.mni_test_cell`: the MNI test
     slab with that column's noise) scored by the project's one evaluation loop
     (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, median over the slices as the MNI suites report):
     BM3D+rc on the Rician columns is its tuner (:data:`~monai_nad.experiments.evaluation.BM3D_RC`, ``b`` on the

@@ -1,9 +1,9 @@
-"""The project's one evaluation loop (:func:`benchmark_cells`), and the real-anatomy benchmark it serves
-(``../shared/BENCHMARK.md`` section 1c): every method on the 18 cells.
+"""The project's one evaluation loop (:func:`benchmark_cells`): every method on every cell of a benchmark.
 
-A cell (:class:`TestCell`) is a test set and its validation set at one noise setting: section 1c's cells
-(:func:`real_anatomy_test_cell`), the volume benchmark's slabs as volumes and section 2's MNI test slab
-(:func:`mni_test_cell`, the learned-diffusivity family's page) all go through the same loop.
+A cell (:class:`TestCell`) is a test set and its validation set at one noise setting: the real-anatomy benchmark's
+18 cells (:func:`real_anatomy_test_cell`), the volume benchmark's slabs as volumes, the scanner-noise and diffusion
+benchmarks' cells and the MNI test slab with Gaussian or Rician noise (:func:`mni_test_cell`, the learned-diffusivity
+family's page) all go through the same loop.
 
 Every method gets the same noisy slices (seed ``1000 + z``) and is scored by the same metric code. Classical methods
 are tuned per cell on the validation slab by the project's one tuner (:func:`~monai_nad.baselines.tune_baseline`);
@@ -52,8 +52,8 @@ class TestCell:
         load: ``split -> (noisy, clean)``, ``(N, H, W)`` float32 stacks, for ``"test"`` and ``"validation"``.
         tuned: whether the tuned methods (BM3D+rc, ...) run on this cell. Defaults to True.
         side: ``split -> `` per-slice side information, one item per slice of ``load(split)``, in its order: what the
-            methods and tuners marked ``side_info = True`` are told beyond ``level`` (e.g. section 1d's true noise PSD
-            and std map, :mod:`~monai_nad.experiments.scanner_benchmark`). Defaults to None: the cell has none.
+            methods and tuners marked ``side_info = True`` are told beyond ``level`` (e.g. the scanner-noise benchmark's true
+            noise PSD and std map, :mod:`~monai_nad.experiments.scanner_benchmark`). Defaults to None: the cell has none.
         score: ``(denoised, clean) -> {name: value}`` for the whole test set of ``load("test")`` (which then need not be
             2D slices: e.g. the diffusion series of :mod:`~monai_nad.experiments.diffusion_benchmark`); its names are
             the row's scores, and the input's scores are kept as ``input_<name>``. It must give ``"psnr"``. Defaults to
@@ -69,7 +69,8 @@ class TestCell:
 
 
 def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_near_clean: bool = False) -> TestCell:
-    """A cell of section 1c (``tune_near_clean``: tuned methods also at the near-clean level, not part of the bar)."""
+    """A cell of the real-anatomy benchmark (:func:`~monai_nad.data.real_anatomy_cell`); ``tune_near_clean``: tuned methods
+    also at the near-clean level, not part of the bar."""
     return TestCell(
         real_anatomy_cell_name(volume, shift, level), level,
         lambda split: real_anatomy_cell(volume, shift, level, split)[:2], level != NEAR_CLEAN_LEVEL or tune_near_clean,
@@ -77,7 +78,7 @@ def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_ne
 
 
 def mni_test_cell(name: str, level: float, noise: str) -> TestCell:
-    """Section 2's MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) at ``level``;
+    """The MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) at ``level``;
     tuned methods (which add the Rician correction) run on the Rician cells only."""
     return TestCell(name, level, lambda split: mni_eval_arrays(split, level, noise=noise), noise == "rician")
 
@@ -138,7 +139,7 @@ def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = Fals
     Args:
         name: a key of :data:`~monai_nad.baselines.BASELINES`.
         grid: a restriction of the method's parameter grid (e.g. ``{"sigma_factor": (1.0,)}``: BM3D told the true
-            noise level, as section 1c defines BM3D+rc).
+            noise level, as the real-anatomy benchmark defines BM3D+rc).
         volumetric: the method denoises a slab as one volume ``(H, W, N)`` (BM4D), tuned on the validation slab as one
             volume; the tuner is marked ``tune.volumetric = True`` and its ``denoise`` takes the ``(N, H, W)`` stack.
             Defaults to False (slice by slice).
@@ -164,7 +165,7 @@ def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = Fals
     return tune
 
 
-#: BM3D+rc as section 1c defines it: the true noise level, ``b`` tuned on the validation slab.
+#: BM3D+rc as the real-anatomy benchmark defines it: the true noise level, ``b`` tuned on the validation slab.
 BM3D_RC = classical_tuner("bm3d", {"sigma_factor": (1.0,)})
 
 
@@ -193,7 +194,8 @@ def benchmark_cells(
     """Score ``methods``, the ``tuned`` methods and BM3D+rc on the given cells: the one evaluation loop.
 
     Args:
-        cells: :class:`TestCell` s, or ``(volume, shift, level)`` triples of section 1c, e.g. ``("colin27", "inverted", 0.1)``.
+        cells: :class:`TestCell` s, or ``(volume, shift, level)`` triples of the real-anatomy benchmark,
+            e.g. ``("colin27", "inverted", 0.1)``.
         methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks); one
             marked ``f.side_info = True`` is called ``f(noisy, level, side)`` with the cell's side information of its
             test slices (:attr:`TestCell.side`).

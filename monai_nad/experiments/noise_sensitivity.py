@@ -3,8 +3,8 @@
 The networks are noise-conditioned: they read the noise level as an input. ``monai-nad denoise`` gives them the blind
 estimate (:func:`~monai_nad.transforms.estimate_noise_sigma`), which is accurate on the benchmark's white Rician noise
 but can be off on scanner data (parallel imaging, masked backgrounds). This page scores the 2D model (v1.1, slice by
-slice) and the volume model on section 1c's 18 cells (``../shared/BENCHMARK.md``; each slab as a volume for the volume
-model) told ``factor`` times the true noise level, beside their blind runs, through the one evaluation loop
+slice) and the volume model on the real-anatomy benchmark's 18 cells (:func:`~monai_nad.data.real_anatomy_cell`; each slab as a
+volume for the volume model) told ``factor`` times the true noise level, beside their blind runs, through the one evaluation loop
 (:func:`~monai_nad.experiments.evaluation.benchmark_cells`).
 """
 
@@ -39,7 +39,7 @@ def sensitivity_methods(net2d: torch.nn.Module, net3d: torch.nn.Module | None, f
 
 def sensitivity_rows(net2d: torch.nn.Module, net3d: torch.nn.Module | None, factors: Sequence[float] = FACTORS,
                      limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """Score :func:`sensitivity_methods` on the 18 cells of section 1c (``limit``: the first slices only)."""
+    """Score :func:`sensitivity_methods` on the real-anatomy benchmark's 18 cells (``limit``: the first slices only)."""
     cells = [(v, s, level) for v in REAL_ANATOMY_VOLUMES for s in REAL_ANATOMY_SHIFTS for level in REAL_ANATOMY_LEVELS]
     return benchmark_cells(cells, sensitivity_methods(net2d, net3d, factors), bm3d=False, limit=limit, log=log)
 

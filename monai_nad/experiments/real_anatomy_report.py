@@ -1,4 +1,4 @@
-"""The real-anatomy results page: every method on the cells of section 1c, its cost, and its trade-off.
+"""The real-anatomy results page: every method on the cells of the real-anatomy benchmark, its cost, and its trade-off.
 
 The rows come from :func:`~monai_nad.experiments.evaluation.benchmark_cells` (one evaluation loop). This module
 summarises them per method, records one MLflow run per method, and renders the Markdown page, the quality-vs-time

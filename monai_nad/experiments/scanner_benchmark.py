@@ -1,9 +1,9 @@
-"""BENCHMARK section 1d: scanner noise (filtered, partial-Fourier, 8-coil sum-of-squares, SENSE R = 2), in the one loop.
+"""The scanner-noise benchmark (filtered, partial-Fourier, 8-coil sum-of-squares, SENSE R = 2), in the one loop.
 
 The 32 cells (:func:`scanner_cells`): {MNI, Colin27} x {as is, inverted} x the four conditions of
 :data:`~monai_nad.transforms.scanner_noise.BENCHMARK_1D_CONDITIONS` x ``s`` in {0.05, 0.10}. A cell's slices are
-section 1c's clean slices (:func:`~monai_nad.data.real_anatomy_cell`: test ``z`` in ``[90, 100)``, validation ``z``
-in ``[80, 90)``), each put through :func:`~monai_nad.transforms.scanner_noise.benchmark_1d_slice` (seed ``2000 + z``);
+the real-anatomy benchmark's clean slices (:func:`~monai_nad.data.real_anatomy_cell`: test ``z`` in ``[90, 100)``,
+validation ``z`` in ``[80, 90)``), each put through :func:`~monai_nad.transforms.scanner_noise.benchmark_1d_slice` (seed ``2000 + z``);
 the reference a method is scored against is that simulation's noise-free output (both divided by its maximum).
 For ``sense2`` the slices lose their last row when their length along axis 0 is odd, the reference too, so every
 stack of a cell has one shape.
@@ -19,7 +19,7 @@ loop (mean PSNR / SSIM over the slices, outputs clipped to ``[0, 1]``, seconds p
 - ``neural_pde_2d_level``, ``neural_pde_3d_level``: the same with ``--noise-estimate level`` (one white Rician level);
 - ``bm3d_true_noise`` (the anchor): BM3D told the true noise of each slice (:func:`bm3d_told_true_noise`), then the
   magnitude bias correction ``sqrt(max(f^2 - 2 b N s_eff^2, 0))`` with ``s_eff`` the true per-pixel std map and
-  ``N`` the effective coil count, ``b`` tuned on the validation slab over the ``b`` grid of section 1c's BM3D+rc
+  ``N`` the effective coil count, ``b`` tuned on the validation slab over the ``b`` grid of the real-anatomy benchmark's BM3D+rc
   (:data:`~monai_nad.baselines.tuning.B_GRID`);
 - ``bm3d_white``: BM3D told a white level, ``factor x`` the median of the slice's true std map, ``factor`` and ``b``
   tuned on the validation slab (:func:`bm3d_white_tuner`; the correction uses that median and ``N``);
@@ -80,7 +80,7 @@ __all__ = [
     "scanner_figure",
 ]
 
-#: The volumes, contrasts (as is, inverted) and levels of section 1d.
+#: The volumes, contrasts (as is, inverted) and levels of the benchmark.
 SCANNER_VOLUMES = REAL_ANATOMY_VOLUMES
 SCANNER_SHIFTS: tuple[str | None, ...] = (None, "inverted")
 SCANNER_LEVELS = (0.05, 0.10)
@@ -88,9 +88,8 @@ SCANNER_CONDITIONS = BENCHMARK_1D_CONDITIONS
 #: The methods of the page, in its column order.
 SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_level", "neural_pde_3d_level", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
 #: The white factors ``bm3d_white`` may choose from: two, to keep the whole run near an hour on one core (BM3D on
-#: every validation slice per factor is most of its cost). Checks on single validation slices (factors 0.5-4) found
-#: the best at 1 for sense2 (1.25 within 0.25 dB), 1.25-1.5 for partial_fourier and 3-4 for filtered and sos8 (4 at
-#: most 0.1 dB above 3).
+#: every validation slice per factor is most of its cost), chosen from checks on single validation slices (factors
+#: 0.5-4) that the page reports (:func:`render_scanner_page`).
 WHITE_FACTORS = (1.25, 3.0)
 #: The model the quality bar grades, and the anchor it is graded against.
 BLIND, ANCHOR = "neural_pde_2d", "bm3d_true_noise"
@@ -148,7 +147,7 @@ def scanner_cell_keys() -> list[tuple[str, str | None, str, float]]:
 @functools.lru_cache(maxsize=2)
 def _simulated(volume: str, shift: str | None, condition: str, level: float, split: str) -> tuple[np.ndarray, np.ndarray, tuple[TrueNoise, ...]]:
     """One split of one cell, simulated once for its ``load`` and its ``side`` (the loop asks for both in turn)."""
-    _, clean, zs = real_anatomy_cell(volume, shift, level, split)  # section 1c's clean slices, exactly (its noise unused)
+    _, clean, zs = real_anatomy_cell(volume, shift, level, split)  # the real-anatomy clean slices, exactly (its noise unused)
     noisy, reference, side = [], [], []
     for image, z in zip(clean, zs):
         sample = benchmark_1d_slice(image, int(z), condition, level)
@@ -162,7 +161,7 @@ def _simulated(volume: str, shift: str | None, condition: str, level: float, spl
 
 
 def scanner_test_cell(volume: str, shift: str | None, condition: str, level: float) -> TestCell:
-    """One cell of section 1d for the one loop.
+    """One cell of the benchmark for the one loop.
 
     Args:
         volume: ``"mni"`` or ``"colin27"``.
@@ -192,7 +191,7 @@ def scanner_test_cell(volume: str, shift: str | None, condition: str, level: flo
 
 
 def scanner_cells() -> list[TestCell]:
-    """The 32 cells of section 1d in a fixed order (:func:`scanner_cell_keys`)."""
+    """The 32 cells of the benchmark in a fixed order (:func:`scanner_cell_keys`)."""
     return [scanner_test_cell(*key) for key in scanner_cell_keys()]
 
 
@@ -256,7 +255,7 @@ def _best_b(outputs: Sequence[np.ndarray], clean: np.ndarray, stds: Sequence[Any
 
 
 def bm3d_true_noise_tuner(b_grid: Sequence[float] = B_GRID) -> Tuner:
-    """The anchor of section 1d: :func:`bm3d_told_true_noise`, then :func:`_bias_corrected` with the true std
+    """The anchor of the benchmark: :func:`bm3d_told_true_noise`, then :func:`_bias_corrected` with the true std
     map and coil count, ``b`` chosen from ``b_grid`` by median PSNR on the validation slab (as the one tuner chooses)."""
 
     def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float, side_val: Sequence[TrueNoise]):
@@ -333,7 +332,7 @@ dipy_nlmeans_std_map.side_info = True  # type: ignore[attr-defined]
 def scanner_methods(
     names: Sequence[str] = SCANNER_METHODS, bundle: str | Path | None = None, white_factors: Sequence[float] = WHITE_FACTORS
 ) -> tuple[dict[str, Callable], dict[str, Tuner]]:
-    """The methods of section 1d named in ``names`` as the loop takes them: ``(methods, tuned)``. The shipped models
+    """The methods of the benchmark named in ``names`` as the loop takes them: ``(methods, tuned)``. The shipped models
     (``bundle``, the default bundle for None) are loaded only when named.
 
     Raises:
@@ -393,8 +392,8 @@ def _with_keys(row: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------------ the page
 def summarise_scanner(rows: Sequence[dict]) -> dict:
-    """Per-cell differences of the blind 2D model (and of the volume model) to the anchor, the quality bar of the
-    scanner-noise issue (blind >= anchor in every cell, mean >= +0.5 dB), per-condition and overall means of every
+    """Per-cell differences of the blind 2D model (and of the volume model) to the anchor, the page's quality bar
+    (blind >= anchor in every cell, mean >= +0.5 dB), per-condition and overall means of every
     method (PSNR, SSIM; ``"noisy"`` the input) and median ms per slice."""
     by = {(r["cell"], r["method"]): r for r in rows}
     cells = list(dict.fromkeys(r["cell"] for r in rows))
@@ -484,7 +483,8 @@ def _chosen_range(rows: Sequence[dict], method: str, key: str) -> str:
 
 
 def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, settings: dict | None = None, figure: str | None = None) -> str:
-    """The page of section 1d: every cell, the per-condition means, the quality bar, times, the figure and how it was made."""
+    """The benchmark's page (docs/results/scanner_noise.md): every cell, the per-condition means, the quality bar,
+    times, the figure and how it was made."""
     settings = dict(settings or {})
     by = {(r["cell"], r["method"]): r for r in rows}
     cells = list(dict.fromkeys(r["cell"] for r in rows))

@@ -482,7 +482,7 @@ def train_on_br35h(network: str, ctx: Context, budget_s: float, quick: bool) -> 
 
 
 def run_br35h(cfg: dict, ctx: Context) -> None:
-    """BENCHMARK section 3, the seed's experiment: Br35H train/validation/test split, Rician noise; the classical methods
+    """The original Neural PDE project's experiment: Br35H train/validation/test split, Rician noise; the classical methods
     tuned on its validation split by the one tuner, the networks trained on its training split for one wall-clock budget."""
     if ctx.root is None:
         raise ValueError("the br35h suite needs the data: --root DIR (a folder with yes/ and no/ of JPEG/PNG slices)")

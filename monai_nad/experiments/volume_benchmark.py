@@ -1,7 +1,8 @@
-"""The volume benchmark: the test slabs of section 1c taken as volumes, against BM4D+rc and DIPY's non-local means.
+"""The volume benchmark: the real-anatomy benchmark's test slabs taken as volumes, against BM4D+rc and DIPY's
+non-local means.
 
 Cells: MNI and Colin27, as is and inverted, Rician ``s`` = 0.05 / 0.10 / 0.15, the slab ``z`` in ``[90, 100)`` as one
-volume ``(H, W, 10)`` with section 1c's noise (:func:`~monai_nad.data.real_anatomy_cell`). The methods:
+volume ``(H, W, 10)`` with that benchmark's noise (:func:`~monai_nad.data.real_anatomy_cell`). The methods:
 
 - ``neural_pde_2d``: the shipped 2D model slice by slice (blind, as ``monai-nad denoise --mode 2d`` runs it);
 - ``neural_pde_3d``: the volume model (:class:`~monai_nad.networks.SliceContextPDE`, blind, ``--mode 3d``) as
@@ -68,8 +69,8 @@ def volume_cells() -> list[tuple[str, str | None, float]]:
 
 
 def other_cells() -> list[tuple[str, str | None, float]]:
-    """Cells outside the bar that a user meets: the dim contrast (section 1c) at every level, and nearly clean
-    volumes (as is, s = :data:`~monai_nad.data.real_anatomy.NEAR_CLEAN_LEVEL`), where a denoiser must keep fine detail."""
+    """Cells outside the bar that a user meets: the dim contrast (:func:`~monai_nad.data.shift_contrast`) at every level,
+    and nearly clean volumes (as is, s = :data:`~monai_nad.data.real_anatomy.NEAR_CLEAN_LEVEL`), where a denoiser must keep fine detail."""
     dim = [(v, "dim", level) for v in REAL_ANATOMY_VOLUMES for level in REAL_ANATOMY_LEVELS]
     return dim + [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
 
@@ -167,7 +168,8 @@ def thick_slice_rows(bundle: str | Path | None = None, steps: Sequence[int] = (1
 
 
 def noisy_whole_volume(path: str | Path, volume: str = "colin27", level: float = 0.10) -> Path:
-    """Write the whole ``volume`` with section 1c's Rician noise (slice ``z`` seeded ``1000 + z``) as a 1 mm NIfTI."""
+    """Write the whole ``volume`` with the real-anatomy benchmark's Rician noise (slice ``z`` seeded ``1000 + z``) as a
+    1 mm NIfTI."""
     import nibabel as nib
 
     clean = np.asarray(load_volume(volume), dtype=np.float32)

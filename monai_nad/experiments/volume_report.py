@@ -20,7 +20,7 @@ def _by_cell(rows: Sequence[Mapping[str, Any]], method: str) -> dict[str, float]
 
 
 def volume_bar(rows: Sequence[Mapping[str, Any]], timing: Sequence[Mapping[str, Any]] = ()) -> list[tuple[str, str, bool]]:
-    """The issue's quality and speed lines: ``(line, measured, met)``."""
+    """The volume model's quality bar, the quality and speed lines of docs/results/volumes.md: ``(line, measured, met)``."""
     ours = _by_cell(rows, OURS)
     lines: list[tuple[str, str, bool]] = []
     if not ours:

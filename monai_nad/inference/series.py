@@ -211,9 +211,8 @@ class SeriesDenoiser:
             and the floor removal only.
         radius, stride: of :func:`local_low_rank`.
         residual_scale: the level the model is told, as a multiple of ``sigma sqrt(kept)`` (the noise the kept
-            components carry). Defaults to 0.75, chosen on the validation series of benchmark 1e from 0.5-1.5
-            (``docs/results/diffusion_series_validation.md``: the best or within 0.03 dB of it at b = 1000 and 2000 in
-            every cell; 1 to 1.25 are 0.04-0.52 dB better at b = 0).
+            components carry). Defaults to 0.75, chosen on the validation series of the diffusion benchmark from
+            0.5-1.5 (``docs/results/diffusion_series_validation.md``).
         floor: remove the noise floor (:func:`chi_mean_inversion`). Defaults to True.
         run_volume: how the model is run on one volume ``(1, 1, X, Y, Z)`` told a level ``(1,)`` (e.g. in sliding
             windows); defaults to calling it.

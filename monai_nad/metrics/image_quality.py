@@ -1,6 +1,6 @@
 """Full-reference image quality metrics with the benchmark's settings fixed in one place.
 
-Settings (``../shared/BENCHMARK.md``): intensities in ``[0, 1]`` (data range 1), predictions clipped to
+Settings: intensities in ``[0, 1]`` (data range 1), predictions clipped to
 ``[0, 1]`` before scoring, PSNR over the whole image, SSIM with a 7x7(x7) uniform window and
 scikit-image's constants (k1 = 0.01, k2 = 0.03; MONAI's uniform-window SSIM agrees with
 ``skimage.metrics.structural_similarity(..., data_range=1)`` to ~1e-5), foreground PSNR over pixels whose

@@ -1,4 +1,4 @@
-"""The learned-diffusivity family (seed 003) given what the noise-conditioned Neural PDE is given.
+"""The learned-diffusivity family ("Learning diffusion functions") given what the noise-conditioned Neural PDE is given.
 
 :class:`NoiseConditionedDiffusion` wraps a :class:`~monai_nad.networks.DiffusivityPDE` so that it trains and runs
 with the real-scan recipe of the Neural PDE and the CNN baselines: the same call ``net(x, noise_std, coils=1)``,

@@ -1,4 +1,4 @@
-"""Learned scalar diffusivities ``g >= 0`` of the Perona-Malik model ("Learning diffusion functions", seed 003).
+"""Learned scalar diffusivities ``g >= 0`` of the Perona-Malik model ("Learning diffusion functions").
 
 Every module here maps the current iterate ``u`` of an unrolled diffusion (and, optionally, a context computed
 once from the noisy input) to a node diffusivity field ``g`` of shape ``(B, 1, H, W[, D])``.
@@ -16,7 +16,7 @@ stable explicit steps with it, so all variants share one scheme:
 - :class:`UNetDiffusivity`: ``g = sigmoid(UNet(standardise(u)))`` with MONAI's :class:`~monai.networks.nets.UNet`.
 
 Reference: J. Valdivia Ortega, M. Haas, A. Effland, "Learning diffusion functions for image restoration",
-IEEE 2024 (hal-04573661; seed 003) -- our reconstruction on
+IEEE 2024 (hal-04573661) -- our reconstruction on
 intensities in ``[0, 1]``; the choices the paper leaves open are written in each class's docstring.
 """
 

@@ -1,4 +1,4 @@
-"""Unrolled Perona-Malik diffusion with a pluggable learned scalar diffusivity (seed 003's model family)."""
+"""Unrolled Perona-Malik diffusion with a pluggable learned scalar diffusivity (the learned-diffusivity family)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ class DiffusivityPDE(UnrolledDenoiser):
     """Explicit Perona-Malik diffusion ``u <- u + dt_k div(g(u) grad u)`` with a learned scalar diffusivity.
 
     The sibling of :class:`~monai_nad.networks.NeuralPDE` for the models of "Learning diffusion functions"
-    (seed 003): the same :class:`~monai_nad.networks.stencil.DiffusionStencil` (zero-flux border, conservative
-    edge fluxes), but the conductance of an edge is the mean of a node diffusivity ``g >= 0`` at its two ends,
+    (the learned-diffusivity family): the same :class:`~monai_nad.networks.stencil.DiffusionStencil` (zero-flux border,
+    conservative edge fluxes), but the conductance of an edge is the mean of a node diffusivity ``g >= 0`` at its two ends,
     and ``g`` comes from a :class:`~monai_nad.networks.diffusivity.Diffusivity` re-evaluated on the current
     iterate at every step. The step sizes are learned fractions of the stable bound and adapt to ``max g``
     (:meth:`~monai_nad.networks.stencil.DiffusionStencil.stable_step`), so every variant -- even an

@@ -17,7 +17,7 @@ class ResidualDenoiser(nn.Module):
     The usual set-up of a CNN denoiser (residual learning, as DnCNN), with the same intensity normalisation as
     :class:`~monai_nad.networks.NeuralPDE`, so that a U-Net baseline is compared on equal terms: without it a
     plain MONAI ``BasicUNet`` trained on the intensity-augmented data got the structure right but the intensity
-    level wrong (whole-slice PSNR 12-24 dB at SSIM 0.8-0.87 in our first runs).
+    level wrong.
 
     Args:
         network: maps ``(B, C, H, W[, D])`` to the same shape (e.g. ``monai.networks.nets.BasicUNet``).

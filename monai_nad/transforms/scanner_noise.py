@@ -14,8 +14,8 @@ simulated here from a clean magnitude image (or volume):
 :func:`simulate_scanner_noise` is the pure simulation; it returns the noisy combined magnitude, the same pipeline
 without noise (the reference), the analytic per-pixel noise std and the noise PSD
 (:class:`ScannerNoiseSample`). :class:`RandScannerNoise` / :class:`RandScannerNoised` draw its parameters from
-ranges, the MONAI way. :func:`benchmark_1d_slice` is the simulation with the fixed parameters of the benchmark's
-section 1d.
+ranges, the MONAI way. :func:`benchmark_1d_slice` is the simulation with the fixed parameters of the scanner-noise
+benchmark (docs/results/scanner_noise.md).
 
 Conventions. FFTs are numpy's (``fftn`` unnormalised, ``ifftn`` divided by the number of k-space samples ``P``).
 k-space frequencies are those of :func:`numpy.fft.fftfreq` (cycles per pixel, in ``[-0.5, 0.5)``), in numpy's
@@ -68,7 +68,7 @@ WINDOW_KINDS = ("none", "hann", "hamming", "tukey", "fermi")
 #: The largest supported number of receiver coils.
 MAX_COILS = 32
 
-#: The conditions of the benchmark's section 1d (:func:`benchmark_1d_slice`).
+#: The conditions of the scanner-noise benchmark (:func:`benchmark_1d_slice`).
 BENCHMARK_1D_CONDITIONS = ("filtered", "partial_fourier", "sos8", "sense2")
 
 Rng = np.random.Generator | np.random.RandomState
@@ -703,7 +703,7 @@ def _rescale(sample: ScannerNoiseSample, scale: float) -> ScannerNoiseSample:
 
 
 def benchmark_1d_slice(clean: np.ndarray, z: int, condition: str, level: float) -> ScannerNoiseSample:
-    """The scanner-noise simulation of the benchmark's section 1d, for one clean 2D slice.
+    """The scanner-noise simulation of the scanner-noise benchmark, for one clean 2D slice.
 
     The protocol (axis 0 and axis 1 are the slice's two axes):
 
