@@ -21,14 +21,13 @@ from pathlib import Path
 
 from monai_nad.data.dwi_phantom import dwi_gradient_table
 from monai_nad.experiments import diffusion_benchmark as db
-from monai_nad.experiments.records import RecordError, add_record_arguments, earlier_record, invocation, merge_update, write_record
+from monai_nad.experiments.records import RecordError, add_cell_arguments, add_record_arguments, earlier_record, invocation, merge_update, selected_cells, write_record
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
-    parser.add_argument("--limit", type=int, default=None, help="2 mm slices per split (test and validation): a quick run")
-    parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'sos4_*'")
+    add_cell_arguments(parser, "2 mm slices per split (test and validation): a quick run", "'sos4_*'")
     parser.add_argument("--methods", nargs="+", choices=db.DIFFUSION_METHODS, default=list(db.DIFFUSION_METHODS))
     parser.add_argument("--bundle", type=Path, default=None, help="the bundle of the shipped models (default: the installed one)")
     add_record_arguments(parser, "the other rows and the figure")
@@ -39,12 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.figure_only:
         return _figure_only(args, figure)
     if not args.render_only:
-        if args.limit is not None and args.limit < 1:
-            parser.error("--limit must be at least 1")
-        try:
-            cells = db.select_cells(args.cells, args.limit)
-        except ValueError as err:
-            parser.error(str(err))
+        cells = selected_cells(parser, args.limit, lambda: db.select_cells(args.cells, args.limit))
     try:
         earlier = earlier_record(store, args)
     except RecordError as err:

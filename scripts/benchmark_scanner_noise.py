@@ -19,7 +19,7 @@ from pathlib import Path
 from monai_nad.bundle import default_bundle
 from monai_nad.experiments import scanner_benchmark as sb
 from monai_nad.experiments.model_card import replace_card_section
-from monai_nad.experiments.records import RecordError, add_record_arguments, earlier_record, invocation, merge_update, write_record
+from monai_nad.experiments.records import RecordError, add_cell_arguments, add_record_arguments, earlier_record, invocation, merge_update, selected_cells, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,20 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=Path("docs/results"))
-    parser.add_argument("--limit", type=int, default=None, help="slices per split (test and validation): a quick run")
-    parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help="cell names or shell patterns, e.g. 'mni_*_sos8_*'")
+    add_cell_arguments(parser, "slices per split (test and validation): a quick run", "'mni_*_sos8_*'")
     parser.add_argument("--methods", nargs="+", choices=sb.SCANNER_METHODS, default=list(sb.SCANNER_METHODS))
     parser.add_argument("--white-factors", nargs="+", type=float, default=list(sb.WHITE_FACTORS), help="the factors bm3d_white may choose from")
     add_record_arguments(parser, "the other methods' rows")
     args = parser.parse_args(argv)
     store, page, figure = (args.output_dir / f"scanner_noise.{ext}" for ext in ("json", "md", "png"))
     if not args.render_only:
-        if args.limit is not None and args.limit < 1:
-            parser.error("--limit must be at least 1")
-        try:
-            cells = sb.select_cells(args.cells)
-        except ValueError as err:
-            parser.error(str(err))
+        cells = selected_cells(parser, args.limit, lambda: sb.select_cells(args.cells))
     try:
         earlier = earlier_record(store, args)
     except RecordError as err:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from monai_nad.experiments.blind_estimate_check import anchor_record, check_blind_estimates, render_estimate_page
+from monai_nad.experiments.records import RecordError, check_limit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--anchor", type=Path, default=Path("docs/results/real_scan_benchmark.json"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/blind_estimates_1c.md"))
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be at least 1")
+    check_limit(parser, args.limit)
     try:
         anchor_rows, anchor_command = anchor_record(args.anchor)
-    except (OSError, ValueError, KeyError) as err:
-        print(f"check_blind_estimates: error: {args.anchor}: no benchmark record ({err})", file=sys.stderr)
+    except RecordError as err:
+        print(f"check_blind_estimates: error: {err}", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
     rows = check_blind_estimates(args.bundle, args.limit, log=lambda line: print(line, flush=True))

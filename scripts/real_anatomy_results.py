@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, R
 from monai_nad.experiments.evaluation import benchmark_cells, classical_tuner, network_slices
 from monai_nad.experiments.real_anatomy_report import log_methods, qualitative_panel, quality_time_figure, render_page
 from monai_nad.experiments.real_anatomy_setup import learned_methods, preamble
+from monai_nad.experiments.records import RecordError, read_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,10 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     pareto, panel = out.with_name(out.stem + "_pareto.png"), out.with_name(out.stem + "_cortex.png")
     figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
     if args.render_only:  # the rows as measured; the methods' descriptions and costs as the code states them now
-        if not out.with_suffix(".json").is_file():
-            print(f"real_anatomy_results: error: no {out.with_suffix('.json')} to render; run without --render-only first", file=sys.stderr)
+        try:
+            saved = read_record(out.with_suffix(".json"), keys=("command", "rows", "methods"))
+        except RecordError as err:
+            print(f"real_anatomy_results: error: {err}", file=sys.stderr)
             return 2
-        saved = json.loads(out.with_suffix(".json").read_text())
         rows, command = saved["rows"], saved["command"]
         info.update({m: v for m, v in saved["methods"].items() if m not in info})
         for note in args.note:
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"real_anatomy_results: error: --note {note!r}: expected METHOD=TEXT with a method of the page", file=sys.stderr)
                 return 2
             info[method]["note"] = text
-        out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
+        write_record(out.with_suffix(".json"), {"command": command, "rows": rows, "methods": info}, indent=2, default=str)
         quality_time_figure(rows, pareto)
         out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
         return 0
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = benchmark_cells(cells, methods, tuned, limit=2 if args.quick else None, tune_near_clean=True, outputs=outputs)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = " ".join(["python scripts/real_anatomy_results.py", *(sys.argv[1:] if argv is None else argv)])
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows, "methods": info}, indent=2, default=str) + "\n")
+    write_record(out.with_suffix(".json"), {"command": command, "rows": rows, "methods": info}, indent=2, default=str)
     log_methods(rows, info, args.tracking_uri or f"sqlite:///{(args.runs / 'mlflow.db').resolve()}")
     quality_time_figure(rows, pareto)
     noisy, clean, zs = real_anatomy_cell("colin27", None, 0.1, "test")

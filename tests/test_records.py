@@ -12,13 +12,16 @@ import pytest
 from monai_nad.experiments import diffusion_benchmark as db
 from monai_nad.experiments.records import (
     RecordError,
+    add_cell_arguments,
     add_record_arguments,
+    check_limit,
     earlier_record,
     invocation,
     merge_update,
     read_record,
     row_run,
     same_run,
+    selected_cells,
     write_record,
 )
 
@@ -77,6 +80,23 @@ def test_the_flags_and_the_command_line():
     assert args.update and not args.render_only and args.note == ["a", "b"]
     assert "the other rows stay" in parser.format_help().replace("\n", " ").replace("  ", " ")
     assert invocation("scripts/x.py", ["--cells", "sos4_*", "--note", "it's"]) == "python scripts/x.py --cells 'sos4_*' --note 'it'\"'\"'s'"
+
+
+def test_the_cell_selection_flags_in_one_place(tmp_path, capsys):
+    """--limit and --cells of the benchmark scripts: a limit below 1 and a pattern that matches no cell are usage errors."""
+    parser = argparse.ArgumentParser(prog="bench")
+    add_cell_arguments(parser, "slices per split", "'sos4_*'")
+    args = parser.parse_args(["--limit", "2", "--cells", "a_*"])
+    assert args.limit == 2 and args.cells == ["a_*"] and "e.g. 'sos4_*'" in parser.format_help()
+    check_limit(parser, None)
+    assert selected_cells(parser, 2, lambda: ["a_1"]) == ["a_1"]
+    for limit, select, message in [(0, lambda: [], "--limit must be at least 1"),
+                                   (None, lambda: (_ for _ in ()).throw(ValueError("no cell matches 'b_*'")), "no cell matches 'b_*'")]:
+        with pytest.raises(SystemExit) as exited:
+            selected_cells(parser, limit, select)
+        assert exited.value.code == 2 and f"bench: error: {message}" in capsys.readouterr().err
+    write_record(tmp_path / "r.json", {"path": tmp_path}, default=str)
+    assert read_record(tmp_path / "r.json", keys=("path",)) == {"path": str(tmp_path)}
 
 
 def _diffusion_rows(series_run: int | None) -> list[dict]:

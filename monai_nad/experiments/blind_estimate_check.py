@@ -4,7 +4,6 @@ Rician noise of the real-anatomy benchmark's cells, against its stored BM3D+rc r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.evaluation import benchmark_cells
+from monai_nad.experiments.records import read_record
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 
 __all__ = ["ESTIMATE_METHODS", "anchor_record", "check_blind_estimates", "render_estimate_page"]
@@ -74,6 +74,10 @@ def render_estimate_page(rows: list[dict], anchor_rows: list[dict], command: str
 
 
 def anchor_record(path: str | Path) -> tuple[list[dict], str]:
-    """The stored rows and command of the real-anatomy benchmark (docs/results/real_scan_benchmark.json)."""
-    record = json.loads(Path(path).read_text())
+    """The stored rows and command of the real-anatomy benchmark (docs/results/real_scan_benchmark.json).
+
+    Raises:
+        RecordError: ``path`` holds no readable record with rows and a command (the message names ``--anchor``).
+    """
+    record = read_record(path, "--anchor", keys=("rows", "command"))
     return record["rows"], record["command"]

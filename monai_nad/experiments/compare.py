@@ -14,6 +14,7 @@ from monai_nad.data import mni_eval_arrays
 from monai_nad.experiments.diffusivity_family import render
 from monai_nad.experiments.real_anatomy_report import quality_time_figure, render_page
 from monai_nad.experiments.real_anatomy_setup import preamble
+from monai_nad.experiments.records import read_record
 from monai_nad.experiments.self_supervised_report import self_supervised_section
 from monai_nad.experiments.tables import table_number as _fmt
 from monai_nad.experiments.tracking import latest_runs, sqlite_uri
@@ -396,9 +397,8 @@ def render_saved_page(page: str, out: str | Path) -> Path:
 
     Raises:
         ValueError: unknown page, or no record to render (the message names the command that writes it).
+        RecordError: the record lacks what the page needs.
     """
-    import json
-
     commands = {"real_anatomy": "python scripts/real_anatomy_results.py", "diffusivity_family": "python scripts/diffusivity_family_results.py",
                 "volumes": "python scripts/benchmark_volumes.py"}
     if page not in PAGES:
@@ -407,7 +407,9 @@ def render_saved_page(page: str, out: str | Path) -> Path:
     record = out / f"{page}.json"
     if not record.is_file():
         raise ValueError(f"no record {record} to render: run `{commands[page]}` first.")
-    saved = json.loads(record.read_text())
+    needs = {"real_anatomy": ("command", "rows", "methods"), "diffusivity_family": ("command", "rows"),
+             "volumes": ("rows", "thick", "timing", "large")}
+    saved = read_record(record, f"monai-nad compare --suite {page}", keys=needs[page])
     target = out / f"{page}.md"
     if page == "real_anatomy":
         rows, info = saved["rows"], saved["methods"]

@@ -5,6 +5,9 @@ re-run some methods and merge their rows into it (``--update``): the record's co
 commands (``"<first>, then <second>"``), and every row made since this module exists carries ``"run"``, the place in
 that chain of the command that made it (:func:`row_run`), so that a page compares times only between rows of one run
 (:func:`same_run`). Records written before the tag stay readable: an untagged row counts as run 0.
+
+The scripts that run a benchmark on some of its cells share their selection flags too: ``--limit`` and ``--cells``
+(:func:`add_cell_arguments`, :func:`check_limit`, :func:`selected_cells`).
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "RecordError",
+    "add_cell_arguments",
     "add_record_arguments",
+    "check_limit",
     "earlier_record",
     "invocation",
     "merge_rows",
@@ -27,6 +32,7 @@ __all__ = [
     "read_record",
     "row_run",
     "same_run",
+    "selected_cells",
     "write_record",
 ]
 
@@ -50,6 +56,35 @@ def add_record_arguments(parser: argparse.ArgumentParser, update_keeps: str) -> 
     parser.add_argument("--update", action="store_true",
                         help=f"re-run only --methods and replace their rows in the record of an earlier run ({update_keeps} stay; "
                              "the page names both commands)")
+
+
+def add_cell_arguments(parser: argparse.ArgumentParser, limit_help: str, cells_example: str) -> None:
+    """The flags of a script that runs a benchmark on some of its cells: ``--limit`` and ``--cells`` (patterns).
+
+    Args:
+        parser: the script's parser.
+        limit_help: what ``--limit`` counts, for its help (e.g. ``"slices per split (test and validation): a quick run"``).
+        cells_example: a pattern for the help of ``--cells`` (e.g. ``"'sos4_*'"``).
+    """
+    parser.add_argument("--limit", type=int, default=None, help=limit_help)
+    parser.add_argument("--cells", nargs="+", default=None, metavar="PATTERN", help=f"cell names or shell patterns, e.g. {cells_example}")
+
+
+def check_limit(parser: argparse.ArgumentParser, limit: int | None) -> None:
+    """Exit through ``parser.error`` (status 2, ``--limit must be at least 1``) unless ``limit`` is None or at least 1."""
+    if limit is not None and limit < 1:
+        parser.error("--limit must be at least 1")
+
+
+def selected_cells(parser: argparse.ArgumentParser, limit: int | None, select: Callable[[], list]) -> list:
+    """The cells a run takes: :func:`check_limit`, then ``select()`` (e.g. the benchmark's ``select_cells`` told
+    ``--cells``); a ``ValueError`` of ``select`` (a pattern that matches no cell) exits through ``parser.error`` with its
+    message."""
+    check_limit(parser, limit)
+    try:
+        return select()
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def invocation(script: str, argv: Sequence[str] | None = None) -> str:
@@ -90,11 +125,12 @@ def earlier_record(store: str | Path, args: argparse.Namespace) -> dict[str, Any
     return None
 
 
-def write_record(store: str | Path, record: dict[str, Any], indent: int = 1) -> None:
-    """Write ``record`` to ``store`` as JSON (its folder made where missing)."""
+def write_record(store: str | Path, record: dict[str, Any], indent: int = 1, default: Callable[[Any], Any] | None = None) -> None:
+    """Write ``record`` to ``store`` as JSON (its folder made where missing); ``default`` as :func:`json.dumps` takes it
+    (e.g. ``str`` for values JSON lacks)."""
     store = Path(store)
     store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_text(json.dumps(record, indent=indent) + "\n")
+    store.write_text(json.dumps(record, indent=indent, default=default) + "\n")
 
 
 def row_run(row: dict[str, Any]) -> int:
