@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The four stages that trained the shipped real-scan model (v1.1), each resumable, each MLflow-tracked in its folder:
+# The five stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
 #   1. 40 epochs from scratch, L1, no detail head;  2. 30 epochs MSE from stage 1 (lr 1e-3);
 #   3. the full-resolution detail head added (it starts adding nothing), 24 epochs MSE (lr 1e-3);
-#   4. 20 epochs MSE (lr 5e-4), installed as models/model.pt.
+#   4. 20 epochs MSE (lr 5e-4): the v1.1 model;
+#   5. scanner noise: half the pairs through a simulated acquisition (filtered, multi-coil, partial Fourier, SENSE),
+#      told their white-equivalent level (gain 0.7, as inference tells it), levels up to 0.25, per-patch log-MSE,
+#      10 epochs (lr 2e-4), installed as models/model.pt.
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}
@@ -12,4 +15,6 @@ python scripts/train_real_scan.py --detail-layers 0 --init-checkpoint "$RUNS/sta
 python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage2/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 24 --val-interval 4 --output-dir "$RUNS/stage3" --no-install
 python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
-    --learning-rate 5e-4 --loss mse --max-epochs 20 --val-interval 4 --output-dir "$RUNS/stage4"
+    --learning-rate 5e-4 --loss mse --max-epochs 20 --val-interval 4 --output-dir "$RUNS/stage4" --no-install
+python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
+    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5"
