@@ -25,6 +25,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from monai_nad.transforms.noise import rician_noise
+
 _CHILD = """
 import sys, time, torch
 torch.set_num_threads(1)
@@ -55,7 +57,7 @@ def synthetic_series(folder: Path, shape: tuple[int, int, int, int], sigma: floa
     data = np.empty((x, y, z, v), dtype=np.int16)
     for i in range(v):
         clean = np.tensordot(weights[i].astype(np.float32), maps, axes=1)
-        noisy = np.hypot(clean + sigma * rng.standard_normal(clean.shape, dtype=np.float32), sigma * rng.standard_normal(clean.shape, dtype=np.float32))
+        noisy = rician_noise(clean, sigma, rng, dtype=np.float32)
         data[..., i] = np.round(1000 * noisy).astype(np.int16)
     image = folder / "dwi.nii.gz"
     nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), str(image))

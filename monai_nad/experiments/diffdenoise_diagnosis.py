@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-from monai.bundle import ConfigParser
 from monai.networks.schedulers import DDIMScheduler
 
-from monai_nad.bundle import find_bundle
+from monai_nad.bundle import bundle_parser, find_bundle
 from monai_nad.data import mni_condition_arrays
 from monai_nad.data.mni import MNI_SPLITS
 from monai_nad.engines import load_network_weights
@@ -96,7 +95,7 @@ def load_bundle_pipeline(bundle: str | Path | None = None, **settings) -> DiffDe
             ``num_train_timesteps``, ``inference_steps``, ``start_step``, ``seed``).
     """
     root = Path(bundle) if bundle is not None else find_bundle("diffdenoise")
-    parser = ConfigParser(json.loads((root / "configs" / "common.json").read_text()))
+    parser = bundle_parser(root, [])  # configs/common.json: the networks and the sampling settings
     bsn = load_network_weights(parser.get_parsed_content("bsn_def"), root / "models" / "bsn.pt").float().eval()
     diffusion = load_network_weights(parser.get_parsed_content("diffusion_def"), root / "models" / "diffusion.pt").float().eval()
     defaults = {key: parser.get_parsed_content(key) for key in ("num_train_timesteps", "inference_steps", "start_step", "seed")}

@@ -33,6 +33,7 @@ from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.evaluation import benchmark_cells, mni_test_cell
+from monai_nad.experiments.methods import counted_flops
 from monai_nad.inference import denoise_slices
 from monai_nad.networks import DiffusivityPDE
 
@@ -135,14 +136,6 @@ def build(variant: str, noise: str, steps: int | None = None) -> DiffusivityPDE:
     return DiffusivityPDE(
         diffusivity=variant, diffusivity_kwargs=diffusivity_kwargs(variant, noise), bias_correction=noise == "rician", **kwargs
     )
-
-
-def flops_256(net: torch.nn.Module) -> float:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        net(torch.rand(1, 1, 256, 256))
-    return float(counter.get_total_flops())
 
 
 def load_runs(runs: Path, noises: tuple[str, ...] = tuple(NOISES)) -> dict[tuple[str, str], tuple[DiffusivityPDE, dict]]:
@@ -458,7 +451,7 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
         key = (variant, "gaussian25") if (variant, "gaussian25") in loaded else next((k for k in loaded if k[0] == variant), None)
         if key is not None:
             net = loaded[key][0]
-            size[variant] = {"parameters": sum(p.numel() for p in net.parameters()), "flops": flops_256(net)}
+            size[variant] = {"parameters": sum(p.numel() for p in net.parameters()), "flops": counted_flops(net, torch.rand(1, 1, 256, 256))}
     results = {
         "command": command or "python scripts/diffusivity_family_results.py",
         "train_command": f"python scripts/train_diffusivity_family.py --max-epochs {epochs[-1]}",

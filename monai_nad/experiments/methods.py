@@ -15,7 +15,7 @@ from monai_nad.baselines import BASELINES, classical_denoise
 from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.transforms.array import RicianBiasCorrection
 
-__all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method"]
+__all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method", "counted_flops"]
 
 
 def level_key(level: float) -> str:
@@ -99,3 +99,14 @@ def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any
 
     count = sum(p.numel() for p in network.parameters())
     return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)
+
+
+def counted_flops(network: torch.nn.Module, x: torch.Tensor) -> float:
+    """The FLOPs of one call ``network(x)`` as ``torch.utils.flop_counter`` counts them (convolutions and matrix
+    products; a multiply-add counts 2); a network that takes a noise level is told the blind estimate of ``x``
+    (:func:`~monai_nad.inference.inferer.noise_level_arguments`)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        network(x, **noise_level_arguments(network, x))
+    return float(counter.get_total_flops())

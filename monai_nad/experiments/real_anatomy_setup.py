@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
+from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_bundle, find_reproduction
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
+from monai_nad.experiments.methods import counted_flops
 from monai_nad.experiments.real_anatomy_report import method_summary
-from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.networks import RicianMeanInversion
 
 __all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
@@ -53,12 +53,7 @@ def _cost(net: torch.nn.Module) -> dict[str, Any]:
     if hasattr(net, "flops_per_pixel"):  # one pass; a self-ensemble runs the network once per orientation
         cost["gflops"] = float(net.flops_per_pixel()) * getattr(net, "self_ensemble", 1) * 181 * 217 / 1e9
     else:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        x = torch.rand(1, 1, 181, 217)
-        with FlopCounterMode(display=False) as counter, torch.inference_mode():
-            net(x, **noise_level_arguments(net, x))
-        cost["gflops"] = counter.get_total_flops() / 1e9
+        cost["gflops"] = counted_flops(net, torch.rand(1, 1, 181, 217)) / 1e9
     return cost
 
 
@@ -76,12 +71,7 @@ def _iterations(run_dir: Path) -> int | None:
 
 
 def _diffdenoise_student() -> torch.nn.Module:
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([str(DIFFDENOISE / "configs" / "common.json"), str(DIFFDENOISE / "configs" / "inference.json")])
-    parser["bundle_root"] = str(DIFFDENOISE)
-
+    parser = bundle_parser(DIFFDENOISE, ["inference.json"], {"bundle_root": str(DIFFDENOISE)})
     # trained on noisy magnitude images only, it estimates the Rician mean: inverted with a blind sigma, as its bundle's
     # post_correction "rician_mean" does for magnitude data (and as the comparison suite runs it)
     return RicianMeanInversion(parser.get_parsed_content("load_student")).eval()

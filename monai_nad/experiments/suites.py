@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import tune_baseline
-from monai_nad.bundle import bundle_network, default_bundle, find_bundle, find_reproduction
+from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_bundle, find_reproduction
 from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.diffdenoise.training import train_diffdenoise
@@ -355,11 +355,7 @@ def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module
 
 
 def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([str(DIFFDENOISE / "configs" / "common.json"), str(DIFFDENOISE / "configs" / "inference.json")])
-    parser["bundle_root"] = str(DIFFDENOISE)
+    parser = bundle_parser(DIFFDENOISE, ["inference.json"], {"bundle_root": str(DIFFDENOISE)})
     if ctx.quick:
         runs = ctx.output / "diffdenoise_quick"
         if not (runs / "student" / "model.pt").is_file():
