@@ -103,7 +103,7 @@ def demo(output_dir: str | Path, bundle: str | Path | None = None, device: str =
     import nibabel as nib
     import torch
 
-    from monai_nad.inference import SAMPLE_LEVEL, write_embedded_sample
+    from monai_nad.inference import SAMPLE_NOISE_STD, write_embedded_sample
     from monai_nad.inference.workflow import run_inference
     from monai_nad.metrics import psnr, ssim
 
@@ -124,7 +124,7 @@ def demo(output_dir: str | Path, bundle: str | Path | None = None, device: str =
         scores[name] = (float(psnr(per_slice(image), per_slice(clean)).mean()), float(ssim(per_slice(image), per_slice(clean)).mean()))
     middle = clean.shape[-1] // 2
     figure = output_dir / "side_by_side.png"
-    title = f"MNI test slab, Rician s={SAMPLE_LEVEL}: PSNR {scores['noisy'][0]:.2f} -> {scores['denoised'][0]:.2f} dB"
+    title = f"MNI test slab, Rician s={SAMPLE_NOISE_STD}: PSNR {scores['noisy'][0]:.2f} -> {scores['denoised'][0]:.2f} dB"
     _side_by_side(clean[..., middle], noisy[..., middle], denoised[..., middle], figure, title)
     result.update(scores=scores, figure=str(figure))
     return result

@@ -237,16 +237,17 @@ def dwi_sigma(snr: float) -> float:
     return DWI_WM_S0 / float(snr)
 
 
-def dwi_noise(clean_slice: np.ndarray, sigma: float, coils: int, seed: int) -> np.ndarray:
+def dwi_noise(clean_slice: np.ndarray, noise_std: float, coils: int, seed: int) -> np.ndarray:
     """Magnitude noise of ``coils`` receivers (1: Rician; more: sum of squares) on one slice of a series.
 
     Each coil's real channel carries ``clean / sqrt(coils)``; every channel gets white Gaussian noise of std
-    ``sigma``, drawn from ``numpy.random.default_rng(seed)`` coil by coil, the real channel before the imaginary,
-    each of the slice's shape. ``coils = 1`` is ``sqrt((S + sigma n1)^2 + (sigma n2)^2)``.
+    ``noise_std``, drawn from ``numpy.random.default_rng(seed)`` coil by coil, the real channel before the imaginary,
+    each of the slice's shape (:func:`~monai_nad.transforms.noise.rician_noise`). ``coils = 1`` is
+    ``sqrt((S + s n1)^2 + (s n2)^2)`` with ``s = noise_std``.
 
     Args:
         clean_slice: ``(X, Y, V)`` (any shape) clean magnitudes.
-        sigma: the noise std of one channel.
+        noise_std: the noise std of one channel.
         coils: the number of receiver coils ``N`` >= 1.
         seed: the generator's seed.
 
@@ -254,13 +255,13 @@ def dwi_noise(clean_slice: np.ndarray, sigma: float, coils: int, seed: int) -> n
         the noisy magnitudes, the input's shape, float32.
 
     Raises:
-        ValueError: ``coils`` < 1 or a negative ``sigma``.
+        ValueError: ``coils`` < 1 or a negative ``noise_std``.
     """
     if int(coils) != coils or coils < 1:
         raise ValueError(f"coils must be an integer >= 1, got {coils!r}.")
-    if not (math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}.")
-    return rician_noise(clean_slice, sigma, np.random.default_rng(seed), coils=int(coils)).astype(np.float32)
+    if not (math.isfinite(noise_std) and noise_std >= 0):
+        raise ValueError(f"noise_std must be a finite number >= 0, got {noise_std!r}.")
+    return rician_noise(clean_slice, noise_std, np.random.default_rng(seed), coils=int(coils)).astype(np.float32)
 
 
 def _check_split(split: str) -> tuple[int, ...]:

@@ -153,11 +153,11 @@ def real_ours(series: RealSeries, cli_main: Callable[[list[str]], int], extra: S
     return out, float(row["noise_std"]), row
 
 
-def residual_scores(noisy: np.ndarray, denoised: np.ndarray, sigma: float, volume: int) -> dict[str, float]:
+def residual_scores(noisy: np.ndarray, denoised: np.ndarray, noise_std: float, volume: int) -> dict[str, float]:
     """The residual ``noisy - denoised`` of one volume and of the whole series ``(X, Y, Z, V)``.
 
     Returns:
-        ``{"std", "mean", "ratio" (std / sigma), "corr" (with the denoised volume), "std_all", "ratio_all", "corr_all"}``
+        ``{"std", "mean", "ratio" (std / noise_std), "corr" (with the denoised volume), "std_all", "ratio_all", "corr_all"}``
         (``*_all``: every volume's residual pooled; ``corr_all`` the mean of the volumes' correlations).
     """
     residual = np.asarray(noisy, dtype=np.float64) - np.asarray(denoised, dtype=np.float64)
@@ -169,8 +169,8 @@ def residual_scores(noisy: np.ndarray, denoised: np.ndarray, sigma: float, volum
 
     one = residual[..., volume]
     return {
-        "std": float(one.std()), "mean": float(one.mean()), "ratio": float(one.std() / sigma), "corr": corr(one, denoised[..., volume]),
-        "std_all": float(residual.std()), "ratio_all": float(residual.std() / sigma),
+        "std": float(one.std()), "mean": float(one.mean()), "ratio": float(one.std() / noise_std), "corr": corr(one, denoised[..., volume]),
+        "std_all": float(residual.std()), "ratio_all": float(residual.std() / noise_std),
         "corr_all": float(np.mean([corr(residual[..., v], denoised[..., v]) for v in range(residual.shape[-1])])),
     }
 

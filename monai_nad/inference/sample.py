@@ -10,13 +10,13 @@ import numpy as np
 from monai_nad.data.mni import MNI_SPLITS, load_mni_template, mni_template_path
 from monai_nad.transforms.pairs import DeterministicNoisyPaird
 
-__all__ = ["SAMPLE_LEVEL", "write_embedded_sample"]
+__all__ = ["SAMPLE_NOISE_STD", "write_embedded_sample"]
 
-#: Rician noise level of the embedded sample.
-SAMPLE_LEVEL = 0.10
+#: Rician noise level (``noise_std``) of the embedded sample.
+SAMPLE_NOISE_STD = 0.10
 
 
-def write_embedded_sample(folder: str | Path, level: float = SAMPLE_LEVEL, seed: int = 0) -> tuple[Path, Path]:
+def write_embedded_sample(folder: str | Path, noise_std: float = SAMPLE_NOISE_STD, seed: int = 0) -> tuple[Path, Path]:
     """Write the noisy and clean MNI test slab (10 axial slices) into ``folder``.
 
     The noise is the benchmark's evaluation noise (a pure function of slice id, level and seed), so the
@@ -24,7 +24,7 @@ def write_embedded_sample(folder: str | Path, level: float = SAMPLE_LEVEL, seed:
 
     Args:
         folder: destination (created if needed).
-        level: Rician noise level. Defaults to 0.10.
+        noise_std: Rician noise level. Defaults to 0.10.
         seed: evaluation seed. Defaults to 0.
 
     Returns:
@@ -35,7 +35,7 @@ def write_embedded_sample(folder: str | Path, level: float = SAMPLE_LEVEL, seed:
     folder.mkdir(parents=True, exist_ok=True)
     volume = load_mni_template()
     zs = MNI_SPLITS["test"]
-    noise = DeterministicNoisyPaird("image", level=level, seed=seed)
+    noise = DeterministicNoisyPaird("image", level=noise_std, seed=seed)
     noisy = [np.asarray(noise({"image": volume[None, :, :, z], "id": f"mni_test_z{z:03d}"})["image"])[0] for z in zs]
     affine = template.affine.copy()
     affine[:3, 3] += affine[:3, 2] * zs[0]  # the slab starts at slice zs[0]

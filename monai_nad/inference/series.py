@@ -176,26 +176,26 @@ def _mean_table(coils: int) -> tuple[np.ndarray, np.ndarray]:
     return nu, _chi_mean(nu, coils)
 
 
-def chi_mean_inversion(mean: torch.Tensor, sigma: float, coils: int = 1) -> torch.Tensor:
-    """The signal ``A`` whose non-central chi magnitude (``2 coils`` degrees of freedom, channel std ``sigma``) has
+def chi_mean_inversion(mean: torch.Tensor, noise_std: float, coils: int = 1) -> torch.Tensor:
+    """The signal ``A`` whose non-central chi magnitude (``2 coils`` degrees of freedom, channel std ``noise_std``) has
     mean ``mean``: 0 at or below the noise floor.
 
     Args:
         mean: estimates of ``E[M]``, any shape.
-        sigma: the std of each real and imaginary channel (0: ``mean`` unchanged).
+        noise_std: the std of each real and imaginary channel (0: ``mean`` unchanged).
         coils: receiver coils (1: Rician).
 
     Returns:
         ``A >= 0``, ``mean``'s shape and dtype.
     """
-    if sigma <= 0:
+    if noise_std <= 0:
         return mean
     nu, mu = _mean_table(int(coils))
-    r = mean.detach().cpu().double().numpy() / sigma
+    r = mean.detach().cpu().double().numpy() / noise_std
     a = np.interp(r, mu, nu)
     high = r > mu[-1]
-    a[high] = np.sqrt(np.maximum(r[high] ** 2 - (2 * coils - 1), 0.0))  # E[M]^2 ~ A^2 + (2N - 1) sigma^2 there
-    return torch.as_tensor(a * sigma, dtype=mean.dtype, device=mean.device)
+    a[high] = np.sqrt(np.maximum(r[high] ** 2 - (2 * coils - 1), 0.0))  # E[M]^2 ~ A^2 + (2N - 1) noise_std^2 there
+    return torch.as_tensor(a * noise_std, dtype=mean.dtype, device=mean.device)
 
 
 class SeriesDenoiser:

@@ -33,18 +33,18 @@ def rician_mean(a: torch.Tensor) -> torch.Tensor:
     return value.to(a.dtype)
 
 
-def rician_mean_inversion(m: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def rician_mean_inversion(m: torch.Tensor, noise_std: torch.Tensor) -> torch.Tensor:
     """The amplitude whose Rician mean is ``m``.
 
     Args:
         m: estimates of ``E[y]``, ``(B, C, ...)``.
-        sigma: ``(B, C)`` noise standard deviations (0 leaves ``m`` unchanged).
+        noise_std: ``(B, C)`` noise standard deviations (0 leaves ``m`` unchanged).
 
     Returns:
-        amplitudes ``>= 0``, same shape as ``m``; 0 where ``m <= sqrt(pi / 2) sigma``.
+        amplitudes ``>= 0``, same shape as ``m``; 0 where ``m <= sqrt(pi / 2) noise_std``.
     """
-    shape = list(sigma.shape) + [1] * (m.ndim - 2)
-    s = sigma.reshape(shape).to(torch.float64)
+    shape = list(noise_std.shape) + [1] * (m.ndim - 2)
+    s = noise_std.reshape(shape).to(torch.float64)
     grid = torch.linspace(0.0, _GRID_MAX, 4001, dtype=torch.float64, device=m.device)
     means = rician_mean(grid)
     r = m.to(torch.float64) / torch.where(s > 0, s, torch.ones_like(s))

@@ -44,7 +44,7 @@ class SliceAxisDiffusion(nn.Module):
     Example::
 
         smooth = SliceAxisDiffusion(steps=1)
-        y = smooth(volume, sigma)  # volume (B, 1, H, W, D), sigma a number or a map like volume
+        y = smooth(volume, noise_std)  # volume (B, 1, H, W, D), noise_std a number or a map like volume
     """
 
     def __init__(self, steps: int = 1, rate: float = 0.25, contrast: float = 2.5) -> None:
@@ -69,19 +69,19 @@ class SliceAxisDiffusion(nn.Module):
         """``(T,)`` the steps' ``kappa`` (> 0)."""
         return F.softplus(self.contrast_raw) + 1e-3
 
-    def forward(self, u: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+    def forward(self, u: torch.Tensor, noise_std: float | torch.Tensor) -> torch.Tensor:
         """Diffuse ``u`` along its last axis.
 
         Args:
             u: volumes ``(B, C, H, W, D)`` (any tensor whose last axis is the slice axis).
-            sigma: the noise level: a number, or a tensor that broadcasts to ``u`` (e.g. a map ``(B, 1, H, W, D)``).
+            noise_std: the noise level: a number, or a tensor that broadcasts to ``u`` (e.g. a map ``(B, 1, H, W, D)``).
 
         Returns:
             the diffused volumes, ``u``'s shape; ``u`` itself when ``D == 1``.
         """
         if u.shape[-1] < 2:
             return u
-        sigma_t = torch.as_tensor(sigma, dtype=u.dtype, device=u.device)
+        sigma_t = torch.as_tensor(noise_std, dtype=u.dtype, device=u.device)
         sigma_t = torch.broadcast_to(sigma_t, u.shape) if sigma_t.ndim else sigma_t
         if u.ndim < 3 or u.numel() <= self.block_voxels:
             return self._diffuse(u, sigma_t)
