@@ -32,9 +32,8 @@ from monai_nad.baselines import bm3d_denoise
 from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
-from monai_nad.experiments.evaluation import benchmark_cells, mni_test_cell
+from monai_nad.experiments.evaluation import benchmark_cells, denoise_slices, mni_test_cell
 from monai_nad.experiments.methods import counted_flops
-from monai_nad.inference import denoise_slices
 from monai_nad.networks import DiffusivityPDE
 
 __all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "build", "load_runs", "family_results"]

@@ -33,7 +33,7 @@ from monai_nad.transforms.array import RicianBiasCorrection
 
 __all__ = [
     "Tuner", "BM3D_RC", "TestCell", "real_anatomy_test_cell", "mni_test_cell", "matching_cells", "classical_tuner", "score_slices",
-    "network_slices", "benchmark_cells",
+    "network_slices", "denoise_slices", "benchmark_cells",
 ]
 
 #: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
@@ -114,6 +114,22 @@ def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | N
             times.append(time.perf_counter() - start)
             out.append(y[0, 0].numpy())
     return np.stack(out), times
+
+
+def denoise_slices(denoiser: torch.nn.Module | Callable[[np.ndarray], np.ndarray], noisy: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Denoise ``(N, H, W)`` slices one at a time with a network (blind: :func:`network_slices`) or a function of one
+    ``(H, W)`` array (a classical method, timed the same way); return the float32 result and the seconds per slice."""
+    if isinstance(denoiser, torch.nn.Module):
+        out, times = network_slices(denoiser, noisy)
+        return np.asarray(out, dtype=np.float32), times
+    outs, times = [], []
+    with torch.inference_mode():
+        for image in noisy:
+            start = time.perf_counter()
+            result = np.asarray(denoiser(image))
+            times.append(time.perf_counter() - start)
+            outs.append(np.asarray(result, dtype=np.float32))
+    return np.stack(outs), times
 
 
 def matching_cells(cells: Sequence[TestCell], patterns: Iterable[str] | None = None) -> list[TestCell]:

@@ -41,9 +41,8 @@ from monai_nad.experiments import (
     sqlite_uri,
 )
 from monai_nad.experiments.diffusivity_family import load_runs
-from monai_nad.experiments.evaluation import TestCell, benchmark_cells
+from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
-from monai_nad.inference import denoise_slices
 from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,6 @@ from monai_nad.inference.inferer import SliceWiseInferer
 from monai_nad.inference.scan_inferer import MODES, PRECISIONS, ScanBatch, ScanInferer, choose_mode, inference_dtype
 from monai_nad.inference.inputs import InputReport, log_results, prepare_inputs
 from monai_nad.inference.sample import SAMPLE_NOISE_STD, write_embedded_sample
-from monai_nad.inference.timing import denoise_slices
 from monai_nad.inference.transforms import LoadScand, SaveDenoisedd, ScanRecord, collate_scans
 
-__all__ = ["ScanEvaluator", "SliceWiseInferer", "ScanInferer", "ScanBatch", "MODES", "PRECISIONS", "choose_mode", "inference_dtype", "InputReport", "log_results", "prepare_inputs", "SAMPLE_NOISE_STD", "write_embedded_sample", "LoadScand", "SaveDenoisedd", "ScanRecord", "collate_scans", "denoise_slices"]
+__all__ = ["ScanEvaluator", "SliceWiseInferer", "ScanInferer", "ScanBatch", "MODES", "PRECISIONS", "choose_mode", "inference_dtype", "InputReport", "log_results", "prepare_inputs", "SAMPLE_NOISE_STD", "write_embedded_sample", "LoadScand", "SaveDenoisedd", "ScanRecord", "collate_scans"]
