@@ -26,7 +26,7 @@ import torch.nn as nn
 from monai.networks.blocks import Convolution
 from monai.networks.nets import BasicUNet
 
-from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, normalised_inputs
+from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, denormalised_output, normalised_inputs
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.unrolled import check_image_batch
@@ -116,8 +116,7 @@ class NoiseConditionedCNN(nn.Module):
         corrected = remove_magnitude_bias(xn * xn, 2.0 * coils_t * sn * sn, floor=SQUARED_FLOOR)
         inputs, crop = pad_to_multiple(torch.cat([xn, corrected, sn], dim=1), self.size_divisor)
         v = corrected + self.network(inputs)[crop]
-        high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)
-        return torch.minimum(torch.clamp(v, min=0.0), high) * scale
+        return denormalised_output(v, torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True), scale)
 
     def flops_per_pixel(self) -> float:
         """Multiply-adds of the convolutions per input pixel (the U-Net's are weighted by their resolution)."""

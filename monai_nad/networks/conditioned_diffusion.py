@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, normalised_inputs
+from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, denormalised_output, normalised_inputs
 from monai_nad.networks.diffusivity_pde import DiffusivityPDE
 from monai_nad.transforms.noise import remove_magnitude_bias
 
@@ -94,5 +94,4 @@ class NoiseConditionedDiffusion(nn.Module):
         u = self.pde(xn / level) * level
         b = 2.0 * torch.sigmoid(self.bias_logit)
         v = remove_magnitude_bias(u * u, b * 2.0 * coils_t * sn * sn, floor=SQUARED_FLOOR)
-        high = torch.amax(xn, dim=axes, keepdim=True)
-        return torch.minimum(v, high) * scale
+        return denormalised_output(v, torch.amax(xn, dim=axes, keepdim=True), scale)  # v >= sqrt(SQUARED_FLOOR): the clamp at 0 keeps it

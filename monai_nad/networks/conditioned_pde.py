@@ -28,7 +28,7 @@ from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 from monai_nad.transforms.noise import remove_magnitude_bias
 
-__all__ = ["MISSING_NOISE_STD", "NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "noise_level_map", "normalised_inputs"]
+__all__ = ["MISSING_NOISE_STD", "NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "denormalised_output", "noise_level_map", "normalised_inputs"]
 
 #: the floor under the root of the noise-conditioned networks' bias correction
 #: (:func:`~monai_nad.transforms.noise.remove_magnitude_bias` of intensity-normalised squared magnitudes): it keeps
@@ -111,6 +111,23 @@ def normalised_inputs(
     sigma = noise_level_map(x, noise_std)
     scale = robust_intensity_scale(x, scale_quantile)
     return x / scale, sigma / scale, coils_t, scale
+
+
+def denormalised_output(v: torch.Tensor, high: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """What a noise-conditioned denoiser returns: its result ``v`` clamped to ``[0, high]`` and multiplied back by the
+    intensity scale of :func:`normalised_inputs`.
+
+    Args:
+        v: the result in normalised units ``(B, C, ...)``.
+        high: the largest value kept, e.g. the maximum of each normalised input ``(B, C, 1, ...)``.
+        scale: the scale ``v`` is multiplied by after the clamp; None when ``v`` and ``high`` are already in the
+            image's units.
+
+    Returns:
+        ``min(max(v, 0), high) * scale``.
+    """
+    v = torch.minimum(torch.clamp(v, min=0.0), high)
+    return v if scale is None else v * scale
 
 
 def _orientations(count: int) -> list[tuple[tuple[int, ...], bool]]:
@@ -299,9 +316,8 @@ class NoiseConditionedPDE(nn.Module):
         if self.detail is not None:
             v = v + self.detail(torch.cat([v, *guides], dim=1))
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)
-        v = torch.minimum(torch.clamp(v, min=0.0), high)
         crop = [slice(None), slice(None)] + [slice(0, s) for s in sizes]
-        return v[tuple(crop)] * scale, conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
+        return denormalised_output(v, high, scale)[tuple(crop)], conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
 
     def forward(
         self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None

@@ -18,10 +18,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from monai_nad.networks.conditioned_pde import SQUARED_FLOOR, NoiseConditionedPDE, check_coils, noise_level_map
+from monai_nad.networks.conditioned_pde import (
+    SQUARED_FLOOR,
+    NoiseConditionedPDE,
+    check_coils,
+    denormalised_output,
+    noise_level_map,
+    normalised_inputs,
+)
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
-from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
+from monai_nad.networks.unrolled import check_image_batch
 from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["SliceContextPDE", "reflected_neighbours"]
@@ -208,9 +215,7 @@ class SliceContextPDE(nn.Module):
 
     def _volume_head(self, y: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor, coils: torch.Tensor) -> torch.Tensor:
         """Add the volumetric head's residual to the slice results ``y``, block by block along the slices."""
-        scale = robust_intensity_scale(x, self.slice_network.scale_quantile)
-        xn, sn = x / scale, sigma / scale
-        coil = coils.reshape(-1, *[1] * (x.ndim - 1)) if coils.numel() > 1 else coils.reshape([1] * x.ndim)
+        xn, sn, coil, scale = normalised_inputs(x, sigma, coils, self.slice_network.scale_quantile)
         inputs = torch.cat([y / scale, xn, remove_magnitude_bias(xn * xn, 2.0 * coil * sn * sn, floor=SQUARED_FLOOR), sn], dim=1)
         halo, d = self.volume_layers, x.shape[-1]
         residual = torch.empty_like(y)
@@ -219,7 +224,7 @@ class SliceContextPDE(nn.Module):
             lo, hi = max(0, start - halo), min(d, stop + halo)
             residual[..., start:stop] = self.volume_head(inputs[..., lo:hi])[..., start - lo : stop - lo]
         high = torch.amax(x, dim=list(range(2, x.ndim)), keepdim=True)
-        return torch.minimum(torch.clamp(y + residual * scale, min=0.0), high)
+        return denormalised_output(y + residual * scale, high)
 
     def flops_per_pixel(self) -> float:
         """Multiply-adds per voxel: those of the 2D network (its extra context inputs included), of the slice-axis

@@ -196,3 +196,12 @@ def test_channels_last_weights_change_speed_not_results(spatial_dims):
         torch.testing.assert_close(fresh(x, noise_std=0.05), plain(x, noise_std=0.05), rtol=1e-4, atol=1e-5)
         net(x, noise_std=0.05).mean().backward()
         assert all(w.grad is not None for w in convs)
+
+
+def test_denormalised_output_clamps_to_the_range_then_rescales():
+    from monai_nad.networks import denormalised_output
+
+    v = torch.tensor([[[-1.0, 0.25, 0.5, 3.0]]])
+    high, scale = torch.tensor([[[2.0]]]), torch.tensor([[[10.0]]])
+    assert torch.equal(denormalised_output(v, high, scale), torch.tensor([[[0.0, 2.5, 5.0, 20.0]]]))
+    assert torch.equal(denormalised_output(v, high), torch.tensor([[[0.0, 0.25, 0.5, 2.0]]]))  # already in image units
