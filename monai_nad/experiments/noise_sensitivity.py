@@ -2,7 +2,7 @@
 
 The networks are noise-conditioned: they read the noise level as an input. ``monai-nad denoise`` gives them the blind
 estimate (:func:`~monai_nad.transforms.estimate_noise_sigma`), which is accurate on the benchmark's white Rician noise
-but can be off on scanner data (parallel imaging, masked backgrounds). This page scores the 2D model (v1.1, slice by
+but can be off on scanner data (parallel imaging, masked backgrounds). This page scores the shipped 2D model (slice by
 slice) and the volume model on the real-anatomy benchmark's 18 cells (:func:`~monai_nad.data.real_anatomy_cell`; each slab as a
 volume for the volume model) told ``factor`` times the true noise level, beside their blind runs, through the one evaluation loop
 (:func:`~monai_nad.experiments.evaluation.benchmark_cells`).
@@ -52,8 +52,8 @@ def render_sensitivity_page(rows: Sequence[dict], command: str) -> str:
     out = [
         "# Noise-level sensitivity: the shipped models told a wrong noise level",
         "",
-        f"Produced by `{command}`. The 2D model (v1.1, slice by slice, two passes as shipped) and the volume model (one",
-        "pass as shipped), each slab as one volume through the command line's code path (`monai-nad denoise --mode 2d|3d`), on the 18 cells of section 1c (`../shared/BENCHMARK.md`: MNI and Colin27,",
+        f"Produced by `{command}`. The shipped 2D model (`models/model.pt`, slice by slice, two passes as shipped) and the volume model (one",
+        "pass as shipped), each slab as one volume through the command line's code path (`monai-nad denoise --mode 2d|3d`), on the 18 cells of the real-anatomy benchmark (`docs/results/real_scan_benchmark.md`: MNI and Colin27,",
         "as is, dim and inverted, Rician s = 0.05 / 0.10 / 0.15), told `x` times the true noise level, beside their blind",
         "runs (the command line's default). Mean PSNR (dB) over the cells; the change against the true level; the worst cell.",
         "",
