@@ -43,6 +43,7 @@ from monai_nad.experiments import (
 from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
+from monai_nad.inference.inferer import noise_level_arguments
 from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -199,8 +200,9 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
         kept["output"] = outs[index]
         kept["index"] = np.asarray(index)
         if method.network is not None and hasattr(method.network, "forward_with_conductance"):
-            with torch.inference_mode():
-                _, maps = method.network.forward_with_conductance(torch.from_numpy(noisy[index])[None, None])
+            x = torch.from_numpy(noisy[index])[None, None]
+            with torch.inference_mode():  # the level as the method's run was told it: blind (estimated once here)
+                _, maps = method.network.forward_with_conductance(x, **noise_level_arguments(method.network, x))
             kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
     return metrics, kept, seconds
 
