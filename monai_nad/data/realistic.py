@@ -4,7 +4,8 @@
 templates shipped in nilearn (T1, GM, WM) and of Colin27, and on what is synthesised from them. This module
 turns those slabs into an endless supply of patches in which no contrast, intensity scale or SNR is special:
 
-1. a random axial training slice and a ``P x P`` crop that (usually) contains tissue;
+1. a random axial training slice and a ``P x P`` crop that (usually) contains tissue
+   (:class:`~monai_nad.transforms.RandTissuePatchd`);
 2. a random contrast: a tissue-map synthesis (MNI, :class:`~monai_nad.transforms.RandTissueContrastd`), a
    random intensity band remap (:class:`~monai_nad.transforms.RandIntensityBandRemapd`), an inversion, or
    the image as is;
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import nibabel as nib
@@ -38,23 +39,21 @@ from monai.transforms import (
     RandFlipd,
     RandGaussianSmoothd,
     RandGibbsNoised,
-    Randomizable,
-    RandomizableTransform,
     RandRotate90d,
     RandScaleIntensityd,
     RandSimulateLowResolutiond,
     SelectItemsd,
-    Transform,
 )
 from scipy import ndimage as ndi
 
 from monai_nad.data.mni import mni_template_path, shift_contrast
 from monai_nad.data.real_anatomy import VOLUME_SPLITS, load_volume
-from monai_nad.transforms.augment import RandContrastInversiond
+from monai_nad.transforms.augment import RandContrastChoiced, RandContrastInversiond
+from monai_nad.transforms.intensity import ClipNonNegatived
 from monai_nad.transforms.noise import rician_noise
-from monai_nad.transforms.noise_map import psd_correlation_lengths, white_equivalent_factor
-from monai_nad.transforms.randomisation import RandIntensityBandRemapd, RandMagnitudeNoisePaird, RandTissueContrastd
-from monai_nad.transforms.scanner_noise import RandScannerNoised
+from monai_nad.transforms.patches import RandTissueBlockd, RandTissuePatchd
+from monai_nad.transforms.randomisation import RandIntensityBandRemapd, RandTissueContrastd
+from monai_nad.transforms.training_noise import RoundCoilsd, WhiteEquivalentNoiseStdd, training_noise_pairs
 
 __all__ = [
     "MNI_GM_NAME",
@@ -64,8 +63,6 @@ __all__ = [
     "load_mni_tissue_maps",
     "head_mask",
     "training_slabs",
-    "RandTissuePatchd",
-    "RandTissueBlockd",
     "training_blocks",
     "realistic_transforms",
     "realistic_training_dataset",
@@ -192,39 +189,6 @@ def training_slabs(volumes: Sequence[str] = REALISTIC_VOLUMES, patch_size: int =
     return items
 
 
-class RandTissuePatchd(RandomizableTransform, Transform):
-    """Crop a random ``P x P`` patch of every channel of a :func:`training_slabs` item.
-
-    With probability ``tissue_prob`` the top-left corner comes from the item's tissue-containing ``"corners"``
-    (when it has any), otherwise it is uniform over the slice. The output has one ``(1, P, P)`` float32 array per
-    channel (``"image"``, ``"mask"`` and, for MNI, ``"gm"``, ``"wm"``, ``"csf"``), plus ``"volume"`` and ``"z"``.
-
-    Args:
-        patch_size: the patch side ``P``. Defaults to 64.
-        tissue_prob: probability of a tissue-containing crop. Defaults to 0.9.
-    """
-
-    def __init__(self, patch_size: int = 64, tissue_prob: float = 0.9) -> None:
-        RandomizableTransform.__init__(self, prob=1.0)
-        self.patch_size = int(patch_size)
-        self.tissue_prob = float(tissue_prob)
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        stack = data["stack"]
-        _, h, w = stack.shape
-        p = self.patch_size
-        corners = data["corners"]
-        if corners.size and self.R.uniform() < self.tissue_prob:
-            i, j = divmod(int(corners[self.R.randint(corners.size)]), w - p + 1)
-        else:
-            i, j = int(self.R.randint(h - p + 1)), int(self.R.randint(w - p + 1))
-        self._last_corner = (i, j)
-        patch = np.array(stack[:, i : i + p, j : j + p], dtype=np.float32)
-        out: dict[Hashable, Any] = {name: patch[k : k + 1] for k, name in enumerate(data["channels"])}
-        out["volume"], out["z"] = data["volume"], data["z"]
-        return out
-
-
 def training_blocks(
     volumes: Sequence[str] = REALISTIC_VOLUMES, patch_size: int = 64, depth: int = 8, min_tissue: float = 0.25
 ) -> list[dict[str, Any]]:
@@ -263,128 +227,6 @@ def training_blocks(
     return blocks
 
 
-class RandTissueBlockd(RandTissuePatchd):
-    """Crop a random ``P x P x D`` patch of every channel of a :func:`training_blocks` item.
-
-    Like :class:`RandTissuePatchd` (same corner choice), but each output channel is a volume ``(1, P, P, D)``.
-    """
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        stack = data["stack"]  # (D, K, H, W)
-        flat = {**data, "stack": stack[stack.shape[0] // 2]}
-        corner = super().__call__(flat)  # draws the corner as for one slice
-        p = self.patch_size
-        i, j = self._last_corner
-        patch = np.ascontiguousarray(np.moveaxis(np.asarray(stack[:, :, i : i + p, j : j + p], dtype=np.float32), 0, -1))  # (K, P, P, D)
-        out: dict[Hashable, Any] = {name: patch[k : k + 1] for k, name in enumerate(data["channels"])}
-        out["volume"], out["z"] = corner["volume"], data["z"]
-        return out
-
-
-class _ContrastChoice(Randomizable, Transform):
-    """Pick one contrast transform, with weights that depend on whether the item has tissue maps."""
-
-    def __init__(self, with_maps: OneOf, without_maps: OneOf) -> None:
-        self.with_maps = with_maps
-        self.without_maps = without_maps
-
-    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> _ContrastChoice:
-        super().set_random_state(seed, state)
-        self.with_maps.set_random_state(seed=int(self.R.randint(2**31)))
-        self.without_maps.set_random_state(seed=int(self.R.randint(2**31)))
-        return self
-
-    def randomize(self, data: Any = None) -> None:
-        pass
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> Any:
-        return (self.with_maps if "gm" in data else self.without_maps)(data)
-
-
-class _WholeCoilsd(Transform):
-    """Round ``key`` (an effective coil count) to the whole number >= 1 the networks' bias formula takes."""
-
-    def __init__(self, key: str = "coils") -> None:
-        self.key = key
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        d[self.key] = max(1, int(round(float(d[self.key]))))
-        return d
-
-
-class _WhiteEquivalentd(Transform):
-    """Tell the white-equivalent level of correlated noise: ``noise_std`` times ``f``, ``coils`` divided by ``f^2``.
-
-    ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
-    (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
-    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed.
-    """
-
-    def __init__(self, gain: float, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils") -> None:
-        white_equivalent_factor((1.0,), gain)  # validates the gain
-        self.gain, self.psd_key, self.noise_std_key, self.coils_key = float(gain), psd_key, noise_std_key, coils_key
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        psd = d.pop(self.psd_key, None)
-        if psd is None:
-            return d
-        psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
-        factor = white_equivalent_factor(psd_correlation_lengths(psd), self.gain)
-        d[self.noise_std_key] = d[self.noise_std_key] * factor
-        d[self.coils_key] = float(d[self.coils_key]) / factor**2
-        return d
-
-
-def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
-    """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
-    magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
-    effective coil count.
-
-    Two draws share the chain: magnitude, root-sum-of-squares (2-16 coils) or Roemer combination with a k-space window
-    (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``level``; and,
-    with ``sense_weight``, SENSE unfolding (R = 2 or 3) whose level is that of the aliased coil images, drawn from
-    ``level`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
-
-    Args:
-        level: range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
-        sense_weight: the share of SENSE pairs. Defaults to 0.35.
-        psd_key: where the noise PSD goes (for :class:`_WhiteEquivalentd`); None: not written. Defaults to None.
-
-    Returns:
-        a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
-    """
-    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
-    direct = RandScannerNoised("image", noise_std=tuple(level), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
-                               combination_weights=(0.4, 0.45, 0.15), **keys)
-    sense = RandScannerNoised("image", noise_std=(level[0] / 4, level[1] / 4), coils=(4, 16), combinations=("sense",),
-                              accelerations=(2, 3), **keys)
-    return OneOf([direct, sense], weights=[1.0 - sense_weight, sense_weight])
-
-
-class _ClipNonNegatived(Transform):
-    """Clip ``key`` to ``>= 0`` (cheap, type-preserving)."""
-
-    def __init__(self, key: str = "image") -> None:
-        self.key = key
-
-    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
-        d = dict(data)
-        x = d[self.key]
-        d[self.key] = x.clamp_min(0.0) if isinstance(x, torch.Tensor) else np.maximum(x, np.float32(0.0))
-        return d
-
-
-def _noise_pairs(level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None):
-    white = RandMagnitudeNoisePaird("image", noise_std=level, coil_prob=coil_prob, varying_prob=varying_prob)
-    if not 0.0 <= scanner_prob <= 1.0:
-        raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
-    if scanner_prob == 0.0:
-        return white
-    return OneOf([white, scanner_noise_pairs(level, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
-
-
 def realistic_transforms(
     patch_size: int = 64,
     level: Sequence[float] = (0.005, 0.2),
@@ -405,12 +247,14 @@ def realistic_transforms(
         varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
         depth: for :func:`training_blocks` items: volume patches ``(1, P, P, D)`` of ``D = depth`` slices, blurred,
             subsampled and flipped along the slice axis too (rotations stay in plane). Defaults to None (2D patches).
-        scanner_prob: the share of pairs made through a simulated acquisition (:func:`scanner_noise_pairs`: correlated,
+        scanner_prob: the share of pairs made through a simulated acquisition
+            (:func:`~monai_nad.transforms.scanner_noise_pairs`: correlated,
             multi-coil and parallel-imaging noise, the label the reference through the same noise-free pipeline)
             instead of white magnitude noise added to the image. Defaults to 0.
         white_gain: tell the network the white-equivalent level of a simulated acquisition's correlated noise
-            (:class:`_WhiteEquivalentd`: the std map times ``f = white_equivalent_factor(widths of the true PSD,
-            white_gain)``, the coil count over ``f^2``, which inference tells the network from the estimated widths);
+            (:class:`~monai_nad.transforms.WhiteEquivalentNoiseStdd`: the std map times
+            ``f = white_equivalent_factor(widths of the true PSD, white_gain)``, the coil count over ``f^2``, which
+            inference tells the network from the estimated widths);
             None: the per-pixel std and the effective coil count rounded to a whole number. Defaults to None.
 
     Returns:
@@ -419,7 +263,7 @@ def realistic_transforms(
     """
     band = RandIntensityBandRemapd("image", prob=1.0, mask_key="mask", intensity_range=(0.0, 1.0))
     invert = RandContrastInversiond("image", prob=1.0)
-    contrast = _ContrastChoice(
+    contrast = RandContrastChoiced(
         # MNI: tissue synthesis, band remap, inversion, as is
         OneOf([RandTissueContrastd("image", prob=1.0), band, invert, Identity()], weights=[0.4, 0.15, 0.15, 0.3]),
         # Colin27: band remap, inversion, as is
@@ -448,9 +292,9 @@ def realistic_transforms(
             RandFlipd("image", prob=0.5, spatial_axis=1),
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
-            _ClipNonNegatived("image"),
-            _noise_pairs(level, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
-            *([_WholeCoilsd("coils")] if white_gain is None else [_WhiteEquivalentd(white_gain, "psd")]),
+            ClipNonNegatived("image"),
+            training_noise_pairs(level, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
+            *([RoundCoilsd("coils")] if white_gain is None else [WhiteEquivalentNoiseStdd(white_gain, "psd")]),
             SelectItemsd(("image", "label", "noise_std", "coils")),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]

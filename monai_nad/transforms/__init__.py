@@ -1,4 +1,4 @@
-"""Noise models, noisy/clean pair construction, bias correction and contrast augmentation, in MONAI style."""
+"""Noise models, noisy/clean pair construction, bias correction, contrast augmentation and training patches, in MONAI style."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from monai.transforms import RandGaussianNoise, RandGaussianNoised, RandRicianNo
 
 from monai_nad.transforms.array import RandCorrelatedNoise, RandGammaNoise, RandPoissonNoise, RicianBiasCorrection
 from monai_nad.transforms.augment import (
+    RandContrastChoiced,
+    RandContrastChoiceD,
+    RandContrastChoiceDict,
     RandContrastInversion,
     RandContrastInversiond,
     RandContrastInversionD,
@@ -41,7 +44,23 @@ from monai_nad.transforms.noise import (
     rician_noise,
     second_difference_noise_std,
 )
+from monai_nad.transforms.intensity import (
+    ClipNonNegatived,
+    ClipNonNegativeD,
+    ClipNonNegativeDict,
+    ToGreyscaled,
+    ToGreyscaleD,
+    ToGreyscaleDict,
+)
 from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
+from monai_nad.transforms.patches import (
+    RandTissueBlockd,
+    RandTissueBlockD,
+    RandTissueBlockDict,
+    RandTissuePatchd,
+    RandTissuePatchD,
+    RandTissuePatchDict,
+)
 from monai_nad.transforms.randomisation import (
     BAND_ORDERS,
     TISSUE_CONTRASTS,
@@ -89,6 +108,17 @@ from monai_nad.transforms.scanner_noise import (
     undersampling_mask,
 )
 
+from monai_nad.transforms.training_noise import (
+    RoundCoilsd,
+    RoundCoilsD,
+    RoundCoilsDict,
+    WhiteEquivalentNoiseStdd,
+    WhiteEquivalentNoiseStdD,
+    WhiteEquivalentNoiseStdDict,
+    scanner_noise_pairs,
+    training_noise_pairs,
+)
+
 __all__ = [
     "NoiseEstimate",
     "estimate_noise",
@@ -126,6 +156,21 @@ __all__ = [
     "RandContrastInversiond",
     "RandContrastInversionD",
     "RandContrastInversionDict",
+    "RandContrastChoiced",
+    "RandContrastChoiceD",
+    "RandContrastChoiceDict",
+    "ToGreyscaled",
+    "ToGreyscaleD",
+    "ToGreyscaleDict",
+    "ClipNonNegatived",
+    "ClipNonNegativeD",
+    "ClipNonNegativeDict",
+    "RandTissuePatchd",
+    "RandTissuePatchD",
+    "RandTissuePatchDict",
+    "RandTissueBlockd",
+    "RandTissueBlockD",
+    "RandTissueBlockDict",
     "RandNoisyPaird",
     "RandNoisyPairD",
     "RandNoisyPairDict",
@@ -162,4 +207,12 @@ __all__ = [
     "RandScannerNoised",
     "RandScannerNoiseD",
     "RandScannerNoiseDict",
+    "scanner_noise_pairs",
+    "training_noise_pairs",
+    "RoundCoilsd",
+    "RoundCoilsD",
+    "RoundCoilsDict",
+    "WhiteEquivalentNoiseStdd",
+    "WhiteEquivalentNoiseStdD",
+    "WhiteEquivalentNoiseStdDict",
 ]

@@ -1,4 +1,5 @@
-"""Contrast augmentation that MONAI lacks: random contrast inversion inside the object.
+"""Contrast augmentation that MONAI lacks: random contrast inversion inside the object, and the choice of contrast
+transform by whether an item has tissue maps.
 
 A denoiser trained only on T1-weighted images learns that dark tissue is background. Inverting the
 contrast inside the head (bright CSF, dark white matter, as in T2-weighted images) while keeping the
@@ -7,16 +8,26 @@ background at zero teaches it otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from monai.config import KeysCollection, NdarrayOrTensor
-from monai.transforms import RandomizableTransform
+from monai.transforms import OneOf, Randomizable, RandomizableTransform, Transform
 from monai.utils import convert_to_dst_type, convert_to_tensor
 
 from monai_nad.transforms.dictionary import RandDelegated
 
-__all__ = ["RandContrastInversion", "RandContrastInversiond", "RandContrastInversionD", "RandContrastInversionDict"]
+__all__ = [
+    "RandContrastInversion",
+    "RandContrastInversiond",
+    "RandContrastInversionD",
+    "RandContrastInversionDict",
+    "RandContrastChoiced",
+    "RandContrastChoiceD",
+    "RandContrastChoiceDict",
+]
 
 
 class RandContrastInversion(RandomizableTransform):
@@ -99,3 +110,34 @@ class RandContrastInversiond(RandDelegated):
 
 
 RandContrastInversionD = RandContrastInversionDict = RandContrastInversiond
+
+
+class RandContrastChoiced(Randomizable, Transform):
+    """Pick one contrast transform, with weights that depend on whether the item has tissue maps.
+
+    An item with a ``"gm"`` map (MNI) goes through ``with_maps``, any other through ``without_maps``; each keeps a
+    random state of its own, seeded from this transform's.
+
+    Args:
+        with_maps: the choice for items with tissue maps (e.g. tissue synthesis, band remap, inversion, as is).
+        without_maps: the choice for the others.
+    """
+
+    def __init__(self, with_maps: OneOf, without_maps: OneOf) -> None:
+        self.with_maps = with_maps
+        self.without_maps = without_maps
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandContrastChoiced:
+        super().set_random_state(seed, state)
+        self.with_maps.set_random_state(seed=int(self.R.randint(2**31)))
+        self.without_maps.set_random_state(seed=int(self.R.randint(2**31)))
+        return self
+
+    def randomize(self, data: Any = None) -> None:
+        pass
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> Any:
+        return (self.with_maps if "gm" in data else self.without_maps)(data)
+
+
+RandContrastChoiceD = RandContrastChoiceDict = RandContrastChoiced

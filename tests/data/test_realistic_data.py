@@ -10,6 +10,7 @@ from monai_nad.data import COLIN27_SPLITS, MNI_SPLITS
 from monai_nad.data import real_anatomy as ra
 from monai_nad.data import realistic as real
 from monai_nad.data import realistic_training_dataset, realistic_validation_arrays, realistic_validation_dataset, training_slabs
+from monai_nad.transforms import RandTissueBlockd
 
 SHAPE = (60, 70, 160)
 
@@ -130,7 +131,7 @@ def test_volume_patches_are_consecutive_training_slices_only(poisoned):
         item = ds[i]
         for key in ("image", "label", "noise_std"):
             assert item[key].shape == (1, 32, 32, 6) and torch.isfinite(item[key]).all()
-    raw = real.RandTissueBlockd(32, tissue_prob=1.0)(blocks[0])
+    raw = RandTissueBlockd(32, tissue_prob=1.0)(blocks[0])
     decoded = np.round((raw["image"][0].max(axis=(0, 1)) - 0.2) * 400)
     np.testing.assert_array_equal(decoded, np.arange(blocks[0]["z"], blocks[0]["z"] + 6))  # slice order kept
     with pytest.raises(ValueError, match="depth"):

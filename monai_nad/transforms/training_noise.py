@@ -1,0 +1,130 @@
+"""The noise of the randomised training pairs: white magnitude noise or a simulated acquisition, and the level told.
+
+:func:`training_noise_pairs` draws, per item, white magnitude noise added to the image
+(:class:`~monai_nad.transforms.RandMagnitudeNoisePaird`) or, with ``scanner_prob``, a pair made through a simulated
+acquisition (:func:`scanner_noise_pairs`). Either writes the noisy ``"image"``, the clean ``"label"``, the true noise
+std map ``"noise_std"`` and the effective coil count ``"coils"``; then the network is told either the per-pixel std
+and the coil count rounded to a whole number (:class:`RoundCoilsd`) or, for correlated noise, its white-equivalent
+level (:class:`WhiteEquivalentNoiseStdd`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.transforms import OneOf, Transform
+
+from monai_nad.transforms.noise_map import psd_correlation_lengths, white_equivalent_factor
+from monai_nad.transforms.randomisation import RandMagnitudeNoisePaird
+from monai_nad.transforms.scanner_noise import RandScannerNoised
+
+__all__ = [
+    "scanner_noise_pairs",
+    "training_noise_pairs",
+    "RoundCoilsd",
+    "RoundCoilsD",
+    "RoundCoilsDict",
+    "WhiteEquivalentNoiseStdd",
+    "WhiteEquivalentNoiseStdD",
+    "WhiteEquivalentNoiseStdDict",
+]
+
+
+def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
+    """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
+    magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
+    effective coil count.
+
+    Two draws share the chain: magnitude, root-sum-of-squares (2-16 coils) or Roemer combination with a k-space window
+    (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``level``; and,
+    with ``sense_weight``, SENSE unfolding (R = 2 or 3) whose level is that of the aliased coil images, drawn from
+    ``level`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
+
+    Args:
+        level: range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
+        sense_weight: the share of SENSE pairs. Defaults to 0.35.
+        psd_key: where the noise PSD goes (for :class:`WhiteEquivalentNoiseStdd`); None: not written. Defaults to None.
+
+    Returns:
+        a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
+    """
+    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
+    direct = RandScannerNoised("image", noise_std=tuple(level), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
+                               combination_weights=(0.4, 0.45, 0.15), **keys)
+    sense = RandScannerNoised("image", noise_std=(level[0] / 4, level[1] / 4), coils=(4, 16), combinations=("sense",),
+                              accelerations=(2, 3), **keys)
+    return OneOf([direct, sense], weights=[1.0 - sense_weight, sense_weight])
+
+
+def training_noise_pairs(
+    level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None
+) -> RandMagnitudeNoisePaird | OneOf:
+    """White magnitude noise pairs, or with ``scanner_prob`` :func:`scanner_noise_pairs`.
+
+    Args:
+        level: range of the noise std (log-uniform).
+        coil_prob: probability of multi-coil (non-central chi) white noise.
+        varying_prob: probability of a spatially varying white-noise std.
+        scanner_prob: the share of simulated acquisitions, in ``[0, 1]``.
+        psd_key: where a simulated acquisition writes its noise PSD; None: not written. Defaults to None.
+
+    Returns:
+        the :class:`~monai_nad.transforms.RandMagnitudeNoisePaird` alone when ``scanner_prob`` is 0, else a
+        :class:`~monai.transforms.OneOf` of it and :func:`scanner_noise_pairs`.
+
+    Raises:
+        ValueError: ``scanner_prob`` outside ``[0, 1]``.
+    """
+    white = RandMagnitudeNoisePaird("image", noise_std=level, coil_prob=coil_prob, varying_prob=varying_prob)
+    if not 0.0 <= scanner_prob <= 1.0:
+        raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
+    if scanner_prob == 0.0:
+        return white
+    return OneOf([white, scanner_noise_pairs(level, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
+
+
+class RoundCoilsd(Transform):
+    """Round ``key`` (an effective coil count) to the whole number >= 1 the networks' bias formula takes."""
+
+    def __init__(self, key: str = "coils") -> None:
+        self.key = key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        d[self.key] = max(1, int(round(float(d[self.key]))))
+        return d
+
+
+class WhiteEquivalentNoiseStdd(Transform):
+    """Tell the white-equivalent level of correlated noise: ``noise_std`` times ``f``, ``coils`` divided by ``f^2``.
+
+    ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
+    (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
+    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed.
+
+    Args:
+        gain: the gain of :func:`~monai_nad.transforms.white_equivalent_factor`.
+        psd_key, noise_std_key, coils_key: the keys of the PSD, the noise std map and the coil count.
+    """
+
+    def __init__(self, gain: float, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils") -> None:
+        white_equivalent_factor((1.0,), gain)  # validates the gain
+        self.gain, self.psd_key, self.noise_std_key, self.coils_key = float(gain), psd_key, noise_std_key, coils_key
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        psd = d.pop(self.psd_key, None)
+        if psd is None:
+            return d
+        psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
+        factor = white_equivalent_factor(psd_correlation_lengths(psd), self.gain)
+        d[self.noise_std_key] = d[self.noise_std_key] * factor
+        d[self.coils_key] = float(d[self.coils_key]) / factor**2
+        return d
+
+
+RoundCoilsD = RoundCoilsDict = RoundCoilsd
+WhiteEquivalentNoiseStdD = WhiteEquivalentNoiseStdDict = WhiteEquivalentNoiseStdd
