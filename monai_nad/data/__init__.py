@@ -5,7 +5,6 @@ from __future__ import annotations
 from monai_nad.data.br35h import (
     BR35H_CLASSES,
     BR35H_LEVELS,
-    ToGreyscaled,
     br35h_eval_arrays,
     br35h_images,
     br35h_split,
@@ -82,7 +81,6 @@ __all__ = [
     "mni_condition_dataset",
     "noise_condition",
     "BR35H_CLASSES",
-    "ToGreyscaled",
     "br35h_split",
     "br35h_transforms",
     "BR35H_LEVELS",

@@ -7,19 +7,17 @@ resized to 128x128, scaled to [0, 1], stratified 70/15/15 split with seed 42.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from monai.config import KeysCollection
 from monai.data import CacheDataset, Dataset
 from monai.transforms import (
     Compose,
     EnsureChannelFirstd,
     EnsureTyped,
     LoadImaged,
-    MapTransform,
     RandFlipd,
     RandRotate90d,
     RandSpatialCropd,
@@ -28,6 +26,7 @@ from monai.transforms import (
     SelectItemsd,
 )
 
+from monai_nad.transforms.intensity import ToGreyscaled
 from monai_nad.transforms.noise import rician_noise
 from monai_nad.transforms.randomisation import RandMagnitudeNoisePaird
 
@@ -36,7 +35,6 @@ __all__ = [
     "BR35H_LEVELS",
     "br35h_split",
     "br35h_transforms",
-    "ToGreyscaled",
     "br35h_images",
     "br35h_eval_arrays",
     "br35h_training_dataset",
@@ -93,31 +91,6 @@ def br35h_split(
                 {"image": str(files[i]), "label_class": label, "id": files[i].relative_to(root).as_posix()} for i in indices
             ]
     return splits
-
-
-class ToGreyscaled(MapTransform):
-    """Convert channel-first RGB(A) images to one luminance channel (0.299 R + 0.587 G + 0.114 B).
-
-    Single-channel images are returned unchanged; alpha is ignored.
-
-    Args:
-        keys: keys of the images.
-        allow_missing_keys: don't raise if a key is missing.
-    """
-
-    def __init__(self, keys: KeysCollection, allow_missing_keys: bool = False) -> None:
-        super().__init__(keys, allow_missing_keys)
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            image = d[key]
-            if image.shape[0] in (3, 4):
-                weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).reshape(3, *([1] * (image.ndim - 1)))
-                d[key] = (torch.as_tensor(image[:3], dtype=torch.float32) * weights).sum(0, keepdim=True)
-                if hasattr(image, "meta"):
-                    d[key] = type(image)(d[key], meta=image.meta)
-        return d
 
 
 def br35h_transforms(spatial_size: int = 128) -> Compose:

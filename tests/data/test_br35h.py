@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_nad.data import ToGreyscaled, br35h_split, br35h_transforms
+from monai_nad.data import br35h_split, br35h_transforms
+from monai_nad.transforms import ToGreyscaled
 
 
 @pytest.fixture()
