@@ -5,7 +5,7 @@ bar (median in [0.95, 1.05], every slice in [0.90, 1.10]). Colin27 comes from ``
 cache once with ``python -m monai_nad.data.colin27 --download``); it is skipped with a message when missing.
 
 ``--scanner`` checks :func:`monai_nad.transforms.noise_map.estimate_noise` instead, on the 32 cells of section 1d
-(:func:`~monai_nad.transforms.benchmark_1d_slice`: MNI and Colin27, as is and inverted, filtered / partial_fourier /
+(:func:`~monai_nad.transforms.scanner_noise_slice`: MNI and Colin27, as is and inverted, filtered / partial_fourier /
 sos8 / sense2, levels 0.05 and 0.10) of the validation slices z in [80, 90) (``--split test``: z in [90, 100)):
 per cell the ratio estimated / true std (each the median over the foreground, the clean slice above 2 % of its
 maximum; min / median / max over slices), the estimated coil counts, the median correlation length (pixels) and
@@ -58,11 +58,11 @@ def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
 
 
 def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
-    """``(estimate_noise / truth, N, correlation length, estimate_noise_sigma / truth)`` on one 1d slice."""
-    from monai_nad.transforms import benchmark_1d_slice
+    """``(estimate_noise / truth, N, correlation length, estimate_noise_sigma / truth)`` on one scanner-noise slice."""
+    from monai_nad.transforms import scanner_noise_slice
     from monai_nad.transforms.noise_map import estimate_noise
 
-    sample = benchmark_1d_slice(clean, z, condition, level)
+    sample = scanner_noise_slice(clean, z, condition, level)
     cut = clean[: sample.noisy.shape[0]]  # sense2 drops an odd last row
     truth = float(np.median(sample.noise_std_map[cut > 0.02 * cut.max()]))
     estimate = estimate_noise(sample.noisy)
@@ -72,7 +72,7 @@ def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
 
 def scanner_check(volumes: dict, split: str) -> bool:
     """The 32 cells of section 1d and the white cells of 1c on ``split``'s slices; True when every slice is within 10 %."""
-    from monai_nad.transforms import BENCHMARK_1D_CONDITIONS
+    from monai_nad.transforms import SCANNER_NOISE_CONDITIONS
     from monai_nad.transforms.noise_map import estimate_noise
 
     zs = SCANNER_SPLITS[split]
@@ -81,7 +81,7 @@ def scanner_check(volumes: dict, split: str) -> bool:
     ok = True
     for name, vol in volumes.items():
         for shift in (None, "inverted"):
-            for condition in BENCHMARK_1D_CONDITIONS:
+            for condition in SCANNER_NOISE_CONDITIONS:
                 for level in (0.05, 0.10):
                     rows = [_scanner_ratio(shift_contrast(vol[:, :, z], shift), z, condition, level) for z in zs]
                     r = np.array([row[0] for row in rows])

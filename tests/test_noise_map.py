@@ -10,11 +10,11 @@ import torch
 
 from monai_nad.cli import main
 from monai_nad.transforms import (
-    BENCHMARK_1D_CONDITIONS,
-    benchmark_1d_slice,
+    SCANNER_NOISE_CONDITIONS,
     coil_sensitivities,
     estimate_noise_sigma,
     kspace_window,
+    scanner_noise_slice,
     simulate_scanner_noise,
 )
 from monai_nad.transforms.noise_map import estimate_noise
@@ -29,11 +29,11 @@ def _phantom(n: int = 96) -> np.ndarray:
     return np.where(((y - 0.2) / 0.1) ** 2 + ((x + 0.1) / 0.18) ** 2 <= 1, 0.8, img)
 
 
-@pytest.mark.parametrize("condition", BENCHMARK_1D_CONDITIONS)
+@pytest.mark.parametrize("condition", SCANNER_NOISE_CONDITIONS)
 def test_std_is_within_ten_percent_of_the_true_median_std(condition):
     clean = _phantom()
     for z in (0, 1):
-        sample = benchmark_1d_slice(clean, z, condition, 0.05)
+        sample = scanner_noise_slice(clean, z, condition, 0.05)
         foreground = clean[: sample.noisy.shape[0]] > 0  # sense2 cuts to an even number of rows
         truth = float(np.median(sample.noise_std_map[foreground]))
         estimate = estimate_noise(sample.noisy)

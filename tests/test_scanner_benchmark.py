@@ -14,7 +14,7 @@ import pytest
 from monai_nad.data.real_anatomy import real_anatomy_cell
 from monai_nad.experiments import scanner_benchmark as sb
 from monai_nad.experiments.evaluation import TestCell as Cell, benchmark_cells
-from monai_nad.transforms.scanner_noise import benchmark_1d_slice
+from monai_nad.transforms.scanner_noise import scanner_noise_slice
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "benchmark_scanner_noise.py"
@@ -52,7 +52,7 @@ def test_cell_slices_are_1c_clean_slices_through_the_protocol_deterministically(
     assert not side[0].stationary and side[0].coils == 1.0 and np.ptp(side[0].std_map) > 0  # the g-factor varies
     # the reference of sense2 is the clean 1c slice itself, divided by its maximum
     np.testing.assert_allclose(reference[3], clean[3, :rows] / clean[3, :rows].max(), atol=1e-5)
-    sample = benchmark_1d_slice(clean[3], int(zs[3]), "sense2", 0.10)
+    sample = scanner_noise_slice(clean[3], int(zs[3]), "sense2", 0.10)
     np.testing.assert_array_equal(noisy[3], sample.noisy.astype(np.float32))
     # same cell again (simulated afresh): identical stacks; another slice: other noise
     sb._simulated.cache_clear()
@@ -76,7 +76,7 @@ def _phantom(n: int = 48, shift: float = 0.0) -> np.ndarray:
 def _synthetic_cell(condition: str = "filtered", level: float = 0.08) -> Cell:
     made = {}
     for split, zs in (("test", (0, 1)), ("validation", (2, 3))):
-        samples = [benchmark_1d_slice(_phantom(shift=0.1 * z), z, condition, level) for z in zs]
+        samples = [scanner_noise_slice(_phantom(shift=0.1 * z), z, condition, level) for z in zs]
         side = [sb.TrueNoise(z, s.noise_std_map, s.noise_psd, s.stationary, s.effective_coils, s.level) for z, s in zip(zs, samples)]
         made[split] = (np.stack([s.noisy for s in samples]).astype(np.float32), np.stack([s.reference for s in samples]).astype(np.float32), side)
     return Cell(f"tiny_{condition}", level, lambda split: made[split][:2], True, lambda split: made[split][2])

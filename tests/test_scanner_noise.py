@@ -10,13 +10,13 @@ from scipy import special
 from scipy.ndimage import gaussian_filter
 
 from monai_nad.transforms import (
-    BENCHMARK_1D_CONDITIONS,
+    SCANNER_NOISE_CONDITIONS,
     RandScannerNoise,
     RandScannerNoised,
-    benchmark_1d_slice,
     coil_sensitivities,
     kspace_window,
     noise_correlation_matrix,
+    scanner_noise_slice,
     simulate_scanner_noise,
     smooth_phase,
 )
@@ -266,10 +266,10 @@ def _protocol(clean, z, condition, s):
     return noisy / top, ref / top, std / top, phi, c, win
 
 
-@pytest.mark.parametrize("condition", BENCHMARK_1D_CONDITIONS)
+@pytest.mark.parametrize("condition", SCANNER_NOISE_CONDITIONS)
 def test_benchmark_protocol_matches_its_text(condition):
     clean = _phantom()
-    out = benchmark_1d_slice(clean, 93, condition, 0.05)
+    out = scanner_noise_slice(clean, 93, condition, 0.05)
     noisy, ref, std, phi, c, win = _protocol(clean, 93, condition, 0.05)
     assert out.noisy.shape == noisy.shape == ((32, 40) if condition == "sense2" else (33, 40))
     assert np.allclose(out.noisy, noisy, rtol=0, atol=1e-10)
@@ -297,18 +297,18 @@ def test_benchmark_protocol_matches_its_text(condition):
 
 def test_benchmark_seeding_and_levels():
     clean = _phantom()
-    a = benchmark_1d_slice(clean, 90, "sos8", 0.1)
-    b = benchmark_1d_slice(clean, 90, "sos8", 0.1)
-    c = benchmark_1d_slice(clean, 91, "sos8", 0.1)
+    a = scanner_noise_slice(clean, 90, "sos8", 0.1)
+    b = scanner_noise_slice(clean, 90, "sos8", 0.1)
+    c = scanner_noise_slice(clean, 91, "sos8", 0.1)
     assert np.array_equal(a.noisy, b.noisy)
     assert not np.allclose(a.noisy, c.noisy)
     assert not np.allclose(a.reference, c.reference)  # the phase (and so the reference) is per slice too
-    one, half = benchmark_1d_slice(clean, 90, "filtered", 0.1), benchmark_1d_slice(clean, 90, "filtered", 0.05)
+    one, half = scanner_noise_slice(clean, 90, "filtered", 0.1), scanner_noise_slice(clean, 90, "filtered", 0.05)
     assert np.allclose(half.combined - half.combined_reference, 0.5 * (one.combined - one.combined_reference))
     with pytest.raises(ValueError, match="unknown condition"):
-        benchmark_1d_slice(clean, 90, "sense4", 0.05)
+        scanner_noise_slice(clean, 90, "sense4", 0.05)
     with pytest.raises(ValueError):
-        benchmark_1d_slice(clean[None], 90, "filtered", 0.05)
+        scanner_noise_slice(clean[None], 90, "filtered", 0.05)
 
 
 @pytest.mark.parametrize(
@@ -319,7 +319,7 @@ def test_benchmark_seeding_and_levels():
 )
 def test_benchmark_psnr_is_plausible(condition, low, high):
     clean = _phantom((64, 72))
-    out = benchmark_1d_slice(clean, 95, condition, 0.05)
+    out = scanner_noise_slice(clean, 95, condition, 0.05)
     psnr = 10 * np.log10(1.0 / np.mean((out.noisy - out.reference) ** 2))
     assert low < psnr < high
     # the measured error power agrees with the analytic noise power where there is signal (high SNR)

@@ -12,7 +12,7 @@ import torch
 
 from monai_nad.inference import ScanInferer
 from monai_nad.networks import NoiseConditionedPDE
-from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, benchmark_1d_slice, blind_noise_std, estimate_noise, psd_correlation_lengths, white_equivalent_factor
+from monai_nad.transforms import WHITE_EQUIVALENT_GAIN, blind_noise_std, estimate_noise, psd_correlation_lengths, scanner_noise_slice, white_equivalent_factor
 
 
 def _phantom(n: int = 96) -> np.ndarray:
@@ -25,7 +25,7 @@ def _phantom(n: int = 96) -> np.ndarray:
 def _slab(condition: str, depth: int = 8, level: float = 0.05) -> tuple[np.ndarray, float]:
     """``(H, W, depth)`` of the phantom through the scanner-noise condition (independent noise per slice) and the
     true per-pixel std (every slice is scaled by the same reference maximum)."""
-    samples = [benchmark_1d_slice(_phantom(), z, condition, level) for z in range(depth)]
+    samples = [scanner_noise_slice(_phantom(), z, condition, level) for z in range(depth)]
     return np.stack([s.noisy for s in samples], axis=-1), float(np.median(samples[0].noise_std_map))
 
 
@@ -122,7 +122,7 @@ def test_the_widths_of_a_true_psd_are_what_the_estimator_reads_from_the_air(cond
     assert psd_correlation_lengths(np.zeros((32, 32))) == (1.0, 1.0)
     volume, _ = _slab(condition)
     measured = estimate_noise(volume).correlation_lengths[:2]
-    true = psd_correlation_lengths(benchmark_1d_slice(_phantom(), 0, condition, 0.05).noise_psd)
+    true = psd_correlation_lengths(scanner_noise_slice(_phantom(), 0, condition, 0.05).noise_psd)
     if condition != "partial_fourier":
         assert true == pytest.approx(measured, rel=0.2, abs=0.2)
     for gain in WHITE_EQUIVALENT_GAIN.values():

@@ -1,9 +1,9 @@
 """The scanner-noise benchmark (filtered, partial-Fourier, 8-coil sum-of-squares, SENSE R = 2), in the one loop.
 
 The 32 cells (:func:`scanner_cells`): {MNI, Colin27} x {as is, inverted} x the four conditions of
-:data:`~monai_nad.transforms.scanner_noise.BENCHMARK_1D_CONDITIONS` x ``s`` in {0.05, 0.10}. A cell's slices are
+:data:`~monai_nad.transforms.scanner_noise.SCANNER_NOISE_CONDITIONS` x ``s`` in {0.05, 0.10}. A cell's slices are
 the real-anatomy benchmark's clean slices (:func:`~monai_nad.data.real_anatomy_cell`: test ``z`` in ``[90, 100)``,
-validation ``z`` in ``[80, 90)``), each put through :func:`~monai_nad.transforms.scanner_noise.benchmark_1d_slice` (seed ``2000 + z``);
+validation ``z`` in ``[80, 90)``), each put through :func:`~monai_nad.transforms.scanner_noise.scanner_noise_slice` (seed ``2000 + z``);
 the reference a method is scored against is that simulation's noise-free output (both divided by its maximum).
 For ``sense2`` the slices lose their last row when their length along axis 0 is odd, the reference too, so every
 stack of a cell has one shape.
@@ -49,7 +49,7 @@ from monai_nad.experiments.records import row_run
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
-from monai_nad.transforms.scanner_noise import BENCHMARK_1D_CONDITIONS, benchmark_1d_slice
+from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
 
 __all__ = [
     "SCANNER_VOLUMES",
@@ -84,7 +84,7 @@ __all__ = [
 SCANNER_VOLUMES = REAL_ANATOMY_VOLUMES
 SCANNER_SHIFTS: tuple[str | None, ...] = (None, "inverted")
 SCANNER_LEVELS = (0.05, 0.10)
-SCANNER_CONDITIONS = BENCHMARK_1D_CONDITIONS
+SCANNER_CONDITIONS = SCANNER_NOISE_CONDITIONS
 #: The methods of the page, in its column order.
 SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_level", "neural_pde_3d_level", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
 #: The white factors ``bm3d_white`` may choose from: two, to keep the whole run near an hour on one core (BM3D on
@@ -150,7 +150,7 @@ def _simulated(volume: str, shift: str | None, condition: str, level: float, spl
     _, clean, zs = real_anatomy_cell(volume, shift, level, split)  # the real-anatomy clean slices, exactly (its noise unused)
     noisy, reference, side = [], [], []
     for image, z in zip(clean, zs):
-        sample = benchmark_1d_slice(image, int(z), condition, level)
+        sample = scanner_noise_slice(image, int(z), condition, level)
         noisy.append(sample.noisy)
         reference.append(sample.reference)
         std, psd = np.array(sample.noise_std_map, dtype=np.float64), np.array(sample.noise_psd, dtype=np.float64)
@@ -500,7 +500,7 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "evaluation loop `monai_nad.experiments.evaluation.benchmark_cells`).",
         "",
         "The clean slices of section 1c (MNI and Colin27, as is and inverted; test z 90-99, validation z 80-89) go through "
-        "`monai_nad.transforms.scanner_noise.benchmark_1d_slice` (seed 2000 + z): a smooth phase, coils, complex k-space noise "
+        "`monai_nad.transforms.scanner_noise.scanner_noise_slice` (seed 2000 + z): a smooth phase, coils, complex k-space noise "
         "through the condition's window, the coil combination; the noisy image and the noise-free reference divided by the "
         "reference's maximum. Every method is scored against that reference. Conditions: `filtered` (one coil, Hann window "
         "over the central 70 % per axis, magnitude), `partial_fourier` (one coil, 5/8 of axis 0 acquired and zero-filled), "
@@ -520,7 +520,7 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "- `neural_pde_2d_level`, `neural_pde_3d_level`: the same two with `--noise-estimate level` (one white Rician level, "
         "the default before the noise map): what the models gave on scanner noise before.",
         "- `bm3d_true_noise` (**the anchor**): BM3D told the true noise. Stationary conditions: `sigma_psd` = the noise "
-        "PSD of one real channel that `benchmark_1d_slice` returns (bm3d's convention; for `partial_fourier` the "
+        "PSD of one real channel that `scanner_noise_slice` returns (bm3d's convention; for `partial_fourier` the "
         "symmetrised spectrum (|W(f)|² + |W(−f)|²) / 2, which is what one real channel, and the magnitude, sees of the "
         "one-sided window). `sense2`: the image divided by the true per-pixel std map, denoised with std 1, multiplied "
         "back. Then `sqrt(max(f² − 2 b N s_eff², 0))` with s_eff the true per-pixel std map and N the effective coil "

@@ -14,7 +14,7 @@ simulated here from a clean magnitude image (or volume):
 :func:`simulate_scanner_noise` is the pure simulation; it returns the noisy combined magnitude, the same pipeline
 without noise (the reference), the analytic per-pixel noise std and the noise PSD
 (:class:`ScannerNoiseSample`). :class:`RandScannerNoise` / :class:`RandScannerNoised` draw its parameters from
-ranges, the MONAI way. :func:`benchmark_1d_slice` is the simulation with the fixed parameters of the scanner-noise
+ranges, the MONAI way. :func:`scanner_noise_slice` is the simulation with the fixed parameters of the scanner-noise
 benchmark (docs/results/scanner_noise.md).
 
 Conventions. FFTs are numpy's (``fftn`` unnormalised, ``ifftn`` divided by the number of k-space samples ``P``).
@@ -44,7 +44,7 @@ __all__ = [
     "COMBINATIONS",
     "WINDOW_KINDS",
     "MAX_COILS",
-    "BENCHMARK_1D_CONDITIONS",
+    "SCANNER_NOISE_CONDITIONS",
     "ScannerNoiseSample",
     "smooth_phase",
     "coil_sensitivities",
@@ -52,7 +52,7 @@ __all__ = [
     "kspace_window",
     "undersampling_mask",
     "simulate_scanner_noise",
-    "benchmark_1d_slice",
+    "scanner_noise_slice",
     "RandScannerNoise",
     "RandScannerNoised",
     "RandScannerNoiseD",
@@ -68,8 +68,8 @@ WINDOW_KINDS = ("none", "hann", "hamming", "tukey", "fermi")
 #: The largest supported number of receiver coils.
 MAX_COILS = 32
 
-#: The conditions of the scanner-noise benchmark (:func:`benchmark_1d_slice`).
-BENCHMARK_1D_CONDITIONS = ("filtered", "partial_fourier", "sos8", "sense2")
+#: The conditions of the scanner-noise benchmark (:func:`scanner_noise_slice`).
+SCANNER_NOISE_CONDITIONS = ("filtered", "partial_fourier", "sos8", "sense2")
 
 Rng = np.random.Generator | np.random.RandomState
 
@@ -124,7 +124,7 @@ class ScannerNoiseSample:
         window: the k-space window used, the undersampling mask included (shape of ``noise_psd``).
         level: the nominal noise level ``noise_std`` (divided by ``scale``).
         scale: what every image, std and level was divided by (1 unless rescaled, e.g. by
-            :func:`benchmark_1d_slice`); powers and the stationary PSD are divided by its square.
+            :func:`scanner_noise_slice`); powers and the stationary PSD are divided by its square.
     """
 
     noisy: np.ndarray
@@ -702,7 +702,7 @@ def _rescale(sample: ScannerNoiseSample, scale: float) -> ScannerNoiseSample:
     )
 
 
-def benchmark_1d_slice(clean: np.ndarray, z: int, condition: str, level: float) -> ScannerNoiseSample:
+def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float) -> ScannerNoiseSample:
     """The scanner-noise simulation of the scanner-noise benchmark, for one clean 2D slice.
 
     The protocol (axis 0 and axis 1 are the slice's two axes):
@@ -749,7 +749,7 @@ def benchmark_1d_slice(clean: np.ndarray, z: int, condition: str, level: float) 
     Args:
         clean: the clean slice ``(H, W)``, real and finite, in the units of ``level``.
         z: the slice index (seeds the noise).
-        condition: one of :data:`BENCHMARK_1D_CONDITIONS`.
+        condition: one of :data:`SCANNER_NOISE_CONDITIONS`.
         level: ``s >= 0``.
 
     Returns:
@@ -759,8 +759,8 @@ def benchmark_1d_slice(clean: np.ndarray, z: int, condition: str, level: float) 
     Raises:
         ValueError: an unknown condition, a bad level, or a slice that is not a finite 2D array.
     """
-    if condition not in BENCHMARK_1D_CONDITIONS:
-        raise ValueError(f"unknown condition {condition!r}; choose one of {BENCHMARK_1D_CONDITIONS}.")
+    if condition not in SCANNER_NOISE_CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; choose one of {SCANNER_NOISE_CONDITIONS}.")
     x = _check_image(clean)
     if x.ndim != 2:
         raise ValueError(f"clean must be a 2D slice (H, W), got shape {x.shape}.")
