@@ -26,7 +26,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +34,10 @@ import numpy as np
 import torch
 
 from monai_nad.networks.unrolled import robust_intensity_scale
-from monai_nad.transforms.noise import _chi_mean
+from monai_nad.transforms.noise import magnitude_mean_inversion
 from monai_nad.transforms.noise_map import estimate_noise
 
-__all__ = ["LowRankResult", "patch_radius_for", "local_low_rank", "chi_mean_inversion", "SeriesDenoiser", "MIN_MODEL_LEVEL"]
+__all__ = ["LowRankResult", "patch_radius_for", "local_low_rank", "SeriesDenoiser", "MIN_MODEL_LEVEL"]
 
 #: The lowest noise level, relative to a volume's robust intensity scale (its 99th percentile, as the networks
 #: normalise), that the shipped models learnt from (the real-scan recipe draws ``s`` from 0.005 to 0.2). Told less, the
@@ -169,35 +168,6 @@ def local_low_rank(series: torch.Tensor, radius: int | None = None, stride: int 
     return LowRankResult(total.reshape(volumes, *shape), torch.sqrt(noise_var / weight).reshape(shape), (kept / weight).reshape(shape))
 
 
-@functools.lru_cache(maxsize=8)
-def _mean_table(coils: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(A / sigma, E[M] / sigma)`` on a grid of ``A / sigma`` from 0 to 40."""
-    nu = np.linspace(0.0, 40.0, 8001)
-    return nu, _chi_mean(nu, coils)
-
-
-def chi_mean_inversion(mean: torch.Tensor, noise_std: float, coils: int = 1) -> torch.Tensor:
-    """The signal ``A`` whose non-central chi magnitude (``2 coils`` degrees of freedom, channel std ``noise_std``) has
-    mean ``mean``: 0 at or below the noise floor.
-
-    Args:
-        mean: estimates of ``E[M]``, any shape.
-        noise_std: the std of each real and imaginary channel (0: ``mean`` unchanged).
-        coils: receiver coils (1: Rician).
-
-    Returns:
-        ``A >= 0``, ``mean``'s shape and dtype.
-    """
-    if noise_std <= 0:
-        return mean
-    nu, mu = _mean_table(int(coils))
-    r = mean.detach().cpu().double().numpy() / noise_std
-    a = np.interp(r, mu, nu)
-    high = r > mu[-1]
-    a[high] = np.sqrt(np.maximum(r[high] ** 2 - (2 * coils - 1), 0.0))  # E[M]^2 ~ A^2 + (2N - 1) noise_std^2 there
-    return torch.as_tensor(a * noise_std, dtype=mean.dtype, device=mean.device)
-
-
 class SeriesDenoiser:
     """A diffusion series through :func:`local_low_rank`, then the volume model told the remaining noise, then the
     noise floor removed (see the module's description).
@@ -213,7 +183,7 @@ class SeriesDenoiser:
         residual_scale: the level the model is told, as a multiple of ``sigma sqrt(kept)`` (the noise the kept
             components carry). Defaults to 0.75, chosen on the validation series of the diffusion benchmark from
             0.5-1.5 (``docs/results/diffusion_series_validation.md``).
-        floor: remove the noise floor (:func:`chi_mean_inversion`). Defaults to True.
+        floor: remove the noise floor (:func:`~monai_nad.transforms.magnitude_mean_inversion`). Defaults to True.
         run_volume: how the model is run on one volume ``(1, 1, X, Y, Z)`` told a level ``(1,)`` (e.g. in sliding
             windows); defaults to calling it.
     """
@@ -292,5 +262,5 @@ class SeriesDenoiser:
                 self.last["model_volumes"] += 1
         if self.floor:  # volume by volume: no float64 copy of the whole series
             for v in range(out.shape[0]):
-                out[v] = chi_mean_inversion(out[v].clamp(min=0), float(noise_std), coils)
+                out[v] = magnitude_mean_inversion(out[v].clamp(min=0), float(noise_std), coils)
         return out

@@ -7,8 +7,9 @@ instead of 0. With ``a = A / sigma`` the Rician mean is
     E[y] / sigma = sqrt(pi / 2) * L_{1/2}(-a^2 / 2) = sqrt(pi / 2) * ((1 + a^2 / 2) I0e(a^2 / 4) + (a^2 / 2) I1e(a^2 / 4))
 
 (``I0e``, ``I1e``: exponentially scaled Bessel functions), increasing from ``sqrt(pi / 2)`` at ``a = 0`` towards
-``sqrt(a^2 + 1)``. :func:`rician_mean_inversion` inverts it per pixel (0 below the floor), with ``sigma`` estimated
-blindly from the noisy input, so no clean image and no tuned strength are needed.
+``sqrt(a^2 + 1)``. :func:`rician_mean_inversion` inverts it per pixel (0 below the floor;
+:func:`~monai_nad.transforms.magnitude_mean_inversion` for one coil), with ``sigma`` estimated blindly from the noisy
+input, so no clean image and no tuned strength are needed.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import math
 import torch
 import torch.nn as nn
 
-from monai_nad.transforms.noise import second_difference_noise_std
+from monai_nad.transforms.noise import magnitude_mean_inversion, second_difference_noise_std
 
 __all__ = ["POST_CORRECTIONS", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
 
 POST_CORRECTIONS = (None, "rician_mean")
-_GRID_MAX = 40.0  # above this SNR the mean is sqrt(a^2 + 1) to better than 1e-4
+_TABLE_POINTS = 4001  # the Rician mean tabulated at A / sigma = 0, 0.01, ..., 40 (the published rows used this table)
 
 
 def rician_mean(a: torch.Tensor) -> torch.Tensor:
@@ -44,18 +45,7 @@ def rician_mean_inversion(m: torch.Tensor, noise_std: torch.Tensor) -> torch.Ten
         amplitudes ``>= 0``, same shape as ``m``; 0 where ``m <= sqrt(pi / 2) noise_std``.
     """
     shape = list(noise_std.shape) + [1] * (m.ndim - 2)
-    s = noise_std.reshape(shape).to(torch.float64)
-    grid = torch.linspace(0.0, _GRID_MAX, 4001, dtype=torch.float64, device=m.device)
-    means = rician_mean(grid)
-    r = m.to(torch.float64) / torch.where(s > 0, s, torch.ones_like(s))
-    flat = r.clamp(min=float(means[0]), max=float(means[-1])).reshape(-1).contiguous()
-    hi = torch.searchsorted(means, flat).clamp(1, len(grid) - 1)
-    lo = hi - 1
-    weight = (flat - means[lo]) / (means[hi] - means[lo])
-    a = (grid[lo] + weight * (grid[hi] - grid[lo])).reshape(r.shape)
-    a = torch.where(r > means[-1], torch.sqrt(torch.clamp(r * r - 1.0, min=0.0)), a)
-    out = torch.where(s > 0, a * s, m.to(torch.float64))
-    return out.to(m.dtype)
+    return magnitude_mean_inversion(m, noise_std.reshape(shape), coils=1, points=_TABLE_POINTS)
 
 
 class RicianMeanInversion(nn.Module):

@@ -5,7 +5,8 @@
   is known); :func:`~monai_nad.transforms.noise_map.estimate_noise` builds the spatial map
   and the coil count on the same helpers.
 - *Correct*: :func:`magnitude_bias_correction` (``sqrt(max(m^2 - 2 b N s^2, 0))``) and its core
-  :func:`remove_magnitude_bias` for second moments that are already squared (the networks diffuse ``m^2``).
+  :func:`remove_magnitude_bias` for second moments that are already squared (the networks diffuse ``m^2``);
+  :func:`magnitude_mean_inversion` for estimates of the magnitude's mean (the signal whose mean it is).
 - *Synthesise*: :func:`rician_noise`, the magnitude of ``N`` noisy receiver coils (Rician for one).
 
 A magnitude image is ``M = sqrt(sum_k (A_k + s n1_k)^2 + (s n2_k)^2)`` over ``N`` receiver coils (``N = 1``: Rician),
@@ -62,6 +63,7 @@ __all__ = [
     "estimate_noise_std",
     "blind_noise_std",
     "magnitude_bias_correction",
+    "magnitude_mean_inversion",
     "remove_magnitude_bias",
     "rician_noise",
     "second_difference_noise_std",
@@ -583,6 +585,53 @@ def magnitude_bias_correction(
     s = _expand_sigma(s, ma.ndim, ma.shape)
     bias = torch.as_tensor(np.asarray(2.0 * b * coils * s**2, dtype=ma.dtype))
     return remove_magnitude_bias(torch.as_tensor(np.asarray(ma * ma)), bias, smooth=smooth).numpy()
+
+
+_MEAN_TABLE_END = 40.0  # A / s at the end of the mean tables; beyond, E[M]^2 = A^2 + (2 N - 1) s^2 to better than 1e-4 s
+
+
+@functools.lru_cache(maxsize=8)
+def _mean_table(coils: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(A / s, E[M] / s)`` of the non-central chi magnitude of ``coils`` receivers on ``points`` values of ``A / s``
+    from 0 to 40."""
+    nu = np.linspace(0.0, _MEAN_TABLE_END, points)
+    return nu, _chi_mean(nu, coils)
+
+
+def magnitude_mean_inversion(mean: torch.Tensor, noise_std: float | torch.Tensor, coils: int = 1, points: int = 8001) -> torch.Tensor:
+    """The signal ``A >= 0`` whose magnitude (non-central chi with ``2 N`` degrees of freedom, Rician for ``N = 1``) has
+    the mean ``mean``: 0 at or below the noise floor ``E[M | A = 0]``.
+
+    A denoiser that learned from noisy magnitude images (self-supervised), or a low-rank step on them, estimates
+    ``E[M]``, about ``1.25 s`` in the air for one coil, not ``A``; this undoes it pixel by pixel. ``A / s`` is read off
+    the increasing ``A / s -> E[M] / s`` tabulated on ``points`` values from 0 to 40 (linear interpolation); above the
+    table, ``A = sqrt(max(E[M]^2 - (2 N - 1) s^2, 0))``. The interpolation error is largest in the first step above the
+    floor, where ``E[M]`` grows with ``A^2``: about a quarter of the step (``0.0012 s`` with 8001 points, ``0.0025 s``
+    with 4001); from ``A = s`` on it is below ``1e-5 s``.
+
+    Args:
+        mean: estimates of ``E[M]``, a floating-point tensor of any shape.
+        noise_std: the std ``s`` of each real and imaginary channel: a number or a tensor broadcastable to ``mean``;
+            where it is 0, ``mean`` is returned unchanged.
+        coils: receiver coils ``N`` (1: Rician). Defaults to 1.
+        points: the table's length. Defaults to 8001.
+
+    Returns:
+        ``A``, of ``mean``'s shape (broadcast with ``noise_std``), dtype and device; computed in float64.
+    """
+    nu_table, mu_table = _mean_table(int(coils), int(points))
+    nu = torch.as_tensor(nu_table, dtype=torch.float64, device=mean.device)
+    mu = torch.as_tensor(mu_table, dtype=torch.float64, device=mean.device)
+    s = torch.as_tensor(noise_std, dtype=torch.float64, device=mean.device)
+    positive = s > 0
+    r = mean.to(torch.float64) / torch.where(positive, s, torch.ones_like(s))
+    flat = r.clamp(min=float(mu[0]), max=float(mu[-1])).reshape(-1).contiguous()
+    hi = torch.searchsorted(mu, flat).clamp(1, len(nu) - 1)
+    lo = hi - 1
+    weight = (flat - mu[lo]) / (mu[hi] - mu[lo])
+    a = (nu[lo] + weight * (nu[hi] - nu[lo])).reshape(r.shape)
+    a = torch.where(r > mu[-1], torch.sqrt(torch.clamp(r * r - float(2 * int(coils) - 1), min=0.0)), a)
+    return torch.where(positive, a * s, mean.to(torch.float64)).to(mean.dtype)
 
 
 def rician_noise(
