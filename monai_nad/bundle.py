@@ -18,12 +18,13 @@ import site
 import sys
 import sysconfig
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import torch
 from monai.bundle import ConfigParser
 
+from monai_nad.engines.bundle_layout import REPRODUCTIONS, SHIPPED_BUNDLE
 from monai_nad.engines.checkpoints import load_network_weights
 
 __all__ = [
@@ -35,18 +36,14 @@ __all__ = [
     "default_bundle",
     "find_bundle",
     "find_reproduction",
+    "reproduction_config",
 ]
 
-#: the shipped bundle's name (the 2D and the volume model)
-SHIPPED_BUNDLE = "neural_pde_denoising"
-#: the folder of ``bundles/`` that holds the reproductions of earlier models and baselines (one bundle each)
-REPRODUCTIONS = "reproductions"
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def find_bundle(name: str = SHIPPED_BUNDLE) -> Path:
-    """The folder of bundle ``name`` (e.g. ``"neural_pde_denoising"``, ``"diffdenoise"`` or
-    ``"reproductions/neural_pde_v0.2"``).
+    """The folder of bundle ``name`` (e.g. ``"neural_pde_denoising"`` or ``"reproductions/neural_pde_v0.2"``).
 
     In a checkout (or an editable install) the bundle is ``bundles/<name>`` beside the source tree; a wheel installs
     the shipped bundle under ``<prefix>/share/monai_nad/bundles`` (the environment's data path, ``sys.prefix``, or
@@ -75,6 +72,14 @@ def find_reproduction(name: str) -> Path:
     carries the shipped bundle alone.
     """
     return find_bundle(f"{REPRODUCTIONS}/{name}")
+
+
+def reproduction_config(config: str | PurePath) -> Path:
+    """A reproduction's config file, ``config`` given relative to ``bundles/reproductions`` (e.g.
+    :data:`monai_nad.engines.bundle_layout.BASELINE_CNN_CONFIG`, ``baselines/configs/baseline_cnn.json``): its
+    first part names the bundle (:func:`find_reproduction`), the rest the file in it."""
+    name, *rest = PurePath(config).parts
+    return find_reproduction(name).joinpath(*rest)
 
 
 def bundle_config_files(bundle: str | Path, configs: Sequence[str | Path] = ("inference.json",)) -> list[Path]:

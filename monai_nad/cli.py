@@ -241,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--dicom-as-nifti", action="store_true",
                      help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
     den.add_argument("--post-correction", choices=["rician_mean"], default=None,
-                     help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/diffdenoise)")
+                     help="invert the Rician mean (models trained self-supervised on magnitude images, e.g. --bundle bundles/reproductions/diffdenoise)")
     den.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                      help="denoise on a Ray cluster (pip install \"monai_nad[cluster]\"): auto (the default; the cluster started "
                           "with ray start, or RAY_ADDRESS), an address (ray://head:10001), or local (a Ray instance on this machine)")

@@ -18,10 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-from monai_nad.bundle import find_bundle
+from monai_nad.bundle import find_reproduction
 from monai_nad.experiments.diffdenoise_diagnosis import CONDITIONS, measure, render
 
-BUNDLE = find_bundle("diffdenoise")
+BUNDLE = find_reproduction("diffdenoise")
 ROOT = Path(__file__).resolve().parents[1]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,6 +1,6 @@
 """Train the DiffDenoise bundle's three stages on noisy MNI slices only, and optionally install the weights.
 
-Runs ``bundles/diffdenoise/configs/train_{bsn,diffusion,student}.json`` (each merged after ``common.json``) through
+Runs ``bundles/reproductions/diffdenoise/configs/train_{bsn,diffusion,student}.json`` (each merged after ``common.json``) through
 ``python -m monai.bundle run`` with MLflow tracking (experiment ``diffdenoise`` of ``<output-dir>/mlruns.db``), in
 order: the blind-spot network, the diffusion model conditioned on it, then the student distilled from the
 SRDS outputs. Each stage resumes from its last epoch when started again with the same ``--output-dir``; a finished
@@ -18,10 +18,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from monai_nad.bundle import find_bundle
+from monai_nad.bundle import find_reproduction
 from monai_nad.diffdenoise.training import TRAINING_STAGES, StageFailed, install_diffdenoise, train_diffdenoise
 
-BUNDLE = find_bundle("diffdenoise")
+BUNDLE = find_reproduction("diffdenoise")
 
 
 def main(argv: list[str] | None = None) -> int:

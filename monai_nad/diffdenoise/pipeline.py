@@ -1,6 +1,6 @@
 """DiffDenoise (seed 002): a blind-spot estimate, a diffusion model conditioned on it, symmetric (SRDS) sampling.
 
-Choices the seed leaves open (also listed in ``bundles/diffdenoise/docs/README.md``):
+Choices the seed leaves open (also listed in ``bundles/reproductions/diffdenoise/docs/README.md``):
 
 - Self-supervision: no clean image exists, so the diffusion model learns the distribution of the *noisy* image
   given its blind-spot estimate, ``p(y | BSN(y))`` (``x0 = y``, epsilon prediction). A single reverse run draws a
@@ -98,7 +98,7 @@ class DiffDenoise(nn.Module):
     Args:
         blind_spot: stage 1, e.g. :class:`~monai_nad.networks.BlindSpotNetwork`, trained on noisy images.
         diffusion: stage 2, a ``monai.networks.nets.DiffusionModelUNet`` with ``in_channels = 2 C`` (sample and
-            condition) and ``out_channels = C``, trained by ``bundles/diffdenoise/configs/train_diffusion.json``.
+            condition) and ``out_channels = C``, trained by ``bundles/reproductions/diffdenoise/configs/train_diffusion.json``.
         num_train_timesteps: the training schedule's length. Defaults to 1000.
         schedule: MONAI beta schedule name. Defaults to ``"linear_beta"``.
         inference_steps: DDIM steps. Defaults to 20.

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG, REPRODUCTIONS
 from monai_nad.engines.training_record import (
     RECORD_NAME,
     hardware_info,
@@ -321,7 +322,7 @@ def real_scan_command(
         output_dir: the run's output folder.
         options: what to train.
         reproductions: the folder of the reproduction bundles whose configs a baseline or the Br35H data merge after
-            ``train.json``; defaults to ``reproductions`` beside ``bundle``.
+            ``train.json``; defaults to :data:`~monai_nad.engines.bundle_layout.REPRODUCTIONS` beside ``bundle``.
 
     Returns:
         ``(command, env)``: run it as ``subprocess.run(command, env=env)``.
@@ -330,7 +331,7 @@ def real_scan_command(
         KeyError: ``options.network`` is neither a known network nor a member of the learned-diffusivity family.
     """
     configs = bundle / "configs"
-    reproductions = Path(bundle).parent / "reproductions" if reproductions is None else Path(reproductions)
+    reproductions = Path(bundle).parent / REPRODUCTIONS if reproductions is None else Path(reproductions)
     output = Path(output_dir).resolve()
     values = {"bundle_root": str(bundle), "output_dir": str(output), "tracking_uri": f"sqlite:///{output / 'mlruns.db'}"}
     if options.init_checkpoint is not None:
@@ -351,12 +352,12 @@ def real_scan_command(
         ours += ["--learning_rate", repr(float(options.learning_rate))]
     files = [configs / "common.json", configs / "train.json"]
     if options.br35h_root is not None:
-        files.append(reproductions / "br35h" / "configs" / "train_br35h.json")
+        files.append(reproductions / BR35H_CONFIG)
         values["br35h_root"] = str(Path(options.br35h_root).resolve())
     if options.detail_layers is not None:
         ours += ["--detail_layers", str(int(options.detail_layers))]
     if options.network in ("dncnn", "unet"):
-        files.append(reproductions / "baselines" / "configs" / "baseline_cnn.json")
+        files.append(reproductions / BASELINE_CNN_CONFIG)
         ours += ["--backbone", options.network, "--cnn_features", "48" if options.network == "dncnn" else "16"]
     elif options.network == "volume":
         files += [configs / "volume.json", configs / "train_volume.json"]
@@ -367,7 +368,7 @@ def real_scan_command(
         if options.context_slices is not None:
             ours += ["--context_slices", str(int(options.context_slices))]
     elif options.network != "pde":
-        files.append(reproductions / "diffusivity" / "configs" / "diffusivity_real_scan.json")
+        files.append(reproductions / DIFFUSIVITY_REAL_SCAN_CONFIG)
         ours += ["--diffusivity", options.network, "--diffusivity_kwargs", json.dumps(REAL_SCAN_FAMILY[options.network])]
     if options.time_budget_s is not None:
         ours += ["--time_budget_s", repr(float(options.time_budget_s)), "--resume", "false"]

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 from monai.networks.schedulers import DDIMScheduler
 
-from monai_nad.bundle import bundle_parser, find_bundle
+from monai_nad.bundle import bundle_parser, find_reproduction
 from monai_nad.data import mni_condition_arrays
 from monai_nad.data.mni import MNI_SPLITS
 from monai_nad.engines import load_network_weights
@@ -90,11 +90,11 @@ def load_bundle_pipeline(bundle: str | Path | None = None, **settings) -> DiffDe
     """The shipped DiffDenoise pipeline: networks from ``configs/common.json``, weights from ``models/`` (float32).
 
     Args:
-        bundle: the bundle folder. Defaults to the repository's ``bundles/diffdenoise``.
+        bundle: the bundle folder. Defaults to the repository's ``bundles/reproductions/diffdenoise``.
         settings: :class:`~monai_nad.diffdenoise.DiffDenoise` sampling settings (defaults: the bundle's
             ``num_train_timesteps``, ``inference_steps``, ``start_step``, ``seed``).
     """
-    root = Path(bundle) if bundle is not None else find_bundle("diffdenoise")
+    root = Path(bundle) if bundle is not None else find_reproduction("diffdenoise")
     parser = bundle_parser(root, [])  # configs/common.json: the networks and the sampling settings
     bsn = load_network_weights(parser.get_parsed_content("bsn_def"), root / "models" / "bsn.pt").float().eval()
     diffusion = load_network_weights(parser.get_parsed_content("diffusion_def"), root / "models" / "diffusion.pt").float().eval()
@@ -360,7 +360,7 @@ def chain_quality(
     return rows
 
 
-_ROOT = find_bundle("diffdenoise").resolve().parents[1]  # the records show paths relative to the repository
+_ROOT = Path(__file__).resolve().parents[2]  # the records show paths relative to the repository
 
 #: the noise conditions the page measures by default
 CONDITIONS = ["rician_0.05", "rician_0.10", "gaussian_6", "poisson_200", "correlated_0.5"]
@@ -440,7 +440,7 @@ def render(res: dict, args, command: str, seconds: float) -> str:
     L = []
     add = L.append
     add("# DiffDenoise diagnosis: why the diffusion stage loses to its own blind-spot condition\n")
-    add(f"Every number on this page comes from one command, on the shipped networks of `bundles/diffdenoise/models` "
+    add(f"Every number on this page comes from one command, on the shipped networks of `bundles/reproductions/diffdenoise/models` "
         f"(nothing trained), in {seconds:.0f} s on one CPU thread:\n")
     add(f"```bash\n{command}\n```\n")
     add(f"Data: the first {args.slices} MNI *validation* slice(s) (never trained on) per noise condition, noise seed {args.seed}; "

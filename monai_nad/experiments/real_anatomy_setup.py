@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_bundle, find_reproduction
+from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_reproduction, reproduction_config
+from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
 from monai_nad.experiments.methods import counted_flops
 from monai_nad.experiments.real_anatomy_report import method_summary
@@ -17,12 +18,12 @@ from monai_nad.networks import RicianMeanInversion
 __all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
 
 BUNDLE = default_bundle()
-DIFFDENOISE = find_bundle("diffdenoise")
+DIFFDENOISE = find_reproduction("diffdenoise")
 
 #: the reproductions of earlier models (v0.2 and its first stage), and the configs the baselines merge after train.json
 V02, DIFFUSION_ONLY = find_reproduction("neural_pde_v0.2"), find_reproduction("diffusion_only")
-_CNN = ["train.json", find_reproduction("baselines") / "configs" / "baseline_cnn.json"]
-_FAMILY = ["train.json", find_reproduction("diffusivity") / "configs" / "diffusivity_real_scan.json"]
+_CNN = ["train.json", reproduction_config(BASELINE_CNN_CONFIG)]
+_FAMILY = ["train.json", reproduction_config(DIFFUSIVITY_REAL_SCAN_CONFIG)]
 #: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, configs of the shipped bundle
 #: or of a reproduction, config overrides)
 BUDGET_RUNS: dict[str, tuple[str, str, list[str | Path], dict[str, Any]]] = {
@@ -154,7 +155,7 @@ def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) ->
         "  cell on the validation slab (z 80-89) by the one tuner (`monai_nad.baselines.tune_baseline`). BM3D+rc is BM3D",
         "  told the true sigma, with b tuned the same way.",
         "- `neural_pde_v0.2`, its first stage `diffusion_only_v0.2` and `diffdenoise_student` were trained on the MNI template",
-        "  only (their bundles: `bundles/reproductions/neural_pde_v0.2`, `bundles/reproductions/diffusion_only`, `bundles/diffdenoise`); they are shown",
+        "  only (their bundles: `bundles/reproductions/neural_pde_v0.2`, `bundles/reproductions/diffusion_only`, `bundles/reproductions/diffdenoise`); they are shown",
         "  as shipped, not retrained.",
         "- The **learned-diffusivity family** (seed 003: `pm_exponential`, `ka`, `foe_s`; the paper's 4 neighbours, 10 steps,",
         "  8-pixel padding, FoE size for sigma 25/255) is retrained after the edge-conductance fix with the same recipe and",

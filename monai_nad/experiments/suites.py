@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import tune_baseline
-from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_bundle, find_reproduction
+from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_reproduction
 from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.diffdenoise.training import train_diffdenoise
@@ -240,7 +240,7 @@ def learned_methods(names: list[str], ctx: Context) -> list[Method]:
             pipeline, student = diffdenoise_networks(ctx)
             network = student if name == "diffdenoise_student" else pipeline.with_sampling(True)
             # trained on noisy magnitude images, it estimates the Rician mean: invert it (blind sigma) on this Rician suite
-            methods.append(network_method(name, RicianMeanInversion(network), {"bundle": "bundles/diffdenoise", "post_correction": "rician_mean",
+            methods.append(network_method(name, RicianMeanInversion(network), {"bundle": "bundles/reproductions/diffdenoise", "post_correction": "rician_mean",
                                                                                "training": "self-supervised (noisy images only)"}))
         else:
             raise ValueError(f"unknown learned method {name!r}")
@@ -342,7 +342,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             record(ctx, "ablation", method, metrics, seconds)
 
 
-DIFFDENOISE = find_bundle("diffdenoise")
+DIFFDENOISE = find_reproduction("diffdenoise")
 
 
 def diffdenoise_networks(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:

@@ -423,6 +423,23 @@ def test_every_real_scan_network_merges_configs_that_exist(network, tmp_path):
     assert files[:2] == [CONFIGS / "common.json", CONFIGS / "train.json"] and all(f.is_file() for f in files)
 
 
+def test_the_shipped_bundle_stands_alone_and_the_reproductions_lie_in_one_folder():
+    """``bundles/`` holds the shipped bundle and the reproductions' folder (monai_nad.engines.bundle_layout names both):
+    every other bundle, DiffDenoise included, is a reproduction, found by ``find_reproduction``; the reproduction
+    configs a real-scan run merges exist there."""
+    from monai_nad.bundle import REPRODUCTIONS, SHIPPED_BUNDLE, reproduction_config
+    from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG
+
+    bundles = ROOT / "bundles"
+    assert BUNDLE == bundles / SHIPPED_BUNDLE
+    assert sorted(p.name for p in bundles.iterdir() if p.is_dir()) == sorted([REPRODUCTIONS, SHIPPED_BUNDLE])
+    reproductions = {p.name for p in (bundles / REPRODUCTIONS).iterdir() if (p / "configs").is_dir()}
+    assert {"diffdenoise", "neural_pde_v0.2", "diffusion_only", "baselines", "diffusivity"} <= reproductions
+    assert all(find_reproduction(name) == bundles / REPRODUCTIONS / name for name in reproductions)
+    for config in (BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG):
+        assert reproduction_config(config).is_file(), config
+
+
 def test_shipped_model_gives_back_a_nearly_clean_image():
     """Near-clean input (s = 0.005 on a synthetic phantom with fine lines): the output is not worse than the input by more than 0.1 dB."""
     from monai_nad.bundle import bundle_network

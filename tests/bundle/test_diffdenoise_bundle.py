@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from monai_nad.bundle import find_bundle, find_reproduction
+from monai_nad.bundle import find_reproduction
 from monai_nad.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[2]
-BUNDLE = find_bundle("diffdenoise")
+BUNDLE = find_reproduction("diffdenoise")
 #: the v0.2 recipe, and the reproductions that override it
 V02 = find_reproduction("neural_pde_v0.2")
 SELF_SUPERVISED = find_reproduction("self_supervised")
