@@ -59,8 +59,12 @@ def test_pareto_front_and_method_summary():
     summary = method_summary(rows)
     assert summary["a"]["psnr"] == pytest.approx(36.0) and summary["a"]["cells"] == 2  # near-clean is not graded
     assert summary["a"]["ms"] == pytest.approx(6.0)
-    page = render_page(rows, {"a": {"kind": "learned", "parameters": 1234, "gflops": 1.5}}, "cmd", "set-up text", [("cap", "fig.png")])
+    info = {"a": {"kind": "learned", "parameters": 1234, "network_gflops": 1.5, "counted_gflops": 1.25}, "b": {"kind": "learned", "counted_gflops": 0.0}}
+    page = render_page(rows, info, "cmd", "set-up text", [("cap", "fig.png")])
     assert "| a (Pareto) | learned | 36.00 |" in page and "1,234" in page and "![cap](fig.png)" in page and "set-up text" in page
+    # the two FLOP rules in two columns: the network's own count where it has one, torch's counter for every network
+    assert "| GFLOPs / 181×217 slice, network's count | GFLOPs / 181×217 slice, torch counter |" in page
+    assert "| 1,234 | 1.5 | 1.25 |" in page and "| – | – | 0.00 |" in page
     assert "| mni_asis_0.05 | 20.00 | **38.00** | 37.00 |" in page  # the best method of a cell in bold
 
 
@@ -81,7 +85,9 @@ def test_results_page_command_quick(tmp_path):
     for network in ("dncnn", "unet", "pde", "pm_exponential", "ka", "foe_s"):
         assert f"not trained: `python scripts/train_real_scan.py --network {network} " in page
     assert "(Pareto)" in page
-    assert all(data["methods"][m].get("gflops", 0) > 0 for m in ("neural_pde_v1.1", "neural_pde_v0.2", "diffdenoise_student"))
+    assert all(data["methods"][m].get("counted_gflops", 0) > 0 for m in ("neural_pde_v1.1", "neural_pde_v0.2", "diffdenoise_student"))
+    assert data["methods"]["neural_pde_v1.1"].get("network_gflops", 0) > 0 and "network_gflops" not in data["methods"]["neural_pde_v0.2"]
+    assert not any("gflops" in v for v in data["methods"].values())
     assert (out.parent / "real_anatomy_pareto.png").stat().st_size > 1000 and (out.parent / "real_anatomy_cortex.png").stat().st_size > 1000
     from mlflow.tracking import MlflowClient
 

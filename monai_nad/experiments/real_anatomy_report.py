@@ -88,7 +88,8 @@ def render_page(
 
     Args:
         rows: :func:`~monai_nad.experiments.evaluation.benchmark_cells` rows.
-        info: per method: ``{"kind", "parameters", "gflops", "training", "note"}`` (any may be missing).
+        info: per method: ``{"kind", "parameters", "network_gflops", "counted_gflops", "training", "note"}`` (any may
+            be missing): the two GFLOPs by their two rules, each in its own column (``real_anatomy_setup._cost``).
         command: the command that produced the rows.
         preamble: Markdown placed after the title (set-up, budgets, what was checked).
         figures: ``(caption, relative path)`` pairs.
@@ -100,17 +101,23 @@ def render_page(
     if preamble:
         lines += [preamble.strip(), ""]
     lines += ["## Methods", "",
-              "| method | kind | mean PSNR | mean SSIM | mean fg PSNR | ms / slice | parameters | GFLOPs / 181×217 slice | training | note |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| method | kind | mean PSNR | mean SSIM | mean fg PSNR | ms / slice | parameters | GFLOPs / 181×217 slice, network's count "
+              "| GFLOPs / 181×217 slice, torch counter | training | note |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in sorted(methods, key=lambda k: -summary[k]["psnr"]):
         v, i = summary[m], info.get(m, {})
         params = f"{i['parameters']:,}" if i.get("parameters") else "–"
-        flops = f"{i['gflops']:.1f}" if i.get("gflops") else "–"
+        own = f"{i['network_gflops']:.1f}" if i.get("network_gflops") is not None else "–"
+        counted = f"{i['counted_gflops']:.2f}" if i.get("counted_gflops") is not None else "–"
         star = " (Pareto)" if m in front else ""
-        lines.append(f"| {m}{star} | {i.get('kind', '')} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['fg_psnr']:.2f} | {v['ms']:.0f} | {params} | {flops} | "
+        lines.append(f"| {m}{star} | {i.get('kind', '')} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['fg_psnr']:.2f} | {v['ms']:.0f} | {params} | {own} | {counted} | "
                      f"{i.get('training', '')} | {i.get('note', '')} |")
     lines += ["", f"Means over the {max(v['cells'] for v in summary.values())} graded cells a method ran on; ms: median per slice, "
-              "one thread, same run. Pareto: no other method is both faster and better on mean PSNR.", ""]
+              "one thread, same run. Pareto: no other method is both faster and better on mean PSNR. GFLOPs count a "
+              "multiply-add as 2, by two rules: the network's count (`flops_per_pixel`: its convolutions and, for a Neural "
+              "PDE, its diffusion steps; only the networks that define one) and torch's counter over one call "
+              "(`torch.utils.flop_counter`: convolutions and matrix products only, so a diffusion that is all "
+              "element-wise arithmetic counts about 0).", ""]
     for caption, path in figures:
         lines += [f"![{caption}]({path})", "", f"*{caption}*", ""]
     for title, key, fmt in (("PSNR (dB)", "psnr", ".2f"), ("SSIM", "ssim", ".3f"), ("Foreground PSNR (dB, clean > 0.05)", "fg_psnr", ".2f")):

@@ -48,13 +48,14 @@ def budget_run_network(name: str, run_dir: Path) -> tuple[torch.nn.Module, dict[
 
 
 def _cost(net: torch.nn.Module) -> dict[str, Any]:
-    """Parameters and GFLOPs per 181x217 slice: the network's own count where it has one (the Neural PDE, the CNNs),
-    else ``torch.utils.flop_counter`` (convolutions and matrix products; 2 FLOPs per multiply-add in both)."""
+    """Parameters and GFLOPs per 181x217 slice by two rules, each its own key (2 FLOPs per multiply-add in both):
+    ``network_gflops``, the network's own count (``flops_per_pixel``: its convolutions and, for a Neural PDE, its
+    diffusion steps), only for the networks that have one; ``counted_gflops``, one call under
+    ``torch.utils.flop_counter`` (convolutions and matrix products only, whatever the network), for every network."""
     cost: dict[str, Any] = {"parameters": int(sum(p.numel() for p in net.parameters()))}
     if hasattr(net, "flops_per_pixel"):  # one pass; a self-ensemble runs the network once per orientation
-        cost["gflops"] = float(net.flops_per_pixel()) * getattr(net, "self_ensemble", 1) * 181 * 217 / 1e9
-    else:
-        cost["gflops"] = counted_flops(net, torch.rand(1, 1, 181, 217)) / 1e9
+        cost["network_gflops"] = float(net.flops_per_pixel()) * getattr(net, "self_ensemble", 1) * 181 * 217 / 1e9
+    cost["counted_gflops"] = counted_flops(net, torch.rand(1, 1, 181, 217)) / 1e9
     return cost
 
 
@@ -86,7 +87,8 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
             and the page says how to train them.
 
     Returns:
-        ``(name -> network, name -> {"kind", "parameters", "gflops", "training", "note"})``.
+        ``(name -> network, name -> {"kind", "parameters", "network_gflops", "counted_gflops", "training", "note"})``
+        (the two costs: :func:`_cost`).
     """
     nets: dict[str, torch.nn.Module] = {}
     info: dict[str, dict[str, Any]] = {}
