@@ -9,7 +9,7 @@ cache once with ``python -m monai_nad.data.colin27 --download``); it is skipped 
 sos8 / sense2, levels 0.05 and 0.10) of the validation slices z in [80, 90) (``--split test``: z in [90, 100)):
 per cell the ratio estimated / true std (each the median over the foreground, the clean slice above 2 % of its
 maximum; min / median / max over slices), the estimated coil counts, the median correlation length (pixels) and
-the median ratio of :func:`~monai_nad.transforms.estimate_noise_sigma` for comparison; then the white Rician cells
+the median ratio of :func:`~monai_nad.transforms.estimate_image_noise_std` for comparison; then the white Rician cells
 of section 1c on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
 slice is within 10 % of the truth.
 
@@ -26,26 +26,22 @@ import numpy as np
 import torch
 
 from monai_nad.data import load_colin27, load_mni_template, shift_contrast
-from monai_nad.transforms import estimate_noise_sigma, estimate_noise_std
+from monai_nad.transforms import estimate_image_noise_std, estimate_noise_std, rician_noise
 
 TEST_Z = range(90, 100)
 SCANNER_SPLITS = {"validation": range(80, 90), "test": range(90, 100)}
 
 
-def noisy_slice(clean: np.ndarray, sigma: float, seed: int, coils: int = 1) -> np.ndarray:
-    """``sqrt(sum_k (x_k + s n1_k)^2 + (s n2_k)^2)`` with ``x_k = x / sqrt(N)``; n1 drawn before n2 (N = 1: 1c)."""
-    rng = np.random.default_rng(seed)
-    n1 = rng.standard_normal((coils, *clean.shape))
-    n2 = rng.standard_normal((coils, *clean.shape))
-    x = clean[None].astype(np.float64) / np.sqrt(coils)
-    return np.sqrt(((x + sigma * n1) ** 2 + (sigma * n2) ** 2).sum(0))
+def noisy_slice(clean: np.ndarray, noise_std: float, seed: int, coils: int = 1) -> np.ndarray:
+    """The magnitude of ``coils`` noisy receivers (:func:`~monai_nad.transforms.rician_noise`, float64; N = 1: 1c)."""
+    return rician_noise(clean, noise_std, np.random.default_rng(seed), coils=coils)
 
 
 def ratios(volume: np.ndarray, shift: str | None, sigma: float, coils: int = 1, crop=(...,)) -> np.ndarray:
     """estimate / true sigma on the test slices (noise seed ``1000 + z``)."""
     clean = [shift_contrast(volume[:, :, z], shift)[crop] for z in TEST_Z]
     noisy = [noisy_slice(c, sigma, 1000 + z, coils)[None] for c, z in zip(clean, TEST_Z)]
-    return np.asarray([estimate_noise_sigma(x, coils=coils)[0] / sigma for x in noisy])
+    return np.asarray([estimate_image_noise_std(x, coils=coils)[0] / sigma for x in noisy])
 
 
 def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
@@ -58,7 +54,7 @@ def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
 
 
 def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
-    """``(estimate_noise / truth, N, correlation length, estimate_noise_sigma / truth)`` on one scanner-noise slice."""
+    """``(estimate_noise / truth, N, correlation length, estimate_image_noise_std / truth)`` on one scanner-noise slice."""
     from monai_nad.transforms import scanner_noise_slice
     from monai_nad.transforms.noise_map import estimate_noise
 
@@ -66,7 +62,7 @@ def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
     cut = clean[: sample.noisy.shape[0]]  # sense2 drops an odd last row
     truth = float(np.median(sample.noise_std_map[cut > 0.02 * cut.max()]))
     estimate = estimate_noise(sample.noisy)
-    old = float(estimate_noise_sigma(sample.noisy[None])[0])
+    old = float(estimate_image_noise_std(sample.noisy[None])[0])
     return estimate.std / truth, estimate.coils, estimate.correlation_length, old / truth
 
 
@@ -98,19 +94,19 @@ def scanner_check(volumes: dict, split: str) -> bool:
             for s in (0.05, 0.10, 0.15):
                 clean = [shift_contrast(vol[:, :, z], shift) for z in zs]
                 noisy = [noisy_slice(c, s, 1000 + z) for c, z in zip(clean, zs)]
-                old = np.array([estimate_noise_sigma(x[None])[0] / s for x in noisy])
+                old = np.array([estimate_image_noise_std(x[None])[0] / s for x in noisy])
                 new = np.array([estimate_noise(x, coils=1).std / s for x in noisy])
-                print(f"{name + ' ' + (shift or 'as is') + f' s={s:.2f}':<30} estimate_noise_sigma {np.median(old):.3f} "
+                print(f"{name + ' ' + (shift or 'as is') + f' s={s:.2f}':<30} estimate_image_noise_std {np.median(old):.3f} "
                       f"[{old.min():.3f}, {old.max():.3f}]   estimate_noise {np.median(new):.3f} [{new.min():.3f}, {new.max():.3f}]",
                       flush=True)
         for coils in (4, 8):
             for s in (0.05, 0.15):
                 noisy = [noisy_slice(vol[:, :, z], s, 1000 + z, coils) for z in zs]
-                old = np.array([estimate_noise_sigma(x[None], coils=coils)[0] / s for x in noisy])
+                old = np.array([estimate_image_noise_std(x[None], coils=coils)[0] / s for x in noisy])
                 told = np.array([estimate_noise(x, coils=coils).std / s for x in noisy])
                 blind = [estimate_noise(x) for x in noisy]
                 found = "/".join(str(c) for c in sorted({e.coils for e in blind}))
-                print(f"{name + f' {coils} coils s={s:.2f}':<30} estimate_noise_sigma {np.median(old):.3f} "
+                print(f"{name + f' {coils} coils s={s:.2f}':<30} estimate_image_noise_std {np.median(old):.3f} "
                       f"[{old.min():.3f}, {old.max():.3f}]   estimate_noise {np.median(told):.3f} [{told.min():.3f}, {told.max():.3f}]"
                       f"   blind: N={found}, {np.median([e.std / s for e in blind]):.3f}", flush=True)
     print("ALL 1d CELLS WITHIN 10 %" if ok else "SOME 1d CELLS OUTSIDE 10 %")
@@ -147,7 +143,7 @@ def main() -> int:
         for s in (0.05, 0.10, 0.15):
             row(f"MNI crop {shift or 'as is'} s={s:.2f} (fallback)", ratios(mni, shift, s, crop=crop), bar=False)
     img = noisy_slice(shift_contrast(mni[:, :, 95], None), 0.1, 1095)[None]
-    scaled = float(estimate_noise_sigma(7.3 * img)[0] / (7.3 * estimate_noise_sigma(img)[0]))
+    scaled = float(estimate_image_noise_std(7.3 * img)[0] / (7.3 * estimate_image_noise_std(img)[0]))
     print(f"scale invariance estimate(7.3 x) / (7.3 estimate(x)): {scaled:.12f}")
     torch.set_num_threads(1)  # the estimator itself is single-threaded numpy / scipy
     clean = np.pad(mni[:, :, 90:98], ((30, 29), (12, 11), (0, 0))).transpose(2, 0, 1)  # 8 slices, 256 x 256

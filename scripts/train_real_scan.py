@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
     parser.add_argument("--loss", choices=["l1", "mse", "log_mse"], default="l1",
                         help="training loss (default l1; mse fine-tunes for PSNR; log_mse for the mean PSNR over noise levels)")
-    parser.add_argument("--sigma-jitter", type=float, default=None, metavar="R",
+    parser.add_argument("--noise-std-jitter", "--sigma-jitter", dest="noise_std_jitter", type=float, default=None, metavar="R",
                         help="relative error of the noise level told in training (log-normal; config default 0.03): a model that tolerates a misread level")
     parser.add_argument("--scanner-prob", type=float, default=None, metavar="P",
                         help="share of training pairs made through a simulated scanner acquisition (correlated, multi-coil and "
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--volume-weights needs one positive number per volume ({' '.join(args.volumes)})")
     if args.volume_weights is not None and args.data == "br35h":
         parser.error("--volume-weights weighs the MNI/Colin27 slabs; --data br35h has none")
-    if args.sigma_jitter is not None and not 0 <= args.sigma_jitter <= 1:
-        parser.error(f"--sigma-jitter must lie in [0, 1], got {args.sigma_jitter}")
+    if args.noise_std_jitter is not None and not 0 <= args.noise_std_jitter <= 1:
+        parser.error(f"--noise-std-jitter must lie in [0, 1], got {args.noise_std_jitter}")
     if args.scanner_prob is not None and not 0 <= args.scanner_prob <= 1:
         parser.error(f"--scanner-prob must lie in [0, 1], got {args.scanner_prob}")
     if args.white_gain is not None and not (args.white_gain > 0 and math.isfinite(args.white_gain)):
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, sigma_jitter=args.sigma_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_levels=args.noise_levels, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_levels=args.noise_levels, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

@@ -15,7 +15,7 @@ from monai_nad.data.dwi_phantom import (
     dwi_noise,
     dwi_noisy_series,
     dwi_phantom,
-    dwi_sigma,
+    dwi_noise_std,
     dwi_signal,
     fibre_directions,
 )
@@ -76,7 +76,7 @@ def test_fibre_directions_follow_a_tube():
 
 
 def test_rician_noise_statistics():
-    sigma = dwi_sigma(10)
+    sigma = dwi_noise_std(10)
     assert sigma == pytest.approx(0.05)
     background = dwi_noise(np.zeros((200, 200, 4)), sigma, 1, 7)
     assert np.mean(background.astype(np.float64) ** 2) == pytest.approx(2 * sigma**2, rel=0.02)  # Rayleigh
@@ -92,7 +92,7 @@ def test_rician_noise_statistics():
 
 
 def test_four_coil_noise_statistics():
-    sigma, coils = dwi_sigma(20), 4
+    sigma, coils = dwi_noise_std(20), 4
     background = dwi_noise(np.zeros((200, 200, 4)), sigma, coils, 3).astype(np.float64)
     m2 = background**2
     assert np.mean(m2) == pytest.approx(2 * coils * sigma**2, rel=0.02)
@@ -105,7 +105,7 @@ def test_noise_errors():
     with pytest.raises(ValueError, match="coils"):
         dwi_noise(np.zeros((2, 2, 2)), 0.1, 0, 1)
     with pytest.raises(ValueError, match="snr"):
-        dwi_sigma(0)
+        dwi_noise_std(0)
 
 
 def test_splits_are_disjoint_and_keep_the_test_neighbourhood_out_of_training():

@@ -12,7 +12,7 @@ from monai_nad.cli import main
 from monai_nad.transforms import (
     SCANNER_NOISE_CONDITIONS,
     coil_sensitivities,
-    estimate_noise_sigma,
+    estimate_image_noise_std,
     kspace_window,
     scanner_noise_slice,
     simulate_scanner_noise,
@@ -88,7 +88,7 @@ def test_filtered_noise_is_correlated_and_white_noise_is_not():
     assert b.psd[0, 0] > 2 * a.psd[0, 0]  # correlated noise: its power at low frequencies
 
 
-def test_white_rician_noise_is_read_as_well_as_by_estimate_noise_sigma():
+def test_white_rician_noise_is_read_as_well_as_by_estimate_image_noise_std():
     clean = _phantom()
     errors_new, errors_old = [], []
     for seed in range(4):
@@ -96,7 +96,7 @@ def test_white_rician_noise_is_read_as_well_as_by_estimate_noise_sigma():
         s = 0.04
         noisy = np.abs(clean + s * (rng.standard_normal(clean.shape) + 1j * rng.standard_normal(clean.shape)))
         errors_new.append(abs(estimate_noise(noisy).std / s - 1))
-        errors_old.append(abs(float(estimate_noise_sigma(noisy[None])[0]) / s - 1))
+        errors_old.append(abs(float(estimate_image_noise_std(noisy[None])[0]) / s - 1))
     assert max(errors_new) < 0.04
     assert np.mean(errors_new) <= np.mean(errors_old) + 0.01
 

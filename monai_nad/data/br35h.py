@@ -138,11 +138,11 @@ def br35h_images(root: str | Path, split: str, spatial_size: int = 128, limit: i
 
 
 def br35h_eval_arrays(
-    root: str | Path, split: str, level: float, seed: int = 0, limit: int | None = None, spatial_size: int = 128
+    root: str | Path, split: str, noise_std: float, seed: int = 0, limit: int | None = None, spatial_size: int = 128
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fixed-seed Rician noisy/clean pairs of one split: the same noise for every method and every read.
 
-    Image ``i`` at level ``s`` gets ``sqrt((x + s n1)^2 + (s n2)^2)`` with ``n1, n2`` drawn from
+    Image ``i`` at noise std ``s = noise_std`` gets ``sqrt((x + s n1)^2 + (s n2)^2)`` with ``n1, n2`` drawn from
     ``numpy.random.default_rng([seed, i, round(1e6 s)])``.
 
     Returns:
@@ -151,7 +151,7 @@ def br35h_eval_arrays(
     clean = br35h_images(root, split, spatial_size, limit)
     noisy = np.empty_like(clean)
     for i, x in enumerate(clean):
-        noisy[i] = rician_noise(x, level, np.random.default_rng([int(seed), i, int(round(1e6 * level))]))
+        noisy[i] = rician_noise(x, noise_std, np.random.default_rng([int(seed), i, int(round(1e6 * noise_std))]))
     return noisy, clean
 
 
@@ -159,18 +159,18 @@ def br35h_training_dataset(
     root: str | Path,
     patch_size: int = 64,
     samples_per_image: int = 4,
-    level: Sequence[float] = (0.05, 0.2),
+    noise_std: Sequence[float] = (0.05, 0.2),
     seed: int = 0,
     spatial_size: int = 128,
 ) -> Dataset:
-    """Training pairs from the training split, the original project's protocol: Rician ``s ~ U(level)`` per patch, random crops,
+    """Training pairs from the training split, the original project's protocol: Rician ``s ~ U(noise_std)`` per patch, random crops,
     flips and 90-degree rotations; the loaded images are cached in memory.
 
     Args:
         root: folder with ``yes/`` and ``no/`` subfolders.
         patch_size: crop side (at most ``spatial_size``). Defaults to 64.
         samples_per_image: items per training image and epoch. Defaults to 4.
-        level: range of the uniform noise std ``s``. Defaults to the original project's ``(0.05, 0.2)``.
+        noise_std: the ``(low, high)`` range of the uniform noise std ``s``. Defaults to the original project's ``(0.05, 0.2)``.
         seed: seed of the random stream. Defaults to 0.
         spatial_size: image side after resizing. Defaults to 128.
 
@@ -190,7 +190,7 @@ def br35h_training_dataset(
             RandFlipd("image", prob=0.5, spatial_axis=0),
             RandFlipd("image", prob=0.5, spatial_axis=1),
             RandRotate90d("image", prob=0.5, max_k=3),
-            RandMagnitudeNoisePaird("image", noise_std=tuple(level), log_uniform=False, coil_prob=0.0, varying_prob=0.0),
+            RandMagnitudeNoisePaird("image", noise_std=tuple(noise_std), log_uniform=False, coil_prob=0.0, varying_prob=0.0),
             SelectItemsd(("image", "label", "noise_std", "coils")),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
@@ -201,15 +201,16 @@ def br35h_training_dataset(
 
 
 def br35h_validation_dataset(
-    root: str | Path, levels: Sequence[float] = BR35H_LEVELS, limit: int | None = 20, seed: int = 0, spatial_size: int = 128
+    root: str | Path, noise_stds: Sequence[float] = BR35H_LEVELS, limit: int | None = 20, seed: int = 0, spatial_size: int = 128
 ) -> Dataset:
-    """The validation split with fixed-seed noise (:func:`br35h_eval_arrays`) as single items, for model selection.
+    """The validation split with fixed-seed noise (:func:`br35h_eval_arrays`) at each of ``noise_stds`` as single items, for
+    model selection.
 
     Returns:
         a dataset of ``{"image", "label", "noise_std" (filled with s), "coils": 1, "id"}`` (float32 ``(1, S, S)``).
     """
     data = []
-    for level in levels:
+    for level in noise_stds:
         noisy, clean = br35h_eval_arrays(root, "validation", level, seed, limit, spatial_size)
         for i, (x, y) in enumerate(zip(noisy, clean)):
             data.append({"image": torch.from_numpy(x)[None], "label": torch.from_numpy(y)[None],

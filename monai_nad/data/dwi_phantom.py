@@ -52,7 +52,7 @@ __all__ = [
     "fibre_directions",
     "dwi_gradient_table",
     "dwi_signal",
-    "dwi_sigma",
+    "dwi_noise_std",
     "dwi_noise",
     "dwi_phantom",
     "dwi_noisy_series",
@@ -230,7 +230,7 @@ def dwi_signal(gm: np.ndarray, wm: np.ndarray, csf: np.ndarray, fibre: np.ndarra
     return signal.astype(np.float32)
 
 
-def dwi_sigma(snr: float) -> float:
+def dwi_noise_std(snr: float) -> float:
     """The noise std of one channel at ``snr`` (white matter at b = 0 over sigma): ``0.5 / snr``."""
     if not (math.isfinite(snr) and snr > 0):
         raise ValueError(f"snr must be a positive number, got {snr!r}.")
@@ -323,7 +323,7 @@ def dwi_noisy_series(clean: np.ndarray, zs: Sequence[int], snr: float, coils: in
     clean = np.asarray(clean)
     if clean.ndim != 4 or len(zs) != clean.shape[2]:
         raise ValueError(f"expected an (X, Y, Z, V) series with one z per slice, got {clean.shape} and {len(zs)} z.")
-    sigma = dwi_sigma(snr)
+    sigma = dwi_noise_std(snr)
     out = np.empty(clean.shape, dtype=np.float32)
     for i, z in enumerate(zs):
         out[:, :, i] = dwi_noise(clean[:, :, i], sigma, coils, DWI_NOISE_SEED + int(z))

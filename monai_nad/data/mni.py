@@ -146,7 +146,9 @@ def mni_eval_dataset(
         noise_kwargs: extra arguments of the noise model, e.g. ``{"correlation_length": 1.2}``.
 
     Returns:
-        a MONAI dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "id", "z", "noise_level", ...}``.
+        a MONAI dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "id", "z", "noise_model", ...}``,
+        with ``"noise_std"`` (the level) for the noise models whose level is a std
+        (:data:`~monai_nad.transforms.NOISE_STD_MODELS`).
     """
     levels = [float(level)] if isinstance(level, (int, float)) else [float(v) for v in level]
     parts = [
@@ -182,28 +184,30 @@ def mni_eval_arrays(
 
 
 def mni_rician_eval_dataset(
-    split: str = "test", level: float | Sequence[float] = 0.1, seed: int = 0, shift: str | None = None
+    split: str = "test", noise_std: float | Sequence[float] = 0.1, seed: int = 0, shift: str | None = None
 ) -> Dataset | ConcatDataset:
-    """The MNI-Rician evaluation set: :func:`mni_eval_dataset` with Rician noise."""
-    return mni_eval_dataset(split, level, seed, shift, noise="rician")
+    """The MNI-Rician evaluation set: :func:`mni_eval_dataset` with Rician noise of std ``noise_std`` (one value, or
+    several: every slice at every one, in that order)."""
+    return mni_eval_dataset(split, noise_std, seed, shift, noise="rician")
 
 
 def mni_rician_train_dataset(
-    level: float | Sequence[float] = (0.05, 0.20),
+    noise_std: float | Sequence[float] = (0.05, 0.20),
     transforms: Sequence[Transform | MapTransform] | None = None,
     split: str = "train",
 ) -> Dataset:
     """The training set: blind Rician noise redrawn at every read.
 
     Args:
-        level: noise level range (or a fixed level). Defaults to ``(0.05, 0.20)``.
+        noise_std: the Rician noise std: a ``(low, high)`` range drawn from uniformly per item, or one value.
+            Defaults to ``(0.05, 0.20)``.
         transforms: dictionary transforms applied to the clean ``"image"`` before the noise (cropping,
             flips, intensity and contrast augmentation).
         split: which slab. Defaults to ``"train"``.
 
     Returns:
-        a MONAI dataset of ``{"image": noisy, "label": clean, "noise_level", ...}``; call
+        a MONAI dataset of ``{"image": noisy, "label": clean, "noise_std", ...}``; call
         ``dataset.transform.set_random_state(seed)`` for a reproducible stream.
     """
-    chain = Compose(list(transforms or []) + [RandNoisyPaird("image", level=level, noise="rician")])
+    chain = Compose(list(transforms or []) + [RandNoisyPaird("image", level=noise_std, noise="rician")])
     return Dataset(mni_slices(split), chain)

@@ -229,7 +229,7 @@ def training_blocks(
 
 def realistic_transforms(
     patch_size: int = 64,
-    level: Sequence[float] = (0.005, 0.2),
+    noise_std: Sequence[float] = (0.005, 0.2),
     tissue_prob: float = 0.9,
     coil_prob: float = 0.3,
     varying_prob: float = 0.3,
@@ -241,7 +241,7 @@ def realistic_transforms(
 
     Args:
         patch_size: patch side. Defaults to 64.
-        level: range of the per-channel noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
+        noise_std: the ``(low, high)`` range of the per-channel noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
         tissue_prob: probability of a tissue-containing crop. Defaults to 0.9.
         coil_prob: probability of multi-coil (non-central chi) noise. Defaults to 0.3.
         varying_prob: probability of a spatially varying sigma. Defaults to 0.3.
@@ -293,7 +293,7 @@ def realistic_transforms(
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             ClipNonNegatived("image"),
-            training_noise_pairs(level, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
+            training_noise_pairs(noise_std, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
             *([RoundCoilsd("coils")] if white_gain is None else [WhiteEquivalentNoiseStdd(white_gain, "psd")]),
             SelectItemsd(("image", "label", "noise_std", "coils")),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
@@ -325,7 +325,7 @@ def realistic_training_dataset(
     samples_per_slice: int = 32,
     seed: int = 0,
     volumes: Sequence[str] = REALISTIC_VOLUMES,
-    level: Sequence[float] = (0.005, 0.2),
+    noise_std: Sequence[float] = (0.005, 0.2),
     depth: int | None = None,
     volume_weights: Sequence[float] | None = None,
     scanner_prob: float = 0.0,
@@ -340,7 +340,7 @@ def realistic_training_dataset(
         seed: seed of the random stream (``dataset.transform.set_random_state(seed)``); data-loader workers reseed
             it as usual in MONAI. Defaults to 0.
         volumes: source volumes, ``"mni"`` and/or ``"colin27"``. Defaults to both.
-        level: range of the noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
+        noise_std: the ``(low, high)`` range of the noise std ``s`` (log-uniform). Defaults to ``(0.005, 0.2)``.
         depth: volume patches of ``depth`` consecutive training slices (:func:`training_blocks`; each block counts
             as one "slice" for ``samples_per_slice``). Defaults to None (2D patches).
         volume_weights: one weight per entry of ``volumes``: a slice (block) of a volume of weight ``w`` contributes
@@ -365,7 +365,7 @@ def realistic_training_dataset(
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
-    chain = realistic_transforms(patch_size, level, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain)
+    chain = realistic_transforms(patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain)
     chain.set_random_state(seed)
     return Dataset(data, chain)
 
@@ -382,7 +382,7 @@ def _t2_like(volume: str, clean: np.ndarray, maps: dict[str, np.ndarray]) -> np.
 
 def realistic_validation_arrays(
     seed: int = 0,
-    levels: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+    noise_stds: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
     volumes: Sequence[str] = REALISTIC_VOLUMES,
     contrasts: Sequence[str] = REALISTIC_VALIDATION_CONTRASTS,
 ) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
@@ -394,7 +394,7 @@ def realistic_validation_arrays(
 
     Args:
         seed: the validation seed. Defaults to 0.
-        levels: noise levels ``s``. Defaults to ``(0.01, 0.05, 0.1, 0.15)``.
+        noise_stds: the noise std ``s`` of each set. Defaults to ``(0.01, 0.05, 0.1, 0.15)``.
         volumes: which volumes. Defaults to both.
         contrasts: which contrasts (:data:`REALISTIC_VALIDATION_CONTRASTS`). Defaults to all four.
 
@@ -415,7 +415,7 @@ def realistic_validation_arrays(
                 clean = np.stack([_t2_like(volume, image[i], {k: m[i] for k, m in maps.items()}) for i in range(len(image))])
             else:
                 clean = shift_contrast(image, None if contrast == "asis" else contrast)
-            for l_index, level in enumerate(levels):
+            for l_index, level in enumerate(noise_stds):
                 rng = np.random.default_rng([int(seed), REALISTIC_VOLUMES.index(volume), c_index, l_index])
                 noisy = rician_noise(clean, level, rng).astype(np.float32)
                 out.append((f"{volume}_{contrast}_{level:g}", noisy, clean.astype(np.float32), float(level)))
@@ -424,7 +424,7 @@ def realistic_validation_arrays(
 
 def realistic_validation_dataset(
     seed: int = 0,
-    levels: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
+    noise_stds: Sequence[float] = (0.01, 0.05, 0.1, 0.15),
     limit: int | None = None,
     volumes: Sequence[str] = REALISTIC_VOLUMES,
     contrasts: Sequence[str] = REALISTIC_VALIDATION_CONTRASTS,
@@ -433,7 +433,7 @@ def realistic_validation_dataset(
     """:func:`realistic_validation_arrays` as a MONAI dataset of single slices (or volumes), for a validation engine.
 
     Args:
-        seed, levels, volumes, contrasts: see :func:`realistic_validation_arrays`.
+        seed, noise_stds, volumes, contrasts: see :func:`realistic_validation_arrays`.
         limit: keep only the first ``limit`` slices of every set (all when None). Defaults to None.
         as_volumes: one item per set, its slices stacked as a volume ``(1, H, W, N)`` (for volumetric networks).
             Defaults to False.
@@ -444,7 +444,7 @@ def realistic_validation_dataset(
         between volumes, so batch them one at a time).
     """
     items = []
-    for name, noisy, clean, sigma in realistic_validation_arrays(seed, levels, volumes, contrasts):
+    for name, noisy, clean, sigma in realistic_validation_arrays(seed, noise_stds, volumes, contrasts):
         count = len(noisy) if limit is None else min(int(limit), len(noisy))
         if as_volumes:
             volume_noisy = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy[:count], 0, -1)))[None]

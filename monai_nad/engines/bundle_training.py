@@ -254,7 +254,7 @@ class RealScanOptions:
         loss: ``"l1"``, ``"mse"`` or ``"log_mse"`` (the mean over the patches of ``ln MSE``: every noise level weighed by
             its relative error, see :class:`~monai_nad.losses.HybridDenoisingLoss`).
         learning_rate: the initial learning rate; None for the config's.
-        sigma_jitter: relative error of the noise level the network is told in training (log-normal, see
+        noise_std_jitter: relative error of the noise level the network is told in training (log-normal, see
             :class:`~monai_nad.engines.NoiseLevelBatch`); None for the config's (0.03).
         scanner_prob: the share of training pairs made through a simulated scanner acquisition (correlated,
             multi-coil, parallel-imaging noise; see :func:`~monai_nad.data.realistic_transforms`); None for the
@@ -277,7 +277,7 @@ class RealScanOptions:
     network: str = "pde"
     volumes: Sequence[str] = ("mni", "colin27")
     volume_weights: Sequence[float] | None = None
-    sigma_jitter: float | None = None
+    noise_std_jitter: float | None = None
     scanner_prob: float | None = None
     white_gain: float | None = None
     noise_levels: Sequence[float] | None = None
@@ -340,8 +340,8 @@ def real_scan_command(
     ours = ["--volumes", json.dumps(list(options.volumes)), *(["--volume_weights", json.dumps([float(w) for w in options.volume_weights])] if options.volume_weights else []),
             "--max_epochs", str(epochs), "--epoch_length", str(options.epoch_length),
             "--val_interval", str(min(options.val_interval, epochs)), "--loss_name", options.loss]
-    if options.sigma_jitter is not None:
-        ours += ["--sigma_jitter", repr(float(options.sigma_jitter))]
+    if options.noise_std_jitter is not None:
+        ours += ["--noise_std_jitter", repr(float(options.noise_std_jitter))]
     if options.scanner_prob is not None:
         ours += ["--scanner_prob", repr(float(options.scanner_prob))]
     if options.white_gain is not None:
@@ -412,7 +412,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "sigma_jitter": options.sigma_jitter, "scanner_prob": options.scanner_prob, "white_gain": options.white_gain, "noise_levels": list(options.noise_levels) if options.noise_levels else None, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "white_gain": options.white_gain, "noise_levels": list(options.noise_levels) if options.noise_levels else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "data": options.data,
     }

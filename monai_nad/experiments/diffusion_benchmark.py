@@ -53,7 +53,7 @@ from monai_nad.data.dwi_phantom import (
     dwi_gradient_table,
     dwi_noisy_series,
     dwi_phantom,
-    dwi_sigma,
+    dwi_noise_std,
 )
 from monai_nad.data.scans import denormalise_intensity, normalise_intensity
 from monai_nad.experiments.diffusion_real import render_real_section
@@ -194,7 +194,7 @@ def diffusion_test_cell(coils: int, snr: float, limit: int | None = None) -> Tes
             maps["clean"] = tensor_maps(test.clean, test.bvals, test.bvecs, test.white_matter)
         return score_series(denoised, clean, test.brain, test.white_matter, test.bvals, test.bvecs, maps["clean"])
 
-    return TestCell(diffusion_cell_name(coils, snr), dwi_sigma(snr), load, True, None, score)
+    return TestCell(diffusion_cell_name(coils, snr), dwi_noise_std(snr), load, True, None, score)
 
 
 def diffusion_cells(limit: int | None = None) -> list[TestCell]:

@@ -1,7 +1,7 @@
 """How much the shipped models depend on the noise level they are told: ``docs/results/noise_level_sensitivity.md``.
 
 The networks are noise-conditioned: they read the noise level as an input. ``monai-nad denoise`` gives them the blind
-estimate (:func:`~monai_nad.transforms.estimate_noise_sigma`), which is accurate on the benchmark's white Rician noise
+estimate (:func:`~monai_nad.transforms.estimate_image_noise_std`), which is accurate on the benchmark's white Rician noise
 but can be off on scanner data (parallel imaging, masked backgrounds). This page scores the shipped 2D model (slice by
 slice) and the volume model on the real-anatomy benchmark's 18 cells (:func:`~monai_nad.data.real_anatomy_cell`; each slab as a
 volume for the volume model) told ``factor`` times the true noise level, beside their blind runs, through the one evaluation loop

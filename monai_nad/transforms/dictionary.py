@@ -128,9 +128,9 @@ class RicianBiasCorrectiond(MapTransform):
         keys: keys of the images to correct.
         noise_std: Rician noise level. If None, it is read per item from ``data[noise_std_key]``.
         b: correction strength.
-        noise_std_key: where to read the noise level when ``noise_std`` is None. Defaults to ``"noise_level"``, the
+        noise_std_key: where to read the noise level when ``noise_std`` is None. Defaults to ``"noise_std"``, the
             key :class:`~monai_nad.transforms.DeterministicNoisyPaird` and :class:`~monai_nad.transforms.RandNoisyPaird`
-            write.
+            write (one number per item).
         allow_missing_keys: don't raise if a key is missing.
 
     Raises:
@@ -142,7 +142,7 @@ class RicianBiasCorrectiond(MapTransform):
         keys: KeysCollection,
         noise_std: float | None = None,
         b: float = 1.0,
-        noise_std_key: str = "noise_level",
+        noise_std_key: str = "noise_std",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)

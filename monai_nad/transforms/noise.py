@@ -1,6 +1,6 @@
 """The noise of magnitude MR images in one place: estimate its level, correct its bias, synthesise it.
 
-- *Estimate*: :func:`estimate_noise_sigma` (one image, per channel) and :func:`estimate_noise_std` (a batch, per image
+- *Estimate*: :func:`estimate_image_noise_std` (one image, per channel) and :func:`estimate_noise_std` (a batch, per image
   and channel; what the inferers use), :func:`blind_noise_std` (the level a noise-conditioned network is told when none
   is known); :func:`~monai_nad.transforms.noise_map.estimate_noise` builds the spatial map
   and the coil count on the same helpers.
@@ -14,7 +14,7 @@ with ``s`` the standard deviation of the Gaussian noise of each real and imagina
 follows a (central) chi distribution with ``2 N`` degrees of freedom, ``E[M^2] = 2 N s^2``; in general
 ``E[M^2] = A^2 + 2 N s^2``.
 
-The estimator (:func:`estimate_noise_sigma`) has two stages.
+The estimator (:func:`estimate_image_noise_std`) has two stages.
 
 *Background statistics.* ``L`` is the local mean of ``M^2`` over windows of about 121 pixels (``11 x 11``,
 ``5 x 5 x 5``; smaller on small images). Over air, ``L / (2 N s^2)`` follows a Gamma law of shape ``N k`` and
@@ -57,9 +57,9 @@ from scipy import ndimage, special, stats
 
 __all__ = [
     "VOLUME_ESTIMATE_VOXELS",
-    "NOISE_SIGMA_METHODS",
+    "IMAGE_NOISE_STD_METHODS",
     "NOISE_STD_METHODS",
-    "estimate_noise_sigma",
+    "estimate_image_noise_std",
     "estimate_noise_std",
     "blind_noise_std",
     "magnitude_bias_correction",
@@ -67,22 +67,22 @@ __all__ = [
     "remove_magnitude_bias",
     "rician_noise",
     "second_difference_noise_std",
-    "EstimateNoiseLevel",
-    "EstimateNoiseLeveld",
-    "EstimateNoiseLevelD",
-    "EstimateNoiseLevelDict",
+    "EstimateNoiseStd",
+    "EstimateNoiseStdd",
+    "EstimateNoiseStdD",
+    "EstimateNoiseStdDict",
 ]
 
-#: The most voxels a volume's blind noise estimate reads (``max_voxels`` of :func:`estimate_noise_sigma` in the
+#: The most voxels a volume's blind noise estimate reads (``max_voxels`` of :func:`estimate_image_noise_std` in the
 #: inferers): 2^21. On a whole head volume (Colin27, 7.1 million voxels) every 4th slice gives almost the estimate
 #: from every voxel, in a fraction of the time and memory.
 VOLUME_ESTIMATE_VOXELS = 1 << 21
 
-#: the accepted values of ``method`` of :func:`estimate_noise_sigma`.
-NOISE_SIGMA_METHODS = ("auto", "background", "vst_mad")
-#: the accepted values of ``method`` of :func:`estimate_noise_std`: those of :func:`estimate_noise_sigma`, and
+#: the accepted values of ``method`` of :func:`estimate_image_noise_std`.
+IMAGE_NOISE_STD_METHODS = ("auto", "background", "vst_mad")
+#: the accepted values of ``method`` of :func:`estimate_noise_std`: those of :func:`estimate_image_noise_std`, and
 #: ``"second_difference"`` (the estimate the v0.2 Neural PDE and its family were trained with, computed in torch).
-NOISE_STD_METHODS = NOISE_SIGMA_METHODS + ("second_difference",)
+NOISE_STD_METHODS = IMAGE_NOISE_STD_METHODS + ("second_difference",)
 
 _WINDOW_PIXELS = 121  # local-moment window: about this many pixels (11 x 11, 5 x 5 x 5)
 _BAND = (0.01, 0.5)  # band of the Gamma law of the air windows used for the estimate (quantiles)
@@ -328,7 +328,7 @@ def _as_numpy(image: NdarrayOrTensor) -> np.ndarray:
     return np.asarray(image, dtype=np.float64)
 
 
-def estimate_noise_sigma(image: NdarrayOrTensor, coils: int = 1, method: str = "auto", max_voxels: int | None = None) -> np.ndarray:
+def estimate_image_noise_std(image: NdarrayOrTensor, coils: int = 1, method: str = "auto", max_voxels: int | None = None) -> np.ndarray:
     """Blind estimate of the Gaussian noise level ``s`` of a magnitude (Rician / non-central chi) image.
 
     See the module docstring for the method. Scale-invariant: ``estimate(a * image) = a * estimate(image)``.
@@ -350,8 +350,8 @@ def estimate_noise_sigma(image: NdarrayOrTensor, coils: int = 1, method: str = "
         ValueError: unknown ``method``, ``coils < 1``, an image with fewer than 3 dimensions (no channel axis),
             non-finite or negative values, or (``method="background"``) a channel without usable background.
     """
-    if method not in NOISE_SIGMA_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {NOISE_SIGMA_METHODS}.")
+    if method not in IMAGE_NOISE_STD_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {IMAGE_NOISE_STD_METHODS}.")
     if int(coils) != coils or coils < 1:
         raise ValueError(f"coils must be a positive integer, got {coils!r}.")
     coils = int(coils)
@@ -430,7 +430,7 @@ def estimate_noise_std(
 ) -> torch.Tensor:
     """The blind noise level ``noise_std`` of every image and channel of a batch, without gradient.
 
-    ``"auto"``, ``"background"`` and ``"vst_mad"`` run :func:`estimate_noise_sigma` on each image, on the CPU in
+    ``"auto"``, ``"background"`` and ``"vst_mad"`` run :func:`estimate_image_noise_std` on each image, on the CPU in
     float64; ``"second_difference"`` runs a robust MAD of a
     second-difference filter in torch on ``x``'s device (it ignores ``coils`` and ``max_voxels``).
 
@@ -438,14 +438,14 @@ def estimate_noise_std(
         x: magnitude images ``(B, C, *spatial)`` on any device.
         coils: receiver coils of a sum-of-squares magnitude (1: Rician): one count, or one per image ``(B,)``.
         method: one of :data:`NOISE_STD_METHODS`. Defaults to ``"auto"``.
-        max_voxels: see :func:`estimate_noise_sigma`; the inferers pass :data:`VOLUME_ESTIMATE_VOXELS` for volumes.
+        max_voxels: see :func:`estimate_image_noise_std`; the inferers pass :data:`VOLUME_ESTIMATE_VOXELS` for volumes.
             Defaults to None (every voxel).
 
     Returns:
         ``(B, C)`` noise levels on ``x``'s device, in its dtype (float32 for integer input).
 
     Raises:
-        ValueError: ``x`` has fewer than 4 dimensions, an unknown ``method``, or see :func:`estimate_noise_sigma`.
+        ValueError: ``x`` has fewer than 4 dimensions, an unknown ``method``, or see :func:`estimate_image_noise_std`.
 
     Example::
 
@@ -461,7 +461,7 @@ def estimate_noise_std(
     images = x.detach().cpu()
     if images.dtype not in (torch.float32, torch.float64):  # numpy reads neither half precision nor bfloat16
         images = images.double()
-    levels = np.stack([estimate_noise_sigma(v, coils=n, method=method, max_voxels=max_voxels) for v, n in zip(images, counts)])
+    levels = np.stack([estimate_image_noise_std(v, coils=n, method=method, max_voxels=max_voxels) for v, n in zip(images, counts)])
     dtype = x.dtype if x.is_floating_point() else torch.float32
     return torch.as_tensor(levels, dtype=dtype, device=x.device)
 
@@ -677,8 +677,8 @@ def rician_noise(
     return np.sqrt(power)
 
 
-class EstimateNoiseLevel(Transform):
-    """Estimate the noise level ``s`` of each channel of a magnitude image (see :func:`estimate_noise_sigma`).
+class EstimateNoiseStd(Transform):
+    """Estimate the noise level ``s`` of each channel of a magnitude image (see :func:`estimate_image_noise_std`).
 
     Args:
         coils: number of receiver coils (1: Rician).
@@ -689,12 +689,12 @@ class EstimateNoiseLevel(Transform):
 
     Example::
 
-        sigma = EstimateNoiseLevel()(noisy)  # noisy (C, H, W[, D]) -> sigma (C,) float32 tensor
+        noise_std = EstimateNoiseStd()(noisy)  # noisy (C, H, W[, D]) -> noise_std (C,) float32 tensor
     """
 
     def __init__(self, coils: int = 1, method: str = "auto") -> None:
-        if method not in NOISE_SIGMA_METHODS:
-            raise ValueError(f"unknown method {method!r}; choose one of {NOISE_SIGMA_METHODS}.")
+        if method not in IMAGE_NOISE_STD_METHODS:
+            raise ValueError(f"unknown method {method!r}; choose one of {IMAGE_NOISE_STD_METHODS}.")
         if int(coils) != coils or coils < 1:
             raise ValueError(f"coils must be a positive integer, got {coils!r}.")
         self.coils = int(coils)
@@ -702,16 +702,16 @@ class EstimateNoiseLevel(Transform):
 
     def __call__(self, img: NdarrayOrTensor) -> torch.Tensor:
         """``img`` of shape ``(C, H, W[, D])`` -> float32 tensor of shape ``(C,)`` (on the CPU)."""
-        return torch.as_tensor(estimate_noise_sigma(img, coils=self.coils, method=self.method), dtype=torch.float32)
+        return torch.as_tensor(estimate_image_noise_std(img, coils=self.coils, method=self.method), dtype=torch.float32)
 
 
-class EstimateNoiseLeveld(MapTransform):
-    """Dictionary twin of :class:`EstimateNoiseLevel`: writes ``d[f"{key}_{noise_key_postfix}"]``, a ``(C,)`` tensor.
+class EstimateNoiseStdd(MapTransform):
+    """Dictionary twin of :class:`EstimateNoiseStd`: writes ``d[f"{key}_{noise_key_postfix}"]``, a ``(C,)`` tensor.
 
     Args:
         keys: keys of the images to examine.
         noise_key_postfix: suffix of the output key. Defaults to ``"noise_std"``.
-        coils, method: see :class:`EstimateNoiseLevel`.
+        coils, method: see :class:`EstimateNoiseStd`.
         allow_missing_keys: don't raise if a key is missing.
     """
 
@@ -725,7 +725,7 @@ class EstimateNoiseLeveld(MapTransform):
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.noise_key_postfix = noise_key_postfix
-        self.estimator = EstimateNoiseLevel(coils=coils, method=method)
+        self.estimator = EstimateNoiseStd(coils=coils, method=method)
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, NdarrayOrTensor]:
         d = dict(data)
@@ -734,4 +734,4 @@ class EstimateNoiseLeveld(MapTransform):
         return d
 
 
-EstimateNoiseLevelD = EstimateNoiseLevelDict = EstimateNoiseLeveld
+EstimateNoiseStdD = EstimateNoiseStdDict = EstimateNoiseStdd

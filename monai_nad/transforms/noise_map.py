@@ -6,7 +6,7 @@ zero-filling correlate it, a root-sum-of-squares (RSS) of ``N`` coils makes the 
 of freedom, and SENSE unfolding makes its level vary smoothly across the image (g-factor). :func:`estimate_noise`
 handles all three.
 
-Why :func:`~monai_nad.transforms.noise.estimate_noise_sigma` reads 0.77 to 0.80 of the true std on
+Why :func:`~monai_nad.transforms.noise.estimate_image_noise_std` reads 0.77 to 0.80 of the true std on
 Hann-filtered noise (central 70 % of k-space), measured: neither the air mask's edge nor the filter's blur of the
 object into the air, but its window statistics. On pure filtered noise, no object at all, it reads 0.77 too: the
 correlation leaves its 11 x 11 window means of ``M^2`` about 19 independent samples instead of 121, so they follow a
@@ -59,7 +59,7 @@ of the map over the foreground is within 10 % of the true median std in every ce
 1 % in the median for filtered, partial Fourier and 8-coil RSS (``N`` found 8; 9 on some Colin27 slices, whose small
 air happens to read so), and 2 % to 5 % low for SENSE ``R = 2``, whose g-factor peaks inside the object where the
 air cannot see it. On white Rician noise it reads like
-:func:`~monai_nad.transforms.noise.estimate_noise_sigma` (within 0.5 % in the median of every 1c cell but
+:func:`~monai_nad.transforms.noise.estimate_image_noise_std` (within 0.5 % in the median of every 1c cell but
 Colin27 dim at 0.15, 1.03 against 1.00: dark scalp at an SNR below 1 next to the air passes for air).
 
 Limits, measured. The map is flat unless the lower half of the air shows a trend: a smooth change of the noise
@@ -256,7 +256,7 @@ def _poly_basis(shape: tuple[int, ...], index: tuple[np.ndarray, ...] | None = N
 def _band_level(L: np.ndarray, air: np.ndarray, level: np.ndarray | float, shape: float) -> np.ndarray:
     """The air level ``E[M^2]`` as a smooth map: a local band fixed point (step 1, the level the air is drawn against).
 
-    :func:`~monai_nad.transforms.noise.estimate_noise_sigma`'s band iteration, made local by normalised
+    :func:`~monai_nad.transforms.noise.estimate_image_noise_std`'s band iteration, made local by normalised
     convolution: at each pixel, the Gaussian-weighted mean of the air's window means ``L`` that lie in the band
     (1 % to 50 % quantiles of their Gamma law of ``shape``) around the current local level, divided by the band's
     mean. Like the global one it reads only the lower half of the air's law, so dark tissue at an SNR below 1 that

@@ -28,6 +28,7 @@ from monai_nad.transforms.array import RandCorrelatedNoise, RandGammaNoise, Rand
 
 __all__ = [
     "NOISE_MODELS",
+    "NOISE_STD_MODELS",
     "make_noise_transform",
     "noise_seed",
     "RandNoisyPaird",
@@ -41,6 +42,9 @@ __all__ = [
 #: Supported noise models. ``level`` means: noise std for rician/gaussian/correlated (image units,
 #: a fraction of the maximum for images in [0, 1]), photon scale ``lam`` for poisson, shape ``k`` for gamma.
 NOISE_MODELS = ("rician", "gaussian", "poisson", "gamma", "correlated")
+
+#: The models whose ``level`` is the noise std: their pairs carry it under ``"noise_std"``.
+NOISE_STD_MODELS = ("rician", "gaussian", "correlated")
 
 _STRICTLY_POSITIVE = {"poisson", "gamma"}
 
@@ -114,12 +118,11 @@ class _NoisyPair(MapTransform):
         noisy = convert_to_dst_type(transform(clean), clean, dtype=torch.float32)[0]
         label = clean.clone() if isinstance(clean, torch.Tensor) else np.array(clean, copy=True)
         d[self.label_key] = convert_to_dst_type(label, clean, dtype=torch.float32)[0]
+        told = {"noise_model": self.noise, **({"noise_std": level} if self.noise in NOISE_STD_MODELS else {})}
         if isinstance(noisy, MetaTensor):
-            noisy.meta["noise_model"] = self.noise
-            noisy.meta["noise_level"] = level
+            noisy.meta.update(told)
         d[self.key] = noisy
-        d["noise_model"] = self.noise
-        d["noise_level"] = level
+        d.update(told)
         return d
 
 
@@ -135,8 +138,9 @@ class RandNoisyPaird(_NoisyPair, RandomizableTransform):
         noise_kwargs: extra arguments of the noise model, e.g. ``{"correlation_length": 2.0}``.
         allow_missing_keys: don't raise if the key is missing.
 
-    The item also gets ``"noise_model"`` and ``"noise_level"`` entries (kept through collation), and a noisy
-    :class:`~monai.data.MetaTensor` carries them in its ``meta``.
+    The item also gets a ``"noise_model"`` entry and, for the models of :data:`NOISE_STD_MODELS`, a ``"noise_std"``
+    entry holding the level drawn (both kept through collation; poisson and gamma noise has no single std, so no
+    ``"noise_std"``), and a noisy :class:`~monai.data.MetaTensor` carries them in its ``meta``.
 
     Example::
 

@@ -33,18 +33,18 @@ __all__ = [
 ]
 
 
-def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
+def scanner_noise_pairs(noise_std: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
     """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
     magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
     effective coil count.
 
     Two draws share the chain: magnitude, root-sum-of-squares (2-16 coils) or Roemer combination with a k-space window
-    (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``level``; and,
+    (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``noise_std``; and,
     with ``sense_weight``, SENSE unfolding (R = 2 or 3) whose level is that of the aliased coil images, drawn from
-    ``level`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
+    ``noise_std`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
 
     Args:
-        level: range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
+        noise_std: the ``(low, high)`` range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
         sense_weight: the share of SENSE pairs. Defaults to 0.35.
         psd_key: where the noise PSD goes (for :class:`WhiteEquivalentNoiseStdd`); None: not written. Defaults to None.
 
@@ -52,20 +52,20 @@ def scanner_noise_pairs(level: Sequence[float] = (0.005, 0.2), sense_weight: flo
         a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
     """
     keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
-    direct = RandScannerNoised("image", noise_std=tuple(level), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
+    direct = RandScannerNoised("image", noise_std=tuple(noise_std), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
                                combination_weights=(0.4, 0.45, 0.15), **keys)
-    sense = RandScannerNoised("image", noise_std=(level[0] / 4, level[1] / 4), coils=(4, 16), combinations=("sense",),
+    sense = RandScannerNoised("image", noise_std=(noise_std[0] / 4, noise_std[1] / 4), coils=(4, 16), combinations=("sense",),
                               accelerations=(2, 3), **keys)
     return OneOf([direct, sense], weights=[1.0 - sense_weight, sense_weight])
 
 
 def training_noise_pairs(
-    level: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None
+    noise_std: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None
 ) -> RandMagnitudeNoisePaird | OneOf:
     """White magnitude noise pairs, or with ``scanner_prob`` :func:`scanner_noise_pairs`.
 
     Args:
-        level: range of the noise std (log-uniform).
+        noise_std: the ``(low, high)`` range of the noise std (log-uniform).
         coil_prob: probability of multi-coil (non-central chi) white noise.
         varying_prob: probability of a spatially varying white-noise std.
         scanner_prob: the share of simulated acquisitions, in ``[0, 1]``.
@@ -78,12 +78,12 @@ def training_noise_pairs(
     Raises:
         ValueError: ``scanner_prob`` outside ``[0, 1]``.
     """
-    white = RandMagnitudeNoisePaird("image", noise_std=level, coil_prob=coil_prob, varying_prob=varying_prob)
+    white = RandMagnitudeNoisePaird("image", noise_std=noise_std, coil_prob=coil_prob, varying_prob=varying_prob)
     if not 0.0 <= scanner_prob <= 1.0:
         raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
     if scanner_prob == 0.0:
         return white
-    return OneOf([white, scanner_noise_pairs(level, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
+    return OneOf([white, scanner_noise_pairs(noise_std, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
 
 
 class RoundCoilsd(Transform):

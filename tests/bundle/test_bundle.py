@@ -366,7 +366,8 @@ def test_inference_network_is_the_one_train_json_trains():
     (["--volume-weights", "2"], "--volume-weights needs one positive number per volume (mni colin27)"),
     (["--volume-weights", "1", "0"], "--volume-weights needs one positive number per volume (mni colin27)"),
     (["--volume-weights", "1", "inf"], "--volume-weights needs one positive number per volume (mni colin27)"),
-    (["--sigma-jitter", "-0.1"], "--sigma-jitter must lie in [0, 1]"),
+    (["--noise-std-jitter", "-0.1"], "--noise-std-jitter must lie in [0, 1]"),
+    (["--sigma-jitter", "-0.1"], "--noise-std-jitter must lie in [0, 1]"),  # the old spelling, kept as an alias
     (["--scanner-prob", "1.5"], "--scanner-prob must lie in [0, 1]"),
     (["--white-gain", "0"], "--white-gain must be a positive number"),
     (["--noise-levels", "0.2", "0.1"], "--noise-levels needs 0 < LOW <= HIGH"),
@@ -389,13 +390,13 @@ def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path
 
     from monai_nad.engines.bundle_training import RealScanOptions, real_scan_command
 
-    options = RealScanOptions(network="volume", volume_weights=(1.0, 2.0), loss="log_mse", sigma_jitter=0.12)
+    options = RealScanOptions(network="volume", volume_weights=(1.0, 2.0), loss="log_mse", noise_std_jitter=0.12)
     command, _ = real_scan_command(BUNDLE, tmp_path, options)
-    assert command[command.index("--volume_weights") + 1] == "[1.0, 2.0]" and command[command.index("--sigma_jitter") + 1] == "0.12"
-    assert "--sigma_jitter" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions(network="volume"))[0]  # the config's 0.03
+    assert command[command.index("--volume_weights") + 1] == "[1.0, 2.0]" and command[command.index("--noise_std_jitter") + 1] == "0.12"
+    assert "--noise_std_jitter" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions(network="volume"))[0]  # the config's 0.03
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json", "volume.json", "train_volume.json")])
-    parser["volume_weights"], parser["loss_name"], parser["patch_size"], parser["sigma_jitter"] = [1.0, 2.0], "log_mse", 32, 0.12
+    parser["volume_weights"], parser["loss_name"], parser["patch_size"], parser["noise_std_jitter"] = [1.0, 2.0], "log_mse", 32, 0.12
     assert parser.get_parsed_content("train#prepare_batch").jitter == 0.12
     loss = parser.get_parsed_content("loss")
     pred, ref = torch.zeros(2, 1, 8, 8, 4), torch.zeros(2, 1, 8, 8, 4)

@@ -102,7 +102,7 @@ def test_training_and_validation_items_fit_the_real_scan_engines(br35h):
     sigma = float(item["noise_std"].flatten()[0])
     assert 0.05 <= sigma <= 0.2 and item["coils"] == 1
     assert not torch.equal(train[0]["image"], train[0]["image"])  # redrawn on every read
-    val = br35h_validation_dataset(br35h, levels=(0.05, 0.1), limit=2)
+    val = br35h_validation_dataset(br35h, noise_stds=(0.05, 0.1), limit=2)
     assert len(val) == 4 and tuple(val[0]["image"].shape) == (1, 128, 128)
     with pytest.raises(ValueError, match="patch_size"):
         br35h_training_dataset(br35h, patch_size=200)

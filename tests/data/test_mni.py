@@ -41,17 +41,17 @@ def test_slices_and_shifts_follow_the_protocol():
 
 
 def test_eval_dataset_is_fixed_and_level_dependent():
-    a = mni_rician_eval_dataset("validation", level=0.1, seed=0)[2]
-    b = mni_rician_eval_dataset("validation", level=0.1, seed=0)[2]
-    c = mni_rician_eval_dataset("validation", level=0.15, seed=0)[2]
+    a = mni_rician_eval_dataset("validation", noise_std=0.1, seed=0)[2]
+    b = mni_rician_eval_dataset("validation", noise_std=0.1, seed=0)[2]
+    c = mni_rician_eval_dataset("validation", noise_std=0.15, seed=0)[2]
     np.testing.assert_array_equal(a["image"], b["image"])
-    assert not np.array_equal(a["image"], c["image"])
+    assert not np.array_equal(a["image"], c["image"]) and (a["noise_std"], c["noise_std"]) == (0.1, 0.15)
     np.testing.assert_array_equal(a["label"], mni_slices("validation")[2]["image"])
-    assert len(mni_rician_eval_dataset("test", level=[0.05, 0.1, 0.15])) == 30
+    assert len(mni_rician_eval_dataset("test", noise_std=[0.05, 0.1, 0.15])) == 30
 
 
 def test_train_dataset_redraws_noise():
     ds = mni_rician_train_dataset()
     first, second = ds[0], ds[0]
     assert not np.array_equal(np.asarray(first["image"]), np.asarray(second["image"]))
-    assert 0.05 <= first["noise_level"] <= 0.20
+    assert 0.05 <= first["noise_std"] <= 0.20

@@ -85,7 +85,7 @@ def test_validation_arrays_are_fixed_and_come_from_the_validation_slabs(monkeypa
     monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
     monkeypatch.setattr(ra, "load_colin27", lambda: colin)
     monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
-    sets = realistic_validation_arrays(levels=(0.05, 0.1))
+    sets = realistic_validation_arrays(noise_stds=(0.05, 0.1))
     names = [s[0] for s in sets]
     assert len(sets) == 2 * 4 * 2 and "colin27_t2_0.05" in names and "mni_inverted_0.1" in names
     for name, noisy, clean, sigma in sets:
@@ -93,11 +93,11 @@ def test_validation_arrays_are_fixed_and_come_from_the_validation_slabs(monkeypa
         assert np.isfinite(noisy).all() and np.isfinite(clean).all() and sigma in (0.05, 0.1)
     asis = dict((s[0], s) for s in sets)["mni_asis_0.05"]
     np.testing.assert_allclose(asis[2].max(axis=(1, 2)), 0.2 + np.arange(80, 90) / 400, rtol=1e-6)
-    again = realistic_validation_arrays(levels=(0.05, 0.1))
+    again = realistic_validation_arrays(noise_stds=(0.05, 0.1))
     for x, y in zip(sets, again):
         np.testing.assert_array_equal(x[1], y[1])
-    assert not np.array_equal(sets[0][1], realistic_validation_arrays(seed=1, levels=(0.05, 0.1))[0][1])
-    ds = realistic_validation_dataset(levels=(0.05, 0.1), limit=2)
+    assert not np.array_equal(sets[0][1], realistic_validation_arrays(seed=1, noise_stds=(0.05, 0.1))[0][1])
+    ds = realistic_validation_dataset(noise_stds=(0.05, 0.1), limit=2)
     assert len(ds) == 16 * 2 and ds[0]["id"] == "mni_asis_0.05_0" and ds[0]["coils"] == 1
     np.testing.assert_array_equal(ds[1]["image"].numpy()[0], sets[0][1][1])
     assert ds[0]["label"].shape == ds[0]["noise_std"].shape == (1, 60, 70) and float(ds[0]["noise_std"].max()) == pytest.approx(0.05)
@@ -142,8 +142,8 @@ def test_validation_volumes_stack_the_validation_slices(monkeypatch):
     mni, gm, wm = _encoded()
     monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
     monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
-    slices = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), levels=(0.05,))
-    volumes = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), levels=(0.05,), as_volumes=True)
+    slices = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), noise_stds=(0.05,))
+    volumes = realistic_validation_dataset(volumes=("mni",), contrasts=("asis",), noise_stds=(0.05,), as_volumes=True)
     assert len(volumes) == 1 and volumes[0]["image"].shape == (1, SHAPE[0], SHAPE[1], len(MNI_SPLITS["validation"]))
     for z, item in enumerate(slices):
         torch.testing.assert_close(volumes[0]["image"][..., z], item["image"])

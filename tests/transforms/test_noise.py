@@ -150,8 +150,8 @@ def test_rician_bias_correction_formula(u, sigma, b):
 
 
 def test_rician_bias_correction_reads_level_from_item():
-    item = {"image": torch.full((1, 4, 4), 0.2), "noise_level": 0.1}
+    item = {"image": torch.full((1, 4, 4), 0.2), "noise_std": 0.1}
     out = RicianBiasCorrectiond("image")(item)
     torch.testing.assert_close(out["image"], torch.full((1, 4, 4), float(np.sqrt(0.04 - 0.02))))
-    with pytest.raises(KeyError, match="noise_level"):
+    with pytest.raises(KeyError, match="noise_std"):
         RicianBiasCorrectiond("image")({"image": torch.zeros(1, 2, 2)})

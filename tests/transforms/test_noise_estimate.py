@@ -10,11 +10,11 @@ from scipy import ndimage, stats
 
 from monai_nad.data import load_mni_template, shift_contrast
 from monai_nad.transforms import (
-    EstimateNoiseLevel,
-    EstimateNoiseLevelD,
-    EstimateNoiseLeveld,
-    EstimateNoiseLevelDict,
-    estimate_noise_sigma,
+    EstimateNoiseStd,
+    EstimateNoiseStdD,
+    EstimateNoiseStdd,
+    EstimateNoiseStdDict,
+    estimate_image_noise_std,
     estimate_noise_std,
     magnitude_bias_correction,
     remove_magnitude_bias,
@@ -56,7 +56,7 @@ def inverted(clean: np.ndarray) -> np.ndarray:
 
 
 def ratio(noisy: np.ndarray, sigma: float, **kwargs) -> float:
-    return float(estimate_noise_sigma(noisy[None], **kwargs)[0]) / sigma
+    return float(estimate_image_noise_std(noisy[None], **kwargs)[0]) / sigma
 
 
 # --- accuracy --------------------------------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_cropped_brain_without_background_uses_the_fallback_within_10_percent(co
 def test_no_background_is_reported_by_the_background_method():
     noisy = chi_noise(phantom()[50:130, 50:140], 0.05, seed=2)  # textured brain only
     with pytest.raises(ValueError, match="no usable background"):
-        estimate_noise_sigma(noisy[None], method="background")
+        estimate_image_noise_std(noisy[None], method="background")
     assert ratio(noisy, 0.05) == pytest.approx(1.0, abs=0.10)
 
 
@@ -122,30 +122,30 @@ def test_avoids_the_known_pitfalls():
 
 def test_scale_invariance():
     noisy = chi_noise(phantom(), 0.08, seed=4)[None]
-    base = estimate_noise_sigma(noisy)
+    base = estimate_image_noise_std(noisy)
     for a in (1e-3, 7.3, 4096.0):
-        np.testing.assert_allclose(estimate_noise_sigma(a * noisy), a * base, rtol=1e-9)
-        fallback = estimate_noise_sigma(a * noisy, method="vst_mad")
-        np.testing.assert_allclose(fallback, a * estimate_noise_sigma(noisy, method="vst_mad"), rtol=1e-9)
+        np.testing.assert_allclose(estimate_image_noise_std(a * noisy), a * base, rtol=1e-9)
+        fallback = estimate_image_noise_std(a * noisy, method="vst_mad")
+        np.testing.assert_allclose(fallback, a * estimate_image_noise_std(noisy, method="vst_mad"), rtol=1e-9)
 
 
 def test_per_channel_numpy_and_torch():
     clean = phantom()
     img = np.stack([chi_noise(clean, 0.02, seed=1), chi_noise(inverted(clean), 0.12, seed=2)]).astype(np.float32)
-    out = estimate_noise_sigma(img)
+    out = estimate_image_noise_std(img)
     assert out.shape == (2,) and out.dtype == np.float64
     np.testing.assert_allclose(out, [0.02, 0.12], rtol=0.05)
-    np.testing.assert_allclose(estimate_noise_sigma(torch.from_numpy(img)), out, rtol=1e-12)
-    np.testing.assert_allclose(estimate_noise_sigma(img[::-1].copy()), out[::-1], rtol=1e-12)
+    np.testing.assert_allclose(estimate_image_noise_std(torch.from_numpy(img)), out, rtol=1e-12)
+    np.testing.assert_allclose(estimate_image_noise_std(img[::-1].copy()), out[::-1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("shape", [(1, 16, 16), (2, 9, 10, 11)])
 def test_noiseless_images_give_zero(shape):
     for value in (0.0, 3.0):
-        out = estimate_noise_sigma(np.full(shape, value))
+        out = estimate_image_noise_std(np.full(shape, value))
         assert out.shape == (shape[0],) and np.all(np.isfinite(out)) and np.all(out == 0.0)
         with pytest.raises(ValueError, match="background"):
-            estimate_noise_sigma(np.full(shape, value), method="background")
+            estimate_image_noise_std(np.full(shape, value), method="background")
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_noiseless_images_give_zero(shape):
 )
 def test_bad_inputs(image, kwargs):
     with pytest.raises(ValueError):
-        estimate_noise_sigma(image, **kwargs)
+        estimate_image_noise_std(image, **kwargs)
 
 
 def test_batch_matches_per_image_and_keeps_device_dtype():
@@ -170,7 +170,7 @@ def test_batch_matches_per_image_and_keeps_device_dtype():
     out = estimate_noise_std(x)
     assert out.shape == (2, 1) and out.dtype == torch.float32 and out.device == x.device and not out.requires_grad
     for b in range(2):
-        np.testing.assert_allclose(out[b].numpy(), estimate_noise_sigma(x[b].detach()), rtol=1e-6)
+        np.testing.assert_allclose(out[b].numpy(), estimate_image_noise_std(x[b].detach()), rtol=1e-6)
     np.testing.assert_allclose(out[:, 0].numpy(), [0.03, 0.1], rtol=0.05)
     assert estimate_noise_std(x.detach().double()).dtype == torch.float64
     with pytest.raises(ValueError):
@@ -181,7 +181,7 @@ def test_batch_estimate_methods_coils_per_image_and_voxel_bound():
     clean = phantom((64, 72))
     x = torch.tensor(np.stack([[chi_noise(clean, 0.05, seed=1)], [chi_noise(clean, 0.05, seed=2, coils=4)]]), dtype=torch.float32)
     per_image = estimate_noise_std(x, coils=torch.tensor([1, 4]))
-    np.testing.assert_allclose(per_image[1].numpy(), estimate_noise_sigma(x[1], coils=4), rtol=1e-6)
+    np.testing.assert_allclose(per_image[1].numpy(), estimate_image_noise_std(x[1], coils=4), rtol=1e-6)
     np.testing.assert_allclose(per_image[:, 0].numpy(), [0.05, 0.05], rtol=0.15)
     mad = estimate_noise_std(x[:1], method="second_difference")  # the v0.2 networks' estimate, in torch
     assert mad.shape == (1, 1) and mad.dtype == torch.float32 and float(mad) > 0  # its accuracy: tests/networks/test_bias_correction.py
@@ -250,19 +250,19 @@ def test_bias_correction_types_and_sigma_shapes():
 
 def test_array_and_dictionary_transforms():
     img = np.stack([chi_noise(phantom(), 0.04, seed=1), chi_noise(phantom(), 0.09, seed=2)])
-    sig = EstimateNoiseLevel()(img)
+    sig = EstimateNoiseStd()(img)
     assert isinstance(sig, torch.Tensor) and sig.dtype == torch.float32 and sig.shape == (2,)
     np.testing.assert_allclose(sig.numpy(), [0.04, 0.09], rtol=0.05)
 
     data = {"image": torch.from_numpy(img), "label": 1}
-    out = EstimateNoiseLeveld(keys="image")(data)
+    out = EstimateNoiseStdd(keys="image")(data)
     assert set(out) == {"image", "label", "image_noise_std"} and "image_noise_std" not in data
     torch.testing.assert_close(out["image_noise_std"], sig)
-    out = EstimateNoiseLeveld(keys=["image", "other"], noise_key_postfix="sigma", allow_missing_keys=True)(data)
+    out = EstimateNoiseStdd(keys=["image", "other"], noise_key_postfix="sigma", allow_missing_keys=True)(data)
     assert "image_sigma" in out and "other_sigma" not in out
-    assert EstimateNoiseLevelD is EstimateNoiseLeveld and EstimateNoiseLevelDict is EstimateNoiseLeveld
+    assert EstimateNoiseStdD is EstimateNoiseStdd and EstimateNoiseStdDict is EstimateNoiseStdd
     with pytest.raises(ValueError):
-        EstimateNoiseLevel(method="mad")
+        EstimateNoiseStd(method="mad")
 
 
 def test_a_large_volume_is_estimated_from_a_subset_of_its_slices():
@@ -273,9 +273,9 @@ def test_a_large_volume_is_estimated_from_a_subset_of_its_slices():
     clean = np.zeros(shape)
     clean[:, 12:36, 10:30] = 0.7
     noisy = np.sqrt((clean + 0.05 * rng.standard_normal(shape)) ** 2 + (0.05 * rng.standard_normal(shape)) ** 2)
-    whole = estimate_noise_sigma(noisy)
-    np.testing.assert_array_equal(estimate_noise_sigma(noisy, max_voxels=noisy.size), whole)
-    part = estimate_noise_sigma(noisy, max_voxels=noisy.size // 4)
+    whole = estimate_image_noise_std(noisy)
+    np.testing.assert_array_equal(estimate_image_noise_std(noisy, max_voxels=noisy.size), whole)
+    part = estimate_image_noise_std(noisy, max_voxels=noisy.size // 4)
     assert abs(part[0] / whole[0] - 1) < 0.05 and abs(part[0] / 0.05 - 1) < 0.08
 
 

@@ -8,7 +8,7 @@ import torch
 from monai.data import DataLoader, Dataset, MetaTensor
 from monai.transforms import Compose, RandFlipd
 
-from monai_nad.transforms import NOISE_MODELS, DeterministicNoisyPaird, RandNoisyPaird
+from monai_nad.transforms import NOISE_MODELS, NOISE_STD_MODELS, DeterministicNoisyPaird, RandNoisyPaird
 
 LEVELS = {"rician": 0.1, "gaussian": 0.1, "poisson": 200.0, "gamma": 100.0, "correlated": 0.1}
 
@@ -24,8 +24,11 @@ def test_pair_has_clean_label_noisy_image_and_records_level(noise, shape):
     out = RandNoisyPaird(noise=noise, level=LEVELS[noise])({"image": clean})
     torch.testing.assert_close(out["label"], clean.as_tensor(), check_dtype=False)
     assert out["image"].shape == shape and not torch.equal(out["image"], out["label"])
-    assert out["noise_model"] == noise and out["noise_level"] == LEVELS[noise]
-    assert out["image"].meta["noise_level"] == LEVELS[noise]
+    assert out["noise_model"] == noise and out["image"].meta["noise_model"] == noise and "noise_level" not in out
+    if noise in NOISE_STD_MODELS:  # one key for the level, where it is the noise std
+        assert out["noise_std"] == LEVELS[noise] and out["image"].meta["noise_std"] == LEVELS[noise]
+    else:  # poisson's photon scale and gamma's shape are no std
+        assert "noise_std" not in out and "noise_std" not in out["image"].meta
     assert out["image"].meta["filename_or_obj"] == "t1.nii.gz"
     torch.testing.assert_close(clean, _clean(shape))  # input untouched
 
@@ -40,7 +43,7 @@ def test_rician_noise_level_matches_empirical_spread():
 def test_blind_levels_are_drawn_within_the_range_and_vary():
     chain = Compose([RandNoisyPaird(level=(0.05, 0.20))])
     chain.set_random_state(0)
-    levels = [chain({"image": _clean((1, 8, 8))})["noise_level"] for _ in range(50)]
+    levels = [chain({"image": _clean((1, 8, 8))})["noise_std"] for _ in range(50)]
     assert min(levels) >= 0.05 and max(levels) <= 0.20 and np.std(levels) > 0.02
 
 
