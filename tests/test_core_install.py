@@ -1,13 +1,14 @@
 """The core install alone (``pip install monai_nad``, no extras) denoises scans and runs the bundle.
 
-A fresh virtual environment in ``tmp_path``: torch installed as ``scripts/setup_env.sh`` does (``$TORCH_SPEC``, default
-``torch==2.13.0``; pip's cache and the local wheels make it quick), then a NON-editable install of a copy of the package
-(``pyproject.toml``, ``README.md``, ``LICENSE``, ``NOTICE``, ``monai_nad/``, ``bundles/neural_pde_denoising``)
-without extras, so nothing from this checkout's environment or source tree can stand in for a missing dependency. The
-wheel carries the shipped bundle (configs, docs, the 2D and volume models) to ``<prefix>/share/monai_nad/bundles``,
-where the installed ``monai-nad`` finds it with no ``--bundle``; the bundle command is given that installed folder as
-``--bundle_root``. Every command runs with the temporary folder as working directory and without ``PYTHONPATH``, so it
-imports the installed copy.
+A wheel built from a clean clone of the repository's committed ``HEAD`` (``git clone``: no uncommitted or git-ignored
+file of this checkout can make it pass), checked to carry the shipped bundle and nothing of the reproductions; a fresh
+virtual environment in ``tmp_path``: torch installed as ``scripts/setup_env.sh`` does (``$TORCH_SPEC``, default
+``torch==2.13.0``; pip's cache and the local wheels make it quick), then that wheel installed without extras, so nothing
+from this checkout's environment or source tree can stand in for a missing dependency. The wheel carries the shipped
+bundle (configs, docs, the 2D and volume models) to ``<prefix>/share/monai_nad/bundles``, where the installed
+``monai-nad`` finds it with no ``--bundle``; the bundle command is given that installed folder as ``--bundle_root``.
+Every command runs with the temporary folder as working directory and without ``PYTHONPATH``, so it imports the
+installed copy. Skipped outside a git checkout (nothing committed to clone).
 
 Checked there: ``bm3d``, ``bm4d``, ``dipy`` and ``SimpleITK`` (and ``nilearn``, ``einops``) cannot be imported;
 ``monai-nad denoise`` denoises a NIfTI volume (through the volume model), a DICOM series (slice by slice: 3 mm slices)
@@ -19,9 +20,9 @@ nilearn's MNI template) stops with one line naming ``monai_nad[experiments]``. A
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import nibabel as nib
@@ -29,7 +30,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = ROOT / "bundles" / "neural_pde_denoising"
+#: the shipped bundle's folder in the repository; the wheel installs it under share/monai_nad
+SHIPPED = "bundles/neural_pde_denoising"
 
 pytestmark = pytest.mark.slow
 
@@ -82,20 +84,30 @@ def _dicom_series(folder: Path, rng: np.random.Generator, slices: int = 6) -> Pa
 
 
 def test_core_install_denoises_without_extras(tmp_path):
-    # the package alone, as pip would build it from a release: no build/ or egg-info written into this checkout
+    # the committed HEAD, cloned: what a clean clone builds, with no file of this checkout's working tree (uncommitted,
+    # git-ignored, build/ or egg-info) in it, and nothing written into this checkout
+    inside = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if inside.returncode != 0 or Path(inside.stdout.strip()).resolve() != ROOT.resolve():
+        pytest.skip("not a git checkout: nothing committed to clone")
     source = tmp_path / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "NOTICE"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "monai_nad", source / "monai_nad", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    # the shipped bundle is part of the wheel (pyproject's data-files), copied with the code so both are of one moment
-    shutil.copytree(BUNDLE, source / "bundles" / "neural_pde_denoising", ignore=shutil.ignore_patterns("runs", "inference_output", "eval", "__pycache__"))
+    _check(subprocess.run(["git", "clone", "--quiet", "--no-local", "--depth", "1", f"file://{ROOT}", str(source)],
+                          capture_output=True, text=True, timeout=300))
 
     venv = tmp_path / "venv"
     _check(subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300))
     python = str(venv / "bin" / "python")
+    # the wheel, built from the clone: it carries the shipped bundle (pyproject's data-files) and no reproduction
+    dist = tmp_path / "dist"
+    _check(_run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(source)], tmp_path, venv))
+    (wheel,) = dist.glob("monai_nad-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        data = {name.split(".data/data/", 1)[1] for name in archive.namelist() if ".data/data/" in name}
+    shipped = f"share/monai_nad/{SHIPPED}"
+    for name in ("configs/common.json", "configs/inference.json", "configs/metadata.json", "models/model.pt", "models/model_3d.pt"):
+        assert f"{shipped}/{name}" in data, (name, sorted(data))
+    assert all(name.startswith(f"{shipped}/") for name in data), sorted(data)
     _check(_run([python, "-m", "pip", "install", "--quiet", os.environ.get("TORCH_SPEC", "torch==2.13.0")], tmp_path, venv))
-    _check(_run([python, "-m", "pip", "install", "--quiet", str(source)], tmp_path, venv))
+    _check(_run([python, "-m", "pip", "install", "--quiet", str(wheel)], tmp_path, venv))
 
     # the extras' packages are absent, and the installed copy (not this checkout) is the one imported
     probe = (
