@@ -219,9 +219,15 @@ def _smooth(x: np.ndarray, sigma: tuple[float, ...]) -> np.ndarray:
     coarse = ndimage.gaussian_filter(coarse, [s / b for s, b in zip(sigma, blocks)], mode="nearest")
     # linear interpolation of the block centres, edges held (scipy's zoom(order=1, mode="nearest", grid_mode=True),
     # the same to float round-off and several times faster on volumes)
-    fine = torch.nn.functional.interpolate(
-        torch.from_numpy(np.ascontiguousarray(coarse))[None, None], size=padded.shape, mode=("bilinear", "trilinear")[x.ndim - 2], align_corners=False
-    )[0, 0].numpy()
+    if x.ndim == 3 and blocks[2] == 1:  # nothing to interpolate across axis 2 (thin slabs): bilinear per slice
+        fine = torch.nn.functional.interpolate(
+            torch.from_numpy(np.ascontiguousarray(np.moveaxis(coarse, 2, 0)))[None], size=padded.shape[:2], mode="bilinear", align_corners=False
+        )[0].numpy()
+        fine = np.moveaxis(fine, 0, 2)
+    else:
+        fine = torch.nn.functional.interpolate(
+            torch.from_numpy(np.ascontiguousarray(coarse))[None, None], size=padded.shape, mode=("bilinear", "trilinear")[x.ndim - 2], align_corners=False
+        )[0, 0].numpy()
     return fine[tuple(slice(0, n) for n in x.shape)]
 
 
@@ -537,6 +543,19 @@ def _spread_table() -> tuple[np.ndarray, np.ndarray]:
     return shapes, (q50 - q10) / q50
 
 
+def _box_morphology(mask: np.ndarray, box: tuple[int, ...], operation, **kwargs) -> np.ndarray:
+    """Binary erosion or dilation (``operation``, a :mod:`scipy.ndimage` one) of ``mask`` by a box of ``box`` pixels,
+    one axis at a time: the same result as ``operation(mask, structure=np.ones(box), **kwargs)``, several times
+    faster."""
+    out = mask
+    for axis, length in enumerate(box):
+        if length > 1:
+            shape = [1] * mask.ndim
+            shape[axis] = length
+            out = operation(out, structure=np.ones(shape, dtype=bool), **kwargs)
+    return out if out is not mask else mask.copy()
+
+
 def _erode(windows: np.ndarray, m: np.ndarray, size: tuple[int, ...], valid: np.ndarray) -> np.ndarray:
     """The air pixels: at least _MARGIN windows from any non-air window, not exactly zero, and in a region that
     reaches the image's border or a zero-filled area.
@@ -548,13 +567,13 @@ def _erode(windows: np.ndarray, m: np.ndarray, size: tuple[int, ...], valid: np.
     tells from air with a little more noise.
     """
     grown = tuple(int(round(_MARGIN * (s - 1))) + 1 if s > 1 else 1 for s in size)
-    air = ndimage.binary_erosion(windows, structure=np.ones(grown, dtype=bool), border_value=1) & (m > 0)
+    air = _box_morphology(windows, grown, ndimage.binary_erosion, border_value=1) & (m > 0)
     labels, count = ndimage.label(air, structure=np.ones((3,) * air.ndim, dtype=bool))
     if count == 0:
         return air
     seeds = ~ndimage.binary_erosion(np.ones_like(air), border_value=0)  # the image's border
     if not valid.all():
-        seeds |= ndimage.binary_dilation(~valid, structure=np.ones(grown, dtype=bool))
+        seeds |= _box_morphology(~valid, grown, ndimage.binary_dilation)
     keep = np.zeros(count + 1, dtype=bool)
     keep[np.unique(labels[seeds & air])] = True
     keep[0] = False
