@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                              "baselines are never installed")
     parser.add_argument("--detail-layers", type=int, default=None,
                         help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
+    parser.add_argument("--no-correlation-input", dest="correlation_input", action="store_false", default=None,
+                        help="the Neural PDE without the noise's correlation widths as inputs (stages 1-5 of the shipped model; "
+                             "common.json's correlation_input is true)")
     parser.add_argument("--volume-layers", type=int, default=None,
                         help="--network volume: layers of its volumetric 3x3x3 head (volume.json default; a checkpoint "
                              "without one starts it at zero)")
@@ -109,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
         val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_levels=args.noise_levels, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
-        init_checkpoint=init, detail_layers=args.detail_layers, volume_layers=args.volume_layers,
+        init_checkpoint=init, detail_layers=args.detail_layers, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)

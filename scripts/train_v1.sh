@@ -5,16 +5,20 @@
 #   4. 20 epochs MSE (lr 5e-4): the v1.1 model;
 #   5. scanner noise: half the pairs through a simulated acquisition (filtered, multi-coil, partial Fourier, SENSE),
 #      told their white-equivalent level (gain 0.7, as inference tells it), levels up to 0.25, per-patch log-MSE,
-#      10 epochs (lr 2e-4), installed as models/model.pt.
+#      10 epochs (lr 2e-4);
+#   6. the noise's correlation widths as two more input maps (correlation_input in configs/common.json; their weights
+#      start at zero), 8 epochs as stage 5, installed as models/model.pt.
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}
-python scripts/train_real_scan.py --detail-layers 0 --output-dir "$RUNS/stage1" --no-install
-python scripts/train_real_scan.py --detail-layers 0 --init-checkpoint "$RUNS/stage1/checkpoints/best_model.pt" \
+python scripts/train_real_scan.py --detail-layers 0 --no-correlation-input --output-dir "$RUNS/stage1" --no-install
+python scripts/train_real_scan.py --detail-layers 0 --no-correlation-input --init-checkpoint "$RUNS/stage1/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 30 --val-interval 5 --output-dir "$RUNS/stage2" --no-install
-python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage2/checkpoints/best_model.pt" \
+python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage2/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 24 --val-interval 4 --output-dir "$RUNS/stage3" --no-install
-python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
+python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
     --learning-rate 5e-4 --loss mse --max-epochs 20 --val-interval 4 --output-dir "$RUNS/stage4" --no-install
-python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
-    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5"
+python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
+    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5" --no-install
+python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage5/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
+    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 8 --val-interval 4 --output-dir "$RUNS/stage6"

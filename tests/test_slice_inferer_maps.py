@@ -38,3 +38,25 @@ def test_a_series_takes_one_map_per_volume():
         in_channels = 1
 
     torch.testing.assert_close(SliceWiseInferer(axis=2)(series, OneChannel(), noise_std=noise_map), noise_map)
+
+
+class _EchoWidths(torch.nn.Module):
+    """Returns the first correlation width it was told (0 when none), as an image."""
+
+    def forward(self, x: torch.Tensor, noise_std=None, coils: int = 1, correlation=None) -> torch.Tensor:
+        if correlation is None:
+            return torch.zeros_like(x)
+        widths = torch.as_tensor(correlation, dtype=x.dtype).reshape(-1, 2)
+        return torch.zeros_like(x) + widths[:, :1].reshape(-1, 1, 1, 1)
+
+
+def test_correlation_widths_reach_the_slices_of_their_scan():
+    """One row of widths per scan reaches every slice of that scan (batches of slices may span two scans); a network
+    that takes no widths is not given any."""
+    out = SliceWiseInferer(axis=2, batch_size=3)(torch.rand(2, 1, 6, 5, 4), _EchoWidths(), noise_std=0.1, correlation=torch.tensor([[2.0, 1.0], [3.0, 1.0]]))
+    torch.testing.assert_close(out[0], torch.full_like(out[0], 2.0))
+    torch.testing.assert_close(out[1], torch.full_like(out[1], 3.0))
+    image = SliceWiseInferer()(torch.rand(2, 1, 6, 5), _EchoWidths(), noise_std=0.1, correlation=[4.0, 1.0])
+    torch.testing.assert_close(image, torch.full_like(image, 4.0))
+    level = SliceWiseInferer(axis=2)(torch.rand(1, 1, 6, 5, 4), _EchoLevel(), noise_std=0.1, correlation=[4.0, 1.0])
+    torch.testing.assert_close(level, torch.full_like(level, 0.1))

@@ -127,3 +127,27 @@ def test_the_widths_of_a_true_psd_are_what_the_estimator_reads_from_the_air(cond
         assert true == pytest.approx(measured, rel=0.2, abs=0.2)
     for gain in WHITE_EQUIVALENT_GAIN.values():
         assert white_equivalent_factor(true, gain) == pytest.approx(white_equivalent_factor(measured, gain), rel=0.15)
+
+
+class _WidthRecorder(_Recorder):
+    """A 2D network that also reads the correlation widths: records them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.widths: list[list[float]] = []
+
+    def forward(self, x: torch.Tensor, noise_std=None, coils=1, correlation=None) -> torch.Tensor:
+        self.widths.append(torch.as_tensor(correlation).reshape(-1).tolist())
+        return super().forward(x, noise_std, coils)
+
+
+@pytest.mark.parametrize("condition, correlated", [("filtered", (True, True)), ("partial_fourier", (True, False))])
+def test_a_2d_network_that_reads_the_correlation_is_told_the_widths_in_the_slice_plane(condition, correlated):
+    """The estimated widths of the slice's two axes reach the 2D network (not the one across slices): both above 1
+    for a Hann window, only along axis 0 for partial Fourier (5/8 of axis 0 acquired)."""
+    volume, _ = _slab(condition)
+    net = _WidthRecorder()
+    ScanInferer(volume_network=_Recorder(), mode="2d", noise_estimate="map")(torch.from_numpy(volume.astype(np.float32))[None, None], net)
+    assert net.widths and all(len(w) == 2 for w in net.widths)
+    for width, expected in zip(net.widths[0], correlated):
+        assert (width > 1.3) == expected

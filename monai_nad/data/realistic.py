@@ -236,6 +236,7 @@ def realistic_transforms(
     depth: int | None = None,
     scanner_prob: float = 0.0,
     white_gain: float | None = None,
+    correlation: bool = False,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -256,10 +257,12 @@ def realistic_transforms(
             ``f = white_equivalent_factor(widths of the true PSD, white_gain)``, the coil count over ``f^2``, which
             inference tells the network from the estimated widths);
             None: the per-pixel std and the effective coil count rounded to a whole number. Defaults to None.
+        correlation: also write ``"correlation"``, the widths of each pair's noise correlation per spatial axis (1 for
+            white noise), for a network built with ``correlation_input``. Defaults to False.
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
-        "noise_std": (1, P, P), "coils": N}`` with float32 tensors.
+        "noise_std": (1, P, P), "coils": N}`` (and ``"correlation"``) with float32 tensors.
     """
     band = RandIntensityBandRemapd("image", prob=1.0, mask_key="mask", intensity_range=(0.0, 1.0))
     invert = RandContrastInversiond("image", prob=1.0)
@@ -293,9 +296,10 @@ def realistic_transforms(
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             ClipNonNegatived("image"),
-            training_noise_pairs(noise_std, coil_prob, varying_prob, scanner_prob, psd_key=None if white_gain is None else "psd"),
-            *([RoundCoilsd("coils")] if white_gain is None else [WhiteEquivalentNoiseStdd(white_gain, "psd")]),
-            SelectItemsd(("image", "label", "noise_std", "coils")),
+            training_noise_pairs(noise_std, coil_prob, varying_prob, scanner_prob, psd_key="psd" if white_gain is not None or correlation else None),
+            *([RoundCoilsd("coils")] if white_gain is None else []),
+            *([WhiteEquivalentNoiseStdd(white_gain, "psd", correlation_key="correlation" if correlation else None)] if white_gain is not None or correlation else []),
+            SelectItemsd(("image", "label", "noise_std", "coils", *(("correlation",) if correlation else ()))),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
     )
@@ -330,6 +334,7 @@ def realistic_training_dataset(
     volume_weights: Sequence[float] | None = None,
     scanner_prob: float = 0.0,
     white_gain: float | None = None,
+    correlation: bool = False,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -350,6 +355,8 @@ def realistic_training_dataset(
             :func:`realistic_transforms`). Defaults to 0.
         white_gain: the white-equivalent level of correlated noise told to the network (see
             :func:`realistic_transforms`). Defaults to None.
+        correlation: also give each pair its noise's correlation widths (see :func:`realistic_transforms`). Defaults
+            to False.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
@@ -365,7 +372,7 @@ def realistic_training_dataset(
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
-    chain = realistic_transforms(patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain)
+    chain = realistic_transforms(patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain, correlation=correlation)
     chain.set_random_state(seed)
     return Dataset(data, chain)
 

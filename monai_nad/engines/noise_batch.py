@@ -26,6 +26,8 @@ class NoiseLevelBatch(PrepareBatch):
         noise_std_key: the noise level of each image: a map like the image, or one value per image. Defaults to
             ``"noise_std"``. When missing from a batch, see ``estimate``.
         coils_key: optional number of receiver coils per image. Defaults to ``"coils"``.
+        correlation_key: optional correlation widths of each image's noise ``(B, spatial_dims)``, passed as
+            ``correlation`` (networks built with ``correlation_input``). Defaults to ``"correlation"``.
         jitter: relative standard deviation of a random log-normal error applied to the noise level in
             training, so that a model also tolerates an imperfect (e.g. estimated) level. Defaults to 0.
         estimate: for a batch without a noise level, estimate it blindly per image
@@ -40,12 +42,13 @@ class NoiseLevelBatch(PrepareBatch):
 
     def __init__(
         self, image_key: str = "image", label_key: str = "label", noise_std_key: str = "noise_std", coils_key: str = "coils", jitter: float = 0.0,
-        estimate: bool = True,
+        estimate: bool = True, correlation_key: str = "correlation",
     ) -> None:
         if jitter < 0:
             raise ValueError(f"jitter must be >= 0, got {jitter!r}.")
         self.image_key, self.label_key, self.noise_std_key, self.coils_key, self.jitter = image_key, label_key, noise_std_key, coils_key, jitter
         self.estimate = bool(estimate)
+        self.correlation_key = correlation_key
 
     def __call__(
         self, batchdata: Mapping[str, Any], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any
@@ -65,6 +68,8 @@ class NoiseLevelBatch(PrepareBatch):
             arguments["noise_std"] = sigma
         if self.coils_key in batchdata:
             arguments["coils"] = move(batchdata[self.coils_key]).float().reshape(-1)
+        if self.correlation_key in batchdata:
+            arguments["correlation"] = move(batchdata[self.correlation_key]).float()
         if "noise_std" not in arguments and self.estimate:
             arguments["noise_std"] = blind_noise_std(image, coils=arguments.get("coils", 1))
         return image, label, (), arguments

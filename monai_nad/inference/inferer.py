@@ -65,10 +65,14 @@ class SliceWiseInferer(Inferer):
             else:
                 sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, v)).reshape(b * v)
         volumes = inputs.reshape(b * v, 1, *inputs.shape[2:])
+        if kwargs.get("correlation") is not None:  # one row of widths per scan: the same for each of its volumes
+            widths = torch.as_tensor(kwargs["correlation"], dtype=torch.float64)
+            kwargs["correlation"] = widths.reshape(-1, widths.shape[-1]).repeat_interleave(v, dim=0) if widths.ndim == 2 and widths.shape[0] == b else widths
         return self(volumes, network, *args, noise_std=sigma, coils=coils, **kwargs).reshape(inputs.shape)
 
     def __call__(
-        self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: torch.Tensor | float | None = None, coils: Any = None, **kwargs: Any
+        self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, noise_std: torch.Tensor | float | None = None, coils: Any = None,
+        correlation: Any = None, **kwargs: Any
     ) -> torch.Tensor:
         """
         Args:
@@ -81,12 +85,15 @@ class SliceWiseInferer(Inferer):
                 (:func:`~monai_nad.transforms.noise.blind_noise_std`), a volume once from all its voxels
                 (:func:`~monai_nad.transforms.noise.estimate_noise_std`; shared by its slices).
             coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
+            correlation: the noise's correlation widths along the two axes of each slice, ``(2,)`` for all images or
+                ``(B, 2)``, for a network that takes them (``network(x, ..., correlation=...)``, e.g. a
+                :class:`~monai_nad.networks.NoiseConditionedPDE` built with ``correlation_input``); ignored otherwise.
 
         Returns:
             the network output, same shape as ``inputs``.
         """
         if inputs.ndim == 5 and inputs.shape[1] > 1 and network_in_channels(network) == 1:
-            return self._series(inputs, network, *args, noise_std=noise_std, coils=coils, **kwargs)
+            return self._series(inputs, network, *args, noise_std=noise_std, coils=coils, correlation=correlation, **kwargs)
         conductances: list[torch.Tensor] = []
         conditioned = takes_noise_level(network)
         if noise_std is not None and not conditioned:
@@ -94,6 +101,13 @@ class SliceWiseInferer(Inferer):
         extra: dict[str, Any] = {}
         if conditioned and coils is not None:
             extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
+        widths = None
+        if correlation is not None and _takes_argument(network, "correlation"):
+            widths = torch.as_tensor(correlation, dtype=torch.float64)
+            widths = widths.reshape(-1, widths.shape[-1])
+            if widths.shape[0] not in (1, inputs.shape[0]):
+                raise ValueError(f"correlation needs one row of widths for all images or one per image ({inputs.shape[0]}), got {tuple(widths.shape)}.")
+            extra["correlation"] = widths
         if inputs.ndim == 4:
             if conditioned:  # the level is decided here, once per image, never by the network
                 if noise_std is None:
@@ -129,9 +143,12 @@ class SliceWiseInferer(Inferer):
 
             starts = tqdm(starts, desc="slices", unit="batch", leave=False)
         chunks = []
+        slice_widths = None if widths is None or widths.shape[0] == 1 else widths.repeat_interleave(s, dim=0)
         for i in starts:
             if slice_sigma is not None:
                 extra["noise_std"] = slice_sigma[i : i + self.batch_size]
+            if slice_widths is not None:
+                extra["correlation"] = slice_widths[i : i + self.batch_size]
             chunks.append(self._apply(network, slices[i : i + self.batch_size], conductances, **extra))
         out = torch.cat(chunks)
 
@@ -154,9 +171,13 @@ def network_in_channels(network: Callable[..., torch.Tensor]) -> int | None:
 
 def takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
     """Whether ``network`` (or the module inside a wrapper) accepts a ``noise_std`` argument."""
+    return _takes_argument(network, "noise_std")
+
+
+def _takes_argument(network: Callable[..., torch.Tensor], name: str) -> bool:
     forward = getattr(network, "forward", network)
     try:
-        return "noise_std" in inspect.signature(forward).parameters
+        return name in inspect.signature(forward).parameters
     except (TypeError, ValueError):
         return False
 

@@ -325,13 +325,17 @@ class ScanInferer(Inferer):
     def _told(self, index: int, model: str, axis: int, noise_std: torch.Tensor, coils: Any) -> dict[str, Any]:
         """What ``model`` is told of scan ``index``'s estimated noise: the white-equivalent level ``f s`` and ``N / f^2``
         coils (:func:`~monai_nad.transforms.noise_map.white_equivalent_factor`), ``f`` from the correlation widths
-        across the axes the model works on (the 2D model: the slice's plane; the volume model: all three)."""
+        across the axes the model works on (the 2D model: the slice's plane; the volume model: all three); the 2D model
+        is also given those widths (``correlation``, read by a network built with ``correlation_input``)."""
         widths = list(self._widths[index])
         if model == "2d" and len(widths) == 3:
             del widths[axis]
         factor = white_equivalent_factor(widths, self.white_gain[model]) if self.white_gain[model] > 0 else 1.0
         self.last_noise[index]["white_equivalent_factor"] = factor
-        return {"noise_std": noise_std * factor, "coils": float(torch.as_tensor(coils).flatten()[0]) / factor**2}
+        told = {"noise_std": noise_std * factor, "coils": float(torch.as_tensor(coils).flatten()[0]) / factor**2}
+        if model == "2d":  # the widths in the slice's plane, for a 2D network that reads them (correlation_input)
+            told["correlation"] = torch.tensor(widths, dtype=torch.float64)
+        return told
 
     def _estimate(
         self, inputs: torch.Tensor, coils: Any, names: Sequence[str] | None, diffusion: Sequence[bool] | None = None

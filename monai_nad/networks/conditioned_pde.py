@@ -17,6 +17,8 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -162,6 +164,11 @@ class NoiseConditionedPDE(nn.Module):
             It reads the result, the noisy and bias-corrected images and the noise map, and adds a residual that starts
             at zero: edges and fine texture that the half-resolution parts smooth. Defaults to 0.
         detail_features: width of the detail head. Defaults to 16.
+        correlation_input: read the noise's correlation (its autocorrelation's full width at half maximum along each
+            spatial axis, ``forward(..., correlation=...)``; 1 for white noise) as ``spatial_dims`` constant input maps
+            ``log(width)`` of the encoder and the detail head: a level alone cannot tell white noise of that level from
+            correlated noise told its white-equivalent level, nor along which axis the noise is correlated. Their weights
+            start at zero, so a checkpoint without them initialises this network to the same function. Defaults to False.
         context_channels: extra input channels that guide but are not diffused (for example the neighbouring slices of
             a volume, see :class:`~monai_nad.networks.SliceContextPDE`): given to ``forward(..., context=...)``, divided by
             the image's scale, and read (as is and bias-corrected) by the encoder and the detail head. Their weights start
@@ -200,6 +207,7 @@ class NoiseConditionedPDE(nn.Module):
         detail_layers: int = 0,
         detail_features: int = 16,
         context_channels: int = 0,
+        correlation_input: bool = False,
     ) -> None:
         super().__init__()
         if self_ensemble not in (1, 2, 4, 8):
@@ -221,6 +229,7 @@ class NoiseConditionedPDE(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.context_channels = int(context_channels)
+        self.correlation_input = bool(correlation_input)
         self.steps = steps
         self.groups = groups
         self.factor = factor
@@ -233,7 +242,9 @@ class NoiseConditionedPDE(nn.Module):
         cells = factor**spatial_dims
         conv = Conv[Conv.CONV, spatial_dims]
 
-        extra = 2 * self.context_channels  # each context channel as is and bias-corrected
+        # each context channel as is and bias-corrected, then the correlation maps (appended last: a checkpoint without
+        # them loads with zero weights there, widen_input_channels)
+        extra = 2 * self.context_channels + (spatial_dims if self.correlation_input else 0)
         layers: list[nn.Module] = [conv((3 * in_channels + extra) * cells, features, 3, padding=1), nn.ReLU(inplace=True)]
         for _ in range(encoder_layers - 1):
             layers += [conv(features, features, 3, padding=1), nn.ReLU(inplace=True)]
@@ -290,7 +301,28 @@ class NoiseConditionedPDE(nn.Module):
             raise ValueError(f"this network needs context of shape {expected} for input {tuple(x.shape)}, got {got}.")
         return context
 
-    def _run(self, x: torch.Tensor, noise_std, coils: int | torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _correlation_maps(self, like: torch.Tensor, correlation: float | Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
+        """``log(width)`` per spatial axis as constant maps ``(B, spatial_dims, ...)`` like ``like`` (None: white)."""
+        if not self.correlation_input:
+            return None
+        b = like.shape[0]
+        widths = torch.ones(self.spatial_dims) if correlation is None else torch.as_tensor(correlation, dtype=torch.float64)
+        widths = widths.to(dtype=like.dtype, device=like.device)
+        if widths.ndim == 1:
+            widths = widths[None]
+        if widths.ndim != 2 or widths.shape[1] != self.spatial_dims or widths.shape[0] not in (1, b):
+            raise ValueError(
+                f"correlation must hold one width per spatial axis ({self.spatial_dims}), for all images or one row per image "
+                f"({b}), got shape {tuple(widths.shape)}."
+            )
+        if not bool(torch.isfinite(widths).all()) or bool((widths <= 0).any()):
+            raise ValueError("correlation widths must be finite and positive (1 for white noise).")
+        logs = torch.log(torch.clamp(widths, min=1.0)).expand(b, -1)
+        return logs.reshape(b, self.spatial_dims, *[1] * (like.ndim - 2)).expand(b, self.spatial_dims, *like.shape[2:])
+
+    def _run(
+        self, x: torch.Tensor, noise_std, coils: int | torch.Tensor, context: torch.Tensor | None = None, correlation=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         context = self._context(x, context)
         xn, sn, coils_t, scale = normalised_inputs(x, noise_std, coils, self.scale_quantile)
@@ -302,6 +334,9 @@ class NoiseConditionedPDE(nn.Module):
         if context is not None:
             cn = self._pad(context / scale)[0]
             guides += [cn, remove_magnitude_bias(cn * cn, bias, floor=SQUARED_FLOOR)]
+        maps = self._correlation_maps(xn, correlation)
+        if maps is not None:
+            guides.append(maps)
         feats = self.encoder(self._down(torch.cat(guides, dim=1)))
         conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
@@ -320,7 +355,8 @@ class NoiseConditionedPDE(nn.Module):
         return denormalised_output(v, high, scale)[tuple(crop)], conductance[tuple(crop[:1] + [slice(None)] + crop[1:])]
 
     def forward(
-        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None
+        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1, context: torch.Tensor | None = None,
+        correlation: float | Sequence[float] | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Denoise a batch of magnitude images.
 
@@ -331,6 +367,10 @@ class NoiseConditionedPDE(nn.Module):
             coils: receiver coils of a sum-of-squares magnitude (1: Rician); a number, or one per image ``(B,)``.
             context: ``(B, context_channels, H, W[, D])`` guiding images in ``x``'s intensity units (for example its
                 neighbouring slices), for a network built with ``context_channels``; None otherwise.
+            correlation: the noise's correlation widths (pixels, full width at half maximum of its autocorrelation) along
+                each spatial axis, ``(spatial_dims,)`` or ``(B, spatial_dims)``
+                (:attr:`~monai_nad.transforms.NoiseEstimate.correlation_lengths`); read by a network built with
+                ``correlation_input`` (None: white noise, widths 1) and ignored by one built without.
 
         Returns:
             denoised images of ``x``'s shape, in ``[0, max x]``.
@@ -340,7 +380,7 @@ class NoiseConditionedPDE(nn.Module):
                 included).
         """
         if self.self_ensemble == 1:
-            return self._run(x, noise_std, coils, context)[0]
+            return self._run(x, noise_std, coils, context, correlation)[0]
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         if noise_std is None:
             raise ValueError(MISSING_NOISE_STD)
@@ -352,16 +392,21 @@ class NoiseConditionedPDE(nn.Module):
                 return t.transpose(-1, -2) if transpose else t
 
             level = turn(sigma) if sigma.ndim == x.ndim else sigma
-            out = self._run(turn(x), level, coils, None if context is None else turn(context))[0]
+            widths = correlation
+            if transpose and correlation is not None:  # the last two axes swap: so do their widths
+                widths = torch.as_tensor(correlation, dtype=torch.float64)
+                widths = torch.cat([widths[..., :-2], widths[..., -1:], widths[..., -2:-1]], dim=-1)
+            out = self._run(turn(x), level, coils, None if context is None else turn(context), widths)[0]
             out = out.transpose(-1, -2) if transpose else out
             total = total + (out.flip([out.ndim - 1 - a for a in flips]) if flips else out)
         return total / self.self_ensemble
 
     def forward_with_conductance(
-        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1
+        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1,
+        correlation: float | Sequence[float] | torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoise and return the conductances ``(B, groups, E, H, W[, D])`` in ``[0, 1]`` (0 stops diffusion)."""
-        return self._run(x, noise_std, coils)
+        return self._run(x, noise_std, coils, None, correlation)
 
     def flops_per_pixel(self) -> float:
         """Multiply-adds of the convolutions per input pixel (the diffusion steps add ``~4 E T``)."""

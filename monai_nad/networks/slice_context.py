@@ -151,6 +151,10 @@ class SliceContextPDE(nn.Module):
         Args:
             state: a state dict of a :class:`SliceContextPDE` (or one with fewer context slices).
 
+        A 2D checkpoint whose network reads the noise's correlation widths (``correlation_input``, two input maps after
+        the others) loses those weights here: the volume model reads no widths (for white noise the maps are zero, so
+        its function there is the checkpoint's).
+
         Returns:
             ``state`` with those two weights widened; unchanged when the context sizes match or the state is another network's.
         """
@@ -158,6 +162,9 @@ class SliceContextPDE(nn.Module):
         cells = self.slice_network.factor ** 2
         for key, prefix, scale in (("slice_network.encoder.0.weight", 3, cells), ("slice_network.detail.0.weight", 4, 1)):
             old, target = state.get(key), mine.get(key)
+            if old is not None and target is not None and not self.slice_network.correlation_input and (old.shape[1] // scale - prefix) % 4 == 2:
+                # a 2D checkpoint that reads the noise's correlation widths (two maps, last): this network reads none
+                old = out[key] = old[:, : old.shape[1] - 2 * scale]
             if old is None or target is None or old.shape[1] >= target.shape[1] or (old.shape[1] // scale - prefix) % 4:
                 continue
             k_old = (old.shape[1] // scale - prefix) // 4

@@ -103,26 +103,40 @@ class WhiteEquivalentNoiseStdd(Transform):
 
     ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
     (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
-    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed.
+    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed. With ``correlation_key``, the widths
+    themselves (1 per axis for white noise) are written there as a float32 tensor, for a network built with
+    ``correlation_input`` (:class:`~monai_nad.networks.NoiseConditionedPDE`).
 
     Args:
-        gain: the gain of :func:`~monai_nad.transforms.white_equivalent_factor`.
+        gain: the gain of :func:`~monai_nad.transforms.white_equivalent_factor`; None keeps the level and the coil count
+            as they are (only the widths are written).
         psd_key, noise_std_key, coils_key: the keys of the PSD, the noise std map and the coil count.
+        correlation_key: where the widths go; None: not written. Defaults to None.
+        image_key: the image, whose spatial axes a white item's widths count. Defaults to ``"image"``.
     """
 
-    def __init__(self, gain: float, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils") -> None:
-        white_equivalent_factor((1.0,), gain)  # validates the gain
-        self.gain, self.psd_key, self.noise_std_key, self.coils_key = float(gain), psd_key, noise_std_key, coils_key
+    def __init__(
+        self, gain: float | None, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils",
+        correlation_key: str | None = None, image_key: str = "image",
+    ) -> None:
+        if gain is not None:
+            white_equivalent_factor((1.0,), gain)  # validates the gain
+        self.gain, self.psd_key, self.noise_std_key, self.coils_key = None if gain is None else float(gain), psd_key, noise_std_key, coils_key
+        self.correlation_key, self.image_key = correlation_key, image_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         psd = d.pop(self.psd_key, None)
         if psd is None:
-            return d
-        psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
-        factor = white_equivalent_factor(psd_correlation_lengths(psd), self.gain)
-        d[self.noise_std_key] = d[self.noise_std_key] * factor
-        d[self.coils_key] = float(d[self.coils_key]) / factor**2
+            widths: tuple[float, ...] = (1.0,) * (len(d[self.image_key].shape) - 1)
+        else:
+            psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
+            widths = psd_correlation_lengths(psd)
+            factor = 1.0 if self.gain is None else white_equivalent_factor(widths, self.gain)
+            d[self.noise_std_key] = d[self.noise_std_key] * factor
+            d[self.coils_key] = float(d[self.coils_key]) / factor**2
+        if self.correlation_key is not None:
+            d[self.correlation_key] = torch.tensor(widths, dtype=torch.float32)
         return d
 
 

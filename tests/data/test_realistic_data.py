@@ -181,3 +181,24 @@ def test_scanner_pairs_can_tell_the_white_equivalent_level_with_the_bias_of_the_
         assert round(b["coils"] * factor**2) == a["coils"] or (factor == 1.0 and b["coils"] == a["coils"])
         factors.append(factor)
     assert any(f == 1.0 for f in factors) and any(f > 1.5 for f in factors)
+
+
+def test_scanner_pairs_can_carry_their_correlation_widths(poisoned):
+    """``correlation=True``: each pair also holds the widths of its noise's correlation per axis (1 for white noise,
+    above 1 for a filtered acquisition), the same images and levels as without, with or without ``white_gain``."""
+    told = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5, white_gain=0.7)
+    wide = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5, white_gain=0.7, correlation=True)
+    widths = []
+    for i in range(0, 60, 2):
+        a, b = told[i], wide[i]
+        assert set(b) == {"image", "label", "noise_std", "coils", "correlation"}
+        torch.testing.assert_close(a["noise_std"], b["noise_std"])
+        assert b["correlation"].shape == (2,) and b["correlation"].dtype == torch.float32
+        widths.append(b["correlation"])
+    assert any(bool((w == 1.0).all()) for w in widths) and any(float(w.max()) > 1.5 for w in widths)
+    plain = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5)
+    widths_only = realistic_training_dataset(patch_size=32, samples_per_slice=1, seed=5, scanner_prob=0.5, correlation=True)
+    for j, i in enumerate(range(0, 20, 2)):  # the same draws as the first reads above
+        a, b = plain[i], widths_only[i]
+        torch.testing.assert_close(a["noise_std"], b["noise_std"])
+        assert a["coils"] == b["coils"] and torch.equal(b["correlation"], widths[j])

@@ -205,3 +205,49 @@ def test_denormalised_output_clamps_to_the_range_then_rescales():
     high, scale = torch.tensor([[[2.0]]]), torch.tensor([[[10.0]]])
     assert torch.equal(denormalised_output(v, high, scale), torch.tensor([[[0.0, 2.5, 5.0, 20.0]]]))
     assert torch.equal(denormalised_output(v, high), torch.tensor([[[0.0, 0.25, 0.5, 2.0]]]))  # already in image units
+
+
+def test_correlation_input_starts_as_the_network_without_it_and_then_reads_the_widths(tmp_path):
+    """Correlation maps added to a trained network start with zero weights (same output, whatever the widths); once
+    they have weights, the output depends on the widths, white noise (None) reads as widths of 1, and a width below 1
+    counts as 1."""
+    from monai_nad.engines import warm_start
+
+    small = _random_net(detail_layers=2)
+    torch.save(small.state_dict(), tmp_path / "small.pt")
+    kwargs = dict(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, detail_layers=2)
+    wide = warm_start(NoiseConditionedPDE(**kwargs, correlation_input=True), tmp_path / "small.pt").eval()
+    x = _rician(_phantom((20, 24)), 0.05).repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x, noise_std=0.05, correlation=[3.0, 1.5]), small(x, noise_std=0.05))
+        torch.nn.init.normal_(wide.encoder[0].weight, std=0.3)
+        white = wide(x, noise_std=0.05)
+        torch.testing.assert_close(wide(x, noise_std=0.05, correlation=torch.ones(2, 2)), white)
+        torch.testing.assert_close(wide(x, noise_std=0.05, correlation=[0.5, 1.0]), white)
+        per_image = wide(x, noise_std=0.05, correlation=torch.tensor([[1.0, 1.0], [4.0, 2.0]]))
+        torch.testing.assert_close(per_image[:1], white[:1])
+        assert not torch.allclose(per_image[1:], white[1:], atol=1e-4)
+        # a network built without correlation_input ignores the widths
+        torch.testing.assert_close(small(x, noise_std=0.05, correlation=[4.0, 2.0]), small(x, noise_std=0.05))
+
+
+@pytest.mark.parametrize("widths, message", [([1.0, 2.0, 3.0], "one width per spatial axis"), ([[1.0, 2.0]] * 3, "one row per image"),
+                                              ([0.0, 1.0], "finite and positive"), ([float("nan"), 1.0], "finite and positive")])
+def test_bad_correlation_widths_are_refused(widths, message):
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, correlation_input=True)
+    with pytest.raises(ValueError, match=message):
+        net(torch.rand(2, 1, 12, 12), noise_std=0.05, correlation=widths)
+
+
+def test_self_ensemble_turns_the_correlation_widths_with_the_image():
+    """Transposing the image swaps its correlation widths: the 8-orientation ensemble of a network that reads them is
+    still transpose-equivariant when the widths are swapped with the image."""
+    torch.manual_seed(0)
+    net = NoiseConditionedPDE(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, correlation_input=True, self_ensemble=8)
+    for p in net.parameters():
+        p.data.normal_(0, 0.3)
+    x = _rician(_phantom((21, 17)), 0.05)
+    with torch.no_grad():
+        out = net.eval()(x, noise_std=0.05, correlation=[3.0, 1.0])
+        turned = net(x.transpose(-1, -2), noise_std=0.05, correlation=[1.0, 3.0])
+    torch.testing.assert_close(turned, out.transpose(-1, -2), rtol=0, atol=1e-5)
