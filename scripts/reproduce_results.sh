@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 python scripts/tune_baselines.py
-python scripts/tune_baselines.py --noise rician --levels 0.02 0.08 0.12 0.2 0.25 --methods bm3d nlm
+python scripts/tune_baselines.py --noise rician --noise-stds 0.02 0.08 0.12 0.2 0.25 --methods bm3d nlm
 # the learned baselines of the real-anatomy page, 900 s each on one thread (skipped when trained)
 for network in pde dncnn unet pm_exponential ka foe_s; do
     folder=runs/real_anatomy/$([ "$network" = pde ] && echo neural_pde || echo "$network")

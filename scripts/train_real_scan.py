@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--white-gain", type=float, default=None, metavar="G",
                         help="tell the network the white-equivalent level of the simulated acquisitions' correlated noise "
                              "(the std times max(1, G sqrt(P(0))), as inference does; default: the per-pixel std)")
-    parser.add_argument("--noise-levels", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+    parser.add_argument("--noise-std-range", "--noise-levels", dest="noise_std_range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                         help="range of the per-channel noise std drawn in training (config default 0.005 0.2)")
     parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
                         help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--scanner-prob must lie in [0, 1], got {args.scanner_prob}")
     if args.white_gain is not None and not (args.white_gain > 0 and math.isfinite(args.white_gain)):
         parser.error(f"--white-gain must be a positive number, got {args.white_gain}")
-    if args.noise_levels is not None and not (0 < args.noise_levels[0] <= args.noise_levels[1] and math.isfinite(args.noise_levels[1])):
-        parser.error(f"--noise-levels needs 0 < LOW <= HIGH, got {args.noise_levels[0]} {args.noise_levels[1]}")
+    if args.noise_std_range is not None and not (0 < args.noise_std_range[0] <= args.noise_std_range[1] and math.isfinite(args.noise_std_range[1])):
+        parser.error(f"--noise-std-range needs 0 < LOW <= HIGH, got {args.noise_std_range[0]} {args.noise_std_range[1]}")
     if (args.data == "br35h") != (args.root is not None):
         parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
     if args.root is not None and not args.root.is_dir():
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_levels=args.noise_levels, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

@@ -19,6 +19,6 @@ python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUN
 python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
     --learning-rate 5e-4 --loss mse --max-epochs 20 --val-interval 4 --output-dir "$RUNS/stage4" --no-install
 python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
-    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5" --no-install
+    --scanner-prob 0.5 --white-gain 0.7 --noise-std-range 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5" --no-install
 python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage5/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
-    --scanner-prob 0.5 --white-gain 0.7 --noise-levels 0.005 0.25 --max-epochs 8 --val-interval 4 --output-dir "$RUNS/stage6"
+    --scanner-prob 0.5 --white-gain 0.7 --noise-std-range 0.005 0.25 --max-epochs 8 --val-interval 4 --output-dir "$RUNS/stage6"

@@ -19,5 +19,5 @@ python scripts/train_real_scan.py --network volume --slice-axis-steps 2 --init-c
 python scripts/train_real_scan.py --network volume --init-checkpoint runs/volume_axis/checkpoints/best_model.pt --noise-std-jitter 0.12 \
     --loss log_mse --learning-rate 1e-4 --max-epochs 16 --epoch-length 250 --val-interval 16 --output-dir runs/volume_stage4 --no-install
 python scripts/train_real_scan.py --network volume --init-checkpoint runs/volume_stage4/checkpoints/best_model.pt --noise-std-jitter 0.12 \
-    --loss log_mse --learning-rate 2e-4 --scanner-prob 0.5 --white-gain 0.6 --noise-levels 0.005 0.25 --max-epochs 12 \
+    --loss log_mse --learning-rate 2e-4 --scanner-prob 0.5 --white-gain 0.6 --noise-std-range 0.005 0.25 --max-epochs 12 \
     --epoch-length 250 --val-interval 12 --output-dir runs/volume_scanner

@@ -8,7 +8,7 @@ which the experiment suites read.
 
 Usage:
     python scripts/tune_baselines.py                                  # Rician 0.05/0.10/0.15, Gaussian 15/25/50
-    python scripts/tune_baselines.py --noise rician --levels 0.02 0.2 --methods bm3d nlm dipy_nlm
+    python scripts/tune_baselines.py --noise rician --noise-stds 0.02 0.2 --methods bm3d nlm dipy_nlm
     python scripts/tune_baselines.py --quick --out /tmp/tuned.json    # 2 slices, 2 methods: a smoke test
 """
 
@@ -36,7 +36,8 @@ DEFAULT_SETTINGS = {"rician": (0.05, 0.10, 0.15), "gaussian": (15 / 255, 25 / 25
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--noise", choices=sorted(DEFAULT_SETTINGS), nargs="+", default=sorted(DEFAULT_SETTINGS))
-    parser.add_argument("--levels", type=float, nargs="+", default=None, help="default: the benchmark's levels of each noise")
+    parser.add_argument("--noise-stds", "--levels", dest="noise_stds", type=float, nargs="+", default=None,
+                        help="the noise stds to tune at; default: the benchmark's levels of each noise")
     slice_methods = sorted(n for n, b in BASELINES.items() if 2 in b.dims)  # tuned here on 2D slices
     parser.add_argument("--methods", nargs="+", default=slice_methods, choices=slice_methods)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     for noise in args.noise:
-        for level in args.levels or DEFAULT_SETTINGS[noise]:
+        for level in args.noise_stds or DEFAULT_SETTINGS[noise]:
             noisy, clean = mni_eval_arrays("validation", level, noise=noise, limit=limit)
             for method in methods:
                 start = time.time()

@@ -77,7 +77,7 @@ def _synthetic_cell(condition: str = "filtered", level: float = 0.08) -> Cell:
     made = {}
     for split, zs in (("test", (0, 1)), ("validation", (2, 3))):
         samples = [scanner_noise_slice(_phantom(shift=0.1 * z), z, condition, level) for z in zs]
-        side = [sb.TrueNoise(z, s.noise_std_map, s.noise_psd, s.stationary, s.effective_coils, s.level) for z, s in zip(zs, samples)]
+        side = [sb.TrueNoise(z, s.noise_std_map, s.noise_psd, s.stationary, s.effective_coils, s.noise_std) for z, s in zip(zs, samples)]
         made[split] = (np.stack([s.noisy for s in samples]).astype(np.float32), np.stack([s.reference for s in samples]).astype(np.float32), side)
     return Cell(f"tiny_{condition}", level, lambda split: made[split][:2], True, lambda split: made[split][2])
 

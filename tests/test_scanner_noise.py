@@ -275,7 +275,7 @@ def test_benchmark_protocol_matches_its_text(condition):
     assert np.allclose(out.noisy, noisy, rtol=0, atol=1e-10)
     assert np.allclose(out.reference, ref, rtol=0, atol=1e-10)
     assert np.allclose(out.noise_std_map, std, rtol=1e-9, atol=0)
-    assert np.allclose(out.window, win) and out.level == pytest.approx(0.05 / out.scale)
+    assert np.allclose(out.window, win) and out.noise_std == pytest.approx(0.05 / out.scale)
     assert out.effective_coils == (8.0 if condition == "sos8" else 1.0)
     p = win.size
     if condition == "sense2":
@@ -284,11 +284,11 @@ def test_benchmark_protocol_matches_its_text(condition):
         corr = out.noise_psd[0, 0] / p - 1  # bin 0: 1 + c
         assert np.allclose(out.noise_psd, p * (1 + corr * (-1.0) ** np.arange(out.noise_psd.shape[0]))[:, None])
     else:
-        assert out.stationary and np.allclose(out.noise_std_map, out.level)
+        assert out.stationary and np.allclose(out.noise_std_map, out.noise_std)
         sym = (win**2 + np.roll(win[::-1, ::-1], 1, axis=(0, 1)) ** 2) / 2
-        assert np.allclose(out.noise_psd, sym / np.mean(win**2) * out.level**2 * p)
+        assert np.allclose(out.noise_psd, sym / np.mean(win**2) * out.noise_std**2 * p)
         if condition != "partial_fourier":  # the symmetric windows: exactly the benchmark's |W|^2 formula
-            assert np.allclose(out.noise_psd, win**2 / np.mean(win**2) * out.level**2 * p)
+            assert np.allclose(out.noise_psd, win**2 / np.mean(win**2) * out.noise_std**2 * p)
         top = ref.max() * out.scale
         if condition != "sos8":  # one coil of sensitivity 1: the window's blur of |c| only
             assert np.allclose(out.reference * out.scale, np.abs(np.fft.ifft2(np.fft.fft2(c) * win)))

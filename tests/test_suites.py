@@ -89,7 +89,7 @@ def test_classical_method_uses_the_tuned_values_and_names_missing_ones():
     np.testing.assert_allclose(plain.denoise(image, 0.1), classical_denoise("tv", image, 0.1, weight_factor=2.0))
     rc = classical_method("tv", tuned, "rician", [0.1], bias_correction=True)
     assert rc.name == "tv+rc" and rc.params["tuned"]["0.1"] == {"weight_factor": 1.0, "b": 0.5}
-    with pytest.raises(KeyError, match=r"no tuned plain parameters for tv at rician level 0.05: run .*--levels 0.05 --methods tv"):
+    with pytest.raises(KeyError, match=r"no tuned plain parameters for tv at rician level 0.05: run .*--noise-stds 0.05 --methods tv"):
         classical_method("tv", tuned, "rician", [0.05], bias_correction=False)
 
 

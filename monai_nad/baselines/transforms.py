@@ -22,22 +22,22 @@ class ClassicalDenoised(MapTransform):
     Args:
         keys: keys of the images to denoise.
         method: a key of :data:`~monai_nad.baselines.classical.BASELINES`.
-        level: the noise level (image units).
+        noise_std: the noise level, a standard deviation (image units).
         params: the method's parameters (e.g. from :func:`~monai_nad.baselines.tuning.tune_baseline`).
-        rician_b: when given, follow with the Rician bias correction of strength ``b`` at ``level``.
+        rician_b: when given, follow with the Rician bias correction of strength ``b`` at ``noise_std``.
         allow_missing_keys: don't raise if a key is missing.
 
     Example::
 
         Compose([LoadImaged("image"), EnsureChannelFirstd("image"), ScaleIntensityd("image"),
-                 ClassicalDenoised("image", "nlm", level=0.05, params={"h_factor": 0.8}, rician_b=1.0)])
+                 ClassicalDenoised("image", "nlm", noise_std=0.05, params={"h_factor": 0.8}, rician_b=1.0)])
     """
 
     def __init__(
         self,
         keys: KeysCollection,
         method: str,
-        level: float,
+        noise_std: float,
         params: Mapping[str, Any] | None = None,
         rician_b: float | None = None,
         allow_missing_keys: bool = False,
@@ -45,15 +45,15 @@ class ClassicalDenoised(MapTransform):
         super().__init__(keys, allow_missing_keys)
         if method not in BASELINES:
             raise ValueError(f"unknown baseline {method!r}; choose one of {sorted(BASELINES)}.")
-        self.method, self.level, self.params, self.rician_b = method, float(level), dict(params or {}), rician_b
+        self.method, self.noise_std, self.params, self.rician_b = method, float(noise_std), dict(params or {}), rician_b
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
             image = convert_to_numpy(d[key])
-            out = np.stack([classical_denoise(self.method, channel, self.level, **self.params) for channel in image])
+            out = np.stack([classical_denoise(self.method, channel, self.noise_std, **self.params) for channel in image])
             if self.rician_b is not None:
-                out = RicianBiasCorrection(self.level, self.rician_b)(out)
+                out = RicianBiasCorrection(self.noise_std, self.rician_b)(out)
             d[key] = convert_to_dst_type(np.asarray(out, dtype=np.float32), d[key], dtype=np.float32)[0]
         return d
 

@@ -66,18 +66,18 @@ def load_volume(volume: str) -> np.ndarray:
     raise ValueError(f"unknown volume {volume!r}; choose one of {REAL_ANATOMY_VOLUMES}.")
 
 
-def real_anatomy_noise(clean: np.ndarray, level: float, z: int) -> np.ndarray:
+def real_anatomy_noise(clean: np.ndarray, noise_std: float, z: int) -> np.ndarray:
     """Rician noise of slice ``z``, seeded by ``z`` alone (the module's seed protocol).
 
     Args:
         clean: clean slice ``(H, W)``.
-        level: noise standard deviation ``s``.
+        noise_std: noise standard deviation ``s``.
         z: the slice index (seed ``1000 + z``).
 
     Returns:
         ``sqrt((x + s n1)^2 + (s n2)^2)`` as float32, ``(H, W)``.
     """
-    return rician_noise(clean, float(level), np.random.default_rng(REAL_ANATOMY_SEED_OFFSET + int(z))).astype(np.float32)
+    return rician_noise(clean, float(noise_std), np.random.default_rng(REAL_ANATOMY_SEED_OFFSET + int(z))).astype(np.float32)
 
 
 def _check(volume: str, shift: str | None, split: str) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -91,13 +91,13 @@ def _check(volume: str, shift: str | None, split: str) -> tuple[np.ndarray, tupl
     return load_volume(volume), splits[split]
 
 
-def real_anatomy_cell(volume: str, shift: str | None, level: float, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One evaluation cell of the benchmark: the split's axial slices of one volume, in one contrast, at one level.
+def real_anatomy_cell(volume: str, shift: str | None, noise_std: float, split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One evaluation cell of the benchmark: the split's axial slices of one volume, in one contrast, at one noise level.
 
     Args:
         volume: ``"mni"`` or ``"colin27"``.
         shift: ``None`` (as is), ``"dim"`` or ``"inverted"`` (see :func:`~monai_nad.data.shift_contrast`).
-        level: the noise standard deviation ``s``.
+        noise_std: the noise standard deviation ``s``.
         split: ``"test"`` (the benchmark) or ``"validation"`` (same formula, seed ``1000 + z`` of those slices).
             Defaults to ``"test"``.
 
@@ -110,14 +110,14 @@ def real_anatomy_cell(volume: str, shift: str | None, level: float, split: str =
     """
     data, zs = _check(volume, shift, split)
     clean = np.stack([shift_contrast(data[:, :, z], shift) for z in zs]).astype(np.float32)
-    noisy = np.stack([real_anatomy_noise(c, level, z) for c, z in zip(clean, zs)])
+    noisy = np.stack([real_anatomy_noise(c, noise_std, z) for c, z in zip(clean, zs)])
     return noisy, clean, np.asarray(zs, dtype=np.int64)
 
 
-def real_anatomy_cell_name(volume: str, shift: str | None, level: float) -> str:
+def real_anatomy_cell_name(volume: str, shift: str | None, noise_std: float) -> str:
     """The name of a cell, e.g. ``"colin27_inverted_0.10"`` or ``"mni_asis_0.005"``."""
-    level_text = f"{level:.2f}" if abs(round(level, 2) - level) < 1e-12 else f"{level:g}"
-    return f"{volume}_{shift or 'asis'}_{level_text}"
+    std_text = f"{noise_std:.2f}" if abs(round(noise_std, 2) - noise_std) < 1e-12 else f"{noise_std:g}"
+    return f"{volume}_{shift or 'asis'}_{std_text}"
 
 
 def real_anatomy_cells(split: str = "test", include_near_clean: bool = True) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

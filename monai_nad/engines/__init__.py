@@ -25,7 +25,7 @@ from monai_nad.engines.checkpoints import (
     widen_input_channels,
 )
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
-from monai_nad.engines.noise_batch import NoiseLevelBatch
+from monai_nad.engines.noise_batch import NoiseStdBatch
 from monai_nad.engines.resume import ResumeHandler
 from monai_nad.engines.time_budget import TimeBudget
 from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_overrides, user_value
@@ -53,7 +53,7 @@ __all__ = [
     "widen_input_channels",
     "MLflowRunExtras",
     "flatten_params",
-    "NoiseLevelBatch",
+    "NoiseStdBatch",
     "ResumeHandler",
     "TimeBudget",
     "USER_VALUES_ENV",

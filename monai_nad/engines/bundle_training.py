@@ -255,13 +255,13 @@ class RealScanOptions:
             its relative error, see :class:`~monai_nad.losses.HybridDenoisingLoss`).
         learning_rate: the initial learning rate; None for the config's.
         noise_std_jitter: relative error of the noise level the network is told in training (log-normal, see
-            :class:`~monai_nad.engines.NoiseLevelBatch`); None for the config's (0.03).
+            :class:`~monai_nad.engines.NoiseStdBatch`); None for the config's (0.03).
         scanner_prob: the share of training pairs made through a simulated scanner acquisition (correlated,
             multi-coil, parallel-imaging noise; see :func:`~monai_nad.data.realistic_transforms`); None for the
             config's (0).
         white_gain: tell the network the white-equivalent level of the simulated acquisitions' correlated noise
             (:func:`~monai_nad.data.realistic_transforms`'s ``white_gain``); None for the config's (the per-pixel std).
-        noise_levels: the range ``(low, high)`` of the per-channel noise std drawn in training; None for the config's
+        noise_std_range: the range ``(low, high)`` of the per-channel noise std drawn in training; None for the config's
             (0.005 to 0.2).
         data: ``"real_anatomy"`` or ``"br35h"`` (which needs ``br35h_root``).
         br35h_root: the Br35H-like folder (``reproductions/br35h/configs/train_br35h.json``); None for the real-anatomy
@@ -282,7 +282,7 @@ class RealScanOptions:
     noise_std_jitter: float | None = None
     scanner_prob: float | None = None
     white_gain: float | None = None
-    noise_levels: Sequence[float] | None = None
+    noise_std_range: Sequence[float] | None = None
     max_epochs: int = 40
     epoch_length: int = 250
     val_interval: int = 4
@@ -349,8 +349,8 @@ def real_scan_command(
         ours += ["--scanner_prob", repr(float(options.scanner_prob))]
     if options.white_gain is not None:
         ours += ["--white_gain", repr(float(options.white_gain))]
-    if options.noise_levels is not None:
-        ours += ["--noise_levels", json.dumps([float(v) for v in options.noise_levels])]
+    if options.noise_std_range is not None:
+        ours += ["--noise_std_range", json.dumps([float(v) for v in options.noise_std_range])]
     if options.learning_rate is not None:
         ours += ["--learning_rate", repr(float(options.learning_rate))]
     files = [configs / "common.json", configs / "train.json"]
@@ -417,7 +417,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "white_gain": options.white_gain, "noise_levels": list(options.noise_levels) if options.noise_levels else None, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "correlation_input": options.correlation_input,
         "data": options.data,

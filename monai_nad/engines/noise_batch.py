@@ -11,10 +11,10 @@ from monai.engines.utils import PrepareBatch
 
 from monai_nad.transforms.noise import blind_noise_std
 
-__all__ = ["NoiseLevelBatch"]
+__all__ = ["NoiseStdBatch"]
 
 
-class NoiseLevelBatch(PrepareBatch):
+class NoiseStdBatch(PrepareBatch):
     """``prepare_batch`` of MONAI engines that passes a batch's noise level to ``network(image, noise_std=...)``.
 
     Tensors are handed over as plain ``torch.Tensor`` (a ``MetaTensor``'s per-operation bookkeeping slows a training
@@ -37,7 +37,7 @@ class NoiseLevelBatch(PrepareBatch):
 
     Example::
 
-        trainer = SupervisedTrainer(..., prepare_batch=NoiseLevelBatch(jitter=0.03))
+        trainer = SupervisedTrainer(..., prepare_batch=NoiseStdBatch(jitter=0.03))
     """
 
     def __init__(

@@ -77,15 +77,15 @@ def run_name(variant: str, noise: str) -> str:
 
 def member_command(variant: str, noise: str, output: Path, max_epochs: int, quick: bool, tracking: bool) -> tuple[list[str], dict[str, str]]:
     """The ``python -m monai.bundle run`` command line and environment of one family member (paths passed as data)."""
-    model, level, val_levels = NOISES[noise]
+    model, level, val_noise_stds = NOISES[noise]
     configs = FAMILY_BUNDLE / "configs"
     values = {"bundle_root": str(FAMILY_BUNDLE), "output_dir": str(output / run_name(variant, noise))}
     ours = [
         "--diffusivity", variant,
         "--diffusivity_kwargs", json.dumps(diffusivity_kwargs(variant, noise)),
         "--noise", model,
-        "--noise_levels", json.dumps(level),
-        "--val_levels", json.dumps(val_levels),
+        "--noise_std_range", json.dumps(level),
+        "--val_noise_stds", json.dumps(val_noise_stds),
         "--bias_correction", str(model == "rician"),
         "--max_epochs", str(max_epochs),
         "--val_interval", "1",

@@ -27,7 +27,7 @@ from monai_nad.baselines.classical import classical_denoise
 from monai_nad.baselines.tuning import tune_baseline
 from monai_nad.data import mni_eval_arrays
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, real_anatomy_cell, real_anatomy_cell_name
-from monai_nad.inference.inferer import noise_level_arguments
+from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.metrics import foreground_psnr, median_scores, psnr, ssim
 from monai_nad.transforms.array import RicianBiasCorrection
 
@@ -68,12 +68,12 @@ class TestCell:
     score: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None
 
 
-def real_anatomy_test_cell(volume: str, shift: str | None, level: float, tune_near_clean: bool = False) -> TestCell:
+def real_anatomy_test_cell(volume: str, shift: str | None, noise_std: float, tune_near_clean: bool = False) -> TestCell:
     """A cell of the real-anatomy benchmark (:func:`~monai_nad.data.real_anatomy_cell`); ``tune_near_clean``: tuned methods
     also at the near-clean level, not part of the bar."""
     return TestCell(
-        real_anatomy_cell_name(volume, shift, level), level,
-        lambda split: real_anatomy_cell(volume, shift, level, split)[:2], level != NEAR_CLEAN_LEVEL or tune_near_clean,
+        real_anatomy_cell_name(volume, shift, noise_std), noise_std,
+        lambda split: real_anatomy_cell(volume, shift, noise_std, split)[:2], noise_std != NEAR_CLEAN_LEVEL or tune_near_clean,
     )
 
 
@@ -104,13 +104,13 @@ def network_slices(net: torch.nn.Module, noisy: np.ndarray, noise_std: float | N
     """Denoise ``(N, H, W)`` slices one at a time; return the result and the seconds per slice.
 
     A network that takes a noise level is told ``noise_std`` or, without it, the blind estimate of each slice
-    (:func:`~monai_nad.inference.inferer.noise_level_arguments`; estimated inside the timed call)."""
+    (:func:`~monai_nad.inference.inferer.noise_std_arguments`; estimated inside the timed call)."""
     out, times = [], []
     with torch.no_grad():
         for image in noisy:
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
             start = time.perf_counter()
-            y = net(x, **noise_level_arguments(net, x, noise_std))
+            y = net(x, **noise_std_arguments(net, x, noise_std))
             times.append(time.perf_counter() - start)
             out.append(y[0, 0].numpy())
     return np.stack(out), times

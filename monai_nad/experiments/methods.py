@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from monai_nad.baselines import BASELINES, classical_denoise
-from monai_nad.inference.inferer import noise_level_arguments
+from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.transforms.array import RicianBiasCorrection
 
 __all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method", "counted_flops"]
@@ -72,7 +72,7 @@ def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Se
         except KeyError:
             raise KeyError(
                 f"no tuned {variant} parameters for {name} at {noise} level {level_key(level)}: run "
-                f"`python scripts/tune_baselines.py --noise {noise} --levels {level_key(level)} --methods {name}`."
+                f"`python scripts/tune_baselines.py --noise {noise} --noise-stds {level_key(level)} --methods {name}`."
             ) from None
 
     def denoise(image: np.ndarray, level: float) -> np.ndarray:
@@ -89,13 +89,13 @@ def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Se
 
 def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any] | None = None) -> Method:
     """A trained network applied to one ``(H, W)`` slice at a time (the level is not given to it: blind; a network
-    that takes a level is told the blind estimate of the slice, :func:`~monai_nad.inference.inferer.noise_level_arguments`)."""
+    that takes a level is told the blind estimate of the slice, :func:`~monai_nad.inference.inferer.noise_std_arguments`)."""
     network = network.eval()
 
     def denoise(image: np.ndarray, level: float) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-            return network(x, **noise_level_arguments(network, x))[0, 0].float().numpy()
+            return network(x, **noise_std_arguments(network, x))[0, 0].float().numpy()
 
     count = sum(p.numel() for p in network.parameters())
     return Method(name, denoise, {"parameters": count, **dict(params or {})}, count, "learned", network)
@@ -104,9 +104,9 @@ def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any
 def counted_flops(network: torch.nn.Module, x: torch.Tensor) -> float:
     """The FLOPs of one call ``network(x)`` as ``torch.utils.flop_counter`` counts them (convolutions and matrix
     products; a multiply-add counts 2); a network that takes a noise level is told the blind estimate of ``x``
-    (:func:`~monai_nad.inference.inferer.noise_level_arguments`)."""
+    (:func:`~monai_nad.inference.inferer.noise_std_arguments`)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
-        network(x, **noise_level_arguments(network, x))
+        network(x, **noise_std_arguments(network, x))
     return float(counter.get_total_flops())

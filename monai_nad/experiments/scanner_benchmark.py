@@ -156,7 +156,7 @@ def _simulated(volume: str, shift: str | None, condition: str, level: float, spl
         std, psd = np.array(sample.noise_std_map, dtype=np.float64), np.array(sample.noise_psd, dtype=np.float64)
         std.setflags(write=False)
         psd.setflags(write=False)
-        side.append(TrueNoise(int(z), std, psd, bool(sample.stationary), float(sample.effective_coils), float(sample.level)))
+        side.append(TrueNoise(int(z), std, psd, bool(sample.stationary), float(sample.effective_coils), float(sample.noise_std)))
     return np.stack(noisy).astype(np.float32), np.stack(reference).astype(np.float32), tuple(side)
 
 

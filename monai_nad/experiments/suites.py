@@ -43,7 +43,7 @@ from monai_nad.experiments import (
 from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
-from monai_nad.inference.inferer import noise_level_arguments
+from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +202,7 @@ def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shif
         if method.network is not None and hasattr(method.network, "forward_with_conductance"):
             x = torch.from_numpy(noisy[index])[None, None]
             with torch.inference_mode():  # the level as the method's run was told it: blind (estimated once here)
-                _, maps = method.network.forward_with_conductance(x, **noise_level_arguments(method.network, x))
+                _, maps = method.network.forward_with_conductance(x, **noise_std_arguments(method.network, x))
             kept["conductance"] = maps[0].mean(dim=1).numpy()  # (T, H, W): mean over edge directions
     return metrics, kept, seconds
 
@@ -376,7 +376,7 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
         if not checkpoint.is_file():
             configs = [(DIFFUSION_ONLY / "configs" / "diffusion_only.json").resolve(), (SELF_SUPERVISED / "configs" / "self_supervised.json").resolve()]
             extra = ["--patches_per_slice", "1", "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)",
-                     "--val_levels", "[0.1]"]
+                     "--val_noise_stds", "[0.1]"]
             command = shlex.join(["python", "scripts/train_pretrained.py", *(f for c in configs for f in ("--extra-config", str(c))),
                                   "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", *extra])
             with _quiet("the quick self-supervised training"):

@@ -11,7 +11,7 @@ from monai.inferers import Inferer
 
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, blind_noise_std, estimate_noise_std
 
-__all__ = ["SliceWiseInferer", "noise_level_arguments", "takes_noise_level"]
+__all__ = ["SliceWiseInferer", "noise_std_arguments", "takes_noise_std"]
 
 
 class SliceWiseInferer(Inferer):
@@ -95,7 +95,7 @@ class SliceWiseInferer(Inferer):
         if inputs.ndim == 5 and inputs.shape[1] > 1 and network_in_channels(network) == 1:
             return self._series(inputs, network, *args, noise_std=noise_std, coils=coils, correlation=correlation, **kwargs)
         conductances: list[torch.Tensor] = []
-        conditioned = takes_noise_level(network)
+        conditioned = takes_noise_std(network)
         if noise_std is not None and not conditioned:
             raise _takes_no_level(network)
         extra: dict[str, Any] = {}
@@ -169,7 +169,7 @@ def network_in_channels(network: Callable[..., torch.Tensor]) -> int | None:
     return None
 
 
-def takes_noise_level(network: Callable[..., torch.Tensor]) -> bool:
+def takes_noise_std(network: Callable[..., torch.Tensor]) -> bool:
     """Whether ``network`` (or the module inside a wrapper) accepts a ``noise_std`` argument."""
     return _takes_argument(network, "noise_std")
 
@@ -182,12 +182,12 @@ def _takes_argument(network: Callable[..., torch.Tensor], name: str) -> bool:
         return False
 
 
-def noise_level_arguments(
+def noise_std_arguments(
     network: Callable[..., torch.Tensor], x: torch.Tensor, noise_std: float | torch.Tensor | None = None, coils: int | torch.Tensor = 1
 ) -> dict[str, Any]:
     """The keyword arguments that tell ``network`` the noise level of the batch ``x``, decided here once.
 
-    A network that takes a level (:func:`takes_noise_level`) gets ``{"noise_std": ...}``: the given ``noise_std``, or
+    A network that takes a level (:func:`takes_noise_std`) gets ``{"noise_std": ...}``: the given ``noise_std``, or
     without one the blind estimate of each image (:func:`~monai_nad.transforms.noise.blind_noise_std` for ``coils``
     receiver coils); a network that takes none gets ``{}``.
 
@@ -196,9 +196,9 @@ def noise_level_arguments(
 
     Example::
 
-        denoised = network(x, **noise_level_arguments(network, x))
+        denoised = network(x, **noise_std_arguments(network, x))
     """
-    if not takes_noise_level(network):
+    if not takes_noise_std(network):
         if noise_std is not None:
             raise _takes_no_level(network)
         return {}

@@ -14,7 +14,7 @@ import numpy as np
 from monai_nad.data.scans import RESULTS_MARKER, ScanSource, find_scans, load_image, output_path_for
 from monai_nad.inference.gradients import diffusion_gradients
 
-__all__ = ["InputReport", "check_noise_level", "check_writable", "log_results", "prepare_inputs", "plan_outputs", "fix_outputs"]
+__all__ = ["InputReport", "check_noise_std", "check_writable", "log_results", "prepare_inputs", "plan_outputs", "fix_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def check_writable(folder: str | Path) -> None:
         raise ValueError(f"cannot write to the output folder {folder}: it exists but files cannot be created in it ({err.strerror or err}).") from None
 
 
-def check_noise_level(noise_std: float, image: np.ndarray, name: str) -> None:
+def check_noise_std(noise_std: float, image: np.ndarray, name: str) -> None:
     """Refuse a given noise level that would erase the image.
 
     A noise standard deviation at least as large as the bright end of the image (its 99.5th percentile) says the
@@ -222,7 +222,7 @@ def prepare_inputs(
             later run given a folder around it never reads these results back as inputs.
         overwrite: allow replacing existing results. Defaults to False.
         noise_std: the noise level the scans will be told, in their own units, checked against each scan
-            (:func:`check_noise_level`). Defaults to None (estimated blindly).
+            (:func:`check_noise_std`). Defaults to None (estimated blindly).
         skip_existing: keep results that are already there and denoise only the other inputs (an interrupted run
             finishes where it stopped). Defaults to False: an existing result is a failure unless ``overwrite``.
         shard: ``(k, n)``: only the k-th of n shares of the inputs (1 <= k <= n), for n independent jobs (a job
@@ -299,7 +299,7 @@ def prepare_inputs(
             files = [str(f) for f in scan.series.files] if scan.series is not None else None
             loaded = load_image(scan.path, dicom_files=files)  # full validation now, so a bad file cannot stop the run half-way
             if noise_std is not None:
-                check_noise_level(float(noise_std), loaded.array, scan.name)
+                check_noise_std(float(noise_std), loaded.array, scan.name)
             gradients = None
             if loaded.array.ndim == 4 and loaded.kind == "nifti":
                 gradients = diffusion_gradients(scan.path, loaded.array.shape[-1], bvals, bvecs)

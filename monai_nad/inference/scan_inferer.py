@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from monai.inferers import Inferer, sliding_window_inference
 
-from monai_nad.engines.noise_batch import NoiseLevelBatch
-from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_level
+from monai_nad.engines.noise_batch import NoiseStdBatch
+from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_std
 from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
@@ -110,8 +110,8 @@ def choose_mode(
     return "3d", axis, ""
 
 
-class ScanBatch(NoiseLevelBatch):
-    """:class:`~monai_nad.engines.NoiseLevelBatch` for user scans: also hands the voxel sizes (``"spacing"``) and the
+class ScanBatch(NoiseStdBatch):
+    """:class:`~monai_nad.engines.NoiseStdBatch` for user scans: also hands the voxel sizes (``"spacing"``) and the
     scans' names to a :class:`ScanInferer`, and a scan's noise level only when it is given (the inferer estimates it
     otherwise: ``estimate`` defaults to False)."""
 
@@ -269,7 +269,7 @@ class ScanInferer(Inferer):
         self.last_series_noise_maps = {}
         self._levels: dict[int, torch.Tensor] = {}  # per scan, one estimated level per volume (for the volume model)
         self._widths = {}
-        if noise_std is None and self.noise_estimate == "map" and takes_noise_level(network):
+        if noise_std is None and self.noise_estimate == "map" and takes_noise_std(network):
             try:
                 noise_std, coils = self._estimate(inputs, coils, names, diffusion)
             except ValueError as err:  # too small, or no usable statistics: one white level, as noise_estimate="level"
@@ -304,7 +304,7 @@ class ScanInferer(Inferer):
             self.last_choices.append((model, axis, reason))
             level = None if noise_std is None else _one_scan(noise_std, i, inputs.shape[0])
             if diffusion is not None and i < len(diffusion) and diffusion[i] and one.shape[1] > 1 and not self.return_conductance \
-                    and takes_noise_level(network if model == "2d" else self.volume_network):
+                    and takes_noise_std(network if model == "2d" else self.volume_network):
                 self.last_choices[-1] = (f"series+{model}", axis, reason)  # a diffusion series, denoised as a series
                 outputs.append(self._series(one, network, model, axis, level, coils, names[i] if names is not None and i < len(names) else f"scan {i}", i))
             elif model == "2d":

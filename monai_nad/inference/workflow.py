@@ -20,7 +20,7 @@ from monai.bundle import ConfigWorkflow
 
 from monai_nad.bundle import bundle_config_files, default_bundle
 from monai_nad.engines.user_values import data_overrides
-from monai_nad.inference.inferer import takes_noise_level
+from monai_nad.inference.inferer import takes_noise_std
 from monai_nad.inference.inputs import InputReport
 
 __all__ = ["inference_workflow", "run_inference"]
@@ -230,7 +230,7 @@ def inference_workflow(
     workflow.initialize()
     if noise_std is not None:
         network = workflow.parser.get_parsed_content("network")
-        if not takes_noise_level(network):
+        if not takes_noise_std(network):
             raise ValueError(f"the network of {bundle} ({type(network).__name__}) does not take a noise level: run it without --noise-std.")
     return workflow
 

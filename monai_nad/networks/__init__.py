@@ -5,7 +5,7 @@ from __future__ import annotations
 from monai_nad.networks.blind_spot import BlindSpotNetwork, MaskedCentreConv
 from monai_nad.networks.conditioned_cnn import CNN_BACKBONES, NoiseConditionedCNN
 from monai_nad.networks.conditioned_diffusion import NoiseConditionedDiffusion
-from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, denormalised_output, noise_level_map, normalised_inputs
+from monai_nad.networks.conditioned_pde import NoiseConditionedPDE, denormalised_output, noise_std_map, normalised_inputs
 from monai_nad.networks.diffusivity import (
     DIFFUSIVITY_FORMS,
     FOE_ACTIVATIONS,
@@ -34,7 +34,7 @@ __all__ = [
     "SliceContextPDE",
     "SliceAxisDiffusion",
     "reflected_neighbours",
-    "noise_level_map",
+    "noise_std_map",
     "normalised_inputs",
     "denormalised_output",
     "CNN_BACKBONES",

@@ -30,7 +30,7 @@ from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 from monai_nad.transforms.noise import remove_magnitude_bias
 
-__all__ = ["MISSING_NOISE_STD", "NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "denormalised_output", "noise_level_map", "normalised_inputs"]
+__all__ = ["MISSING_NOISE_STD", "NoiseConditionedPDE", "SQUARED_FLOOR", "check_coils", "denormalised_output", "noise_std_map", "normalised_inputs"]
 
 #: the floor under the root of the noise-conditioned networks' bias correction
 #: (:func:`~monai_nad.transforms.noise.remove_magnitude_bias` of intensity-normalised squared magnitudes): it keeps
@@ -45,7 +45,7 @@ MISSING_NOISE_STD = (
 )
 
 
-def noise_level_map(x: torch.Tensor, noise_std: float | torch.Tensor) -> torch.Tensor:
+def noise_std_map(x: torch.Tensor, noise_std: float | torch.Tensor) -> torch.Tensor:
     """The noise standard deviation of every pixel of ``x`` as a map ``(B, C, H, W[, D])``.
 
     Args:
@@ -99,7 +99,7 @@ def normalised_inputs(
 
     Args:
         x: noisy magnitude images ``(B, C, H, W[, D])``.
-        noise_std: the noise level, see :func:`noise_level_map`.
+        noise_std: the noise level, see :func:`noise_std_map`.
         coils: receiver coils, a number or one per image ``(B,)`` (see :func:`check_coils`).
         scale_quantile: quantile of ``|x|`` used as the intensity scale.
 
@@ -110,7 +110,7 @@ def normalised_inputs(
         ValueError: no noise level or a bad one, or a coil count that is not positive.
     """
     coils_t = check_coils(coils, x).reshape(-1, *[1] * (x.ndim - 1))
-    sigma = noise_level_map(x, noise_std)
+    sigma = noise_std_map(x, noise_std)
     scale = robust_intensity_scale(x, scale_quantile)
     return x / scale, sigma / scale, coils_t, scale
 
@@ -362,7 +362,7 @@ class NoiseConditionedPDE(nn.Module):
 
         Args:
             x: noisy images ``(B, C, H, W[, D])``, non-negative, any intensity scale.
-            noise_std: the noise level (see :func:`noise_level_map`), required: when it is not known, estimate it first
+            noise_std: the noise level (see :func:`noise_std_map`), required: when it is not known, estimate it first
                 with :func:`~monai_nad.transforms.blind_noise_std` (as the inferers do).
             coils: receiver coils of a sum-of-squares magnitude (1: Rician); a number, or one per image ``(B,)``.
             context: ``(B, context_channels, H, W[, D])`` guiding images in ``x``'s intensity units (for example its

@@ -23,7 +23,7 @@ from monai_nad.networks.conditioned_pde import (
     NoiseConditionedPDE,
     check_coils,
     denormalised_output,
-    noise_level_map,
+    noise_std_map,
     normalised_inputs,
 )
 from monai_nad.networks.layout import use_channels_last
@@ -198,7 +198,7 @@ class SliceContextPDE(nn.Module):
             raise ValueError(f"input in-plane size {tuple(x.shape[2:4])} is too small: H and W need at least {self.min_spatial_size} voxels.")
         b, _, h, w, d = x.shape
         coils_t = check_coils(coils, x)
-        sigma = noise_level_map(x, noise_std)
+        sigma = noise_std_map(x, noise_std)
         neighbours = reflected_neighbours(d, self.context_slices, x.device)  # (D, 2k)
         slices = x[:, 0].permute(0, 3, 1, 2)  # (B, D, H, W)
         levels = sigma[:, 0].permute(0, 3, 1, 2)

@@ -470,7 +470,7 @@ def blind_noise_std(x: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Ten
     """The noise level a noise-conditioned network is told when none is known: the blind estimate of each image.
 
     The noise-conditioned networks (:class:`~monai_nad.networks.NoiseConditionedPDE` and its kin) need ``noise_std``;
-    the callers decide it: given, or this estimate (the inferers, :class:`~monai_nad.engines.NoiseLevelBatch` for
+    the callers decide it: given, or this estimate (the inferers, :class:`~monai_nad.engines.NoiseStdBatch` for
     batches without a level, the experiments). It is :func:`estimate_noise_std` (``"auto"``, every voxel) of ``x``
     with negative values (interpolation, round-off) read as 0.
 

@@ -122,8 +122,8 @@ class ScannerNoiseSample:
         combined: the noisy complex combined image (before the magnitude); None for ``"rss"``.
         combined_reference: the noise-free complex combined image; None for ``"rss"``.
         window: the k-space window used, the undersampling mask included (shape of ``noise_psd``).
-        level: the nominal noise level ``noise_std`` (divided by ``scale``).
-        scale: what every image, std and level was divided by (1 unless rescaled, e.g. by
+        noise_std: the nominal noise level, the ``noise_std`` simulated (divided by ``scale``).
+        scale: what every image and std was divided by (1 unless rescaled, e.g. by
             :func:`scanner_noise_slice`); powers and the stationary PSD are divided by its square.
     """
 
@@ -141,7 +141,7 @@ class ScannerNoiseSample:
     combined: np.ndarray | None
     combined_reference: np.ndarray | None
     window: np.ndarray
-    level: float
+    noise_std: float
     scale: float = 1.0
 
 
@@ -679,12 +679,12 @@ def simulate_scanner_noise(
         combined=combined,
         combined_reference=combined_ref,
         window=w,
-        level=s,
+        noise_std=s,
     )
 
 
 def _rescale(sample: ScannerNoiseSample, scale: float) -> ScannerNoiseSample:
-    """Divide every image, std and level of ``sample`` by ``scale`` (powers and the stationary PSD by its square)."""
+    """Divide every image and std of ``sample`` by ``scale`` (powers and the stationary PSD by its square)."""
     inv = 1.0 / scale
     return dataclasses.replace(
         sample,
@@ -697,12 +697,12 @@ def _rescale(sample: ScannerNoiseSample, scale: float) -> ScannerNoiseSample:
         kspace_std=sample.kspace_std * inv,
         combined=None if sample.combined is None else sample.combined * inv,
         combined_reference=None if sample.combined_reference is None else sample.combined_reference * inv,
-        level=sample.level * inv,
+        noise_std=sample.noise_std * inv,
         scale=sample.scale * scale,
     )
 
 
-def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float) -> ScannerNoiseSample:
+def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, noise_std: float) -> ScannerNoiseSample:
     """The scanner-noise simulation of the scanner-noise benchmark, for one clean 2D slice.
 
     The protocol (axis 0 and axis 1 are the slice's two axes):
@@ -720,7 +720,7 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float)
        imag = rng.standard_normal((H, W))``, scaled to the k-space std ``s * H * W / sqrt(sum |W|^2)`` so that one
        real channel of one coil's image after the window has std ``s``; image ``ifft2((K + N_k) * W)``, reference
        ``ifft2(K * W)``.
-    4. Combination, then both images divided by the reference's maximum (the level too).
+    4. Combination, then both images divided by the reference's maximum (the noise std too).
 
     Conditions (``f = fftfreq(n)`` per axis; ``W`` the outer product of the per-axis windows):
 
@@ -738,7 +738,7 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float)
     Outputs, divided by the reference's maximum ``scale`` like the images: ``noise_std_map`` (filtered,
     partial_fourier, sos8: the constant ``s' = s / scale``; sense2: ``s' * 2 * sqrt([(S^H S)^-1]_rr)``, i.e.
     ``s' * R * g / sqrt(sum_k |S_k|^2)`` with ``g`` the g-factor map, since ``s`` is the std of the *aliased*
-    coil images), ``level = s'``, ``effective_coils`` (8 for sos8, else 1) and ``noise_psd``: for the stationary
+    coil images), ``noise_std = s'``, ``effective_coils`` (8 for sos8, else 1) and ``noise_psd``: for the stationary
     conditions the PSD of one real channel in the bm3d convention, ``(|W(f)|^2 + |W(-f)|^2) / 2 / mean(|W|^2) *
     s'^2 * H * W`` (``|W|^2 / mean(|W|^2) * s'^2 * H * W`` for the symmetric filtered and sos8 windows; the
     symmetrised form is what one real channel, and the magnitude, sees of partial Fourier's asymmetric window:
@@ -747,17 +747,17 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float)
     ``k`` with ``c`` the mean correlation of the two unfolded pixels (see :class:`ScannerNoiseSample`).
 
     Args:
-        clean: the clean slice ``(H, W)``, real and finite, in the units of ``level``.
+        clean: the clean slice ``(H, W)``, real and finite, in the units of ``noise_std``.
         z: the slice index (seeds the noise).
         condition: one of :data:`SCANNER_NOISE_CONDITIONS`.
-        level: ``s >= 0``.
+        noise_std: ``s >= 0``.
 
     Returns:
         a :class:`ScannerNoiseSample` divided by the reference's maximum (``scale``); for sense2 its images have
         the cut shape ``(2 * (H // 2), W)``.
 
     Raises:
-        ValueError: an unknown condition, a bad level, or a slice that is not a finite 2D array.
+        ValueError: an unknown condition, a bad noise_std, or a slice that is not a finite 2D array.
     """
     if condition not in SCANNER_NOISE_CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {SCANNER_NOISE_CONDITIONS}.")
@@ -781,7 +781,7 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, level: float)
     else:
         kwargs.update(acceleration=2, sense_axis=0, combination="sense", coils=None)
         kwargs["coil_maps"] = coil_sensitivities(x.shape, 8)
-    sample = simulate_scanner_noise(x, rng=rng, noise_std=level, phase=phi, **kwargs)
+    sample = simulate_scanner_noise(x, rng=rng, noise_std=noise_std, phase=phi, **kwargs)
     scale = float(sample.reference.max())
     if not scale > 0:
         raise ValueError("the clean slice gives an all-zero reference; nothing to normalise by.")

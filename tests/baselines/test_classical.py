@@ -80,13 +80,13 @@ def test_tuning_picks_the_best_grid_point_and_a_bias_correction():
 def test_transform_in_a_monai_chain_keeps_type_and_meta(pair):
     noisy, _ = pair
     image = MetaTensor(torch.from_numpy(noisy)[None], meta={"filename_or_obj": "x.nii.gz"})
-    chain = Compose([ClassicalDenoised("image", "nlm", level=LEVEL, params={"h_factor": 0.8}, rician_b=0.5)])
+    chain = Compose([ClassicalDenoised("image", "nlm", noise_std=LEVEL, params={"h_factor": 0.8}, rician_b=0.5)])
     out = chain({"image": image})["image"]
     assert isinstance(out, MetaTensor) and out.shape == image.shape and out.meta["filename_or_obj"] == "x.nii.gz"
     expected = classical_denoise("nlm", noisy, LEVEL, h_factor=0.8)
     assert float(out.max()) <= float(expected.max()) + 1e-6  # the correction only lowers values
     with pytest.raises(ValueError, match="unknown baseline"):
-        ClassicalDenoised("image", "nothing", level=0.1)
+        ClassicalDenoised("image", "nothing", noise_std=0.1)
 
 
 def test_bm3d_runs_on_one_thread_by_default_and_repeats_itself():

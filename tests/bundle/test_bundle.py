@@ -27,7 +27,7 @@ V02_CONFIGS = V02 / "configs"
 SCHEMA = ROOT / "tests" / "resources" / "meta_schema_20240725.json"
 TINY = [
     "--max_epochs", "1", "--val_interval", "1", "--patches_per_slice", "2", "--network_def#steps", "2",
-    "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]", "--val_levels", "[0.1]",
+    "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]", "--val_noise_stds", "[0.1]",
 ]
 
 
@@ -94,7 +94,7 @@ def test_evaluate_and_infer_with_the_trained_weights(trained):
     root, _ = trained
     (root / "models").mkdir(exist_ok=True)
     shutil.copyfile(root / "runs" / "checkpoints" / "best_model.pt", root / "models" / "model.pt")
-    bundle("--bundle_root", str(root), "--network_def#steps", "2", "--val_levels", "[0.1]", config=["train.json", "evaluate.json"], cwd=root)
+    bundle("--bundle_root", str(root), "--network_def#steps", "2", "--val_noise_stds", "[0.1]", config=["train.json", "evaluate.json"], cwd=root)
     summary = (root / "eval" / "val_psnr_summary.csv").read_text()
     assert "mean" in summary
     # inference.json runs the shipped real-scan model; run twice: each run writes a new folder and says where
@@ -300,7 +300,7 @@ def test_diffusivity_family_trains_and_evaluates_through_the_bundle(tmp_path, va
     if variant == "foe_d":  # the sizes arrive in the network: 2 step sizes, 3 experts of 4x4, 20 spline bins
         assert int(run.data.params["parameters"]) == 2 + 3 * 16 + 3 + 3 * 20
     best = root / "runs" / "checkpoints" / "best_model.pt"
-    bundle(*network, "--val_levels", "[0.1]", "--ckpt_path", str(best), config=configs + ["evaluate.json"], cwd=root)
+    bundle(*network, "--val_noise_stds", "[0.1]", "--ckpt_path", str(best), config=configs + ["evaluate.json"], cwd=root)
     assert "mean" in (root / "eval" / "val_psnr_summary.csv").read_text()
 
 
@@ -370,7 +370,8 @@ def test_inference_network_is_the_one_train_json_trains():
     (["--sigma-jitter", "-0.1"], "--noise-std-jitter must lie in [0, 1]"),  # the old spelling, kept as an alias
     (["--scanner-prob", "1.5"], "--scanner-prob must lie in [0, 1]"),
     (["--white-gain", "0"], "--white-gain must be a positive number"),
-    (["--noise-levels", "0.2", "0.1"], "--noise-levels needs 0 < LOW <= HIGH"),
+    (["--noise-std-range", "0.2", "0.1"], "--noise-std-range needs 0 < LOW <= HIGH"),
+    (["--noise-levels", "0.2", "0.1"], "--noise-std-range needs 0 < LOW <= HIGH"),  # the old spelling, kept as an alias
 ])
 def test_train_real_scan_refuses_bad_sampling_settings_in_one_line(flags, message, tmp_path, capsys):
     import runpy
@@ -490,8 +491,8 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
 
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5))
     assert command[command.index("--scanner_prob") + 1] == "0.5"
-    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, white_gain=0.7, noise_levels=(0.01, 0.3)))
-    assert command[command.index("--white_gain") + 1] == "0.7" and json.loads(command[command.index("--noise_levels") + 1]) == [0.01, 0.3]
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, white_gain=0.7, noise_std_range=(0.01, 0.3)))
+    assert command[command.index("--white_gain") + 1] == "0.7" and json.loads(command[command.index("--noise_std_range") + 1]) == [0.01, 0.3]
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5

@@ -124,7 +124,7 @@ def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
     shutil.copytree(V02 / "configs", tmp_path / "configs")
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs).replace(str(V02), str(tmp_path)),
                "--meta_file", str(tmp_path / "configs" / "metadata.json"), "--bundle_root", str(tmp_path),
-               "--max_epochs", "2", "--val_interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2", "--val_levels", "[0.1]",
+               "--max_epochs", "2", "--val_interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2", "--val_noise_stds", "[0.1]",
                "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=4)",
                "--tracking", "mlflow", "--experiment_name", "ss"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))

@@ -20,7 +20,7 @@ SCRIPT = ROOT / "scripts" / "train_pretrained.py"
 MODELS = [ROOT / "bundles" / "reproductions" / name / "models" for name in ("diffusion_only", "neural_pde_v0.2")]
 TINY = [
     "--val-interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2",
-    "--train#datalist", "$monai_nad.data.mni_slices('train')[:4]", "--val_levels", "[0.1]",
+    "--train#datalist", "$monai_nad.data.mni_slices('train')[:4]", "--val_noise_stds", "[0.1]",
 ]
 
 

@@ -125,7 +125,7 @@ def _bundle(root: Path, *args: str) -> subprocess.CompletedProcess:
         "--meta_file", str(CONFIGS / "metadata.json"), "--logging_file", str(CONFIGS / "logging.conf"),
         "--bundle_root", str(root), "--tracking", "mlflow", "--experiment_name", "tiny",
         "--max_epochs", "3", "--val_interval", "1", "--patches_per_slice", "2", "--network_def#steps", "2",
-        "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]", "--val_levels", "[0.1]", *args,
+        "--train#datalist", "$monai_nad.data.mni_slices('train')[:8]", "--val_noise_stds", "[0.1]", *args,
     ]
     return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
 

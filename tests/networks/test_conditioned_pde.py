@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monai_nad.engines import NoiseLevelBatch
-from monai_nad.networks import NoiseConditionedPDE, noise_level_map
+from monai_nad.engines import NoiseStdBatch
+from monai_nad.networks import NoiseConditionedPDE, noise_std_map
 from monai_nad.transforms import blind_noise_std
 
 
@@ -56,10 +56,10 @@ def test_the_network_never_estimates_the_noise_level(self_ensemble):
 
 def test_noise_level_batch_tells_the_blind_level_of_a_batch_without_one():
     noisy = _rician(_phantom((24, 20)).repeat(2, 1, 1, 1), 0.05)
-    image, _, _, arguments = NoiseLevelBatch()({"image": noisy, "label": noisy})
+    image, _, _, arguments = NoiseStdBatch()({"image": noisy, "label": noisy})
     torch.testing.assert_close(arguments["noise_std"], blind_noise_std(noisy), rtol=0, atol=0)
-    assert "noise_std" not in NoiseLevelBatch(estimate=False)({"image": noisy})[3]
-    given = NoiseLevelBatch()({"image": noisy, "noise_std": torch.tensor([0.05, 0.1])})[3]["noise_std"]
+    assert "noise_std" not in NoiseStdBatch(estimate=False)({"image": noisy})[3]
+    given = NoiseStdBatch()({"image": noisy, "noise_std": torch.tensor([0.05, 0.1])})[3]["noise_std"]
     torch.testing.assert_close(given, torch.tensor([0.05, 0.1]))
 
 
@@ -121,7 +121,7 @@ def test_every_parameter_trains():
 )
 def test_bad_noise_levels_are_refused(noise_std, message):
     with pytest.raises(ValueError, match=message):
-        noise_level_map(torch.rand(2, 1, 8, 8), noise_std)
+        noise_std_map(torch.rand(2, 1, 8, 8), noise_std)
 
 
 def test_constructor_checks():
@@ -149,7 +149,7 @@ def test_self_ensemble_of_eight_is_orientation_equivariant(noise_std):
     x = _rician(_phantom((21, 17)).repeat(2, 1, 1, 1), 0.05)
     with torch.no_grad():
         blind = blind_noise_std(x)
-        torch.testing.assert_close(eight(x, noise_std=blind), eight(x, noise_std=noise_level_map(x, blind)))
+        torch.testing.assert_close(eight(x, noise_std=blind), eight(x, noise_std=noise_std_map(x, blind)))
     level = torch.rand_like(x) * 0.1 if noise_std == "map" else noise_std
     turns = [lambda t: t.flip(-1), lambda t: t.flip(-2), lambda t: t.transpose(-1, -2)]
     with torch.no_grad():
