@@ -151,3 +151,12 @@ def test_a_2d_network_that_reads_the_correlation_is_told_the_widths_in_the_slice
     assert net.widths and all(len(w) == 2 for w in net.widths)
     for width, expected in zip(net.widths[0], correlated):
         assert (width > 1.3) == expected
+
+
+def test_the_volume_model_is_told_the_widths_in_the_plane_of_its_slices():
+    """A volume network that reads the correlation gets the estimated widths of the two in-plane axes (both above 1 for
+    a Hann window), not the one across its slices."""
+    volume, _ = _slab("filtered")
+    net3d = _WidthRecorder()
+    ScanInferer(volume_network=net3d, mode="3d", noise_estimate="map")(torch.from_numpy(volume.astype(np.float32))[None, None], _Recorder())
+    assert net3d.widths and all(len(w) == 2 and min(w) > 1.3 for w in net3d.widths)

@@ -102,7 +102,7 @@ class SliceWiseInferer(Inferer):
         if conditioned and coils is not None:
             extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
         widths = None
-        if correlation is not None and _takes_argument(network, "correlation"):
+        if correlation is not None and takes_argument(network, "correlation"):
             widths = torch.as_tensor(correlation, dtype=torch.float64)
             widths = widths.reshape(-1, widths.shape[-1])
             if widths.shape[0] not in (1, inputs.shape[0]):
@@ -171,10 +171,11 @@ def network_in_channels(network: Callable[..., torch.Tensor]) -> int | None:
 
 def takes_noise_std(network: Callable[..., torch.Tensor]) -> bool:
     """Whether ``network`` (or the module inside a wrapper) accepts a ``noise_std`` argument."""
-    return _takes_argument(network, "noise_std")
+    return takes_argument(network, "noise_std")
 
 
-def _takes_argument(network: Callable[..., torch.Tensor], name: str) -> bool:
+def takes_argument(network: Callable[..., torch.Tensor], name: str) -> bool:
+    """Whether ``network`` (or the module inside a wrapper) accepts the keyword argument ``name``."""
     forward = getattr(network, "forward", network)
     try:
         return name in inspect.signature(forward).parameters

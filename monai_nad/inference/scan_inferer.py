@@ -11,7 +11,7 @@ import torch
 from monai.inferers import Inferer, sliding_window_inference
 
 from monai_nad.engines.noise_batch import NoiseStdBatch
-from monai_nad.inference.inferer import SliceWiseInferer, takes_noise_std
+from monai_nad.inference.inferer import SliceWiseInferer, takes_argument, takes_noise_std
 from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
@@ -317,7 +317,7 @@ class ScanInferer(Inferer):
                 outputs.append(self.slice_inferer(one, network, *args, **sub, **kwargs))
             elif i in self._widths:  # the volume model takes one level per volume: the estimated map's median
                 told = self._told(i, "3d", axis, self._levels[i], coils[i])
-                outputs.append(self._volume(one, axis, told["noise_std"], told["coils"]))
+                outputs.append(self._volume(one, axis, told["noise_std"], told["coils"], told.get("correlation")))
             else:
                 outputs.append(self._volume(one, axis, level, coils))
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)  # one scan: no copy (a series may be gigabytes)
@@ -333,8 +333,10 @@ class ScanInferer(Inferer):
         factor = white_equivalent_factor(widths, self.white_gain[model]) if self.white_gain[model] > 0 else 1.0
         self.last_noise[index]["white_equivalent_factor"] = factor
         told = {"noise_std": noise_std * factor, "coils": float(torch.as_tensor(coils).flatten()[0]) / factor**2}
-        if model == "2d":  # the widths in the slice's plane, for a 2D network that reads them (correlation_input)
-            told["correlation"] = torch.tensor(widths, dtype=torch.float64)
+        # the widths in the slice's plane, for a network that reads them (correlation_input): the 2D model's slices, or
+        # the volume model's, whose slices lie across ``axis``
+        in_plane = widths if model == "2d" else [w for a, w in enumerate(self._widths[index]) if a != axis]
+        told["correlation"] = torch.tensor(in_plane, dtype=torch.float64)
         return told
 
     def _estimate(
@@ -406,8 +408,10 @@ class ScanInferer(Inferer):
                     noise["residual_std"])
         return out[None].to(one.dtype)
 
-    def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any) -> torch.Tensor:
-        """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``."""
+    def _volume(self, one: torch.Tensor, axis: int, noise_std: Any, coils: Any, correlation: Any = None) -> torch.Tensor:
+        """One scan ``(1, V, X, Y, Z)`` (``V`` volumes of a series) through the volume model along ``axis``; ``correlation``:
+        the noise's widths in the plane of its slices, for a volume model that reads them."""
+        extra = {} if correlation is None or not takes_argument(self.volume_network, "correlation") else {"correlation": correlation}
         coil_count = 1 if coils is None else float(torch.as_tensor(coils).flatten()[0])
         volumes = torch.movedim(one[0], 1 + axis, -1)  # (V, H, W, D), slices last
         if noise_std is None:
@@ -427,12 +431,12 @@ class ScanInferer(Inferer):
         for v in series:
             volume = volumes[v][None, None]
             if not windows:  # one window holds the volume: the network itself (what the blending would return)
-                results.append(self.volume_network(volume, noise_std=levels[v : v + 1], coils=coil_count))
+                results.append(self.volume_network(volume, noise_std=levels[v : v + 1], coils=coil_count, **extra))
                 continue
             results.append(
                 sliding_window_inference(
                     volume, roi, 1, self.volume_network, overlap=self.overlap, mode="gaussian", progress=self.progress,
-                    noise_std=levels[v : v + 1], coils=coil_count,
+                    noise_std=levels[v : v + 1], coils=coil_count, **extra,
                 )
             )
         out = torch.cat(results, dim=0)[:, 0]  # (V, H, W, D)

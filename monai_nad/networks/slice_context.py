@@ -15,6 +15,8 @@ in chunks of ``slice_batch`` so that memory does not grow with the depth.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
@@ -176,7 +178,9 @@ class SliceContextPDE(nn.Module):
             out[key] = wide
         return out
 
-    def forward(self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, noise_std: float | torch.Tensor, coils: int | torch.Tensor = 1, correlation: Any = None
+    ) -> torch.Tensor:
         """Denoise a batch of magnitude volumes.
 
         Args:
@@ -185,6 +189,10 @@ class SliceContextPDE(nn.Module):
                 estimate it first, once per volume: :func:`~monai_nad.transforms.blind_noise_std` (as the inferers do).
             coils: receiver coils of a sum-of-squares magnitude (1: Rician); a number, or one per volume ``(B,)``
                 (any positive number: see :func:`check_coils`).
+            correlation: the noise's correlation widths along the volume's axes ``(H, W[, D])``, one row for all volumes
+                or one per volume ``(B, 2|3)`` (:attr:`~monai_nad.transforms.NoiseEstimate.correlation_lengths`); the slice
+                network reads the in-plane two when built with ``correlation_input`` (None: white), and ignores them
+                otherwise.
 
         Returns:
             denoised volumes of ``x``'s shape.
@@ -206,13 +214,19 @@ class SliceContextPDE(nn.Module):
         flat = slices.reshape(b * d, 1, h, w)
         flat_levels = levels.reshape(b * d, 1, h, w)
         index = (torch.arange(b, device=x.device)[:, None, None] * d + neighbours[None]).reshape(b * d, -1)  # (B*D, 2k)
+        widths = None
+        if correlation is not None and self.slice_network.correlation_input:
+            widths = torch.as_tensor(correlation, dtype=torch.float64)
+            widths = widths.reshape(-1, widths.shape[-1])[:, :2]  # the in-plane axes H, W
+            widths = widths.repeat_interleave(d, dim=0) if widths.shape[0] == b and b > 1 else widths
         out = torch.empty_like(flat)
         chunk = max(1, min(self.slice_batch, self.pixel_budget // (h * w)))
         for start in range(0, b * d, chunk):
             stop = min(start + chunk, b * d)
             context = flat[:, 0][index[start:stop]]  # (n, 2k, H, W)
             coil = coil_slices[start:stop] if coil_slices.numel() > 1 else coil_slices[:1]
-            out[start:stop] = self.slice_network(flat[start:stop], noise_std=flat_levels[start:stop], coils=coil, context=context)
+            rows = None if widths is None else (widths if widths.shape[0] == 1 else widths[start:stop])
+            out[start:stop] = self.slice_network(flat[start:stop], noise_std=flat_levels[start:stop], coils=coil, context=context, correlation=rows)
         out = out.reshape(b, d, h, w).permute(0, 2, 3, 1).unsqueeze(1).contiguous()
         if self.axis_diffusion is not None:
             out = self.axis_diffusion(out, sigma)

@@ -104,7 +104,8 @@ class WhiteEquivalentNoiseStdd(Transform):
     ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
     (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
     item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed. With ``correlation_key``, the widths
-    themselves (1 per axis for white noise) are written there as a float32 tensor, for a network built with
+    themselves, one per spatial axis of the image (1 for white noise, and along the slices of a volume whose PSD covers
+    the slice plane only), are written there as a float32 tensor, for a network built with
     ``correlation_input`` (:class:`~monai_nad.networks.NoiseConditionedPDE`).
 
     Args:
@@ -127,12 +128,14 @@ class WhiteEquivalentNoiseStdd(Transform):
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
         psd = d.pop(self.psd_key, None)
+        spatial = len(d[self.image_key].shape) - 1
         if psd is None:
-            widths: tuple[float, ...] = (1.0,) * (len(d[self.image_key].shape) - 1)
+            widths: tuple[float, ...] = (1.0,) * spatial
         else:
             psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
             widths = psd_correlation_lengths(psd)
             factor = 1.0 if self.gain is None else white_equivalent_factor(widths, self.gain)
+            widths = tuple(widths) + (1.0,) * (spatial - len(widths))  # an in-plane PSD: independent across slices
             d[self.noise_std_key] = d[self.noise_std_key] * factor
             d[self.coils_key] = float(d[self.coils_key]) / factor**2
         if self.correlation_key is not None:

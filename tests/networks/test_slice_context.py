@@ -158,3 +158,26 @@ def test_more_context_slices_warm_start_to_the_same_function(tmp_path):
         torch.testing.assert_close(wide(x, noise_std=0.05), small(x, noise_std=0.05), rtol=0, atol=1e-5)
         wide.slice_network.encoder[0].weight.add_(0.1)  # and the new inputs are live
         assert not torch.allclose(wide(x, noise_std=0.05), small(x, noise_std=0.05), atol=1e-4)
+
+
+def test_the_slice_network_reads_the_in_plane_correlation_widths():
+    """Built with correlation_input, the volume model hands its slice network the widths of H and W (a third width,
+    across the slices, is not the slices' own); without it, widths change nothing."""
+    import torch
+
+    from monai_nad.networks import SliceContextPDE
+
+    torch.manual_seed(0)
+    kwargs = dict(context_slices=1, features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2)
+    net = SliceContextPDE(**kwargs, correlation_input=True).eval()
+    for p in net.parameters():
+        p.data.normal_(0, 0.2)
+    x = torch.rand(2, 1, 12, 10, 4)
+    with torch.no_grad():
+        white = net(x, noise_std=0.05)
+        torch.testing.assert_close(net(x, noise_std=0.05, correlation=[1.0, 1.0, 3.0]), white)
+        wide = net(x, noise_std=0.05, correlation=torch.tensor([[1.0, 1.0, 1.0], [3.0, 2.0, 1.0]]))
+        torch.testing.assert_close(wide[:1], white[:1])
+        assert not torch.allclose(wide[1:], white[1:], atol=1e-5)
+        plain = SliceContextPDE(**kwargs).eval()
+        torch.testing.assert_close(plain(x, noise_std=0.05, correlation=[3.0, 2.0, 1.0]), plain(x, noise_std=0.05))
