@@ -10,7 +10,7 @@ sos8 / sense2, levels 0.05 and 0.10) of the validation slices z in [80, 90) (``-
 per cell the ratio estimated / true std (each the median over the foreground, the clean slice above 2 % of its
 maximum; min / median / max over slices), the estimated coil counts, the median correlation length (pixels) and
 the median ratio of :func:`~monai_nad.transforms.estimate_image_noise_std` for comparison; then the white Rician cells
-of section 1c on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
+of the real-anatomy benchmark on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
 slice is within 10 % of the truth.
 
     python scripts/check_noise_estimator.py
@@ -67,7 +67,7 @@ def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
 
 
 def scanner_check(volumes: dict, split: str) -> bool:
-    """The 32 cells of section 1d and the white cells of 1c on ``split``'s slices; True when every slice is within 10 %."""
+    """The 32 scanner-noise cells and the white real-anatomy cells on ``split``'s slices; True when every slice is within 10 %."""
     from monai_nad.transforms import SCANNER_NOISE_CONDITIONS
     from monai_nad.transforms.noise_map import estimate_noise
 
