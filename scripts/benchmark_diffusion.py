@@ -1,4 +1,4 @@
-"""BENCHMARK 1e (diffusion MRI series): DIPY's MP-PCA, Patch2Self, local PCA and non-local means against the shipped
+"""The diffusion benchmark (diffusion MRI series): DIPY's MP-PCA, Patch2Self, local PCA and non-local means against the shipped
 models run volume by volume, on the 4 cells of the diffusion phantom.
 
 Writes ``diffusion.json`` (the rows), ``diffusion.md`` (the page) and ``diffusion.png`` (a b = 1000 volume and the FA

@@ -1,4 +1,4 @@
-"""Score a noise-conditioned Neural PDE checkpoint beside BM3D+rc on the 18 cells of BENCHMARK 1c (+ near-clean).
+"""Score a noise-conditioned Neural PDE checkpoint beside BM3D+rc on the 18 cells of the real-anatomy benchmark (+ near-clean).
 
 The network runs blind (its own noise estimate) and with the true noise level; BM3D gets the true level and a Rician
 correction strength tuned per cell on validation. One thread, same run, same noisy slices, same metric code.

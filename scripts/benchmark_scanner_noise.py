@@ -1,4 +1,4 @@
-"""BENCHMARK 1d (scanner noise): the shipped models blind against BM3D told the true noise, on the 32 cells.
+"""The scanner-noise benchmark: the shipped models blind against BM3D told the true noise, on the 32 cells.
 
 Writes ``scanner_noise.json`` (the rows), ``scanner_noise.md`` (the page) and ``scanner_noise.png`` (one MNI test
 slice at s = 0.05 per condition) into ``--output-dir``. Run it on one thread (``OMP_NUM_THREADS=1``); the whole

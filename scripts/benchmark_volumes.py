@@ -1,4 +1,4 @@
-"""The volume benchmark (issue 16): the test slabs as volumes against BM4D+rc and DIPY nlmeans, whole-volume time and memory.
+"""The volume benchmark: the test slabs as volumes against BM4D+rc and DIPY nlmeans, whole-volume time and memory.
 
 Writes ``docs/results/volumes.md``, ``volumes.json`` and ``volumes_views.png`` and one MLflow run per method
 (``runs/volumes/mlflow.db``). Parts can be run separately; each run merges its rows into ``volumes.json``

@@ -1,5 +1,5 @@
-"""The command line's blind noise estimates (--noise-estimate map, the default, and level) on section 1c's white
-Rician cells, against the stored BM3D+rc rows of that benchmark.
+"""The command line's blind noise estimates (--noise-estimate map, the default, and level) on the real-anatomy benchmark's
+white Rician cells, against the stored BM3D+rc rows of that benchmark.
 
     python scripts/check_blind_estimates.py [--limit N]
 

@@ -1,16 +1,16 @@
-"""Check the blind noise-level estimator on the BENCHMARK.md section 1c cells (test slices z in [90, 100)).
+"""Check the blind noise-level estimator on the real-anatomy benchmark's cells (test slices z in [90, 100)).
 
 Prints, per cell, the median and the min / max over slices of estimate / true sigma, and whether the cell meets the
 bar (median in [0.95, 1.05], every slice in [0.90, 1.10]). Colin27 comes from ``monai_nad.data.load_colin27`` (fill its
 cache once with ``python -m monai_nad.data.colin27 --download``); it is skipped with a message when missing.
 
-``--scanner`` checks :func:`monai_nad.transforms.noise_map.estimate_noise` instead, on the 32 cells of section 1d
+``--scanner`` checks :func:`monai_nad.transforms.noise_map.estimate_noise` instead, on the 32 cells of the scanner-noise benchmark
 (:func:`~monai_nad.transforms.scanner_noise_slice`: MNI and Colin27, as is and inverted, filtered / partial_fourier /
 sos8 / sense2, levels 0.05 and 0.10) of the validation slices z in [80, 90) (``--split test``: z in [90, 100)):
 per cell the ratio estimated / true std (each the median over the foreground, the clean slice above 2 % of its
 maximum; min / median / max over slices), the estimated coil counts, the median correlation length (pixels) and
 the median ratio of :func:`~monai_nad.transforms.estimate_image_noise_std` for comparison; then the white Rician cells
-of section 1c on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
+of the real-anatomy benchmark on the same slices (noise seed ``1000 + z``), both estimators side by side. A cell is ok when every
 slice is within 10 % of the truth.
 
     python scripts/check_noise_estimator.py
@@ -67,7 +67,7 @@ def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
 
 
 def scanner_check(volumes: dict, split: str) -> bool:
-    """The 32 cells of section 1d and the white cells of 1c on ``split``'s slices; True when every slice is within 10 %."""
+    """The 32 scanner-noise cells and the white real-anatomy cells on ``split``'s slices; True when every slice is within 10 %."""
     from monai_nad.transforms import SCANNER_NOISE_CONDITIONS
     from monai_nad.transforms.noise_map import estimate_noise
 

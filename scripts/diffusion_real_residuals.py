@@ -1,8 +1,8 @@
-"""The real-data check of issue 25: residuals (noisy minus denoised) of MP-PCA, Patch2Self and ``monai-nad denoise`` on
+"""The real-data check of the series path: residuals (noisy minus denoised) of MP-PCA, Patch2Self and ``monai-nad denoise`` on
 DIPY's example diffusion series (evaluation only; see :mod:`monai_nad.experiments.diffusion_real`).
 
 Writes ``diffusion_real.json`` (the record) and ``diffusion_real.png`` (the figure) into ``--output-dir`` and re-renders
-``diffusion.md`` there (the benchmark 1e page, from ``diffusion.json``), which shows them as a section. Run it on one
+``diffusion.md`` there (the diffusion benchmark's page, from ``diffusion.json``), which shows them as a section. Run it on one
 thread.
 
 Usage:

@@ -1,4 +1,4 @@
-"""Peak memory of ``monai-nad denoise`` on a synthetic diffusion series (issue 25: bounded memory for 140x140x90x300).
+"""Peak memory of ``monai-nad denoise`` on a synthetic diffusion series (bounded, e.g. for 140x140x90x300).
 
 Writes a synthetic series (a smooth low-rank object in air, Rician noise, stored as int16 like a scanner's series) with
 its ``.bval``/``.bvec`` into a temporary folder, runs ``monai-nad denoise`` on it in a child process on one thread, and

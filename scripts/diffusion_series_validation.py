@@ -1,4 +1,4 @@
-"""The series denoiser's variants on the VALIDATION series of benchmark 1e (tuning only; the test split is scored by
+"""The series denoiser's variants on the VALIDATION series of the diffusion benchmark (tuning only; the test split is scored by
 scripts/benchmark_diffusion.py): the local low-rank step alone, with the noise floor removed, and then the volume model
 told ``residual_scale x sigma sqrt(kept)`` for several scales. Writes a Markdown table to stdout (and --output).
 

@@ -1,4 +1,4 @@
-"""The shipped 2D and volume models told a wrong noise level, on section 1c's 18 cells: docs/results/noise_level_sensitivity.md.
+"""The shipped 2D and volume models told a wrong noise level, on the real-anatomy benchmark's 18 cells: docs/results/noise_level_sensitivity.md.
 
 Usage:
     python scripts/noise_level_sensitivity.py [--out docs/results] [--quick]

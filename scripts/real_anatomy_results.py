@@ -1,4 +1,4 @@
-"""Every method on the cells of BENCHMARK 1c: docs/results/real_anatomy.md, its figures, and one MLflow run per method.
+"""Every method on the cells of the real-anatomy benchmark: docs/results/real_anatomy.md, its figures, and one MLflow run per method.
 
 Classical methods are tuned per cell on the validation slab by the one tuner; BM3D+rc is BM3D told the true level
 with b tuned there. Learned baselines trained for the same wall-clock budget are read from --runs (train them

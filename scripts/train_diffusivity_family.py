@@ -1,4 +1,4 @@
-"""Train the learned-diffusivity family of seed 003 through the bundle, one MLflow run per (variant, noise).
+"""Train the learned-diffusivity family ("Learning diffusion functions") through the bundle, one MLflow run per (variant, noise).
 
 Every run is ``python -m monai.bundle run`` with the v0.2 recipe (``bundles/reproductions/neural_pde_v0.2/configs/train.json``)
 overridden by ``bundles/reproductions/diffusivity/configs/diffusivity.json``

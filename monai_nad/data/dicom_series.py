@@ -177,7 +177,7 @@ def write_dicom_series(array: np.ndarray, source_files: Sequence[str | Path], fo
         array: ``(Columns, Rows)`` or ``(Columns, Rows, slices)``, as :func:`read_dicom_series` returned it.
         source_files: the source series' files in slice order (``meta["files"]`` of :func:`read_dicom_series`).
         folder: the new series' folder (created; must not exist).
-        description: appended to the source's ``SeriesDescription`` (e.g. ``"denoised (monai_nad 1.3.0)"``).
+        description: appended to the source's ``SeriesDescription`` (e.g. ``"denoised (monai_nad <version>)"``).
 
     Returns:
         ``folder``.

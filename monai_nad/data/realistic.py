@@ -1,8 +1,8 @@
 """Randomised realistic training data from the training slabs of MNI152 (T1 + GM/WM maps) and Colin27.
 
-``../shared/BENCHMARK.md`` section 1c allows training only on the training and validation slabs of the MNI
-templates shipped in nilearn (T1, GM, WM) and of Colin27, and on what is synthesised from them. This module
-turns those slabs into an endless supply of patches in which no contrast, intensity scale or SNR is special:
+The real-anatomy benchmark (:mod:`monai_nad.data.real_anatomy`) allows training only on the training and validation
+slabs of the MNI templates shipped in nilearn (T1, GM, WM) and of Colin27, and on what is synthesised from them.
+This module turns those slabs into an endless supply of patches in which no contrast, intensity scale or SNR is special:
 
 1. a random axial training slice and a ``P x P`` crop that (usually) contains tissue
    (:class:`~monai_nad.transforms.RandTissuePatchd`);
@@ -395,9 +395,10 @@ def realistic_validation_arrays(
 ) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
     """Fixed-seed validation sets from the validation slabs, for model selection.
 
-    Each set is one volume in one contrast (``"asis"``; ``"inverted"`` and ``"dim"`` as in BENCHMARK.md 1b;
-    ``"t2"``: a fixed T2-like contrast, tissue-map synthesis for MNI, a band map for Colin27) with Rician noise at
-    one level, drawn from ``numpy.random.default_rng([seed, volume, contrast, level index])``.
+    Each set is one volume in one contrast (``"asis"``; ``"inverted"`` and ``"dim"`` as in the real-anatomy benchmark,
+    :func:`~monai_nad.data.shift_contrast`; ``"t2"``: a fixed T2-like contrast, tissue-map synthesis for MNI, a band
+    map for Colin27) with Rician noise at one level,
+    drawn from ``numpy.random.default_rng([seed, volume, contrast, level index])``.
 
     Args:
         seed: the validation seed. Defaults to 0.

@@ -1,4 +1,4 @@
-"""DiffDenoise (seed 002) on MONAI's generative components: blind-spot network, conditional diffusion, SRDS, distillation."""
+"""DiffDenoise (arXiv 2504.00264, reproduced) on MONAI's generative components: blind-spot network, conditional diffusion, SRDS, distillation."""
 
 from __future__ import annotations
 

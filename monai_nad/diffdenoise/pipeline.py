@@ -1,6 +1,6 @@
-"""DiffDenoise (seed 002): a blind-spot estimate, a diffusion model conditioned on it, symmetric (SRDS) sampling.
+"""DiffDenoise (arXiv 2504.00264): a blind-spot estimate, a diffusion model conditioned on it, symmetric (SRDS) sampling.
 
-Choices the seed leaves open (also listed in ``bundles/reproductions/diffdenoise/docs/README.md``):
+Choices the paper leaves open (also listed in ``bundles/reproductions/diffdenoise/docs/README.md``):
 
 - Self-supervision: no clean image exists, so the diffusion model learns the distribution of the *noisy* image
   given its blind-spot estimate, ``p(y | BSN(y))`` (``x0 = y``, epsilon prediction). A single reverse run draws a
@@ -110,7 +110,7 @@ class DiffDenoise(nn.Module):
         start_step: if given, a truncated reverse process: it starts at this training step from the blind-spot
             estimate noised with ``+eps`` (or ``-eps``), ``sqrt(a_t) c + sqrt(1 - a_t) eps``, and runs only the DDIM
             steps at or below it (``inference_steps`` then sets the stride, ``num_train_timesteps / inference_steps``).
-            Defaults to None: the full chain from pure noise, as the seed describes.
+            Defaults to None: the full chain from pure noise, as the paper describes.
         aligned_steps: run the DDIM steps on the grid ``step`` assumes (:func:`aligned_timesteps`) instead of MONAI's
             ``set_timesteps`` list. Defaults to False (the shipped behaviour).
 

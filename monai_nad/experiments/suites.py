@@ -31,6 +31,7 @@ from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arr
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.diffdenoise.training import train_diffdenoise
 from monai_nad.engines import RealScanOptions, bundle_command, train_real_scan, train_with_extra_configs
+from monai_nad.engines.bundle_layout import REPRODUCTIONS, SHIPPED_BUNDLE
 from monai_nad.experiments import (
     Method,
     classical_method,
@@ -132,7 +133,7 @@ def train_real_scan_run(run_dir: Path, options: RealScanOptions, what: str, anno
 
 def shipped_neural_pde() -> Method:
     net = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
-    return network_method("neural_pde", net, {"bundle": "bundles/neural_pde_denoising", "config": "inference.json"})
+    return network_method("neural_pde", net, {"bundle": f"bundles/{SHIPPED_BUNDLE}", "config": "inference.json"})
 
 
 def budget_network(name: str, ctx: Context) -> Method | None:
@@ -240,7 +241,7 @@ def learned_methods(names: list[str], ctx: Context) -> list[Method]:
             pipeline, student = diffdenoise_networks(ctx)
             network = student if name == "diffdenoise_student" else pipeline.with_sampling(True)
             # trained on noisy magnitude images, it estimates the Rician mean: invert it (blind sigma) on this Rician suite
-            methods.append(network_method(name, RicianMeanInversion(network), {"bundle": "bundles/reproductions/diffdenoise", "post_correction": "rician_mean",
+            methods.append(network_method(name, RicianMeanInversion(network), {"bundle": f"bundles/{REPRODUCTIONS}/diffdenoise", "post_correction": "rician_mean",
                                                                                "training": "self-supervised (noisy images only)"}))
         else:
             raise ValueError(f"unknown learned method {name!r}")

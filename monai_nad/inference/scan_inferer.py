@@ -35,7 +35,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 def inference_dtype(precision: str = "auto", device: torch.device | str = "cpu") -> torch.dtype:
     """The dtype the networks' convolutions run in: ``"auto"`` takes bfloat16 on a CPU with native bfloat16 matrix units
-    (AMX or AVX512-BF16: about twice as fast there, the same PSNR to 0.01 dB on the volume benchmark) and float32
+    (AMX or AVX512-BF16, where it is faster; docs/results/volumes.md is measured so) and float32
     elsewhere (on other CPUs bfloat16 is emulated and slower; on CUDA the bundle's ``amp`` setting decides).
 
     Raises:

@@ -54,13 +54,13 @@ the white noise with the same power at low frequencies (``sqrt(P(0))`` times the
 validation, with the magnitude bias of the true level), it removes them. Measured on the scanner-noise benchmark's
 validation slabs (``python scripts/tune_white_equivalent.py``).
 
-On the benchmark's section 1d validation slices (``python scripts/check_noise_estimator.py --scanner``) the median
+On the scanner-noise benchmark's validation slices (``python scripts/check_noise_estimator.py --scanner``) the median
 of the map over the foreground is within 10 % of the true median std in every cell and slice (0.93 to 1.05): within
 1 % in the median for filtered, partial Fourier and 8-coil RSS (``N`` found 8; 9 on some Colin27 slices, whose small
 air happens to read so), and 2 % to 5 % low for SENSE ``R = 2``, whose g-factor peaks inside the object where the
 air cannot see it. On white Rician noise it reads like
-:func:`~monai_nad.transforms.noise.estimate_image_noise_std` (within 0.5 % in the median of every 1c cell but
-Colin27 dim at 0.15, 1.03 against 1.00: dark scalp at an SNR below 1 next to the air passes for air).
+:func:`~monai_nad.transforms.noise.estimate_image_noise_std` (within 0.5 % in the median of every real-anatomy
+cell but Colin27 dim at 0.15, 1.03 against 1.00: dark scalp at an SNR below 1 next to the air passes for air).
 
 Limits, measured. The map is flat unless the lower half of the air shows a trend: a smooth change of the noise
 level across the image (1 to 1.3 in std, on a 96 or 128 pixel phantom) is not followed, and its median then reads
