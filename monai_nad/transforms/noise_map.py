@@ -512,8 +512,12 @@ def _haar_factor(rho: np.ndarray, ndim_active: tuple[int, ...]) -> float:
     return max(total / len(corners), 1e-3)
 
 
-def _air_statistics(m: np.ndarray, m2: np.ndarray, L: np.ndarray, air: np.ndarray, inner: np.ndarray, coils: int | None, lags: tuple[int, ...]):
-    """``(local mean of M^2 over the air, N, |rho|, correlation source, Gamma shape of the air's window means)``.
+def _air_statistics(
+    m: np.ndarray, m2: np.ndarray, L: np.ndarray, air: np.ndarray, inner: np.ndarray, coils: int | None, lags: tuple[int, ...],
+    correlation: bool = True,
+):
+    """``(local mean of M^2 over the air, N, |rho|, correlation source, Gamma shape of the air's window means)``;
+    ``|rho|`` and its source are None unless ``correlation`` (only the last redraw of the air needs them).
 
     The shape comes from the lower half of the air's window means (their 10 % and 50 % quantiles relative to the
     local mean, matched to a Gamma law's), not from ``N`` and ``|rho|``: dark tissue that passed for air adds to
@@ -521,7 +525,10 @@ def _air_statistics(m: np.ndarray, m2: np.ndarray, L: np.ndarray, air: np.ndarra
     """
     mean = _local_mean(m2, air)
     n = coils or _estimate_coils(m2[air] / mean[air])
-    if air.sum() >= _MIN_AIR_CORRELATION:
+    rho, source = None, None
+    if not correlation:
+        pass
+    elif air.sum() >= _MIN_AIR_CORRELATION:
         c, pairs = _masked_acf(m2 / mean, air, lags)
         rho, source = _rho_from_power_acf(c, pairs), "air"
     else:
@@ -631,7 +638,7 @@ def _find_air(m: np.ndarray, m2: np.ndarray, coils: int | None, lags: tuple[int,
         air = _erode(_fill_specks(valid & (L < hi * level), valid, k), m, size, valid)
         if air.sum() < _MIN_AIR:
             continue
-        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags)
+        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=False)
         b_lo, b_hi, b_mean = _gamma_band(shape, _BAND)
         level = _band_fixed_point(values, float(mean[air].mean()), b_lo, b_hi, b_mean) or float(mean[air].mean())
         k_eff = shape / n
@@ -644,13 +651,13 @@ def _find_air(m: np.ndarray, m2: np.ndarray, coils: int | None, lags: tuple[int,
         return None
     level, n, rho, source, shape, _ = accepted
     windows_air = None
-    for _ in range(_PASSES):
+    for redraw in range(_PASSES):
         threshold = _AIR_MARGIN * float(stats.gamma.ppf(_AIR_QUANTILE, shape, scale=1.0 / shape))
         windows_air = _fill_specks(valid & (L < threshold * level), valid, k)
         air = _erode(windows_air, m, size, valid)
         if air.sum() < _MIN_AIR:
             return None
-        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags)
+        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=redraw == _PASSES - 1)
         level = _band_level(L, air & inner if (air & inner).sum() >= _MIN_AIR else air, level, shape)
     level_map = _level_map(m2, L, air, inner, n, shape, k, level)
     return air, n, coils is None, rho, source, valid & ~windows_air, level_map
