@@ -271,6 +271,8 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--patch-size", type=_number(int, 8, "an integer"), default=64, help="square training patches, pixels (default: 64)")
     fit.add_argument("--batch-size", type=_number(int, 1, "an integer"), default=8, help="patches per iteration (default: 8)")
     fit.add_argument("--learning-rate", type=_number(float, 0, "a positive number"), default=2e-5, help="Adam's learning rate (default: 2e-5)")
+    fit.add_argument("--mask-radius", type=_number(int, 0, "an integer"), default=None, metavar="R",
+                     help="hide the (2R+1)-wide block around each scored pixel (default: from the noise's estimated correlation; 0: white noise)")
     fit.add_argument("--coils", type=_number(int, 1, "an integer"), default=None,
                      help="receiver coils of sum-of-squares magnitude images (default: read from the air)")
     fit.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
@@ -363,7 +365,7 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             torch.set_num_threads(args.threads or default_threads())
             options = FitOptions(
                 epochs=args.epochs, epoch_length=args.epoch_length, patch_size=args.patch_size, batch_size=args.batch_size,
-                learning_rate=args.learning_rate, device=args.device, coils=args.coils, tracking=not args.no_mlflow,
+                learning_rate=args.learning_rate, mask_radius=args.mask_radius, device=args.device, coils=args.coils, tracking=not args.no_mlflow,
                 progress=not args.no_progress,
             )
             command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -12,6 +12,7 @@ import torch
 
 from monai_nad.cli import main
 from monai_nad.engines import read_state_dict
+from monai_nad.inference.fit import mask_radius_for
 from monai_nad.transforms import magnitude_mean, magnitude_mean_inversion
 
 FAST = ["--epoch-length", "2", "--batch-size", "2", "--patch-size", "16", "--no-progress", "--threads", "1"]
@@ -37,6 +38,11 @@ def test_magnitude_mean_is_what_the_inversion_inverts():
         assert torch.allclose(magnitude_mean_inversion(mean.detach(), 2.0, coils), a.detach(), atol=2e-3)
     magnitude_mean(a, 2.0).sum().backward()
     assert bool((a.grad[1:] > 0).all()) and float(a.grad[-1]) < 1.0001
+
+
+def test_mask_radius_follows_the_noise_correlation():
+    assert mask_radius_for([1.0, 1.1]) == 0 and mask_radius_for([1.4]) == 0
+    assert mask_radius_for([2.2, 1.0]) == 1 and mask_radius_for([3.66, 3.65]) == 3
 
 
 def test_fit_writes_a_bundle_denoise_uses_and_resumes(tiny_bundle, tmp_path, capsys):

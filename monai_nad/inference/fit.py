@@ -46,7 +46,7 @@ from monai_nad.losses import MaskedLoss
 from monai_nad.transforms import BlindSpotMaskd, magnitude_mean
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, blind_noise_std, estimate_noise_std
 
-__all__ = ["FIT_RECORD", "FitOptions", "FitBatch", "MagnitudeMeanOutput", "ScanSlices", "fit_scans", "list_fit_scans", "read_fit_scans"]
+__all__ = ["FIT_RECORD", "FitOptions", "FitBatch", "MagnitudeMeanOutput", "ScanSlices", "fit_scans", "list_fit_scans", "mask_radius_for", "read_fit_scans"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,14 @@ class FitOptions:
         patch_size: square patches (pixels; cut to the smallest slice).
         batch_size: patches per iteration.
         learning_rate: Adam's learning rate.
-        mask_stride: one hidden pixel per ``mask_stride`` along each axis (Noise2Self).
+        mask_stride: one scored pixel per ``mask_stride`` along each axis (Noise2Self; raised to ``2 mask_radius + 2``).
+        mask_radius: the half-width of the block hidden around each scored pixel
+            (:class:`~monai_nad.transforms.BlindSpotMaskd` ``radius``), or None: from the scans' estimated correlation
+            widths (:func:`mask_radius_for`).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        target: what the masked loss compares with the noisy pixels: ``"magnitude_mean"`` (the mean of the noisy
+            magnitude of the network's estimate, :class:`MagnitudeMeanOutput`) or ``"signal"`` (the estimate itself,
+            which then learns the biased ``E[M]``).
         seed: the random seed of a fit started from scratch.
         coils: the receiver coils of the scans when known (else read from the air).
         tracking: track the fit in MLflow (``OUT/runs/mlruns.db``).
@@ -82,7 +88,9 @@ class FitOptions:
     batch_size: int = 8
     learning_rate: float = 2e-5
     mask_stride: int = 4
+    mask_radius: int | None = None
     device: str = "auto"
+    target: str = "magnitude_mean"
     seed: int = 0
     coils: int | None = None
     tracking: bool = True
@@ -99,6 +107,18 @@ class FitOptions:
             raise ValueError(f"learning-rate must be a positive number, got {self.learning_rate!r}.")
         if int(self.mask_stride) < 2:
             raise ValueError(f"mask stride must be at least 2, got {self.mask_stride!r}.")
+        if self.target not in ("magnitude_mean", "signal"):
+            raise ValueError(f"target must be 'magnitude_mean' or 'signal', got {self.target!r}.")
+        if self.mask_radius is not None and int(self.mask_radius) < 0:
+            raise ValueError(f"mask radius must be >= 0, got {self.mask_radius!r}.")
+
+
+def mask_radius_for(widths: Sequence[float]) -> int:
+    """The blind block's half-width for noise of these correlation widths (pixels, full width at half maximum): 0 for
+    white noise (widths up to 1.5), else the width rounded, less one, so that the nearest pixel the network sees while
+    scored on a pixel is about one width away."""
+    width = max((float(w) for w in widths), default=1.0)
+    return 0 if width <= 1.5 else max(int(round(width)) - 1, 1)
 
 
 @dataclass
@@ -222,12 +242,17 @@ class MagnitudeMeanOutput(nn.Module):
 
 class FitBatch(NoiseLevelBatch):
     """:class:`~monai_nad.engines.NoiseLevelBatch` that also hands :class:`MagnitudeMeanOutput` the magnitude's own
-    noise (``"std"``, ``"magnitude_coils"``)."""
+    noise (``"std"``, ``"magnitude_coils"``; ``magnitude=False``: not, so that it returns the estimate itself)."""
+
+    def __init__(self, magnitude: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.magnitude = bool(magnitude)
 
     def __call__(self, batchdata, device=None, non_blocking: bool = False, **kwargs: Any):
         image, label, args, arguments = super().__call__(batchdata, device, non_blocking, **kwargs)
-        arguments["magnitude_std"] = torch.as_tensor(batchdata["std"]).to(device=device).float()
-        arguments["magnitude_coils"] = torch.as_tensor(batchdata["magnitude_coils"]).to(device=device).reshape(-1)
+        if self.magnitude:
+            arguments["magnitude_std"] = torch.as_tensor(batchdata["std"]).to(device=device).float()
+            arguments["magnitude_coils"] = torch.as_tensor(batchdata["magnitude_coils"]).to(device=device).reshape(-1)
         return image, label, args, arguments
 
 
@@ -372,7 +397,13 @@ def fit_scans(
         torch.manual_seed(options.seed)
         np.random.seed(options.seed)
     crop = RandSpatialCropd(keys=["image", "noise_std", "std"], roi_size=(patch, patch), random_size=False)
-    mask = BlindSpotMaskd(keys="image", label_key="label", stride=options.mask_stride)
+    radius = options.mask_radius if options.mask_radius is not None else mask_radius_for([float(s.correlation.max()) for s in scans])
+    stride = max(int(options.mask_stride), 2 * int(radius) + 2)
+    if radius and not done:
+        say(f"the noise is correlated across pixels (widths up to {max(float(s.correlation.max()) for s in scans):.1f} px): each scored "
+            f"pixel hidden in a block of {2 * radius + 1} pixels; a self-supervised fit can learn such noise as signal, so "
+            f"compare the fitted bundle with the shipped one on your scans")
+    mask = BlindSpotMaskd(keys="image", label_key="label", stride=stride, radius=int(radius))
     seed = options.seed + done
     crop.set_random_state(seed)
     mask.set_random_state(seed + 1)
@@ -386,7 +417,7 @@ def fit_scans(
     optimizer = torch.optim.Adam(network.parameters(), lr=options.learning_rate)
     params = {
         "epochs": options.epochs, "epoch_length": options.epoch_length, "patch_size": patch, "batch_size": options.batch_size,
-        "learning_rate": options.learning_rate, "mask_stride": options.mask_stride, "device": str(device), "scans": len(names),
+        "learning_rate": options.learning_rate, "mask_stride": stride, "mask_radius": int(radius), "target": options.target, "device": str(device), "scans": len(names),
         "slices": len(dataset), "source_bundle": source.name,
     }
     handlers: list[Any] = [ResumeHandler(str(ckpt_dir), network, optimizer, map_location=device)]
@@ -400,7 +431,7 @@ def fit_scans(
         handlers.append(MLflowRunExtras(params))
     trainer = SupervisedTrainer(
         device=device, max_epochs=options.epochs, train_data_loader=loader, epoch_length=options.epoch_length,
-        network=trainer_net, optimizer=optimizer, loss_function=MaskedLoss("mse"), prepare_batch=FitBatch(),
+        network=trainer_net, optimizer=optimizer, loss_function=MaskedLoss("mse"), prepare_batch=FitBatch(magnitude=options.target == "magnitude_mean"),
         amp=device.type == "cuda", train_handlers=handlers,
     )
     if options.progress:
@@ -408,7 +439,7 @@ def fit_scans(
 
         ProgressBar(persist=False, desc="fit").attach(trainer, output_transform=lambda out: {"loss": _loss(out)})
     invocation = {"command": command, "from_epoch": done, "to_epoch": done, "wall_time_s": 0.0, "device": str(device),
-                  **{k: params[k] for k in ("epoch_length", "patch_size", "batch_size", "learning_rate", "mask_stride")}}
+                  **{k: params[k] for k in ("epoch_length", "patch_size", "batch_size", "learning_rate", "mask_stride", "mask_radius", "target")}}
     record["invocations"].append(invocation)
     losses: list[float] = []
     from ignite.engine import Events

@@ -54,7 +54,7 @@ from monai_nad.transforms.intensity import (
     ToGreyscaleD,
     ToGreyscaleDict,
 )
-from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
+from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean, ring_mean
 from monai_nad.transforms.patches import (
     RandTissueBlockd,
     RandTissueBlockD,
@@ -132,6 +132,7 @@ __all__ = [
     "BlindSpotMaskD",
     "BlindSpotMaskDict",
     "neighbour_mean",
+    "ring_mean",
     "NOISE_MODELS",
     "NOISE_STD_MODELS",
     "make_noise_transform",
