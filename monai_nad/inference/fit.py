@@ -393,9 +393,8 @@ def fit_scans(
         return {**record, "resumed_from_epoch": done}
 
     patch = _patch_size(scans, options.patch_size)
-    if last is None:
-        torch.manual_seed(options.seed)
-        np.random.seed(options.seed)
+    torch.manual_seed(options.seed + done)  # a resumed fit draws its patches as reproducibly as a fresh one
+    np.random.seed(options.seed + done)
     crop = RandSpatialCropd(keys=["image", "noise_std", "std"], roi_size=(patch, patch), random_size=False)
     radius = options.mask_radius if options.mask_radius is not None else mask_radius_for([float(s.correlation.max()) for s in scans])
     stride = max(int(options.mask_stride), 2 * int(radius) + 2)
