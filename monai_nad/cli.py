@@ -1,4 +1,5 @@
-"""Command line: ``monai-nad denoise`` for user scans, ``monai-nad bids`` for BIDS datasets, ``monai-nad demo`` for the embedded sample.
+"""Command line: ``monai-nad denoise`` for user scans, ``monai-nad bids`` for BIDS datasets, ``monai-nad demo`` for the embedded sample,
+``monai-nad fit`` to fit the model to a user's own noisy scans (self-supervised) as a bundle for ``denoise --bundle``.
 
 Both run the bundle's ``inference.json`` through MONAI's bundle workflow
 (:func:`monai_nad.inference.workflow.run_inference`), so the command line and
@@ -260,6 +261,24 @@ def _parser() -> argparse.ArgumentParser:
     bid.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
+    fit = sub.add_parser("fit", parents=[common], help="fit the 2D model to your own noisy scans (self-supervised, no clean images) "
+                                                        "and write a bundle for denoise --bundle")
+    fit.add_argument("inputs", nargs="+", help="files or folders of noisy scans (NIfTI, DICOM folders, PNG/JPEG)")
+    fit.add_argument("-o", "--output", required=True, metavar="OUT_BUNDLE",
+                     help="the bundle to write; running the same command again continues the fit from its last epoch")
+    fit.add_argument("--epochs", type=_number(int, 1, "an integer"), default=5, help="total epochs (default: 5)")
+    fit.add_argument("--epoch-length", type=_number(int, 1, "an integer"), default=100, help="iterations per epoch (default: 100)")
+    fit.add_argument("--patch-size", type=_number(int, 8, "an integer"), default=64, help="square training patches, pixels (default: 64)")
+    fit.add_argument("--batch-size", type=_number(int, 1, "an integer"), default=8, help="patches per iteration (default: 8)")
+    fit.add_argument("--learning-rate", type=_number(float, 0, "a positive number"), default=2e-5, help="Adam's learning rate (default: 2e-5)")
+    fit.add_argument("--mask-radius", type=_number(int, 0, "an integer"), default=None, metavar="R",
+                     help="hide the (2R+1)-wide block around each scored pixel (default: from the noise's estimated correlation; 0: white noise)")
+    fit.add_argument("--coils", type=_number(int, 1, "an integer"), default=None,
+                     help="receiver coils of sum-of-squares magnitude images (default: read from the air)")
+    fit.add_argument("--threads", type=_number(int, 1, "an integer"), default=None, metavar="N",
+                     help="CPU threads (default: the cores not busy with other processes)")
+    fit.add_argument("--no-mlflow", action="store_true", help="do not track the fit in OUT_BUNDLE/runs/mlruns.db")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bar (the one line per epoch stays)")
     cmp_ = sub.add_parser("compare", help="tables and figures of an experiment suite, read back from MLflow")
     cmp_.add_argument("--suite", required=True,
                       help="a suite read back from MLflow (comparison, unet_baseline, noise_sweep, ablation, self_supervised, br35h), "
@@ -337,6 +356,24 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         if args.command == "compare":
             command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)
             return importlib.import_module(RESEARCH_COMMANDS).compare(args.suite, args.store, args.output_dir, command)
+        if args.command == "fit":
+            _import_monai(False)  # the fit is tracked with MLflow
+            import torch
+
+            from monai_nad.inference.fit import FitOptions, fit_scans
+
+            torch.set_num_threads(args.threads or default_threads())
+            options = FitOptions(
+                epochs=args.epochs, epoch_length=args.epoch_length, patch_size=args.patch_size, batch_size=args.batch_size,
+                learning_rate=args.learning_rate, mask_radius=args.mask_radius, device=args.device, coils=args.coils, tracking=not args.no_mlflow,
+                progress=not args.no_progress,
+            )
+            command = "monai-nad " + " ".join(sys.argv[1:] if argv is None else argv)
+            record = fit_scans(args.inputs, args.output, options, bundle=args.bundle, overwrite=args.overwrite, command=command,
+                               echo=lambda line: print(line, flush=True))
+            print(f"fitted {record['epochs']} epoch(s) to {len(record['scans'])} scan(s) in {record['total_wall_time_s']:.0f} s: "
+                  f"bundle {args.output} (monai-nad denoise --bundle {args.output} ...)")
+            return 0
         if args.command == "bids":
             if args.analysis_level == "group":
                 print("monai-nad: nothing to do at group level (scans are denoised at participant level)")
@@ -389,6 +426,9 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
         print(f"monai-nad: error: {_root_cause(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.command == "fit":
+            print("monai-nad: interrupted (Ctrl-C); run the same command again to continue from the last completed epoch", file=sys.stderr)
+            return 130
         print("monai-nad: interrupted (Ctrl-C) before any scan was denoised", file=sys.stderr)
         return 130
 

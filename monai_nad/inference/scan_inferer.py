@@ -322,6 +322,32 @@ class ScanInferer(Inferer):
                 outputs.append(self._volume(one, axis, level, coils))
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs)  # one scan: no copy (a series may be gigabytes)
 
+    def noise_for_2d(self, scan: torch.Tensor, axis: int = -1, coils: int | None = None, name: str | None = None) -> dict[str, Any]:
+        """What the 2D model is told of one scan's noise, estimated as a blind run with ``noise_estimate="map"`` does.
+
+        For a self-supervised fit (:mod:`monai_nad.inference.fit`) that feeds the 2D model the same noise as
+        ``monai-nad denoise`` will.
+
+        Args:
+            scan: one scan ``(1, C, H, W)`` or ``(1, C, X, Y, Z)`` in the normalised intensity units.
+            axis: the slice axis of a volume (ignored for a 2D image).
+            coils: the receiver coils when known, else read from the air.
+            name: the scan's name, for the log.
+
+        Returns:
+            ``{"noise_std": map like scan (the white-equivalent level told), "coils": the coils told,
+            "correlation": widths in the slice's plane (2,), "std": the estimated per-voxel std map (the magnitude's
+            own noise), "estimated_coils": N}``.
+
+        Raises:
+            ValueError: the scan gives no usable noise statistics (too small, negative values).
+        """
+        self.last_noise = [{}]
+        self._levels, self._widths = {}, {}
+        maps, counts = self._estimate(scan, coils, None if name is None else [name])
+        told = self._told(0, "2d", axis % 3 if scan.ndim == 5 else -1, maps, counts[0])
+        return {**told, "std": maps, "estimated_coils": int(counts[0])}
+
     def _told(self, index: int, model: str, axis: int, noise_std: torch.Tensor, coils: Any) -> dict[str, Any]:
         """What ``model`` is told of scan ``index``'s estimated noise: the white-equivalent level ``f s`` and ``N / f^2``
         coils (:func:`~monai_nad.transforms.noise_map.white_equivalent_factor`), ``f`` from the correlation widths

@@ -40,6 +40,7 @@ from monai_nad.transforms.noise import (
     estimate_image_noise_std,
     estimate_noise_std,
     magnitude_bias_correction,
+    magnitude_mean,
     magnitude_mean_inversion,
     remove_magnitude_bias,
     rician_noise,
@@ -53,7 +54,7 @@ from monai_nad.transforms.intensity import (
     ToGreyscaleD,
     ToGreyscaleDict,
 )
-from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean
+from monai_nad.transforms.masking import BlindSpotMaskd, BlindSpotMaskD, BlindSpotMaskDict, neighbour_mean, ring_mean
 from monai_nad.transforms.patches import (
     RandTissueBlockd,
     RandTissueBlockD,
@@ -131,6 +132,7 @@ __all__ = [
     "BlindSpotMaskD",
     "BlindSpotMaskDict",
     "neighbour_mean",
+    "ring_mean",
     "NOISE_MODELS",
     "NOISE_STD_MODELS",
     "make_noise_transform",
@@ -187,6 +189,7 @@ __all__ = [
     "estimate_noise_std",
     "blind_noise_std",
     "magnitude_bias_correction",
+    "magnitude_mean",
     "magnitude_mean_inversion",
     "remove_magnitude_bias",
     "rician_noise",

@@ -63,6 +63,7 @@ __all__ = [
     "estimate_noise_std",
     "blind_noise_std",
     "magnitude_bias_correction",
+    "magnitude_mean",
     "magnitude_mean_inversion",
     "remove_magnitude_bias",
     "rician_noise",
@@ -596,6 +597,36 @@ def _mean_table(coils: int, points: int) -> tuple[np.ndarray, np.ndarray]:
     from 0 to 40."""
     nu = np.linspace(0.0, _MEAN_TABLE_END, points)
     return nu, _chi_mean(nu, coils)
+
+
+def magnitude_mean(signal: torch.Tensor, noise_std: float | torch.Tensor, coils: int = 1, points: int = 8001) -> torch.Tensor:
+    """``E[M]``, the mean magnitude (non-central chi with ``2 N`` degrees of freedom, Rician for ``N = 1``) of the signal
+    ``A``: the forward map that :func:`magnitude_mean_inversion` inverts, differentiable in ``A``.
+
+    A self-supervised loss on noisy magnitude images (Noise2Self) is minimised by ``E[M]``; a network that estimates
+    ``A`` is trained through this map. Read off the same table as the inversion (linear interpolation in ``A / s``);
+    above it, ``E[M] = sqrt(A^2 + (2 N - 1) s^2)``.
+
+    Args:
+        signal: ``A`` (negative values are taken as 0), a floating-point tensor of any shape.
+        noise_std: the std ``s`` of each real and imaginary channel: a number or a tensor broadcastable to ``signal``;
+            where it is 0, ``signal`` is returned unchanged.
+        coils: receiver coils ``N`` (1: Rician). Defaults to 1.
+        points: the table's length. Defaults to 8001.
+
+    Returns:
+        ``E[M]``, of ``signal``'s shape (broadcast with ``noise_std``) and dtype.
+    """
+    _, mu_table = _mean_table(int(coils), int(points))
+    mu = torch.as_tensor(mu_table, dtype=signal.dtype, device=signal.device)
+    s = torch.as_tensor(noise_std, dtype=signal.dtype, device=signal.device)
+    positive = s > 0
+    r = signal.clamp(min=0.0) / torch.where(positive, s, torch.ones_like(s))
+    t = r.clamp(max=_MEAN_TABLE_END) * ((int(points) - 1) / _MEAN_TABLE_END)
+    lo = t.detach().floor().clamp(max=int(points) - 2).long()
+    inside = mu[lo] + (t - lo.to(t.dtype)) * (mu[lo + 1] - mu[lo])
+    above = torch.sqrt(r * r + float(2 * int(coils) - 1))
+    return torch.where(positive, torch.where(r > _MEAN_TABLE_END, above, inside) * s, signal)
 
 
 def magnitude_mean_inversion(mean: torch.Tensor, noise_std: float | torch.Tensor, coils: int = 1, points: int = 8001) -> torch.Tensor:

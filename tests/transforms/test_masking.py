@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from monai_nad.losses import MaskedLoss
-from monai_nad.transforms import BlindSpotMaskd, neighbour_mean
+from monai_nad.transforms import BlindSpotMaskd, neighbour_mean, ring_mean
 
 
 def test_mask_grid_label_and_replacement():
@@ -88,3 +88,30 @@ def test_noise2self_training_denoises_without_clean_images():
         optimizer.step()
     with torch.no_grad():
         assert (net(noisy) - clean).square().mean() < 0.5 * (noisy - clean).square().mean()
+
+
+def test_ring_mean_is_the_neighbour_mean_at_radius_zero():
+    x = torch.rand(2, 9, 11)
+    assert torch.allclose(ring_mean(x, 0), neighbour_mean(x), atol=1e-6)
+    x3 = torch.rand(1, 7, 8, 9)
+    assert torch.allclose(ring_mean(x3, 0), neighbour_mean(x3), atol=1e-6)
+
+
+def test_blind_blocks_hide_the_block_around_each_scored_pixel():
+    """radius r: the (2r+1)-wide block around each scored pixel holds its ring's mean; the ring is left as it was."""
+    x = torch.rand(1, 30, 30)
+    t = BlindSpotMaskd(stride=8, radius=2)
+    t.set_random_state(0)
+    d = t({"image": x})
+    hidden, mask = d["image"], d["label"][1:]
+    assert torch.equal(d["label"][:1], x)
+    ring = ring_mean(x, 2)
+    checked = 0
+    for cy, cx in (mask[0] > 0).nonzero().tolist():
+        if 3 <= cy < 27 and 3 <= cx < 27:
+            assert torch.allclose(hidden[0, cy - 2 : cy + 3, cx - 2 : cx + 3], ring[0, cy, cx].expand(5, 5))
+            assert torch.equal(hidden[0, cy - 3, cx - 3 : cx + 4], x[0, cy - 3, cx - 3 : cx + 4])
+            checked += 1
+    assert checked >= 4
+    with pytest.raises(ValueError, match="radius"):
+        BlindSpotMaskd(stride=5, radius=2)  # blocks would touch
