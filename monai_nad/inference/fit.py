@@ -39,7 +39,7 @@ from torch import nn
 from monai_nad import __version__
 from monai_nad.bundle import bundle_network, default_bundle
 from monai_nad.data.scans import ScanSource, find_scans, load_image, normalisation_params, spacing_from_affine
-from monai_nad.engines import MLflowRunExtras, NoiseLevelBatch, ResumeHandler, latest_checkpoint
+from monai_nad.engines import MLflowRunExtras, NoiseStdBatch, ResumeHandler, latest_checkpoint
 from monai_nad.engines.training_record import hardware_info
 from monai_nad.inference.scan_inferer import ScanInferer, choose_mode
 from monai_nad.losses import MaskedLoss
@@ -240,8 +240,8 @@ class MagnitudeMeanOutput(nn.Module):
         return out
 
 
-class FitBatch(NoiseLevelBatch):
-    """:class:`~monai_nad.engines.NoiseLevelBatch` that also hands :class:`MagnitudeMeanOutput` the magnitude's own
+class FitBatch(NoiseStdBatch):
+    """:class:`~monai_nad.engines.NoiseStdBatch` that also hands :class:`MagnitudeMeanOutput` the magnitude's own
     noise (``"std"``, ``"magnitude_coils"``; ``magnitude=False``: not, so that it returns the estimate itself)."""
 
     def __init__(self, magnitude: bool = True, **kwargs: Any) -> None:
