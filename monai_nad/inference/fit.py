@@ -42,6 +42,7 @@ from monai_nad.data.scans import ScanSource, find_scans, load_image, normalisati
 from monai_nad.engines import MLflowRunExtras, NoiseStdBatch, ResumeHandler, latest_checkpoint
 from monai_nad.engines.training_record import hardware_info
 from monai_nad.inference.scan_inferer import ScanInferer, choose_mode
+from monai_nad.inference.workflow import checked_device
 from monai_nad.losses import MaskedLoss
 from monai_nad.transforms import BlindSpotMaskd, magnitude_mean
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, blind_noise_std, estimate_noise_std
@@ -274,15 +275,9 @@ def _items(scans: Sequence[ScanSlices]) -> list[dict[Hashable, Any]]:
 
 
 def _device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        parsed = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"invalid --device {device!r}: {err}") from err
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} was requested but CUDA is not available on this machine.")
-    return parsed
+    """``device`` checked as ``monai-nad denoise`` checks it; ``"auto"``: CUDA where present, else the CPU."""
+    checked = checked_device(device)
+    return torch.device(checked) if checked is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _check_output(output: Path, names: list[str], overwrite: bool) -> dict | None:

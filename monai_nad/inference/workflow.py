@@ -38,7 +38,7 @@ def _silenced(name: str) -> Iterator[None]:
         log.setLevel(level)
 
 
-def _checked_device(device: str) -> str | None:
+def checked_device(device: str) -> str | None:
     """``device`` checked against this machine, or None for ``"auto"`` (the bundle's own choice)."""
     if device == "auto":
         return None
@@ -210,9 +210,9 @@ def inference_workflow(
         values["self_ensemble"] = int(self_ensemble)
         if "@volume_self_ensemble" in config.read_text():  # the volume model too
             values["volume_self_ensemble"] = int(self_ensemble)
-    checked_device = _checked_device(device)
-    if checked_device is not None:
-        values["device"] = checked_device
+    checked = checked_device(device)
+    if checked is not None:
+        values["device"] = checked
     if post_correction is not None:
         values["post_correction"] = str(post_correction)
     if planned is not None:
