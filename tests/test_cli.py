@@ -15,7 +15,7 @@ from PIL import Image
 
 from monai_nad.bundle import default_bundle
 from monai_nad.cli import main
-from monai_nad.networks import NeuralPDE
+from monai_nad.networks import NeuralPDE, ResidualDenoiser
 
 BUNDLE = default_bundle()
 
@@ -141,9 +141,10 @@ def test_known_and_blind_noise_levels_both_denoise(tiny_bundle, tmp_path, capsys
 
 def test_a_noise_level_for_a_network_that_takes_none_is_an_error(tiny_bundle, tmp_path, capsys):
     config = json.loads((tiny_bundle / "configs" / "common.json").read_text())
-    config["network_def"] = {"_target_": "monai_nad.networks.NeuralPDE", "spatial_dims": 2, "steps": 2, "guidance": False}
+    conv = {"_target_": "torch.nn.Conv2d", "in_channels": 1, "out_channels": 1, "kernel_size": 3, "padding": 1}
+    config["network_def"] = {"_target_": "monai_nad.networks.ResidualDenoiser", "network": conv}
     (tiny_bundle / "configs" / "common.json").write_text(json.dumps(config))
-    torch.save(NeuralPDE(2, steps=2, guidance=False).state_dict(), tiny_bundle / "models" / "model.pt")
+    torch.save(ResidualDenoiser(torch.nn.Conv2d(1, 1, 3, padding=1)).state_dict(), tiny_bundle / "models" / "model.pt")
     inputs = _inputs(tmp_path / "in")
     status = main(["denoise", str(inputs / "t2.nii.gz"), "-o", str(tmp_path / "o"), "--bundle", str(tiny_bundle), "--noise-std", "3"])
     err = capsys.readouterr().err

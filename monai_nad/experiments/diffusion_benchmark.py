@@ -178,7 +178,7 @@ def diffusion_test_cell(coils: int, snr: float, limit: int | None = None) -> Tes
         ``(1, 98, 116, Z, 66)`` float32; ``score`` is :func:`score_series` with the split's masks.
     """
     if coils not in DWI_COILS or snr not in DWI_SNRS:
-        raise ValueError(f"benchmark 1e has coils in {DWI_COILS} and SNR in {DWI_SNRS}, got {coils!r} and {snr!r}.")
+        raise ValueError(f"no diffusion phantom cell has coils={coils!r} and snr={snr!r}: coils must be one of {DWI_COILS}, snr one of {DWI_SNRS}.")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit!r}.")
 

@@ -34,6 +34,7 @@ from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.evaluation import benchmark_cells, denoise_slices, mni_test_cell
 from monai_nad.experiments.methods import counted_flops
+from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import DiffusivityPDE
 
 __all__ = ["VARIANTS", "NOISES", "FOE_SIZES", "diffusivity_kwargs", "run_name", "member_command", "build", "load_runs", "family_results"]
@@ -262,7 +263,8 @@ def figure_maps(loaded: dict, noisy: np.ndarray, clean: np.ndarray, noise: str, 
     x = torch.from_numpy(noisy)[None, None]
     for i, variant in enumerate(variants, start=1):
         with torch.inference_mode():
-            y, g = loaded[(variant, noise)][0].forward_with_diffusivity(x)
+            net = loaded[(variant, noise)][0]
+            y, g = net.forward_with_diffusivity(x, **noise_std_arguments(net, x))
         axes[0, i].imshow(y[0, 0].clamp(0, 1).numpy().T, cmap="gray", vmin=0, vmax=1, origin="lower")
         axes[0, i].set_title(LABELS[variant], fontsize=8)
         last = g[0, -1, 0].numpy()

@@ -127,7 +127,7 @@ def _check_cell(volume: str, shift: str | None, condition: str, level: float) ->
     if volume not in SCANNER_VOLUMES:
         raise ValueError(f"unknown volume {volume!r}; choose one of {SCANNER_VOLUMES}.")
     if shift not in SCANNER_SHIFTS:
-        raise ValueError(f"unknown contrast {shift!r}; section 1d has {SCANNER_SHIFTS}.")
+        raise ValueError(f"unknown contrast {shift!r}; the scanner-noise cells have the contrasts {SCANNER_SHIFTS}.")
     if condition not in SCANNER_CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {SCANNER_CONDITIONS}.")
     if not (isinstance(level, (int, float)) and math.isfinite(level) and level > 0):

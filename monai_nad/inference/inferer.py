@@ -11,7 +11,7 @@ from monai.inferers import Inferer
 
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, blind_noise_std, estimate_noise_std
 
-__all__ = ["SliceWiseInferer", "noise_std_arguments", "takes_noise_std"]
+__all__ = ["SliceWiseInferer", "noise_std_arguments", "noise_std_method", "takes_noise_std"]
 
 
 class SliceWiseInferer(Inferer):
@@ -83,7 +83,9 @@ class SliceWiseInferer(Inferer):
                 ``(B,)`` or per image and channel ``(B, C)``, a number, or a per-voxel map of the inputs' shape
                 (sliced with them). Without it the level is estimated blindly: a 2D image by itself
                 (:func:`~monai_nad.transforms.noise.blind_noise_std`), a volume once from all its voxels
-                (:func:`~monai_nad.transforms.noise.estimate_noise_std`; shared by its slices).
+                (:func:`~monai_nad.transforms.noise.estimate_noise_std`; shared by its slices); a network whose
+                :func:`noise_std_method` is ``"second_difference"`` (the v0.2 family) is told that estimate of each
+                image and slice, as it was trained.
             coils: receiver coils of a sum-of-squares magnitude (non-central chi noise), for such networks.
             correlation: the noise's correlation widths along the two axes of each slice, ``(2,)`` for all images or
                 ``(B, 2)``, for a network that takes them (``network(x, ..., correlation=...)``, e.g. a
@@ -98,9 +100,11 @@ class SliceWiseInferer(Inferer):
         conditioned = takes_noise_std(network)
         if noise_std is not None and not conditioned:
             raise _takes_no_level(network)
+        method = noise_std_method(network)
         extra: dict[str, Any] = {}
-        if conditioned and coils is not None:
-            extra["coils"] = float(torch.as_tensor(coils).flatten()[0])
+        n_coils = 1 if coils is None else float(torch.as_tensor(coils).flatten()[0])
+        if conditioned and coils is not None and takes_argument(network, "coils"):
+            extra["coils"] = n_coils
         widths = None
         if correlation is not None and takes_argument(network, "correlation"):
             widths = torch.as_tensor(correlation, dtype=torch.float64)
@@ -111,7 +115,7 @@ class SliceWiseInferer(Inferer):
         if inputs.ndim == 4:
             if conditioned:  # the level is decided here, once per image, never by the network
                 if noise_std is None:
-                    noise_std = blind_noise_std(inputs, coils=extra.get("coils", 1))
+                    noise_std = blind_noise_std(inputs, coils=n_coils, method=method)
                 extra["noise_std"] = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             out = self._apply(network, inputs, conductances, **extra)
             self.last_conductance = conductances[0] if conductances else None
@@ -120,9 +124,10 @@ class SliceWiseInferer(Inferer):
             raise ValueError(f"expected a (B, C, H, W) or (B, C, X, Y, Z) batch, got shape {tuple(inputs.shape)}.")
         b, c = inputs.shape[:2]
         sigma = None
-        if conditioned:
+        per_slice = conditioned and noise_std is None and method == "second_difference"  # as the v0.2 family was trained
+        if conditioned and not per_slice:
             if noise_std is None:
-                noise_std = estimate_noise_std(inputs, coils=extra.get("coils", 1), max_voxels=VOLUME_ESTIMATE_VOXELS)
+                noise_std = estimate_noise_std(inputs, coils=n_coils, max_voxels=VOLUME_ESTIMATE_VOXELS)
             sigma = torch.as_tensor(noise_std, dtype=inputs.dtype, device=inputs.device)
             if sigma.shape != inputs.shape:  # one level per volume (a map like the inputs is sliced with them)
                 sigma = torch.broadcast_to(sigma.reshape(-1, 1) if sigma.ndim <= 1 else sigma, (b, c))
@@ -147,6 +152,8 @@ class SliceWiseInferer(Inferer):
         for i in starts:
             if slice_sigma is not None:
                 extra["noise_std"] = slice_sigma[i : i + self.batch_size]
+            elif per_slice:
+                extra["noise_std"] = blind_noise_std(slices[i : i + self.batch_size], method=method)
             if slice_widths is not None:
                 extra["correlation"] = slice_widths[i : i + self.batch_size]
             chunks.append(self._apply(network, slices[i : i + self.batch_size], conductances, **extra))
@@ -167,6 +174,17 @@ def network_in_channels(network: Callable[..., torch.Tensor]) -> int | None:
         if isinstance(channels, int):
             return channels
     return None
+
+
+def noise_std_method(network: Callable[..., torch.Tensor]) -> str:
+    """The blind estimate ``network`` is told when its noise level is not known: the method of
+    :func:`~monai_nad.transforms.noise.blind_noise_std` it names in ``noise_std_method`` (that of the v0.2 Neural PDE
+    and its family, trained with it: ``"second_difference"``), ``"auto"`` for the others."""
+    for candidate in (network, getattr(network, "module", None)):
+        method = getattr(candidate, "noise_std_method", None)
+        if isinstance(method, str):
+            return method
+    return "auto"
 
 
 def takes_noise_std(network: Callable[..., torch.Tensor]) -> bool:
@@ -190,7 +208,7 @@ def noise_std_arguments(
 
     A network that takes a level (:func:`takes_noise_std`) gets ``{"noise_std": ...}``: the given ``noise_std``, or
     without one the blind estimate of each image (:func:`~monai_nad.transforms.noise.blind_noise_std` for ``coils``
-    receiver coils); a network that takes none gets ``{}``.
+    receiver coils, by the network's :func:`noise_std_method`); a network that takes none gets ``{}``.
 
     Raises:
         ValueError: a ``noise_std`` given for a network that takes none.
@@ -203,7 +221,7 @@ def noise_std_arguments(
         if noise_std is not None:
             raise _takes_no_level(network)
         return {}
-    return {"noise_std": blind_noise_std(x, coils=coils) if noise_std is None else noise_std}
+    return {"noise_std": blind_noise_std(x, coils=coils, method=noise_std_method(network)) if noise_std is None else noise_std}
 
 
 def _takes_no_level(network: Callable[..., torch.Tensor]) -> ValueError:

@@ -11,7 +11,7 @@ import torch
 from monai.inferers import Inferer, sliding_window_inference
 
 from monai_nad.engines.noise_batch import NoiseStdBatch
-from monai_nad.inference.inferer import SliceWiseInferer, takes_argument, takes_noise_std
+from monai_nad.inference.inferer import SliceWiseInferer, noise_std_method, takes_argument, takes_noise_std
 from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
@@ -269,7 +269,9 @@ class ScanInferer(Inferer):
         self.last_series_noise_maps = {}
         self._levels: dict[int, torch.Tensor] = {}  # per scan, one estimated level per volume (for the volume model)
         self._widths = {}
-        if noise_std is None and self.noise_estimate == "map" and takes_noise_std(network):
+        # a network trained with its own blind estimate (the v0.2 family, noise_std_method) is told that one by the
+        # slice inferer, image by image, never the map
+        if noise_std is None and self.noise_estimate == "map" and takes_noise_std(network) and noise_std_method(network) == "auto":
             try:
                 noise_std, coils = self._estimate(inputs, coils, names, diffusion)
             except ValueError as err:  # too small, or no usable statistics: one white level, as noise_estimate="level"
@@ -304,7 +306,7 @@ class ScanInferer(Inferer):
             self.last_choices.append((model, axis, reason))
             level = None if noise_std is None else _one_scan(noise_std, i, inputs.shape[0])
             if diffusion is not None and i < len(diffusion) and diffusion[i] and one.shape[1] > 1 and not self.return_conductance \
-                    and takes_noise_std(network if model == "2d" else self.volume_network):
+                    and takes_noise_std(network if model == "2d" else self.volume_network) and noise_std_method(network) == "auto":
                 self.last_choices[-1] = (f"series+{model}", axis, reason)  # a diffusion series, denoised as a series
                 outputs.append(self._series(one, network, model, axis, level, coils, names[i] if names is not None and i < len(names) else f"scan {i}", i))
             elif model == "2d":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 import torch
 import torch.nn as nn
@@ -16,9 +16,9 @@ from monai_nad.networks.diffusivity import (
     PeronaMalikDiffusivity,
     UNetDiffusivity,
 )
-from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, level_in_scale
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
-from monai_nad.transforms.noise import remove_magnitude_bias, second_difference_noise_std
+from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["DIFFUSIVITIES", "make_diffusivity", "DiffusivityPDE"]
 
@@ -80,7 +80,8 @@ class DiffusivityPDE(UnrolledDenoiser):
         scale_invariant: divide each image by its robust intensity scale first and multiply back at the end
             (see :class:`~monai_nad.networks.NeuralPDE`). Defaults to True.
         scale_quantile: the quantile used as the intensity scale. Defaults to 0.99.
-        bias_correction: blind learned Rician bias correction after the last step. Defaults to False.
+        bias_correction: learned Rician bias correction after the last step, with the noise level the network is
+            told (``forward(x, noise_std)``, see :class:`~monai_nad.networks.NeuralPDE`). Defaults to False.
 
     Raises:
         ValueError: unsupported sizes, unknown diffusivity name, or a diffusivity of other dimensions/channels.
@@ -143,9 +144,10 @@ class DiffusivityPDE(UnrolledDenoiser):
             x = x.narrow(2 + axis, self.padding, x.shape[2 + axis] - 2 * self.padding)
         return x
 
-    def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _run(self, x: torch.Tensor, noise_std: Optional[torch.Tensor], keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         scale = self.intensity_scale(x)
+        sigma = level_in_scale(noise_std, x, scale) if self.bias_correction_logit is not None else None
         x = x / scale
         u = self._pad(x)
         context = self.diffusivity.context(u)
@@ -157,20 +159,21 @@ class DiffusivityPDE(UnrolledDenoiser):
             if keep:
                 maps.append(self._crop(g).float())
         u = self._crop(u)
-        if self.bias_correction_logit is not None:
-            sigma = second_difference_noise_std(x)  # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
+        if self.bias_correction_logit is not None and sigma is not None:
+            # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
             strength = 2.0 * torch.sigmoid(self.bias_correction_logit)
-            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma.reshape(list(sigma.shape) + [1] * (u.ndim - 2)) ** 2, smooth=1e-6)
+            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma ** 2, smooth=1e-6)
         return u * scale, maps
 
-    def forward_with_diffusivity(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_diffusivity(self, x: torch.Tensor, noise_std: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoise a batch and return the diffusivity of every step.
 
         Args:
             x: noisy images ``(B, C, H, W[, D])``.
+            noise_std: the noise level of ``x``, as :meth:`forward`'s.
 
         Returns:
             ``(denoised, g)`` with ``g`` of shape ``(B, T, 1, H, W[, D])`` (``g >= 0``; small at edges).
         """
-        out, maps = self._run(x, True)
+        out, maps = self._run(x, noise_std, True)
         return out, torch.stack(maps, dim=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -11,8 +12,8 @@ from monai.utils import ensure_tuple_rep
 
 from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
-from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch
-from monai_nad.transforms.noise import remove_magnitude_bias, second_difference_noise_std
+from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, level_in_scale
+from monai_nad.transforms.noise import remove_magnitude_bias
 
 __all__ = ["NeuralPDE", "check_image_batch"]
 
@@ -57,8 +58,9 @@ class NeuralPDE(UnrolledDenoiser):
             (and dim tissue) are handled as the training data were. Defaults to True.
         scale_quantile: the quantile used as the intensity scale. Defaults to 0.99.
         bias_correction: after the last diffusion step, remove the Rician (magnitude) noise bias with
-            ``sqrt(max(u^2 - 2 b sigma^2, 0))``, ``sigma`` estimated blindly from each input image
-            (:func:`~monai_nad.transforms.noise.second_difference_noise_std`) and ``b`` learned in ``(0, 2)``.
+            ``sqrt(max(u^2 - 2 b sigma^2, 0))``, ``sigma`` the noise level the network is told (``noise_std``; blind,
+            :func:`~monai_nad.transforms.noise.second_difference_noise_std`, in training and inference) and ``b``
+            learned in ``(0, 2)``.
             A pointwise, monotone map that only lowers values towards 0, so the result stays within
             ``[0, max(u_0)]`` for non-negative input, whatever the contrast. Defaults to False.
         clamp_to_input_range: clamp the refined output of each image and channel to ``[min(0, min x), max x]``
@@ -75,6 +77,7 @@ class NeuralPDE(UnrolledDenoiser):
         noisy = torch.rand(4, 1, 128, 128)
         denoised = net(noisy)                                   # (4, 1, 128, 128)
         denoised, c = net.forward_with_conductance(noisy)       # c: (4, 16, 4, 128, 128) = (B, T, E, H, W)
+        # built with bias_correction=True it is told the level: net(noisy, second_difference_noise_std(noisy))
     """
 
     def __init__(
@@ -165,10 +168,11 @@ class NeuralPDE(UnrolledDenoiser):
         """The per-step sizes ``dt_k``, shape ``(T,)``, each in ``(0, 1 / sum_j w_j]``."""
         return torch.sigmoid(self.dt_logits) * self.max_dt
 
-    def _run(self, x: torch.Tensor, keep_conductance: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _run(self, x: torch.Tensor, noise_std: Optional[torch.Tensor], keep_conductance: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not torch.jit.is_scripting() and not torch.jit.is_tracing():
             check_image_batch(x, self.spatial_dims, self.in_channels, self.min_spatial_size)
         scale = self.intensity_scale(x)
+        sigma = level_in_scale(noise_std, x, scale) if self.bias_correction_logit is not None else x[:, :0]
         x = x / scale
         guide = self.guidance_net(x) if self.use_guidance else x[:, :0]
         fractions = torch.sigmoid(self.dt_logits)
@@ -182,9 +186,9 @@ class NeuralPDE(UnrolledDenoiser):
             if keep_conductance:
                 maps.append(conductance.float())
         if self.bias_correction_logit is not None:
-            sigma = second_difference_noise_std(x)  # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
+            # sqrt(max(u^2 - 2 b sigma^2, 0)), smoothed; b learned in (0, 2)
             strength = 2.0 * torch.sigmoid(self.bias_correction_logit)
-            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma.reshape(list(sigma.shape) + [1] * (u.ndim - 2)) ** 2, smooth=1e-6)
+            u = remove_magnitude_bias(u * u, 2.0 * strength.to(u.dtype) * sigma ** 2, smooth=1e-6)
         if self.use_refine:
             residual = self.refine_net(torch.cat([u, x, guide.to(u.dtype)], dim=1))
             u = u + residual.to(u.dtype)
@@ -198,16 +202,17 @@ class NeuralPDE(UnrolledDenoiser):
         return u * scale, maps
 
     @torch.jit.export
-    def forward_with_conductance(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_with_conductance(self, x: torch.Tensor, noise_std: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Denoise a batch and return the conductances of every step.
 
         Args:
             x: noisy images ``(B, C, H, W[, D])``.
+            noise_std: the noise level of ``x``, as :meth:`forward`'s.
 
         Returns:
             ``(denoised, conductance)`` with ``denoised`` as :meth:`forward` and ``conductance`` of shape
             ``(B, T, E, H, W[, D])``: the conductance of edge direction ``e`` (see ``stencil.offsets``)
             at step ``t``, in ``[0, 1]`` (1 = free diffusion, 0 = an edge that stops it).
         """
-        out, maps = self._run(x, True)
+        out, maps = self._run(x, noise_std, True)
         return out, torch.stack(maps, dim=1)

@@ -8,22 +8,29 @@ instead of 0. With ``a = A / sigma`` the Rician mean is
 
 (``I0e``, ``I1e``: exponentially scaled Bessel functions), increasing from ``sqrt(pi / 2)`` at ``a = 0`` towards
 ``sqrt(a^2 + 1)``. :func:`rician_mean_inversion` inverts it per pixel (0 below the floor;
-:func:`~monai_nad.transforms.magnitude_mean_inversion` for one coil), with ``sigma`` estimated blindly from the noisy
-input, so no clean image and no tuned strength are needed.
+:func:`~monai_nad.transforms.magnitude_mean_inversion` for one coil), with the ``sigma`` it is told: the blind estimate
+of the noisy input (:func:`~monai_nad.transforms.second_difference_noise_std`, which the inferers pass), so no clean
+image and no tuned strength are needed.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
 import torch.nn as nn
 
-from monai_nad.transforms.noise import magnitude_mean_inversion, second_difference_noise_std
+from monai_nad.transforms.noise import magnitude_mean_inversion
 
 __all__ = ["POST_CORRECTIONS", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
 
 POST_CORRECTIONS = (None, "rician_mean")
+#: what :class:`RicianMeanInversion` says when called without a noise level
+MISSING_LEVEL = (
+    "the Rician mean inversion needs the noise level noise_std (B, C) of its input; when it is not known, pass the "
+    "blind estimate: noise_std = monai_nad.transforms.second_difference_noise_std(x) (what the inferers do)."
+)
 _TABLE_POINTS = 4001  # the Rician mean tabulated at A / sigma = 0, 0.01, ..., 40 (the published rows used this table)
 
 
@@ -49,7 +56,7 @@ def rician_mean_inversion(m: torch.Tensor, noise_std: torch.Tensor) -> torch.Ten
 
 
 class RicianMeanInversion(nn.Module):
-    """Apply :func:`rician_mean_inversion` to a network's output, with sigma estimated from the network's input.
+    """Apply :func:`rician_mean_inversion` to a network's output, with the noise level of the network's input.
 
     Args:
         network: a denoiser trained to estimate ``E[y]`` (e.g. self-supervised on magnitude images).
@@ -57,12 +64,38 @@ class RicianMeanInversion(nn.Module):
     The wrapper has no parameters of its own; load weights into ``network`` before wrapping.
     """
 
+    #: the blind estimate of the level the inversion was validated with (a method of
+    #: :func:`~monai_nad.transforms.estimate_noise_std`): the inferers pass it when the level is not known
+    noise_std_method = "second_difference"
+
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return rician_mean_inversion(self.network(x), second_difference_noise_std(x))
+    def forward(self, x: torch.Tensor, noise_std: torch.Tensor | None = None) -> torch.Tensor:
+        """Denoise ``x`` with the network and invert the Rician mean of its output.
+
+        Args:
+            x: noisy magnitude images ``(B, C, H, W[, D])``.
+            noise_std: their noise levels ``(B, C)``, required; when not known, the blind estimate
+                ``monai_nad.transforms.second_difference_noise_std(x)`` (:attr:`noise_std_method`, what the inferers
+                pass). A network that takes a level is told it too.
+
+        Raises:
+            ValueError: no ``noise_std``.
+        """
+        if noise_std is None:
+            raise ValueError(MISSING_LEVEL)
+        sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
+        inner = self.network(x, sigma) if _takes_noise_std(self.network) else self.network(x)
+        return rician_mean_inversion(inner, sigma)
+
+
+def _takes_noise_std(network: nn.Module) -> bool:
+    try:
+        return "noise_std" in inspect.signature(getattr(network, "forward", network)).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def with_post_correction(network: nn.Module, correction: str | None) -> nn.Module:

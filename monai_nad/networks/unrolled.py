@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
 
-__all__ = ["UnrolledDenoiser", "check_image_batch", "robust_intensity_scale"]
+__all__ = ["MISSING_UNROLLED_NOISE_STD", "UnrolledDenoiser", "check_image_batch", "level_in_scale", "robust_intensity_scale"]
+
+def _missing_level() -> str:  # a function, not a global: TorchScript compiles it
+    return (
+        "this network (built with bias_correction) needs the noise level noise_std (a number, one value per image (B,) "
+        "or (B, C), or a map like the image); when it is not known, pass the estimate it was trained with: noise_std = "
+        "monai_nad.transforms.second_difference_noise_std(x) (what the inferers do)."
+    )
+
+
+#: what an unrolled network built with ``bias_correction`` says when called without a noise level
+MISSING_UNROLLED_NOISE_STD = _missing_level()
 
 
 def robust_intensity_scale(x: torch.Tensor, quantile: float = 0.99) -> torch.Tensor:
@@ -66,8 +78,36 @@ def check_image_batch(x: torch.Tensor, spatial_dims: int, in_channels: int, min_
         raise ValueError(f"{name} contains {bad} non-finite (NaN or Inf) values; shape {tuple(x.shape)}.")
 
 
+def level_in_scale(noise_std: Optional[torch.Tensor], x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The noise level of the images ``x`` divided by their intensity ``scale``, shaped to broadcast against ``x``.
+
+    Args:
+        noise_std: the level in ``x``'s units: a 0-d tensor, one value per image ``(B,)``, per image and channel
+            ``(B, C)``, or a map like ``x``.
+        x: images ``(B, C, H, W[, D])``.
+        scale: per-image intensity scales ``(B, 1, 1, 1[, 1])``.
+
+    Raises:
+        ValueError: no level (None): :data:`MISSING_UNROLLED_NOISE_STD`.
+    """
+    if noise_std is None:
+        raise ValueError(_missing_level())
+    if not isinstance(noise_std, torch.Tensor):  # a number (eager mode)
+        noise_std = torch.as_tensor(noise_std)
+    sigma = noise_std.to(dtype=x.dtype, device=x.device)
+    if sigma.dim() == 1:
+        sigma = sigma.reshape([-1, 1])
+    if sigma.dim() <= 2:
+        sigma = sigma.reshape(list(sigma.shape) + [1] * (x.dim() - sigma.dim()))
+    return sigma / scale
+
+
 class UnrolledDenoiser(nn.Module):
-    """Base class of the unrolled diffusion networks: subclasses implement ``_run(x, keep_maps)``.
+    """Base class of the unrolled diffusion networks: subclasses implement ``_run(x, noise_std, keep_maps)``.
+
+    The networks never estimate the noise level: one that uses it (``bias_correction``) is told it, in the input's
+    units (:func:`level_in_scale`). :attr:`noise_std_method` names the blind estimate they were trained with, which
+    the callers pass when the level is not known (:func:`~monai_nad.transforms.blind_noise_std` with that ``method``).
 
     Args:
         scale_invariant: divide each image by :func:`robust_intensity_scale` before denoising and multiply the
@@ -77,6 +117,11 @@ class UnrolledDenoiser(nn.Module):
     Raises:
         ValueError: ``scale_quantile`` outside ``(0, 1]``.
     """
+
+    #: the blind estimate of the level these networks were trained with (a method of
+    #: :func:`~monai_nad.transforms.estimate_noise_std`): the inferers and :class:`~monai_nad.engines.NoiseStdBatch`
+    #: pass it when the level is not known
+    noise_std_method = "second_difference"
 
     def __init__(self, scale_invariant: bool = True, scale_quantile: float = 0.99) -> None:
         super().__init__()
@@ -91,20 +136,24 @@ class UnrolledDenoiser(nn.Module):
             return torch.ones([x.shape[0]] + [1] * (x.ndim - 1), dtype=x.dtype, device=x.device)
         return robust_intensity_scale(x, self.scale_quantile)
 
-    def _run(self, x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover
+    def _run(self, x: torch.Tensor, noise_std: Optional[torch.Tensor], keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:  # pragma: no cover
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, noise_std: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Denoise a batch.
 
         Args:
             x: noisy images ``(B, C, H, W[, D])``, floating point, intensities nominally in ``[0, 1]``.
+            noise_std: the noise level of ``x`` in its units (see :func:`level_in_scale`); required by a network
+                built with ``bias_correction``, unused without. When it is not known, pass the estimate the network
+                was trained with: ``monai_nad.transforms.second_difference_noise_std(x)`` (:attr:`noise_std_method`).
 
         Returns:
             denoised images of the same shape (not clipped).
 
         Raises:
             TypeError: ``x`` is not a floating-point tensor.
-            ValueError: wrong number of dimensions or channels, empty, too small or non-finite input.
+            ValueError: wrong number of dimensions or channels, empty, too small or non-finite input; no ``noise_std``
+                for a network that needs it.
         """
-        return self._run(x, False)[0]
+        return self._run(x, noise_std, False)[0]

@@ -395,7 +395,7 @@ def _second_difference_kernel(spatial_dims: int, dtype: torch.dtype, device: tor
 
 def second_difference_noise_std(x: torch.Tensor, snr_threshold: float = 5.0) -> torch.Tensor:
     """The ``(B, C)`` noise std of a batch by the ``"second_difference"`` method of :func:`estimate_noise_std`: torch on
-    ``x``'s device, no gradient, scriptable (the v0.2 Neural PDE and its family call it inside ``forward``).
+    ``x``'s device, no gradient, scriptable (the estimate the v0.2 Neural PDE and its family are told, :func:`blind_noise_std`).
 
     A second-difference filter of unit norm removes smooth anatomy and keeps white noise at its standard deviation;
     the median absolute response is a robust estimate of it (Donoho's MAD rule, applied to an Immerkaer-type
@@ -467,17 +467,20 @@ def estimate_noise_std(
     return torch.as_tensor(levels, dtype=dtype, device=x.device)
 
 
-def blind_noise_std(x: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Tensor:
+def blind_noise_std(x: torch.Tensor, coils: int | torch.Tensor = 1, method: str = "auto") -> torch.Tensor:
     """The noise level a noise-conditioned network is told when none is known: the blind estimate of each image.
 
     The noise-conditioned networks (:class:`~monai_nad.networks.NoiseConditionedPDE` and its kin) need ``noise_std``;
     the callers decide it: given, or this estimate (the inferers, :class:`~monai_nad.engines.NoiseStdBatch` for
     batches without a level, the experiments). It is :func:`estimate_noise_std` (``"auto"``, every voxel) of ``x``
-    with negative values (interpolation, round-off) read as 0.
+    with negative values (interpolation, round-off) read as 0. The v0.2 Neural PDE and its family were trained with
+    another estimate, which they name in their ``noise_std_method``: ``"second_difference"`` is
+    :func:`second_difference_noise_std` of ``x`` as it is.
 
     Args:
         x: magnitude images ``(B, C, *spatial)``: a batch of 2D images, or of volumes (one estimate per volume).
         coils: receiver coils of a sum-of-squares magnitude (1: Rician): one integer count, or one per image ``(B,)``.
+        method: one of :data:`NOISE_STD_METHODS`. Defaults to ``"auto"``.
 
     Returns:
         ``(B, C)`` noise levels on ``x``'s device, in its dtype (float32 for integer input), without gradient.
@@ -486,7 +489,9 @@ def blind_noise_std(x: torch.Tensor, coils: int | torch.Tensor = 1) -> torch.Ten
 
         denoised = net(noisy, noise_std=blind_noise_std(noisy))
     """
-    return estimate_noise_std(x.detach().clamp(min=0), coils=coils)
+    if method == "second_difference":
+        return second_difference_noise_std(x)
+    return estimate_noise_std(x.detach().clamp(min=0), coils=coils, method=method)
 
 
 def _expand_sigma(sigma: np.ndarray | torch.Tensor, ndim: int, shape: tuple[int, ...]):

@@ -6,13 +6,12 @@ zero-filling correlate it, a root-sum-of-squares (RSS) of ``N`` coils makes the 
 of freedom, and SENSE unfolding makes its level vary smoothly across the image (g-factor). :func:`estimate_noise`
 handles all three.
 
-Why :func:`~monai_nad.transforms.noise.estimate_image_noise_std` reads 0.77 to 0.80 of the true std on
-Hann-filtered noise (central 70 % of k-space), measured: neither the air mask's edge nor the filter's blur of the
-object into the air, but its window statistics. On pure filtered noise, no object at all, it reads 0.77 too: the
-correlation leaves its 11 x 11 window means of ``M^2`` about 19 independent samples instead of 121, so they follow a
-Gamma law 2.5 times wider than the one its band iteration assumes, and that band's lower half sits in the real law's
-lower tail; the same iteration with the window means' real Gamma shape reads 1.00. (Not told the coil count, it
-reads 0.27 on 8-coil RSS: the chi test rejects the air and the white-noise MAD fallback answers.)
+Why :func:`~monai_nad.transforms.noise.estimate_image_noise_std` reads low on filtered (correlated) noise: neither
+the air mask's edge nor the filter's blur of the object into the air, but its window statistics. The correlation
+leaves its window means of ``M^2`` far fewer independent samples than pixels, so they follow a wider Gamma law than
+the one its band iteration assumes, and that band's lower half sits in the real law's lower tail; the same iteration
+with the window means' real Gamma shape reads the level. (Not told the coil count, it also reads far too low on RSS
+magnitudes: the chi test rejects the air and the white-noise MAD fallback answers.)
 
 The method (``s``: the std of one real channel of the combined complex image, as everywhere in this package; ``L``:
 the local mean of ``M^2`` over the existing estimator's windows, 11 x 11 or 5 x 5 x 5, ``k`` pixels):
@@ -54,21 +53,17 @@ the white noise with the same power at low frequencies (``sqrt(P(0))`` times the
 validation, with the magnitude bias of the true level), it removes them. Measured on the scanner-noise benchmark's
 validation slabs (``python scripts/tune_white_equivalent.py``).
 
-On the scanner-noise benchmark's validation slices (``python scripts/check_noise_estimator.py --scanner``) the median
-of the map over the foreground is within 10 % of the true median std in every cell and slice (0.93 to 1.05): within
-1 % in the median for filtered, partial Fourier and 8-coil RSS (``N`` found 8; 9 on some Colin27 slices, whose small
-air happens to read so), and 2 % to 5 % low for SENSE ``R = 2``, whose g-factor peaks inside the object where the
-air cannot see it. On white Rician noise it reads like
-:func:`~monai_nad.transforms.noise.estimate_image_noise_std` (within 0.5 % in the median of every real-anatomy
-cell but Colin27 dim at 0.15, 1.03 against 1.00: dark scalp at an SNR below 1 next to the air passes for air).
+How close the map's median comes to the true std, per cell and slice of the scanner-noise benchmark (filtered,
+partial Fourier, 8-coil RSS, SENSE ``R = 2``; with the coil counts found and the correlation lengths) and on white
+Rician noise beside :func:`~monai_nad.transforms.noise.estimate_image_noise_std`, is measured, not stated here:
+``python scripts/check_noise_estimator.py --scanner`` prints it (``python scripts/check_noise_estimator.py``: the white
+Rician estimator on the real-anatomy cells), and the README cites that output.
 
-Limits, measured. The map is flat unless the lower half of the air shows a trend: a smooth change of the noise
-level across the image (1 to 1.3 in std, on a 96 or 128 pixel phantom) is not followed, and its median then reads
-10 % to 15 % low; the std maps of SENSE unfolding with few coils (4 coils, ``R = 2``: the air beside the object 1.4
-times noisier than above it) are not followed either, that air not being taken for air. A least-squares order
-choice that follows such trends (tried: leave-one-tile-out) also takes the dark scalp of Colin27 at 0.15 for one
-(1.15 to 1.23 times the truth) and a few SENSE slices too (up to 1.28). An RSS magnitude whose noise floor
-``sqrt(2 N) s`` nears the object's intensity (8 coils at 0.15) has no air to read ``N`` from: tell it ``coils``.
+Limits of the method. The map is flat unless the lower half of the air shows a trend: a smooth change of the noise
+level across the image is not followed (its median then reads low), nor are the std maps of SENSE unfolding with few
+coils, whose noisier air beside the object is not taken for air. A least-squares order choice that follows such
+trends (tried: leave-one-tile-out) also takes dark scalp next to the air for one. An RSS magnitude whose noise floor
+``sqrt(2 N) s`` nears the object's intensity has no air to read ``N`` from: tell it ``coils``.
 """
 
 from __future__ import annotations

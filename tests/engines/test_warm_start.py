@@ -7,6 +7,7 @@ import torch
 
 from monai_nad.engines import warm_start
 from monai_nad.networks import NeuralPDE
+from monai_nad.transforms.noise import second_difference_noise_std
 
 
 def _trained_small(tmp_path):
@@ -25,14 +26,15 @@ def test_enlarged_network_starts_where_the_small_one_ended(tmp_path):
     big = NeuralPDE(2, steps=3, refine=True, refine_layers=5, refine_features=24, bias_correction=True)
     warm_start(big, path)
     x = torch.rand(2, 1, 24, 20)
+    level = second_difference_noise_std(x)
     with torch.no_grad():
-        torch.testing.assert_close(big(x), small(x))
+        torch.testing.assert_close(big(x, level), small(x, level))
     # the new parts are trainable: after a step of gradient descent the output moves
     opt = torch.optim.SGD(big.parameters(), lr=0.1)
-    (big(x) - 0.5).pow(2).mean().backward()
+    (big(x, level) - 0.5).pow(2).mean().backward()
     opt.step()
     with torch.no_grad():
-        assert not torch.allclose(big(x), small(x))
+        assert not torch.allclose(big(x, level), small(x, level))
 
 
 def test_checkpoint_file_is_not_modified(tmp_path):

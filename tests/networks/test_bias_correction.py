@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monai_nad.networks import NeuralPDE
-from monai_nad.transforms.noise import estimate_noise_std, magnitude_bias_correction
+from monai_nad.transforms.noise import estimate_noise_std, magnitude_bias_correction, second_difference_noise_std
 
 
 def _phantom(spatial_dims: int, sigma: float, seed: int = 0) -> torch.Tensor:
@@ -55,7 +55,7 @@ def test_network_with_bias_correction_stays_in_range(seed, scale):
         for p in net.parameters():
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
         x = torch.rand(2, 1, 17, 13, generator=gen, dtype=torch.float64)
-        y = net(x)
+        y = net(x, second_difference_noise_std(x))
     assert (y >= 0).all()
     assert (y.amax((2, 3)) <= x.amax((2, 3)) + 1e-10).all()
 
@@ -64,7 +64,7 @@ def test_bias_correction_removes_background_bias_untrained():
     x = _phantom(2, 0.08)
     with torch.no_grad():
         plain = NeuralPDE(2, steps=8, refine=False)(x)
-        corrected = NeuralPDE(2, steps=8, refine=False, bias_correction=True)(x)
+        corrected = NeuralPDE(2, steps=8, refine=False, bias_correction=True)(x, second_difference_noise_std(x))
     background = (slice(None), slice(None), slice(None), slice(0, 40))
     assert corrected[background].mean() < 0.5 * plain[background].mean()
 
