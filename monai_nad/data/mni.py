@@ -147,7 +147,7 @@ def mni_eval_dataset(
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, H, W), "label": clean (1, H, W), "id", "z", "noise_model", ...}``,
-        with ``"noise_std"`` (the level) for the noise models whose level is a std
+        with ``"noise_std"`` (the level for the noise models whose level is a std, NaN for the others)
         (:data:`~monai_nad.transforms.NOISE_STD_MODELS`).
     """
     levels = [float(level)] if isinstance(level, (int, float)) else [float(v) for v in level]

@@ -118,7 +118,9 @@ class _NoisyPair(MapTransform):
         noisy = convert_to_dst_type(transform(clean), clean, dtype=torch.float32)[0]
         label = clean.clone() if isinstance(clean, torch.Tensor) else np.array(clean, copy=True)
         d[self.label_key] = convert_to_dst_type(label, clean, dtype=torch.float32)[0]
-        told = {"noise_model": self.noise, **({"noise_std": level} if self.noise in NOISE_STD_MODELS else {})}
+        # every item gets the same keys, so that pairs of different noise models collate into one batch; poisson's
+        # photon scale and gamma's shape are no std: NaN there
+        told = {"noise_model": self.noise, "noise_std": float(level) if self.noise in NOISE_STD_MODELS else float("nan")}
         if isinstance(noisy, MetaTensor):
             noisy.meta.update(told)
         d[self.key] = noisy
@@ -138,9 +140,10 @@ class RandNoisyPaird(_NoisyPair, RandomizableTransform):
         noise_kwargs: extra arguments of the noise model, e.g. ``{"correlation_length": 2.0}``.
         allow_missing_keys: don't raise if the key is missing.
 
-    The item also gets a ``"noise_model"`` entry and, for the models of :data:`NOISE_STD_MODELS`, a ``"noise_std"``
-    entry holding the level drawn (both kept through collation; poisson and gamma noise has no single std, so no
-    ``"noise_std"``), and a noisy :class:`~monai.data.MetaTensor` carries them in its ``meta``.
+    The item also gets a ``"noise_model"`` entry and a ``"noise_std"`` entry: the level drawn for the models of
+    :data:`NOISE_STD_MODELS`, NaN for poisson and gamma noise, which have no single std (every item has both keys, so
+    pairs of different models collate into one batch); a noisy :class:`~monai.data.MetaTensor` carries them in its
+    ``meta``.
 
     Example::
 
