@@ -57,16 +57,16 @@ def main(argv: list[str] | None = None) -> int:
         rows, command = recorded["rows"], recorded["command"]
     else:  # the networks run only when the rows are made
         methods = {
-            "ours_blind": lambda noisy, level: network_slices(net, noisy),
-            "ours_true_sigma": lambda noisy, level: network_slices(net, noisy, noise_std=level),
+            "ours_blind": lambda noisy, noise_std: network_slices(net, noisy),
+            "ours_true_sigma": lambda noisy, noise_std: network_slices(net, noisy, noise_std=noise_std),
         }
         if getattr(net, "self_ensemble", 1) > 1:  # the shipped setting averages orientations; also score one pass
             fast = copy.deepcopy(net)
             fast.self_ensemble = 1
-            methods["ours_blind_one_pass"] = lambda noisy, level: network_slices(fast, noisy)
+            methods["ours_blind_one_pass"] = lambda noisy, noise_std: network_slices(fast, noisy)
         if not args.no_v02:
             v02 = bundle_network(find_reproduction("neural_pde_v0.2"), ["train.json"])
-            methods["v0.2"] = lambda noisy, level: network_slices(v02, noisy)
+            methods["v0.2"] = lambda noisy, noise_std: network_slices(v02, noisy)
         rows = benchmark_cells(cells, methods, bm3d=not args.no_bm3d, limit=2 if args.quick else None)
         command = invocation("scripts/benchmark_real_anatomy.py", argv)
     summary = summarise_bar(rows, net)

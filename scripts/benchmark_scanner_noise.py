@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         write_record(store, record)
         panels = {}
         for cell in cells:  # the figure: the first test slice (z = 90) of the MNI as-is cells at s = 0.05
-            volume, shift, condition, level = sb._KEYS[cell.name]
-            if volume == "mni" and shift is None and level == 0.05:
+            volume, shift, condition, noise_std = sb._KEYS[cell.name]
+            if volume == "mni" and shift is None and noise_std == 0.05:
                 noisy, reference = cell.load("test")
                 panels[condition] = {"reference": reference[0], "noisy": noisy[0]}
                 panels[condition].update({m: outputs[cell.name, m] for m in (sb.BLIND, sb.ANCHOR) if (cell.name, m) in outputs})

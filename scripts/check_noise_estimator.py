@@ -53,12 +53,12 @@ def row(name: str, r: np.ndarray, bar: bool = True) -> bool:
     return ok
 
 
-def _scanner_ratio(clean: np.ndarray, z: int, condition: str, level: float):
+def _scanner_ratio(clean: np.ndarray, z: int, condition: str, noise_std: float):
     """``(estimate_noise / truth, N, correlation length, estimate_image_noise_std / truth)`` on one scanner-noise slice."""
     from monai_nad.transforms import scanner_noise_slice
     from monai_nad.transforms.noise_map import estimate_noise
 
-    sample = scanner_noise_slice(clean, z, condition, level)
+    sample = scanner_noise_slice(clean, z, condition, noise_std)
     cut = clean[: sample.noisy.shape[0]]  # sense2 drops an odd last row
     truth = float(np.median(sample.noise_std_map[cut > 0.02 * cut.max()]))
     estimate = estimate_noise(sample.noisy)
@@ -78,13 +78,13 @@ def scanner_check(volumes: dict, split: str) -> bool:
     for name, vol in volumes.items():
         for shift in (None, "inverted"):
             for condition in SCANNER_NOISE_CONDITIONS:
-                for level in (0.05, 0.10):
-                    rows = [_scanner_ratio(shift_contrast(vol[:, :, z], shift), z, condition, level) for z in zs]
+                for noise_std in (0.05, 0.10):
+                    rows = [_scanner_ratio(shift_contrast(vol[:, :, z], shift), z, condition, noise_std) for z in zs]
                     r = np.array([row[0] for row in rows])
                     coils = "/".join(str(c) for c in sorted({row[1] for row in rows}))
                     good = bool(r.min() >= 0.90 and r.max() <= 1.10)
                     ok &= good
-                    cell = f"{name} {shift or 'as is'} {condition} {level:.2f}"
+                    cell = f"{name} {shift or 'as is'} {condition} {noise_std:.2f}"
                     print(f"{cell:<40} {r.min():6.3f} {np.median(r):6.3f} {r.max():6.3f}  N={coils:<8} "
                           f"{np.median([row[2] for row in rows]):8.2f}  {np.median([row[3] for row in rows]):8.3f}  "
                           f"{'ok' if good else 'FAIL'}", flush=True)

@@ -40,9 +40,9 @@ def _cell(name: str):
     raise SystemExit(f"unknown cell {name!r}; one of: {', '.join(sb.scanner_cell_name(*k) for k in sb.scanner_cell_keys())}")
 
 
-def _score(bundle: Path, noisy: np.ndarray, reference: np.ndarray, level: float) -> float:
+def _score(bundle: Path, noisy: np.ndarray, reference: np.ndarray, noise_std: float) -> float:
     network = bundle_network(bundle, ["inference.json"], bundle / "models" / "model.pt")
-    denoised, _ = scan_method(network, None, "2d", noise_estimate="map")(noisy, level)
+    denoised, _ = scan_method(network, None, "2d", noise_estimate="map")(noisy, noise_std)
     return float(psnr(torch.from_numpy(denoised)[:, None], torch.from_numpy(reference)[:, None]).mean())
 
 
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     record = fit_scans([scans], fitted, options, overwrite=args.overwrite, command=command, echo=lambda line: print(line, flush=True))
     test_noisy, reference = cell.load("test")
     noisy_psnr = float(psnr(torch.from_numpy(test_noisy)[:, None], torch.from_numpy(reference)[:, None]).mean())
-    shipped = _score(default_bundle(), test_noisy, reference, cell.level)
-    mine = _score(fitted, test_noisy, reference, cell.level)
+    shipped = _score(default_bundle(), test_noisy, reference, cell.noise_std)
+    mine = _score(fitted, test_noisy, reference, cell.noise_std)
     iterations = record["epochs"] * args.epoch_length
     print(f"{cell.name}, test slab ({len(test_noisy)} slices), mean PSNR: noisy {noisy_psnr:.2f} dB, shipped 2D model {shipped:.2f} dB, "
           f"fitted to the noisy validation slab ({record['epochs']} epochs x {args.epoch_length} iterations = {iterations}, "

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         quality_time_figure(rows, pareto)
         out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
         return 0
-    methods = {name: (lambda noisy, level, net=net: network_slices(net, noisy)) for name, net in nets.items()}
+    methods = {name: (lambda noisy, noise_std, net=net: network_slices(net, noisy)) for name, net in nets.items()}
     tuned = {f"{name}_rc": classical_tuner(name) for name in args.classical}
     info.update({f"{name}_rc": {"kind": "classical", "training": "tuned per cell on validation", "parameters": 0} for name in args.classical})
     info["bm3d_rc"] = {"kind": "classical", "training": "true sigma, b tuned per cell on validation", "parameters": 0}

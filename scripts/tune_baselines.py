@@ -53,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
     }
     for noise in args.noise:
-        for level in args.noise_stds or DEFAULT_SETTINGS[noise]:
-            noisy, clean = mni_eval_arrays("validation", level, noise=noise, limit=limit)
+        for noise_std in args.noise_stds or DEFAULT_SETTINGS[noise]:
+            noisy, clean = mni_eval_arrays("validation", noise_std, noise=noise, limit=limit)
             for method in methods:
                 start = time.time()
-                result = tune_baseline(method, noisy, clean, level, rician=noise == "rician")
+                result = tune_baseline(method, noisy, clean, noise_std, rician=noise == "rician")
                 result["seconds"] = round(time.time() - start, 1)
-                tuned.setdefault(noise, {}).setdefault(level_key(level), {})[method] = result
-                print(f"{noise} {level_key(level)} {method}: {json.dumps(result)}", flush=True)
+                tuned.setdefault(noise, {}).setdefault(level_key(noise_std), {})[method] = result
+                print(f"{noise} {level_key(noise_std)} {method}: {json.dumps(result)}", flush=True)
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 args.out.write_text(json.dumps(tuned, indent=2, sort_keys=True) + "\n")  # keep partial progress
     print(f"wrote {args.out}")

@@ -114,11 +114,11 @@ def test_one_loop_scores_any_test_set_and_tunes_only_where_asked():
 
     seen: list[tuple] = []
 
-    def tuner(noisy_val, clean_val, level):
-        seen.append((noisy_val.shape, level))
+    def tuner(noisy_val, clean_val, noise_std):
+        seen.append((noisy_val.shape, noise_std))
         return (lambda image, lv: image * 0 + 0.5), {"b": 1.0}
 
-    halve = {"identity": lambda noisy, level: (noisy, [0.001] * len(noisy))}
+    halve = {"identity": lambda noisy, noise_std: (noisy, [0.001] * len(noisy))}
     rows = benchmark_cells([TestCell("a", 0.05, load), TestCell("b", 0.07, load, tuned=False)], halve, tuned={"flat": tuner},
                            bm3d=False, statistic="median", log=lambda _: None)
     assert [(r["cell"], r["method"]) for r in rows] == [("a", "identity"), ("a", "flat"), ("b", "identity")]

@@ -32,7 +32,7 @@ def test_the_32_cells_in_a_fixed_order():
     names = [c.name for c in cells]
     assert len(names) == len(set(names)) == 32
     assert names[:2] == ["mni_asis_filtered_0.05", "mni_asis_filtered_0.10"] and names[-1] == "colin27_inverted_sense2_0.10"
-    assert all(c.tuned and c.side is not None and c.level in (0.05, 0.10) for c in cells)
+    assert all(c.tuned and c.side is not None and c.noise_std in (0.05, 0.10) for c in cells)
     assert [c.name for c in sb.select_cells(["*_sos8_0.10"])] == ["mni_asis_sos8_0.10", "mni_inverted_sos8_0.10", "colin27_asis_sos8_0.10",
                                                                    "colin27_inverted_sos8_0.10"]
     with pytest.raises(ValueError, match="no cell matches"):
@@ -73,13 +73,13 @@ def _phantom(n: int = 48, shift: float = 0.0) -> np.ndarray:
     return (inside * (0.5 + 0.3 * (np.abs(x + shift) < 0.3) + 0.2 * np.sin(6 * y))).clip(0, 1).astype(np.float32)
 
 
-def _synthetic_cell(condition: str = "filtered", level: float = 0.08) -> Cell:
+def _synthetic_cell(condition: str = "filtered", noise_std: float = 0.08) -> Cell:
     made = {}
     for split, zs in (("test", (0, 1)), ("validation", (2, 3))):
-        samples = [scanner_noise_slice(_phantom(shift=0.1 * z), z, condition, level) for z in zs]
+        samples = [scanner_noise_slice(_phantom(shift=0.1 * z), z, condition, noise_std) for z in zs]
         side = [sb.TrueNoise(z, s.noise_std_map, s.noise_psd, s.stationary, s.effective_coils, s.noise_std) for z, s in zip(zs, samples)]
         made[split] = (np.stack([s.noisy for s in samples]).astype(np.float32), np.stack([s.reference for s in samples]).astype(np.float32), side)
-    return Cell(f"tiny_{condition}", level, lambda split: made[split][:2], True, lambda split: made[split][2])
+    return Cell(f"tiny_{condition}", noise_std, lambda split: made[split][:2], True, lambda split: made[split][2])
 
 
 def test_bm3d_told_the_true_noise_beats_bm3d_told_a_wrong_white_level_in_the_loop():

@@ -1,7 +1,7 @@
 """Classical denoisers behind one interface, each with the free parameters that a benchmark tunes.
 
-Every method is a function ``f(image, level, **params) -> denoised`` of one 2D ``(H, W)`` (or, where the library
-allows, 3D ``(H, W, D)``) float image with intensities nominally in ``[0, 1]``; ``level`` is the noise level of
+Every method is a function ``f(image, noise_std, **params) -> denoised`` of one 2D ``(H, W)`` (or, where the library
+allows, 3D ``(H, W, D)``) float image with intensities nominally in ``[0, 1]``; ``noise_std`` is the noise level of
 the protocol (the Rician ``s`` or Gaussian sigma, in image units), which methods that take a noise
 standard deviation scale by a tuned factor. :data:`BASELINES` lists them with their search grids; tune with
 :func:`monai_nad.baselines.tuning.tune_baseline` and apply them inside MONAI chains with
@@ -29,40 +29,40 @@ from monai_nad.networks import DiffusivityPDE, PeronaMalikDiffusivity
 __all__ = ["Baseline", "BASELINES", "classical_denoise"]
 
 
-def _gaussian(image: np.ndarray, level: float, sigma: float) -> np.ndarray:
+def _gaussian(image: np.ndarray, noise_std: float, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
 
     return gaussian_filter(image, sigma=sigma, mode="nearest")
 
 
-def _median(image: np.ndarray, level: float, size: int) -> np.ndarray:
+def _median(image: np.ndarray, noise_std: float, size: int) -> np.ndarray:
     from scipy.ndimage import median_filter
 
     return median_filter(image, size=int(size), mode="nearest")
 
 
-def _bilateral(image: np.ndarray, level: float, color_factor: float, sigma_spatial: float) -> np.ndarray:
+def _bilateral(image: np.ndarray, noise_std: float, color_factor: float, sigma_spatial: float) -> np.ndarray:
     from skimage.restoration import denoise_bilateral
 
-    return denoise_bilateral(image, sigma_color=color_factor * level, sigma_spatial=sigma_spatial, mode="edge")
+    return denoise_bilateral(image, sigma_color=color_factor * noise_std, sigma_spatial=sigma_spatial, mode="edge")
 
 
-def _nlm(image: np.ndarray, level: float, h_factor: float) -> np.ndarray:
+def _nlm(image: np.ndarray, noise_std: float, h_factor: float) -> np.ndarray:
     from skimage.restoration import denoise_nl_means
 
-    return denoise_nl_means(image, h=h_factor * level, sigma=level, patch_size=5, patch_distance=6, fast_mode=True)
+    return denoise_nl_means(image, h=h_factor * noise_std, sigma=noise_std, patch_size=5, patch_distance=6, fast_mode=True)
 
 
-def _wavelet(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
+def _wavelet(image: np.ndarray, noise_std: float, sigma_factor: float) -> np.ndarray:
     from skimage.restoration import denoise_wavelet
 
-    return denoise_wavelet(image, sigma=sigma_factor * level, wavelet="db2", mode="soft", method="BayesShrink", rescale_sigma=True)
+    return denoise_wavelet(image, sigma=sigma_factor * noise_std, wavelet="db2", mode="soft", method="BayesShrink", rescale_sigma=True)
 
 
-def _tv(image: np.ndarray, level: float, weight_factor: float) -> np.ndarray:
+def _tv(image: np.ndarray, noise_std: float, weight_factor: float) -> np.ndarray:
     from skimage.restoration import denoise_tv_chambolle
 
-    return denoise_tv_chambolle(image, weight=weight_factor * level)
+    return denoise_tv_chambolle(image, weight=weight_factor * noise_std)
 
 
 def _sitk(image: np.ndarray, run: Callable[[Any], Any]) -> np.ndarray:
@@ -71,14 +71,14 @@ def _sitk(image: np.ndarray, run: Callable[[Any], Any]) -> np.ndarray:
     return sitk.GetArrayFromImage(run(sitk.GetImageFromArray(np.ascontiguousarray(image, dtype=np.float32))))
 
 
-def _curvature_flow(image: np.ndarray, level: float, iterations: int) -> np.ndarray:
+def _curvature_flow(image: np.ndarray, noise_std: float, iterations: int) -> np.ndarray:
     sitk = require("SimpleITK", "the curvature flow baseline")
 
     time_step = 0.125 if image.ndim == 2 else 0.0625
     return _sitk(image, lambda img: sitk.CurvatureFlow(img, timeStep=time_step, numberOfIterations=int(iterations)))
 
 
-def _curvature_anisotropic(image: np.ndarray, level: float, conductance: float, iterations: int) -> np.ndarray:
+def _curvature_anisotropic(image: np.ndarray, noise_std: float, conductance: float, iterations: int) -> np.ndarray:
     sitk = require("SimpleITK", "the curvature anisotropic diffusion baseline")
 
     time_step = 0.125 if image.ndim == 2 else 0.0625
@@ -90,11 +90,11 @@ def _curvature_anisotropic(image: np.ndarray, level: float, conductance: float, 
     )
 
 
-def _perona_malik(image: np.ndarray, level: float, k_factor: float, iterations: int, form: str, neighbours: int) -> np.ndarray:
+def _perona_malik(image: np.ndarray, noise_std: float, k_factor: float, iterations: int, form: str, neighbours: int) -> np.ndarray:
     spatial_dims = image.ndim
     if spatial_dims == 3 and neighbours in (4, 8):
         neighbours = {4: 6, 8: 26}[neighbours]
-    diffusivity = PeronaMalikDiffusivity(spatial_dims, form=form, k=k_factor * level, learn_k=False)
+    diffusivity = PeronaMalikDiffusivity(spatial_dims, form=form, k=k_factor * noise_std, learn_k=False)
     net = DiffusivityPDE(
         spatial_dims, diffusivity=diffusivity, neighbours=neighbours, steps=int(iterations), padding=0, scale_invariant=False
     )
@@ -104,23 +104,23 @@ def _perona_malik(image: np.ndarray, level: float, k_factor: float, iterations: 
         return net(x)[0, 0].numpy()
 
 
-def _bm3d(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
-    return bm3d_denoise(image, sigma_factor * level)
+def _bm3d(image: np.ndarray, noise_std: float, sigma_factor: float) -> np.ndarray:
+    return bm3d_denoise(image, sigma_factor * noise_std)
 
 
-def _bm4d(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
+def _bm4d(image: np.ndarray, noise_std: float, sigma_factor: float) -> np.ndarray:
     bm4d = require("bm4d", "the BM4D baseline")
 
     profile = bm4d.BM4DProfile()
     profile.num_threads = 1  # timed on one thread like every method; also deterministic
-    return np.asarray(bm4d.bm4d(np.asarray(image, dtype=np.float64), sigma_psd=float(sigma_factor * level), profile=profile), dtype=np.float32)
+    return np.asarray(bm4d.bm4d(np.asarray(image, dtype=np.float64), sigma_psd=float(sigma_factor * noise_std), profile=profile), dtype=np.float32)
 
 
-def _dipy_nlm(image: np.ndarray, level: float, sigma_factor: float) -> np.ndarray:
+def _dipy_nlm(image: np.ndarray, noise_std: float, sigma_factor: float) -> np.ndarray:
     nlmeans = require("dipy.denoise.nlmeans", "the DIPY non-local means baseline").nlmeans
 
     volume = image[..., None] if image.ndim == 2 else image
-    out = nlmeans(volume.astype(np.float64), sigma=sigma_factor * level, rician=True, patch_radius=1, block_radius=3)
+    out = nlmeans(volume.astype(np.float64), sigma=sigma_factor * noise_std, rician=True, patch_radius=1, block_radius=3)
     return out[..., 0] if image.ndim == 2 else out
 
 
@@ -130,8 +130,8 @@ class Baseline:
 
     Attributes:
         name: the registry key.
-        function: ``f(image, level, **params)``.
-        grid: the search grid of each free parameter (factors multiply ``level``).
+        function: ``f(image, noise_std, **params)``.
+        grid: the search grid of each free parameter (factors multiply ``noise_std``).
         fixed: parameters that define the variant (e.g. the Perona-Malik form), not tuned.
         dims: the image dimensions it supports.
         library: where the implementation comes from.
@@ -185,20 +185,20 @@ BASELINES: dict[str, Baseline] = {
 }
 
 
-def classical_denoise(name: str, image: np.ndarray, level: float, **params: Any) -> np.ndarray:
+def classical_denoise(name: str, image: np.ndarray, noise_std: float, **params: Any) -> np.ndarray:
     """Run a classical method on one image.
 
     Args:
         name: a key of :data:`BASELINES`.
         image: ``(H, W)`` or ``(H, W, D)``.
-        level: the noise level (image units).
+        noise_std: the noise level, a standard deviation (image units).
         params: the method's free parameters (see its grid).
 
     Returns:
         the denoised image, float32, same shape; the input is not modified.
 
     Raises:
-        ValueError: unknown method, unsupported dimensions, non-finite input, non-positive level or missing/unknown parameters.
+        ValueError: unknown method, unsupported dimensions, non-finite input, non-positive ``noise_std`` or missing/unknown parameters.
     """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}.")
@@ -208,9 +208,9 @@ def classical_denoise(name: str, image: np.ndarray, level: float, **params: Any)
         raise ValueError(f"{name} supports {' or '.join(f'{d}D' for d in baseline.dims)} images, got shape {image.shape}.")
     if not np.isfinite(image).all():
         raise ValueError(f"{name}: the image contains non-finite values.")
-    if not level > 0:
-        raise ValueError(f"{name}: the noise level must be positive, got {level!r}.")
+    if not noise_std > 0:
+        raise ValueError(f"{name}: the noise level must be positive, got {noise_std!r}.")
     if set(params) != set(baseline.grid):
         raise ValueError(f"{name} takes the parameters {sorted(baseline.grid)}, got {sorted(params)}.")
-    out = baseline.function(image.astype(np.float32, copy=True), float(level), **params, **baseline.fixed)
+    out = baseline.function(image.astype(np.float32, copy=True), float(noise_std), **params, **baseline.fixed)
     return np.asarray(out, dtype=np.float32)

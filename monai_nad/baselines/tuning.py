@@ -37,7 +37,7 @@ def tune_baseline(
     name: str,
     noisy: np.ndarray,
     clean: np.ndarray,
-    level: float,
+    noise_std: float,
     rician: bool = True,
     b_grid: Sequence[float] = B_GRID,
     grid: dict[str, Sequence[Any]] | None = None,
@@ -49,7 +49,7 @@ def tune_baseline(
         noisy: validation slices ``(N, H, W)``, or volumes ``(N, H, W, D)`` for a volumetric method (scored by the
             median over their slices along the last axis).
         clean: their references, the same shape.
-        level: the noise level.
+        noise_std: the noise level, a standard deviation (image units).
         rician: also choose the parameters and ``b`` of the method followed by the Rician bias correction.
         b_grid: the ``b`` values tried.
         grid: parameter values to try instead of the baseline's own grid, e.g. ``{"sigma_factor": (1.0,)}`` for BM3D
@@ -62,13 +62,13 @@ def tune_baseline(
     best: dict[str, Any] = {}
     clean = _slices(clean)
     for params in parameter_grid(name, grid):
-        out = _slices(np.stack([classical_denoise(name, image, level, **params) for image in noisy]))
+        out = _slices(np.stack([classical_denoise(name, image, noise_std, **params) for image in noisy]))
         value = median_scores(out, clean)["psnr"]
         if "plain" not in best or value > best["plain"]["psnr"]:
             best["plain"] = {"params": params, "psnr": value}
         if rician:
             for b in b_grid:
-                corrected = np.asarray(RicianBiasCorrection(level, b)(out), dtype=np.float32)
+                corrected = np.asarray(RicianBiasCorrection(noise_std, b)(out), dtype=np.float32)
                 value = median_scores(corrected, clean)["psnr"]
                 if "rc" not in best or value > best["rc"]["psnr"]:
                     best["rc"] = {"params": params, "b": b, "psnr": value}

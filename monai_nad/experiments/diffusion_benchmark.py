@@ -170,7 +170,7 @@ def diffusion_test_cell(coils: int, snr: float, limit: int | None = None) -> Tes
 
     Args:
         coils: 1 (Rician) or 4 (sum of squares).
-        snr: 10 or 20 (``sigma = 0.5 / snr``, the level the cell is told).
+        snr: 10 or 20 (``sigma = 0.5 / snr``, the ``noise_std`` the cell is told).
         limit: only the first ``limit`` 2 mm slices of each split (quick runs), or None (all 10).
 
     Returns:
@@ -218,7 +218,7 @@ Method = Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]
 def _timed(denoise: Callable[[np.ndarray], np.ndarray]) -> Method:
     """A loop method from ``denoise(series (X, Y, Z, V)) -> series``: every series of the batch, seconds per series."""
 
-    def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
+    def run(noisy: np.ndarray, noise_std: float) -> tuple[np.ndarray, list[float]]:
         outputs, times = [], []
         for series in noisy:
             start = time.perf_counter()
@@ -276,7 +276,7 @@ def _nlmeans(series: np.ndarray, coils: int) -> np.ndarray:
 def nlmeans_tuner(coils: Sequence[int] = NLMEANS_COILS) -> Tuner:
     """DIPY's Rician non-local means volume by volume, ``sigma`` per volume from ``estimate_sigma(N=...)``, ``N`` chosen
     from ``coils`` by the brain PSNR of the validation series (its first best kept)."""
-    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, noise_std: float):
         best: tuple[int, float] | None = None
         for n in coils:
             value = _brain_psnr(_nlmeans(np.asarray(noisy_val[0], dtype=np.float32), n), clean_val[0])
@@ -284,7 +284,7 @@ def nlmeans_tuner(coils: Sequence[int] = NLMEANS_COILS) -> Tuner:
                 best = (int(n), value)
         assert best is not None
 
-        def denoise(image: np.ndarray, level: float) -> np.ndarray:
+        def denoise(image: np.ndarray, noise_std: float) -> np.ndarray:
             return _nlmeans(np.asarray(image, dtype=np.float32), best[0]).astype(np.float32)
 
         return denoise, {"N": best[0], "validation_psnr": best[1]}
@@ -302,7 +302,7 @@ def guided_tuner(volume_network: torch.nn.Module, ranks: Sequence[int] = GUIDE_R
     """:class:`~monai_nad.experiments.guided_series.GuidedSeriesDenoiser` with the rank of the highest brain PSNR on the
     validation series (its first best kept)."""
 
-    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, noise_std: float):
         best: tuple[int, float] | None = None
         for rank in ranks:
             value = _brain_psnr(GuidedSeriesDenoiser(volume_network, rank)(np.asarray(noisy_val[0], dtype=np.float32)), clean_val[0])
@@ -311,7 +311,7 @@ def guided_tuner(volume_network: torch.nn.Module, ranks: Sequence[int] = GUIDE_R
         assert best is not None
         chosen = GuidedSeriesDenoiser(volume_network, best[0])
 
-        def denoise(image: np.ndarray, level: float) -> np.ndarray:
+        def denoise(image: np.ndarray, noise_std: float) -> np.ndarray:
             return np.asarray(chosen(np.asarray(image, dtype=np.float32)), dtype=np.float32)
 
         return denoise, {"rank": best[0], "validation_psnr": best[1]}

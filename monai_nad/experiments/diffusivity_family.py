@@ -47,7 +47,7 @@ V02 = find_reproduction("neural_pde_v0.2")
 DEFAULT_OUTPUT = ROOT / "runs" / "diffusivity_family"
 
 VARIANTS = ("pm_exponential", "pm_rational", "ka", "foe_s", "foe_d", "foe_m", "foe_rb", "unet")
-#: noise setting -> (noise model, training level(s), validation levels)
+#: noise setting -> (noise model, training noise std (a number, or a (low, high) range), validation noise stds)
 NOISES: dict[str, tuple[str, float | list[float], list[float]]] = {
     "gaussian15": ("gaussian", 15 / 255, [15 / 255]),
     "gaussian25": ("gaussian", 25 / 255, [25 / 255]),
@@ -78,14 +78,14 @@ def run_name(variant: str, noise: str) -> str:
 
 def member_command(variant: str, noise: str, output: Path, max_epochs: int, quick: bool, tracking: bool) -> tuple[list[str], dict[str, str]]:
     """The ``python -m monai.bundle run`` command line and environment of one family member (paths passed as data)."""
-    model, level, val_noise_stds = NOISES[noise]
+    model, noise_std_range, val_noise_stds = NOISES[noise]
     configs = FAMILY_BUNDLE / "configs"
     values = {"bundle_root": str(FAMILY_BUNDLE), "output_dir": str(output / run_name(variant, noise))}
     ours = [
         "--diffusivity", variant,
         "--diffusivity_kwargs", json.dumps(diffusivity_kwargs(variant, noise)),
         "--noise", model,
-        "--noise_std_range", json.dumps(level),
+        "--noise_std_range", json.dumps(noise_std_range),
         "--val_noise_stds", json.dumps(val_noise_stds),
         "--bias_correction", str(model == "rician"),
         "--max_epochs", str(max_epochs),
@@ -126,7 +126,7 @@ RICIAN_LEVELS = (0.05, 0.10, 0.15)
 
 
 def settings() -> list[tuple[str, str, float]]:
-    """``(column, noise setting, level)`` of every evaluation column."""
+    """``(column, noise setting, noise_std)`` of every evaluation column."""
     cols = [(f"G{n.removeprefix('gaussian')}", n, NOISES[n][1]) for n in GAUSSIAN]
     return cols + [(f"R{lv:.2f}", "rician", lv) for lv in RICIAN_LEVELS]
 
@@ -387,14 +387,14 @@ def summarise(results: dict) -> str:
 
 def _setting_methods(loaded: dict, noise: str, shipped: torch.nn.Module, bm3d: bool) -> dict:
     """The methods of one noise setting's column: BM3D told the true sigma (Gaussian), the shipped Neural PDE, and
-    every variant trained for that setting; each ``f(noisy (N, H, W), level) -> (denoised, seconds per slice)``."""
+    every variant trained for that setting; each ``f(noisy (N, H, W), noise_std) -> (denoised, seconds per slice)``."""
     methods: dict = {}
     if bm3d and NOISES[noise][0] == "gaussian":
-        methods["bm3d"] = lambda noisy, level: denoise_slices(lambda image: bm3d_denoise(image, level), noisy)
-    methods["neural_pde (shipped, blind Rician)"] = lambda noisy, level: denoise_slices(shipped, noisy)
+        methods["bm3d"] = lambda noisy, noise_std: denoise_slices(lambda image: bm3d_denoise(image, noise_std), noisy)
+    methods["neural_pde (shipped, blind Rician)"] = lambda noisy, noise_std: denoise_slices(shipped, noisy)
     for variant in VARIANTS:
         if (variant, noise) in loaded:
-            methods[variant] = lambda noisy, level, net=loaded[(variant, noise)][0]: denoise_slices(net, noisy)
+            methods[variant] = lambda noisy, noise_std, net=loaded[(variant, noise)][0]: denoise_slices(net, noisy)
     return methods
 
 
@@ -433,8 +433,8 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
     ms: dict[str, float] = {}
     tuned_b: dict[str, float] = {}
     rows: list[dict] = []
-    for col, noise, level in settings():
-        cell = mni_test_cell(col, level, NOISES[noise][0])
+    for col, noise, noise_std in settings():
+        cell = mni_test_cell(col, noise_std, NOISES[noise][0])
         found = benchmark_cells([cell], _setting_methods(loaded, noise, shipped, bm3d), bm3d=bm3d, limit=limit, statistic="median", log=lambda _: None)
         rows += found
         methods["noisy"][col] = {"psnr": found[0]["input_psnr"], "ssim": found[0]["input_ssim"]}

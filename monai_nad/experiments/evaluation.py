@@ -36,9 +36,9 @@ __all__ = [
     "network_slices", "denoise_slices", "benchmark_cells",
 ]
 
-#: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, level) -> (denoise(image, level), chosen)``.
+#: A method tuned on a cell's validation slab: ``tune(noisy_val, clean_val, noise_std) -> (denoise(image, noise_std), chosen)``.
 #: A tuner marked ``tune.side_info = True`` is told the cell's per-slice side information (:attr:`TestCell.side`):
-#: ``tune(noisy_val, clean_val, level, side_val) -> (denoise(image, level, side_of_that_image), chosen)``.
+#: ``tune(noisy_val, clean_val, noise_std, side_val) -> (denoise(image, noise_std, side_of_that_image), chosen)``.
 Tuner = Callable[..., tuple[Callable[..., np.ndarray], dict]]
 
 
@@ -48,11 +48,11 @@ class TestCell:
 
     Args:
         name: the cell's name in tables and records, e.g. ``"colin27_inverted_0.10"`` or ``"G25"``.
-        level: the noise level the methods are told (the true one; blind methods ignore it).
+        noise_std: the noise level the methods are told, a standard deviation (the true one; blind methods ignore it).
         load: ``split -> (noisy, clean)``, ``(N, H, W)`` float32 stacks, for ``"test"`` and ``"validation"``.
         tuned: whether the tuned methods (BM3D+rc, ...) run on this cell. Defaults to True.
         side: ``split -> `` per-slice side information, one item per slice of ``load(split)``, in its order: what the
-            methods and tuners marked ``side_info = True`` are told beyond ``level`` (e.g. the scanner-noise benchmark's true
+            methods and tuners marked ``side_info = True`` are told beyond ``noise_std`` (e.g. the scanner-noise benchmark's true
             noise PSD and std map, :mod:`~monai_nad.experiments.scanner_benchmark`). Defaults to None: the cell has none.
         score: ``(denoised, clean) -> {name: value}`` for the whole test set of ``load("test")`` (which then need not be
             2D slices: e.g. the diffusion series of :mod:`~monai_nad.experiments.diffusion_benchmark`); its names are
@@ -61,7 +61,7 @@ class TestCell:
     """
 
     name: str
-    level: float
+    noise_std: float
     load: Callable[[str], tuple[np.ndarray, np.ndarray]]
     tuned: bool = True
     side: Callable[[str], Sequence[Any]] | None = None
@@ -77,10 +77,10 @@ def real_anatomy_test_cell(volume: str, shift: str | None, noise_std: float, tun
     )
 
 
-def mni_test_cell(name: str, level: float, noise: str) -> TestCell:
-    """The MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) at ``level``;
+def mni_test_cell(name: str, noise_std: float, noise: str) -> TestCell:
+    """The MNI test slab (its validation slab for tuning) with ``noise`` (``"gaussian"`` or ``"rician"``) of std ``noise_std``;
     tuned methods (which add the Rician correction) run on the Rician cells only."""
-    return TestCell(name, level, lambda split: mni_eval_arrays(split, level, noise=noise), noise == "rician")
+    return TestCell(name, noise_std, lambda split: mni_eval_arrays(split, noise_std, noise=noise), noise == "rician")
 
 
 def score_slices(denoised: np.ndarray, clean: np.ndarray, statistic: str = "mean") -> dict[str, float]:
@@ -164,15 +164,15 @@ def classical_tuner(name: str, grid: dict | None = None, volumetric: bool = Fals
     def as_volume(stack: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(np.moveaxis(np.asarray(stack), 0, -1))
 
-    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float):
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, noise_std: float):
         if volumetric:
             noisy_val, clean_val = as_volume(noisy_val)[None], as_volume(clean_val)[None]
-        chosen = tune_baseline(name, noisy_val, clean_val, level, rician=True, grid=grid)["rc"]
+        chosen = tune_baseline(name, noisy_val, clean_val, noise_std, rician=True, grid=grid)["rc"]
         params, b = chosen["params"], chosen["b"]
 
-        def denoise(image: np.ndarray, level: float) -> np.ndarray:
-            out = classical_denoise(name, as_volume(image) if volumetric else image, level, **params)
-            out = np.asarray(RicianBiasCorrection(level, b)(out), dtype=np.float32)
+        def denoise(image: np.ndarray, noise_std: float) -> np.ndarray:
+            out = classical_denoise(name, as_volume(image) if volumetric else image, noise_std, **params)
+            out = np.asarray(RicianBiasCorrection(noise_std, b)(out), dtype=np.float32)
             return np.ascontiguousarray(np.moveaxis(out, -1, 0)) if volumetric else out
 
         return denoise, {**params, "b": b}
@@ -210,10 +210,10 @@ def benchmark_cells(
     """Score ``methods``, the ``tuned`` methods and BM3D+rc on the given cells: the one evaluation loop.
 
     Args:
-        cells: :class:`TestCell` s, or ``(volume, shift, level)`` triples of the real-anatomy benchmark,
+        cells: :class:`TestCell` s, or ``(volume, shift, noise_std)`` triples of the real-anatomy benchmark,
             e.g. ``("colin27", "inverted", 0.1)``.
-        methods: name -> ``f(noisy (N, H, W), true level) -> (denoised, seconds per slice)`` (trained networks); one
-            marked ``f.side_info = True`` is called ``f(noisy, level, side)`` with the cell's side information of its
+        methods: name -> ``f(noisy (N, H, W), true noise_std) -> (denoised, seconds per slice)`` (trained networks); one
+            marked ``f.side_info = True`` is called ``f(noisy, noise_std, side)`` with the cell's side information of its
             test slices (:attr:`TestCell.side`).
         tuned: name -> :data:`Tuner`: tuned on the cell's validation slab, then timed slice by slice on the test slab
             (a volumetric tuner, see :func:`classical_tuner`: on the whole test slab as one volume, its time shared by the slices;
@@ -234,7 +234,7 @@ def benchmark_cells(
     rows = []
     for cell in cells:
         cell = cell if isinstance(cell, TestCell) else real_anatomy_test_cell(*cell, tune_near_clean=tune_near_clean)
-        name, level = cell.name, cell.level
+        name, noise_std = cell.name, cell.noise_std
         noisy, clean = cell.load("test")
         noisy, clean = noisy[:limit], clean[:limit]
         score = cell.score or (lambda out, ref: score_slices(out, ref, statistic))
@@ -244,7 +244,7 @@ def benchmark_cells(
         else:
             base = {"cell": name, **{f"input_{k}": v for k, v in noisy_scores.items()}}
         for method, run in methods.items():
-            out, times = run(noisy, level, _side(cell, "test", limit, method)) if _told(run) else run(noisy, level)
+            out, times = run(noisy, noise_std, _side(cell, "test", limit, method)) if _told(run) else run(noisy, noise_std)
             rows.append(base | {"method": method, **score(out, clean), "ms": 1000 * float(np.median(times))})
             if outputs is not None:
                 outputs[name, method] = out[0]
@@ -256,17 +256,17 @@ def benchmark_cells(
             told = _told(tune)
             if told:
                 side = _side(cell, "test", limit, method)
-                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level, _side(cell, "validation", limit, method))
+                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], noise_std, _side(cell, "validation", limit, method))
             else:
-                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], level)
+                denoise, chosen = tune(noisy_val[:limit], clean_val[:limit], noise_std)
             out, times = [], []
             if getattr(tune, "volumetric", False):
                 start = time.perf_counter()
-                out = list(denoise(noisy, level, side) if told else denoise(noisy, level))
+                out = list(denoise(noisy, noise_std, side) if told else denoise(noisy, noise_std))
                 times = [(time.perf_counter() - start) / len(noisy)] * len(noisy)
             for i, image in enumerate(noisy if not out else ()):
                 start = time.perf_counter()
-                out.append(denoise(image, level, side[i]) if told else denoise(image, level))
+                out.append(denoise(image, noise_std, side[i]) if told else denoise(image, noise_std))
                 times.append(time.perf_counter() - start)
             row = base | {"method": method, **score(np.stack(out), clean), "ms": 1000 * float(np.median(times)), "chosen": chosen}
             if outputs is not None:

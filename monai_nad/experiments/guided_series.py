@@ -111,16 +111,16 @@ class GuidedSeriesDenoiser:
         guide = low_rank_guide(scaled, min(self.rank, scaled.shape[-1]))
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(scaled, -1, 0)))  # (V, X, Y, Z)
         g = torch.from_numpy(np.ascontiguousarray(np.moveaxis(guide, -1, 0)))
-        levels = estimate_noise_std(x[:, None], max_voxels=VOLUME_ESTIMATE_VOXELS)[:, 0]
+        noise_stds = estimate_noise_std(x[:, None], max_voxels=VOLUME_ESTIMATE_VOXELS)[:, 0]
         swap = EncoderSwap(self.network.slice_network.encoder)
         dtype = inference_dtype()
         out = torch.empty_like(x)
         try:
             with torch.no_grad(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
                 for v in range(x.shape[0]):
-                    level = levels[v : v + 1]
-                    swap.run("record", lambda: self.network(g[v][None, None], noise_std=level))
-                    out[v] = swap.run("replay", lambda: self.network(x[v][None, None], noise_std=level))[0, 0].float()
+                    noise_std = noise_stds[v : v + 1]
+                    swap.run("record", lambda: self.network(g[v][None, None], noise_std=noise_std))
+                    out[v] = swap.run("replay", lambda: self.network(x[v][None, None], noise_std=noise_std))[0, 0].float()
         finally:
             swap.remove()
         return denormalise_intensity(np.moveaxis(out.numpy(), 0, -1), params)

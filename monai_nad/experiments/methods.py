@@ -18,9 +18,9 @@ from monai_nad.transforms.array import RicianBiasCorrection
 __all__ = ["Method", "level_key", "load_tuned", "classical_method", "network_method", "counted_flops"]
 
 
-def level_key(level: float) -> str:
-    """How a noise level is written in JSON keys and metric names (``0.05``, ``0.0980392``)."""
-    return f"{level:.6g}"
+def level_key(noise_std: float) -> str:
+    """How a noise std is written in JSON keys and metric names (``0.05``, ``0.0980392``)."""
+    return f"{noise_std:.6g}"
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Method:
 
     Attributes:
         name: the run name.
-        denoise: ``f(image (H, W), level) -> (H, W)``.
+        denoise: ``f(image (H, W), noise_std) -> (H, W)``.
         params: what to record in MLflow (tuned values, configuration).
         parameters: number of learned parameters (0 for classical methods).
         kind: ``"classical"`` or ``"learned"``.
@@ -56,30 +56,30 @@ def load_tuned(path: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Sequence[float], bias_correction: bool) -> Method:
-    """A classical baseline with the parameters tuned for each level (plain, or followed by the Rician correction).
+def classical_method(name: str, tuned: Mapping[str, Any], noise: str, noise_stds: Sequence[float], bias_correction: bool) -> Method:
+    """A classical baseline with the parameters tuned for each of ``noise_stds`` (plain, or followed by the Rician correction).
 
     Raises:
-        KeyError: a level or method without tuned values (naming them and the tuning command).
+        KeyError: a noise std or method without tuned values (naming them and the tuning command).
     """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}.")
     variant = "rc" if bias_correction else "plain"
     chosen = {}
-    for level in levels:
+    for noise_std in noise_stds:
         try:
-            chosen[level_key(level)] = tuned[noise][level_key(level)][name][variant]
+            chosen[level_key(noise_std)] = tuned[noise][level_key(noise_std)][name][variant]
         except KeyError:
             raise KeyError(
-                f"no tuned {variant} parameters for {name} at {noise} level {level_key(level)}: run "
-                f"`python scripts/tune_baselines.py --noise {noise} --noise-stds {level_key(level)} --methods {name}`."
+                f"no tuned {variant} parameters for {name} at {noise} level {level_key(noise_std)}: run "
+                f"`python scripts/tune_baselines.py --noise {noise} --noise-stds {level_key(noise_std)} --methods {name}`."
             ) from None
 
-    def denoise(image: np.ndarray, level: float) -> np.ndarray:
-        setting = chosen[level_key(level)]
-        out = classical_denoise(name, image, level, **setting["params"])
+    def denoise(image: np.ndarray, noise_std: float) -> np.ndarray:
+        setting = chosen[level_key(noise_std)]
+        out = classical_denoise(name, image, noise_std, **setting["params"])
         if bias_correction:
-            out = np.asarray(RicianBiasCorrection(level, setting["b"])(out), dtype=np.float32)
+            out = np.asarray(RicianBiasCorrection(noise_std, setting["b"])(out), dtype=np.float32)
         return out
 
     run_name = f"{name}+rc" if bias_correction else name
@@ -88,11 +88,11 @@ def classical_method(name: str, tuned: Mapping[str, Any], noise: str, levels: Se
 
 
 def network_method(name: str, network: torch.nn.Module, params: Mapping[str, Any] | None = None) -> Method:
-    """A trained network applied to one ``(H, W)`` slice at a time (the level is not given to it: blind; a network
-    that takes a level is told the blind estimate of the slice, :func:`~monai_nad.inference.inferer.noise_std_arguments`)."""
+    """A trained network applied to one ``(H, W)`` slice at a time (``noise_std`` is not given to it: blind; a network
+    that takes a noise level is told the blind estimate of the slice, :func:`~monai_nad.inference.inferer.noise_std_arguments`)."""
     network = network.eval()
 
-    def denoise(image: np.ndarray, level: float) -> np.ndarray:
+    def denoise(image: np.ndarray, noise_std: float) -> np.ndarray:
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
             return network(x, **noise_std_arguments(network, x))[0, 0].float().numpy()

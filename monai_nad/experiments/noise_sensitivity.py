@@ -40,7 +40,7 @@ def sensitivity_methods(net2d: torch.nn.Module, net3d: torch.nn.Module | None, f
 def sensitivity_rows(net2d: torch.nn.Module, net3d: torch.nn.Module | None, factors: Sequence[float] = FACTORS,
                      limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Score :func:`sensitivity_methods` on the real-anatomy benchmark's 18 cells (``limit``: the first slices only)."""
-    cells = [(v, s, level) for v in REAL_ANATOMY_VOLUMES for s in REAL_ANATOMY_SHIFTS for level in REAL_ANATOMY_LEVELS]
+    cells = [(v, s, noise_std) for v in REAL_ANATOMY_VOLUMES for s in REAL_ANATOMY_SHIFTS for noise_std in REAL_ANATOMY_LEVELS]
     return benchmark_cells(cells, sensitivity_methods(net2d, net3d, factors), bm3d=False, limit=limit, log=log)
 
 

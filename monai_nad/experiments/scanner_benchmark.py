@@ -107,7 +107,7 @@ class TrueNoise:
             unit-variance noise for ``sense2``.
         stationary: whether the noise is stationary (then ``psd`` carries the level).
         coils: the effective coil count ``N`` of the magnitude's law (8 for sos8, else 1).
-        level: the slice's nominal level ``s`` divided by the reference maximum.
+        noise_std: the slice's nominal noise std ``s`` divided by the reference maximum.
     """
 
     z: int
@@ -115,7 +115,7 @@ class TrueNoise:
     psd: np.ndarray
     stationary: bool
     coils: float
-    level: float
+    noise_std: float
 
     @property
     def white(self) -> float:
@@ -123,34 +123,34 @@ class TrueNoise:
         return float(np.median(self.std_map))
 
 
-def _check_cell(volume: str, shift: str | None, condition: str, level: float) -> None:
+def _check_cell(volume: str, shift: str | None, condition: str, noise_std: float) -> None:
     if volume not in SCANNER_VOLUMES:
         raise ValueError(f"unknown volume {volume!r}; choose one of {SCANNER_VOLUMES}.")
     if shift not in SCANNER_SHIFTS:
         raise ValueError(f"unknown contrast {shift!r}; the scanner-noise cells have the contrasts {SCANNER_SHIFTS}.")
     if condition not in SCANNER_CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {SCANNER_CONDITIONS}.")
-    if not (isinstance(level, (int, float)) and math.isfinite(level) and level > 0):
-        raise ValueError(f"level must be a positive number, got {level!r}.")
+    if not (isinstance(noise_std, (int, float)) and math.isfinite(noise_std) and noise_std > 0):
+        raise ValueError(f"noise_std must be a positive number, got {noise_std!r}.")
 
 
-def scanner_cell_name(volume: str, shift: str | None, condition: str, level: float) -> str:
+def scanner_cell_name(volume: str, shift: str | None, condition: str, noise_std: float) -> str:
     """A cell's name, e.g. ``"mni_asis_filtered_0.05"`` or ``"colin27_inverted_sense2_0.10"``."""
-    return f"{volume}_{shift or 'asis'}_{condition}_{level:.2f}"
+    return f"{volume}_{shift or 'asis'}_{condition}_{noise_std:.2f}"
 
 
 def scanner_cell_keys() -> list[tuple[str, str | None, str, float]]:
-    """The 32 cells' ``(volume, shift, condition, level)``: volume-major, then contrast, condition, level."""
+    """The 32 cells' ``(volume, shift, condition, noise_std)``: volume-major, then contrast, condition, noise std."""
     return [(v, s, c, lv) for v in SCANNER_VOLUMES for s in SCANNER_SHIFTS for c in SCANNER_CONDITIONS for lv in SCANNER_LEVELS]
 
 
 @functools.lru_cache(maxsize=2)
-def _simulated(volume: str, shift: str | None, condition: str, level: float, split: str) -> tuple[np.ndarray, np.ndarray, tuple[TrueNoise, ...]]:
+def _simulated(volume: str, shift: str | None, condition: str, noise_std: float, split: str) -> tuple[np.ndarray, np.ndarray, tuple[TrueNoise, ...]]:
     """One split of one cell, simulated once for its ``load`` and its ``side`` (the loop asks for both in turn)."""
-    _, clean, zs = real_anatomy_cell(volume, shift, level, split)  # the real-anatomy clean slices, exactly (its noise unused)
+    _, clean, zs = real_anatomy_cell(volume, shift, noise_std, split)  # the real-anatomy clean slices, exactly (its noise unused)
     noisy, reference, side = [], [], []
     for image, z in zip(clean, zs):
-        sample = scanner_noise_slice(image, int(z), condition, level)
+        sample = scanner_noise_slice(image, int(z), condition, noise_std)
         noisy.append(sample.noisy)
         reference.append(sample.reference)
         std, psd = np.array(sample.noise_std_map, dtype=np.float64), np.array(sample.noise_psd, dtype=np.float64)
@@ -160,34 +160,34 @@ def _simulated(volume: str, shift: str | None, condition: str, level: float, spl
     return np.stack(noisy).astype(np.float32), np.stack(reference).astype(np.float32), tuple(side)
 
 
-def scanner_test_cell(volume: str, shift: str | None, condition: str, level: float) -> TestCell:
+def scanner_test_cell(volume: str, shift: str | None, condition: str, noise_std: float) -> TestCell:
     """One cell of the benchmark for the one loop.
 
     Args:
         volume: ``"mni"`` or ``"colin27"``.
         shift: ``None`` (as is) or ``"inverted"``.
         condition: one of :data:`SCANNER_CONDITIONS`.
-        level: ``s`` (0.05 and 0.10 in the benchmark), in the clean slice's units.
+        noise_std: ``s`` (0.05 and 0.10 in the benchmark), in the clean slice's units.
 
     Returns:
-        a :class:`~monai_nad.experiments.evaluation.TestCell` named :func:`scanner_cell_name`, told level ``s``:
+        a :class:`~monai_nad.experiments.evaluation.TestCell` named :func:`scanner_cell_name`, told ``noise_std`` ``s``:
         ``load(split)`` gives the noisy and reference ``(N, H, W)`` float32 stacks (``N`` = 10; for ``sense2`` ``H``
         is cut to even), ``side(split)`` a :class:`TrueNoise` per slice.
 
     Raises:
-        ValueError: an unknown volume, contrast or condition, or a bad level.
+        ValueError: an unknown volume, contrast or condition, or a bad ``noise_std``.
     """
-    _check_cell(volume, shift, condition, level)
-    level = float(level)
+    _check_cell(volume, shift, condition, noise_std)
+    noise_std = float(noise_std)
 
     def load(split: str) -> tuple[np.ndarray, np.ndarray]:
-        noisy, reference, _ = _simulated(volume, shift, condition, level, split)
+        noisy, reference, _ = _simulated(volume, shift, condition, noise_std, split)
         return noisy.copy(), reference.copy()
 
     def side(split: str) -> tuple[TrueNoise, ...]:
-        return _simulated(volume, shift, condition, level, split)[2]
+        return _simulated(volume, shift, condition, noise_std, split)[2]
 
-    return TestCell(scanner_cell_name(volume, shift, condition, level), level, load, True, side)
+    return TestCell(scanner_cell_name(volume, shift, condition, noise_std), noise_std, load, True, side)
 
 
 def scanner_cells() -> list[TestCell]:
@@ -258,11 +258,11 @@ def bm3d_true_noise_tuner(b_grid: Sequence[float] = B_GRID) -> Tuner:
     """The anchor of the benchmark: :func:`bm3d_told_true_noise`, then :func:`_bias_corrected` with the true std
     map and coil count, ``b`` chosen from ``b_grid`` by median PSNR on the validation slab (as the one tuner chooses)."""
 
-    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float, side_val: Sequence[TrueNoise]):
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, noise_std: float, side_val: Sequence[TrueNoise]):
         outputs = [bm3d_told_true_noise(x, n) for x, n in zip(noisy_val, side_val)]
         b, value = _best_b(outputs, clean_val, [n.std_map for n in side_val], [n.coils for n in side_val], b_grid)
 
-        def denoise(image: np.ndarray, level: float, noise: TrueNoise) -> np.ndarray:
+        def denoise(image: np.ndarray, noise_std: float, noise: TrueNoise) -> np.ndarray:
             return _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, b)
 
         return denoise, {"b": b, "validation_psnr": value}
@@ -282,7 +282,7 @@ def bm3d_white_tuner(factors: Sequence[float] = WHITE_FACTORS, b_grid: Sequence[
     if not factors or min(factors) <= 0:
         raise ValueError(f"factors must be positive numbers, got {factors!r}.")
 
-    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, level: float, side_val: Sequence[TrueNoise]):
+    def tune(noisy_val: np.ndarray, clean_val: np.ndarray, noise_std: float, side_val: Sequence[TrueNoise]):
         best: tuple[float, float, float] | None = None
         whites, coils = [n.white for n in side_val], [n.coils for n in side_val]
         for factor in factors:
@@ -293,7 +293,7 @@ def bm3d_white_tuner(factors: Sequence[float] = WHITE_FACTORS, b_grid: Sequence[
         assert best is not None
         factor, b, value = best
 
-        def denoise(image: np.ndarray, level: float, noise: TrueNoise) -> np.ndarray:
+        def denoise(image: np.ndarray, noise_std: float, noise: TrueNoise) -> np.ndarray:
             return _bias_corrected(_bm3d(image, factor * noise.white), noise.white, noise.coils, b)
 
         return denoise, {"factor": factor, "b": b, "validation_psnr": value}
@@ -307,7 +307,7 @@ bm3d_true_noise = bm3d_true_noise_tuner()
 bm3d_white = bm3d_white_tuner()
 
 
-def dipy_nlmeans_std_map(noisy: np.ndarray, level: float, side: Sequence[TrueNoise]) -> tuple[np.ndarray, list[float]]:
+def dipy_nlmeans_std_map(noisy: np.ndarray, noise_std: float, side: Sequence[TrueNoise]) -> tuple[np.ndarray, list[float]]:
     """DIPY's non-local means (``rician=True``, its default radii, one thread) told each slice's true std map.
 
     DIPY's ``nlmeans`` takes 3D and 4D arrays only, so each slice is denoised as a one-slice volume ``(H, W, 1)`` with
@@ -373,7 +373,7 @@ def run_scanner_benchmark(
     outputs: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> list[dict]:
     """Score the named methods on the cells (all 32 for None) through the one loop; each row also gets its cell's
-    ``volume``, ``contrast``, ``condition`` and ``level``."""
+    ``volume``, ``contrast``, ``condition`` and ``level`` (its ``noise_std``; the key the results JSON keeps)."""
     import torch
 
     torch.set_num_threads(1)
@@ -386,8 +386,8 @@ _KEYS = {scanner_cell_name(*k): k for k in scanner_cell_keys()}
 
 
 def _with_keys(row: dict) -> dict:
-    volume, shift, condition, level = _KEYS[row["cell"]]
-    return row | {"volume": volume, "contrast": shift or "asis", "condition": condition, "level": level}
+    volume, shift, condition, noise_std = _KEYS[row["cell"]]
+    return row | {"volume": volume, "contrast": shift or "asis", "condition": condition, "level": noise_std}
 
 
 # ------------------------------------------------------------------------------------------------------ the page

@@ -73,18 +73,18 @@ class Context:
         self.diffdenoise: tuple[torch.nn.Module, torch.nn.Module] | None = None
         self._tuned: dict | None = None
 
-    def tuned(self, noise: str, levels: list[float], methods: list[str]) -> dict:
+    def tuned(self, noise: str, noise_stds: list[float], methods: list[str]) -> dict:
         """Tuned baseline parameters; the quick mode tunes on 2 validation slices on the fly instead."""
         if not self.quick:
             if self._tuned is None:
                 self._tuned = load_tuned(self.tuned_path)
             return self._tuned
         tuned: dict = {}
-        for level in levels:
-            noisy, clean = mni_eval_arrays("validation", level, noise=noise, limit=2)
+        for noise_std in noise_stds:
+            noisy, clean = mni_eval_arrays("validation", noise_std, noise=noise, limit=2)
             for name in methods:
-                tuned.setdefault(noise, {}).setdefault(level_key(level), {})[name] = tune_baseline(
-                    name, noisy, clean, level, rician=noise == "rician"
+                tuned.setdefault(noise, {}).setdefault(level_key(noise_std), {})[name] = tune_baseline(
+                    name, noisy, clean, noise_std, rician=noise == "rician"
                 )
         return tuned
 
@@ -164,34 +164,34 @@ def family_methods(ctx: Context) -> list[Method]:
             for (variant, _), (net, info) in load_runs(ctx.family_runs, noises=("rician",)).items()]
 
 
-def evaluate(method: Method, noise: str, levels: list[float], ctx: Context, shift: str | None = None,
+def evaluate(method: Method, noise: str, noise_stds: list[float], ctx: Context, shift: str | None = None,
              prefix: str = "", keep: tuple[float, int] | None = None,
              data: Callable[[float], tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[dict[str, float], dict[str, np.ndarray], list[float]]:
-    """Score a method on the test slab at several levels, through the one evaluation loop
+    """Score a method on the test slab at each of ``noise_stds``, through the one evaluation loop
     (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, median over the slices).
 
     Args:
-        data: ``level -> (noisy, clean)`` test slices instead of the MNI test slab (e.g. Br35H's test split).
+        data: ``noise_std -> (noisy, clean)`` test slices instead of the MNI test slab (e.g. Br35H's test split).
 
     Returns:
-        ``(metrics named "<prefix><metric>_<level>", kept outputs, seconds per slice)``.
+        ``(metrics named "<prefix><metric>_<noise std>", kept outputs, seconds per slice)``.
     """
-    def loader(level: float) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+    def loader(noise_std: float) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
         if data is not None:
-            return lambda split: data(level)
-        return lambda split: mni_eval_arrays(split, level, noise=noise, shift=shift, limit=ctx.limit)
+            return lambda split: data(noise_std)
+        return lambda split: mni_eval_arrays(split, noise_std, noise=noise, shift=shift, limit=ctx.limit)
 
     seconds: list[float] = []
     kept_run: list[np.ndarray] = []  # (noisy, outputs) at the kept level
 
-    def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
-        outs, times = denoise_slices(lambda image: method.denoise(image, level), noisy)
+    def run(noisy: np.ndarray, noise_std: float) -> tuple[np.ndarray, list[float]]:
+        outs, times = denoise_slices(lambda image: method.denoise(image, noise_std), noisy)
         seconds.extend(times)
-        if keep is not None and abs(level - keep[0]) < 1e-9:
+        if keep is not None and abs(noise_std - keep[0]) < 1e-9:
             kept_run[:] = [noisy, outs]
         return outs, times
 
-    cells = [TestCell(level_key(level), level, loader(level), tuned=False) for level in levels]
+    cells = [TestCell(level_key(noise_std), noise_std, loader(noise_std), tuned=False) for noise_std in noise_stds]
     rows = benchmark_cells(cells, {method.name: run}, bm3d=False, statistic="median", log=lambda _: None)
     metrics = {f"{prefix}{k}_{row['cell']}": row[k] for row in rows for k in ("psnr", "ssim", "fg_psnr", "edge_mse")}
     kept: dict[str, np.ndarray] = {}
@@ -249,14 +249,14 @@ def learned_methods(names: list[str], ctx: Context) -> list[Method]:
 
 
 def run_comparison(cfg: dict, ctx: Context) -> None:
-    noise, levels = cfg["noise"], [float(v) for v in cfg["levels"]]
+    noise, noise_stds = cfg["noise"], [float(v) for v in cfg["levels"]]
     baselines = cfg["quick"]["baselines"] if ctx.quick else cfg["baselines"]
-    tuned = ctx.tuned(noise, levels, baselines)
+    tuned = ctx.tuned(noise, noise_stds, baselines)
     keep = (float(cfg["qualitative"]["level"]), int(cfg["qualitative"]["index"]))
-    methods = [classical_method(b, tuned, noise, levels, rc) for b in baselines for rc in cfg["bias_correction"]]
+    methods = [classical_method(b, tuned, noise, noise_stds, rc) for b in baselines for rc in cfg["bias_correction"]]
     methods += learned_methods(cfg["quick"]["learned"] if ctx.quick else cfg["learned"], ctx)
     for method in methods:
-        metrics, kept, seconds = evaluate(method, noise, levels, ctx, keep=keep)
+        metrics, kept, seconds = evaluate(method, noise, noise_stds, ctx, keep=keep)
         record(ctx, "comparison", method, metrics, seconds, {"qualitative": cfg["qualitative"]}, kept)
 
 
@@ -268,16 +268,16 @@ def run_noise_sweep(cfg: dict, ctx: Context) -> None:
     baselines = cfg["quick"].get("baselines", cfg["baselines"]) if ctx.quick else cfg["baselines"]
     if wanted:  # e.g. --only neural_pde after retraining it: the other methods' runs stay as they are
         baselines = [b for b in baselines if b in wanted or f"{b}+rc" in wanted]
-    for noise, levels in settings.items():
-        tuned = ctx.tuned(noise, [float(v) for v in levels], baselines)
+    for noise, noise_stds in settings.items():
+        tuned = ctx.tuned(noise, [float(v) for v in noise_stds], baselines)
         for b in baselines:
             for rc in ([False, True] if noise == "rician" else [False]):
-                method = classical_method(b, tuned, noise, [float(v) for v in levels], rc)
+                method = classical_method(b, tuned, noise, [float(v) for v in noise_stds], rc)
                 classical.setdefault(method.name, []).append((noise, method))
     for method in learned:
         metrics, seconds = {}, []
-        for noise, levels in settings.items():
-            m, _, s = evaluate(method, noise, [float(v) for v in levels], ctx, prefix=f"{noise}_")
+        for noise, noise_stds in settings.items():
+            m, _, s = evaluate(method, noise, [float(v) for v in noise_stds], ctx, prefix=f"{noise}_")
             metrics.update(m)
             seconds += s
         record(ctx, "noise_sweep", method, metrics, seconds)
@@ -293,11 +293,11 @@ def run_noise_sweep(cfg: dict, ctx: Context) -> None:
 
 def run_unet_baseline(cfg: dict, ctx: Context) -> None:
     q = cfg["quick"] if ctx.quick else {}
-    levels = [float(v) for v in cfg["levels"]]
+    noise_stds = [float(v) for v in cfg["levels"]]
     out_of_range = [float(v) for v in q.get("out_of_range", cfg["out_of_range"])]
     shifted = q.get("shifted", cfg["shifted"])
     for method in learned_methods(cfg["learned"], ctx):
-        metrics, _, seconds = evaluate(method, cfg["noise"], levels, ctx)
+        metrics, _, seconds = evaluate(method, cfg["noise"], noise_stds, ctx)
         more, _, _ = evaluate(method, cfg["noise"], out_of_range, ctx, prefix="outside_")
         metrics.update(more)
         for shift, shift_levels in shifted.items():
@@ -311,7 +311,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
     budget = q.get("budget", cfg["budget"])
     seeds = q.get("seeds", cfg["seeds"])
     variants = {k: cfg["variants"][k] for k in (ctx.only_variants or q.get("variants", cfg["variants"]))}
-    levels = [float(v) for v in cfg["levels"]]
+    noise_stds = [float(v) for v in cfg["levels"]]
     configs = V02 / "configs"
     for name, variant_overrides in variants.items():
         overrides = [*cfg.get("base", []), *variant_overrides]
@@ -339,7 +339,7 @@ def run_ablation(cfg: dict, ctx: Context) -> None:
             method = network_method(f"{name}_seed{seed}", net, {"variant": name, "seed": seed, "overrides": " ".join(variant_overrides) or "none",
                                                                "base": " ".join(cfg.get("base", [])) or "none",
                                                                "budget": " ".join(budget), "train_seconds": info["seconds"]})
-            metrics, _, seconds = evaluate(method, "rician", levels, ctx)
+            metrics, _, seconds = evaluate(method, "rician", noise_stds, ctx)
             record(ctx, "ablation", method, metrics, seconds)
 
 
@@ -455,7 +455,7 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
             variance = sampling_variance(pipeline, torch.from_numpy(noisy)[:, None], repeats=srds["repeats"])
             metrics.update({f"srds_variance_{k}": v for k, v in variance.items()})
             params["srds"] = srds
-        method = learned.get(name) or Method(name, lambda image, level: image, {"library": "bm3d", "tuned": params})
+        method = learned.get(name) or Method(name, lambda image, noise_std: image, {"library": "bm3d", "tuned": params})
         if "srds" in params:
             method.params["srds"] = params.pop("srds")
         if name in corrected:
@@ -485,23 +485,23 @@ def run_br35h(cfg: dict, ctx: Context) -> None:
     if ctx.root is None:
         raise ValueError("the br35h suite needs the data: --root DIR (a folder with yes/ and no/ of JPEG/PNG slices)")
     q = cfg["quick"] if ctx.quick else {}
-    levels = [float(v) for v in cfg["levels"]]
+    noise_stds = [float(v) for v in cfg["levels"]]
     baselines = q.get("baselines", cfg["baselines"])
     val_limit = q.get("val_limit", cfg["val_limit"])
     tuned: dict = {"rician": {}}
-    for level in levels:
-        noisy, clean = br35h_eval_arrays(ctx.root, "validation", level, limit=val_limit)
-        tuned["rician"][level_key(level)] = {name: tune_baseline(name, noisy, clean, level, rician=True) for name in baselines}
-    methods = [classical_method(b, tuned, "rician", levels, rc) for b in baselines for rc in (False, True)]
+    for noise_std in noise_stds:
+        noisy, clean = br35h_eval_arrays(ctx.root, "validation", noise_std, limit=val_limit)
+        tuned["rician"][level_key(noise_std)] = {name: tune_baseline(name, noisy, clean, noise_std, rician=True) for name in baselines}
+    methods = [classical_method(b, tuned, "rician", noise_stds, rc) for b in baselines for rc in (False, True)]
     budget = float(q.get("budget_s", cfg["budget_s"]))
     for name in q.get("learned", cfg["learned"]):
         run_dir = train_on_br35h(BUDGET_RUNS[f"{name}_budget"][0], ctx, budget, ctx.quick)
         net, record_info = budget_run_network(f"{name}_budget", run_dir)
         methods.append(network_method(name, net, {"training": f"Br35H train split, {budget:g} s budget", "budget_s": budget,
                                                   "train_seconds": record_info.get("total_wall_time_s")}))
-    test = {level: br35h_eval_arrays(ctx.root, "test", level, limit=ctx.limit) for level in levels}
+    test = {noise_std: br35h_eval_arrays(ctx.root, "test", noise_std, limit=ctx.limit) for noise_std in noise_stds}
     for method in methods:
-        metrics, _, seconds = evaluate(method, "rician", levels, ctx, data=test.__getitem__)
+        metrics, _, seconds = evaluate(method, "rician", noise_stds, ctx, data=test.__getitem__)
         record(ctx, "br35h", method, metrics, seconds, {"data": "br35h"})
 
 

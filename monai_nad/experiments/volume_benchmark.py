@@ -64,14 +64,14 @@ BM4D_RC = classical_tuner("bm4d", {"sigma_factor": (1.0,)}, volumetric=True)
 
 
 def volume_cells() -> list[tuple[str, str | None, float]]:
-    """The 12 cells: volume x contrast (as is, inverted) x level."""
-    return [(v, s, level) for v in REAL_ANATOMY_VOLUMES for s in VOLUME_SHIFTS for level in REAL_ANATOMY_LEVELS]
+    """The 12 cells: volume x contrast (as is, inverted) x noise std."""
+    return [(v, s, noise_std) for v in REAL_ANATOMY_VOLUMES for s in VOLUME_SHIFTS for noise_std in REAL_ANATOMY_LEVELS]
 
 
 def other_cells() -> list[tuple[str, str | None, float]]:
     """Cells outside the bar that a user meets: the dim contrast (:func:`~monai_nad.data.shift_contrast`) at every level,
     and nearly clean volumes (as is, s = :data:`~monai_nad.data.real_anatomy.NEAR_CLEAN_LEVEL`), where a denoiser must keep fine detail."""
-    dim = [(v, "dim", level) for v in REAL_ANATOMY_VOLUMES for level in REAL_ANATOMY_LEVELS]
+    dim = [(v, "dim", noise_std) for v in REAL_ANATOMY_VOLUMES for noise_std in REAL_ANATOMY_LEVELS]
     return dim + [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
 
 
@@ -98,23 +98,23 @@ def scan_method(
 ) -> Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]:
     """A benchmark method that denoises a slab ``(N, H, W)`` as one volume through the command line's
     :class:`~monai_nad.inference.ScanInferer`, like ``monai-nad denoise --mode <mode>``: with the blind noise estimate,
-    or (``noise_factor``) told that multiple of the true level, like ``--noise-std``; ``noise_estimate`` as
+    or (``noise_factor``) told that multiple of the true noise std, like ``--noise-std``; ``noise_estimate`` as
     ``--noise-estimate`` (``"level"``, the default, or ``"map"``)."""
     inferer = ScanInferer(volume_network=network3d, mode=mode, noise_estimate=noise_estimate)
 
-    def run(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
+    def run(noisy: np.ndarray, noise_std: float) -> tuple[np.ndarray, list[float]]:
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1), dtype=np.float32))[None, None]
         start = time.perf_counter()
         with torch.no_grad():
-            y = inferer(x, network2d, noise_std=None if noise_factor is None else noise_factor * level)
+            y = inferer(x, network2d, noise_std=None if noise_factor is None else noise_factor * noise_std)
         seconds = time.perf_counter() - start
         return np.ascontiguousarray(np.moveaxis(y[0, 0].numpy(), -1, 0)), [seconds / len(noisy)] * len(noisy)
 
     return run
 
 
-def dipy_method(noisy: np.ndarray, level: float) -> tuple[np.ndarray, list[float]]:
-    """DIPY's non-local means on a slab ``(N, H, W)`` as one volume (it is not told ``level``)."""
+def dipy_method(noisy: np.ndarray, noise_std: float) -> tuple[np.ndarray, list[float]]:
+    """DIPY's non-local means on a slab ``(N, H, W)`` as one volume (it is not told ``noise_std``)."""
     start = time.perf_counter()
     out, _ = dipy_nlmeans_blind(np.moveaxis(noisy, 0, -1))
     seconds = time.perf_counter() - start
@@ -151,40 +151,40 @@ def thick_slice_rows(bundle: str | Path | None = None, steps: Sequence[int] = (1
     """The 2D and the volume model on thicker slices: every ``step``-th slice of the as-is test slabs (``step`` mm).
 
     Returns:
-        rows ``{"volume", "level", "step", "model", "psnr"}`` (the volume model forced with ``--mode 3d``).
+        rows ``{"volume", "level" (the noise std), "step", "model", "psnr"}`` (the volume model forced with ``--mode 3d``).
     """
     net2d, net3d = shipped_models(bundle)
     runs = {"2d": scan_method(net2d, None, "2d"), "3d": scan_method(net2d, net3d, "3d")}
     rows = []
     for volume in REAL_ANATOMY_VOLUMES:
-        for level in REAL_ANATOMY_LEVELS:
-            noisy, clean, _ = real_anatomy_cell(volume, None, level)
+        for noise_std in REAL_ANATOMY_LEVELS:
+            noisy, clean, _ = real_anatomy_cell(volume, None, noise_std)
             for step in steps:
                 for model, run in runs.items():
-                    out, _ = run(noisy[::step], level)
-                    rows.append({"volume": volume, "level": level, "step": step, "model": model, "psnr": score_slices(out, clean[::step])["psnr"]})
-                log(f"thick slices {volume} s={level} every {step}: 2d {rows[-2]['psnr']:.2f}  3d {rows[-1]['psnr']:.2f}")
+                    out, _ = run(noisy[::step], noise_std)
+                    rows.append({"volume": volume, "level": noise_std, "step": step, "model": model, "psnr": score_slices(out, clean[::step])["psnr"]})
+                log(f"thick slices {volume} s={noise_std} every {step}: 2d {rows[-2]['psnr']:.2f}  3d {rows[-1]['psnr']:.2f}")
     return rows
 
 
-def noisy_whole_volume(path: str | Path, volume: str = "colin27", level: float = 0.10) -> Path:
+def noisy_whole_volume(path: str | Path, volume: str = "colin27", noise_std: float = 0.10) -> Path:
     """Write the whole ``volume`` with the real-anatomy benchmark's Rician noise (slice ``z`` seeded ``1000 + z``) as a
     1 mm NIfTI."""
     import nibabel as nib
 
     clean = np.asarray(load_volume(volume), dtype=np.float32)
-    noisy = np.stack([real_anatomy_noise(clean[:, :, z], level, z) for z in range(clean.shape[2])], axis=-1)
+    noisy = np.stack([real_anatomy_noise(clean[:, :, z], noise_std, z) for z in range(clean.shape[2])], axis=-1)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.Nifti1Image(noisy, np.eye(4)), str(path))
     return path
 
 
-def _timed(method: str, source: Path, out_dir: Path, level: float | None = None, threads: int = 1) -> dict:
+def _timed(method: str, source: Path, out_dir: Path, noise_std: float | None = None, threads: int = 1) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     command = [sys.executable, "-m", "monai_nad.experiments.volume_timing", method, str(source), str(out_dir)]
-    if level is not None:
-        command += ["--level", repr(level)]
+    if noise_std is not None:
+        command += ["--noise-std", repr(noise_std)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{method} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
@@ -192,7 +192,7 @@ def _timed(method: str, source: Path, out_dir: Path, level: float | None = None,
 
 
 def whole_volume_timing(
-    out_dir: str | Path, methods: Sequence[str] = ("neural_pde_3d", "neural_pde_3d_2pass", "neural_pde_2d", "dipy_nlmeans"), level: float = 0.10,
+    out_dir: str | Path, methods: Sequence[str] = ("neural_pde_3d", "neural_pde_3d_2pass", "neural_pde_2d", "dipy_nlmeans"), noise_std: float = 0.10,
     repeats: int = 1, log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Time each method on the whole noisy Colin27 (181 x 217 x 181), each in a fresh one-thread process, in turn.
@@ -203,14 +203,14 @@ def whole_volume_timing(
         output file.
     """
     out_dir = Path(out_dir)
-    source = noisy_whole_volume(out_dir / f"colin27_s{level:.2f}.nii.gz", "colin27", level)
+    source = noisy_whole_volume(out_dir / f"colin27_s{noise_std:.2f}.nii.gz", "colin27", noise_std)
     clean = np.asarray(load_volume("colin27"), dtype=np.float32)
     rows = []
     times: dict[str, list[float]] = {m: [] for m in methods}
     results: dict[str, dict] = {}
     for _ in range(repeats):
         for method in methods:  # interleaved, so a slow moment of the machine is shared
-            result = _timed(method, source, out_dir, level if method == "bm4d" else None)
+            result = _timed(method, source, out_dir, noise_std if method == "bm4d" else None)
             times[method].append(result["seconds"])
             results[method] = result
     import nibabel as nib

@@ -57,7 +57,7 @@ def _preload(method: str) -> None:
         require(name, method)  # a missing optional package: the extra to install, in one line
 
 
-def _run(method: str, source: Path, out_dir: Path, level: float | None) -> dict:
+def _run(method: str, source: Path, out_dir: Path, noise_std: float | None) -> dict:
     import nibabel as nib
     import numpy as np
 
@@ -84,9 +84,9 @@ def _run(method: str, source: Path, out_dir: Path, level: float | None) -> dict:
             from monai_nad.baselines import classical_denoise
             from monai_nad.transforms.array import RicianBiasCorrection
 
-            if level is None:
-                raise ValueError("bm4d needs --level (it is given the true noise level)")
-            out = np.asarray(RicianBiasCorrection(level, 1.0)(classical_denoise("bm4d", data, level, sigma_factor=1.0)), dtype=np.float32)
+            if noise_std is None:
+                raise ValueError("bm4d needs --noise-std (it is told the true noise std)")
+            out = np.asarray(RicianBiasCorrection(noise_std, 1.0)(classical_denoise("bm4d", data, noise_std, sigma_factor=1.0)), dtype=np.float32)
         else:
             raise ValueError(f"unknown method {method!r}; choose one of {TIMED_METHODS}")
         nib.save(nib.Nifti1Image(out, image.affine, image.header), str(target))
@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("method", choices=TIMED_METHODS)
     parser.add_argument("source", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--level", type=float, default=None, help="the true noise level (BM4D only)")
+    parser.add_argument("--noise-std", "--level", dest="noise_std", type=float, default=None,
+                        help="the true noise std (BM4D only; --level is the old spelling)")
     args = parser.parse_args(argv)
-    print(json.dumps(_run(args.method, args.source, args.out_dir, args.level)))
+    print(json.dumps(_run(args.method, args.source, args.out_dir, args.noise_std)))
     return 0
 
 
