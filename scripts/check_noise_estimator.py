@@ -33,7 +33,7 @@ SCANNER_SPLITS = {"validation": range(80, 90), "test": range(90, 100)}
 
 
 def noisy_slice(clean: np.ndarray, noise_std: float, seed: int, coils: int = 1) -> np.ndarray:
-    """The magnitude of ``coils`` noisy receivers (:func:`~monai_nad.transforms.rician_noise`, float64; N = 1: 1c)."""
+    """The magnitude of ``coils`` noisy receivers (:func:`~monai_nad.transforms.rician_noise`, float64; N = 1: the real-anatomy benchmark's white Rician noise)."""
     return rician_noise(clean, noise_std, np.random.default_rng(seed), coils=coils)
 
 
@@ -72,7 +72,7 @@ def scanner_check(volumes: dict, split: str) -> bool:
     from monai_nad.transforms.noise_map import estimate_noise
 
     zs = SCANNER_SPLITS[split]
-    print(f"section 1d, {split} slices z {zs.start}-{zs.stop - 1}: estimate_noise std / true median std over the foreground")
+    print(f"scanner-noise cells, {split} slices z {zs.start}-{zs.stop - 1}: estimate_noise std / true median std over the foreground")
     print(f"{'cell':<40} {'min':>6} {'median':>6} {'max':>6}  {'N':<10} {'corr.len':>8}  {'old est.':>8}")
     ok = True
     for name, vol in volumes.items():
@@ -88,7 +88,7 @@ def scanner_check(volumes: dict, split: str) -> bool:
                     print(f"{cell:<40} {r.min():6.3f} {np.median(r):6.3f} {r.max():6.3f}  N={coils:<8} "
                           f"{np.median([row[2] for row in rows]):8.2f}  {np.median([row[3] for row in rows]):8.3f}  "
                           f"{'ok' if good else 'FAIL'}", flush=True)
-    print(f"section 1c (white Rician), {split} slices: estimate / true sigma, median [min, max]")
+    print(f"real-anatomy cells (white Rician), {split} slices: estimate / true sigma, median [min, max]")
     for name, vol in volumes.items():
         for shift in (None, "dim", "inverted"):
             for s in (0.05, 0.10, 0.15):
@@ -109,13 +109,13 @@ def scanner_check(volumes: dict, split: str) -> bool:
                 print(f"{name + f' {coils} coils s={s:.2f}':<30} estimate_image_noise_std {np.median(old):.3f} "
                       f"[{old.min():.3f}, {old.max():.3f}]   estimate_noise {np.median(told):.3f} [{told.min():.3f}, {told.max():.3f}]"
                       f"   blind: N={found}, {np.median([e.std / s for e in blind]):.3f}", flush=True)
-    print("ALL 1d CELLS WITHIN 10 %" if ok else "SOME 1d CELLS OUTSIDE 10 %")
+    print("ALL SCANNER-NOISE CELLS WITHIN 10 %" if ok else "SOME SCANNER-NOISE CELLS OUTSIDE 10 %")
     return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scanner", action="store_true", help="check estimate_noise on the section 1d cells (scanner noise)")
+    parser.add_argument("--scanner", action="store_true", help="check estimate_noise on the scanner-noise benchmark's cells")
     parser.add_argument("--split", choices=sorted(SCANNER_SPLITS), default="validation",
                         help="the slices of --scanner (default: validation, z 80-89; test: z 90-99, for scoring only)")
     args = parser.parse_args()

@@ -1,8 +1,8 @@
-"""What ``monai-nad fit`` gains or loses on one scanner-noise condition of BENCHMARK 1d.
+"""What ``monai-nad fit`` gains or loses on one cell of the scanner-noise benchmark.
 
 Fits the shipped 2D model, self-supervised (:func:`monai_nad.inference.fit.fit_scans`, what ``monai-nad fit`` runs), to
 the noisy validation slab of one cell (the reference is never read for the fit), then scores the shipped and the
-fitted 2D model on the cell's test slab as BENCHMARK 1d scores ``neural_pde_2d`` (the slab as one volume through
+fitted 2D model on the cell's test slab as the scanner-noise benchmark scores ``neural_pde_2d`` (the slab as one volume through
 :class:`~monai_nad.inference.ScanInferer`, ``--mode 2d``, the blind noise map): the mean PSNR over the test slices.
 The fit is resumable: the same command again continues it (``--epochs`` is the total).
 
@@ -48,7 +48,7 @@ def _score(bundle: Path, noisy: np.ndarray, reference: np.ndarray, noise_std: fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cell", default="mni_asis_filtered_0.05", help="a BENCHMARK 1d cell (default: mni_asis_filtered_0.05)")
+    parser.add_argument("--cell", default="mni_asis_filtered_0.05", help="a cell of the scanner-noise benchmark (default: mni_asis_filtered_0.05)")
     parser.add_argument("--output-dir", type=Path, default=Path("runs/fit_scanner"), help="the validation slab as NIfTI and the fitted bundle")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--epoch-length", type=int, default=100)
