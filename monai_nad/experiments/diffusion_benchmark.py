@@ -56,7 +56,7 @@ from monai_nad.data.dwi_phantom import (
     dwi_noise_std,
 )
 from monai_nad.data.scans import denormalise_intensity, normalise_intensity
-from monai_nad.experiments.diffusion_real import render_real_section
+from monai_nad.experiments.diffusion_real import patch_radius, render_real_section
 from monai_nad.experiments.guided_series import GuidedSeriesDenoiser
 from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.records import same_run
@@ -236,16 +236,11 @@ def _gradient_table():
     return gradient_table(np.asarray(bvals), bvecs=np.asarray(bvecs))
 
 
-def _radius(series: np.ndarray, radius: int = 2) -> np.ndarray:
-    """``radius`` along each axis, less along an axis too short for the patch (quick runs on a few slices only)."""
-    return np.array([min(radius, (n - 1) // 2) for n in series.shape[:3]])
-
-
 def dipy_mppca(series: np.ndarray) -> np.ndarray:
     """DIPY's MP-PCA with ``patch_radius=2`` on a series ``(X, Y, Z, V)`` (on fewer than 5 slices, less along z)."""
     from dipy.denoise.localpca import mppca
 
-    return mppca(series, patch_radius=_radius(series), suppress_warning=True)
+    return mppca(series, patch_radius=patch_radius(series.shape), suppress_warning=True)
 
 
 def dipy_patch2self(series: np.ndarray) -> np.ndarray:
@@ -262,7 +257,7 @@ def dipy_localpca(series: np.ndarray) -> np.ndarray:
     from dipy.denoise.pca_noise_estimate import pca_noise_estimate
 
     sigma = pca_noise_estimate(series, _gradient_table(), correct_bias=True, smooth=2)
-    return localpca(series, sigma=sigma, patch_radius=_radius(series), suppress_warning=True)
+    return localpca(series, sigma=sigma, patch_radius=patch_radius(series.shape), suppress_warning=True)
 
 
 def _nlmeans(series: np.ndarray, coils: int) -> np.ndarray:

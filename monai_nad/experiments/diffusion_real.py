@@ -35,6 +35,7 @@ from monai_nad.data.scans import normalise_intensity
 from monai_nad.inference.series import SeriesDenoiser
 
 __all__ = [
+    "patch_radius",
     "REAL_SERIES",
     "REAL_METHODS",
     "RealSeries",
@@ -101,7 +102,9 @@ def load_real_series(name: str) -> RealSeries:
     return RealSeries(name, np.asarray(image.get_fdata(), dtype=np.float32), bvals, bvecs, (nii, bval, bvec), zooms)  # type: ignore[arg-type]
 
 
-def _radius(shape: Sequence[int], radius: int = 2) -> np.ndarray:
+def patch_radius(shape: Sequence[int], radius: int = 2) -> np.ndarray:
+    """DIPY's ``patch_radius`` for a series of ``shape`` ``(X, Y, Z, V)``: ``radius`` along each spatial axis, less along an
+    axis too short for the patch (e.g. quick runs on a few slices)."""
     return np.array([min(radius, (n - 1) // 2) for n in shape[:3]])
 
 
@@ -109,7 +112,7 @@ def real_mppca(series: RealSeries) -> tuple[np.ndarray, float]:
     """DIPY's MP-PCA and the median of its sigma map."""
     from dipy.denoise.localpca import mppca
 
-    out, sigma = mppca(series.data, patch_radius=_radius(series.data.shape), return_sigma=True, suppress_warning=True)
+    out, sigma = mppca(series.data, patch_radius=patch_radius(series.data.shape), return_sigma=True, suppress_warning=True)
     return np.asarray(out, dtype=np.float32), float(np.median(sigma))
 
 
