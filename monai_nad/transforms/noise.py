@@ -34,13 +34,14 @@ Gaussian MAD / wavelet estimators give 0.75 to 0.8 s on images with much air.
 *Fallback* (no usable background: an image cropped to the object, a texture). An iterated MAD of the
 finest-scale Haar detail, variance-stabilised locally (after Foi 2011, "Noise estimation and removal in MR imaging:
 the variance-stabilization approach"): each detail coefficient is divided by ``std(M) / s`` of the chi law at the
-SNR of its neighbourhood. Edges and texture bias it upwards: on crops of the MNI brain at s = 0.05 to 0.15 the
-median error is +1 % to +3 % (single slices -5 % to +10 %), but near-clean images with fine anatomy give several
-times s.
+SNR of its neighbourhood. Edges and texture bias it upwards: a little on brain images at the usual noise levels,
+by several times s on near-clean images with fine anatomy.
 
 Both stages assume white noise of the same level everywhere. Noise correlated between neighbouring pixels (for
-instance by zero-filled k-space interpolation) makes the background estimate low (-10 % to -16 % measured for a
-half-band k-space truncation) and the fallback much lower.
+instance by zero-filled k-space interpolation) makes the background estimate low and the fallback much lower;
+:func:`~monai_nad.transforms.noise_map.estimate_noise` measures the correlation and corrects for it. How close
+either estimator comes to the truth is measured, not stated here: ``python scripts/check_noise_estimator.py``
+(``--scanner`` for correlated scanner noise) prints it.
 """
 
 from __future__ import annotations
