@@ -22,6 +22,7 @@ DIFFDENOISE = find_reproduction("diffdenoise")
 
 #: the reproductions of earlier models (v0.2 and its first stage), and the configs the baselines merge after train.json
 V02, DIFFUSION_ONLY = find_reproduction("neural_pde_v0.2"), find_reproduction("diffusion_only")
+_ROOT = Path(__file__).resolve().parents[2]  # the page names paths relative to the repository, never the machine's
 _CNN = ["train.json", reproduction_config(BASELINE_CNN_CONFIG)]
 _FAMILY = ["train.json", reproduction_config(DIFFUSIVITY_REAL_SCAN_CONFIG)]
 #: page name -> (``train_real_scan.py --network`` value, folder under the runs directory, configs of the shipped bundle
@@ -100,8 +101,10 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
     info["neural_pde_v1.1_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)"}
     for name, (network, folder, _, _) in BUDGET_RUNS.items():
         if not (runs / folder / "checkpoints" / "best_model.pt").is_file():
+            target = (runs / folder).resolve()
+            shown = target.relative_to(_ROOT) if target.is_relative_to(_ROOT) else runs / folder
             info[name] = {"kind": "learned, budget", "note": f"not trained: `python scripts/train_real_scan.py --network {network} "
-                                                             f"--time-budget 900 --output-dir {runs / folder}`"}
+                                                             f"--time-budget 900 --output-dir {shown}`"}
             continue
         nets[name], record = budget_run_network(name, runs / folder)
         budget = record["invocations"][-1].get("time_budget_s")
