@@ -12,6 +12,9 @@ first, one command each, with the budget written on the page):
 Usage:
     python scripts/real_anatomy_results.py [--quick] [--runs runs/real_anatomy] [--classical gaussian tv nlm wavelet]
     python scripts/real_anatomy_results.py --render-only     # the page again from docs/results/real_anatomy.json
+
+--render-only describes every row as the JSON stored it when the rows were measured (the shipped model's name,
+parameters, cost and training; the budget runs' training), not from the bundle or the runs folder as they are now.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.evaluation import benchmark_cells, classical_tuner, network_slices
 from monai_nad.experiments.real_anatomy_report import log_methods, qualitative_panel, quality_time_figure, render_page
-from monai_nad.experiments.real_anatomy_setup import learned_methods, preamble
+from monai_nad.experiments.real_anatomy_setup import figures, learned_methods, preamble, render_record
 from monai_nad.experiments.records import RecordError, read_record, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,33 +46,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", action="append", default=[], metavar="METHOD=TEXT",
                         help="with --render-only: add a note to a method's row (e.g. a condition of its measurement), kept in <out>.json")
     args = parser.parse_args(argv)
+    out = args.out
+    if args.render_only:  # every row described as the record stores it: nothing is read from the bundle or the runs now
+        try:
+            saved = read_record(out.with_suffix(".json"), keys=("command", "rows", "methods"))
+        except RecordError as err:
+            print(f"real_anatomy_results: error: {err}", file=sys.stderr)
+            return 2
+        for note in args.note:
+            method, _, text = note.partition("=")
+            if method not in saved["methods"] or not text:
+                print(f"real_anatomy_results: error: --note {note!r}: expected METHOD=TEXT with a method of the page", file=sys.stderr)
+                return 2
+            saved["methods"][method]["note"] = text
+        if args.note:
+            write_record(out.with_suffix(".json"), saved, indent=2, default=str)
+        render_record(saved, out)
+        return 0
     torch.set_num_threads(1)
     try:
         nets, info = learned_methods(args.runs)
     except (FileNotFoundError, ValueError) as err:
         print(f"real_anatomy_results: error: {err}", file=sys.stderr)
         return 2
-    out = args.out
     pareto, panel = out.with_name(out.stem + "_pareto.png"), out.with_name(out.stem + "_cortex.png")
-    figures = [("Mean PSNR vs ms per slice; red: the Pareto front", pareto.name), ("Colin27 cortex, s = 0.10, every method", panel.name)]
-    if args.render_only:  # the rows as measured; the methods' descriptions and costs as the code states them now
-        try:
-            saved = read_record(out.with_suffix(".json"), keys=("command", "rows", "methods"))
-        except RecordError as err:
-            print(f"real_anatomy_results: error: {err}", file=sys.stderr)
-            return 2
-        rows, command = saved["rows"], saved["command"]
-        info.update({m: v for m, v in saved["methods"].items() if m not in info})
-        for note in args.note:
-            method, _, text = note.partition("=")
-            if method not in info or not text:
-                print(f"real_anatomy_results: error: --note {note!r}: expected METHOD=TEXT with a method of the page", file=sys.stderr)
-                return 2
-            info[method]["note"] = text
-        write_record(out.with_suffix(".json"), {"command": command, "rows": rows, "methods": info}, indent=2, default=str)
-        quality_time_figure(rows, pareto)
-        out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
-        return 0
     methods = {name: (lambda noisy, noise_std, net=net: network_slices(net, noisy)) for name, net in nets.items()}
     tuned = {f"{name}_rc": classical_tuner(name) for name in args.classical}
     info.update({f"{name}_rc": {"kind": "classical", "training": "tuned per cell on validation", "parameters": 0} for name in args.classical})
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     noisy, clean, zs = real_anatomy_cell("colin27", None, 0.1, "test")
     crops = {"clean": clean[0], "noisy (s = 0.10)": noisy[0]} | {m: img for (c, m), img in outputs.items() if c == "colin27_asis_0.10"}
     qualitative_panel(crops, (slice(20, 100), slice(100, 180)), panel, f"Colin27 as is, s = 0.10, z = {int(zs[0])}: cortex crop")
-    out.write_text(render_page(rows, info, command, preamble(info, rows), figures))
+    out.write_text(render_page(rows, info, command, preamble(info, rows), figures(out)))
     print(out.read_text())
     return 0
 

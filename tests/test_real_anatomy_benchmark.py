@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,18 +76,22 @@ def test_results_page_command_quick(tmp_path):
     runs = tmp_path / "runs"  # no budget runs: the page says how to train them
     subprocess.run([sys.executable, str(ROOT / "scripts" / "real_anatomy_results.py"), "--quick", "--runs", str(runs), "--out", str(out),
                     "--classical", "gaussian", "tv"], check=True, timeout=900, capture_output=True)
+    from monai_nad.experiments.real_anatomy_setup import shipped_label
+
     data = json.loads(out.with_suffix(".json").read_text())
     methods = {r["method"] for r in data["rows"]}
-    assert {"neural_pde_v1.1", "neural_pde_v1.1_1pass", "neural_pde_v0.2", "diffusion_only_v0.2", "diffdenoise_student", "gaussian_rc",
+    shipped = shipped_label()  # named by the bundle's version, which its record also keeps
+    assert {shipped, f"{shipped}_1pass", "neural_pde_v0.2", "diffusion_only_v0.2", "diffdenoise_student", "gaussian_rc",
             "tv_rc", "bm3d_rc"} <= methods
-    assert {r["method"] for r in data["rows"] if r["cell"] == "colin27_asis_0.005"} >= {"neural_pde_v1.1", "gaussian_rc", "bm3d_rc"}  # near clean too
+    assert data["methods"][shipped]["bundle_version"].startswith(shipped.removeprefix("neural_pde_v") + ".")
+    assert {r["method"] for r in data["rows"] if r["cell"] == "colin27_asis_0.005"} >= {shipped, "gaussian_rc", "bm3d_rc"}  # near clean too
     assert all(10 < r["psnr"] < 70 for r in data["rows"])
     page = out.read_text()
     for network in ("dncnn", "unet", "pde", "pm_exponential", "ka", "foe_s"):
         assert f"not trained: `python scripts/train_real_scan.py --network {network} " in page
     assert "(Pareto)" in page
-    assert all(data["methods"][m].get("counted_gflops", 0) > 0 for m in ("neural_pde_v1.1", "neural_pde_v0.2", "diffdenoise_student"))
-    assert data["methods"]["neural_pde_v1.1"].get("network_gflops", 0) > 0 and "network_gflops" not in data["methods"]["neural_pde_v0.2"]
+    assert all(data["methods"][m].get("counted_gflops", 0) > 0 for m in (shipped, "neural_pde_v0.2", "diffdenoise_student"))
+    assert data["methods"][shipped].get("network_gflops", 0) > 0 and "network_gflops" not in data["methods"]["neural_pde_v0.2"]
     assert not any("gflops" in v for v in data["methods"].values())
     assert (out.parent / "real_anatomy_pareto.png").stat().st_size > 1000 and (out.parent / "real_anatomy_cortex.png").stat().st_size > 1000
     from mlflow.tracking import MlflowClient
@@ -94,6 +99,63 @@ def test_results_page_command_quick(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{runs / 'mlflow.db'}")
     logged = client.search_runs([client.get_experiment_by_name("real_anatomy").experiment_id])
     assert {r.info.run_name for r in logged} == {m for m in methods}
+
+
+def _results_script():
+    import importlib.util
+
+    script = ROOT / "scripts" / "real_anatomy_results.py"
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_render_only_gives_the_committed_page_back(tmp_path):
+    """The committed record renders the committed page again, byte for byte: its rows were measured with an earlier
+    shipped model (other name, parameters and training than the bundle's now), which the page must keep describing."""
+    shutil.copy(ROOT / "docs" / "results" / "real_anatomy.json", tmp_path)
+    assert _results_script().main(["--render-only", "--out", str(tmp_path / "real_anatomy.md")]) == 0
+    assert (tmp_path / "real_anatomy.md").read_text() == (ROOT / "docs" / "results" / "real_anatomy.md").read_text()
+    assert (tmp_path / "real_anatomy.json").read_bytes() == (ROOT / "docs" / "results" / "real_anatomy.json").read_bytes()
+
+
+def test_render_only_describes_each_row_by_its_record(tmp_path, monkeypatch):
+    """--render-only takes every method's name, cost, training and note from the record, none from the bundle or the
+    runs folder now: a record under the name the current bundle would get, with other numbers, keeps its numbers."""
+    from monai_nad.experiments.real_anatomy_setup import shipped_label
+
+    module = _results_script()
+
+    def current(*_args, **_kwargs):
+        raise AssertionError("--render-only read the methods from the current bundle and runs")
+
+    monkeypatch.setattr(module, "learned_methods", current)
+    shipped = shipped_label()
+    rows = [_row(cell, m, psnr, ms=ms) for cell in ("mni_asis_0.05", "colin27_dim_0.10")
+            for m, psnr, ms in ((shipped, 35.0, 100), ("neural_pde_budget", 34.0, 50), ("bm3d_rc", 33.0, 2000))]
+    methods = {shipped: {"kind": "learned, shipped", "training": "1234 s on 2 CPU cores (3 stages)", "note": "as measured",
+                         "parameters": 4321, "network_gflops": 7.0, "counted_gflops": 7.25},
+               "neural_pde_budget": {"kind": "learned, budget", "training": "900 s budget, 1 thread(s), 55 iterations of 16 patches",
+                                     "note": "blind, same recipe", "parameters": 4321, "counted_gflops": 3.5},
+               "bm3d_rc": {"kind": "classical", "training": "true sigma, b tuned per cell on validation", "parameters": 0}}
+    record = tmp_path / "real_anatomy.json"
+    record.write_text(json.dumps({"command": "python scripts/real_anatomy_results.py", "rows": rows, "methods": methods}))
+    assert module.main(["--render-only", "--out", str(tmp_path / "real_anatomy.md"), "--note", "bm3d_rc=one thread"]) == 0
+    page = (tmp_path / "real_anatomy.md").read_text()
+    assert f"| {shipped} (Pareto) | learned, shipped | 35.00 | 0.9000 | 32.00 | 100 | 4,321 | 7.0 | 7.25 | 1234 s on 2 CPU cores (3 stages) | as measured |" in page
+    assert "| neural_pde_budget (Pareto) | learned, budget | 34.00 |" in page and "(900 s budget, one thread)" in page
+    assert f"The shipped `{shipped}` had a longer schedule" in page and "not trained" not in page
+    assert "| true sigma, b tuned per cell on validation | one thread |" in page
+    saved = json.loads(record.read_text())  # the note kept; nothing else of the record changed
+    assert saved["methods"]["bm3d_rc"].pop("note") == "one thread" and saved["methods"] == methods and saved["rows"] == rows
+    # the page names the shipped model as the record does, whatever the bundle ships now
+    renamed = {"neural_pde_v0.9" if m == shipped else m: v for m, v in methods.items()}
+    record.write_text(json.dumps({"command": "c", "rows": [{**r, "method": "neural_pde_v0.9"} if r["method"] == shipped else r for r in rows],
+                                  "methods": renamed}))
+    assert module.main(["--render-only", "--out", str(tmp_path / "real_anatomy.md")]) == 0
+    page = (tmp_path / "real_anatomy.md").read_text()
+    assert "The shipped `neural_pde_v0.9` had a longer schedule" in page and f"`{shipped}`" not in page
 
 
 def test_one_loop_scores_any_test_set_and_tunes_only_where_asked():

@@ -12,8 +12,7 @@ import numpy as np
 from monai_nad._optional import pyplot
 from monai_nad.data import mni_eval_arrays
 from monai_nad.experiments.diffusivity_family import render
-from monai_nad.experiments.real_anatomy_report import quality_time_figure, render_page
-from monai_nad.experiments.real_anatomy_setup import preamble
+from monai_nad.experiments.real_anatomy_setup import render_record
 from monai_nad.experiments.records import read_record
 from monai_nad.experiments.self_supervised_report import self_supervised_section
 from monai_nad.experiments.tables import table_number as _fmt
@@ -412,10 +411,7 @@ def render_saved_page(page: str, out: str | Path) -> Path:
     saved = read_record(record, f"monai-nad compare --suite {page}", keys=needs[page])
     target = out / f"{page}.md"
     if page == "real_anatomy":
-        rows, info = saved["rows"], saved["methods"]
-        figures = [("Mean PSNR vs ms per slice; red: the Pareto front", f"{page}_pareto.png"), ("Colin27 cortex, s = 0.10, every method", f"{page}_cortex.png")]
-        quality_time_figure(rows, out / f"{page}_pareto.png")
-        target.write_text(render_page(rows, info, saved["command"], preamble(info, rows), figures))
+        render_record(saved, target)
     elif page == "diffusivity_family":
         target.write_text(render(saved))
     else:

@@ -12,10 +12,11 @@ from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find
 from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY
 from monai_nad.experiments.methods import counted_flops
-from monai_nad.experiments.real_anatomy_report import method_summary
+from monai_nad.experiments.real_anatomy_report import method_summary, quality_time_figure, render_page
 from monai_nad.networks import RicianMeanInversion
 
-__all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "budget_run_network", "learned_methods", "preamble"]
+__all__ = ["BUNDLE", "DIFFDENOISE", "REAL_SCAN_FAMILY", "BUDGET_RUNS", "FIGURES", "budget_run_network", "figures", "learned_methods", "preamble",
+           "render_record", "shipped_label"]
 
 BUNDLE = default_bundle()
 DIFFDENOISE = find_reproduction("diffdenoise")
@@ -80,6 +81,27 @@ def _diffdenoise_student() -> torch.nn.Module:
     return RicianMeanInversion(parser.get_parsed_content("load_student")).eval()
 
 
+def _bundle_version(bundle: Path) -> str:
+    return json.loads((bundle / "configs" / "metadata.json").read_text())["version"]
+
+
+def shipped_label(bundle: Path = BUNDLE) -> str:
+    """The page's name for the model a bundle ships: ``neural_pde_v<major>.<minor>`` of its ``metadata.json`` version
+    (rows measured with an earlier bundle keep the name their record gives them)."""
+    return "neural_pde_v" + ".".join(_bundle_version(bundle).split(".")[:2])
+
+
+def _shipped_training(record: dict[str, Any]) -> str:
+    """How the shipped model was trained, from its training record: the wall time of all its stages (one per record in
+    the ``started_from`` chain) and the cores of the machine."""
+    stages, earlier = 0, record
+    while earlier:
+        stages, earlier = stages + 1, earlier.get("started_from")
+    seconds = record.get("total_wall_time_s_all_stages", record["total_wall_time_s"])
+    cores = record.get("hardware", {}).get("cpu_count", 2)
+    return f"{seconds:.0f} s on {cores} CPU cores ({stages} stages)"
+
+
 def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, dict[str, Any]]]:
     """The networks of the page and what the page says about each.
 
@@ -89,16 +111,19 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
 
     Returns:
         ``(name -> network, name -> {"kind", "parameters", "network_gflops", "counted_gflops", "training", "note"})``
-        (the two costs: :func:`_cost`).
+        (the two costs: :func:`_cost`); the shipped model is named by :func:`shipped_label` and its two entries also
+        say ``"bundle_version"``. A full run stores this in the page's record, and ``--render-only`` describes each
+        row by the record alone (:func:`render_record`).
     """
     nets: dict[str, torch.nn.Module] = {}
     info: dict[str, dict[str, Any]] = {}
-    shipped = json.loads((BUNDLE / "docs" / "training_info_real_scan.json").read_text())
-    training = f"{shipped.get('total_wall_time_s_all_stages', shipped['total_wall_time_s']):.0f} s on 2 CPU cores (4 stages)"
-    nets["neural_pde_v1.1"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
-    info["neural_pde_v1.1"] = {"kind": "learned, shipped", "training": training, "note": "blind, 2 mirror passes (as shipped)"}
-    nets["neural_pde_v1.1_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1})
-    info["neural_pde_v1.1_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)"}
+    training = _shipped_training(json.loads((BUNDLE / "docs" / "training_info_real_scan.json").read_text()))
+    version, shipped = _bundle_version(BUNDLE), shipped_label(BUNDLE)
+    nets[shipped] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
+    info[shipped] = {"kind": "learned, shipped", "training": training, "note": "blind, 2 mirror passes (as shipped)", "bundle_version": version}
+    nets[f"{shipped}_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1})
+    info[f"{shipped}_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)",
+                                "bundle_version": version}
     for name, (network, folder, _, _) in BUDGET_RUNS.items():
         if not (runs / folder / "checkpoints" / "best_model.pt").is_file():
             target = (runs / folder).resolve()
@@ -144,6 +169,7 @@ def _below_classical(info: dict[str, dict[str, Any]], rows: list[dict]) -> list[
 
 def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) -> str:
     """What the page's set-up is, from the methods' records (and, given the rows, which baselines fell below a classical method)."""
+    shipped = next((k for k, v in info.items() if v.get("kind") == "learned, shipped"), "neural_pde")
     budgets = sorted({v["training"].split(",")[0] + ", one thread" for k, v in info.items() if k.endswith("_budget") and v.get("training")})
     missing = [v["note"] for k, v in info.items() if k.endswith("_budget") and "not trained" in v.get("note", "")]
     lines = [
@@ -155,7 +181,7 @@ def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) ->
         "  noise map), the same output clamp, and the same training recipe (`bundles/neural_pde_denoising/configs/train.json`: data,",
         "  randomisation, Rician/non-central-chi noise, L1 loss, batch 16 of 64² patches), each trained for the same",
         f"  wall-clock budget on this machine ({'; '.join(budgets) or 'none trained yet'}), the learning rate a cosine of the elapsed",
-        "  budget. The shipped `neural_pde_v1.1` had a longer schedule (its row says how long).",
+        f"  budget. The shipped `{shipped}` had a longer schedule (its row says how long).",
         "- **Classical** methods are followed by the Rician correction; their parameters and correction strength are tuned per",
         "  cell on the validation slab (z 80-89) by the one tuner (`monai_nad.baselines.tune_baseline`). BM3D+rc is BM3D",
         "  told the true sigma, with b tuned the same way.",
@@ -172,3 +198,24 @@ def preamble(info: dict[str, dict[str, Any]], rows: list[dict] | None = None) ->
     if rows:
         lines += _below_classical(info, rows)
     return "\n".join(lines)
+
+
+#: the page's figures: (caption, suffix of the page's stem)
+FIGURES = (("Mean PSNR vs ms per slice; red: the Pareto front", "_pareto.png"), ("Colin27 cortex, s = 0.10, every method", "_cortex.png"))
+
+
+def figures(page: Path) -> list[tuple[str, str]]:
+    """The ``(caption, file name)`` of the page's figures, beside ``page`` (e.g. ``real_anatomy_pareto.png``)."""
+    return [(caption, page.stem + suffix) for caption, suffix in FIGURES]
+
+
+def render_record(record: dict[str, Any], page: Path) -> None:
+    """The page and its Pareto figure again from its record (``{"command", "rows", "methods"}``), without evaluating.
+
+    Every row is described as its record states it: the methods' names, kinds, costs, training and notes are those
+    the run stored when it measured the rows, never those of the bundle or the runs folder now (a newer shipped model
+    has other parameters and another name). The cortex panel is not redrawn (it needs the methods' outputs).
+    """
+    rows, info = record["rows"], record["methods"]
+    quality_time_figure(rows, page.with_name(page.stem + FIGURES[0][1]))
+    page.write_text(render_page(rows, info, record["command"], preamble(info, rows), figures(page)))
