@@ -47,6 +47,18 @@ def test_the_page_shows_every_cell_and_the_cells_outside_the_bar():
     assert "| mni_asis_0.005 | 44.00 |  | 51.70 (49.70) |" in page
 
 
+def test_the_timing_module_runs_alone():
+    """``python -m monai_nad.experiments.volume_timing`` (one timed method per process) runs without runpy's warning
+    that the package had imported it already, and the package imports neither it nor torch or MLflow: a timed process
+    holds only its own method's modules."""
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "monai_nad.experiments.volume_timing", "--help"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0 and "usage:" in done.stdout and "Warning" not in done.stderr, done.stderr
+    probe = "import sys, monai_nad.experiments; print(sorted(m for m in ('monai_nad.experiments.volume_timing', 'torch', 'mlflow') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
 @pytest.mark.slow
 def test_benchmark_command_quick(tmp_path):
     """`python scripts/benchmark_volumes.py --quick`: both models on 2 slices of every cell, the page and its record."""
