@@ -188,7 +188,10 @@ def _check_input(image: NdarrayOrTensor) -> np.ndarray:
     return x
 
 
-def _check_coils(coils: int | None) -> int | None:
+def _check_told_coils(coils: int | None) -> int | None:
+    """The effective coil count a caller tells :func:`estimate_noise`: None (read it from the air) or a whole number
+    from 1 to :data:`MAX_ESTIMATED_COILS`, the most the estimate itself reports (the count of receiver coils a
+    simulation takes is checked by ``scanner_noise._check_receiver_coils``)."""
     if coils is None:
         return None
     if isinstance(coils, bool) or int(coils) != coils or not 1 <= int(coils) <= MAX_ESTIMATED_COILS:
@@ -683,7 +686,7 @@ def estimate_noise(image: NdarrayOrTensor, coils: int | None = None, max_voxels:
             ``coils`` not an int from 1 to 32; ``max_lag < 1``.
     """
     x = full = _check_input(image)
-    coils = _check_coils(coils)
+    coils = _check_told_coils(coils)
     if int(max_lag) != max_lag or max_lag < 1:
         raise ValueError(f"max_lag must be a positive int, got {max_lag!r}.")
     full_shape = x.shape

@@ -198,7 +198,9 @@ def smooth_phase(shape: Sequence[int], rng: Rng, order: int = 3, scale: float = 
     return phi
 
 
-def _check_coils(coils: int) -> int:
+def _check_receiver_coils(coils: int) -> int:
+    """A number of receiver coils to simulate (or of coil maps given): a whole number from 1 to :data:`MAX_COILS`,
+    never None (the coil count an estimate is told is checked by ``noise_map._check_told_coils``)."""
     if isinstance(coils, bool) or int(coils) != coils or not 1 <= int(coils) <= MAX_COILS:
         raise ValueError(f"coils must be an int from 1 to {MAX_COILS}, got {coils!r}.")
     return int(coils)
@@ -236,7 +238,7 @@ def coil_sensitivities(
         ValueError: a bad shape, coil count or falloff.
     """
     shape = _check_shape(shape)
-    n = _check_coils(n_coils)
+    n = _check_receiver_coils(n_coils)
     falloff = as_range(falloff, "falloff", strict=True)[0]
     grids = _grid(shape)
     y, x = grids[0], grids[1]
@@ -267,7 +269,7 @@ def noise_correlation_matrix(n_coils: int, strength: float, rng: Rng) -> np.ndar
     Raises:
         ValueError: a bad coil count or strength.
     """
-    n = _check_coils(n_coils)
+    n = _check_receiver_coils(n_coils)
     if not (math.isfinite(strength) and 0.0 <= strength < 1.0):
         raise ValueError(f"strength must be in [0, 1), got {strength!r}.")
     g = (rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))) / math.sqrt(2.0)
@@ -548,14 +550,14 @@ def simulate_scanner_noise(
     if combination not in COMBINATIONS:
         raise ValueError(f"unknown combination {combination!r}; choose one of {COMBINATIONS}.")
     if coil_maps is None:
-        n = 1 if coils is None else _check_coils(coils)
+        n = 1 if coils is None else _check_receiver_coils(coils)
         maps = np.ones((1, *shape), dtype=np.complex128) if n == 1 else coil_sensitivities(shape, n)
     else:
         maps = np.asarray(coil_maps).astype(np.complex128)
         if maps.ndim != x.ndim + 1 or maps.shape[1:] != shape:
             raise ValueError(f"coil_maps must have shape (N, *{shape}), got {maps.shape}.")
-        n = _check_coils(maps.shape[0])
-        if coils is not None and _check_coils(coils) != n:
+        n = _check_receiver_coils(maps.shape[0])
+        if coils is not None and _check_receiver_coils(coils) != n:
             raise ValueError(f"coils={coils!r} disagrees with the {n} coil maps given.")
         if not np.isfinite(maps).all():
             raise ValueError("coil_maps has NaN or infinite values.")
