@@ -443,6 +443,23 @@ def test_the_shipped_bundle_stands_alone_and_the_reproductions_lie_in_one_folder
         assert reproduction_config(config).is_file(), config
 
 
+def test_the_shipped_card_links_resolve_in_the_repository_and_it_says_where_they_live():
+    """The model card's relative links resolve from its place in a checkout; a wheel ships the card without the
+    repository's docs/results and scripts, and the card says so before its first link (pyproject's data-files)."""
+    import re
+
+    card = (BUNDLE / "docs" / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", card)
+    relative = [link for link in links if "://" not in link]
+    assert relative, "the card links no results page"
+    assert all((BUNDLE / "docs" / link).resolve().is_file() for link in relative), relative
+    outside = [link for link in relative if not (BUNDLE / "docs" / link).resolve().is_relative_to(BUNDLE)]
+    flat = " ".join(card.split())
+    note = "are in the monai_nad source repository, not in an installed wheel"
+    assert note in flat and flat.index(note) < flat.index("](" + outside[0])
+    assert "share/monai_nad/bundles/neural_pde_denoising/docs/README.md" in flat  # where a wheel puts the card
+
+
 def test_shipped_model_gives_back_a_nearly_clean_image():
     """Near-clean input (s = 0.005 on a synthetic phantom with fine lines): the output is not worse than the input by more than 0.1 dB."""
     from monai_nad.bundle import bundle_network
