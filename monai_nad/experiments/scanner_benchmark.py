@@ -591,7 +591,9 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         lines += ["", f"Same command (command {speed['run'] + 1} of the chain, {speed['cells']} cells): BM3D told the true noise "
                   f"{speed['ms'][ANCHOR]:.0f} ms per slice, ours 2D blind {speed['ms'][BLIND]:.0f} ms: BM3D takes "
                   f"{speed['anchor_over_blind']:.1f}x as long{volume_ratio}."]
-    lines += [""]
+    lines += ["", "The blind models estimate the noise once per input, here once per 10-slice slab; on a whole scan that cost is "
+              "shared by all its slices. Both, with BM3D, timed in one run: [scanner_noise_speed.md](scanner_noise_speed.md) "
+              "(`OMP_NUM_THREADS=1 python scripts/benchmark_scanner_speed.py`).", ""]
     tuned = [(m, k) for m in ("bm3d_true_noise", "bm3d_white") for k in ("factor", "b") if any(r["method"] == m and k in r.get("chosen", {}) for r in rows)]
     if tuned:
         lines += ["Chosen on validation: " + "; ".join(f"`{m}` {k} {_chosen_range(rows, m, k)}" for m, k in tuned) + ".", ""]

@@ -1,0 +1,176 @@
+"""Time per slice of the shipped models on whole scanner-noise volumes against BM3D told the true noise.
+
+The scanner-noise benchmark times every method on its 10-slice test slabs. The blind models estimate the noise once
+per input (:func:`~monai_nad.transforms.noise_map.estimate_noise`), as ``monai-nad denoise`` does once per scan, so on
+a 10-slice slab that estimate is shared by 10 slices; on a whole scan by all of them. BM3D denoises slice by slice,
+its time per slice does not depend on the stack. This module times both in one run, per condition:
+
+- ``neural_pde_2d`` / ``neural_pde_3d``: the blind 2D and volume model (the command line's inferer,
+  :func:`~monai_nad.experiments.volume_benchmark.scan_method`) on (a) the whole MNI volume with the condition's noise
+  and (b) the benchmark's 10-slice MNI test slab of that condition; each call's seconds divided by its slices;
+- ``bm3d_true_noise``: BM3D told the true noise of the slice (:func:`~monai_nad.experiments.scanner_benchmark.bm3d_told_true_noise`)
+  and the magnitude bias correction (``b = 1``; the time does not depend on ``b``), slice by slice on the first
+  slices of the same test slab, the median.
+
+The whole volume: every slice ``z`` of the clean MNI template whose maximum is at least ``min_slice_max`` (the head's
+extent) through :func:`~monai_nad.transforms.scanner_noise.scanner_noise_slice` (seed ``2000 + z``), each multiplied
+back by its clean slice's maximum, so the stack has one intensity scale and a noise std of about ``s`` everywhere.
+It is for timing only: the quality results are the benchmark's cells.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monai_nad.data.real_anatomy import load_volume
+from monai_nad.experiments.scanner_benchmark import _bias_corrected, bm3d_told_true_noise, scanner_test_cell
+from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
+from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
+
+__all__ = ["scanner_noise_volume", "scanner_speed", "summarise_speed", "render_speed_page"]
+
+#: the timed methods, in the page's order
+SPEED_METHODS = ("neural_pde_2d", "neural_pde_3d", "bm3d_true_noise")
+
+
+def scanner_noise_volume(volume: str, condition: str, noise_std: float, min_slice_max: float = 0.05) -> np.ndarray:
+    """The whole ``volume`` (``"mni"`` or ``"colin27"``) with one scanner-noise condition in every slice (module docstring).
+
+    Returns:
+        the noisy volume ``(H, W, D)`` float32 (``H`` cut to even for ``sense2``), ``D`` the slices kept.
+
+    Raises:
+        ValueError: an unknown volume or condition, or no slice above ``min_slice_max``.
+    """
+    clean = np.asarray(load_volume(volume), dtype=np.float64)
+    slices = []
+    for z in range(clean.shape[2]):
+        peak = float(clean[:, :, z].max())
+        if peak >= min_slice_max:
+            slices.append(scanner_noise_slice(clean[:, :, z], z, condition, noise_std).noisy * peak)
+    if not slices:
+        raise ValueError(f"no slice of {volume} has a maximum of at least {min_slice_max}.")
+    return np.stack(slices, axis=-1).astype(np.float32)
+
+
+def _per_slice(run: Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]], stack: np.ndarray, noise_std: float) -> float:
+    """Seconds per slice of one call of a benchmark method on a stack ``(N, H, W)``."""
+    start = time.perf_counter()
+    run(stack, noise_std)
+    return (time.perf_counter() - start) / len(stack)
+
+
+def scanner_speed(
+    conditions: Sequence[str] = SCANNER_NOISE_CONDITIONS, noise_std: float = 0.05, volume: str = "mni", bm3d_slices: int = 5,
+    repeats: int = 2, bundle: str | Path | None = None, log: Callable[[str], None] = print,
+) -> dict:
+    """Time the blind models on whole volumes and test slabs and BM3D told the true noise, per condition (module docstring).
+
+    Args:
+        conditions: the scanner-noise conditions.
+        noise_std: ``s``.
+        volume: the volume, ``"mni"`` or ``"colin27"``; its as-is test slab is the slab.
+        bm3d_slices: BM3D's slices per condition (the first of the test slab).
+        repeats: calls per model and input; the median is kept (the calls interleave the models).
+        bundle: the bundle (None: the shipped one).
+        log: progress lines.
+
+    Returns:
+        ``{"rows": [{"condition", "method", "input" ("volume" | "slab" | "slices"), "slices", "ms"}], "repeats", "noise_std", "volume", "machine"}``,
+        ``ms`` the median milliseconds per slice.
+    """
+    torch.set_num_threads(1)
+    net2d, net3d = shipped_models(bundle)
+    models = {"neural_pde_2d": scan_method(net2d, None, "2d", noise_estimate="map"), "neural_pde_3d": scan_method(net2d, net3d, "3d", noise_estimate="map")}
+    rows = []
+    for condition in conditions:
+        whole = np.ascontiguousarray(np.moveaxis(scanner_noise_volume(volume, condition, noise_std), -1, 0))
+        cell = scanner_test_cell(volume, None, condition, noise_std)
+        slab, _ = cell.load("test")
+        side = cell.side("test")
+        for name, stack in (("volume", whole), ("slab", slab)):
+            times: dict[str, list[float]] = {m: [] for m in models}
+            for _ in range(repeats):
+                for method, run in models.items():
+                    times[method].append(_per_slice(run, stack, noise_std))
+            for method, seconds in times.items():
+                rows.append({"condition": condition, "method": method, "input": name, "slices": len(stack), "ms": 1000 * float(np.median(seconds))})
+                log(f"{condition:<16} {method:<14} {name:<7} {len(stack):4d} slices {rows[-1]['ms']:8.1f} ms per slice")
+        seconds = []
+        for image, noise in list(zip(slab, side))[:bm3d_slices]:
+            start = time.perf_counter()
+            _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, 1.0)
+            seconds.append(time.perf_counter() - start)
+        rows.append({"condition": condition, "method": "bm3d_true_noise", "input": "slices", "slices": len(seconds), "ms": 1000 * float(np.median(seconds))})
+        log(f"{condition:<16} bm3d_true_noise slices  {len(seconds):4d} slices {rows[-1]['ms']:8.1f} ms per slice")
+    return {"rows": rows, "repeats": int(repeats), "noise_std": float(noise_std), "volume": volume, "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"}
+
+
+def summarise_speed(rows: Sequence[dict]) -> dict:
+    """Per condition and over the conditions (median): ms per slice of each model on each input and BM3D, and BM3D's
+    time over each model's (``"ratio"``, same run)."""
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+
+    def ms(condition: str, method: str, source: str) -> float | None:
+        found = [r["ms"] for r in rows if r["condition"] == condition and r["method"] == method and r["input"] == source]
+        return found[0] if found else None
+
+    table = {}
+    for c in conditions:
+        bm3d = ms(c, "bm3d_true_noise", "slices")
+        entry = {"bm3d_true_noise": bm3d}
+        for method in SPEED_METHODS[:2]:
+            for source in ("volume", "slab"):
+                mine = ms(c, method, source)
+                entry[f"{method}_{source}"] = mine
+                entry[f"ratio_{method}_{source}"] = bm3d / mine if bm3d and mine else None
+        table[c] = entry
+    keys = list(next(iter(table.values())).keys()) if table else []
+    median = {k: float(np.median([t[k] for t in table.values() if t[k] is not None])) for k in keys if any(t[k] is not None for t in table.values())}
+    return {"by_condition": table, "median": median}
+
+
+def render_speed_page(record: dict, command: str) -> str:
+    """The page ``docs/results/scanner_noise_speed.md`` from a :func:`scanner_speed` record."""
+    summary = summarise_speed(record["rows"])
+    slices = {(r["condition"], r["input"]): r["slices"] for r in record["rows"]}
+    name = {"mni": "MNI", "colin27": "Colin27"}.get(record["volume"], record["volume"])
+    lines = [
+        "# Scanner noise: time per slice on whole volumes and on the benchmark's slabs",
+        "",
+        f"Produced by `{command}` in one process ({record['machine']}; every method on one thread).",
+        "",
+        "The scanner-noise benchmark ([scanner_noise.md](scanner_noise.md)) times every method on its 10-slice test slabs. "
+        "The blind models estimate the noise once per input, as `monai-nad denoise` does once per scan: on a slab that "
+        "cost is shared by 10 slices, on a whole scan by all of them. BM3D works slice by slice. Here, in one run and per "
+        f"condition at s = {record['noise_std']:g}, the blind 2D and volume model on the whole {name} volume with that condition's noise in every "
+        f"slice of the head (`monai_nad.experiments.scanner_speed.scanner_noise_volume`) and on the benchmark's {name} as-is "
+        f"test slab (the median of {record.get('repeats', 'the')} calls, each call's time divided by its slices; the first call of a "
+        "process also pays its warm-up), and BM3D told the true noise with "
+        "the magnitude bias correction on the first slices of that slab (median per slice). Timing only: the quality "
+        "results are the benchmark's cells.",
+        "",
+        "| condition | whole volume: slices | 2D blind, volume | 2D blind, slab | volume model, volume | volume model, slab | BM3D-true | BM3D / 2D (volume) | BM3D / 2D (slab) | BM3D / volume model (volume) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def f(v: float | None, fmt: str) -> str:
+        return "–" if v is None else format(v, fmt)
+
+    for c, t in {**summary["by_condition"], "**median**": summary["median"]}.items():
+        n = slices.get((c, "volume"), "")
+        lines.append(
+            f"| {c} | {n} | {f(t.get('neural_pde_2d_volume'), '.0f')} | {f(t.get('neural_pde_2d_slab'), '.0f')} | "
+            f"{f(t.get('neural_pde_3d_volume'), '.0f')} | {f(t.get('neural_pde_3d_slab'), '.0f')} | {f(t.get('bm3d_true_noise'), '.0f')} | "
+            f"{f(t.get('ratio_neural_pde_2d_volume'), '.1f')}x | {f(t.get('ratio_neural_pde_2d_slab'), '.1f')}x | "
+            f"{f(t.get('ratio_neural_pde_3d_volume'), '.1f')}x |"
+        )
+    lines += ["", "Times in ms per slice. Ratios are BM3D's time over the model's, measured in this run; the machine's cores may "
+              "be shared with other jobs, so compare the times of this page with each other rather than as absolute times.", ""]
+    return "\n".join(lines)
