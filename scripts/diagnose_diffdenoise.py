@@ -14,7 +14,7 @@ Usage:
     OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py
     OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py --retrained docs/results/diffdenoise_retrained
     python scripts/diagnose_diffdenoise.py --export-run runs/dd_indep --retrained docs/results/diffdenoise_retrained \
-        --training-command "..." [--probe LABEL=diagnosis.json ...]
+        --training-commands docs/results/diffdenoise_retrained/train.sh [--probe LABEL=diagnosis.json ...]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diffusion", type=Path, default=None, help="measure this diffusion checkpoint instead of the shipped one")
     parser.add_argument("--retrained", type=Path, default=None, help="a retraining's record folder (weights + record.json) to measure too")
     parser.add_argument("--export-run", type=Path, default=None, help="only write --retrained from this training run's output dir")
-    parser.add_argument("--training-command", default="", help="with --export-run: the command that trained the run")
+    parser.add_argument("--training-commands", type=Path, default=None, help="with --export-run: a shell file of the commands that trained the run")
     parser.add_argument("--probe", action="append", default=[], metavar="LABEL=JSON", help="with --export-run: a probe's diagnosis --json")
     args = parser.parse_args(argv)
     if args.export_run is not None:
@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--export-run needs --retrained (the record folder to write)")
         probes = dict(item.split("=", 1) for item in args.probe)
         export = "python scripts/diagnose_diffdenoise.py " + shlex.join(sys.argv[1:] if argv is None else argv)
-        record = export_retraining(args.export_run, args.retrained, args.training_command, {k: Path(v) for k, v in probes.items()}, export_command=export)
+        commands = args.training_commands.read_text().strip() if args.training_commands is not None else ""
+        record = export_retraining(args.export_run, args.retrained, commands, {k: Path(v) for k, v in probes.items()}, export_command=export)
         print(f"wrote {args.retrained}: {record['steps']} steps, {record['training_seconds'] / 60:.1f} min of training")
         return 0
     args.start_steps = [None if s.lower() == "none" else int(s) for s in args.start_steps]
