@@ -28,6 +28,7 @@ __all__ = [
     "RICIAN_CONDITIONS",
     "noise_condition",
     "mni_noisy_slices",
+    "mni_noisy_pairs",
     "mni_condition_dataset",
     "mni_condition_arrays",
 ]
@@ -110,6 +111,44 @@ def mni_noisy_slices(
             noisy = DeterministicNoisyPaird("image", noise=noise, level=level, seed=seed, noise_kwargs=kwargs)(item)["image"]
             items.append({"image": np.asarray(noisy, dtype=np.float32), "id": f"{item['id']}_{name}", "z": item["z"], "condition": name})
     return items
+
+
+def mni_noisy_pairs(
+    split: str = "train",
+    conditions: Sequence[str] = RICIAN_CONDITIONS,
+    per_slice: int = 1,
+    seed: int = 0,
+    limit: int | None = None,
+    pair_key: str = "image_b",
+    pair_seed: int | None = None,
+) -> list[dict]:
+    """Noisy MNI slices acquired twice: two copies of each item of :func:`mni_noisy_slices` under the *same* noise
+    condition with independent noise (noise seeds ``seed`` and ``pair_seed``), and no clean reference.
+
+    Training pairs of Noise2Noise type: ``E[y_b | y_a] = E[x | y_a]`` when the two noises are independent and ``y_b``'s
+    has zero mean given the clean slice.
+
+    Args:
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        conditions: names from :data:`NOISE_CONDITIONS`.
+        per_slice: noisy pairs per slice (conditions assigned as in :func:`mni_noisy_slices`). Defaults to 1.
+        seed: noise seed of ``"image"``. Defaults to 0.
+        limit: keep only the first ``limit`` slices of the split.
+        pair_key: the key of the second copy. Defaults to ``"image_b"``.
+        pair_seed: noise seed of the second copy. Defaults to ``seed + 1``.
+
+    Returns:
+        the items of :func:`mni_noisy_slices` with the second copy under ``pair_key``.
+
+    Raises:
+        ValueError: as :func:`mni_noisy_slices`, or ``pair_seed == seed`` (the copies would be identical).
+    """
+    pair_seed = seed + 1 if pair_seed is None else pair_seed
+    if pair_seed == seed:
+        raise ValueError(f"pair_seed must differ from seed ({seed}): the two copies would carry the same noise.")
+    first = mni_noisy_slices(split, conditions, per_slice, seed, limit)
+    second = mni_noisy_slices(split, conditions, per_slice, pair_seed, limit)
+    return [{**a, pair_key: b["image"]} for a, b in zip(first, second)]
 
 
 def mni_condition_dataset(split: str = "validation", conditions: Sequence[str] = RICIAN_CONDITIONS, seed: int = 0) -> Dataset | ConcatDataset:

@@ -12,7 +12,15 @@ from monai_nad.diffdenoise.pipeline import (
     select_stage,
     to_diffusion_range,
 )
-from monai_nad.diffdenoise.training import BlindSpotConditiond, ConcatConditionPrepareBatch, distillation_pairs, state_fingerprint
+from monai_nad.diffdenoise.training import (
+    PAIRINGS,
+    BlindSpotConditiond,
+    ConcatConditionPrepareBatch,
+    diffusion_training_items,
+    distillation_pairs,
+    pairing_target_key,
+    state_fingerprint,
+)
 from monai_nad.diffdenoise.variance import sampling_variance
 
 __all__ = [
@@ -26,6 +34,9 @@ __all__ = [
     "from_diffusion_range",
     "BlindSpotConditiond",
     "ConcatConditionPrepareBatch",
+    "PAIRINGS",
+    "diffusion_training_items",
+    "pairing_target_key",
     "distillation_pairs",
     "state_fingerprint",
     "sampling_variance",

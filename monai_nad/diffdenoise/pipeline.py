@@ -75,21 +75,32 @@ def aligned_timesteps(num_train_timesteps: int, inference_steps: int, start_step
 
 
 @torch.no_grad()
-def diffusion_inputs(x: torch.Tensor, blind_spot: nn.Module, quantile: float = 0.99) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def diffusion_inputs(
+    x: torch.Tensor, blind_spot: nn.Module, quantile: float = 0.99, target: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The diffusion model's target and condition for noisy images ``x``.
 
     Args:
-        x: noisy images ``(B, C, H, W[, D])``.
+        x: noisy images ``(B, C, H, W[, D])``, the ones the condition is made from.
         blind_spot: the trained blind-spot network (stage 1).
         quantile: intensity-scale quantile. Defaults to 0.99.
+        target: another noisy copy of the same clean images with independent noise (Noise2Noise pairs), to be the
+            target instead of ``x`` itself; mapped by ``x``'s scale, as at inference only ``x`` exists. Defaults to
+            None: the target is ``x`` (the shipped training, whose condition carries the target's noise; see
+            ``docs/results/diffdenoise_diagnosis.md``).
 
     Returns:
-        ``(target, condition, scale)``: the noisy image and its blind-spot estimate in the diffusion range, and the
-        per-image scale ``(B, 1, 1, 1[, 1])``.
+        ``(target, condition, scale)``: the target image and the blind-spot estimate of ``x`` in the diffusion range,
+        and the per-image scale ``(B, 1, 1, 1[, 1])``.
+
+    Raises:
+        ValueError: ``target`` of another shape than ``x``.
     """
+    if target is not None and target.shape != x.shape:
+        raise ValueError(f"the target copy must have the shape of x {tuple(x.shape)}, got {tuple(target.shape)}.")
     scale = robust_intensity_scale(x, quantile)
     u = x / scale
-    return to_diffusion_range(u), to_diffusion_range(blind_spot(u)), scale
+    return to_diffusion_range(u if target is None else target / scale), to_diffusion_range(blind_spot(u)), scale
 
 
 class DiffDenoise(nn.Module):

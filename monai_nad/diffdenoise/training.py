@@ -22,17 +22,21 @@ from monai.transforms import MapTransform
 from monai.utils import convert_to_tensor
 from tqdm import tqdm
 
+from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
     "BlindSpotConditiond",
     "ConcatConditionPrepareBatch",
+    "PAIRINGS",
     "StageFailed",
     "TRAINING_EPOCHS",
     "TRAINING_STAGES",
+    "diffusion_training_items",
     "distillation_pairs",
     "install_diffdenoise",
+    "pairing_target_key",
     "stage_command",
     "state_fingerprint",
     "train_diffdenoise",
@@ -42,6 +46,10 @@ __all__ = [
 TRAINING_STAGES = ("bsn", "diffusion", "student")
 #: epochs per stage for the shipped weights
 TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
+#: the diffusion stage's training pairs -> the item key of the target copy: ``"same"``, the shipped recipe (target
+#: ``y``, condition ``BSN(y)`` of the same ``y``); ``"independent"``, Noise2Noise pairs (target ``y_b``, condition
+#: ``BSN(y_a)``, two copies of one clean slice under one noise condition with independent noise)
+PAIRINGS: dict[str, str | None] = {"same": None, "independent": "image_b"}
 #: the overrides of a quick run: tiny data and budgets that check the pipeline end to end
 QUICK_OVERRIDES = ["--train_limit", "3", "--val_limit", "1", "--val_interval", "1", "--inference_steps", "2", "--patches_per_slice", "2"]
 
@@ -57,32 +65,79 @@ class StageFailed(RuntimeError):
 class BlindSpotConditiond(MapTransform):
     """Make the diffusion model's training item from a noisy image: target and blind-spot condition.
 
-    ``image`` becomes the scale-normalised noisy image in the diffusion range and ``condition_key`` its blind-spot
-    estimate in the same range (:func:`~monai_nad.diffdenoise.diffusion_inputs`). Deterministic, so it can sit
-    before a cache; crop both keys together afterwards.
+    ``condition_key`` becomes the blind-spot estimate of the noisy ``image`` in the diffusion range, and ``image`` the
+    target in the same range: the scale-normalised noisy image itself, or, with ``target_key``, an independent noisy
+    copy of the same clean image (Noise2Noise pairs, :func:`~monai_nad.data.mni_noisy_pairs`), which is then removed
+    from the item (:func:`~monai_nad.diffdenoise.diffusion_inputs`). Deterministic, so it can sit before a cache;
+    crop both keys together afterwards.
 
     Args:
         keys: the noisy image key (a single key). Defaults to ``"image"``.
         network: the trained blind-spot network (evaluated without gradient, on the CPU).
         condition_key: where to store the condition. Defaults to ``"condition"``.
         quantile: intensity-scale quantile. Defaults to 0.99.
+        target_key: the key of the independent copy that becomes the target. Defaults to None (the image itself).
+
+    Raises:
+        ValueError: no network.
+        KeyError: an item without ``target_key``.
     """
 
-    def __init__(self, keys: KeysCollection = "image", network: nn.Module | None = None, condition_key: str = "condition", quantile: float = 0.99) -> None:
+    def __init__(
+        self,
+        keys: KeysCollection = "image",
+        network: nn.Module | None = None,
+        condition_key: str = "condition",
+        quantile: float = 0.99,
+        target_key: str | None = None,
+    ) -> None:
         super().__init__(keys)
         if network is None:
             raise ValueError("BlindSpotConditiond needs the trained blind-spot network.")
         self.network = network.cpu().eval()
         self.condition_key = condition_key
         self.quantile = quantile
+        self.target_key = target_key
 
     def __call__(self, data: Mapping[Hashable, NdarrayOrTensor]) -> dict[Hashable, Any]:
         d = dict(data)
         for key in self.key_iterator(d):
             x = convert_to_tensor(d[key], track_meta=False, dtype=torch.float32)[None]
-            target, condition, _ = diffusion_inputs(x, self.network, self.quantile)
+            copy = None
+            if self.target_key is not None:
+                if self.target_key not in d:
+                    raise KeyError(f"BlindSpotConditiond: the item has no independent copy {self.target_key!r} (keys {sorted(map(str, d))}).")
+                copy = convert_to_tensor(d.pop(self.target_key), track_meta=False, dtype=torch.float32)[None]
+            target, condition, _ = diffusion_inputs(x, self.network, self.quantile, target=copy)
             d[key], d[self.condition_key] = target[0], condition[0]
         return d
+
+
+def pairing_target_key(pairing: str) -> str | None:
+    """The item key of the target copy for a :data:`PAIRINGS` name (None: the image itself).
+
+    Raises:
+        ValueError: unknown pairing.
+    """
+    if pairing not in PAIRINGS:
+        raise ValueError(f"unknown pairing {pairing!r}; choose one of {sorted(PAIRINGS)}.")
+    return PAIRINGS[pairing]
+
+
+def diffusion_training_items(
+    pairing: str, split: str, conditions: Sequence[str], per_slice: int = 1, seed: int = 0, limit: int | None = None
+) -> list[dict]:
+    """The diffusion stage's noisy training items for a :data:`PAIRINGS` name: :func:`~monai_nad.data.mni_noisy_slices`
+    (``"same"``) or :func:`~monai_nad.data.mni_noisy_pairs` (``"independent"``, the second copy under
+    :func:`pairing_target_key`). No clean image is returned.
+
+    Raises:
+        ValueError: unknown pairing, split or condition.
+    """
+    key = pairing_target_key(pairing)
+    if key is None:
+        return mni_noisy_slices(split, conditions, per_slice=per_slice, seed=seed, limit=limit)
+    return mni_noisy_pairs(split, conditions, per_slice=per_slice, seed=seed, limit=limit, pair_key=key)
 
 
 class ConcatConditionPrepareBatch(DiffusionPrepareBatch):
@@ -94,10 +149,22 @@ class ConcatConditionPrepareBatch(DiffusionPrepareBatch):
     Args:
         num_train_timesteps: the scheduler's number of training steps.
         condition_name: the batch key of the condition. Defaults to ``"condition"``.
+        min_timestep: draw the training steps uniformly from ``[min_timestep, num_train_timesteps)``; with a noisy
+            target the steps whose added noise is below the data's teach nothing. Defaults to 0 (all steps).
+
+    Raises:
+        ValueError: ``min_timestep`` outside ``[0, num_train_timesteps)``.
     """
 
-    def __init__(self, num_train_timesteps: int, condition_name: str = "condition") -> None:
+    def __init__(self, num_train_timesteps: int, condition_name: str = "condition", min_timestep: int = 0) -> None:
         super().__init__(num_train_timesteps, condition_name)
+        if not 0 <= min_timestep < num_train_timesteps:
+            raise ValueError(f"min_timestep must be in [0, {num_train_timesteps}), got {min_timestep!r}.")
+        self.min_timestep = int(min_timestep)
+
+    def get_timesteps(self, images: torch.Tensor) -> torch.Tensor:
+        """Training steps drawn uniformly from ``[min_timestep, num_train_timesteps)``, one per image."""
+        return torch.randint(self.min_timestep, self.num_train_timesteps, (images.shape[0],), device=images.device).long()
 
     def __call__(self, batchdata: dict[str, torch.Tensor], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs: Any):
         images, target, args, infer_kwargs = super().__call__(batchdata, device, non_blocking, **kwargs)

@@ -18,6 +18,7 @@ from monai_nad.experiments.diffdenoise_diagnosis import (
     patch_psnr,
     timestep_errors,
     timestep_mismatch,
+    training_time,
     tweedie_readout,
 )
 from monai_nad.networks import BlindSpotNetwork
@@ -98,3 +99,9 @@ def test_timestep_grid_and_the_pipeline_option():
     scheduler.set_timesteps(20)
     steps = aligned_timesteps(1000, 20).tolist()
     assert all(t - 1000 // scheduler.num_inference_steps == nxt for t, nxt in zip(steps[:-1], steps[1:]))
+
+
+def test_training_time_leaves_out_the_pauses():
+    # steps every 0.5 s, one stop of 10 min between them
+    stamps = [0, 500, 1000, 601_000, 601_500]
+    assert training_time(stamps, pause_seconds=120) == (1.5, 1)
