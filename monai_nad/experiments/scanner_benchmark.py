@@ -67,6 +67,7 @@ __all__ = [
     "scanner_cells",
     "select_cells",
     "bm3d_told_true_noise",
+    "bm3d_true_noise_slice",
     "bm3d_true_noise_tuner",
     "bm3d_true_noise",
     "bm3d_white_tuner",
@@ -233,6 +234,12 @@ def bm3d_told_true_noise(image: np.ndarray, noise: TrueNoise) -> np.ndarray:
     return _bm3d(np.asarray(image, dtype=np.float64) / noise.std_map, 1.0) * noise.std_map
 
 
+def bm3d_true_noise_slice(image: np.ndarray, noise: TrueNoise, b: float) -> np.ndarray:
+    """The anchor on one slice: :func:`bm3d_told_true_noise`, then the magnitude bias correction with the true
+    per-pixel std map, the effective coil count and ``b``."""
+    return _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, b)
+
+
 def _median_psnr(pred: np.ndarray, clean: np.ndarray) -> float:
     """The median PSNR over the slices, as :func:`~monai_nad.metrics.median_scores` gives it (without its other scores)."""
     import torch
@@ -263,7 +270,7 @@ def bm3d_true_noise_tuner(b_grid: Sequence[float] = B_GRID) -> Tuner:
         b, value = _best_b(outputs, clean_val, [n.std_map for n in side_val], [n.coils for n in side_val], b_grid)
 
         def denoise(image: np.ndarray, noise_std: float, noise: TrueNoise) -> np.ndarray:
-            return _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, b)
+            return bm3d_true_noise_slice(image, noise, b)
 
         return denoise, {"b": b, "validation_psnr": value}
 

@@ -8,7 +8,7 @@ its time per slice does not depend on the stack. This module times both in one r
 - ``neural_pde_2d`` / ``neural_pde_3d``: the blind 2D and volume model (the command line's inferer,
   :func:`~monai_nad.experiments.volume_benchmark.scan_method`) on (a) the whole MNI volume with the condition's noise
   and (b) the benchmark's 10-slice MNI test slab of that condition; each call's seconds divided by its slices;
-- ``bm3d_true_noise``: BM3D told the true noise of the slice (:func:`~monai_nad.experiments.scanner_benchmark.bm3d_told_true_noise`)
+- ``bm3d_true_noise``: the benchmark's anchor on one slice (:func:`~monai_nad.experiments.scanner_benchmark.bm3d_true_noise_slice`: BM3D told the true noise)
   and the magnitude bias correction (``b = 1``; the time does not depend on ``b``), slice by slice on the first
   slices of the same test slab, the median.
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from monai_nad.data.real_anatomy import load_volume
-from monai_nad.experiments.scanner_benchmark import _bias_corrected, bm3d_told_true_noise, scanner_test_cell
+from monai_nad.experiments.scanner_benchmark import bm3d_true_noise_slice, scanner_test_cell
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
 
@@ -57,13 +57,6 @@ def scanner_noise_volume(volume: str, condition: str, noise_std: float, min_slic
     if not slices:
         raise ValueError(f"no slice of {volume} has a maximum of at least {min_slice_max}.")
     return np.stack(slices, axis=-1).astype(np.float32)
-
-
-def _per_slice(run: Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]], stack: np.ndarray, noise_std: float) -> float:
-    """Seconds per slice of one call of a benchmark method on a stack ``(N, H, W)``."""
-    start = time.perf_counter()
-    run(stack, noise_std)
-    return (time.perf_counter() - start) / len(stack)
 
 
 def scanner_speed(
@@ -98,14 +91,14 @@ def scanner_speed(
             times: dict[str, list[float]] = {m: [] for m in models}
             for _ in range(repeats):
                 for method, run in models.items():
-                    times[method].append(_per_slice(run, stack, noise_std))
+                    times[method].append(run(stack, noise_std)[1][0])  # the method's own seconds per slice
             for method, seconds in times.items():
                 rows.append({"condition": condition, "method": method, "input": name, "slices": len(stack), "ms": 1000 * float(np.median(seconds))})
                 log(f"{condition:<16} {method:<14} {name:<7} {len(stack):4d} slices {rows[-1]['ms']:8.1f} ms per slice")
         seconds = []
         for image, noise in list(zip(slab, side))[:bm3d_slices]:
             start = time.perf_counter()
-            _bias_corrected(bm3d_told_true_noise(image, noise), noise.std_map, noise.coils, 1.0)
+            bm3d_true_noise_slice(image, noise, 1.0)
             seconds.append(time.perf_counter() - start)
         rows.append({"condition": condition, "method": "bm3d_true_noise", "input": "slices", "slices": len(seconds), "ms": 1000 * float(np.median(seconds))})
         log(f"{condition:<16} bm3d_true_noise slices  {len(seconds):4d} slices {rows[-1]['ms']:8.1f} ms per slice")
