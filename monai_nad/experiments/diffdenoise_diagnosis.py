@@ -790,6 +790,9 @@ def retraining_text(res: dict, args) -> str:
     t_hi = max(args.timesteps)
     init = params.get("init_ckpt", "None")
     from_shipped = init not in ("None", "", None)
+    seed = int(params.get("seed", 0))  # the second copy's noise seed is seed + 1 (mni_noisy_pairs)
+    conditions = [c for c in str(params.get("conditions", "")).split(",") if c]
+    patch = "x".join(str(n) for n in json.loads(params.get("patch_size", "[64, 64]")))
     L = [f"## A first retraining with independent-noise pairs (CPU, {steps:,} steps)\n"]
     L.append("Trained on one CPU thread (the shipped blind-spot network is kept, not retrained) by\n")
     L.append(f"```bash\n{rec['training_command']}\n```\n")
@@ -798,13 +801,14 @@ def retraining_text(res: dict, args) -> str:
     L.append(f"```bash\n{rec.get('export_command', '')}\n```\n")
     L.append(
         f"**What changed.** `pairing: \"{params.get('pairing')}\"` (`train_diffusion.json`): each training item is two noisy copies of one "
-        "clean MNI training slice under the *same* noise condition with independent noise (noise seeds 0 and 1, "
+        "clean MNI training slice under the *same* noise condition with independent noise (noise seeds "
+        f"{seed} and {seed + 1}, "
         "`mni_noisy_pairs`); the target is the second copy `y_b`, mapped by the first copy's intensity scale, and the "
         "condition is `BSN(y_a)` of the first (`BlindSpotConditiond(target_key=...)`, `diffusion_inputs(..., target=...)`). "
         "No clean image is a target or an input. Training steps `t` are drawn from "
         f"[{params.get('min_timestep')}, 1000) (`ConcatConditionPrepareBatch(min_timestep=...)`). Everything else is the "
-        f"shipped recipe: the same 11 noise conditions, {params.get('noisy_per_slice')} pairs per slice, batch "
-        f"{params.get('batch_size')} x {params.get('patches_per_slice')} patches of 64x64, Adam at {params.get('learning_rate')} with "
+        f"shipped recipe: the same {len(conditions)} noise conditions, {params.get('noisy_per_slice')} pairs per slice, batch "
+        f"{params.get('batch_size')} x {params.get('patches_per_slice')} patches of {patch}, Adam at {params.get('learning_rate')} with "
         f"cosine decay over {params.get('max_epochs')} epochs, the same {res['parameters'] / 1e6:.2f} M-parameter U-Net, started "
         + (f"from the shipped diffusion weights (`{init}`, about {res['budget']['steps']:,} steps on the old pairs)" if from_shipped else "from scratch")
         + ".\n")
@@ -936,6 +940,6 @@ def retraining_conclusion(res: dict, args, t_lo: int, t_mid: int, t_hi: int) -> 
         f"last two windows {curve[-2][2]:.4f} and {curve[-1][2]:.4f} (the learning rate decays to its floor at the end of the "
         "cosine schedule, and the loss of a random `t` is noisy, so the curve cannot tell how much a longer run would gain). "
         f"At {rate:.2f} steps/s on one CPU thread, the 50k-100k steps the section above asks for would take "
-        f"{50_000 / rate / 3600:.0f}-{100_000 / rate / 3600:.0f} h with this 0.27 M-parameter U-Net (longer with the 2-3 M one it "
+        f"{50_000 / rate / 3600:.0f}-{100_000 / rate / 3600:.0f} h with this {res['parameters'] / 1e6:.2f} M-parameter U-Net (longer with the 2-3 M one it "
         "recommends), i.e. a GPU task.\n")
     return "\n".join(lines)
