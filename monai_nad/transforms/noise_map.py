@@ -212,8 +212,15 @@ def _smooth(x: np.ndarray, sigma: tuple[float, ...]) -> np.ndarray:
     if all(b == 1 for b in blocks):
         return ndimage.gaussian_filter(x, sigma, mode="nearest")
     padded = np.pad(x, [(0, (-n) % b) for n, b in zip(x.shape, blocks)], mode="edge")
-    split = [v for n, b in zip(padded.shape, blocks) for v in (n // b, b)]
-    coarse = padded.reshape(split).mean(axis=tuple(range(1, 2 * x.ndim, 2)))
+    coarse = padded
+    for axis, b in enumerate(blocks):  # block sums, one axis at a time (strided slices: faster than a reshaped mean)
+        if b > 1:
+            head = (slice(None),) * axis
+            total = coarse[head + (slice(0, None, b),)].copy()
+            for i in range(1, b):
+                total += coarse[head + (slice(i, None, b),)]
+            coarse = total
+    coarse /= math.prod(blocks)
     coarse = ndimage.gaussian_filter(coarse, [s / b for s, b in zip(sigma, blocks)], mode="nearest")
     # linear interpolation of the block centres, edges held (scipy's zoom(order=1, mode="nearest", grid_mode=True),
     # the same to float round-off and several times faster on volumes)
@@ -265,28 +272,43 @@ def _band_level(L: np.ndarray, air: np.ndarray, level: np.ndarray | float, shape
     (1 % to 50 % quantiles of their Gamma law of ``shape``) around the current local level, divided by the band's
     mean. Like the global one it reads only the lower half of the air's law, so dark tissue at an SNR below 1 that
     passed for air (measured: large parts of Colin27 under SENSE at 0.10) barely moves it.
+
+    The iteration reads the level at the air pixels only (gathered by flat index: much faster than a boolean mask on
+    volumes); the map over the whole image comes from the last step.
     """
     lo, hi, trunc_mean = _gamma_band(shape, _BAND)
     sigma = _smoothing_sigma(L.shape)
     level = np.broadcast_to(np.asarray(level, dtype=np.float64), L.shape)
+    where = np.flatnonzero(air)
+    values, at_air = np.take(L, where), np.take(level, where)
+    last = None  # (smoothed band, smoothed band values, band mean) of the last step
     for _ in range(_BAND_ITERATIONS):
-        band = air & (L > lo * level) & (L < hi * level)
-        if band.sum() < _MIN_WINDOWS_BAND:
+        band = (values > lo * at_air) & (values < hi * at_air)
+        if np.count_nonzero(band) < _MIN_WINDOWS_BAND:
             break
-        weight = _smooth(band.astype(np.float64), sigma)
-        num = _smooth(np.where(band, L, 0.0), sigma)
-        overall = float(L[band].mean()) / trunc_mean
-        new = np.where(weight > 1e-3, num / np.maximum(weight, 1e-3) / trunc_mean, overall)
-        done = float(np.abs(new - level)[air].max()) <= 1e-3 * float(new[air].mean())
-        level = new
+        pick = np.flatnonzero(band)
+        inside, pixels = values.take(pick), where.take(pick)
+        indicator, masked = np.zeros(L.shape), np.zeros(L.shape)
+        indicator.ravel()[pixels] = 1.0
+        masked.ravel()[pixels] = inside
+        weight, num = _smooth(indicator, sigma), _smooth(masked, sigma)
+        last = weight, num, float(inside.mean()) / trunc_mean
+        w = np.take(weight, where)
+        new = np.where(w > 1e-3, np.take(num, where) / np.maximum(w, 1e-3) / trunc_mean, last[2])
+        done = float(np.abs(new - at_air).max()) <= 1e-3 * float(new.mean())
+        at_air = new
         if done:
             break
-    return np.array(level)
+    if last is None:
+        return np.array(level)
+    weight, num, overall = last
+    return np.where(weight > 1e-3, num / np.maximum(weight, 1e-3) / trunc_mean, overall)
 
 
 def _band_poly(basis: np.ndarray, values: np.ndarray, start: np.ndarray, lo: float, hi: float, trunc_mean: float) -> np.ndarray:
     """Coefficients of the polynomial band fixed point: least squares of ``values / E[X | band]`` over the values
     in ``[lo, hi]`` times the polynomial itself, iterated from ``start`` (the level at each value)."""
+    basis = np.ascontiguousarray(basis)  # its rows are picked in every step: faster from a contiguous array
     coef, *_ = np.linalg.lstsq(basis, start, rcond=None)
     for _ in range(_BAND_ITERATIONS):
         level = basis @ coef
@@ -302,7 +324,8 @@ def _band_poly(basis: np.ndarray, values: np.ndarray, start: np.ndarray, lo: flo
 
 
 def _level_map(
-    m2: np.ndarray, L: np.ndarray, air: np.ndarray, inner: np.ndarray, coils: int, shape: float, k: int, band_level: np.ndarray
+    m2: np.ndarray, L: np.ndarray, air: np.ndarray, inner: np.ndarray, coils: int, shape: float, k: int, band_level: np.ndarray,
+    air_mean: np.ndarray, air_weight: np.ndarray,
 ) -> np.ndarray:
     """The air's level ``E[M^2]`` over the whole image, a polynomial in normalised coordinates (step 4).
 
@@ -320,28 +343,34 @@ def _level_map(
        air, fading away from it (where the smoothed air fraction is below :data:`_NC_FLOOR`).
 
     The map stays within the range of the air's own smoothed level (its local band level for the band fit), so its
-    extension into the object never overshoots what the air shows.
+    extension into the object never overshoots what the air shows: ``air_mean`` and ``air_weight`` are
+    :func:`_local_mean`'s of ``air``.
     """
     idx = np.nonzero(air)
-    if len(idx[0]) > _MAX_FIT_PIXELS:
-        keep = np.linspace(0, len(idx[0]) - 1, _MAX_FIT_PIXELS).astype(np.intp)
+    count = len(idx[0])
+    if count > _MAX_FIT_PIXELS:
+        keep = np.linspace(0, count - 1, _MAX_FIT_PIXELS).astype(np.intp)
         idx = tuple(i[keep] for i in idx)
     basis_all = np.stack(_poly_basis(m2.shape, idx), axis=1)
     pixels = m2[idx]
-    inside = inner[idx] if inner[idx].sum() >= _MIN_AIR else np.ones(len(pixels), dtype=bool)
+    inside = inner[idx]
+    if np.count_nonzero(inside) < _MIN_AIR:
+        inside = np.ones(len(pixels), dtype=bool)
     basis, values = basis_all[inside], L[idx][inside]  # the band reads windows inside the image only
     lo, hi, trunc_mean = _gamma_band(shape, _BAND)
     constant = _band_poly(basis[:, :1], values, band_level[idx][inside], lo, hi, trunc_mean)
     band = (values > lo * constant[0]) & (values < hi * constant[0])
-    n_windows = max(float(band.sum()) * float(air.sum()) / len(pixels) / k, 2.0)
+    in_band = np.count_nonzero(band)
+    n_windows = max(float(in_band) * float(count) / len(pixels) / k, 2.0)
     dims = sum(1 for n in m2.shape if n > 1)
+    basis_band, values_band = basis[band], values[band]
     best = None
     for order in range(_POLY_ORDER + 1):
         p = math.comb(dims + order, order)
-        if band.sum() <= p:
+        if in_band <= p:
             break
-        coef, *_ = np.linalg.lstsq(basis[band, :p], values[band], rcond=None)
-        rss = float(((basis[band, :p] @ coef - values[band]) ** 2).mean())
+        coef, *_ = np.linalg.lstsq(basis_band[:, :p], values_band, rcond=None)
+        rss = float(((basis_band[:, :p] @ coef - values_band) ** 2).mean())
         bic = n_windows * math.log(max(rss, 1e-300)) + p * math.log(n_windows)
         if best is None or bic < best[0]:
             best = bic, p
@@ -349,32 +378,32 @@ def _level_map(
     coef_mean, *_ = np.linalg.lstsq(basis_all[:, :p], pixels, rcond=None)
     coef_band = _band_poly(basis[:, :p], values, basis[:, :p] @ coef_mean, lo, hi, trunc_mean)
     ratio = float((basis_all[:, :p] @ coef_mean).mean()) / max(float((basis_all[:, :p] @ coef_band).mean()), 1e-300)
-    n_indep = max(float(air.sum()) * min(shape / (coils * k), 1.0) * coils, 1.0)
+    n_indep = max(float(count) * min(shape / (coils * k), 1.0) * coils, 1.0)
     white = shape / (coils * k) >= _WHITE_FRACTION
     robust = white and ratio > 1.0 + 3.0 * _BAND_RELATIVE_STD / math.sqrt(n_indep)
     poly = np.zeros(m2.shape)
     for c, t in zip(coef_band if robust else coef_mean, _poly_basis(m2.shape)):
-        poly = poly + c * t
-    bound = band_level[air] if robust else _local_mean(m2, air)[air]
+        poly += c * t
+    bound = band_level[air] if robust else air_mean
     low, high = float(bound.min()), float(bound.max())
     poly = np.clip(poly, low, high)
     if robust:
         return poly
-    sigma = _smoothing_sigma(m2.shape)
-    weight = _smooth(air.astype(np.float64), sigma)
-    resid = _smooth(np.where(air, m2 - poly, 0.0), sigma) / np.maximum(weight, _NC_FLOOR)
+    resid = _smooth(np.where(air, m2 - poly, 0.0), _smoothing_sigma(m2.shape)) / np.maximum(air_weight, _NC_FLOOR)
     return np.clip(poly + resid, low, high)
 
 
-def _local_mean(m2: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Normalised convolution of ``M^2`` with ``weights`` (the air mask): the air's smoothed local mean, the overall
-    mean where no air is near."""
-    weights = weights.astype(np.float64)
+def _local_mean(m2: np.ndarray, air: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised convolution of ``M^2`` with the air mask: the air's smoothed local mean at the air pixels (``where``,
+    their flat indices; the overall mean where no air is near), and the smoothed air mask (image shape)."""
+    weights = air.astype(np.float64)
     sigma = _smoothing_sigma(m2.shape)
     weight = _smooth(weights, sigma)
-    num = _smooth(weights * m2, sigma)
-    mean = float((weights * m2).sum() / max(float(weights.sum()), 1e-300))
-    return np.where(weight > 1e-3, num / np.maximum(weight, 1e-3), mean)
+    weighted = weights * m2
+    num = _smooth(weighted, sigma)
+    mean = float(weighted.sum() / max(float(weights.sum()), 1e-300))
+    near = np.take(weight, where)
+    return np.where(near > 1e-3, np.take(num, where) / np.maximum(near, 1e-3), mean), weight
 
 
 def _estimate_coils(u: np.ndarray) -> int:
@@ -514,26 +543,33 @@ def _air_statistics(
     m: np.ndarray, m2: np.ndarray, L: np.ndarray, air: np.ndarray, inner: np.ndarray, coils: int | None, lags: tuple[int, ...],
     correlation: bool = True,
 ):
-    """``(local mean of M^2 over the air, N, |rho|, correlation source, Gamma shape of the air's window means)``;
-    ``|rho|`` and its source are None unless ``correlation`` (only the last redraw of the air needs them).
+    """``(local mean of M^2 over the air at the air pixels, N, |rho|, correlation source, Gamma shape of the air's
+    window means, smoothed air mask)`` (the means as :func:`_local_mean` returns them); ``|rho|`` and its source are
+    None unless ``correlation`` (only the last redraw of the air needs them).
 
     The shape comes from the lower half of the air's window means (their 10 % and 50 % quantiles relative to the
     local mean, matched to a Gamma law's), not from ``N`` and ``|rho|``: dark tissue that passed for air adds to
     the upper half and to the autocorrelation, and a shape read from them would widen the threshold and let more in.
     """
-    mean = _local_mean(m2, air)
-    n = coils or _estimate_coils(m2[air] / mean[air])
+    where = np.flatnonzero(air)
+    mean, weight = _local_mean(m2, air, where)
+    ratio = np.take(m2, where) / mean
+    n = coils or _estimate_coils(ratio)
     rho, source = None, None
     if not correlation:
         pass
-    elif air.sum() >= _MIN_AIR_CORRELATION:
-        c, pairs = _masked_acf(m2 / mean, air, lags)
+    elif len(ratio) >= _MIN_AIR_CORRELATION:
+        field = np.zeros(m2.shape)
+        field.ravel()[where] = ratio
+        c, pairs = _masked_acf(field, air, lags)
         rho, source = _rho_from_power_acf(c, pairs), "air"
     else:
         rho, source = _residual_rho(m, lags), "residual"
-    use = air & inner if (air & inner).sum() >= _MIN_AIR else air
-    q10, q50 = np.quantile(L[use] / mean[use], _SHAPE_QUANTILES)
-    return mean, n, rho, source, _gamma_shape((q50 - q10) / q50)
+    use = np.take(inner, where)
+    if np.count_nonzero(use) < _MIN_AIR:
+        use = slice(None)
+    q10, q50 = np.quantile(np.take(L, where)[use] / mean[use], _SHAPE_QUANTILES)
+    return mean, n, rho, source, _gamma_shape((q50 - q10) / q50), weight
 
 
 def _gamma_shape(spread: float) -> float:
@@ -548,22 +584,37 @@ def _spread_table() -> tuple[np.ndarray, np.ndarray]:
     return shapes, (q50 - q10) / q50
 
 
-def _box_morphology(mask: np.ndarray, box: tuple[int, ...], operation, **kwargs) -> np.ndarray:
-    """Binary erosion or dilation (``operation``, a :mod:`scipy.ndimage` one) of ``mask`` by a box of ``box`` pixels,
-    one axis at a time: the same result as ``operation(mask, structure=np.ones(box), **kwargs)``, several times
-    faster."""
-    out = mask
+def _box_morphology(mask: np.ndarray, box: tuple[int, ...], erode: bool) -> np.ndarray:
+    """Binary erosion (``erode``, outside the image counting as True) or dilation of ``mask`` by a box of ``box``
+    pixels (odd sizes): a running minimum or maximum one axis at a time, the same result as
+    ``ndimage.binary_erosion(mask, structure=np.ones(box), border_value=1)`` or ``ndimage.binary_dilation(mask,
+    structure=np.ones(box))``, several times faster."""
+    start = out = mask.view(np.uint8)
     for axis, length in enumerate(box):
         if length > 1:
-            shape = [1] * mask.ndim
-            shape[axis] = length
-            out = operation(out, structure=np.ones(shape, dtype=bool), **kwargs)
-    return out if out is not mask else mask.copy()
+            if erode:
+                out = ndimage.minimum_filter1d(out, length, axis=axis, mode="constant", cval=1)
+            else:
+                out = ndimage.maximum_filter1d(out, length, axis=axis, mode="constant", cval=0)
+    return out.view(bool) if out is not start else mask.copy()
 
 
-def _erode(windows: np.ndarray, m: np.ndarray, size: tuple[int, ...], valid: np.ndarray) -> np.ndarray:
-    """The air pixels: at least _MARGIN windows from any non-air window, not exactly zero, and in a region that
-    reaches the image's border or a zero-filled area.
+def _air_seeds(valid: np.ndarray, grown: tuple[int, ...]) -> np.ndarray:
+    """Flat indices of the pixels an air region must reach (:func:`_erode`): the image's border and, where windows
+    reach into a zero-filled area, the pixels within ``grown`` (the erosion's box) of them."""
+    seeds = np.zeros(valid.shape, dtype=bool)
+    for axis in range(valid.ndim):
+        seeds[(slice(None),) * axis + (0,)] = True
+        seeds[(slice(None),) * axis + (-1,)] = True
+    if not valid.all():
+        seeds |= _box_morphology(~valid, grown, erode=False)
+    return np.flatnonzero(seeds)
+
+
+def _erode(windows: np.ndarray, nonzero: np.ndarray, grown: tuple[int, ...], seeds: np.ndarray) -> np.ndarray:
+    """The air pixels: at least _MARGIN windows (the box ``grown``) from any non-air window, not exactly zero
+    (``nonzero``), and in a region that reaches the image's border or a zero-filled area (``seeds``, from
+    :func:`_air_seeds`).
 
     One window would do to keep the object out; the second keeps out the pixels next to windows that passed as air
     only because their noise happened to be low while they held a little signal (measured: the air's ``M^2`` then
@@ -571,16 +622,13 @@ def _erode(windows: np.ndarray, m: np.ndarray, size: tuple[int, ...], valid: np.
     that looks like air is dark tissue at an SNR below 1 (CSF, the dim contrast at 0.15), which no local statistic
     tells from air with a little more noise.
     """
-    grown = tuple(int(round(_MARGIN * (s - 1))) + 1 if s > 1 else 1 for s in size)
-    air = _box_morphology(windows, grown, ndimage.binary_erosion, border_value=1) & (m > 0)
+    air = _box_morphology(windows, grown, erode=True)
+    air &= nonzero
     labels, count = ndimage.label(air, structure=np.ones((3,) * air.ndim, dtype=bool))
     if count == 0:
         return air
-    seeds = ~ndimage.binary_erosion(np.ones_like(air), border_value=0)  # the image's border
-    if not valid.all():
-        seeds |= _box_morphology(~valid, grown, ndimage.binary_dilation)
     keep = np.zeros(count + 1, dtype=bool)
-    keep[np.unique(labels[seeds & air])] = True
+    keep[labels.ravel()[seeds]] = True  # label 0: not air
     keep[0] = False
     return keep[labels] if keep.any() else air
 
@@ -622,10 +670,13 @@ def _find_air(m: np.ndarray, m2: np.ndarray, coils: int | None, lags: tuple[int,
             valid &= ndimage.uniform_filter(filled.astype(np.float64), size=size, mode="reflect") < 1e-9
     inner = np.zeros(m.shape, dtype=bool)  # windows inside the image (reflected ones repeat their noise)
     inner[tuple(slice(s // 2, n - s // 2) for s, n in zip(size, m.shape))] = True
-    values = L[valid & inner]
+    windows = valid & inner
+    values = L[windows]
     if values.size < _MIN_AIR:
         return None
-    local1 = ndimage.uniform_filter(m, size=size, mode="reflect")
+    grown = tuple(int(round(_MARGIN * (s - 1))) + 1 if s > 1 else 1 for s in size)  # _erode's box
+    nonzero, seeds = m > 0, _air_seeds(valid, grown)
+    local1 = None  # the windows' local mean of M, for the flatness test
     wide = min(_WIDE_SHAPE, float(k))
     lo, hi, trunc_mean = _gamma_band(wide, _BAND)
     accepted = None
@@ -633,14 +684,16 @@ def _find_air(m: np.ndarray, m2: np.ndarray, coils: int | None, lags: tuple[int,
         level = _band_fixed_point(values, candidate, lo, hi, trunc_mean)
         if level is None:
             continue
-        air = _erode(_fill_specks(valid & (L < hi * level), valid, k), m, size, valid)
-        if air.sum() < _MIN_AIR:
+        air = _erode(_fill_specks(valid & (L < hi * level), valid, k), nonzero, grown, seeds)
+        if np.count_nonzero(air) < _MIN_AIR:
             continue
-        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=False)
+        mean, n, rho, source, shape, _ = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=False)
         b_lo, b_hi, b_mean = _gamma_band(shape, _BAND)
-        level = _band_fixed_point(values, float(mean[air].mean()), b_lo, b_hi, b_mean) or float(mean[air].mean())
+        level = _band_fixed_point(values, float(mean.mean()), b_lo, b_hi, b_mean) or float(mean.mean())
         k_eff = shape / n
-        flat = _flatness(local1[valid & inner], L[valid & inner], math.sqrt(level / (2.0 * n)), n, k)
+        if local1 is None:
+            local1 = ndimage.uniform_filter(m, size=size, mode="reflect")[windows]
+        flat = _flatness(local1, values, math.sqrt(level / (2.0 * n)), n, k)
         flat *= (1.0 - 1.0 / k) / max(1.0 - 1.0 / k_eff, 1e-3)  # a window's variance of correlated noise is lower
         if flat >= _FLAT_MIN:
             accepted = level, n, rho, source, shape, air
@@ -652,12 +705,13 @@ def _find_air(m: np.ndarray, m2: np.ndarray, coils: int | None, lags: tuple[int,
     for redraw in range(_PASSES):
         threshold = _AIR_MARGIN * float(stats.gamma.ppf(_AIR_QUANTILE, shape, scale=1.0 / shape))
         windows_air = _fill_specks(valid & (L < threshold * level), valid, k)
-        air = _erode(windows_air, m, size, valid)
-        if air.sum() < _MIN_AIR:
+        air = _erode(windows_air, nonzero, grown, seeds)
+        if np.count_nonzero(air) < _MIN_AIR:
             return None
-        mean, n, rho, source, shape = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=redraw == _PASSES - 1)
-        level = _band_level(L, air & inner if (air & inner).sum() >= _MIN_AIR else air, level, shape)
-    level_map = _level_map(m2, L, air, inner, n, shape, k, level)
+        mean, n, rho, source, shape, weight = _air_statistics(m, m2, L, air, inner, coils, lags, correlation=redraw == _PASSES - 1)
+        inside = air & inner
+        level = _band_level(L, inside if np.count_nonzero(inside) >= _MIN_AIR else air, level, shape)
+    level_map = _level_map(m2, L, air, inner, n, shape, k, level, mean, weight)
     return air, n, coils is None, rho, source, valid & ~windows_air, level_map
 
 
