@@ -429,6 +429,25 @@ def probe_summary(res: dict, loss_t: int = 300, x0_t: int = 600, start: int | No
     return out
 
 
+def _continued_record(init_ckpt: str | None) -> dict | None:
+    """The record of the retraining whose exported weights ``init_ckpt`` are (a record folder's
+    :data:`RETRAINED_WEIGHTS` beside its :data:`RECORD`), or None (the shipped weights, another file, or none)."""
+    if init_ckpt in (None, "", "None"):
+        return None
+    path = Path(init_ckpt)
+    path = path if path.is_absolute() else _ROOT / path
+    record = path.parent / RECORD
+    return json.loads(record.read_text()) if path.name == RETRAINED_WEIGHTS and record.is_file() else None
+
+
+def record_chain(record: dict) -> list[dict]:
+    """The runs of a retraining record, oldest first: the record and those it continued from (``started_from``)."""
+    chain = [record]
+    while "started_from" in chain[-1]:
+        chain.append(chain[-1]["started_from"])
+    return chain[::-1]
+
+
 def export_retraining(
     run_dir: Path, dest: Path, training_command: str, probes: dict[str, Path] | None = None, windows: int = 12, export_command: str = ""
 ) -> dict:
@@ -438,7 +457,9 @@ def export_retraining(
     of an unfinished run, in float16) and ``dest/record.json``: the training command, the MLflow run's parameters, the
     optimizer steps (one logged ``train_loss`` per step), the training wall time (:func:`training_time`), the loss
     averaged over ``windows`` step windows, and the :func:`probe_summary` of diagnosis results (``--json`` files) of
-    short probe trainings.
+    short probe trainings. A run that continued from another retraining's exported weights (its ``init_ckpt``
+    is a record folder's :data:`RETRAINED_WEIGHTS`) keeps that folder's record as ``started_from``, read before
+    ``dest`` is written (``dest`` may be that folder).
 
     Args:
         run_dir: the ``--output-dir`` of ``scripts/train_diffdenoise.py`` (its ``mlruns.db`` and ``diffusion/``).
@@ -460,6 +481,7 @@ def export_retraining(
     if weights is None or run is None:
         raise FileNotFoundError(f"no diffusion checkpoint or no MLflow run 'diffusion' in {run_dir}.")
     state = read_state_dict(weights, "cpu")
+    previous = _continued_record(run.data.params.get("init_ckpt"))
     history = sorted((m.step, m.value, m.timestamp) for m in client.get_metric_history(run.info.run_id, "train_loss"))
     seconds, pauses = training_time([h[2] for h in history])
     curve = loss_windows(history, windows)
@@ -474,6 +496,8 @@ def export_retraining(
         "loss_curve": curve,
         "probes": {label: probe_summary(json.loads(Path(path).read_text())) for label, path in (probes or {}).items()},
     }
+    if previous is not None:
+        record["started_from"] = previous
     dest.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, dest / RETRAINED_WEIGHTS)
     (dest / RECORD).write_text(json.dumps(record, indent=1) + "\n")
@@ -784,16 +808,20 @@ def retraining_text(res: dict, args) -> str:
     """The page's section on a retrained diffusion network (``res["retrained"]``) against the shipped one."""
     rec, new, old = res["retrained"]["record"], res["retrained"]["conditions"], res["conditions"]
     params = rec["params"]
-    steps, minutes = rec["steps"], rec["training_seconds"] / 60
+    chain = record_chain(rec)
+    steps, seconds = sum(r["steps"] for r in chain), sum(r["training_seconds"] for r in chain)
+    minutes, pauses = seconds / 60, sum(r["pauses"] for r in chain)
+    run_steps = " + ".join(f"{r['steps']:,}" for r in chain)
     t_mid = 300 if 300 in args.timesteps else args.timesteps[len(args.timesteps) // 2]
     t_lo = 100 if 100 in args.timesteps else min(args.timesteps)
     t_hi = max(args.timesteps)
-    init = params.get("init_ckpt", "None")
+    init = chain[0]["params"].get("init_ckpt", "None")
     from_shipped = init not in ("None", "", None)
     seed = int(params.get("seed", 0))  # the second copy's noise seed is seed + 1 (mni_noisy_pairs)
     conditions = [c for c in str(params.get("conditions", "")).split(",") if c]
     patch = "x".join(str(n) for n in json.loads(params.get("patch_size", "[64, 64]")))
-    L = [f"## A first retraining with independent-noise pairs (CPU, {steps:,} steps)\n"]
+    L = [f"## A first retraining with independent-noise pairs (CPU, {steps:,} steps)\n" if len(chain) == 1 else
+         f"## A retraining with independent-noise pairs (CPU, {steps:,} steps in {len(chain)} runs)\n"]
     L.append("Trained on one CPU thread (the shipped blind-spot network is kept, not retrained) by\n")
     L.append(f"```bash\n{rec['training_command']}\n```\n")
     L.append(f"and kept in `{args.retrained}` (the diffusion weights in float16, "
@@ -809,30 +837,37 @@ def retraining_text(res: dict, args) -> str:
         f"[{params.get('min_timestep')}, 1000) (`ConcatConditionPrepareBatch(min_timestep=...)`). Everything else is the "
         f"shipped recipe: the same {len(conditions)} noise conditions, {params.get('noisy_per_slice')} pairs per slice, batch "
         f"{params.get('batch_size')} x {params.get('patches_per_slice')} patches of {patch}, Adam at {params.get('learning_rate')} with "
-        f"cosine decay over {params.get('max_epochs')} epochs, the same {res['parameters'] / 1e6:.2f} M-parameter U-Net, started "
+        f"cosine decay over {chain[0]['params'].get('max_epochs')} epochs, the same {res['parameters'] / 1e6:.2f} M-parameter U-Net, started "
         + (f"from the shipped diffusion weights (`{init}`, about {res['budget']['steps']:,} steps on the old pairs)" if from_shipped else "from scratch")
+        + "".join(f"; then {r['steps']:,} more steps from the previous run's exported float16 weights (`{r['params'].get('init_ckpt')}`), "
+                  f"the cosine schedule restarted over {r['params'].get('max_epochs')} epochs" + _changed(chain[i], r) for i, r in enumerate(chain[1:]))
         + ".\n")
     L.append(
-        f"**Budget.** {steps:,} optimizer steps (one logged `train_loss` each; the last checkpoint, `{rec['checkpoint']}`), "
-        f"{minutes:.1f} min of training on one CPU thread ({steps / max(rec['training_seconds'], 1e-9):.2f} steps/s"
-        + (f"; {rec['pauses']} pause(s) between steps, while the probes below ran, not counted" if rec["pauses"] else "")
+        f"**Budget.** {steps:,} optimizer steps" + (f" ({run_steps})" if len(chain) > 1 else "")
+        + f" (one logged `train_loss` each; the last checkpoint, `{rec['checkpoint']}`), "
+        f"{minutes:.1f} min of training on one CPU thread ({steps / max(seconds, 1e-9):.2f} steps/s"
+        + (f"; {pauses} pause(s) between steps, while the probes below ran, not counted" if pauses else "")
         + ").\n")
-    curve = rec["loss_curve"]
+    curve = chain_curve(chain)
     L.append("Training loss (MSE of the noise prediction on the independent pairs, `t` from "
              f"[{params.get('min_timestep')}, 1000); mean per step window; MLflow run `diffusion` of the run's `mlruns.db`):\n")
     L.append("| steps | mean loss |")
     L.append("|---|---|")
     L.extend(f"| {a}-{b} | {v:.4f} |" for a, b, v in curve)
+    if len(chain) > 1:
+        L.append(f"\n(Steps counted over the {len(chain)} runs: the later runs' windows start after {run_steps.rsplit(' + ', 1)[0]} steps; "
+                 "each run's learning rate restarts its cosine schedule.)")
     L.append("")
-    if rec.get("probes"):
-        first = next(iter(next(iter(rec["probes"].values())).values()))
+    probes = chain[0].get("probes")
+    if probes:
+        first = next(iter(next(iter(probes.values())).values()))
         L.append("**Probes: from the shipped weights or from scratch.** The training command for a few epochs each "
                  "(the commands above), measured by this script (`--diffusion <checkpoint> --json <file>`, kept with "
                  f"`--probe`): own / twin loss at t = {first['loss_t']}, `x0` PSNR at t = {first['x0_t']}, SRDS on the "
                  f"aligned grid truncated at {first['start_step']}:\n")
         L.append(f"| start | condition | own / twin t={first['loss_t']} | x0 t={first['x0_t']} | SRDS | BSN |")
         L.append("|---|---|---|---|---|---|")
-        for label, conds in rec["probes"].items():
+        for label, conds in probes.items():
             for name, v in conds.items():
                 L.append(f"| {label} | {name} | {v['eps_mse']:.4f} / {v['eps_mse_twin_x0']:.4f} | {v['x0_psnr_clean']:.2f} | "
                          f"{fmt(v['srds_psnr'])} | {v['bsn_psnr']:.2f} |")
@@ -863,11 +898,29 @@ def retraining_text(res: dict, args) -> str:
     return "\n".join(L)
 
 
+def chain_curve(chain: Sequence[dict]) -> list[tuple[int, int, float]]:
+    """The windowed loss curves of a record chain (:func:`record_chain`) end to end, each run's steps offset by the
+    steps of the runs before it."""
+    out, offset = [], 0
+    for r in chain:
+        out += [(a + offset, b + offset, v) for a, b, v in r["loss_curve"]]
+        offset += r["steps"]
+    return out
+
+
+def _changed(before: dict, after: dict) -> str:
+    """``", with k = v, ..."`` for the training parameters a continued run changed (beyond its start and length), or ``""``."""
+    skip = {"init_ckpt", "max_epochs"}
+    changed = {k: v for k, v in after["params"].items() if k not in skip and before["params"].get(k) != v}
+    return "".join(f", with {k} = {v}" for k, v in sorted(changed.items()))
+
+
 def inherited(rec: dict, t: int) -> str:
     """A sentence on what remains of the leak when the run started from the shipped weights, with the probes' own / twin
     losses (empty when no probe from scratch was kept or the run started from scratch)."""
-    init = rec["params"].get("init_ckpt", "None")
-    scratch = rec.get("probes", {}).get("scratch")
+    root = record_chain(rec)[0]
+    init = root["params"].get("init_ckpt", "None")
+    scratch = root.get("probes", {}).get("scratch")
     if init in ("None", "", None) or not scratch:
         return ""
     ratios = [v["eps_mse"] / v["eps_mse_twin_x0"] for v in scratch.values()]
@@ -896,10 +949,11 @@ def retraining_conclusion(res: dict, args, t_lo: int, t_mid: int, t_hi: int) -> 
     best = {lab: [max(r["srds_psnr"] for r in c["chains_aligned"]) - c["bsn_psnr"] for c in conds.values()] for lab, conds in (("shipped", old), ("retrained", new))}
     full = {lab: [_row(c["chains_aligned"], "start_step", None)["srds_psnr"] - c["bsn_psnr"] for c in conds.values()] for lab, conds in (("shipped", old), ("retrained", new))}
     corr = [(_row(c["chains_aligned"], "start_step", res["bundle_start_step"]) or c["chains_aligned"][0])["srds_noise_corr"] for c in new.values()]
-    curve = rec["loss_curve"]
+    chain = record_chain(rec)
+    curve = chain_curve(chain)
     half = len(curve) // 2
     first, second = np.mean([v for _, _, v in curve[:half]]), np.mean([v for _, _, v in curve[half:]])
-    rate = rec["steps"] / max(rec["training_seconds"], 1e-9)
+    rate = sum(r["steps"] for r in chain) / max(sum(r["training_seconds"] for r in chain), 1e-9)
     lines = ["**What this shows.**\n"]
     lines.append(
         f"1. **The leak: {verdict}.** Own-image loss / twin loss at t = {t_lo} and {t_mid}: shipped "

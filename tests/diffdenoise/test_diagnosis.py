@@ -105,3 +105,19 @@ def test_training_time_leaves_out_the_pauses():
     # steps every 0.5 s, one stop of 10 min between them
     stamps = [0, 500, 1000, 601_000, 601_500]
     assert training_time(stamps, pause_seconds=120) == (1.5, 1)
+
+
+def test_a_continued_retraining_keeps_the_record_it_started_from(tmp_path):
+    from monai_nad.experiments.diffdenoise_diagnosis import RECORD, RETRAINED_WEIGHTS, _continued_record, chain_curve, record_chain
+
+    first = {"params": {"init_ckpt": "bundles/x/diffusion.pt", "max_epochs": "150"}, "steps": 100, "training_seconds": 50.0,
+             "loss_curve": [[1, 50, 0.4], [51, 100, 0.3]]}
+    folder = tmp_path / "retrained"
+    folder.mkdir()
+    (folder / RECORD).write_text(__import__("json").dumps(first))
+    assert _continued_record(str(folder / RETRAINED_WEIGHTS)) == first  # the exported weights of a record folder
+    assert _continued_record(str(tmp_path / "other.pt")) is None and _continued_record("None") is None
+    second = {"params": {"init_ckpt": str(folder / RETRAINED_WEIGHTS), "max_epochs": "100"}, "steps": 40,
+              "training_seconds": 20.0, "loss_curve": [[1, 40, 0.25]], "started_from": first}
+    assert record_chain(second) == [first, second] and record_chain(first) == [first]
+    assert chain_curve(record_chain(second)) == [(1, 50, 0.4), (51, 100, 0.3), (101, 140, 0.25)]  # steps counted on
