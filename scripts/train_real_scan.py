@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from monai_nad.bundle import default_bundle
+from monai_nad.data.colin27 import colin27_path
 from monai_nad.data.realistic import volume_sampling_weights
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY as FAMILY
 from monai_nad.engines.bundle_training import RealScanOptions, real_scan_init_checkpoint, train_real_scan
@@ -104,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.root is not None and not args.root.is_dir():
         print(f"train_real_scan: error: --root {args.root} is not a folder", file=sys.stderr)
         return 2
+    if args.data == "real_anatomy" and "colin27" in args.volumes:
+        try:  # before the bundle run, whose config evaluation would bury this in a traceback
+            colin27_path()
+        except FileNotFoundError as err:
+            print(f"train_real_scan: error: {err}", file=sys.stderr)
+            return 2
     args.output_dir.resolve().mkdir(parents=True, exist_ok=True)
     init = real_scan_init_checkpoint(BUNDLE, args.network, args.init_checkpoint, args.time_budget)
     if init is not None and not init.is_file():
