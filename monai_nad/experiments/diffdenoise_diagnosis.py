@@ -809,8 +809,8 @@ def retraining_text(res: dict, args) -> str:
     rec, new, old = res["retrained"]["record"], res["retrained"]["conditions"], res["conditions"]
     params = rec["params"]
     chain = record_chain(rec)
-    steps, seconds = sum(r["steps"] for r in chain), sum(r["training_seconds"] for r in chain)
-    minutes, pauses = seconds / 60, sum(r["pauses"] for r in chain)
+    steps, seconds, pauses = chain_budget(chain)
+    minutes = seconds / 60
     run_steps = " + ".join(f"{r['steps']:,}" for r in chain)
     t_mid = 300 if 300 in args.timesteps else args.timesteps[len(args.timesteps) // 2]
     t_lo = 100 if 100 in args.timesteps else min(args.timesteps)
@@ -898,6 +898,11 @@ def retraining_text(res: dict, args) -> str:
     return "\n".join(L)
 
 
+def chain_budget(chain: Sequence[dict]) -> tuple[int, float, int]:
+    """``(optimizer steps, training seconds, pauses)`` summed over the runs of a record chain (:func:`record_chain`)."""
+    return sum(r["steps"] for r in chain), sum(r["training_seconds"] for r in chain), sum(r["pauses"] for r in chain)
+
+
 def chain_curve(chain: Sequence[dict]) -> list[tuple[int, int, float]]:
     """The windowed loss curves of a record chain (:func:`record_chain`) end to end, each run's steps offset by the
     steps of the runs before it."""
@@ -953,7 +958,8 @@ def retraining_conclusion(res: dict, args, t_lo: int, t_mid: int, t_hi: int) -> 
     curve = chain_curve(chain)
     half = len(curve) // 2
     first, second = np.mean([v for _, _, v in curve[:half]]), np.mean([v for _, _, v in curve[half:]])
-    rate = sum(r["steps"] for r in chain) / max(sum(r["training_seconds"] for r in chain), 1e-9)
+    steps, seconds, _ = chain_budget(chain)
+    rate = steps / max(seconds, 1e-9)
     lines = ["**What this shows.**\n"]
     lines.append(
         f"1. **The leak: {verdict}.** Own-image loss / twin loss at t = {t_lo} and {t_mid}: shipped "
