@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
                              "baselines are never installed")
     parser.add_argument("--detail-layers", type=int, default=None,
                         help="layers of the Neural PDE's full-resolution detail head (common.json default; 0: none, as in stages 1-2 of v1.0)")
+    parser.add_argument("--features", type=int, default=None,
+                        help="width of the Neural PDE's encoder and refinement head (common.json default 48); a wider network "
+                             "started from --init-checkpoint computes the checkpoint's function at first")
+    parser.add_argument("--detail-features", type=int, default=None, help="width of the Neural PDE's detail head (common.json default 24)")
     parser.add_argument("--no-correlation-input", dest="correlation_input", action="store_false", default=None,
                         help="the Neural PDE without the noise's correlation widths as inputs (stages 1-5 of the shipped model; "
                              "common.json's correlation_input is true)")
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.time_budget is not None and args.time_budget <= 0:
         parser.error("--time-budget must be positive seconds")
-    for flag, value, least in (("--context-slices", args.context_slices, 1), ("--slice-axis-steps", args.slice_axis_steps, 0), ("--volume-layers", args.volume_layers, 0)):
+    for flag, value, least in (("--features", args.features, 1), ("--detail-features", args.detail_features, 1), ("--context-slices", args.context_slices, 1), ("--slice-axis-steps", args.slice_axis_steps, 0), ("--volume-layers", args.volume_layers, 0)):
         if value is not None and value < least:
             parser.error(f"{flag} must be at least {least}, got {value}")
     try:
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
         val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
-        init_checkpoint=init, detail_layers=args.detail_layers, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
+        init_checkpoint=init, detail_layers=args.detail_layers, features=args.features, detail_features=args.detail_features, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)

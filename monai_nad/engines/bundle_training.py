@@ -268,6 +268,10 @@ class RealScanOptions:
             slabs.
         init_checkpoint: weights to start from (fine-tuning); None to start from scratch.
         detail_layers: layers of the Neural PDE's detail head; None for the config's.
+        features: width of the Neural PDE's encoder and refinement head (``network_def#features``); None for the
+            config's. A wider network started from ``init_checkpoint`` computes the checkpoint's function at first
+            (:func:`~monai_nad.engines.warm_start`).
+        detail_features: width of the Neural PDE's detail head (``network_def#detail_features``); None for the config's.
         correlation_input: whether the Neural PDE reads the noise's correlation widths (``correlation_input`` of
             ``configs/common.json``, true for the shipped model); None for the config's.
         volume_layers: layers of the volume model's 3D head; None for the config's.
@@ -292,6 +296,8 @@ class RealScanOptions:
     br35h_root: Path | None = None
     init_checkpoint: Path | None = None
     detail_layers: int | None = None
+    features: int | None = None
+    detail_features: int | None = None
     correlation_input: bool | None = None
     volume_layers: int | None = None
     slice_axis_steps: int | None = None
@@ -359,6 +365,10 @@ def real_scan_command(
         values["br35h_root"] = str(Path(options.br35h_root).resolve())
     if options.detail_layers is not None:
         ours += ["--detail_layers", str(int(options.detail_layers))]
+    if options.features is not None:
+        ours += ["--network_def#features", str(int(options.features))]
+    if options.detail_features is not None:
+        ours += ["--network_def#detail_features", str(int(options.detail_features))]
     if options.correlation_input is not None:
         ours += ["--correlation_input", "true" if options.correlation_input else "false"]
     if options.network in ("dncnn", "unet"):
@@ -419,7 +429,7 @@ def train_real_scan(
         "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
         "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
-        "correlation_input": options.correlation_input,
+        "features": options.features, "detail_features": options.detail_features, "correlation_input": options.correlation_input,
         "data": options.data,
     }
     info_name = "training_info_volume.json" if options.network == "volume" else "training_info_real_scan.json"

@@ -149,11 +149,13 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
     ``refine=False``, then the same network with a refinement head): every tensor of the checkpoint must exist in
     the network and is copied; the tensors the checkpoint lacks (the new head) keep their initialisation. A new head
     that starts as the identity (the Neural PDE's refinement does) leaves the network's output unchanged at the start
-    of fine-tuning. Two more enlargements keep the function too:
+    of fine-tuning. These enlargements keep the function too:
 
     - a convolution with more input channels (a network given extra guiding inputs, such as the context slices of
       :class:`~monai_nad.networks.SliceContextPDE`): the checkpoint's weights fill the first input channels and the
       new ones start at zero (:func:`widen_input_channels`);
+    - wider hidden layers (more ``features``): the old channels keep their weights, the new ones start from the
+      network's initialisation and are read with zero weights (:func:`widen_input_channels`);
     - a network that wraps the checkpoint's network as one submodule: the checkpoint's keys are matched under that
       submodule's prefix (e.g. ``slice_network.``);
     - a network with an ``adapt_checkpoint(state)`` method rearranges the checkpoint first (a
@@ -193,25 +195,34 @@ def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | t
 
 
 def widen_input_channels(state: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Zero-pad the input channels (axis 1) of convolution weights that ``target`` has wider.
+    """Widen the convolutions (and their biases) that ``target`` has wider, so that the widened network computes what
+    the checkpoint did.
 
     Args:
         state: a checkpoint's state dict.
-        target: the state dict of the network to load it into.
+        target: the state dict of the network to load it into (its values initialise the new output channels).
 
     Returns:
-        ``state`` with each convolution weight ``(O, I, k...)`` whose target is ``(O, I', k...)`` with ``I' > I`` replaced
-        by a ``(O, I', k...)`` tensor holding the old weights in its first ``I`` input channels and zeros elsewhere;
-        every other tensor unchanged.
+        ``state`` with each convolution weight ``(O, I, k...)`` whose target is ``(O', I', k...)`` with ``O' >= O``,
+        ``I' >= I`` (one of them larger) replaced by the target's tensor holding the old weights in its first ``O``
+        output and ``I`` input channels and zeros for the new input channels of the old outputs: new inputs (extra
+        guiding maps, or the new channels of a widened layer before it) start unread, and new output channels keep the
+        target's initialisation (random, so they learn; what reads them starts at zero). A bias ``(O,)`` whose target
+        is ``(O',)`` keeps its first ``O`` values. Every other tensor is unchanged.
     """
     out = dict(state)
     for key, value in state.items():
         wanted = target.get(key)
-        if wanted is None or wanted.shape == value.shape or value.ndim < 3 or wanted.ndim != value.ndim:
+        if wanted is None or wanted.shape == value.shape or wanted.ndim != value.ndim:
             continue
-        if wanted.shape[0] == value.shape[0] and wanted.shape[2:] == value.shape[2:] and wanted.shape[1] > value.shape[1]:
-            wide = torch.zeros(wanted.shape, dtype=value.dtype)
-            wide[:, : value.shape[1]] = value
+        if value.ndim == 1 and wanted.shape[0] > value.shape[0] and key.endswith("bias"):
+            wide = wanted.detach().clone().to(value.dtype)
+            wide[: value.shape[0]] = value
+            out[key] = wide
+        elif value.ndim >= 3 and wanted.shape[2:] == value.shape[2:] and wanted.shape[0] >= value.shape[0] and wanted.shape[1] >= value.shape[1]:
+            wide = wanted.detach().clone().to(value.dtype)
+            wide[: value.shape[0]] = 0.0
+            wide[: value.shape[0], : value.shape[1]] = value
             out[key] = wide
     return out
 

@@ -276,6 +276,32 @@ class NoiseConditionedPDE(nn.Module):
             self.detail = nn.Sequential(*detail)
         use_channels_last(self, spatial_dims)
 
+    def adapt_checkpoint(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A checkpoint of this network with fewer ``features``, its refinement head's inputs moved to this layout.
+
+        The refinement head's first convolution reads the encoder's features and then the pixel-unshuffled result; with
+        more features here the result's weights move up by the difference and the new feature inputs start at zero.
+        :func:`~monai_nad.engines.warm_start` applies this, then widens the rest
+        (:func:`~monai_nad.engines.widen_input_channels`), so the network computes what the checkpoint did.
+
+        Args:
+            state: a state dict of this network class.
+
+        Returns:
+            ``state`` with that weight rearranged; unchanged when the widths match or the head is absent.
+        """
+        key, mine = "refine.0.weight", self.state_dict()
+        old, target, encoder = state.get(key), mine.get(key), state.get("encoder.0.weight")
+        if old is None or target is None or encoder is None or old.shape[1] >= target.shape[1]:
+            return state
+        features_old, features_new = encoder.shape[0], mine["encoder.0.weight"].shape[0]
+        if old.shape[1] - features_old != target.shape[1] - features_new:
+            return state  # not a change of width alone: warm_start names the mismatch
+        wide = old.new_zeros(old.shape[0], target.shape[1], *old.shape[2:])
+        wide[:, :features_old] = old[:, :features_old]
+        wide[:, features_new:] = old[:, features_old:]
+        return {**state, key: wide}
+
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
         """Replicate-pad every spatial axis to a multiple of ``factor``; return the padded tensor and the sizes."""
         sizes = list(x.shape[2:])

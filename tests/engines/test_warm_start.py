@@ -60,3 +60,28 @@ def test_incompatible_networks_raise_naming_the_tensor(tmp_path, network, match)
 def test_missing_checkpoint_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.pt"):
         warm_start(NeuralPDE(2, steps=1), tmp_path / "nothing.pt")
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_a_wider_noise_conditioned_pde_starts_with_the_narrow_ones_function_and_learns_in_its_new_channels(tmp_path, spatial_dims):
+    from monai_nad.networks import NoiseConditionedPDE
+
+    settings = dict(spatial_dims=spatial_dims, steps=4, groups=2, encoder_layers=3, refine_layers=2, detail_layers=3, correlation_input=True)
+    torch.manual_seed(0)
+    narrow = NoiseConditionedPDE(features=6, detail_features=4, **settings)
+    with torch.no_grad():
+        for p in narrow.parameters():
+            p.add_(0.1 * torch.randn_like(p))  # the zero-initialised heads too: every path must be carried over
+    torch.save({"model": narrow.state_dict()}, tmp_path / "narrow.pt")
+    wide = warm_start(NoiseConditionedPDE(features=10, detail_features=7, **settings), tmp_path / "narrow.pt")
+    x = torch.rand(2, 1, *([12] * spatial_dims))
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x, 0.05, correlation=[1.5] * spatial_dims), narrow(x, 0.05, correlation=[1.5] * spatial_dims), rtol=0, atol=1e-6)
+    # the new channels are not dead: they compute something, and the weights that read them get a gradient
+    assert wide.encoder[0].weight[6:].abs().sum() > 0
+    wide(x, 0.05, correlation=[1.5] * spatial_dims).square().mean().backward()
+    assert wide.encoder[2].weight.grad[:, 6:].abs().sum() > 0 and wide.detail[2].weight.grad[:, 4:].abs().sum() > 0
+    # a narrower network cannot take the wide checkpoint
+    torch.save({"model": wide.state_dict()}, tmp_path / "wide.pt")
+    with pytest.raises(ValueError, match="shape mismatches"):
+        warm_start(NoiseConditionedPDE(features=6, detail_features=4, **settings), tmp_path / "wide.pt")
