@@ -8,7 +8,12 @@ the aligned timestep grids. About a minute on one CPU thread with the defaults; 
 ``--retrained DIR`` also measures a retrained diffusion network on the same patches and adds the page's section on
 it; ``DIR`` holds its float16 weights and its training record, made once from the training run by ``--export-run``
 (which writes nothing else). ``--diffusion`` measures another diffusion checkpoint in place of the shipped one (for
-short probe trainings; write their ``--json`` and ``--output`` outside the repository's pages).
+short probe trainings; write their ``--json`` and ``--output`` outside the repository's pages). The page as committed
+measures the diffusion weights the bundle shipped before the retraining was installed (kept in
+``docs/results/diffdenoise_original``) at their truncation (``--start-step 150``):
+
+    OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py --diffusion docs/results/diffdenoise_original/diffusion.pt \
+        --start-step 150 --retrained docs/results/diffdenoise_retrained --slices 8 --conditions ...
 
 Usage:
     OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py
@@ -45,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "diffdenoise_diagnosis.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw measurements")
     parser.add_argument("--diffusion", type=Path, default=None, help="measure this diffusion checkpoint instead of the shipped one")
+    parser.add_argument("--start-step", type=int, default=None,
+                        help="the truncation the page's text and its SRDS noise correlation refer to (default: the bundle's start_step)")
     parser.add_argument("--retrained", type=Path, default=None, help="a retraining's record folder (weights + record.json) to measure too")
     parser.add_argument("--export-run", type=Path, default=None, help="only write --retrained from this training run's output dir")
     parser.add_argument("--training-commands", type=Path, default=None, help="with --export-run: a shell file of the commands that trained the run")

@@ -10,6 +10,12 @@ diffusion U-Net in float16 to keep the bundle small) and records times and hardw
 Usage:
     python scripts/train_diffdenoise.py --install                 # the shipped weights (about 45 min on 2 CPU cores)
     python scripts/train_diffdenoise.py --quick --output-dir /tmp/dd   # a tiny end-to-end check, about a minute
+    B=bundles/reproductions/diffdenoise/models   # a retrained diffusion network: re-distil the student and install
+    python scripts/train_diffdenoise.py --weights bsn=$B/bsn.pt diffusion=docs/results/diffdenoise_retrained/diffusion.pt \
+        --output-dir runs/dd_redistil --install
+
+``--weights STAGE=PATH`` gives the weights of a stage (``bsn`` or ``diffusion``) instead of training it: the later stages
+read them and ``--install`` copies them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sys
 from pathlib import Path
 
 from monai_nad.bundle import find_reproduction
-from monai_nad.diffdenoise.training import TRAINING_STAGES, StageFailed, install_diffdenoise, train_diffdenoise
+from monai_nad.diffdenoise.training import TRAINING_STAGES, StageFailed, check_stage_weights, install_diffdenoise, stage_epochs, train_diffdenoise
 
 BUNDLE = find_reproduction("diffdenoise")
 
@@ -30,15 +36,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="+", choices=TRAINING_STAGES, default=list(TRAINING_STAGES))
     parser.add_argument("--quick", action="store_true", help="tiny data and budgets: checks the pipeline end to end")
     parser.add_argument("--install", action="store_true", help="copy the trained weights into the bundle's models/")
+    parser.add_argument("--weights", nargs="+", default=[], metavar="STAGE=PATH",
+                        help="weights of a stage that is not trained (bsn, diffusion), e.g. diffusion=docs/results/diffdenoise_retrained/diffusion.pt")
     args, extra = parser.parse_known_args(argv)
     try:
-        seconds = train_diffdenoise(BUNDLE, args.output_dir, args.stages, args.quick, extra)
+        pairs = [item.split("=", 1) for item in args.weights]
+        if any(len(pair) != 2 or not pair[1] for pair in pairs):
+            raise ValueError(f"--weights takes STAGE=PATH items, got {' '.join(args.weights)}")
+        weights = check_stage_weights(dict(pairs))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"train_diffdenoise: error: {err}", file=sys.stderr)
+        return 2
+    try:
+        seconds = train_diffdenoise(BUNDLE, args.output_dir, args.stages, args.quick, extra, weights)
     except StageFailed as err:
         print(err, file=sys.stderr)
         return err.returncode
     if args.install:
+        command = "python scripts/train_diffdenoise.py " + " ".join(sys.argv[1:] if argv is None else argv)
         try:
-            install_diffdenoise(BUNDLE, args.output_dir, seconds, args.quick, "python scripts/train_diffdenoise.py --install" + (" --quick" if args.quick else ""))
+            epochs = {stage: stage_epochs(stage, args.quick, extra) for stage in seconds}
+            install_diffdenoise(BUNDLE, args.output_dir, seconds, args.quick, command, weights, epochs)
         except FileNotFoundError as err:
             print(err, file=sys.stderr)
             return 1

@@ -33,11 +33,13 @@ __all__ = [
     "StageFailed",
     "TRAINING_EPOCHS",
     "TRAINING_STAGES",
+    "check_stage_weights",
     "diffusion_training_items",
     "distillation_pairs",
     "install_diffdenoise",
     "pairing_target_key",
     "stage_command",
+    "stage_epochs",
     "state_fingerprint",
     "train_diffdenoise",
 ]
@@ -226,7 +228,9 @@ def distillation_pairs(
     return [{"image": np.asarray(it["image"], dtype=np.float32), "label": targets[i], "id": ids[i]} for i, it in enumerate(items)]
 
 
-def stage_command(bundle: Path, stage: str, output_dir: Path, epochs: int, quick: bool, extra: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+def stage_command(
+    bundle: Path, stage: str, output_dir: Path, epochs: int, quick: bool, extra: Sequence[str], weights: Mapping[str, Path] | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The ``python -m monai.bundle run`` command line and environment of one stage (``configs/common.json`` +
     ``configs/train_<stage>.json``, MLflow experiment ``diffdenoise``; paths passed as data).
 
@@ -237,6 +241,8 @@ def stage_command(bundle: Path, stage: str, output_dir: Path, epochs: int, quick
         epochs: the stage's epochs.
         quick: add :data:`QUICK_OVERRIDES`.
         extra: further ``--key value`` pairs for ``monai.bundle run``.
+        weights: stage -> weights an earlier stage is read from instead of ``<output_dir>/<stage>/model.pt`` (the
+            config's ``<stage>_ckpt``).
     """
     configs = bundle / "configs"
     run_args = [
@@ -245,17 +251,20 @@ def stage_command(bundle: Path, stage: str, output_dir: Path, epochs: int, quick
     ]
     ours = ["--max_epochs", str(epochs)] + (QUICK_OVERRIDES if quick else []) + list(extra)
     values = {"bundle_root": str(bundle), "output_dir": str(output_dir)}
+    values.update({f"{name}_ckpt": str(Path(path).resolve()) for name, path in (weights or {}).items()})
     return bundle_command([configs / "common.json", configs / f"train_{stage}.json"], values, ours, run_args)
 
 
 def train_diffdenoise(
-    bundle: Path, output_dir: Path, stages: Sequence[str] = TRAINING_STAGES, quick: bool = False, extra: Sequence[str] = ()
+    bundle: Path, output_dir: Path, stages: Sequence[str] = TRAINING_STAGES, quick: bool = False, extra: Sequence[str] = (),
+    weights: Mapping[str, Path] | None = None,
 ) -> dict[str, float]:
     """Train the stages in ``<output_dir>/<stage>``, in the order given, each through ``python -m monai.bundle run``
     (:func:`stage_command`; :data:`TRAINING_EPOCHS`, or one epoch each with ``quick``).
 
     A stage resumes from its last epoch when started again with the same ``output_dir``; a finished stage (its
-    ``model.pt`` exists) is skipped.
+    ``model.pt`` exists) is skipped, and so is a stage given its ``weights``, which the later stages then read (for
+    example a retrained diffusion network, whose SRDS outputs the student is distilled from).
 
     Args:
         bundle: the DiffDenoise bundle folder.
@@ -263,19 +272,25 @@ def train_diffdenoise(
         stages: the stages to run.
         quick: tiny data and budgets (:data:`QUICK_OVERRIDES`): checks the pipeline end to end.
         extra: further ``--key value`` pairs for every stage.
+        weights: stage -> weights file of a stage that is not trained here (see :func:`check_stage_weights`).
 
     Returns:
         Stage name -> wall time in seconds, for the stages trained.
 
     Raises:
         StageFailed: a stage failed (its name and exit code); the stages before it are kept.
+        ValueError, FileNotFoundError: bad ``weights`` (:func:`check_stage_weights`).
     """
+    weights = check_stage_weights(weights)
     seconds: dict[str, float] = {}
     for stage in stages:
+        if stage in weights:
+            print(f"stage {stage}: weights given ({weights[stage]}), not trained", flush=True)
+            continue
         if (output_dir / stage / "model.pt").is_file():
             print(f"stage {stage}: {output_dir / stage / 'model.pt'} exists, skipped", flush=True)
             continue
-        command, env = stage_command(bundle, stage, output_dir, 1 if quick else TRAINING_EPOCHS[stage], quick, extra)
+        command, env = stage_command(bundle, stage, output_dir, 1 if quick else TRAINING_EPOCHS[stage], quick, extra, weights)
         print(f"stage {stage}: running", " ".join(command), flush=True)
         start = time.time()
         result = subprocess.run(command, check=False, env=env)
@@ -286,10 +301,41 @@ def train_diffdenoise(
     return seconds
 
 
-def install_diffdenoise(bundle: Path, output_dir: Path, seconds: Mapping[str, float], quick: bool, command: str) -> None:
-    """Copy the three stages' weights from ``<output_dir>/<stage>/model.pt`` into ``<bundle>/models`` (``bsn.pt``,
-    ``diffusion.pt`` in float16 to keep the bundle small, the student as ``model.pt``) and record the times and the
-    hardware in ``<bundle>/docs/training_info.json`` (stages trained earlier keep their times).
+def check_stage_weights(weights: Mapping[str, str | Path] | None) -> dict[str, Path]:
+    """Validate the weights given for stages that are not trained (``{"diffusion": "docs/.../diffusion.pt"}``).
+
+    Returns:
+        stage -> path.
+
+    Raises:
+        ValueError: a name that is not a stage, or the student (it is what the other stages are distilled into).
+        FileNotFoundError: a file that does not exist.
+    """
+    out: dict[str, Path] = {}
+    for stage, path in (weights or {}).items():
+        if stage not in TRAINING_STAGES[:-1]:
+            raise ValueError(f"weights can be given for the stages {list(TRAINING_STAGES[:-1])}, not {stage!r}.")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"the {stage} weights {path} do not exist.")
+        out[stage] = Path(path)
+    return out
+
+
+def stage_epochs(stage: str, quick: bool = False, extra: Sequence[str] = ()) -> int:
+    """The epochs :func:`train_diffdenoise` trains ``stage`` for: the last ``--max_epochs`` of ``extra`` (it overrides
+    the default, as the bundle run reads it last), else 1 for a quick run, else :data:`TRAINING_EPOCHS`."""
+    values = [extra[i + 1] for i, item in enumerate(extra[:-1]) if item == "--max_epochs"]
+    return int(values[-1]) if values else (1 if quick else TRAINING_EPOCHS[stage])
+
+
+def install_diffdenoise(
+    bundle: Path, output_dir: Path, seconds: Mapping[str, float], quick: bool, command: str, weights: Mapping[str, Path] | None = None,
+    epochs: Mapping[str, int] | None = None,
+) -> None:
+    """Copy the three stages' weights from ``<output_dir>/<stage>/model.pt`` (or the ``weights`` given for a stage) into
+    ``<bundle>/models`` (``bsn.pt``, ``diffusion.pt`` in float16 to keep the bundle small, the student as ``model.pt``)
+    and record the times and the hardware in ``<bundle>/docs/training_info.json`` (stages trained earlier keep their
+    times; a stage installed from given weights records the file as ``weights_from`` instead of a time).
 
     Args:
         bundle: the DiffDenoise bundle folder.
@@ -297,32 +343,53 @@ def install_diffdenoise(bundle: Path, output_dir: Path, seconds: Mapping[str, fl
         seconds: wall time per stage trained now (:func:`train_diffdenoise`).
         quick: a quick run: the record starts afresh.
         command: the command line recorded as the weights' origin.
+        weights: stage -> weights file installed for that stage (see :func:`check_stage_weights`).
+        epochs: epochs of the stages trained now (:func:`stage_epochs`); defaults to :data:`TRAINING_EPOCHS`.
 
     Raises:
         FileNotFoundError: a stage has no trained weights (nothing is installed).
     """
+    weights = check_stage_weights(weights)
     models = bundle / "models"
     models.mkdir(exist_ok=True)
-    missing = [stage for stage in TRAINING_STAGES if not (output_dir / stage / "model.pt").is_file()]
+    sources = {stage: weights.get(stage, output_dir / stage / "model.pt") for stage in TRAINING_STAGES}
+    missing = [stage for stage, path in sources.items() if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"cannot install: no trained weights for stage(s) {missing} in {output_dir}; train them first "
                                 f"(python scripts/train_diffdenoise.py --stages {' '.join(missing)} --output-dir {output_dir}).")
+    states = {}
+    for stage in TRAINING_STAGES:  # all read before any is written: a given file may be the installed one
+        state = torch.load(sources[stage], map_location="cpu", weights_only=True)
+        states[stage] = state.get("model", state)
     for stage, name in (("bsn", "bsn.pt"), ("diffusion", "diffusion.pt"), ("student", "model.pt")):
-        state = torch.load(output_dir / stage / "model.pt", map_location="cpu", weights_only=True)
-        state = state.get("model", state)
+        state = states[stage]
         if stage == "diffusion":
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         torch.save(state, models / name)
         print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
     info_path = bundle / "docs" / "training_info.json"
-    previous = json.loads(info_path.read_text()).get("seconds_per_stage", {}) if info_path.is_file() and not quick else {}
+    previous = json.loads(info_path.read_text()) if info_path.is_file() and not quick else {}
+    timed = {k: v for k, v in previous.get("seconds_per_stage", {}).items() if k not in weights or sources[k].resolve() == (models / f"{k}.pt").resolve()}
+    given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k not in seconds and k not in weights},
+             **{k: _shown(p) for k, p in weights.items() if p.resolve() != (models / f"{k}.pt").resolve()}}
     info = {
         "command": command,
-        "epochs": TRAINING_EPOCHS,
-        "seconds_per_stage": {**previous, **{k: round(v, 1) for k, v in seconds.items()}},  # stages trained earlier keep their record
+        # stages kept from an earlier install keep their epochs; given weights have their own record
+        "epochs": {**{k: v for k, v in previous.get("epochs", TRAINING_EPOCHS).items() if k in timed and k not in seconds},
+                   **{k: int((epochs or {}).get(k, TRAINING_EPOCHS[k])) for k in seconds}},
+        "seconds_per_stage": {**timed, **{k: round(v, 1) for k, v in seconds.items()}},  # stages trained earlier keep their record
+        **({"weights_from": given} if given else {}),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
         "torch": torch.__version__,
     }
     info_path.parent.mkdir(exist_ok=True)
     info_path.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (a repository path), else absolute."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(Path(path).resolve())

@@ -533,27 +533,38 @@ def measure(args) -> dict:
     """The page's measurements: the shipped networks (or ``args.diffusion``'s diffusion weights) and, with
     ``args.retrained`` (a folder of :func:`export_retraining`), the retrained diffusion network on the same patches."""
     torch.set_num_threads(1)
-    pipeline = load_bundle_pipeline(args.bundle, getattr(args, "diffusion", None))
+    settings = {} if getattr(args, "start_step", None) is None else {"start_step": args.start_step}
+    pipeline = load_bundle_pipeline(args.bundle, getattr(args, "diffusion", None), **settings)
     patches = heldout_patches(pipeline.blind_spot, args.conditions, slices=args.slices, patches_per_slice=args.patches_per_slice,
                               patch_size=args.patch_size, split="validation", seed=args.seed)
     out = {"conditions": measure_pipeline(pipeline, patches, args), "bundle_start_step": pipeline.start_step,
            "bundle_inference_steps": pipeline.inference_steps}
     out["mismatch"] = {n: timestep_mismatch(pipeline.num_train_timesteps, n) for n in (10, pipeline.inference_steps)}
-    out["budget"] = training_budget(args.bundle)
+    out["budget"] = training_budget(args.bundle, training_info_path(args))
     out["parameters"] = sum(p.numel() for p in pipeline.diffusion.parameters())
     retrained = getattr(args, "retrained", None)
     if retrained is not None:
         record = json.loads((retrained / RECORD).read_text())
-        network = load_bundle_pipeline(args.bundle, retrained / RETRAINED_WEIGHTS)
+        network = load_bundle_pipeline(args.bundle, retrained / RETRAINED_WEIGHTS, **settings)
         out["retrained"] = {"record": record, "conditions": measure_pipeline(network, patches, args)}
     return out
 
 
-def training_budget(bundle: Path) -> dict[str, int]:
-    """Epochs, iterations per epoch and optimizer steps of the shipped diffusion training (from the bundle's record
-    and ``common.json``), and the patches per step."""
+def training_info_path(args) -> Path:
+    """The training record of the diffusion weights measured as the shipped ones: ``training_info.json`` beside
+    ``args.diffusion`` where there is one (the weights the bundle shipped before a retraining was installed keep their
+    record with them, ``docs/results/diffdenoise_original``), else the bundle's ``docs/training_info.json``."""
+    given = getattr(args, "diffusion", None)
+    if given is not None and (Path(given).parent / "training_info.json").is_file():
+        return Path(given).parent / "training_info.json"
+    return Path(args.bundle) / "docs" / "training_info.json"
 
-    info = json.loads((bundle / "docs" / "training_info.json").read_text())
+
+def training_budget(bundle: Path, info_path: Path | None = None) -> dict[str, int]:
+    """Epochs, iterations per epoch and optimizer steps of the shipped diffusion training (from its record, by default
+    the bundle's ``docs/training_info.json``, and ``common.json``), and the patches per step."""
+
+    info = json.loads((Path(info_path) if info_path is not None else bundle / "docs" / "training_info.json").read_text())
     common = json.loads((bundle / "configs" / "common.json").read_text())
     items = len(MNI_SPLITS["train"]) * common["noisy_per_slice"]
     per_epoch = -(-items // common["batch_size"])
@@ -563,7 +574,8 @@ def training_budget(bundle: Path) -> dict[str, int]:
 
 
 def render(res: dict, args, command: str, seconds: float) -> str:
-    info = json.loads((args.bundle / "docs" / "training_info.json").read_text())
+    info_path = training_info_path(args)
+    info = json.loads(info_path.read_text())
     common = json.loads((args.bundle / "configs" / "common.json").read_text())
     b = res["budget"]
     items, per_epoch, epochs = b["items"], b["per_epoch"], b["epochs"]
@@ -572,7 +584,9 @@ def render(res: dict, args, command: str, seconds: float) -> str:
     L = []
     add = L.append
     add("# DiffDenoise diagnosis: why the diffusion stage loses to its own blind-spot condition\n")
-    weights = "" if getattr(args, "diffusion", None) is None else f" with the diffusion weights of `{args.diffusion}` in place of the shipped ones"
+    weights = "" if getattr(args, "diffusion", None) is None else (
+        f" with the diffusion weights of `{args.diffusion}` in place of the bundle's (the rows and sentences called \"shipped\" "
+        "below are these weights)")
     later = "" if getattr(args, "retrained", None) is None else (
         f" and, in the last section, the retrained diffusion network of `{args.retrained}` (nothing trained by the command)")
     add(f"Every number on this page comes from one command, on the shipped networks of `bundles/reproductions/diffdenoise/models`"
@@ -599,7 +613,7 @@ def render(res: dict, args, command: str, seconds: float) -> str:
     if hist is None:
         add(f"**No record exists.** The shipped run's MLflow store (`{args.mlflow_db.relative_to(_ROOT) if args.mlflow_db.is_relative_to(_ROOT) else args.mlflow_db}`, "
             "written by `scripts/train_diffdenoise.py`) was not committed and is not on this machine; "
-            "`docs/training_info.json` keeps only the epochs and wall times "
+            f"`{info_path.resolve().relative_to(_ROOT) if info_path.resolve().is_relative_to(_ROOT) else info_path}` keeps only the epochs and wall times "
             f"({info['epochs']} epochs, {info['seconds_per_stage']} s). The per-timestep losses below are the trained "
             "model's loss on held-out patches instead. A retraining should commit its loss curve (MLflow export).\n")
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -160,3 +161,60 @@ def test_install_without_trained_stages_names_them_and_touches_nothing(tmp_path)
                              "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "no trained weights for stage(s) ['bsn', 'diffusion']" in result.stderr
     assert {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")} == shipped
+
+
+def test_install_from_given_weights_records_their_origin(tmp_path):
+    from monai_nad.diffdenoise.training import install_diffdenoise
+
+    bundle, runs = tmp_path / "bundle", tmp_path / "runs"
+    (bundle / "docs").mkdir(parents=True)
+    (bundle / "docs" / "training_info.json").write_text('{"seconds_per_stage": {"bsn": 10.0, "diffusion": 20.0, "student": 5.0}}')
+    (runs / "student").mkdir(parents=True)
+    torch.save({"w": torch.ones(2)}, runs / "student" / "model.pt")
+    diffusion = tmp_path / "retrained" / "diffusion.pt"
+    diffusion.parent.mkdir()
+    torch.save({"w": torch.tensor([0.5, -1.25]), "steps": torch.tensor([3])}, diffusion)
+    (bundle / "models").mkdir()
+    torch.save({"w": torch.zeros(3)}, bundle / "models" / "bsn.pt")
+    (bundle / "docs" / "training_info.json").write_text('{"seconds_per_stage": {"bsn": 10.0, "diffusion": 20.0, "student": 5.0}, "epochs": {"bsn": 3, "diffusion": 4, "student": 5}}')
+    install_diffdenoise(bundle, runs, {"student": 7.0}, False, "cmd", {"bsn": bundle / "models" / "bsn.pt", "diffusion": diffusion}, {"student": 800})
+    installed = torch.load(bundle / "models" / "diffusion.pt", weights_only=True)
+    assert installed["w"].dtype == torch.float16 and torch.equal(installed["w"].float(), torch.tensor([0.5, -1.25]))
+    assert installed["steps"].dtype == torch.int64  # only floating tensors are halved
+    assert torch.equal(torch.load(bundle / "models" / "bsn.pt", weights_only=True)["w"], torch.zeros(3))  # installed onto itself intact
+    assert torch.equal(torch.load(bundle / "models" / "model.pt", weights_only=True)["w"], torch.ones(2))
+    info = json.loads((bundle / "docs" / "training_info.json").read_text())
+    # the kept BSN keeps its time, the given diffusion weights replace the old time by their origin, the student is new
+    assert info["seconds_per_stage"] == {"bsn": 10.0, "student": 7.0}
+    assert info["weights_from"] == {"diffusion": str(diffusion.resolve())} and info["command"] == "cmd"
+    assert info["epochs"] == {"bsn": 3, "student": 800}
+
+
+def test_the_epochs_of_a_stage_follow_the_last_override():
+    from monai_nad.diffdenoise.training import TRAINING_EPOCHS, stage_epochs
+
+    assert stage_epochs("student") == TRAINING_EPOCHS["student"] and stage_epochs("bsn", quick=True) == 1
+    assert stage_epochs("student", extra=["--max_epochs", "300", "--lr", "1", "--max_epochs", "800"]) == 800
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("student=x.pt", "not 'student'"), ("diffusion=missing.pt", "the diffusion weights missing.pt do not exist"), ("diffusion", "STAGE=PATH"),
+])
+def test_bad_stage_weights_are_one_line_errors(tmp_path, item, message):
+    shipped = {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--weights", item, "--install", "--output-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not any(tmp_path.iterdir())
+    assert {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")} == shipped
+
+
+@pytest.mark.slow
+def test_student_is_distilled_from_given_weights(quick_runs, tmp_path):
+    out, _ = quick_runs
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--quick", "--output-dir", str(tmp_path),
+                             "--weights", f"bsn={out / 'bsn' / 'model.pt'}", f"diffusion={out / 'diffusion' / 'model.pt'}"],
+                            capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.count("weights given") == 2 and (tmp_path / "student" / "model.pt").is_file()
+    assert not (tmp_path / "bsn").exists() and not (tmp_path / "diffusion").exists()

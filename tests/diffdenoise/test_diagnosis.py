@@ -121,3 +121,24 @@ def test_a_continued_retraining_keeps_the_record_it_started_from(tmp_path):
               "training_seconds": 20.0, "loss_curve": [[1, 40, 0.25]], "started_from": first}
     assert record_chain(second) == [first, second] and record_chain(first) == [first]
     assert chain_curve(record_chain(second)) == [(1, 50, 0.4), (51, 100, 0.3), (101, 140, 0.25)]  # steps counted on
+
+
+def test_the_shipped_training_record_travels_with_the_weights(tmp_path):
+    from types import SimpleNamespace
+
+    from monai_nad.experiments.diffdenoise_diagnosis import training_budget, training_info_path
+
+    bundle = tmp_path / "bundle"
+    (bundle / "docs").mkdir(parents=True)
+    (bundle / "configs").mkdir()
+    (bundle / "docs" / "training_info.json").write_text('{"epochs": {"diffusion": 7}}')
+    (bundle / "configs" / "common.json").write_text('{"noisy_per_slice": 3, "batch_size": 8, "patches_per_slice": 4}')
+    kept = tmp_path / "original"
+    kept.mkdir()
+    (kept / "diffusion.pt").write_bytes(b"")
+    assert training_info_path(SimpleNamespace(bundle=bundle, diffusion=None)) == bundle / "docs" / "training_info.json"
+    assert training_info_path(SimpleNamespace(bundle=bundle, diffusion=kept / "diffusion.pt")) == bundle / "docs" / "training_info.json"
+    (kept / "training_info.json").write_text('{"epochs": {"diffusion": 45}}')
+    args = SimpleNamespace(bundle=bundle, diffusion=kept / "diffusion.pt")
+    assert training_info_path(args) == kept / "training_info.json"
+    assert training_budget(bundle, training_info_path(args))["epochs"] == 45 and training_budget(bundle)["epochs"] == 7
