@@ -29,6 +29,7 @@ from monai_nad.engines.user_values import bundle_command
 __all__ = [
     "BlindSpotConditiond",
     "ConcatConditionPrepareBatch",
+    "INSTALLED_NAMES",
     "PAIRINGS",
     "StageFailed",
     "TRAINING_EPOCHS",
@@ -48,6 +49,8 @@ __all__ = [
 TRAINING_STAGES = ("bsn", "diffusion", "student")
 #: epochs per stage for the shipped weights
 TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
+#: the file each stage is installed as in the bundle's ``models/``
+INSTALLED_NAMES = {"bsn": "bsn.pt", "diffusion": "diffusion.pt", "student": "model.pt"}
 #: the diffusion stage's training pairs -> the item key of the target copy: ``"same"``, the shipped recipe (target
 #: ``y``, condition ``BSN(y)`` of the same ``y``); ``"independent"``, Noise2Noise pairs (target ``y_b``, condition
 #: ``BSN(y_a)``, two copies of one clean slice under one noise condition with independent noise)
@@ -290,7 +293,7 @@ def train_diffdenoise(
         if (output_dir / stage / "model.pt").is_file():
             print(f"stage {stage}: {output_dir / stage / 'model.pt'} exists, skipped", flush=True)
             continue
-        command, env = stage_command(bundle, stage, output_dir, 1 if quick else TRAINING_EPOCHS[stage], quick, extra, weights)
+        command, env = stage_command(bundle, stage, output_dir, stage_epochs(stage, quick), quick, extra, weights)
         print(f"stage {stage}: running", " ".join(command), flush=True)
         start = time.time()
         result = subprocess.run(command, check=False, env=env)
@@ -361,7 +364,7 @@ def install_diffdenoise(
     for stage in TRAINING_STAGES:  # all read before any is written: a given file may be the installed one
         state = torch.load(sources[stage], map_location="cpu", weights_only=True)
         states[stage] = state.get("model", state)
-    for stage, name in (("bsn", "bsn.pt"), ("diffusion", "diffusion.pt"), ("student", "model.pt")):
+    for stage, name in INSTALLED_NAMES.items():
         state = states[stage]
         if stage == "diffusion":
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -369,9 +372,11 @@ def install_diffdenoise(
         print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
     info_path = bundle / "docs" / "training_info.json"
     previous = json.loads(info_path.read_text()) if info_path.is_file() and not quick else {}
-    timed = {k: v for k, v in previous.get("seconds_per_stage", {}).items() if k not in weights or sources[k].resolve() == (models / f"{k}.pt").resolve()}
-    given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k not in seconds and k not in weights},
-             **{k: _shown(p) for k, p in weights.items() if p.resolve() != (models / f"{k}.pt").resolve()}}
+    # given weights that are not the installed file itself replace that stage's record; the installed file keeps it
+    fresh = {k: p for k, p in weights.items() if p.resolve() != (models / INSTALLED_NAMES[k]).resolve()}
+    timed = {k: v for k, v in previous.get("seconds_per_stage", {}).items() if k not in fresh}
+    given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k not in seconds and k not in fresh},
+             **{k: _shown(p) for k, p in fresh.items()}}
     info = {
         "command": command,
         # stages kept from an earlier install keep their epochs; given weights have their own record

@@ -188,6 +188,10 @@ def test_install_from_given_weights_records_their_origin(tmp_path):
     assert info["seconds_per_stage"] == {"bsn": 10.0, "student": 7.0}
     assert info["weights_from"] == {"diffusion": str(diffusion.resolve())} and info["command"] == "cmd"
     assert info["epochs"] == {"bsn": 3, "student": 800}
+    # installed again from the installed files themselves: every stage keeps its record, the origin included
+    install_diffdenoise(bundle, runs, {}, False, "cmd2", {"bsn": bundle / "models" / "bsn.pt", "diffusion": bundle / "models" / "diffusion.pt"})
+    again = json.loads((bundle / "docs" / "training_info.json").read_text())
+    assert again["weights_from"] == info["weights_from"] and again["seconds_per_stage"] == info["seconds_per_stage"]
 
 
 def test_the_epochs_of_a_stage_follow_the_last_override():
