@@ -560,11 +560,11 @@ def training_info_path(args) -> Path:
     return Path(args.bundle) / "docs" / "training_info.json"
 
 
-def training_budget(bundle: Path, info_path: Path | None = None) -> dict[str, int]:
-    """Epochs, iterations per epoch and optimizer steps of the shipped diffusion training (from its record, by default
-    the bundle's ``docs/training_info.json``, and ``common.json``), and the patches per step."""
+def training_budget(bundle: Path, info_path: Path) -> dict[str, int]:
+    """Epochs, iterations per epoch and optimizer steps of the shipped diffusion training (from its record,
+    :func:`training_info_path`, and the bundle's ``common.json``), and the patches per step."""
 
-    info = json.loads((Path(info_path) if info_path is not None else bundle / "docs" / "training_info.json").read_text())
+    info = json.loads(Path(info_path).read_text())
     common = json.loads((bundle / "configs" / "common.json").read_text())
     items = len(MNI_SPLITS["train"]) * common["noisy_per_slice"]
     per_epoch = -(-items // common["batch_size"])

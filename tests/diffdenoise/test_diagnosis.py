@@ -141,4 +141,5 @@ def test_the_shipped_training_record_travels_with_the_weights(tmp_path):
     (kept / "training_info.json").write_text('{"epochs": {"diffusion": 45}}')
     args = SimpleNamespace(bundle=bundle, diffusion=kept / "diffusion.pt")
     assert training_info_path(args) == kept / "training_info.json"
-    assert training_budget(bundle, training_info_path(args))["epochs"] == 45 and training_budget(bundle)["epochs"] == 7
+    assert training_budget(bundle, training_info_path(args))["epochs"] == 45
+    assert training_budget(bundle, bundle / "docs" / "training_info.json")["epochs"] == 7
