@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             epochs = {stage: stage_epochs(stage, args.quick, extra) for stage in seconds}
             install_diffdenoise(BUNDLE, args.output_dir, seconds, args.quick, command, weights, epochs)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError) as err:
             print(err, file=sys.stderr)
             return 1
     return 0

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
+from monai_nad.engines.checkpoints import read_state_dict
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
@@ -311,7 +312,8 @@ def check_stage_weights(weights: Mapping[str, str | Path] | None) -> dict[str, P
         stage -> path.
 
     Raises:
-        ValueError: a name that is not a stage, or the student (it is what the other stages are distilled into).
+        ValueError: a name that is not a stage, or the student (it is what the other stages are distilled into); a
+            file that is not a loadable checkpoint (:func:`~monai_nad.engines.read_state_dict`).
         FileNotFoundError: a file that does not exist.
     """
     out: dict[str, Path] = {}
@@ -320,6 +322,7 @@ def check_stage_weights(weights: Mapping[str, str | Path] | None) -> dict[str, P
             raise ValueError(f"weights can be given for the stages {list(TRAINING_STAGES[:-1])}, not {stage!r}.")
         if not Path(path).is_file():
             raise FileNotFoundError(f"the {stage} weights {path} do not exist.")
+        read_state_dict(path)  # an empty or corrupt file: one line now, not a traceback in a later stage
         out[stage] = Path(path)
     return out
 
@@ -351,6 +354,7 @@ def install_diffdenoise(
 
     Raises:
         FileNotFoundError: a stage has no trained weights (nothing is installed).
+        ValueError: a weights file that is not a loadable checkpoint (nothing is installed).
     """
     weights = check_stage_weights(weights)
     models = bundle / "models"
@@ -360,10 +364,7 @@ def install_diffdenoise(
     if missing:
         raise FileNotFoundError(f"cannot install: no trained weights for stage(s) {missing} in {output_dir}; train them first "
                                 f"(python scripts/train_diffdenoise.py --stages {' '.join(missing)} --output-dir {output_dir}).")
-    states = {}
-    for stage in TRAINING_STAGES:  # all read before any is written: a given file may be the installed one
-        state = torch.load(sources[stage], map_location="cpu", weights_only=True)
-        states[stage] = state.get("model", state)
+    states = {stage: read_state_dict(sources[stage]) for stage in TRAINING_STAGES}  # all read before any is written
     for stage, name in INSTALLED_NAMES.items():
         state = states[stage]
         if stage == "diffusion":

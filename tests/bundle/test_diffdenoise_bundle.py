@@ -203,13 +203,18 @@ def test_the_epochs_of_a_stage_follow_the_last_override():
 
 @pytest.mark.parametrize(("item", "message"), [
     ("student=x.pt", "not 'student'"), ("diffusion=missing.pt", "the diffusion weights missing.pt do not exist"), ("diffusion", "STAGE=PATH"),
+    ("diffusion=empty.pt", "cannot load checkpoint empty.pt"), ("bsn=corrupt.pt", "cannot load checkpoint corrupt.pt"),
 ])
 def test_bad_stage_weights_are_one_line_errors(tmp_path, item, message):
     shipped = {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")}
+    given = {"empty.pt": b"", "corrupt.pt": b"not a checkpoint"}
+    for name, data in given.items():
+        (tmp_path / name).write_bytes(data)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--weights", item, "--install", "--output-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not any(tmp_path.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(given)  # nothing written, the given files untouched
+    assert all((tmp_path / name).read_bytes() == data for name, data in given.items())
     assert {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")} == shipped
 
 
