@@ -237,6 +237,7 @@ def realistic_transforms(
     scanner_prob: float = 0.0,
     white_gain: float | None = None,
     correlation: bool = False,
+    partial_fourier_share: float = 0.0,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -259,6 +260,8 @@ def realistic_transforms(
             None: the per-pixel std and the effective coil count rounded to a whole number. Defaults to None.
         correlation: also write ``"correlation"``, the widths of each pair's noise correlation per spatial axis (1 for
             white noise), for a network built with ``correlation_input``. Defaults to False.
+        partial_fourier_share: the share of one-coil partial-Fourier acquisitions (no taper, full extent) among the
+            simulated ones (:func:`~monai_nad.transforms.scanner_noise_pairs`). Defaults to 0.
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
@@ -296,7 +299,10 @@ def realistic_transforms(
             *([RandFlipd("image", prob=0.5, spatial_axis=2)] if depth is not None else []),
             RandRotate90d("image", prob=0.5, max_k=3),
             ClipNonNegatived("image"),
-            training_noise_pairs(noise_std, coil_prob, varying_prob, scanner_prob, psd_key="psd" if white_gain is not None or correlation else None),
+            training_noise_pairs(
+                noise_std, coil_prob, varying_prob, scanner_prob, psd_key="psd" if white_gain is not None or correlation else None,
+                partial_fourier_share=partial_fourier_share,
+            ),
             *([RoundCoilsd("coils")] if white_gain is None else []),
             *([WhiteEquivalentNoiseStdd(white_gain, "psd", correlation_key="correlation" if correlation else None)] if white_gain is not None or correlation else []),
             SelectItemsd(("image", "label", "noise_std", "coils", *(("correlation",) if correlation else ()))),
@@ -335,6 +341,7 @@ def realistic_training_dataset(
     scanner_prob: float = 0.0,
     white_gain: float | None = None,
     correlation: bool = False,
+    partial_fourier_share: float = 0.0,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -357,6 +364,8 @@ def realistic_training_dataset(
             :func:`realistic_transforms`). Defaults to None.
         correlation: also give each pair its noise's correlation widths (see :func:`realistic_transforms`). Defaults
             to False.
+        partial_fourier_share: the share of one-coil partial-Fourier acquisitions among the simulated ones (see
+            :func:`realistic_transforms`). Defaults to 0.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
@@ -372,7 +381,10 @@ def realistic_training_dataset(
     copies = {v: max(1, round(w * int(samples_per_slice))) for v, w in zip(volumes, weights)}
     slabs = training_slabs(volumes, patch_size) if depth is None else training_blocks(volumes, patch_size, depth)
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
-    chain = realistic_transforms(patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain, correlation=correlation)
+    chain = realistic_transforms(
+        patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain, correlation=correlation,
+        partial_fourier_share=partial_fourier_share,
+    )
     chain.set_random_state(seed)
     return Dataset(data, chain)
 

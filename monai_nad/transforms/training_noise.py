@@ -33,7 +33,9 @@ __all__ = [
 ]
 
 
-def scanner_noise_pairs(noise_std: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None) -> OneOf:
+def scanner_noise_pairs(
+    noise_std: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None, partial_fourier_share: float = 0.0
+) -> OneOf:
     """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
     magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
     effective coil count.
@@ -42,25 +44,42 @@ def scanner_noise_pairs(noise_std: Sequence[float] = (0.005, 0.2), sense_weight:
     (any taper, 60-100 % of k-space, partial Fourier in 30 %) and a per-coil level log-uniform in ``noise_std``; and,
     with ``sense_weight``, SENSE unfolding (R = 2 or 3) whose level is that of the aliased coil images, drawn from
     ``noise_std`` divided by 4 since unfolding multiplies it by about ``R g`` (2-8 with these coil rings).
+    With ``partial_fourier_share``, a third draw: one coil, magnitude, partial Fourier (55-80 % on a random axis) with
+    neither a taper nor a reduced extent, the acquisition a scanner's partial-Fourier magnitude image comes from and
+    which the first draw makes in only about 5 % of its pairs (mixed with tapers and smaller extents).
 
     Args:
         noise_std: the ``(low, high)`` range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
         sense_weight: the share of SENSE pairs. Defaults to 0.35.
         psd_key: where the noise PSD goes (for :class:`WhiteEquivalentNoiseStdd`); None: not written. Defaults to None.
+        partial_fourier_share: the share of one-coil partial-Fourier pairs, in ``[0, 1)``; the other two draws keep their
+            proportions in the rest. Defaults to 0.
 
     Returns:
         a :class:`~monai.transforms.OneOf` writing ``"image"``, ``"label"``, ``"noise_std"`` (a map) and ``"coils"``.
+
+    Raises:
+        ValueError: ``partial_fourier_share`` outside ``[0, 1)``.
     """
+    if not 0.0 <= partial_fourier_share < 1.0:
+        raise ValueError(f"partial_fourier_share must lie in [0, 1), got {partial_fourier_share!r}.")
     keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
     direct = RandScannerNoised("image", noise_std=tuple(noise_std), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
                                combination_weights=(0.4, 0.45, 0.15), **keys)
     sense = RandScannerNoised("image", noise_std=(noise_std[0] / 4, noise_std[1] / 4), coils=(4, 16), combinations=("sense",),
                               accelerations=(2, 3), **keys)
-    return OneOf([direct, sense], weights=[1.0 - sense_weight, sense_weight])
+    rest = 1.0 - partial_fourier_share
+    draws, weights = [direct, sense], [rest * (1.0 - sense_weight), rest * sense_weight]
+    if partial_fourier_share > 0.0:
+        draws.append(RandScannerNoised("image", noise_std=tuple(noise_std), coils=(1, 1), combinations=("magnitude",), windows=("none",),
+                                       fraction=(1.0, 1.0), partial_fourier=(0.55, 0.8), partial_fourier_prob=1.0, **keys))
+        weights.append(partial_fourier_share)
+    return OneOf(draws, weights=weights)
 
 
 def training_noise_pairs(
-    noise_std: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None
+    noise_std: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None,
+    partial_fourier_share: float = 0.0,
 ) -> RandMagnitudeNoisePaird | OneOf:
     """White magnitude noise pairs, or with ``scanner_prob`` :func:`scanner_noise_pairs`.
 
@@ -70,20 +89,25 @@ def training_noise_pairs(
         varying_prob: probability of a spatially varying white-noise std.
         scanner_prob: the share of simulated acquisitions, in ``[0, 1]``.
         psd_key: where a simulated acquisition writes its noise PSD; None: not written. Defaults to None.
+        partial_fourier_share: the share of one-coil partial-Fourier acquisitions among the simulated ones (see
+            :func:`scanner_noise_pairs`). Defaults to 0.
 
     Returns:
         the :class:`~monai_nad.transforms.RandMagnitudeNoisePaird` alone when ``scanner_prob`` is 0, else a
         :class:`~monai.transforms.OneOf` of it and :func:`scanner_noise_pairs`.
 
     Raises:
-        ValueError: ``scanner_prob`` outside ``[0, 1]``.
+        ValueError: ``scanner_prob`` outside ``[0, 1]`` or ``partial_fourier_share`` outside ``[0, 1)``.
     """
     white = RandMagnitudeNoisePaird("image", noise_std=noise_std, coil_prob=coil_prob, varying_prob=varying_prob)
     if not 0.0 <= scanner_prob <= 1.0:
         raise ValueError(f"scanner_prob must lie in [0, 1], got {scanner_prob!r}.")
+    if not 0.0 <= partial_fourier_share < 1.0:
+        raise ValueError(f"partial_fourier_share must lie in [0, 1), got {partial_fourier_share!r}.")
     if scanner_prob == 0.0:
         return white
-    return OneOf([white, scanner_noise_pairs(noise_std, psd_key=psd_key)], weights=[1.0 - scanner_prob, scanner_prob])
+    scanner = scanner_noise_pairs(noise_std, psd_key=psd_key, partial_fourier_share=partial_fourier_share)
+    return OneOf([white, scanner], weights=[1.0 - scanner_prob, scanner_prob])
 
 
 class RoundCoilsd(Transform):

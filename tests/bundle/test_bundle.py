@@ -370,6 +370,7 @@ def test_inference_network_is_the_one_train_json_trains():
     (["--noise-std-jitter", "-0.1"], "--noise-std-jitter must lie in [0, 1]"),
     (["--sigma-jitter", "-0.1"], "--noise-std-jitter must lie in [0, 1]"),  # the old spelling, kept as an alias
     (["--scanner-prob", "1.5"], "--scanner-prob must lie in [0, 1]"),
+    (["--partial-fourier-share", "1"], "--partial-fourier-share must lie in [0, 1)"),
     (["--white-gain", "0"], "--white-gain must be a positive number"),
     (["--noise-std-range", "0.2", "0.1"], "--noise-std-range needs 0 < LOW <= HIGH"),
     (["--noise-levels", "0.2", "0.1"], "--noise-std-range needs 0 < LOW <= HIGH"),  # the old spelling, kept as an alias
@@ -511,10 +512,18 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
     assert command[command.index("--scanner_prob") + 1] == "0.5"
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, white_gain=0.7, noise_std_range=(0.01, 0.3)))
     assert command[command.index("--white_gain") + 1] == "0.7" and json.loads(command[command.index("--noise_std_range") + 1]) == [0.01, 0.3]
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, partial_fourier_share=0.4))
+    assert command[command.index("--partial_fourier_share") + 1] == "0.4"
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5
     assert parser.get_parsed_content("train#dataset").transform is not None
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
+    parser["scanner_prob"], parser["partial_fourier_share"] = 0.5, 1.0
+    with pytest.raises(RuntimeError) as refused:  # the config's value reaches the mix (MONAI wraps the error)
+        parser.get_parsed_content("train#dataset")
+    assert "partial_fourier_share must lie in [0, 1), got 1.0" in str(refused.value.__cause__)
     with pytest.raises(ValueError, match="scanner_prob"):
         realistic_transforms(scanner_prob=1.5)
     rng = np.random.default_rng(0)
