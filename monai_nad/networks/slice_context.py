@@ -157,8 +157,12 @@ class SliceContextPDE(nn.Module):
         the others) loses those weights here: the volume model reads no widths (for white noise the maps are zero, so
         its function there is the checkpoint's).
 
+        A checkpoint with fewer ``features`` is then rearranged by the slice network's own
+        :meth:`~monai_nad.networks.NoiseConditionedPDE.adapt_checkpoint` (its refinement head's inputs), so that a wider
+        volume model starts as the narrow one.
+
         Returns:
-            ``state`` with those two weights widened; unchanged when the context sizes match or the state is another network's.
+            ``state`` with those weights rearranged; unchanged when the sizes match or the state is another network's.
         """
         out, mine = dict(state), self.state_dict()
         cells = self.slice_network.factor ** 2
@@ -176,6 +180,9 @@ class SliceContextPDE(nn.Module):
             for old_channel, new_channel in enumerate(mapping):
                 wide[:, new_channel * scale : (new_channel + 1) * scale] = old[:, old_channel * scale : (old_channel + 1) * scale]
             out[key] = wide
+        prefix = "slice_network."
+        inner = {key[len(prefix):]: value for key, value in out.items() if key.startswith(prefix)}
+        out.update({prefix + key: value for key, value in self.slice_network.adapt_checkpoint(inner).items()})
         return out
 
     def forward(

@@ -85,3 +85,21 @@ def test_a_wider_noise_conditioned_pde_starts_with_the_narrow_ones_function_and_
     torch.save({"model": wide.state_dict()}, tmp_path / "wide.pt")
     with pytest.raises(ValueError, match="shape mismatches"):
         warm_start(NoiseConditionedPDE(features=6, detail_features=4, **settings), tmp_path / "wide.pt")
+
+
+def test_a_wider_volume_model_starts_with_the_narrow_ones_function(tmp_path):
+    """The volume model widened as the 2D one is (more features and a wider detail head): its slice network's
+    refinement inputs are moved as the 2D network moves them, so it computes what the narrow checkpoint did."""
+    from monai_nad.networks import SliceContextPDE
+
+    settings = dict(steps=4, groups=2, encoder_layers=3, refine_layers=2, detail_layers=3, context_slices=1, slice_axis_steps=1)
+    torch.manual_seed(0)
+    narrow = SliceContextPDE(features=6, detail_features=4, **settings)
+    with torch.no_grad():
+        for p in narrow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    torch.save({"model": narrow.state_dict()}, tmp_path / "narrow.pt")
+    wide = warm_start(SliceContextPDE(features=10, detail_features=7, **settings), tmp_path / "narrow.pt")
+    x = torch.rand(1, 1, 12, 12, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x, 0.05), narrow(x, 0.05), rtol=0, atol=1e-6)
