@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [item.split("=", 1) for item in args.weights]
         if any(len(pair) != 2 or not pair[1] for pair in pairs):
             raise ValueError(f"--weights takes STAGE=PATH items, got {' '.join(args.weights)}")
-        weights = check_stage_weights(dict(pairs))
+        weights = check_stage_weights(dict(pairs), BUNDLE, extra)
     except (ValueError, FileNotFoundError) as err:
         print(f"train_diffdenoise: error: {err}", file=sys.stderr)
         return 2

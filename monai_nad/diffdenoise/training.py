@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
-from monai_nad.engines.checkpoints import read_state_dict
+from monai_nad.bundle import bundle_parser
+from monai_nad.engines.checkpoints import load_network_weights, read_state_dict
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
@@ -305,15 +306,25 @@ def train_diffdenoise(
     return seconds
 
 
-def check_stage_weights(weights: Mapping[str, str | Path] | None) -> dict[str, Path]:
+def check_stage_weights(
+    weights: Mapping[str, str | Path] | None, bundle: Path | None = None, extra: Sequence[str] = ()
+) -> dict[str, Path]:
     """Validate the weights given for stages that are not trained (``{"diffusion": "docs/.../diffusion.pt"}``).
+
+    Args:
+        weights: stage -> weights file.
+        bundle: the DiffDenoise bundle: each file must also fit its stage's network as the bundle defines it
+            (``bsn_def``, ``diffusion_def`` of ``configs/common.json``); None: not checked. Defaults to None.
+        extra: the bundle overrides of the run; a stage whose network they change (``--<stage>_def...``) is left to
+            the bundle run to check. Defaults to none.
 
     Returns:
         stage -> path.
 
     Raises:
         ValueError: a name that is not a stage, or the student (it is what the other stages are distilled into); a
-            file that is not a loadable checkpoint (:func:`~monai_nad.engines.read_state_dict`).
+            file that is not a loadable checkpoint (:func:`~monai_nad.engines.read_state_dict`), or (with ``bundle``)
+            whose weights do not fit the stage's network.
         FileNotFoundError: a file that does not exist.
     """
     out: dict[str, Path] = {}
@@ -323,6 +334,12 @@ def check_stage_weights(weights: Mapping[str, str | Path] | None) -> dict[str, P
         if not Path(path).is_file():
             raise FileNotFoundError(f"the {stage} weights {path} do not exist.")
         read_state_dict(path)  # an empty or corrupt file: one line now, not a traceback in a later stage
+        if bundle is not None and not any(str(item).startswith(f"--{stage}_def") for item in extra):
+            network = bundle_parser(bundle, configs=()).get_parsed_content(f"{stage}_def", instantiate=True)
+            try:
+                load_network_weights(network, path)
+            except ValueError as err:  # another stage's or another network's weights: one line before any stage runs
+                raise ValueError(f"the {stage} weights {path} do not fit the bundle's {stage} network: {err}") from err
         out[stage] = Path(path)
     return out
 

@@ -204,10 +204,16 @@ def test_the_epochs_of_a_stage_follow_the_last_override():
 @pytest.mark.parametrize(("item", "message"), [
     ("student=x.pt", "not 'student'"), ("diffusion=missing.pt", "the diffusion weights missing.pt do not exist"), ("diffusion", "STAGE=PATH"),
     ("diffusion=empty.pt", "cannot load checkpoint empty.pt"), ("bsn=corrupt.pt", "cannot load checkpoint corrupt.pt"),
+    ("diffusion=other.pt", "the diffusion weights other.pt do not fit the bundle's diffusion network"),
+    ("bsn=other.pt", "the bsn weights other.pt do not fit the bundle's bsn network"),
 ])
 def test_bad_stage_weights_are_one_line_errors(tmp_path, item, message):
+    import io
+
     shipped = {p.name: p.read_bytes() for p in (BUNDLE / "models").glob("*.pt")}
-    given = {"empty.pt": b"", "corrupt.pt": b"not a checkpoint"}
+    other = io.BytesIO()
+    torch.save({"conv.weight": torch.zeros(2, 1, 3, 3)}, other)  # a loadable checkpoint of another network
+    given = {"empty.pt": b"", "corrupt.pt": b"not a checkpoint", "other.pt": other.getvalue()}
     for name, data in given.items():
         (tmp_path / name).write_bytes(data)
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_diffdenoise.py"), "--weights", item, "--install", "--output-dir", str(tmp_path)],
