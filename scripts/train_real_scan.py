@@ -4,7 +4,7 @@ One ``python -m monai.bundle run``, MLflow-tracked (``<output-dir>/mlruns.db``),
 ``--output-dir`` it continues from its last epoch (``--max-epochs`` may extend it). It uses CUDA with AMP where a GPU
 is present and the CPU otherwise. The Neural PDE's best-validation checkpoint is copied to ``models/model.pt`` (the
 shipped model; never for a baseline, a --time-budget run or Br35H) and the run's record (wall time, hardware, and the record of the run a fine-tuning started from) to
-``docs/training_info_real_scan.json``. The shipped model came from five stages: ``bash scripts/train_v1.sh``.
+``docs/training_info_real_scan.json``. The shipped model came from eight stages: ``bash scripts/train_v1.sh``.
 
 Usage:
     python scripts/train_real_scan.py [--max-epochs 40] [--output-dir bundles/neural_pde_denoising/runs/real_scan]

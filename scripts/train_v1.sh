@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The five stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
+# The eight stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
 #   1. 40 epochs from scratch, L1, no detail head;  2. 30 epochs MSE from stage 1 (lr 1e-3);
 #   3. the full-resolution detail head added (it starts adding nothing), 24 epochs MSE (lr 1e-3);
 #   4. 20 epochs MSE (lr 5e-4): the v1.1 model;
@@ -7,18 +7,29 @@
 #      told their white-equivalent level (gain 0.7, as inference tells it), levels up to 0.25, per-patch log-MSE,
 #      10 epochs (lr 2e-4);
 #   6. the noise's correlation widths as two more input maps (correlation_input in configs/common.json; their weights
-#      start at zero), 8 epochs as stage 5, installed as models/model.pt.
+#      start at zero), 8 epochs as stage 5;
+#   stages 1-6 at the former width (--features 48 --detail-features 24); then
+#   7. widened to the width of configs/common.json (64 features, a 32-wide detail head; the new channels start unread,
+#      so it starts as stage 6), 30 epochs with 60 % scanner pairs, Colin27 weighed twice (lr 3e-4);
+#   8. 40 % of the scanner pairs one-coil partial Fourier without taper (--partial-fourier-share), 14 epochs (lr 1.5e-4),
+#      installed as models/model.pt (float16).
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}
-python scripts/train_real_scan.py --detail-layers 0 --no-correlation-input --output-dir "$RUNS/stage1" --no-install
-python scripts/train_real_scan.py --detail-layers 0 --no-correlation-input --init-checkpoint "$RUNS/stage1/checkpoints/best_model.pt" \
+W48="--features 48 --detail-features 24"
+python scripts/train_real_scan.py $W48 --detail-layers 0 --no-correlation-input --output-dir "$RUNS/stage1" --no-install
+python scripts/train_real_scan.py $W48 --detail-layers 0 --no-correlation-input --init-checkpoint "$RUNS/stage1/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 30 --val-interval 5 --output-dir "$RUNS/stage2" --no-install
-python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage2/checkpoints/best_model.pt" \
+python scripts/train_real_scan.py $W48 --no-correlation-input --init-checkpoint "$RUNS/stage2/checkpoints/best_model.pt" \
     --learning-rate 1e-3 --loss mse --max-epochs 24 --val-interval 4 --output-dir "$RUNS/stage3" --no-install
-python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
+python scripts/train_real_scan.py $W48 --no-correlation-input --init-checkpoint "$RUNS/stage3/checkpoints/best_model.pt" \
     --learning-rate 5e-4 --loss mse --max-epochs 20 --val-interval 4 --output-dir "$RUNS/stage4" --no-install
-python scripts/train_real_scan.py --no-correlation-input --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
+python scripts/train_real_scan.py $W48 --no-correlation-input --init-checkpoint "$RUNS/stage4/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
     --scanner-prob 0.5 --white-gain 0.7 --noise-std-range 0.005 0.25 --max-epochs 10 --val-interval 5 --output-dir "$RUNS/stage5" --no-install
-python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage5/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
-    --scanner-prob 0.5 --white-gain 0.7 --noise-std-range 0.005 0.25 --max-epochs 8 --val-interval 4 --output-dir "$RUNS/stage6"
+python scripts/train_real_scan.py $W48 --init-checkpoint "$RUNS/stage5/checkpoints/best_model.pt" --learning-rate 2e-4 --loss log_mse \
+    --scanner-prob 0.5 --white-gain 0.7 --noise-std-range 0.005 0.25 --max-epochs 8 --val-interval 4 --output-dir "$RUNS/stage6" --no-install
+python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage6/checkpoints/best_model.pt" --learning-rate 3e-4 --loss log_mse \
+    --scanner-prob 0.6 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 30 --val-interval 5 --output-dir "$RUNS/stage7" --no-install
+python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage7/checkpoints/best_model.pt" --learning-rate 1.5e-4 --loss log_mse \
+    --scanner-prob 0.6 --partial-fourier-share 0.4 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 14 \
+    --val-interval 2 --output-dir "$RUNS/stage8"

@@ -80,11 +80,28 @@ def installs_shipped_model(network: str, data: str, time_budget_s: float | None,
 
 
 def install_checkpoint(
-    best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json", model_name: str = "model.pt"
+    best: Path, bundle: Path, record: dict[str, Any], info_name: str = "training_info_real_scan.json", model_name: str = "model.pt",
+    half: bool = True,
 ) -> Path:
-    """Save ``best``'s weights as the bundle's ``models/<model_name>`` (a plain state dict) and its record in ``docs/<info_name>``."""
+    """Save ``best``'s weights as the bundle's ``models/<model_name>`` (a plain state dict) and its record in ``docs/<info_name>``.
+
+    Args:
+        best: the run's checkpoint.
+        bundle: the bundle folder.
+        record: the run's record (``checkpoint_bytes`` and ``installed_as`` are added).
+        info_name: the record's file name in ``docs``. Defaults to ``"training_info_real_scan.json"``.
+        model_name: the weights' file name in ``models``. Defaults to ``"model.pt"``.
+        half: store the floating-point tensors as float16: half the bytes; loading into the float32 network casts them
+            back (``load_state_dict``), and the network still computes in float32. Defaults to True.
+
+    Returns:
+        the installed weights file.
+    """
     target = bundle / "models" / model_name
-    torch.save(read_state_dict(best), target)
+    state = read_state_dict(best)
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    torch.save(state, target)
     record = dict(record, installed_as=f"models/{model_name}", checkpoint_bytes=target.stat().st_size)
     (bundle / "docs" / info_name).write_text(json.dumps(record, indent=2) + "\n")
     return target

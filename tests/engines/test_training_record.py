@@ -25,8 +25,36 @@ def test_stages_chain_and_add_up(tmp_path):
     (bundle / "models").mkdir(parents=True)
     (bundle / "docs").mkdir()
     target = install_checkpoint(stage2 / "checkpoints" / "best_model.pt", bundle, second)
-    assert torch.load(target, weights_only=True)["w"].sum() == 3  # a plain state dict
+    installed_weights = torch.load(target, weights_only=True)
+    assert installed_weights["w"].sum() == 3 and installed_weights["w"].dtype == torch.float16  # a plain state dict, half the bytes
     installed = json.loads((bundle / "docs" / "training_info_real_scan.json").read_text())
     assert installed["installed_as"] == "models/model.pt" and installed["total_wall_time_s_all_stages"] == 150.0
     # a fine-tuning of the installed model finds the installed record
     assert previous_record(target, bundle / "docs" / "training_info_real_scan.json")["command"] == "cmd 2"
+
+
+def test_installed_half_precision_weights_give_the_float32_networks_output(tmp_path):
+    """Installed in float16, the shipped network (its tiny test configuration) still computes in float32 and returns
+    what the float32 weights return, to float16's precision."""
+    from monai_nad.engines import load_network_weights
+    from monai_nad.networks import NoiseConditionedPDE
+
+    small = {"features": 8, "encoder_layers": 2, "refine_layers": 2, "steps": 4, "groups": 2, "detail_layers": 2, "detail_features": 4}
+    torch.manual_seed(0)
+    net = NoiseConditionedPDE(spatial_dims=2, **small).eval()
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    best = tmp_path / "run" / "checkpoints" / "best_model.pt"
+    torch.save(net.state_dict(), best)
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "docs").mkdir()
+    target = install_checkpoint(best, bundle, {"command": "cmd"})
+    assert target.stat().st_size < best.stat().st_size
+    loaded = load_network_weights(NoiseConditionedPDE(spatial_dims=2, **small), target).eval()
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        reference, output = net(x, noise_std=torch.tensor([0.05])), loaded(x, noise_std=torch.tensor([0.05]))
+    assert output.dtype == torch.float32
+    assert float((output - reference).abs().max()) < 2e-3
+    assert float((output - reference).abs().max()) > 0.0  # the weights were rounded, so this is not the same file
