@@ -35,6 +35,7 @@ __all__ = [
     "PAIRINGS",
     "StageFailed",
     "TRAINING_EPOCHS",
+    "STAGE_RECORD",
     "TRAINING_STAGES",
     "check_stage_weights",
     "diffusion_training_items",
@@ -49,6 +50,8 @@ __all__ = [
 
 #: the bundle's training stages, in order: the blind-spot network, the diffusion model conditioned on it, the student
 TRAINING_STAGES = ("bsn", "diffusion", "student")
+#: the file in ``<output_dir>/<stage>`` where a trained stage records its wall time and epochs
+STAGE_RECORD = "stage_record.json"
 #: epochs per stage for the shipped weights
 TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
 #: the file each stage is installed as in the bundle's ``models/``
@@ -303,6 +306,9 @@ def train_diffdenoise(
         if result.returncode != 0:
             raise StageFailed(stage, result.returncode)
         print(f"stage {stage}: done in {seconds[stage] / 60:.1f} min", flush=True)
+        # the stage's own record, which a later --install of this folder reads when it does not train the stage again
+        record = {"seconds": round(seconds[stage], 1), "epochs": stage_epochs(stage, quick, extra)}
+        (output_dir / stage / STAGE_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     return seconds
 
 
@@ -357,8 +363,12 @@ def install_diffdenoise(
 ) -> None:
     """Copy the three stages' weights from ``<output_dir>/<stage>/model.pt`` (or the ``weights`` given for a stage) into
     ``<bundle>/models`` (``bsn.pt``, ``diffusion.pt`` in float16 to keep the bundle small, the student as ``model.pt``)
-    and record the times and the hardware in ``<bundle>/docs/training_info.json`` (stages trained earlier keep their
-    times; a stage installed from given weights records the file as ``weights_from`` instead of a time).
+    and record the times and the hardware in ``<bundle>/docs/training_info.json``.
+
+    A stage trained now records its time and epochs; one trained by an earlier run of ``output_dir`` those of its
+    ``<output_dir>/<stage>/stage_record.json`` (:data:`STAGE_RECORD`); one whose installed weights do not change keeps
+    the bundle's record; any other has no time or epochs in the record (they are not known). A stage installed from
+    given weights records the file as ``weights_from`` instead of a time.
 
     Args:
         bundle: the DiffDenoise bundle folder.
@@ -382,7 +392,11 @@ def install_diffdenoise(
         raise FileNotFoundError(f"cannot install: no trained weights for stage(s) {missing} in {output_dir}; train them first "
                                 f"(python scripts/train_diffdenoise.py --stages {' '.join(missing)} --output-dir {output_dir}).")
     states = {stage: read_state_dict(sources[stage]) for stage in TRAINING_STAGES}  # all read before any is written
+    unchanged = {stage for stage, name in INSTALLED_NAMES.items() if _same_weights(states[stage], models / name)}
     for stage, name in INSTALLED_NAMES.items():
+        if stage in unchanged:  # the same weights: the file stays as it is
+            print(f"kept {models / name} (the same weights)")
+            continue
         state = states[stage]
         if stage == "diffusion":
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
@@ -392,15 +406,19 @@ def install_diffdenoise(
     previous = json.loads(info_path.read_text()) if info_path.is_file() and not quick else {}
     # given weights that are not the installed file itself replace that stage's record; the installed file keeps it
     fresh = {k: p for k, p in weights.items() if p.resolve() != (models / INSTALLED_NAMES[k]).resolve()}
-    timed = {k: v for k, v in previous.get("seconds_per_stage", {}).items() if k not in fresh}
-    given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k not in seconds and k not in fresh},
+    recorded = {k: json.loads((output_dir / k / STAGE_RECORD).read_text()) for k in TRAINING_STAGES
+                if k not in seconds and k not in weights and (output_dir / k / STAGE_RECORD).is_file()}
+    kept = {k for k in unchanged if k not in seconds and k not in fresh and k not in recorded}  # the bundle's record holds
+    timed = {**{k: v for k, v in previous.get("seconds_per_stage", {}).items() if k in kept}, **{k: r["seconds"] for k, r in recorded.items()}}
+    given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k in kept or (k in weights and k not in fresh)},
              **{k: _shown(p) for k, p in fresh.items()}}
     info = {
         "command": command,
         # stages kept from an earlier install keep their epochs; given weights have their own record
-        "epochs": {**{k: v for k, v in previous.get("epochs", TRAINING_EPOCHS).items() if k in timed and k not in seconds},
+        "epochs": {**{k: v for k, v in previous.get("epochs", TRAINING_EPOCHS).items() if k in kept and k in timed},
+                   **{k: int(r["epochs"]) for k, r in recorded.items()},
                    **{k: int((epochs or {}).get(k, TRAINING_EPOCHS[k])) for k in seconds}},
-        "seconds_per_stage": {**timed, **{k: round(v, 1) for k, v in seconds.items()}},  # stages trained earlier keep their record
+        "seconds_per_stage": {**timed, **{k: round(v, 1) for k, v in seconds.items()}},
         **({"weights_from": given} if given else {}),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
@@ -408,6 +426,20 @@ def install_diffdenoise(
     }
     info_path.parent.mkdir(exist_ok=True)
     info_path.write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _same_weights(state: Mapping[str, torch.Tensor], installed: Path) -> bool:
+    """Whether ``installed`` (an installed weights file, perhaps in float16) holds ``state`` (to float16's precision)."""
+    if not installed.is_file():
+        return False
+    try:
+        old = read_state_dict(installed)
+    except ValueError:
+        return False
+    return old.keys() == state.keys() and all(
+        old[k].shape == v.shape and torch.allclose(old[k].float(), v.float().half().float() if old[k].dtype == torch.float16 else v.float())
+        for k, v in state.items()
+    )
 
 
 def _shown(path: Path) -> str:

@@ -194,6 +194,32 @@ def test_install_from_given_weights_records_their_origin(tmp_path):
     assert again["weights_from"] == info["weights_from"] and again["seconds_per_stage"] == info["seconds_per_stage"]
 
 
+def test_a_stage_trained_by_an_earlier_run_is_recorded_with_its_own_time_not_the_bundles(tmp_path):
+    """Installing a folder whose student an earlier run trained (the install run skips it): the record takes that run's
+    time and epochs from the stage's own record, never the time of the student it replaces; without a stage record
+    the time is not known and is left out."""
+    from monai_nad.diffdenoise.training import STAGE_RECORD, install_diffdenoise
+
+    bundle, runs = tmp_path / "bundle", tmp_path / "runs"
+    (bundle / "docs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    for name, value in (("bsn.pt", 0.0), ("diffusion.pt", 1.0), ("model.pt", 2.0)):
+        torch.save({"w": torch.full((2,), value)}, bundle / "models" / name)
+    (bundle / "docs" / "training_info.json").write_text(json.dumps(
+        {"seconds_per_stage": {"bsn": 10.0, "student": 5.0}, "epochs": {"bsn": 3, "student": 800}, "weights_from": {"diffusion": "d.pt"}}))
+    (runs / "student").mkdir(parents=True)
+    torch.save({"w": torch.full((2,), 9.0)}, runs / "student" / "model.pt")  # a new student, trained earlier
+    given = {"bsn": bundle / "models" / "bsn.pt", "diffusion": bundle / "models" / "diffusion.pt"}
+    install_diffdenoise(bundle, runs, {}, False, "cmd", given)
+    info = json.loads((bundle / "docs" / "training_info.json").read_text())
+    assert info["seconds_per_stage"] == {"bsn": 10.0} and info["epochs"] == {"bsn": 3}  # not the replaced student's 5 s / 800
+    assert info["weights_from"] == {"diffusion": "d.pt"}
+    (runs / "student" / STAGE_RECORD).write_text(json.dumps({"seconds": 5736.0, "epochs": 300}))
+    install_diffdenoise(bundle, runs, {}, False, "cmd", given)
+    info = json.loads((bundle / "docs" / "training_info.json").read_text())
+    assert info["seconds_per_stage"] == {"bsn": 10.0, "student": 5736.0} and info["epochs"] == {"bsn": 3, "student": 300}
+
+
 def test_the_epochs_of_a_stage_follow_the_last_override():
     from monai_nad.diffdenoise.training import TRAINING_EPOCHS, stage_epochs
 
@@ -233,3 +259,5 @@ def test_student_is_distilled_from_given_weights(quick_runs, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert result.stdout.count("weights given") == 2 and (tmp_path / "student" / "model.pt").is_file()
     assert not (tmp_path / "bsn").exists() and not (tmp_path / "diffusion").exists()
+    record = json.loads((tmp_path / "student" / "stage_record.json").read_text())  # what a later --install of the folder reads
+    assert record["epochs"] == 1 and record["seconds"] > 0
