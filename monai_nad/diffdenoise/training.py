@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
+from monai.bundle import ConfigParser
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.engines.utils import DiffusionPrepareBatch
 from monai.transforms import MapTransform
@@ -24,7 +25,6 @@ from tqdm import tqdm
 
 from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
-from monai_nad.bundle import bundle_parser
 from monai_nad.engines.checkpoints import load_network_weights, read_state_dict
 from monai_nad.engines.user_values import bundle_command
 
@@ -341,7 +341,9 @@ def check_stage_weights(
             raise FileNotFoundError(f"the {stage} weights {path} do not exist.")
         read_state_dict(path)  # an empty or corrupt file: one line now, not a traceback in a later stage
         if bundle is not None and not any(str(item).startswith(f"--{stage}_def") for item in extra):
-            network = bundle_parser(bundle, configs=()).get_parsed_content(f"{stage}_def", instantiate=True)
+            parser = ConfigParser()
+            parser.read_config(str(Path(bundle) / "configs" / "common.json"))
+            network = parser.get_parsed_content(f"{stage}_def", instantiate=True)
             try:
                 load_network_weights(network, path)
             except ValueError as err:  # another stage's or another network's weights: one line before any stage runs
