@@ -26,7 +26,7 @@ from monai_nad.bundle import default_bundle
 from monai_nad.data.colin27 import colin27_path
 from monai_nad.data.realistic import volume_sampling_weights
 from monai_nad.engines.bundle_training import REAL_SCAN_FAMILY as FAMILY
-from monai_nad.engines.bundle_training import RealScanOptions, real_scan_init_checkpoint, train_real_scan
+from monai_nad.engines.bundle_training import RealScanOptions, check_init_checkpoint, real_scan_init_checkpoint, train_real_scan
 
 BUNDLE = default_bundle()
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="range of the per-channel noise std drawn in training (config default 0.005 0.2)")
     parser.add_argument("--network", choices=["pde", "volume", "dncnn", "unet", *FAMILY], default="pde",
                         help="the Neural PDE (default); the volume model (configs/volume.json + train_volume.json: 3D patches, "
-                             "fine-tuned from --init-checkpoint, default the shipped models/model.pt, installed as models/model_3d.pt); "
+                             "fine-tuned from --init-checkpoint, default the shipped volume model models/model_3d.pt, installed as models/model_3d.pt); "
                              "or a learned baseline with the same inputs: a CNN (bundles/reproductions/baselines/configs/baseline_cnn.json) "
                              "or a member of the learned-diffusivity family (bundles/reproductions/diffusivity/configs/diffusivity_real_scan.json); "
                              "baselines are never installed")
@@ -131,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         init_checkpoint=init, detail_layers=args.detail_layers, features=args.features, detail_features=args.detail_features, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )
+    try:  # before the bundle run, whose config evaluation would bury a mismatch in a traceback
+        check_init_checkpoint(BUNDLE, options)
+    except ValueError as err:
+        print(f"train_real_scan: error: --init-checkpoint {init}: {err}", file=sys.stderr)
+        return 2
     command = "python scripts/train_real_scan.py " + " ".join(sys.argv[1:] if argv is None else argv)
     try:
         train_real_scan(BUNDLE, args.output_dir, options, command, install=not args.no_install)

@@ -38,6 +38,7 @@ __all__ = [
     "check_stages",
     "real_scan_command",
     "real_scan_init_checkpoint",
+    "check_init_checkpoint",
     "run_bundle",
     "run_train_config",
     "train_pretrained_stages",
@@ -317,10 +318,40 @@ def _shown_path(path: str | Path, bundle: Path) -> str:
 
 def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path | None, time_budget_s: float | None) -> Path | None:
     """The weights a real-scan run starts from: ``init_checkpoint``, or for the volume model trained for epochs the
-    shipped 2D model ``<bundle>/models/model.pt`` (the volume model starts as it); None to start from scratch."""
+    shipped volume model ``<bundle>/models/model_3d.pt`` (fine-tuned further; since version 1.4.0 the shipped 2D model
+    is wider than the volume model's slice network, so a volume model starts from a 2D checkpoint only when given one
+    of its width); None to start from scratch."""
     if network == "volume" and init_checkpoint is None and time_budget_s is None:
-        return bundle / "models" / "model.pt"
+        return bundle / "models" / "model_3d.pt"
     return init_checkpoint
+
+
+def check_init_checkpoint(bundle: Path, options: RealScanOptions) -> None:
+    """Check, before a run, that ``options.init_checkpoint`` can start the Neural PDE or volume network the run builds
+    (:func:`~monai_nad.engines.warm_start`: the same network, or a narrower or smaller configuration of it).
+
+    Raises:
+        ValueError: it cannot (another network, or a wider one): the message names the checkpoint and the mismatch.
+        FileNotFoundError: the checkpoint does not exist.
+    """
+    if options.init_checkpoint is None or options.network not in ("pde", "volume"):
+        return
+    from monai.bundle import ConfigParser
+
+    from monai_nad.engines.checkpoints import warm_start
+
+    names = ["common.json", "train.json"] + (["volume.json", "train_volume.json"] if options.network == "volume" else [])
+    parser = ConfigParser()
+    parser.read_config([str(Path(bundle) / "configs" / name) for name in names])
+    overrides = {
+        "detail_layers": options.detail_layers, "network_def#features": options.features, "network_def#detail_features": options.detail_features,
+        "correlation_input": options.correlation_input, "volume_layers": options.volume_layers, "slice_axis_steps": options.slice_axis_steps,
+        "context_slices": options.context_slices,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            parser[key] = value
+    warm_start(parser.get_parsed_content("network_def", instantiate=True), options.init_checkpoint)
 
 
 def real_scan_command(

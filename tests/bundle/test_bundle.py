@@ -325,7 +325,7 @@ def test_smoke_training_of_the_real_scan_model_ends_with_a_checkpoint_and_an_mlf
 
 @pytest.mark.slow
 def test_smoke_training_of_the_volume_model_fine_tunes_the_2d_model_on_3d_patches(tmp_path):
-    """The volume model's recipe: 3D patches, warm start from the shipped 2D model, validated on validation volumes,
+    """The volume model's recipe: 3D patches, warm start from the shipped volume model, validated on validation volumes,
     nothing installed; its checkpoint loads into the network volume.json defines (with a volumetric head too)."""
     from monai_nad.bundle import bundle_network
 
@@ -336,10 +336,23 @@ def test_smoke_training_of_the_volume_model_fine_tunes_the_2d_model_on_3d_patche
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     best = tmp_path / "volume" / "checkpoints" / "best_model.pt"
     record = json.loads((tmp_path / "volume" / "training_info.json").read_text())
-    assert record["invocations"][0]["init_checkpoint"].endswith("model.pt") and record["started_from"] is not None
+    assert record["invocations"][0]["init_checkpoint"].endswith("model_3d.pt") and record["started_from"] is not None
     net = bundle_network(BUNDLE, ["volume.json"], best, {"volume_layers": 2})
     assert net.volume_head is not None and net.context_slices == 2
     assert {p.name: p.stat().st_mtime for p in (BUNDLE / "models").iterdir()} == models_before
+
+
+def test_an_init_checkpoint_that_cannot_start_the_network_is_a_one_line_error(tmp_path, capsys):
+    """The shipped 2D model is wider than the volume model's slice network: given as the volume model's start it is
+    refused in one line before any bundle run (it was a MONAI traceback from inside the run)."""
+    import runpy
+
+    main = runpy.run_path(str(ROOT / "scripts" / "train_real_scan.py"))["main"]
+    code = main(["--network", "volume", "--init-checkpoint", str(BUNDLE / "models" / "model.pt"), "--output-dir", str(tmp_path / "run"),
+                 "--volumes", "mni"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "cannot initialise this network" in err[0] and "model.pt" in err[0]
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_the_shipped_volume_model_loads_into_volume_json():
