@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from monai.bundle import ConfigParser
 
 from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG, REPRODUCTIONS
+from monai_nad.engines.checkpoints import warm_start
 from monai_nad.engines.training_record import (
     RECORD_NAME,
     hardware_info,
@@ -336,10 +338,6 @@ def check_init_checkpoint(bundle: Path, options: RealScanOptions) -> None:
     """
     if options.init_checkpoint is None or options.network not in ("pde", "volume"):
         return
-    from monai.bundle import ConfigParser
-
-    from monai_nad.engines.checkpoints import warm_start
-
     names = ["common.json", "train.json"] + (["volume.json", "train_volume.json"] if options.network == "volume" else [])
     parser = ConfigParser()
     parser.read_config([str(Path(bundle) / "configs" / name) for name in names])
