@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
-from monai_nad.engines.checkpoints import load_network_weights, read_state_dict
+from monai_nad.engines.checkpoints import half_precision, load_network_weights, read_state_dict
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
@@ -401,7 +401,7 @@ def install_diffdenoise(
             continue
         state = states[stage]
         if stage == "diffusion":
-            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+            state = half_precision(state)
         torch.save(state, models / name)
         print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
     info_path = bundle / "docs" / "training_info.json"

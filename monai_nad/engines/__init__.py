@@ -17,6 +17,7 @@ from monai_nad.engines.bundle_training import (
 from monai_nad.engines.config_check import check_override_keys, exit_bundle_run, reject_unknown_overrides
 from monai_nad.engines.checkpoints import (
     LatestWeightsSaver,
+    half_precision,
     latest_checkpoint,
     load_bundle_weights,
     load_network_weights,
@@ -46,6 +47,7 @@ __all__ = [
     "load_bundle_weights",
     "reject_unknown_overrides",
     "LatestWeightsSaver",
+    "half_precision",
     "latest_checkpoint",
     "load_network_weights",
     "read_state_dict",

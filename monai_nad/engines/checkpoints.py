@@ -9,7 +9,7 @@ import torch
 
 from monai_nad.engines.config_check import exit_bundle_run
 
-__all__ = ["LatestWeightsSaver", "latest_checkpoint", "load_network_weights", "read_state_dict", "warm_start"]
+__all__ = ["LatestWeightsSaver", "half_precision", "latest_checkpoint", "load_network_weights", "read_state_dict", "warm_start"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
 
@@ -78,6 +78,12 @@ def _mismatches(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) ->
     unexpected = sorted(set(state) - set(own))
     shapes = [f"{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
     return missing, unexpected, shapes
+
+
+def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its floating-point tensors in float16 (half the bytes on disk; ``load_state_dict`` casts them back
+    to the network's float32), the others (integer buffers) unchanged."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
 def load_network_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from monai_nad.engines.checkpoints import read_state_dict
+from monai_nad.engines.checkpoints import half_precision, read_state_dict
 
 __all__ = ["RECORD_NAME", "hardware_info", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
 
@@ -100,7 +100,7 @@ def install_checkpoint(
     target = bundle / "models" / model_name
     state = read_state_dict(best)
     if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        state = half_precision(state)
     torch.save(state, target)
     record = dict(record, installed_as=f"models/{model_name}", checkpoint_bytes=target.stat().st_size)
     (bundle / "docs" / info_name).write_text(json.dumps(record, indent=2) + "\n")

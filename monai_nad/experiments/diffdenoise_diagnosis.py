@@ -30,7 +30,7 @@ from monai.networks.schedulers import DDIMScheduler
 from monai_nad.bundle import bundle_parser, find_reproduction
 from monai_nad.data import mni_condition_arrays
 from monai_nad.data.mni import MNI_SPLITS
-from monai_nad.engines import latest_checkpoint, load_network_weights, read_state_dict
+from monai_nad.engines import half_precision, latest_checkpoint, load_network_weights, read_state_dict
 from monai_nad.transforms import second_difference_noise_std
 from monai_nad.diffdenoise.pipeline import DiffDenoise, aligned_timesteps, diffusion_inputs, from_diffusion_range, to_diffusion_range
 
@@ -499,7 +499,7 @@ def export_retraining(
     if previous is not None:
         record["started_from"] = previous
     dest.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, dest / RETRAINED_WEIGHTS)
+    torch.save(half_precision(state), dest / RETRAINED_WEIGHTS)
     (dest / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return record
 
