@@ -328,6 +328,19 @@ def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path 
     return init_checkpoint
 
 
+def network_overrides(options: RealScanOptions) -> dict[str, int | bool]:
+    """The config values a real-scan run sets on the network's shape (:func:`real_scan_command` passes them to the bundle
+    run, :func:`check_init_checkpoint` builds the same network): the options given, the volume model's only for it."""
+    shape = {"detail_layers": options.detail_layers, "network_def#features": options.features,
+             "network_def#detail_features": options.detail_features}
+    if options.network == "volume":
+        shape.update(volume_layers=options.volume_layers, slice_axis_steps=options.slice_axis_steps, context_slices=options.context_slices)
+    out: dict[str, int | bool] = {k: int(v) for k, v in shape.items() if v is not None}
+    if options.correlation_input is not None:
+        out["correlation_input"] = bool(options.correlation_input)
+    return out
+
+
 def check_init_checkpoint(bundle: Path, options: RealScanOptions) -> None:
     """Check, before a run, that ``options.init_checkpoint`` can start the Neural PDE or volume network the run builds
     (:func:`~monai_nad.engines.warm_start`: the same network, or a narrower or smaller configuration of it).
@@ -341,14 +354,8 @@ def check_init_checkpoint(bundle: Path, options: RealScanOptions) -> None:
     names = ["common.json", "train.json"] + (["volume.json", "train_volume.json"] if options.network == "volume" else [])
     parser = ConfigParser()
     parser.read_config([str(Path(bundle) / "configs" / name) for name in names])
-    overrides = {
-        "detail_layers": options.detail_layers, "network_def#features": options.features, "network_def#detail_features": options.detail_features,
-        "correlation_input": options.correlation_input, "volume_layers": options.volume_layers, "slice_axis_steps": options.slice_axis_steps,
-        "context_slices": options.context_slices,
-    }
-    for key, value in overrides.items():
-        if value is not None:
-            parser[key] = value
+    for key, value in network_overrides(options).items():
+        parser[key] = value
     warm_start(parser.get_parsed_content("network_def", instantiate=True), options.init_checkpoint)
 
 
@@ -397,25 +404,13 @@ def real_scan_command(
     if options.br35h_root is not None:
         files.append(reproductions / BR35H_CONFIG)
         values["br35h_root"] = str(Path(options.br35h_root).resolve())
-    if options.detail_layers is not None:
-        ours += ["--detail_layers", str(int(options.detail_layers))]
-    if options.features is not None:
-        ours += ["--network_def#features", str(int(options.features))]
-    if options.detail_features is not None:
-        ours += ["--network_def#detail_features", str(int(options.detail_features))]
-    if options.correlation_input is not None:
-        ours += ["--correlation_input", "true" if options.correlation_input else "false"]
+    for key, value in network_overrides(options).items():  # ints and booleans: "64", "true"
+        ours += [f"--{key}", json.dumps(value)]
     if options.network in ("dncnn", "unet"):
         files.append(reproductions / BASELINE_CNN_CONFIG)
         ours += ["--backbone", options.network, "--cnn_features", "48" if options.network == "dncnn" else "16"]
     elif options.network == "volume":
         files += [configs / "volume.json", configs / "train_volume.json"]
-        if options.volume_layers is not None:
-            ours += ["--volume_layers", str(int(options.volume_layers))]
-        if options.slice_axis_steps is not None:
-            ours += ["--slice_axis_steps", str(int(options.slice_axis_steps))]
-        if options.context_slices is not None:
-            ours += ["--context_slices", str(int(options.context_slices))]
     elif options.network != "pde":
         files.append(reproductions / DIFFUSIVITY_REAL_SCAN_CONFIG)
         ours += ["--diffusivity", options.network, "--diffusivity_kwargs", json.dumps(REAL_SCAN_FAMILY[options.network])]
