@@ -72,6 +72,7 @@ def test_quick_suites_end_to_end(tmp_path):
     for name in ("| bm3d |", "| blind_spot |", "| diffdenoise_single |", "| diffdenoise |", "| student |", "| neural_pde_self_supervised |"):
         assert name in self_supervised
     assert "**SRDS variance**" in self_supervised and "**Distillation**" in self_supervised
+    assert "per noise condition, Colin27 test slices" in self_supervised  # both slabs scored
     for figure in ("self_supervised_qualitative.png", "comparison_psnr.png", "comparison_qualitative.png", "comparison_conductance.png", "noise_sweep.png", "ablation.png"):
         assert (out / figure).stat().st_size > 5_000, figure
 

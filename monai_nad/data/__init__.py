@@ -56,7 +56,7 @@ from monai_nad.data.realistic import (
     training_blocks,
     training_slabs,
 )
-from monai_nad.data.noisy import DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_pairs, mni_noisy_slices, noise_condition
+from monai_nad.data.noisy import CONDITION_VOLUMES, DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_noisy_pairs, mni_noisy_slices, noise_condition
 from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
 from monai_nad.data.scans import (
     RESULTS_MARKER,
@@ -79,6 +79,8 @@ __all__ = [
     "mni_noisy_pairs",
     "mni_noisy_slices",
     "mni_condition_arrays",
+    "CONDITION_VOLUMES",
+    "condition_arrays",
     "mni_condition_dataset",
     "noise_condition",
     "BR35H_CLASSES",

@@ -19,6 +19,7 @@ import numpy as np
 from monai.data import Dataset
 from torch.utils.data import ConcatDataset
 
+from monai_nad.data.colin27 import colin27_slices
 from monai_nad.data.mni import MNI_SPLITS, mni_eval_arrays, mni_eval_dataset, mni_slices
 from monai_nad.transforms.pairs import DeterministicNoisyPaird
 
@@ -31,6 +32,8 @@ __all__ = [
     "mni_noisy_pairs",
     "mni_condition_dataset",
     "mni_condition_arrays",
+    "CONDITION_VOLUMES",
+    "condition_arrays",
 ]
 
 #: standard deviation of the spatially correlated noise (our choice; the DiffDenoise paper names only the kernel width).
@@ -166,5 +169,36 @@ def mni_condition_dataset(split: str = "validation", conditions: Sequence[str] =
 
 def mni_condition_arrays(split: str, condition: str, seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(noisy, clean)`` stacks ``(N, H, W)`` of a split under one named condition (see :func:`mni_eval_arrays`)."""
+    return condition_arrays(split, condition, "mni", seed, limit)
+
+
+#: the volumes whose slabs :func:`condition_arrays` reads
+CONDITION_VOLUMES = ("mni", "colin27")
+
+
+def condition_arrays(split: str, condition: str, volume: str = "mni", seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy, clean)`` stacks ``(N, H, W)`` of a split of the MNI template or Colin27 under one named condition.
+
+    The noise of each slice is a pure function of its id, the condition and ``seed`` (as in
+    :func:`~monai_nad.data.mni_eval_dataset`), so every method and run sees the same noisy slices.
+
+    Args:
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        condition: a name from :data:`NOISE_CONDITIONS`.
+        volume: one of :data:`CONDITION_VOLUMES`. Defaults to ``"mni"``.
+        seed: evaluation seed. Defaults to 0.
+        limit: keep only the first ``limit`` slices.
+
+    Raises:
+        ValueError: unknown split, condition or volume.
+    """
+    if volume not in CONDITION_VOLUMES:
+        raise ValueError(f"unknown volume {volume!r}; choose one of {CONDITION_VOLUMES}.")
     noise, level, kwargs = noise_condition(condition)
-    return mni_eval_arrays(split, level, seed, noise=noise, limit=limit, noise_kwargs=kwargs)
+    if volume == "mni":
+        return mni_eval_arrays(split, level, seed, noise=noise, limit=limit, noise_kwargs=kwargs)
+    pair = DeterministicNoisyPaird("image", level=level, seed=seed, noise=noise, noise_kwargs=kwargs)
+    items = [pair(item) for item in colin27_slices(split)[:limit]]
+    noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
+    clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])
+    return noisy, clean

@@ -27,7 +27,7 @@ import torch
 
 from monai_nad.baselines import tune_baseline
 from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_reproduction
-from monai_nad.data import br35h_eval_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
+from monai_nad.data import br35h_eval_arrays, condition_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.diffdenoise.training import train_diffdenoise
 from monai_nad.engines import RealScanOptions, bundle_command, train_real_scan, train_with_extra_configs
@@ -386,14 +386,14 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 
-def bm3d_for_condition(condition: str, ctx: Context) -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
-    """BM3D (+ Rician correction for Rician noise) tuned on validation slices of the condition.
+def bm3d_for_condition(condition: str, ctx: Context, volume: str = "mni") -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
+    """BM3D (+ Rician correction for Rician noise) tuned on validation slices of the condition (of ``volume``).
 
     For Rician noise the level is the known sigma; otherwise BM3D gets the standard deviation of (noisy - clean)
     measured on the validation slices, times a tuned factor: an oracle-tuned baseline.
     """
     noise, level, _ = noise_condition(condition)
-    noisy, clean = mni_condition_arrays("validation", condition, limit=2 if ctx.quick else 4)
+    noisy, clean = condition_arrays("validation", condition, volume, limit=2 if ctx.quick else 4)
     sigma = level if noise in ("rician", "gaussian") else float(np.std(noisy - clean))
     tuned = {noise: {level_key(sigma): {"bm3d": tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")}}}
     method = classical_method("bm3d", tuned, noise, [sigma], bias_correction=noise == "rician")
@@ -415,16 +415,18 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                                                  {"stage": "3: SRDS, full chain from pure noise", "inference_steps": 10}),
         "student": network_method("student", student, {"stage": "4: distilled student"}),
     }
+    volumes = q.get("volumes", cfg.get("volumes", ["mni"]))
     corrected: dict[str, Method] = {}
     for name in methods:
         metrics: dict[str, float] = {}
         seconds: list[float] = []
         kept: dict[str, np.ndarray] = {}
         params: dict = {}
-        for condition in conditions:
-            noisy, clean = mni_condition_arrays("test", condition, limit=ctx.limit)
+        for volume, condition in [(v, c) for v in volumes for c in conditions]:
+            column = condition if volume == "mni" else f"{volume}_{condition}"  # MNI keeps the bare condition names
+            noisy, clean = condition_arrays("test", condition, volume, limit=ctx.limit)
             if name == "bm3d":
-                denoise, params[condition] = bm3d_for_condition(condition, ctx)
+                denoise, params[column] = bm3d_for_condition(condition, ctx, volume)
             else:
                 if learned.get(name) is None:
                     learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
@@ -440,11 +442,11 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                 seconds.extend(times)
                 return ran["outs"], times
 
-            cell = TestCell(condition, 0.0, lambda split, pair=(noisy, clean): pair, tuned=False)  # blind: no level
+            cell = TestCell(column, 0.0, lambda split, pair=(noisy, clean): pair, tuned=False)  # blind: no level
             row = benchmark_cells([cell], {name: run}, bm3d=False, statistic="median", log=lambda _: None)[0]
-            metrics.update({f"{k}_{condition}": row[k] for k in ("psnr", "ssim", "fg_psnr", "edge_mse")})
+            metrics.update({f"{k}_{column}": row[k] for k in ("psnr", "ssim", "fg_psnr", "edge_mse")})
             outs = ran["outs"]
-            if condition == keep_condition:
+            if volume == "mni" and condition == keep_condition:
                 index = min(keep_index, len(outs) - 1)
                 kept.update({"output": outs[index], "index": np.asarray(index)})
                 if name == "bm3d":
@@ -460,7 +462,8 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
             method.params["srds"] = params.pop("srds")
         if name in corrected:
             method.params["post_correction"] = "rician_mean on Rician conditions"
-        record(ctx, "self_supervised", method, metrics, seconds, {"conditions": ",".join(conditions), "qualitative": cfg["qualitative"]}, kept)
+        record(ctx, "self_supervised", method, metrics, seconds,
+               {"conditions": ",".join(conditions), "volumes": ",".join(volumes), "qualitative": cfg["qualitative"]}, kept)
 
 
 def train_on_br35h(network: str, ctx: Context, budget_s: float, quick: bool) -> Path:

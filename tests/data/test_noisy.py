@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_nad.data import DIFFDENOISE_CONDITIONS, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, mni_slices
+from monai_nad.data import DIFFDENOISE_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, mni_slices
 
 
 def test_noisy_slices_have_no_clean_reference_and_are_reproducible():
@@ -39,3 +39,15 @@ def test_bad_arguments_are_named():
         mni_noisy_slices("train", ["rician_0.10"], per_slice=2)
     with pytest.raises(ValueError, match="unknown split"):
         mni_noisy_slices("training")
+
+
+def test_condition_arrays_of_colin27_and_mni():
+    noisy, clean = condition_arrays("test", "correlated_0.5", "colin27", limit=2)
+    assert noisy.shape == clean.shape == (2, 181, 217)
+    assert np.std(noisy - clean) == pytest.approx(0.05, rel=0.05)
+    again, _ = condition_arrays("test", "correlated_0.5", "colin27", limit=2)
+    assert np.array_equal(noisy, again)  # fixed-seed noise: every method sees the same slices
+    mni, _ = condition_arrays("test", "gamma_100", "mni", limit=1)
+    assert np.array_equal(mni, mni_condition_arrays("test", "gamma_100", limit=1)[0])
+    with pytest.raises(ValueError, match="unknown volume 'brainweb'"):
+        condition_arrays("test", "gamma_100", "brainweb")
