@@ -5,7 +5,7 @@ Runs ``bundles/reproductions/diffdenoise/configs/train_{bsn,diffusion,student}.j
 order: the blind-spot network, the diffusion model conditioned on it, then the student distilled from the
 SRDS outputs. Each stage resumes from its last epoch when started again with the same ``--output-dir``; a finished
 stage (its ``model.pt`` exists) is skipped. ``--install`` copies the three weight files into ``models/`` (the
-diffusion U-Net in float16 to keep the bundle small) and records times and hardware in ``docs/training_info.json``.
+diffusion U-Net and the student in float16 to keep the bundle small) and records times and hardware in ``docs/training_info.json``.
 
 Usage:
     python scripts/train_diffdenoise.py --install                 # the shipped weights (about 45 min on 2 CPU cores)

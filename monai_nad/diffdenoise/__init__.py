@@ -12,6 +12,7 @@ from monai_nad.diffdenoise.pipeline import (
     select_stage,
     to_diffusion_range,
 )
+from monai_nad.diffdenoise.student import GuidedStudent
 from monai_nad.diffdenoise.training import (
     PAIRINGS,
     BlindSpotConditiond,
@@ -27,6 +28,7 @@ __all__ = [
     "DiffDenoise",
     "aligned_timesteps",
     "BlindSpotStage",
+    "GuidedStudent",
     "STAGES",
     "select_stage",
     "diffusion_inputs",

@@ -53,9 +53,11 @@ TRAINING_STAGES = ("bsn", "diffusion", "student")
 #: the file in ``<output_dir>/<stage>`` where a trained stage records its wall time and epochs
 STAGE_RECORD = "stage_record.json"
 #: epochs per stage for the shipped weights
-TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 200}
+TRAINING_EPOCHS = {"bsn": 20, "diffusion": 45, "student": 120}
 #: the file each stage is installed as in the bundle's ``models/``
 INSTALLED_NAMES = {"bsn": "bsn.pt", "diffusion": "diffusion.pt", "student": "model.pt"}
+#: the stages installed in float16 (half the bytes; the networks still compute in float32)
+HALF_PRECISION_STAGES = ("diffusion", "student")
 #: the diffusion stage's training pairs -> the item key of the target copy: ``"same"``, the shipped recipe (target
 #: ``y``, condition ``BSN(y)`` of the same ``y``); ``"independent"``, Noise2Noise pairs (target ``y_b``, condition
 #: ``BSN(y_a)``, two copies of one clean slice under one noise condition with independent noise)
@@ -364,7 +366,7 @@ def install_diffdenoise(
     epochs: Mapping[str, int] | None = None,
 ) -> None:
     """Copy the three stages' weights from ``<output_dir>/<stage>/model.pt`` (or the ``weights`` given for a stage) into
-    ``<bundle>/models`` (``bsn.pt``, ``diffusion.pt`` in float16 to keep the bundle small, the student as ``model.pt``)
+    ``<bundle>/models`` (``bsn.pt``, ``diffusion.pt`` and the student as ``model.pt``, the last two in float16 to keep the bundle small)
     and record the times and the hardware in ``<bundle>/docs/training_info.json``.
 
     A stage trained now records its time and epochs; one trained by an earlier run of ``output_dir`` those of its
@@ -400,7 +402,7 @@ def install_diffdenoise(
             print(f"kept {models / name} (the same weights)")
             continue
         state = states[stage]
-        if stage == "diffusion":
+        if stage in HALF_PRECISION_STAGES:
             state = half_precision(state)
         torch.save(state, models / name)
         print(f"installed {models / name} ({(models / name).stat().st_size / 1024:.0f} KB)")
