@@ -19,7 +19,7 @@ METHODS = {
     "diffdenoise_single": "DiffDenoise stage 2: one DDIM sample conditioned on the blind-spot estimate (truncated chain)",
     "diffdenoise": "DiffDenoise stage 3: SRDS (mean of the runs from +eps and -eps), truncated chain from the noised blind-spot estimate (the bundle's default)",
     "diffdenoise_full_chain": "DiffDenoise stage 3 as the seed describes it: SRDS over the full chain from pure noise (10 DDIM steps)",
-    "student": "DiffDenoise stage 4: distilled student (MONAI UNet)",
+    "student": "DiffDenoise stage 4: distilled student (the frozen blind-spot network and a MONAI UNet that corrects its estimate)",
     "neural_pde_self_supervised": "Neural PDE trained self-supervised (Noise2Self masking)",
     "neural_pde": "Neural PDE trained supervised (the shipped model; clean references)",
 }
