@@ -26,6 +26,7 @@ from tqdm import tqdm
 from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
 from monai_nad.engines.checkpoints import half_precision, load_network_weights, read_state_dict
+from monai_nad.engines.training_record import recorded_path
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
@@ -415,7 +416,7 @@ def install_diffdenoise(
     kept = {k for k in unchanged if k not in seconds and k not in fresh and k not in recorded}  # the bundle's record holds
     timed = {**{k: v for k, v in previous.get("seconds_per_stage", {}).items() if k in kept}, **{k: r["seconds"] for k, r in recorded.items()}}
     given = {**{k: v for k, v in previous.get("weights_from", {}).items() if k in kept or (k in weights and k not in fresh)},
-             **{k: _shown(p) for k, p in fresh.items()}}
+             **{k: recorded_path(p, bundle) for k, p in fresh.items()}}
     info = {
         "command": command,
         # stages kept from an earlier install keep their epochs; given weights have their own record
@@ -444,11 +445,3 @@ def _same_weights(state: Mapping[str, torch.Tensor], installed: Path) -> bool:
         old[k].shape == v.shape and torch.allclose(old[k].float(), v.float().half().float() if old[k].dtype == torch.float16 else v.float())
         for k, v in state.items()
     )
-
-
-def _shown(path: Path) -> str:
-    """``path`` relative to the working folder when it lies inside it (a repository path), else absolute."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(Path(path).resolve())

@@ -29,6 +29,7 @@ from monai_nad.engines.training_record import (
     install_checkpoint,
     installs_shipped_model,
     previous_record,
+    recorded_path,
     update_record,
 )
 from monai_nad.engines.user_values import bundle_command
@@ -311,13 +312,6 @@ class RealScanOptions:
     time_budget_s: float | None = None
 
 
-def _shown_path(path: str | Path, bundle: Path) -> str:
-    """``path`` as a record shows it: relative to the repository that holds ``bundle`` (no machine's absolute path in a
-    committed record), or only its file name when it lies elsewhere."""
-    resolved, root = Path(path).resolve(), Path(bundle).resolve().parents[1]
-    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else Path(path).name
-
-
 def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path | None, time_budget_s: float | None) -> Path | None:
     """The weights a real-scan run starts from: ``init_checkpoint``, or for the volume model trained for epochs the
     shipped volume model ``<bundle>/models/model_3d.pt`` (fine-tuned further; since version 1.4.0 the shipped 2D model
@@ -455,7 +449,7 @@ def train_real_scan(
     init = options.init_checkpoint
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
-        "init_checkpoint": _shown_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
+        "init_checkpoint": recorded_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
         "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "partial_fourier_share": options.partial_fourier_share, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "features": options.features, "detail_features": options.detail_features, "correlation_input": options.correlation_input,

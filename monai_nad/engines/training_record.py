@@ -12,10 +12,25 @@ import torch
 
 from monai_nad.engines.checkpoints import half_precision, read_state_dict
 
-__all__ = ["RECORD_NAME", "hardware_info", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
+__all__ = ["RECORD_NAME", "recorded_path", "hardware_info", "previous_record", "update_record", "installs_shipped_model", "install_checkpoint"]
 
 #: the record's file name in a run's output folder
 RECORD_NAME = "training_info.json"
+
+
+def recorded_path(path: str | Path, bundle: str | Path) -> str:
+    """``path`` as a committed record shows it: relative to the repository that holds ``bundle`` (the folder above its
+    ``bundles/``; for a bundle outside one, the bundle's parent), or only its file name when it lies elsewhere, so that
+    no machine's absolute path goes into a record.
+
+    Args:
+        path: the file a record names (e.g. the weights a run started from).
+        bundle: the bundle folder whose record it is.
+    """
+    bundle = Path(bundle).resolve()
+    root = next((folder.parent for folder in bundle.parents if folder.name == "bundles"), bundle.parent)
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
 
 
 def hardware_info() -> dict[str, Any]:

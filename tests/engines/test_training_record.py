@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from monai_nad.engines.training_record import install_checkpoint, previous_record, update_record
+from monai_nad.engines.training_record import install_checkpoint, previous_record, recorded_path, update_record
 
 
 def test_stages_chain_and_add_up(tmp_path):
@@ -58,3 +58,11 @@ def test_installed_half_precision_weights_give_the_float32_networks_output(tmp_p
     assert output.dtype == torch.float32
     assert float((output - reference).abs().max()) < 2e-3
     assert float((output - reference).abs().max()) > 0.0  # the weights were rounded, so this is not the same file
+
+
+def test_recorded_path_is_relative_to_the_repository_or_only_a_name(tmp_path):
+    repo = tmp_path / "repo"
+    shipped, reproduction = repo / "bundles" / "shipped", repo / "bundles" / "reproductions" / "dd"
+    assert recorded_path(repo / "runs" / "a" / "best.pt", shipped) == "runs/a/best.pt"
+    assert recorded_path(repo / "docs" / "w.pt", reproduction) == "docs/w.pt"  # a reproduction lies one folder deeper
+    assert recorded_path(tmp_path / "elsewhere" / "w.pt", shipped) == "w.pt"  # no machine's absolute path in a record
