@@ -262,3 +262,15 @@ def test_student_is_distilled_from_given_weights(quick_runs, tmp_path):
     assert not (tmp_path / "bsn").exists() and not (tmp_path / "diffusion").exists()
     record = json.loads((tmp_path / "student" / "stage_record.json").read_text())  # what a later --install of the folder reads
     assert record["epochs"] == 1 and record["seconds"] > 0
+
+
+def test_the_command_line_reports_what_the_shipped_student_wrote(tmp_path, capsys):
+    """``monai-nad denoise --bundle <DiffDenoise>`` runs the shipped student and says which results it wrote (its
+    evaluator is the command line's ScanEvaluator, which records them; a plain evaluator reported 0 images)."""
+    volume = np.random.default_rng(1).random((24, 20, 2)).astype(np.float32)
+    scan = tmp_path / "scan.nii.gz"
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), scan)
+    assert cli_main(["denoise", str(scan), "-o", str(tmp_path / "out"), "--bundle", str(BUNDLE), "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "denoised 1 image(s)" in printed and "scan_denoised.nii.gz" in printed
+    assert nib.load(tmp_path / "out" / "scan_denoised.nii.gz").shape == volume.shape
