@@ -34,6 +34,7 @@ __all__ = [
     "mni_slices",
     "mni_eval_dataset",
     "mni_eval_arrays",
+    "pair_arrays",
     "mni_rician_eval_dataset",
     "mni_rician_train_dataset",
 ]
@@ -177,7 +178,11 @@ def mni_eval_arrays(
         ``(noisy, clean)``, each ``(N, H, W)`` float32.
     """
     ds = mni_eval_dataset(split, float(level), seed, shift, noise, noise_kwargs)
-    items = [ds[i] for i in range(len(ds) if limit is None else min(limit, len(ds)))]
+    return pair_arrays([ds[i] for i in range(len(ds) if limit is None else min(limit, len(ds)))])
+
+
+def pair_arrays(items: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy, clean)`` stacks ``(N, H, W)`` of evaluation pairs ``{"image": (1, H, W), "label": (1, H, W)}``."""
     noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
     clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])
     return noisy, clean

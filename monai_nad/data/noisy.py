@@ -20,7 +20,7 @@ from monai.data import Dataset
 from torch.utils.data import ConcatDataset
 
 from monai_nad.data.colin27 import colin27_slices
-from monai_nad.data.mni import MNI_SPLITS, mni_eval_arrays, mni_eval_dataset, mni_slices
+from monai_nad.data.mni import MNI_SPLITS, mni_eval_arrays, mni_eval_dataset, mni_slices, pair_arrays
 from monai_nad.transforms.pairs import DeterministicNoisyPaird
 
 __all__ = [
@@ -198,7 +198,4 @@ def condition_arrays(split: str, condition: str, volume: str = "mni", seed: int 
     if volume == "mni":
         return mni_eval_arrays(split, level, seed, noise=noise, limit=limit, noise_kwargs=kwargs)
     pair = DeterministicNoisyPaird("image", level=level, seed=seed, noise=noise, noise_kwargs=kwargs)
-    items = [pair(item) for item in colin27_slices(split)[:limit]]
-    noisy = np.stack([np.asarray(it["image"], dtype=np.float32)[0] for it in items])
-    clean = np.stack([np.asarray(it["label"], dtype=np.float32)[0] for it in items])
-    return noisy, clean
+    return pair_arrays([pair(item) for item in colin27_slices(split)[:limit]])
