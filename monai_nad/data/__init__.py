@@ -56,7 +56,7 @@ from monai_nad.data.realistic import (
     training_blocks,
     training_slabs,
 )
-from monai_nad.data.noisy import CONDITION_VOLUMES, DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_noisy_pairs, mni_noisy_slices, noise_condition
+from monai_nad.data.noisy import CONDITION_VOLUMES, DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, noisy_pairs, noisy_slices, noise_condition
 from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
 from monai_nad.data.scans import (
     RESULTS_MARKER,
@@ -76,8 +76,8 @@ __all__ = [
     "DIFFDENOISE_CONDITIONS",
     "NOISE_CONDITIONS",
     "RICIAN_CONDITIONS",
-    "mni_noisy_pairs",
-    "mni_noisy_slices",
+    "noisy_pairs",
+    "noisy_slices",
     "mni_condition_arrays",
     "CONDITION_VOLUMES",
     "condition_arrays",

@@ -1,6 +1,6 @@
 """Noisy-only data: what a scanner gives when no clean reference exists, and the noise conditions of DiffDenoise.
 
-Self-supervised training must never see a clean image. :func:`mni_noisy_slices` corrupts each MNI slice once per
+Self-supervised training must never see a clean image. :func:`noisy_slices` corrupts each MNI (or Colin27) training slice once per
 assigned noise condition (fixed seed, like one acquisition per slice) and keeps only the noisy image.
 
 Noise conditions are named ``<family>_<level>``. The DiffDenoise paper lists, for images in ``[0, 1]``: Gaussian
@@ -28,8 +28,8 @@ __all__ = [
     "DIFFDENOISE_CONDITIONS",
     "RICIAN_CONDITIONS",
     "noise_condition",
-    "mni_noisy_slices",
-    "mni_noisy_pairs",
+    "noisy_slices",
+    "noisy_pairs",
     "mni_condition_dataset",
     "mni_condition_arrays",
     "CONDITION_VOLUMES",
@@ -72,16 +72,34 @@ def noise_condition(name: str) -> tuple[str, float, dict[str, Any]]:
     return noise, level, dict(kwargs)
 
 
-def mni_noisy_slices(
+#: the volumes whose slabs :func:`condition_arrays` and :func:`noisy_slices` read
+CONDITION_VOLUMES = ("mni", "colin27")
+
+_CLEAN_SLICES = {"mni": mni_slices, "colin27": colin27_slices}
+
+
+def _check_volumes(volumes: Sequence[str]) -> list[str]:
+    volumes = list(volumes)
+    if not volumes:
+        raise ValueError(f"volumes must name at least one of {CONDITION_VOLUMES}.")
+    unknown = [v for v in volumes if v not in CONDITION_VOLUMES]
+    if unknown or len(set(volumes)) != len(volumes):
+        raise ValueError(f"volumes must be distinct names from {CONDITION_VOLUMES}, got {volumes}.")
+    return volumes
+
+
+def noisy_slices(
     split: str = "train",
     conditions: Sequence[str] = RICIAN_CONDITIONS,
     per_slice: int = 1,
     seed: int = 0,
     limit: int | None = None,
+    volumes: Sequence[str] = ("mni",),
 ) -> list[dict]:
-    """Noisy MNI slices without their clean references.
+    """Noisy axial slices of the MNI template and/or Colin27, without their clean references.
 
-    Slice ``i`` of the split gets conditions ``conditions[(i * per_slice + r) % n]`` for ``r < per_slice``: with
+    The slices of the named volumes' splits are taken in order (all of the first volume's, then the next's), and the
+    ``i``-th slice gets conditions ``conditions[(i * per_slice + r) % n]`` for ``r < per_slice``: with
     ``per_slice = 1`` every slice is acquired once and the conditions rotate over the slices; with
     ``per_slice = len(conditions)`` every slice appears under every condition.
 
@@ -90,13 +108,16 @@ def mni_noisy_slices(
         conditions: names from :data:`NOISE_CONDITIONS`.
         per_slice: noisy copies per slice (1 to ``len(conditions)``). Defaults to 1.
         seed: noise seed (each item's noise is a pure function of slice, condition and seed). Defaults to 0.
-        limit: keep only the first ``limit`` slices of the split.
+        limit: keep only the first ``limit`` slices of each volume's split.
+        volumes: distinct names from :data:`CONDITION_VOLUMES`. Defaults to ``("mni",)``.
 
     Returns:
-        ``[{"image": noisy (1, H, W) float32, "id", "z", "condition"}, ...]``; no ``"label"``.
+        ``[{"image": noisy (1, H, W) float32, "id", "z", "condition"}, ...]``; no ``"label"``. The slices of
+        different volumes differ in size (MNI 197 x 233, Colin27 181 x 217).
 
     Raises:
-        ValueError: unknown split or condition, empty ``conditions``, or ``per_slice`` out of range.
+        ValueError: unknown split, condition or volume, empty ``conditions`` or ``volumes``, or ``per_slice`` out of range.
+        FileNotFoundError: Colin27 is named and its file is missing.
     """
     if split not in MNI_SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {tuple(MNI_SPLITS)}.")
@@ -106,8 +127,9 @@ def mni_noisy_slices(
     specs = {name: noise_condition(name) for name in conditions}
     if not 1 <= per_slice <= len(conditions):
         raise ValueError(f"per_slice must be between 1 and {len(conditions)}, got {per_slice!r}.")
+    clean = [item for volume in _check_volumes(volumes) for item in _CLEAN_SLICES[volume](split)[:limit]]
     items = []
-    for i, item in enumerate(mni_slices(split)[:limit]):
+    for i, item in enumerate(clean):
         for r in range(per_slice):
             name = conditions[(i * per_slice + r) % len(conditions)]
             noise, level, kwargs = specs[name]
@@ -116,7 +138,7 @@ def mni_noisy_slices(
     return items
 
 
-def mni_noisy_pairs(
+def noisy_pairs(
     split: str = "train",
     conditions: Sequence[str] = RICIAN_CONDITIONS,
     per_slice: int = 1,
@@ -124,8 +146,9 @@ def mni_noisy_pairs(
     limit: int | None = None,
     pair_key: str = "image_b",
     pair_seed: int | None = None,
+    volumes: Sequence[str] = ("mni",),
 ) -> list[dict]:
-    """Noisy MNI slices acquired twice: two copies of each item of :func:`mni_noisy_slices` under the *same* noise
+    """Noisy slices acquired twice: two copies of each item of :func:`noisy_slices` under the *same* noise
     condition with independent noise (noise seeds ``seed`` and ``pair_seed``), and no clean reference.
 
     Training pairs of Noise2Noise type: ``E[y_b | y_a] = E[x | y_a]`` when the two noises are independent and ``y_b``'s
@@ -134,23 +157,24 @@ def mni_noisy_pairs(
     Args:
         split: ``"train"``, ``"validation"`` or ``"test"``.
         conditions: names from :data:`NOISE_CONDITIONS`.
-        per_slice: noisy pairs per slice (conditions assigned as in :func:`mni_noisy_slices`). Defaults to 1.
+        per_slice: noisy pairs per slice (conditions assigned as in :func:`noisy_slices`). Defaults to 1.
         seed: noise seed of ``"image"``. Defaults to 0.
-        limit: keep only the first ``limit`` slices of the split.
+        limit: keep only the first ``limit`` slices of each volume's split.
         pair_key: the key of the second copy. Defaults to ``"image_b"``.
         pair_seed: noise seed of the second copy. Defaults to ``seed + 1``.
+        volumes: distinct names from :data:`CONDITION_VOLUMES`. Defaults to ``("mni",)``.
 
     Returns:
-        the items of :func:`mni_noisy_slices` with the second copy under ``pair_key``.
+        the items of :func:`noisy_slices` with the second copy under ``pair_key``.
 
     Raises:
-        ValueError: as :func:`mni_noisy_slices`, or ``pair_seed == seed`` (the copies would be identical).
+        ValueError: as :func:`noisy_slices`, or ``pair_seed == seed`` (the copies would be identical).
     """
     pair_seed = seed + 1 if pair_seed is None else pair_seed
     if pair_seed == seed:
         raise ValueError(f"pair_seed must differ from seed ({seed}): the two copies would carry the same noise.")
-    first = mni_noisy_slices(split, conditions, per_slice, seed, limit)
-    second = mni_noisy_slices(split, conditions, per_slice, pair_seed, limit)
+    first = noisy_slices(split, conditions, per_slice, seed, limit, volumes)
+    second = noisy_slices(split, conditions, per_slice, pair_seed, limit, volumes)
     return [{**a, pair_key: b["image"]} for a, b in zip(first, second)]
 
 
@@ -170,10 +194,6 @@ def mni_condition_dataset(split: str = "validation", conditions: Sequence[str] =
 def mni_condition_arrays(split: str, condition: str, seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(noisy, clean)`` stacks ``(N, H, W)`` of a split under one named condition (see :func:`mni_eval_arrays`)."""
     return condition_arrays(split, condition, "mni", seed, limit)
-
-
-#: the volumes whose slabs :func:`condition_arrays` reads
-CONDITION_VOLUMES = ("mni", "colin27")
 
 
 def condition_arrays(split: str, condition: str, volume: str = "mni", seed: int = 0, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from monai.transforms import MapTransform
 from monai.utils import convert_to_tensor
 from tqdm import tqdm
 
-from monai_nad.data import mni_noisy_pairs, mni_noisy_slices
+from monai_nad.data import noisy_pairs, noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
 from monai_nad.engines.checkpoints import half_precision, load_network_weights, read_state_dict
 from monai_nad.engines.training_record import recorded_path
@@ -80,7 +80,7 @@ class BlindSpotConditiond(MapTransform):
 
     ``condition_key`` becomes the blind-spot estimate of the noisy ``image`` in the diffusion range, and ``image`` the
     target in the same range: the scale-normalised noisy image itself, or, with ``target_key``, an independent noisy
-    copy of the same clean image (Noise2Noise pairs, :func:`~monai_nad.data.mni_noisy_pairs`), which is then removed
+    copy of the same clean image (Noise2Noise pairs, :func:`~monai_nad.data.noisy_pairs`), which is then removed
     from the item (:func:`~monai_nad.diffdenoise.diffusion_inputs`). Deterministic, so it can sit before a cache;
     crop both keys together afterwards.
 
@@ -138,19 +138,20 @@ def pairing_target_key(pairing: str) -> str | None:
 
 
 def diffusion_training_items(
-    pairing: str, split: str, conditions: Sequence[str], per_slice: int = 1, seed: int = 0, limit: int | None = None
+    pairing: str, split: str, conditions: Sequence[str], per_slice: int = 1, seed: int = 0, limit: int | None = None,
+    volumes: Sequence[str] = ("mni",),
 ) -> list[dict]:
-    """The diffusion stage's noisy training items for a :data:`PAIRINGS` name: :func:`~monai_nad.data.mni_noisy_slices`
-    (``"same"``) or :func:`~monai_nad.data.mni_noisy_pairs` (``"independent"``, the second copy under
-    :func:`pairing_target_key`). No clean image is returned.
+    """The diffusion stage's noisy training items for a :data:`PAIRINGS` name: :func:`~monai_nad.data.noisy_slices`
+    (``"same"``) or :func:`~monai_nad.data.noisy_pairs` (``"independent"``, the second copy under
+    :func:`pairing_target_key`), of the named volumes' slabs (``"mni"``, ``"colin27"``). No clean image is returned.
 
     Raises:
-        ValueError: unknown pairing, split or condition.
+        ValueError: unknown pairing, split, condition or volume.
     """
     key = pairing_target_key(pairing)
     if key is None:
-        return mni_noisy_slices(split, conditions, per_slice=per_slice, seed=seed, limit=limit)
-    return mni_noisy_pairs(split, conditions, per_slice=per_slice, seed=seed, limit=limit, pair_key=key)
+        return noisy_slices(split, conditions, per_slice=per_slice, seed=seed, limit=limit, volumes=volumes)
+    return noisy_pairs(split, conditions, per_slice=per_slice, seed=seed, limit=limit, pair_key=key, volumes=volumes)
 
 
 class ConcatConditionPrepareBatch(DiffusionPrepareBatch):
@@ -206,10 +207,11 @@ def distillation_pairs(
 
     Args:
         teacher: the full pipeline, e.g. :class:`~monai_nad.diffdenoise.DiffDenoise`.
-        items: ``{"image": noisy (C, H, W[, D]), "id": ...}`` dictionaries of equal image shape.
+        items: ``{"image": noisy (C, H, W[, D]), "id": ...}`` dictionaries; consecutive items of one image shape are
+            batched together (the slices of different volumes may differ in size).
         cache_dir: if given, the targets are stored in ``<cache_dir>/teacher_<fingerprint>.npz`` and reused while
             the teacher's weights, settings and item ids are unchanged.
-        batch_size: images per teacher call. Defaults to 4.
+        batch_size: images per teacher call (at most). Defaults to 4.
         device: where the teacher runs. Defaults to CPU.
         progress: show a progress bar. Defaults to True.
 
@@ -221,22 +223,34 @@ def distillation_pairs(
     key = hashlib.sha256(("|".join(ids) + settings + state_fingerprint(teacher)).encode()).hexdigest()[:16]
     cache = Path(cache_dir) / f"teacher_{key}.npz" if cache_dir is not None else None
     if cache is not None and cache.is_file():
-        targets = np.load(cache)["targets"]
+        with np.load(cache) as stored:  # one stacked array (caches of equal-size items) or one array per item
+            targets = list(stored["targets"]) if "targets" in stored.files else [stored[f"target_{i}"] for i in range(len(items))]
     else:
         teacher = teacher.to(device).eval()
-        outputs = []
-        starts = range(0, len(items), batch_size)
-        for start in tqdm(starts, desc="teacher outputs", disable=not progress):
-            batch = torch.stack([torch.as_tensor(np.asarray(it["image"], dtype=np.float32)) for it in items[start : start + batch_size]])
+        targets = []
+        for start, stop in tqdm(_same_shape_batches(items, batch_size), desc="teacher outputs", disable=not progress):
+            batch = torch.stack([torch.as_tensor(np.asarray(it["image"], dtype=np.float32)) for it in items[start:stop]])
             with torch.no_grad():
-                outputs.append(teacher(batch.to(device)).cpu().numpy())
-        targets = np.concatenate(outputs).astype(np.float32)
+                targets.extend(teacher(batch.to(device)).cpu().numpy().astype(np.float32))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npz")
-            np.savez_compressed(tmp, targets=targets)
+            np.savez_compressed(tmp, **{f"target_{i}": t for i, t in enumerate(targets)})
             tmp.replace(cache)
-    return [{"image": np.asarray(it["image"], dtype=np.float32), "label": targets[i], "id": ids[i]} for i, it in enumerate(items)]
+    return [{"image": np.asarray(it["image"], dtype=np.float32), "label": np.asarray(targets[i], dtype=np.float32), "id": ids[i]}
+            for i, it in enumerate(items)]
+
+
+def _same_shape_batches(items: Sequence[Mapping[str, Any]], batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` index ranges of at most ``batch_size`` consecutive items of one image shape."""
+    ranges, start = [], 0
+    while start < len(items):
+        shape, stop = np.shape(items[start]["image"]), start + 1
+        while stop < len(items) and stop - start < batch_size and np.shape(items[stop]["image"]) == shape:
+            stop += 1
+        ranges.append((start, stop))
+        start = stop
+    return ranges
 
 
 def stage_command(

@@ -831,7 +831,7 @@ def retraining_text(res: dict, args) -> str:
     t_hi = max(args.timesteps)
     init = chain[0]["params"].get("init_ckpt", "None")
     from_shipped = init not in ("None", "", None)
-    seed = int(params.get("seed", 0))  # the second copy's noise seed is seed + 1 (mni_noisy_pairs)
+    seed = int(params.get("seed", 0))  # the second copy's noise seed is seed + 1 (noisy_pairs)
     conditions = [c for c in str(params.get("conditions", "")).split(",") if c]
     patch = "x".join(str(n) for n in json.loads(params.get("patch_size", "[64, 64]")))
     L = [f"## A first retraining with independent-noise pairs (CPU, {steps:,} steps)\n" if len(chain) == 1 else
@@ -845,7 +845,7 @@ def retraining_text(res: dict, args) -> str:
         f"**What changed.** `pairing: \"{params.get('pairing')}\"` (`train_diffusion.json`): each training item is two noisy copies of one "
         "clean MNI training slice under the *same* noise condition with independent noise (noise seeds "
         f"{seed} and {seed + 1}, "
-        "`mni_noisy_pairs`); the target is the second copy `y_b`, mapped by the first copy's intensity scale, and the "
+        "`noisy_pairs`); the target is the second copy `y_b`, mapped by the first copy's intensity scale, and the "
         "condition is `BSN(y_a)` of the first (`BlindSpotConditiond(target_key=...)`, `diffusion_inputs(..., target=...)`). "
         "No clean image is a target or an input. Training steps `t` are drawn from "
         f"[{params.get('min_timestep')}, 1000) (`ConcatConditionPrepareBatch(min_timestep=...)`). Everything else is the "

@@ -376,7 +376,7 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
         checkpoint = output / "checkpoints" / "final_model.pt"
         if not checkpoint.is_file():
             configs = [(DIFFUSION_ONLY / "configs" / "diffusion_only.json").resolve(), (SELF_SUPERVISED / "configs" / "self_supervised.json").resolve()]
-            extra = ["--patches_per_slice", "1", "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=6)",
+            extra = ["--patches_per_slice", "1", "--train#datalist", "$monai_nad.data.noisy_slices('train', @self_supervised_conditions, limit=6)",
                      "--val_noise_stds", "[0.1]"]
             command = shlex.join(["python", "scripts/train_pretrained.py", *(f for c in configs for f in ("--extra-config", str(c))),
                                   "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", *extra])

@@ -119,14 +119,14 @@ def test_self_supervised_neural_pde_trains_without_clean_images(tmp_path):
     configs = [str(V02 / "configs" / "train.json"), str(SELF_SUPERVISED / "configs" / "self_supervised.json")]
     parser = ConfigParser()
     parser.read_config(configs)
-    parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=2)"
+    parser["train#datalist"] = "$monai_nad.data.noisy_slices('train', @self_supervised_conditions, limit=2)"
     item = parser.get_parsed_content("train#dataset")[0][0]
     assert item["label"].shape[0] == 2 and set(np.unique(np.asarray(item["label"][1]))) == {0.0, 1.0}  # noisy + mask, no clean
     shutil.copytree(V02 / "configs", tmp_path / "configs")
     command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(configs).replace(str(V02), str(tmp_path)),
                "--meta_file", str(tmp_path / "configs" / "metadata.json"), "--bundle_root", str(tmp_path),
                "--max_epochs", "2", "--val_interval", "1", "--patches_per_slice", "1", "--network_def#steps", "2", "--val_noise_stds", "[0.1]",
-               "--train#datalist", "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=4)",
+               "--train#datalist", "$monai_nad.data.noisy_slices('train', @self_supervised_conditions, limit=4)",
                "--tracking", "mlflow", "--experiment_name", "ss"]
     run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -144,7 +144,7 @@ def test_self_supervised_mode_composes_with_the_unet_baseline():
     parser = ConfigParser()
     parser.read_config([str(V02 / "configs" / "train.json"), str(BASELINES / "configs" / "unet_baseline.json"),
                         str(SELF_SUPERVISED / "configs" / "self_supervised.json")])
-    parser["train#datalist"] = "$monai_nad.data.mni_noisy_slices('train', @self_supervised_conditions, limit=1)"
+    parser["train#datalist"] = "$monai_nad.data.noisy_slices('train', @self_supervised_conditions, limit=1)"
     network, loss = parser.get_parsed_content("network_def"), parser.get_parsed_content("loss")
     assert type(network).__name__ == "ResidualDenoiser" and type(loss).__name__ == "MaskedLoss"
     item = parser.get_parsed_content("train#dataset")[0][0]

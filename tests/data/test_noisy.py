@@ -1,23 +1,40 @@
-"""Noisy-only MNI data and the named noise conditions of DiffDenoise."""
+"""Noisy-only MNI and Colin27 data and the named noise conditions of DiffDenoise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from monai_nad.data import DIFFDENOISE_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_noisy_slices, mni_slices
+from monai_nad.data import DIFFDENOISE_CONDITIONS, colin27_slices, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_slices, noisy_pairs, noisy_slices
 
 
 def test_noisy_slices_have_no_clean_reference_and_are_reproducible():
-    items = mni_noisy_slices("train", ["rician_0.10", "poisson_200"], per_slice=1, limit=3)
+    items = noisy_slices("train", ["rician_0.10", "poisson_200"], per_slice=1, limit=3)
     assert [it["condition"] for it in items] == ["rician_0.10", "poisson_200", "rician_0.10"]
     assert all("label" not in it for it in items)
-    again = mni_noisy_slices("train", ["rician_0.10", "poisson_200"], per_slice=1, limit=3)
+    again = noisy_slices("train", ["rician_0.10", "poisson_200"], per_slice=1, limit=3)
     assert np.array_equal(items[2]["image"], again[2]["image"])
     clean = mni_slices("train")[0]["image"]
     assert 0.05 < np.std(items[0]["image"] - clean) < 0.15
-    every = mni_noisy_slices("train", ["rician_0.05", "rician_0.20"], per_slice=2, limit=2)
+    every = noisy_slices("train", ["rician_0.05", "rician_0.20"], per_slice=2, limit=2)
     assert len(every) == 4 and {it["condition"] for it in every[:2]} == {"rician_0.05", "rician_0.20"}
+
+
+def test_noisy_slices_of_both_volumes():
+    both = noisy_slices("train", ["gaussian_6", "rician_0.10", "gamma_100"], limit=2, volumes=("mni", "colin27"))
+    assert [it["id"] for it in both] == ["mni_train_z020_gaussian_6", "mni_train_z021_rician_0.10",
+                                         "colin27_train_z030_gamma_100", "colin27_train_z031_gaussian_6"]
+    assert both[2]["image"].shape == (1, 181, 217) and all("label" not in it for it in both)
+    clean = colin27_slices("train")[0]["image"]
+    ratio = both[2]["image"][clean > 0.3] / clean[clean > 0.3]
+    assert np.std(ratio) == pytest.approx(0.1, rel=0.15)  # the named condition, applied to the Colin27 slice
+    only_mni = noisy_slices("train", ["gaussian_6", "rician_0.10", "gamma_100"], limit=2)
+    assert all(np.array_equal(a["image"], b["image"]) for a, b in zip(only_mni, both[:2]))  # the default is unchanged
+    pairs = noisy_pairs("train", ["gaussian_6"], limit=1, volumes=["colin27"])
+    assert len(pairs) == 1 and not np.array_equal(pairs[0]["image"], pairs[0]["image_b"])
+    for bad in (["brainweb"], [], ["mni", "mni"], "mni"):
+        with pytest.raises(ValueError, match="volumes"):
+            noisy_slices("train", ["gaussian_6"], volumes=bad)
 
 
 def test_conditions_match_the_seed_levels():
@@ -34,11 +51,11 @@ def test_conditions_match_the_seed_levels():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="unknown noise condition 'rician_0.3'"):
-        mni_noisy_slices("train", ["rician_0.3"])
+        noisy_slices("train", ["rician_0.3"])
     with pytest.raises(ValueError, match="per_slice"):
-        mni_noisy_slices("train", ["rician_0.10"], per_slice=2)
+        noisy_slices("train", ["rician_0.10"], per_slice=2)
     with pytest.raises(ValueError, match="unknown split"):
-        mni_noisy_slices("training")
+        noisy_slices("training")
 
 
 def test_condition_arrays_of_colin27_and_mni():

@@ -121,6 +121,26 @@ def test_distillation_pairs_are_cached_per_teacher(tmp_path):
     assert changed[1]["label"][0, 0, 0] == 3.0  # other weights: recomputed
 
 
+def test_distillation_pairs_of_slices_of_two_sizes_are_batched_by_size_and_cached(tmp_path):
+    shapes = []
+
+    class Teacher(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x):
+            shapes.append(tuple(x.shape))
+            return x * self.gain
+
+    items = [{"image": np.full((1, 5, 6) if i < 3 else (1, 4, 4), i, np.float32), "id": f"s{i}"} for i in range(5)]  # MNI, then Colin27
+    pairs = distillation_pairs(Teacher(), items, cache_dir=tmp_path, batch_size=2, progress=False)
+    assert shapes == [(2, 1, 5, 6), (1, 1, 5, 6), (2, 1, 4, 4)]
+    assert [p["label"].shape for p in pairs] == [(1, 5, 6)] * 3 + [(1, 4, 4)] * 2 and pairs[4]["label"][0, 0, 0] == 8.0
+    again = distillation_pairs(Teacher(), items, cache_dir=tmp_path, progress=False)
+    assert len(shapes) == 3 and all(np.array_equal(a["label"], b["label"]) for a, b in zip(pairs, again))  # from the cache
+
+
 def test_bad_batches_are_named():
     model = pipeline()
     with pytest.raises(ValueError, match=r"needs a batch \(B, C, H, W\[, D\]\), got \(12, 12\)"):
