@@ -128,6 +128,20 @@ def test_page_grades_the_bar_and_render_only_reproduces_it(tmp_path):
     assert _script().main(["--render-only", "--output-dir", str(tmp_path)]) == 0
     assert (tmp_path / "scanner_noise.md").read_text() == page
     assert _script().main(["--render-only", "--output-dir", str(tmp_path / "missing")]) == 2
+    assert "the volume model ≥ the 2D model" not in page  # no volume rows: the line is left out
+
+
+def test_page_grades_the_volume_model_against_the_2d_model_in_psnr_and_names_its_worst_ssim_cell():
+    rows = [_row("mni_asis_filtered_0.05", "neural_pde_2d", 30.0), _row("mni_asis_filtered_0.05", "neural_pde_3d", 31.0),
+            _row("mni_asis_sos8_0.10", "neural_pde_2d", 28.0), _row("mni_asis_sos8_0.10", "neural_pde_3d", 28.5) | {"ssim": 0.5}]
+    summary = sb.summarise_scanner(rows)
+    assert summary["volume_minus_blind"] == {"mni_asis_filtered_0.05": pytest.approx(1.0), "mni_asis_sos8_0.10": pytest.approx(0.5)}
+    page = sb.render_scanner_page(rows, summary, "python scripts/benchmark_scanner_noise.py --limit 1", {"limit": 1})
+    assert ("| the volume model ≥ the 2D model (PSNR) in every cell | 2 of 2 cells (worst +0.50 dB, mean +0.75 dB); SSIM below "
+            "the 2D model's by more than 0.01 in 1 cells (worst -0.200, mni_asis_sos8_0.10) | yes |") in page
+    rows[3]["psnr"] = 27.9
+    page = sb.render_scanner_page(rows, sb.summarise_scanner(rows), "python scripts/benchmark_scanner_noise.py", {})
+    assert "| the volume model ≥ the 2D model (PSNR) in every cell | 1 of 2 cells (worst -0.10 dB" in page and page.count("| no |") >= 1
 
 
 @pytest.mark.slow

@@ -314,9 +314,8 @@ class RealScanOptions:
 
 def real_scan_init_checkpoint(bundle: Path, network: str, init_checkpoint: Path | None, time_budget_s: float | None) -> Path | None:
     """The weights a real-scan run starts from: ``init_checkpoint``, or for the volume model trained for epochs the
-    shipped volume model ``<bundle>/models/model_3d.pt`` (fine-tuned further; since version 1.4.0 the shipped 2D model
-    is wider than the volume model's slice network, so a volume model starts from a 2D checkpoint only when given one
-    of its width); None to start from scratch."""
+    shipped volume model ``<bundle>/models/model_3d.pt`` (fine-tuned further; the shipped volume model itself started
+    from the shipped 2D model, ``scripts/train_volume.sh``); None to start from scratch."""
     if network == "volume" and init_checkpoint is None and time_budget_s is None:
         return bundle / "models" / "model_3d.pt"
     return init_checkpoint

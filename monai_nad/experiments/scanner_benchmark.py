@@ -421,6 +421,8 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
         return out
 
     blind, volume = diffs(BLIND), diffs("neural_pde_3d")
+    volume_over_2d = {c: by[c, "neural_pde_3d"]["psnr"] - by[c, BLIND]["psnr"] for c in cells if (c, "neural_pde_3d") in by and (c, BLIND) in by}
+    ssim_over_2d = {c: by[c, "neural_pde_3d"]["ssim"] - by[c, BLIND]["ssim"] for c in volume_over_2d}
     groups = {cond: [c for c in cells if condition[c] == cond] for cond in SCANNER_CONDITIONS}
     return {
         "cells": len(cells),
@@ -431,6 +433,8 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
         "volume_minus_anchor": volume,
         "mean_volume_minus_anchor": float(np.mean(list(volume.values()))) if volume else None,
         "cells_volume_at_least_anchor": sum(v >= 0 for v in volume.values()),
+        "volume_minus_blind": volume_over_2d,
+        "volume_minus_blind_ssim": ssim_over_2d,
         "by_condition": {cond: means(group) for cond, group in groups.items() if group},
         "overall": means(cells) if cells else {},
         "median_ms_per_slice": {m: float(np.median([r["ms"] for r in rows if r["method"] == m])) for m in methods},
@@ -456,8 +460,16 @@ def scanner_card_section(summary: dict, command: str) -> str | None:
     lines += ["", f"Blind 2D ≥ BM3D-true in {summary['cells_blind_at_least_anchor']} of {len(summary['blind_minus_anchor'])} cells "
               f"(worst {summary['worst_blind_minus_anchor']:+.2f} dB), mean {summary['mean_blind_minus_anchor']:+.2f} dB; the volume "
               f"model in {summary['cells_volume_at_least_anchor']} of {len(summary['volume_minus_anchor'])} cells, mean "
-              f"{summary['mean_volume_minus_anchor']:+.2f} dB."]
+              f"{summary['mean_volume_minus_anchor']:+.2f} dB" + _volume_over_2d_clause(summary) + "."]
     return "\n".join(lines)
+
+
+def _volume_over_2d_clause(summary: dict) -> str:
+    over = summary.get("volume_minus_blind") or {}
+    if not over:
+        return ""
+    return (f", and at or above the 2D model in {sum(v >= 0 for v in over.values())} of {len(over)} cells "
+            f"(worst {min(over.values()):+.2f} dB)")
 
 
 def _same_run_speed(rows: Sequence[dict]) -> dict | None:
@@ -579,6 +591,15 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
     if volume:
         lines.append(f"| (for information) the volume model ≥ BM3D-true | {summary['cells_volume_at_least_anchor']} of {len(volume)} cells, "
                      f"mean {summary['mean_volume_minus_anchor']:+.2f} dB | – |")
+    over_2d = summary.get("volume_minus_blind") or {}
+    if over_2d:
+        at_least = sum(v >= 0 for v in over_2d.values())
+        ssim = summary["volume_minus_blind_ssim"]
+        worst_ssim = min(ssim, key=ssim.get)
+        lines.append(f"| the volume model ≥ the 2D model (PSNR) in every cell | {at_least} of {len(over_2d)} cells "
+                     f"(worst {min(over_2d.values()):+.2f} dB, mean {np.mean(list(over_2d.values())):+.2f} dB); SSIM below the "
+                     f"2D model's by more than 0.01 in {sum(v < -0.01 for v in ssim.values())} cells (worst {ssim[worst_ssim]:+.3f}, "
+                     f"{worst_ssim}) | {'yes' if at_least == len(over_2d) else 'no'} |")
     ms = summary["median_ms_per_slice"]
     lines += ["", "## Time (median over the cells of the median ms per test slice, one thread)", "",
               "| method | ms per slice |", "|---|---|"]
