@@ -407,8 +407,8 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
     methods = list(dict.fromkeys(r["method"] for r in rows))
     condition = {r["cell"]: _KEYS[r["cell"]][2] for r in rows}
 
-    def diffs(model: str) -> dict[str, float]:
-        return {c: by[c, model]["psnr"] - by[c, ANCHOR]["psnr"] for c in cells if (c, model) in by and (c, ANCHOR) in by}
+    def diffs(model: str, against: str = ANCHOR, score: str = "psnr") -> dict[str, float]:
+        return {c: by[c, model][score] - by[c, against][score] for c in cells if (c, model) in by and (c, against) in by}
 
     def means(group: list[str]) -> dict[str, dict[str, float]]:
         first = {c: next(r for r in rows if r["cell"] == c) for c in group}
@@ -421,8 +421,7 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
         return out
 
     blind, volume = diffs(BLIND), diffs("neural_pde_3d")
-    volume_over_2d = {c: by[c, "neural_pde_3d"]["psnr"] - by[c, BLIND]["psnr"] for c in cells if (c, "neural_pde_3d") in by and (c, BLIND) in by}
-    ssim_over_2d = {c: by[c, "neural_pde_3d"]["ssim"] - by[c, BLIND]["ssim"] for c in volume_over_2d}
+    volume_over_2d, ssim_over_2d = diffs("neural_pde_3d", BLIND), diffs("neural_pde_3d", BLIND, "ssim")
     groups = {cond: [c for c in cells if condition[c] == cond] for cond in SCANNER_CONDITIONS}
     return {
         "cells": len(cells),
