@@ -10,10 +10,12 @@ it; ``DIR`` holds its float16 weights and its training record, made once from th
 (which writes nothing else). ``--diffusion`` measures another diffusion checkpoint in place of the shipped one (for
 short probe trainings; write their ``--json`` and ``--output`` outside the repository's pages). The page as committed
 measures the diffusion weights the bundle shipped before the retraining was installed (kept in
-``docs/results/diffdenoise_original``) at their truncation (``--start-step 150``):
+``docs/results/diffdenoise_original``, with the blind-spot network of bundles 0.1.0 to 0.3.0 they were trained with) at
+their truncation (``--start-step 150``):
 
     OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py --diffusion docs/results/diffdenoise_original/diffusion.pt \
-        --start-step 150 --retrained docs/results/diffdenoise_retrained --slices 8 --conditions ...
+        --bsn docs/results/diffdenoise_original/bsn.pt --start-step 150 --retrained docs/results/diffdenoise_retrained \
+        --slices 8 --conditions ...
 
 Usage:
     OMP_NUM_THREADS=1 python scripts/diagnose_diffdenoise.py
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "results" / "diffdenoise_diagnosis.md")
     parser.add_argument("--json", type=Path, default=None, help="also write the raw measurements")
     parser.add_argument("--diffusion", type=Path, default=None, help="measure this diffusion checkpoint instead of the shipped one")
+    parser.add_argument("--bsn", type=Path, default=None,
+                        help="the blind-spot network those diffusion weights were trained with, instead of the shipped one")
     parser.add_argument("--start-step", type=int, default=None,
                         help="the truncation the page's text and its SRDS noise correlation refer to (default: the bundle's start_step)")
     parser.add_argument("--retrained", type=Path, default=None, help="a retraining's record folder (weights + record.json) to measure too")

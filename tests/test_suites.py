@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from monai_nad.cli import main as cli_main
@@ -159,3 +160,19 @@ def test_compare_renders_the_benchmark_pages_from_their_records(tmp_path, capsys
         assert (tmp_path / f"{page}.md").read_text() == (results / f"{page}.md").read_text()
     assert main(["compare", "--suite", "diffusivity_family", "-o", str(tmp_path / "empty")]) == 2
     assert "python scripts/diffusivity_family_results.py" in capsys.readouterr().err
+
+
+def test_a_scanner_condition_of_a_suite_is_the_benchmark_1d_cell_as_is():
+    from monai_nad.experiments.scanner_benchmark import scanner_test_cell
+    from monai_nad.experiments.suites import suite_condition_arrays, suite_noise
+
+    noisy, reference = suite_condition_arrays("validation", "scanner_filtered_0.10", "colin27", limit=2)
+    cell_noisy, cell_reference = scanner_test_cell("colin27", None, "filtered", 0.10).load("validation")
+    assert np.array_equal(noisy, cell_noisy[:2]) and np.array_equal(reference, cell_reference[:2])  # its first slices
+    assert suite_noise("scanner_sos8_0.05") == ("scanner", 0.05) and suite_noise("gamma_500") == ("gamma", 500.0)
+    with pytest.raises(ValueError, match="scanner_<condition>_<noise std>"):
+        suite_noise("scanner_sos8")
+    with pytest.raises(ValueError, match="unknown condition 'hann'"):
+        suite_condition_arrays("test", "scanner_hann_0.05")
+    with pytest.raises(ValueError, match="unknown noise condition"):
+        suite_noise("hann_0.05")

@@ -76,7 +76,7 @@ def aligned_timesteps(num_train_timesteps: int, inference_steps: int, start_step
 
 @torch.no_grad()
 def diffusion_inputs(
-    x: torch.Tensor, blind_spot: nn.Module, quantile: float = 0.99, target: torch.Tensor | None = None
+    x: torch.Tensor, blind_spot: nn.Module, quantile: float = 0.99, target: torch.Tensor | None = None, with_noisy: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The diffusion model's target and condition for noisy images ``x``.
 
@@ -88,10 +88,12 @@ def diffusion_inputs(
             target instead of ``x`` itself; mapped by ``x``'s scale, as at inference only ``x`` exists. Defaults to
             None: the target is ``x`` (the shipped training, whose condition carries the target's noise; see
             ``docs/results/diffdenoise_diagnosis.md``).
+        with_noisy: the condition is the blind-spot estimate and ``x`` itself, ``2 C`` channels, instead of the
+            estimate alone (the diffusion network then also sees the detail the blind spot cannot). Defaults to False.
 
     Returns:
-        ``(target, condition, scale)``: the target image and the blind-spot estimate of ``x`` in the diffusion range,
-        and the per-image scale ``(B, 1, 1, 1[, 1])``.
+        ``(target, condition, scale)``: the target image and the condition (the blind-spot estimate of ``x``, then ``x``
+        with ``with_noisy``) in the diffusion range, and the per-image scale ``(B, 1, 1, 1[, 1])``.
 
     Raises:
         ValueError: ``target`` of another shape than ``x``.
@@ -100,7 +102,8 @@ def diffusion_inputs(
         raise ValueError(f"the target copy must have the shape of x {tuple(x.shape)}, got {tuple(target.shape)}.")
     scale = robust_intensity_scale(x, quantile)
     u = x / scale
-    return to_diffusion_range(u if target is None else target / scale), to_diffusion_range(blind_spot(u)), scale
+    condition = torch.cat([blind_spot(u), u], dim=1) if with_noisy else blind_spot(u)
+    return to_diffusion_range(u if target is None else target / scale), to_diffusion_range(condition), scale
 
 
 class DiffDenoise(nn.Module):
@@ -109,7 +112,8 @@ class DiffDenoise(nn.Module):
     Args:
         blind_spot: stage 1, e.g. :class:`~monai_nad.networks.BlindSpotNetwork`, trained on noisy images.
         diffusion: stage 2, a ``monai.networks.nets.DiffusionModelUNet`` with ``in_channels = 2 C`` (sample and
-            condition) and ``out_channels = C``, trained by ``bundles/reproductions/diffdenoise/configs/train_diffusion.json``.
+            condition; ``3 C`` with ``condition_on_noisy``) and ``out_channels = C``, trained by
+            ``bundles/reproductions/diffdenoise/configs/train_diffusion.json``.
         num_train_timesteps: the training schedule's length. Defaults to 1000.
         schedule: MONAI beta schedule name. Defaults to ``"linear_beta"``.
         inference_steps: DDIM steps. Defaults to 20.
@@ -124,6 +128,9 @@ class DiffDenoise(nn.Module):
             Defaults to None: the full chain from pure noise, as the paper describes.
         aligned_steps: run the DDIM steps on the grid ``step`` assumes (:func:`aligned_timesteps`) instead of MONAI's
             ``set_timesteps`` list. Defaults to False (the shipped behaviour).
+        condition_on_noisy: condition the diffusion network on the noisy image as well as the blind-spot estimate
+            (:func:`diffusion_inputs` ``with_noisy``); it must have been trained so. Defaults to False (the paper's
+            condition, the estimate alone).
 
     Raises:
         ValueError: ``inference_steps`` outside ``[1, num_train_timesteps]`` or ``start_step`` outside
@@ -143,6 +150,7 @@ class DiffDenoise(nn.Module):
         scale_quantile: float = 0.99,
         start_step: int | None = None,
         aligned_steps: bool = False,
+        condition_on_noisy: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= inference_steps <= num_train_timesteps:
@@ -151,6 +159,7 @@ class DiffDenoise(nn.Module):
             raise ValueError(f"start_step must be in [0, {num_train_timesteps}), got {start_step!r}.")
         self.start_step = start_step
         self.aligned_steps = aligned_steps
+        self.condition_on_noisy = condition_on_noisy
         self.blind_spot = blind_spot
         self.diffusion = diffusion
         self.num_train_timesteps = num_train_timesteps
@@ -175,6 +184,7 @@ class DiffDenoise(nn.Module):
             "num_train_timesteps": self.num_train_timesteps, "schedule": self.schedule, "inference_steps": self.inference_steps,
             "symmetric": self.symmetric, "seed": self.seed, "size_divisor": self.size_divisor,
             "scale_quantile": self.scale_quantile, "start_step": self.start_step, "aligned_steps": self.aligned_steps,
+            "condition_on_noisy": self.condition_on_noisy,
         }
         unknown = set(changes) - set(settings)
         if unknown:
@@ -202,7 +212,8 @@ class DiffDenoise(nn.Module):
 
         Args:
             noise: initial samples ``(N, C, H, W[, D])``, spatial size a multiple of ``size_divisor``.
-            condition: blind-spot estimates, same shape.
+            condition: blind-spot estimates, same shape (then the noisy images, ``2 C`` channels, with
+                ``condition_on_noisy``).
 
         Returns:
             the generated images, same shape, in the diffusion range.
@@ -212,7 +223,7 @@ class DiffDenoise(nn.Module):
         scheduler.timesteps = self.timesteps(noise.device)
         if self.start_step is not None:
             alpha = scheduler.alphas_cumprod[int(scheduler.timesteps[0])].to(noise.device, noise.dtype)
-            noise = alpha.sqrt() * condition + (1.0 - alpha).sqrt() * noise
+            noise = alpha.sqrt() * condition[:, : noise.shape[1]] + (1.0 - alpha).sqrt() * noise  # from the estimate
         inferer = DiffusionInferer(scheduler)
         return inferer.sample(noise, self.diffusion, scheduler, conditioning=condition, mode="concat", verbose=False)
 
@@ -228,7 +239,7 @@ class DiffDenoise(nn.Module):
             one denoised batch ``(B, C, H, W[, D])`` per noise.
         """
         check_batch(x)
-        _, condition, scale = diffusion_inputs(x, self.blind_spot, self.scale_quantile)
+        _, condition, scale = diffusion_inputs(x, self.blind_spot, self.scale_quantile, with_noisy=self.condition_on_noisy)
         condition, crop = pad_to_multiple(condition, self.size_divisor)
         runs = self.reverse(torch.cat(noises), torch.cat([condition] * len(noises)))
         return [from_diffusion_range(run[crop]) * scale for run in runs.split(x.shape[0])]

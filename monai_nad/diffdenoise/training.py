@@ -3,6 +3,7 @@ the bundle's three training stages (:func:`train_diffdenoise`, :func:`install_di
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -90,9 +91,11 @@ class BlindSpotConditiond(MapTransform):
         condition_key: where to store the condition. Defaults to ``"condition"``.
         quantile: intensity-scale quantile. Defaults to 0.99.
         target_key: the key of the independent copy that becomes the target. Defaults to None (the image itself).
+        with_noisy: the condition also holds the noisy image (``2 C`` channels, :func:`diffusion_inputs`); use it with
+            ``target_key`` only, as a network conditioned on its own target learns to copy it. Defaults to False.
 
     Raises:
-        ValueError: no network.
+        ValueError: no network, or ``with_noisy`` without ``target_key``.
         KeyError: an item without ``target_key``.
     """
 
@@ -103,10 +106,15 @@ class BlindSpotConditiond(MapTransform):
         condition_key: str = "condition",
         quantile: float = 0.99,
         target_key: str | None = None,
+        with_noisy: bool = False,
     ) -> None:
         super().__init__(keys)
         if network is None:
             raise ValueError("BlindSpotConditiond needs the trained blind-spot network.")
+        if with_noisy and target_key is None:
+            raise ValueError("BlindSpotConditiond: a condition holding the noisy image needs an independent target copy "
+                             "(target_key); conditioned on its own target the network learns to copy it.")
+        self.with_noisy = with_noisy
         self.network = network.cpu().eval()
         self.condition_key = condition_key
         self.quantile = quantile
@@ -121,7 +129,7 @@ class BlindSpotConditiond(MapTransform):
                 if self.target_key not in d:
                     raise KeyError(f"BlindSpotConditiond: the item has no independent copy {self.target_key!r} (keys {sorted(map(str, d))}).")
                 copy = convert_to_tensor(d.pop(self.target_key), track_meta=False, dtype=torch.float32)[None]
-            target, condition, _ = diffusion_inputs(x, self.network, self.quantile, target=copy)
+            target, condition, _ = diffusion_inputs(x, self.network, self.quantile, target=copy, with_noisy=self.with_noisy)
             d[key], d[self.condition_key] = target[0], condition[0]
         return d
 
@@ -338,8 +346,9 @@ def check_stage_weights(
         weights: stage -> weights file.
         bundle: the DiffDenoise bundle: each file must also fit its stage's network as the bundle defines it
             (``bsn_def``, ``diffusion_def`` of ``configs/common.json``); None: not checked. Defaults to None.
-        extra: the bundle overrides of the run; a stage whose network they change (``--<stage>_def...``) is left to
-            the bundle run to check. Defaults to none.
+        extra: the bundle overrides of the run: the top-level settings they give (``--condition_on_noisy True``) hold
+            for the check too; a stage whose network they change directly (``--<stage>_def...``) is left to the bundle
+            run to check. Defaults to none.
 
     Returns:
         stage -> path.
@@ -360,12 +369,28 @@ def check_stage_weights(
         if bundle is not None and not any(str(item).startswith(f"--{stage}_def") for item in extra):
             parser = ConfigParser()
             parser.read_config(str(Path(bundle) / "configs" / "common.json"))
+            for key, value in _top_level_overrides(extra).items():
+                if key in parser.config:
+                    parser[key] = value
             network = parser.get_parsed_content(f"{stage}_def", instantiate=True)
             try:
                 load_network_weights(network, path)
             except ValueError as err:  # another stage's or another network's weights: one line before any stage runs
                 raise ValueError(f"the {stage} weights {path} do not fit the bundle's {stage} network: {err}") from err
         out[stage] = Path(path)
+    return out
+
+
+def _top_level_overrides(extra: Sequence[str]) -> dict[str, Any]:
+    """The ``--key value`` pairs of bundle overrides whose key names a top-level setting (no ``#``), each value read as
+    a Python literal where it is one (``True``, ``12``, ``['mni']``), as ``monai.bundle run`` reads it, else as text."""
+    out: dict[str, Any] = {}
+    for flag, value in zip(extra[:-1], extra[1:]):
+        if flag.startswith("--") and not value.startswith("--") and "#" not in flag:
+            try:
+                out[flag[2:]] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                out[flag[2:]] = value
     return out
 
 

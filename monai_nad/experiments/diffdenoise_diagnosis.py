@@ -86,14 +86,22 @@ class HeldOutPatches:
                               [self.conditions[i] for i in idx], self.twin[pick])
 
 
-def load_bundle_pipeline(bundle: str | Path | None = None, diffusion_weights: str | Path | None = None, **settings) -> DiffDenoise:
+def load_bundle_pipeline(
+    bundle: str | Path | None = None, diffusion_weights: str | Path | None = None, bsn_weights: str | Path | None = None, **settings
+) -> DiffDenoise:
     """The shipped DiffDenoise pipeline: networks from ``configs/common.json``, weights from ``models/`` (float32).
+
+    The diffusion network is the one conditioned on the blind-spot estimate alone (``condition_on_noisy`` false, the
+    paper's condition and the one of every network this diagnosis measured); the measurements below feed it that.
 
     Args:
         bundle: the bundle folder. Defaults to the repository's ``bundles/reproductions/diffdenoise``.
         diffusion_weights: another checkpoint of the diffusion U-Net (a retraining's ``model.pt`` or
             ``resume_epoch=N.pt``) instead of ``models/diffusion.pt``; the blind-spot network stays the shipped one.
             Defaults to None.
+        bsn_weights: another checkpoint of the blind-spot network instead of ``models/bsn.pt`` (the one the
+            measured diffusion weights were trained with, e.g. ``docs/results/diffdenoise_original/bsn.pt``, that of
+            bundles 0.1.0 to 0.3.0). Defaults to None.
         settings: :class:`~monai_nad.diffdenoise.DiffDenoise` sampling settings (defaults: the bundle's
             ``num_train_timesteps``, ``inference_steps``, ``start_step``, ``seed``).
 
@@ -102,7 +110,9 @@ def load_bundle_pipeline(bundle: str | Path | None = None, diffusion_weights: st
     """
     root = Path(bundle) if bundle is not None else find_reproduction("diffdenoise")
     parser = bundle_parser(root, [])  # configs/common.json: the networks and the sampling settings
-    bsn = load_network_weights(parser.get_parsed_content("bsn_def"), root / "models" / "bsn.pt").float().eval()
+    parser["condition_on_noisy"] = False
+    bsn_path = Path(bsn_weights) if bsn_weights is not None else root / "models" / "bsn.pt"
+    bsn = load_network_weights(parser.get_parsed_content("bsn_def"), bsn_path).float().eval()
     weights = Path(diffusion_weights) if diffusion_weights is not None else root / "models" / "diffusion.pt"
     diffusion = load_network_weights(parser.get_parsed_content("diffusion_def"), weights).float().eval()
     defaults = {key: parser.get_parsed_content(key) for key in ("num_train_timesteps", "inference_steps", "start_step", "seed")}
@@ -534,7 +544,8 @@ def measure(args) -> dict:
     ``args.retrained`` (a folder of :func:`export_retraining`), the retrained diffusion network on the same patches."""
     torch.set_num_threads(1)
     settings = {} if getattr(args, "start_step", None) is None else {"start_step": args.start_step}
-    pipeline = load_bundle_pipeline(args.bundle, getattr(args, "diffusion", None), **settings)
+    bsn = getattr(args, "bsn", None)
+    pipeline = load_bundle_pipeline(args.bundle, getattr(args, "diffusion", None), bsn, **settings)
     patches = heldout_patches(pipeline.blind_spot, args.conditions, slices=args.slices, patches_per_slice=args.patches_per_slice,
                               patch_size=args.patch_size, split="validation", seed=args.seed)
     out = {"conditions": measure_pipeline(pipeline, patches, args), "bundle_start_step": pipeline.start_step,
@@ -545,7 +556,7 @@ def measure(args) -> dict:
     retrained = getattr(args, "retrained", None)
     if retrained is not None:
         record = json.loads((retrained / RECORD).read_text())
-        network = load_bundle_pipeline(args.bundle, retrained / RETRAINED_WEIGHTS, **settings)
+        network = load_bundle_pipeline(args.bundle, retrained / RETRAINED_WEIGHTS, bsn, **settings)
         out["retrained"] = {"record": record, "conditions": measure_pipeline(network, patches, args)}
     return out
 
@@ -587,6 +598,8 @@ def render(res: dict, args, command: str, seconds: float) -> str:
     weights = "" if getattr(args, "diffusion", None) is None else (
         f" with the diffusion weights of `{args.diffusion}` in place of the bundle's (the rows and sentences called \"shipped\" "
         "below are these weights)")
+    if getattr(args, "bsn", None) is not None:
+        weights += f" and the blind-spot network of `{args.bsn}` in place of the bundle's"
     later = "" if getattr(args, "retrained", None) is None else (
         f" and, in the last section, the retrained diffusion network of `{args.retrained}` (nothing trained by the command)")
     add(f"Every number on this page comes from one command, on the shipped networks of `bundles/reproductions/diffdenoise/models`"

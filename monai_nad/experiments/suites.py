@@ -44,6 +44,7 @@ from monai_nad.experiments import (
 from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
+from monai_nad.experiments.scanner_benchmark import scanner_test_cell
 from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import RicianMeanInversion
 
@@ -386,14 +387,53 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 
+#: a suite condition ``scanner_<condition>_<s>`` is BENCHMARK 1d's cell of that scanner condition and level, as is (not
+#: inverted): its noisy slices and its reference through the same noise-free pipeline
+#: (:func:`~monai_nad.experiments.scanner_benchmark.scanner_test_cell`)
+SCANNER_PREFIX = "scanner_"
+
+
+def suite_noise(condition: str) -> tuple[str, float]:
+    """``(noise family, level)`` of a suite condition: a :data:`~monai_nad.data.NOISE_CONDITIONS` name, or
+    ``("scanner", s)`` for a :data:`SCANNER_PREFIX` one.
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if condition.startswith(SCANNER_PREFIX):
+        name, _, level = condition[len(SCANNER_PREFIX):].rpartition("_")
+        try:
+            return "scanner", float(level)
+        except ValueError:
+            raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std>, e.g. scanner_filtered_0.05; got {condition!r}.") from None
+    noise, level, _ = noise_condition(condition)
+    return noise, level
+
+
+def suite_condition_arrays(split: str, condition: str, volume: str = "mni", limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(noisy, reference)`` stacks ``(N, H, W)`` of a suite condition: :func:`~monai_nad.data.condition_arrays`, or the
+    first ``limit`` slices of a BENCHMARK 1d cell for a :data:`SCANNER_PREFIX` name.
+
+    Raises:
+        ValueError: an unknown condition, volume or split.
+    """
+    if condition.startswith(SCANNER_PREFIX):
+        _, level = suite_noise(condition)
+        name = condition[len(SCANNER_PREFIX):].rpartition("_")[0]
+        noisy, reference = scanner_test_cell(volume, None, name, level).load(split)
+        return noisy[:limit], reference[:limit]
+    return condition_arrays(split, condition, volume, limit=limit)
+
+
 def bm3d_for_condition(condition: str, ctx: Context, volume: str = "mni") -> tuple[Callable[[np.ndarray], np.ndarray], dict]:
     """BM3D (+ Rician correction for Rician noise) tuned on validation slices of the condition (of ``volume``).
 
     For Rician noise the level is the known sigma; otherwise BM3D gets the standard deviation of (noisy - clean)
-    measured on the validation slices, times a tuned factor: an oracle-tuned baseline.
+    measured on the validation slices, times a tuned factor: an oracle-tuned baseline (a white level: for the
+    scanner conditions it is not BENCHMARK 1d's anchor, BM3D told the noise PSD or std map).
     """
-    noise, level, _ = noise_condition(condition)
-    noisy, clean = condition_arrays("validation", condition, volume, limit=2 if ctx.quick else 4)
+    noise, level = suite_noise(condition)
+    noisy, clean = suite_condition_arrays("validation", condition, volume, limit=2 if ctx.quick else 4)
     sigma = level if noise in ("rician", "gaussian") else float(np.std(noisy - clean))
     tuned = {noise: {level_key(sigma): {"bm3d": tune_baseline("bm3d", noisy, clean, sigma, rician=noise == "rician")}}}
     method = classical_method("bm3d", tuned, noise, [sigma], bias_correction=noise == "rician")
@@ -424,14 +464,14 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         params: dict = {}
         for volume, condition in [(v, c) for v in volumes for c in conditions]:
             column = condition if volume == "mni" else f"{volume}_{condition}"  # MNI keeps the bare condition names
-            noisy, clean = condition_arrays("test", condition, volume, limit=ctx.limit)
+            noisy, clean = suite_condition_arrays("test", condition, volume, limit=ctx.limit)
             if name == "bm3d":
                 denoise, params[column] = bm3d_for_condition(condition, ctx, volume)
             else:
                 if learned.get(name) is None:
                     learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
                 method = learned[name]
-                if name != "neural_pde" and noise_condition(condition)[0] == "rician":
+                if name != "neural_pde" and suite_noise(condition)[0] == "rician":
                     # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
                     method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
                 denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)

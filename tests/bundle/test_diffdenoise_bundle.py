@@ -274,3 +274,17 @@ def test_the_command_line_reports_what_the_shipped_student_wrote(tmp_path, capsy
     printed = capsys.readouterr().out
     assert "denoised 1 image(s)" in printed and "scan_denoised.nii.gz" in printed
     assert nib.load(tmp_path / "out" / "scan_denoised.nii.gz").shape == volume.shape
+
+
+def test_given_weights_are_checked_against_the_network_the_runs_settings_make(tmp_path):
+    from monai.networks.nets import DiffusionModelUNet
+
+    from monai_nad.diffdenoise.training import check_stage_weights
+
+    wide = DiffusionModelUNet(2, 3, 1, num_res_blocks=1, channels=(16, 32, 32), attention_levels=(False,) * 3, norm_num_groups=8)
+    torch.save(wide.state_dict(), tmp_path / "diffusion.pt")
+    # conditioned on the noisy image too, the diffusion network reads three channels: these weights fit that run
+    given = check_stage_weights({"diffusion": tmp_path / "diffusion.pt"}, BUNDLE, ["--max_epochs", "2", "--condition_on_noisy", "True"])
+    assert given == {"diffusion": tmp_path / "diffusion.pt"}
+    with pytest.raises(ValueError, match="do not fit the bundle's diffusion network"):  # the bundle's default: two channels
+        check_stage_weights({"diffusion": tmp_path / "diffusion.pt"}, BUNDLE)

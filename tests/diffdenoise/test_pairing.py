@@ -52,3 +52,17 @@ def test_pairing_names_and_timestep_range():
     assert int(steps.min()) >= 30 and int(steps.max()) < 1000
     with pytest.raises(ValueError, match="min_timestep"):
         ConcatConditionPrepareBatch(1000, min_timestep=1000)
+
+
+def test_noisy_image_condition_is_the_estimate_then_the_noisy_copy_and_needs_an_independent_target():
+    torch.manual_seed(0)
+    bsn = BlindSpotNetwork(2, features=4, depth=1)
+    item = diffusion_training_items("independent", "train", ["rician_0.05"], per_slice=1, seed=0, limit=1)[0]
+    y_a = torch.as_tensor(item["image"])
+    out = BlindSpotConditiond("image", network=bsn, target_key=pairing_target_key("independent"), with_noisy=True)(item)
+    assert out["condition"].shape == (2, *y_a.shape[1:]) and out["image"].shape == y_a.shape
+    target, condition, scale = diffusion_inputs(y_a[None], bsn)
+    assert torch.allclose(out["condition"][:1], condition[0])  # first the blind-spot estimate, as without the image
+    assert torch.allclose(from_diffusion_range(out["condition"][1:]) * scale[0], y_a, atol=1e-5)  # then y_a itself
+    with pytest.raises(ValueError, match="independent target"):  # conditioned on its own target it would copy it
+        BlindSpotConditiond("image", network=bsn, with_noisy=True)

@@ -161,3 +161,23 @@ def test_truncated_chain_starts_from_the_noised_condition():
     assert single.start_step == 100 and not torch.allclose(single(x), model(x))
     with pytest.raises(ValueError, match="start_step"):
         pipeline(start_step=1000)
+
+
+def test_a_diffusion_network_widened_for_the_noisy_image_starts_as_the_one_it_came_from(tmp_path):
+    from monai_nad.engines import warm_start
+
+    old = pipeline(start_step=300, aligned_steps=True)
+    with torch.no_grad():  # MONAI's U-Net starts with a zero output layer; make it one that predicts something
+        for parameter in old.diffusion.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    torch.save(old.diffusion.state_dict(), tmp_path / "diffusion.pt")
+    wide = DiffusionModelUNet(2, 3, 1, num_res_blocks=1, channels=(8, 8), attention_levels=(False, False), norm_num_groups=4)
+    widened = DiffDenoise(old.blind_spot, warm_start(wide, tmp_path / "diffusion.pt"), inference_steps=3, size_divisor=2,
+                          start_step=300, aligned_steps=True, condition_on_noisy=True).eval()
+    x = torch.rand(2, 1, 10, 12) + 0.1
+    # the noisy-image channel starts with zero weights: the same output until training changes them
+    assert torch.allclose(widened(x), old(x), atol=1e-6)
+    assert widened.replace(symmetric=False).condition_on_noisy  # replace keeps the setting
+    with torch.no_grad():
+        widened.diffusion.conv_in.conv.weight[:, 2].fill_(0.5)  # now it reads the noisy image: the output changes
+    assert not torch.allclose(widened(x), old(x), atol=1e-3)

@@ -1,5 +1,6 @@
-"""SRDS of this folder's DiffDenoise weights at several truncation points (``start_step``) on the first 4 Colin27
-*validation* slices per condition (never the test slabs). PSNR (dB, data range 1, outputs clipped to [0, 1], median
+"""SRDS of the DiffDenoise bundle's installed weights (those trained by this folder's ``train.sh``: bundle 0.4.0) at
+several truncation points (``start_step``) on the first 4 Colin27 *validation* slices per condition (never the test
+slabs). PSNR (dB, data range 1, outputs clipped to [0, 1], median
 over the slices) of the raw output: no Rician mean inversion, so the Rician row reads lower than the suite's.
 Prints the table and writes it to ``start_step_probe.md`` beside this file.
 
@@ -20,12 +21,12 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     parser = ConfigParser()
     parser.read_config(str(BUNDLE / "configs" / "common.json"))
-    parser["bundle_root"], parser["bsn_ckpt"], parser["diffusion_ckpt"] = str(BUNDLE), str(HERE / "bsn.pt"), str(HERE / "diffusion.pt")
+    parser["bundle_root"], parser["bsn_ckpt"], parser["diffusion_ckpt"] = str(BUNDLE), str(BUNDLE / "models" / "bsn.pt"), str(BUNDLE / "models" / "diffusion.pt")
     pipeline = parser.get_parsed_content("pipeline_def").eval()
     lines = [
         "# SRDS against its truncation point, Colin27 validation slices",
         "",
-        "Produced by `OMP_NUM_THREADS=1 python docs/results/diffdenoise_both/start_step_probe.py` (this folder's weights; "
+        "Produced by `OMP_NUM_THREADS=1 python docs/results/diffdenoise_both/start_step_probe.py` (the bundle's weights, 0.4.0; "
         "PSNR in dB, median over the first 4 validation slices per condition, raw outputs clipped to [0, 1], no Rician mean inversion).",
         "",
         "| condition | start 50 | start 100 | start 200 | start 300 (the bundle's) |",

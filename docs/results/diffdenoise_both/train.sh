@@ -1,5 +1,5 @@
 # DiffDenoise's stages and the self-supervised Neural PDE fine-tuned on the noisy MNI *and* Colin27 training slabs
-# (the shipped weights saw MNI only), each from its shipped weights, on 2 CPU cores (one thread per run).
+# (the weights shipped before saw MNI only), each from its shipped weights, on 2 CPU cores (one thread per run).
 # Never a clean image: the BSN and the diffusion learn from noisy slices, the student from the SRDS outputs.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -20,10 +20,8 @@ OMP_NUM_THREADS=1 python scripts/train_pretrained.py --extra-config bundles/repr
 #    SRDS teacher outputs of one noisy draw per training slice)
 OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages student --output-dir runs/dd_both --weights bsn=runs/dd_both/bsn/model.pt \
     diffusion=runs/dd_both/diffusion/model.pt --max_epochs 20 --learning_rate 3e-4 --distill_per_slice 1 --init_ckpt $B/model.pt --train_volumes "$V"
-# the weights kept here: the BSN and the self-supervised Neural PDE as trained, the diffusion network and the student in
-# float16 (as train_diffdenoise.py --install keeps them)
-cp runs/dd_both/bsn/model.pt docs/results/diffdenoise_both/bsn.pt
-cp runs/ss_both/checkpoints/final_model.pt docs/results/diffdenoise_both/self_supervised.pt
-for S in diffusion student; do
-    python -c "import sys, torch; s = torch.load(f'runs/dd_both/{sys.argv[1]}/model.pt', weights_only=True); torch.save({k: v.half() if v.is_floating_point() else v for k, v in s.items()}, f'docs/results/diffdenoise_both/{sys.argv[1]}.pt')" $S
-done
+# install: the three DiffDenoise stages from runs/dd_both (each trained stage is skipped; the diffusion network and the
+# student in float16, the times from each stage's record), and the self-supervised Neural PDE with its training record
+python scripts/train_diffdenoise.py --output-dir runs/dd_both --install
+cp runs/ss_both/checkpoints/final_model.pt bundles/reproductions/self_supervised/models/model.pt
+cp runs/ss_both/training_info.json bundles/reproductions/self_supervised/docs/training_info.json
