@@ -15,12 +15,9 @@ rm -f docs/results/volumes.json   # one fresh run of every part
 OMP_NUM_THREADS=1 python scripts/benchmark_volumes.py
 python scripts/train_diffusivity_family.py --max-epochs 3
 python scripts/diffusivity_family_results.py
-python scripts/train_pretrained.py --extra-config bundles/reproductions/diffusion_only/configs/diffusion_only.json --extra-config bundles/reproductions/self_supervised/configs/self_supervised.json --output-dir runs/self_supervised --max-epochs 18 --val-interval 6 --tracking mlflow --experiment_name self_supervised
-cp runs/self_supervised/checkpoints/final_model.pt bundles/reproductions/self_supervised/models/model.pt
-# DiffDenoise: the shipped blind-spot network and the retrained diffusion network (its commands, hours on one thread:
-# docs/results/diffdenoise_retrained/train.sh), the student distilled again from them
-B=bundles/reproductions/diffdenoise/models
-OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --weights bsn=$B/bsn.pt diffusion=docs/results/diffdenoise_retrained/diffusion.pt --output-dir runs/dd_student2 --max_epochs 800 --install
+# the self-supervised Neural PDE (0.3.0) and DiffDenoise (0.5.0), each fine-tuned from the weights before it (taken from git
+# history; hours on 2 CPU threads), then installed
+bash docs/results/diffdenoise_both/train.sh
 for suite in comparison unet_baseline noise_sweep ablation self_supervised; do
     python scripts/run_suite.py --suite "$suite"
     monai-nad compare --suite "$suite"

@@ -45,6 +45,7 @@ from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 from monai_nad.experiments.scanner_benchmark import scanner_test_cell
+from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import RicianMeanInversion
 
@@ -457,6 +458,7 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
     }
     volumes = q.get("volumes", cfg.get("volumes", ["mni"]))
     corrected: dict[str, Method] = {}
+    scanner_methods: dict[str, Callable] = {}
     for name in methods:
         metrics: dict[str, float] = {}
         seconds: list[float] = []
@@ -476,9 +478,14 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                     method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
                 denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
             ran: dict[str, np.ndarray] = {}
+            whole = None
+            if name == "neural_pde" and suite_noise(condition)[0] == "scanner":
+                # the shipped model as the command line runs it on scanner noise (BENCHMARK 1d's neural_pde_2d): the slab
+                # as one scan, the noise std map, coil count and correlation estimated from it
+                whole = scanner_methods.setdefault(name, scan_method(shipped_models(None)[0], None, "2d", noise_estimate="map"))
 
-            def run(stack: np.ndarray, _level: float, denoise=denoise) -> tuple[np.ndarray, list[float]]:
-                ran["outs"], times = denoise_slices(denoise, stack)
+            def run(stack: np.ndarray, _level: float, denoise=denoise, whole=whole) -> tuple[np.ndarray, list[float]]:
+                ran["outs"], times = denoise_slices(denoise, stack) if whole is None else whole(stack, 0.0)
                 seconds.extend(times)
                 return ran["outs"], times
 

@@ -281,10 +281,12 @@ def test_given_weights_are_checked_against_the_network_the_runs_settings_make(tm
 
     from monai_nad.diffdenoise.training import check_stage_weights
 
-    wide = DiffusionModelUNet(2, 3, 1, num_res_blocks=1, channels=(16, 32, 32), attention_levels=(False,) * 3, norm_num_groups=8)
-    torch.save(wide.state_dict(), tmp_path / "diffusion.pt")
-    # conditioned on the noisy image too, the diffusion network reads three channels: these weights fit that run
-    given = check_stage_weights({"diffusion": tmp_path / "diffusion.pt"}, BUNDLE, ["--max_epochs", "2", "--condition_on_noisy", "True"])
-    assert given == {"diffusion": tmp_path / "diffusion.pt"}
-    with pytest.raises(ValueError, match="do not fit the bundle's diffusion network"):  # the bundle's default: two channels
-        check_stage_weights({"diffusion": tmp_path / "diffusion.pt"}, BUNDLE)
+    for channels, reads_noisy in ((2, "False"), (3, "True")):  # the estimate alone, or the noisy image too
+        net = DiffusionModelUNet(2, channels, 1, num_res_blocks=1, channels=(16, 32, 32), attention_levels=(False,) * 3, norm_num_groups=8)
+        path = tmp_path / f"diffusion_{channels}.pt"
+        torch.save(net.state_dict(), path)
+        given = check_stage_weights({"diffusion": path}, BUNDLE, ["--max_epochs", "2", "--condition_on_noisy", reads_noisy])
+        assert given == {"diffusion": path}
+        other = "True" if reads_noisy == "False" else "False"
+        with pytest.raises(ValueError, match="do not fit the bundle's diffusion network"):
+            check_stage_weights({"diffusion": path}, BUNDLE, ["--condition_on_noisy", other])

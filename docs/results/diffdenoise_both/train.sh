@@ -1,27 +1,48 @@
 # DiffDenoise's stages and the self-supervised Neural PDE fine-tuned on the noisy MNI *and* Colin27 training slabs
-# (the weights shipped before saw MNI only), each from its shipped weights, on 2 CPU cores (one thread per run).
-# Never a clean image: the BSN and the diffusion learn from noisy slices, the student from the SRDS outputs.
+# (the weights shipped before saw MNI only), on 2 CPU cores (one thread per run). Never a clean image: the BSN and the
+# diffusion learn from noisy slices, the student from the SRDS outputs.
+# Steps 1-4 made DiffDenoise bundle 0.4.0 and self-supervised 0.3.0, each from the weights shipped before them (taken
+# from the commit that last held them); steps 5-7 made DiffDenoise 0.5.0, whose diffusion network also reads the noisy
+# image, from 0.4.0.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 B=bundles/reproductions/diffdenoise/models
+S=bundles/reproductions/self_supervised/models
 V="['mni','colin27']"
+mkdir -p runs/init_0.3.0
+for F in bsn.pt diffusion.pt model.pt; do git show 1d0eedb:$B/$F > runs/init_0.3.0/$F; done   # DiffDenoise 0.3.0
+git show 1d0eedb:$S/model.pt > runs/init_0.3.0/self_supervised.pt                             # self-supervised 0.2.0
+I=runs/init_0.3.0
 # 1. the blind-spot network: 10 epochs (14.9 min)
 OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages bsn --output-dir runs/dd_both --max_epochs 10 --learning_rate 3e-4 \
-    --init_ckpt $B/bsn.pt --train_volumes "$V"
+    --init_ckpt $I/bsn.pt --train_volumes "$V"
 # 2. the diffusion network conditioned on it: 20 epochs, independent-noise pairs, t >= 30 (34.2 min)
 OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages diffusion --output-dir runs/dd_both --weights bsn=runs/dd_both/bsn/model.pt \
-    --max_epochs 20 --learning_rate 2.5e-4 --pairing independent --min_timestep 30 --init_ckpt $B/diffusion.pt --train_volumes "$V"
-# 3. the self-supervised Neural PDE: 6 epochs on the 11 conditions (Rician and seed 002's families) of both volumes (about 30 min)
+    --max_epochs 20 --learning_rate 2.5e-4 --pairing independent --min_timestep 30 --init_ckpt $I/diffusion.pt --train_volumes "$V" \
+    --condition_on_noisy False
+# 3. the self-supervised Neural PDE: 6 epochs on the 11 conditions (Rician and seed 002's families) of both volumes (31 min)
 OMP_NUM_THREADS=1 python scripts/train_pretrained.py --extra-config bundles/reproductions/diffusion_only/configs/diffusion_only.json \
     --extra-config bundles/reproductions/self_supervised/configs/self_supervised.json --max-epochs 6 --val-interval 6 --output-dir runs/ss_both \
-    --learning_rate 5e-4 --init_ckpt_path bundles/reproductions/self_supervised/models/model.pt \
+    --learning_rate 5e-4 --init_ckpt_path $I/self_supervised.pt \
     --self_supervised_conditions "\$list(monai_nad.data.RICIAN_CONDITIONS + monai_nad.data.DIFFDENOISE_CONDITIONS)" --train_volumes "$V"
-# 4. the student, distilled from the new SRDS pipeline from the shipped student: 20 epochs (38.5 min, most of it the
+# 4. the student, distilled from the new SRDS pipeline from the student of 0.3.0: 20 epochs (38.5 min, most of it the
 #    SRDS teacher outputs of one noisy draw per training slice)
 OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages student --output-dir runs/dd_both --weights bsn=runs/dd_both/bsn/model.pt \
-    diffusion=runs/dd_both/diffusion/model.pt --max_epochs 20 --learning_rate 3e-4 --distill_per_slice 1 --init_ckpt $B/model.pt --train_volumes "$V"
-# install: the three DiffDenoise stages from runs/dd_both (each trained stage is skipped; the diffusion network and the
-# student in float16, the times from each stage's record), and the self-supervised Neural PDE with its training record
-python scripts/train_diffdenoise.py --output-dir runs/dd_both --install
-cp runs/ss_both/checkpoints/final_model.pt bundles/reproductions/self_supervised/models/model.pt
+    diffusion=runs/dd_both/diffusion/model.pt --max_epochs 20 --learning_rate 3e-4 --distill_per_slice 1 --init_ckpt $I/model.pt \
+    --train_volumes "$V" --condition_on_noisy False
+# install 0.4.0: the three DiffDenoise stages from runs/dd_both (the diffusion network and the student in float16), and the
+# self-supervised Neural PDE with its training record
+python scripts/train_diffdenoise.py --output-dir runs/dd_both --install --condition_on_noisy False   # every stage trained: installs only
+cp runs/ss_both/checkpoints/final_model.pt $S/model.pt
 cp runs/ss_both/training_info.json bundles/reproductions/self_supervised/docs/training_info.json
+# 5. the diffusion network reads the noisy image too (condition_on_noisy: a third input channel, started at zero weights
+#    from 0.4.0's network, so it starts as that network): 12 epochs (19.0 min)
+OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages diffusion --output-dir runs/dd_noisy --weights bsn=$B/bsn.pt --max_epochs 12 \
+    --learning_rate 2.5e-4 --pairing independent --min_timestep 30 --init_ckpt $B/diffusion.pt --condition_on_noisy True
+# 6. 12 more epochs from there, the learning rate's cosine restarted
+OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages diffusion --output-dir runs/dd_noisy2 --weights bsn=$B/bsn.pt --max_epochs 12 \
+    --learning_rate 2.5e-4 --pairing independent --min_timestep 30 --init_ckpt runs/dd_noisy/diffusion/model.pt --condition_on_noisy True
+# 7. the student distilled from that SRDS pipeline, from 0.4.0's student: 20 epochs; then install 0.5.0 (its record: this file)
+OMP_NUM_THREADS=1 python scripts/train_diffdenoise.py --stages student --output-dir runs/dd_noisy2 --weights bsn=$B/bsn.pt \
+    diffusion=runs/dd_noisy2/diffusion/model.pt --max_epochs 20 --learning_rate 3e-4 --distill_per_slice 1 --init_ckpt $B/model.pt \
+    --condition_on_noisy True --install
