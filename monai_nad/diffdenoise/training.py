@@ -383,10 +383,11 @@ def check_stage_weights(
 
 def _top_level_overrides(extra: Sequence[str]) -> dict[str, Any]:
     """The ``--key value`` pairs of bundle overrides whose key names a top-level setting (no ``#``), each value read as
-    a Python literal where it is one (``True``, ``12``, ``['mni']``), as ``monai.bundle run`` reads it, else as text."""
+    a Python literal where it is one (``True``, ``12``, ``['mni']``), as ``monai.bundle run`` reads it, else as text.
+    Expressions and references (``$...``, ``@...``, ``%...``) are left to the bundle run: the check evaluates nothing."""
     out: dict[str, Any] = {}
     for flag, value in zip(extra[:-1], extra[1:]):
-        if flag.startswith("--") and not value.startswith("--") and "#" not in flag:
+        if flag.startswith("--") and not value.startswith(("--", "$", "@", "%")) and "#" not in flag:
             try:
                 out[flag[2:]] = ast.literal_eval(value)
             except (ValueError, SyntaxError):

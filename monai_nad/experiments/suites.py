@@ -45,7 +45,7 @@ from monai_nad.experiments.diffusivity_family import load_runs
 from monai_nad.experiments.evaluation import TestCell, benchmark_cells, denoise_slices
 from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_network
 from monai_nad.experiments.scanner_benchmark import scanner_test_cell
-from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
+from monai_nad.experiments.volume_benchmark import scan_method
 from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import RicianMeanInversion
 
@@ -394,6 +394,19 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
 SCANNER_PREFIX = "scanner_"
 
 
+def _scanner_cell(condition: str) -> tuple[str, float]:
+    """``(scanner condition, s)`` of a :data:`SCANNER_PREFIX` suite condition.
+
+    Raises:
+        ValueError: a name without a noise std after its last ``_``.
+    """
+    name, _, level = condition[len(SCANNER_PREFIX):].rpartition("_")
+    try:
+        return name, float(level)
+    except ValueError:
+        raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std>, e.g. scanner_filtered_0.05; got {condition!r}.") from None
+
+
 def suite_noise(condition: str) -> tuple[str, float]:
     """``(noise family, level)`` of a suite condition: a :data:`~monai_nad.data.NOISE_CONDITIONS` name, or
     ``("scanner", s)`` for a :data:`SCANNER_PREFIX` one.
@@ -402,11 +415,7 @@ def suite_noise(condition: str) -> tuple[str, float]:
         ValueError: an unknown name.
     """
     if condition.startswith(SCANNER_PREFIX):
-        name, _, level = condition[len(SCANNER_PREFIX):].rpartition("_")
-        try:
-            return "scanner", float(level)
-        except ValueError:
-            raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std>, e.g. scanner_filtered_0.05; got {condition!r}.") from None
+        return "scanner", _scanner_cell(condition)[1]
     noise, level, _ = noise_condition(condition)
     return noise, level
 
@@ -419,9 +428,7 @@ def suite_condition_arrays(split: str, condition: str, volume: str = "mni", limi
         ValueError: an unknown condition, volume or split.
     """
     if condition.startswith(SCANNER_PREFIX):
-        _, level = suite_noise(condition)
-        name = condition[len(SCANNER_PREFIX):].rpartition("_")[0]
-        noisy, reference = scanner_test_cell(volume, None, name, level).load(split)
+        noisy, reference = scanner_test_cell(volume, None, *_scanner_cell(condition)).load(split)
         return noisy[:limit], reference[:limit]
     return condition_arrays(split, condition, volume, limit=limit)
 
@@ -458,7 +465,6 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
     }
     volumes = q.get("volumes", cfg.get("volumes", ["mni"]))
     corrected: dict[str, Method] = {}
-    scanner_methods: dict[str, Callable] = {}
     for name in methods:
         metrics: dict[str, float] = {}
         seconds: list[float] = []
@@ -473,16 +479,17 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                 if learned.get(name) is None:
                     learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
                 method = learned[name]
-                if name != "neural_pde" and suite_noise(condition)[0] == "rician":
+                family = suite_noise(condition)[0]
+                if name != "neural_pde" and family == "rician":
                     # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
                     method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
                 denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
             ran: dict[str, np.ndarray] = {}
             whole = None
-            if name == "neural_pde" and suite_noise(condition)[0] == "scanner":
+            if name == "neural_pde" and family == "scanner":
                 # the shipped model as the command line runs it on scanner noise (BENCHMARK 1d's neural_pde_2d): the slab
                 # as one scan, the noise std map, coil count and correlation estimated from it
-                whole = scanner_methods.setdefault(name, scan_method(shipped_models(None)[0], None, "2d", noise_estimate="map"))
+                whole = scan_method(method.network, None, "2d", noise_estimate="map")
 
             def run(stack: np.ndarray, _level: float, denoise=denoise, whole=whole) -> tuple[np.ndarray, list[float]]:
                 ran["outs"], times = denoise_slices(denoise, stack) if whole is None else whole(stack, 0.0)

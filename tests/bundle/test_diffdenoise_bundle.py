@@ -290,3 +290,5 @@ def test_given_weights_are_checked_against_the_network_the_runs_settings_make(tm
         other = "True" if reads_noisy == "False" else "False"
         with pytest.raises(ValueError, match="do not fit the bundle's diffusion network"):
             check_stage_weights({"diffusion": path}, BUNDLE, ["--condition_on_noisy", other])
+    # an expression given as a setting is left to the bundle run: the check evaluates nothing (the default holds here)
+    assert check_stage_weights({"diffusion": path}, BUNDLE, ["--condition_on_noisy", "$open('/no/such/file')"]) == {"diffusion": path}
