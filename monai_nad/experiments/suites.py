@@ -47,7 +47,8 @@ from monai_nad.experiments.real_anatomy_setup import BUDGET_RUNS, budget_run_net
 from monai_nad.experiments.scanner_benchmark import scanner_test_cell
 from monai_nad.experiments.volume_benchmark import scan_method
 from monai_nad.inference.inferer import noise_std_arguments
-from monai_nad.networks import RicianMeanInversion
+from monai_nad.inference.scan_inferer import RAW_NOISE_ESTIMATE
+from monai_nad.networks import MagnitudeMeanInversion, RicianMeanInversion
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = default_bundle()
@@ -473,13 +474,13 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         for volume, condition in [(v, c) for v in volumes for c in conditions]:
             column = condition if volume == "mni" else f"{volume}_{condition}"  # MNI keeps the bare condition names
             noisy, clean = suite_condition_arrays("test", condition, volume, limit=ctx.limit)
+            family = suite_noise(condition)[0]
             if name == "bm3d":
                 denoise, params[column] = bm3d_for_condition(condition, ctx, volume)
             else:
                 if learned.get(name) is None:
                     learned[name] = self_supervised_neural_pde(ctx) if name == "neural_pde_self_supervised" else shipped_neural_pde()
                 method = learned[name]
-                family = suite_noise(condition)[0]
                 if name != "neural_pde" and family == "rician":
                     # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
                     method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network), method.params))
@@ -490,6 +491,11 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                 # the shipped model as the command line runs it on scanner noise (BENCHMARK 1d's neural_pde_2d): the slab
                 # as one scan, the noise std map, coil count and correlation estimated from it
                 whole = scan_method(method.network, None, "2d", noise_estimate="map")
+            elif family == "scanner" and name != "bm3d":
+                # self-supervised models estimate the magnitude mean E[M]: the slab as one scan, its N-coil mean inverted
+                # with the std map and coil count estimated from its air (post_correction="magnitude_mean", as the bundle runs)
+                whole = scan_method(MagnitudeMeanInversion(method.network), None, "2d", noise_estimate="map", white_gain=RAW_NOISE_ESTIMATE,
+                                    precision="float32")
 
             def run(stack: np.ndarray, _level: float, denoise=denoise, whole=whole) -> tuple[np.ndarray, list[float]]:
                 ran["outs"], times = denoise_slices(denoise, stack) if whole is None else whole(stack, 0.0)
@@ -515,7 +521,7 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         if "srds" in params:
             method.params["srds"] = params.pop("srds")
         if name in corrected:
-            method.params["post_correction"] = "rician_mean on Rician conditions"
+            method.params["post_correction"] = "rician_mean on Rician conditions, magnitude_mean (estimated std map and N) on scanner conditions"
         record(ctx, "self_supervised", method, metrics, seconds,
                {"conditions": ",".join(conditions), "volumes": ",".join(volumes), "qualitative": cfg["qualitative"]}, kept)
 

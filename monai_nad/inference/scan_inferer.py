@@ -16,7 +16,7 @@ from monai_nad.inference.series import SeriesDenoiser
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
 
-__all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
+__all__ = ["MODES", "NOISE_ESTIMATES", "PRECISIONS", "RAW_NOISE_ESTIMATE", "ScanBatch", "ScanInferer", "choose_mode", "inference_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,9 @@ MODES = ("auto", "2d", "3d")
 #: from the air, :func:`~monai_nad.transforms.noise_map.estimate_noise`) or ``"level"`` (one white Rician level per 2D
 #: image or per volume, :func:`~monai_nad.transforms.noise.estimate_noise_std`, decided by the inferer).
 NOISE_ESTIMATES = ("map", "level")
+#: ``white_gain`` that tells a network the estimated std map and coil count as they are, not as the white equivalent the
+#: shipped models read: for :class:`~monai_nad.networks.MagnitudeMeanInversion`, whose inversion needs each pixel's own std
+RAW_NOISE_ESTIMATE = {"2d": 0.0, "3d": 0.0}
 
 #: The ``--precision`` choices.
 PRECISIONS = ("auto", "float32", "bfloat16")

@@ -91,8 +91,11 @@ def inference_workflow(
         batch_size: slices per network call.
         overwrite: replace existing results.
         save_conductance: also write the step-averaged conductance maps next to each result.
-        post_correction: ``"rician_mean"`` for models trained self-supervised on magnitude images (they estimate
-            the Rician mean; see :class:`~monai_nad.networks.RicianMeanInversion`). Defaults to the bundle's setting.
+        post_correction: for models trained self-supervised on magnitude images (they estimate the magnitude's mean):
+            ``"rician_mean"`` (:class:`~monai_nad.networks.RicianMeanInversion`, one blind level per image) or
+            ``"magnitude_mean"`` (:class:`~monai_nad.networks.MagnitudeMeanInversion`, the estimated std map and coil
+            count of each scan; for bundles whose scan inferer passes them as they are,
+            :data:`~monai_nad.inference.RAW_NOISE_ESTIMATE`). Defaults to the bundle's setting.
         noise_std: the noise standard deviation in the inputs' own intensity units, for bundles whose network takes
             a noise level. Defaults to None: estimated blindly for each image (volumes: once per volume).
         coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise; 1: Rician). Defaults to None:
@@ -214,6 +217,9 @@ def inference_workflow(
     if checked is not None:
         values["device"] = checked
     if post_correction is not None:
+        if str(post_correction) == "magnitude_mean" and "RAW_NOISE_ESTIMATE" not in config.read_text():
+            raise ValueError(f"the bundle {bundle} does not pass the estimated noise map as it is (its inferer's white_gain): "
+                             "run it without --post-correction magnitude_mean.")
         values["post_correction"] = str(post_correction)
     if planned is not None:
         values["inputs"] = planned

@@ -23,8 +23,9 @@ from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
-from monai_nad.networks.post_correction import POST_CORRECTIONS, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
+from monai_nad.networks.post_correction import POST_CORRECTIONS, MagnitudeMeanInversion, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.networks.residual import ResidualDenoiser
+from monai_nad.networks.self_ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble
 from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
 from monai_nad.networks.slice_context import SliceContextPDE, reflected_neighbours
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil, stencil_offsets, stencil_weights
@@ -54,7 +55,10 @@ __all__ = [
     "ResidualDenoiser",
     "pad_to_multiple",
     "use_channels_last",
+    "SELF_ENSEMBLE_SIZES",
+    "SelfEnsemble",
     "POST_CORRECTIONS",
+    "MagnitudeMeanInversion",
     "RicianMeanInversion",
     "rician_mean",
     "rician_mean_inversion",

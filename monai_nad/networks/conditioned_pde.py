@@ -26,6 +26,7 @@ from monai.networks.layers.factories import Conv
 from monai.networks.utils import pixelshuffle, pixelunshuffle
 
 from monai_nad.networks.layout import use_channels_last
+from monai_nad.networks.self_ensemble import orientations, turn, turn_back
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
 from monai_nad.transforms.noise import remove_magnitude_bias
@@ -132,12 +133,6 @@ def denormalised_output(v: torch.Tensor, high: torch.Tensor, scale: torch.Tensor
     return v if scale is None else v * scale
 
 
-def _orientations(count: int) -> list[tuple[tuple[int, ...], bool]]:
-    """The first ``count`` of the 8 flips (axes counted from the last) and transposes of the last two axes."""
-    flips = [(), (0,), (1,), (0, 1)]
-    return [(f, t) for t in (False, True) for f in flips][:count] if count != 2 else [((), False), ((0,), False)]
-
-
 class NoiseConditionedPDE(nn.Module):
     """A Neural PDE for magnitude images of any contrast, scale and noise level.
 
@@ -210,8 +205,7 @@ class NoiseConditionedPDE(nn.Module):
         correlation_input: bool = False,
     ) -> None:
         super().__init__()
-        if self_ensemble not in (1, 2, 4, 8):
-            raise ValueError(f"self_ensemble must be 1, 2, 4 or 8, got {self_ensemble!r}.")
+        orientations(self_ensemble)  # checks the count
         self.self_ensemble = int(self_ensemble)
         if spatial_dims not in SUPPORTED_NEIGHBOURS:
             raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
@@ -412,19 +406,14 @@ class NoiseConditionedPDE(nn.Module):
             raise ValueError(MISSING_NOISE_STD)
         sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
         total = torch.zeros_like(x)
-        for flips, transpose in _orientations(self.self_ensemble):
-            def turn(t: torch.Tensor) -> torch.Tensor:
-                t = t.flip([t.ndim - 1 - a for a in flips]) if flips else t
-                return t.transpose(-1, -2) if transpose else t
-
-            level = turn(sigma) if sigma.ndim == x.ndim else sigma
+        for flips, transpose in orientations(self.self_ensemble):
+            level = turn(sigma, flips, transpose) if sigma.ndim == x.ndim else sigma
             widths = correlation
             if transpose and correlation is not None:  # the last two axes swap: so do their widths
                 widths = torch.as_tensor(correlation, dtype=torch.float64)
                 widths = torch.cat([widths[..., :-2], widths[..., -1:], widths[..., -2:-1]], dim=-1)
-            out = self._run(turn(x), level, coils, None if context is None else turn(context), widths)[0]
-            out = out.transpose(-1, -2) if transpose else out
-            total = total + (out.flip([out.ndim - 1 - a for a in flips]) if flips else out)
+            out = self._run(turn(x, flips, transpose), level, coils, None if context is None else turn(context, flips, transpose), widths)[0]
+            total = total + turn_back(out, flips, transpose)
         return total / self.self_ensemble
 
     def forward_with_conductance(

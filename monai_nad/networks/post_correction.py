@@ -11,6 +11,13 @@ instead of 0. With ``a = A / sigma`` the Rician mean is
 :func:`~monai_nad.transforms.magnitude_mean_inversion` for one coil), with the ``sigma`` it is told: the blind estimate
 of the noisy input (:func:`~monai_nad.transforms.second_difference_noise_std`, which the inferers pass), so no clean
 image and no tuned strength are needed.
+
+Scanner magnitudes are not all Rician: a root-sum-of-squares of ``N`` coils is non-central chi, whose floor in the air is
+about ``sqrt(2 N) sigma``, and parallel imaging makes ``sigma`` vary across the image. :class:`MagnitudeMeanInversion`
+inverts the ``N``-coil magnitude mean pixel by pixel with a per-pixel std map and the coil count, both as
+:func:`~monai_nad.transforms.estimate_noise` reads them from the scan's air (the command line's blind estimate,
+``--noise-estimate map``, which passes them). The mean of a pixel's magnitude depends on its own noise std and ``N``
+only, not on the noise's correlation, so filtered (correlated) noise needs no other correction.
 """
 
 from __future__ import annotations
@@ -21,15 +28,21 @@ import math
 import torch
 import torch.nn as nn
 
-from monai_nad.transforms.noise import magnitude_mean_inversion
+from monai_nad.transforms.noise import blind_noise_std, magnitude_mean_inversion
 
-__all__ = ["POST_CORRECTIONS", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
+__all__ = ["POST_CORRECTIONS", "MagnitudeMeanInversion", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
 
-POST_CORRECTIONS = (None, "rician_mean")
+POST_CORRECTIONS = (None, "rician_mean", "magnitude_mean")
 #: what :class:`RicianMeanInversion` says when called without a noise level
 MISSING_LEVEL = (
     "the Rician mean inversion needs the noise level noise_std (B, C) of its input; when it is not known, pass the "
     "blind estimate: noise_std = monai_nad.transforms.second_difference_noise_std(x) (what the inferers do)."
+)
+#: what :class:`MagnitudeMeanInversion` says when called without a noise std
+MISSING_MAP = (
+    "the magnitude mean inversion needs the noise std of its input (a per-pixel map like it, or one value per image "
+    "(B, C)) and the coil count: run it through monai_nad.inference.ScanInferer(noise_estimate='map', "
+    "white_gain={'2d': 0.0, '3d': 0.0}), which estimates both from each scan's air (monai_nad.transforms.estimate_noise)."
 )
 _TABLE_POINTS = 4001  # the Rician mean tabulated at A / sigma = 0, 0.01, ..., 40 (the published rows used this table)
 
@@ -91,6 +104,64 @@ class RicianMeanInversion(nn.Module):
         return rician_mean_inversion(inner, sigma)
 
 
+class MagnitudeMeanInversion(nn.Module):
+    """Apply :func:`~monai_nad.transforms.magnitude_mean_inversion` to a network's output: the ``N``-coil magnitude mean
+    inverted pixel by pixel with the noise std (a per-pixel map or one value per image) and the coil count of the input.
+
+    For denoisers that estimate ``E[M]`` (self-supervised on magnitude images), on multi-coil, filtered or parallel
+    imaging data, where :class:`RicianMeanInversion`'s one white Rician level leaves the ``N``-coil floor in. The
+    std and ``N`` come from the scan: :class:`~monai_nad.inference.ScanInferer` with ``noise_estimate="map"`` and a
+    white gain of 0 passes :func:`~monai_nad.transforms.estimate_noise`'s map and coil count as they are (the bundles
+    that offer ``post_correction="magnitude_mean"`` run that way). A wrapped network that takes a noise level itself is
+    told the blind level it was trained with (its ``noise_std_method``), not the map.
+
+    Args:
+        network: a denoiser trained to estimate ``E[M]``; load its weights before wrapping.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor, noise_std: torch.Tensor | float | None = None, coils: int | float | torch.Tensor = 1) -> torch.Tensor:
+        """Denoise ``x`` with the network and invert the ``N``-coil magnitude mean of its output.
+
+        Args:
+            x: noisy magnitude images ``(B, C, H, W[, D])``.
+            noise_std: the std of one real channel of the noise: a per-pixel map of ``x``'s shape, ``(B, C)``, ``(B,)``
+                or a number; required.
+            coils: the effective coil count ``N`` (1: Rician): a number, or one per image ``(B,)``; rounded to an integer.
+
+        Returns:
+            the inverted output, ``x``'s shape, ``>= 0``.
+
+        Raises:
+            ValueError: no ``noise_std``, a ``noise_std`` that does not fit ``x``, or a coil count below 1.
+        """
+        if noise_std is None:
+            raise ValueError(MISSING_MAP)
+        sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
+        if sigma.shape != x.shape:
+            if sigma.numel() == 1:
+                sigma = sigma.reshape([1] * x.ndim)
+            elif sigma.shape == x.shape[:1] or sigma.shape == x.shape[:2]:  # (B,) or (B, C)
+                sigma = sigma.reshape(*sigma.shape, *[1] * (x.ndim - sigma.ndim))
+            else:
+                raise ValueError(f"noise_std must be a map of the input's shape {tuple(x.shape)}, (B, C), (B,) or a number; got shape {tuple(sigma.shape)}.")
+        counts = torch.as_tensor(coils, dtype=torch.float64).reshape(-1)
+        if counts.numel() not in (1, x.shape[0]) or not bool(torch.isfinite(counts).all()) or bool((counts.round() < 1).any()):
+            raise ValueError(f"coils must be one count >= 1 or one per image ({x.shape[0]}), got {coils!r}.")
+        if _takes_noise_std(self.network):  # told the blind level it was trained with, not the map
+            inner = self.network(x, blind_noise_std(x, method=getattr(self.network, "noise_std_method", "auto")))
+        else:
+            inner = self.network(x)
+        inner = inner.clamp(min=0)
+        if counts.numel() == 1 or bool((counts == counts[0]).all()):
+            return magnitude_mean_inversion(inner, sigma, coils=int(counts[0].round()))
+        per_image = torch.broadcast_to(sigma, x.shape)
+        return torch.cat([magnitude_mean_inversion(inner[i : i + 1], per_image[i : i + 1], coils=int(counts[i].round())) for i in range(x.shape[0])])
+
+
 def _takes_noise_std(network: nn.Module) -> bool:
     try:
         return "noise_std" in inspect.signature(getattr(network, "forward", network)).parameters
@@ -99,7 +170,8 @@ def _takes_noise_std(network: nn.Module) -> bool:
 
 
 def with_post_correction(network: nn.Module, correction: str | None) -> nn.Module:
-    """``network`` itself (``None``) or wrapped in :class:`RicianMeanInversion` (``"rician_mean"``).
+    """``network`` itself (``None``), or wrapped in :class:`RicianMeanInversion` (``"rician_mean"``) or
+    :class:`MagnitudeMeanInversion` (``"magnitude_mean"``).
 
     Raises:
         ValueError: an unknown correction.
@@ -108,4 +180,6 @@ def with_post_correction(network: nn.Module, correction: str | None) -> nn.Modul
         return network
     if correction == "rician_mean":
         return RicianMeanInversion(network)
+    if correction == "magnitude_mean":
+        return MagnitudeMeanInversion(network)
     raise ValueError(f"unknown post_correction {correction!r}; choose one of {POST_CORRECTIONS}.")

@@ -292,3 +292,29 @@ def test_given_weights_are_checked_against_the_network_the_runs_settings_make(tm
             check_stage_weights({"diffusion": path}, BUNDLE, ["--condition_on_noisy", other])
     # an expression given as a setting is left to the bundle run: the check evaluates nothing (the default holds here)
     assert check_stage_weights({"diffusion": path}, BUNDLE, ["--condition_on_noisy", "$open('/no/such/file')"]) == {"diffusion": path}
+
+
+def test_the_magnitude_mean_correction_removes_the_8_coil_floor_the_student_keeps(tmp_path, capsys):
+    """``--post-correction magnitude_mean``: the std map and coil count read from the scan's air invert the student's
+    N-coil mean; without it the air keeps the ``sqrt(2N) s`` floor. A bundle whose inferer tells its network the white
+    equivalent (the shipped Neural PDE) refuses the option in one line."""
+    rng = np.random.default_rng(2)
+    clean = np.zeros((96, 96, 6), np.float32)
+    clean[30:66, 30:66] = 0.8
+    coils, s = 8, 0.04
+    power = sum((clean / np.sqrt(coils) + s * rng.standard_normal(clean.shape)) ** 2 + (s * rng.standard_normal(clean.shape)) ** 2 for _ in range(coils))
+    scan = tmp_path / "sos8.nii.gz"
+    nib.save(nib.Nifti1Image(np.sqrt(power).astype(np.float32), np.eye(4)), scan)
+    outputs = {}
+    for name, extra in (("raw", []), ("inverted", ["--post-correction", "magnitude_mean"])):
+        assert cli_main(["denoise", str(scan), "-o", str(tmp_path / name), "--bundle", str(BUNDLE), "--device", "cpu", *extra]) == 0
+        outputs[name] = nib.load(tmp_path / name / "sos8_denoised.nii.gz").get_fdata()
+    air = (slice(0, 20), slice(None), slice(None))
+    assert outputs["raw"][air].mean() > 0.12  # the floor: about sqrt(2 N) s = 0.16
+    assert outputs["inverted"][air].mean() < 0.03
+    inside = (slice(38, 58), slice(38, 58), slice(None))
+    assert abs(outputs["inverted"][inside].mean() - 0.8) < abs(outputs["raw"][inside].mean() - 0.8)
+    capsys.readouterr()
+    assert cli_main(["denoise", str(scan), "-o", str(tmp_path / "npde"), "--post-correction", "magnitude_mean", "--device", "cpu"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "does not pass the estimated noise map" in error[0] and not (tmp_path / "npde").exists()
