@@ -72,12 +72,14 @@ def self_supervised_section(runs: list[dict[str, Any]], out: Path, artifact) -> 
     lines += ["Every model here except `neural_pde` learned from noisy images, so on magnitude (Rician) data it estimates the "
               "Rician mean E[y] (biased upwards, about 1.25 sigma in the background). On the Rician conditions their outputs "
               "therefore go through `monai_nad.networks.RicianMeanInversion` (the Rician mean inverted with a blindly estimated "
-              "sigma; no clean data, nothing tuned). The other noise families get the raw outputs.", ""]
+              "sigma; no clean data, nothing tuned). On the scanner conditions they go through "
+              "`monai_nad.networks.MagnitudeMeanInversion` (the N-coil magnitude mean inverted with the std map and coil "
+              "count estimated from the slices' air, run as one scan, as `--post-correction magnitude_mean` does). The "
+              "other noise families get the raw outputs.", ""]
     if any(c.startswith("scanner_") for c in conditions):
         lines += ["The `scanner_*` columns are BENCHMARK 1d's cells of that name as is (`monai_nad.experiments.suites."
                   "suite_condition_arrays`: their first slices), scored against the reference through the same noise-free "
-                  "pipeline. No self-supervised model here was trained on scanner noise, and their raw outputs keep the "
-                  "8-coil magnitude floor (no inversion for more than one coil).", ""]
+                  "pipeline. No self-supervised model here was trained on scanner noise.", ""]
     for metric, digits, title in (("psnr", 2, "PSNR (dB)"), ("ssim", 3, "SSIM")):
         for volume in volumes:
             lines += [f"## {title} per noise condition, {VOLUME_NAMES.get(volume, volume)} test slices", "",
