@@ -306,9 +306,12 @@ def test_the_magnitude_mean_correction_removes_the_8_coil_floor_the_student_keep
     scan = tmp_path / "sos8.nii.gz"
     nib.save(nib.Nifti1Image(np.sqrt(power).astype(np.float32), np.eye(4)), scan)
     outputs = {}
-    for name, extra in (("raw", []), ("inverted", ["--post-correction", "magnitude_mean"])):
+    for name, extra in (("raw", []), ("inverted", ["--post-correction", "magnitude_mean", "--noise-map"])):
         assert cli_main(["denoise", str(scan), "-o", str(tmp_path / name), "--bundle", str(BUNDLE), "--device", "cpu", *extra]) == 0
         outputs[name] = nib.load(tmp_path / name / "sos8_denoised.nii.gz").get_fdata()
+    # the noise the inversion was told, written on request (--noise-map): about s inside the head, in the scan's units
+    std_map = nib.load(tmp_path / "inverted" / "sos8_denoised_noise_std.nii.gz").get_fdata()
+    assert std_map.shape == clean.shape and abs(float(np.median(std_map)) - s) < 0.2 * s
     air = (slice(0, 20), slice(None), slice(None))
     assert outputs["raw"][air].mean() > 0.12  # the floor: about sqrt(2 N) s = 0.16
     assert outputs["inverted"][air].mean() < 0.03
