@@ -136,7 +136,8 @@ class MagnitudeMeanInversion(nn.Module):
             the inverted output, ``x``'s shape, ``>= 0``.
 
         Raises:
-            ValueError: no ``noise_std``, a ``noise_std`` that does not fit ``x``, or a coil count below 1.
+            ValueError: no ``noise_std``, a ``noise_std`` that does not fit ``x`` or is not finite and non-negative, or a
+                coil count below 1.
         """
         if noise_std is None:
             raise ValueError(MISSING_MAP)
@@ -148,6 +149,8 @@ class MagnitudeMeanInversion(nn.Module):
                 sigma = sigma.reshape(*sigma.shape, *[1] * (x.ndim - sigma.ndim))
             else:
                 raise ValueError(f"noise_std must be a map of the input's shape {tuple(x.shape)}, (B, C), (B,) or a number; got shape {tuple(sigma.shape)}.")
+        if not bool(torch.isfinite(sigma).all()) or bool((sigma < 0).any()):
+            raise ValueError("noise_std must be finite and non-negative (0 leaves a pixel as the network returns it).")
         counts = torch.as_tensor(coils, dtype=torch.float64).reshape(-1)
         if counts.numel() not in (1, x.shape[0]) or not bool(torch.isfinite(counts).all()) or bool((counts.round() < 1).any()):
             raise ValueError(f"coils must be one count >= 1 or one per image ({x.shape[0]}), got {coils!r}.")

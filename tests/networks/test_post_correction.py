@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from monai_nad.inference import RAW_NOISE_ESTIMATE, ScanInferer
-from monai_nad.networks import MagnitudeMeanInversion, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
+from monai_nad.networks import POST_CORRECTIONS, MagnitudeMeanInversion, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.transforms.noise import second_difference_noise_std
 
 
@@ -98,7 +98,18 @@ def test_the_magnitude_mean_inversion_rejects_what_it_cannot_use():
         wrapped(x)
     with pytest.raises(ValueError, match="noise_std must be a map"):
         wrapped(x, torch.rand(3, 16))
+    for bad in (float("nan"), float("inf"), -0.1):
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            wrapped(x, torch.full_like(x, bad))
     with pytest.raises(ValueError, match="coils must be"):
         wrapped(x, 0.1, coils=0)
     with pytest.raises(ValueError, match="coils must be"):
         wrapped(x, 0.1, coils=torch.tensor([1, 2, 3]))
+
+
+def test_the_command_line_offers_every_post_correction():
+    """The command line keeps its own list (it imports no torch for --help): it must name every correction there is."""
+    from monai_nad.cli import _parser
+
+    denoise = next(a for a in _parser()._subparsers._group_actions[0].choices["denoise"]._actions if a.dest == "post_correction")
+    assert set(denoise.choices) == {c for c in POST_CORRECTIONS if c is not None}
