@@ -307,6 +307,13 @@ def test_benchmark_seeding_and_levels():
     assert np.allclose(half.combined - half.combined_reference, 0.5 * (one.combined - one.combined_reference))
     with pytest.raises(ValueError, match="unknown condition"):
         scanner_noise_slice(clean, 90, "sense4", 0.05)
+    # a seed gives other draws of the same condition (training acquisitions), reproducibly; None is the protocol
+    d, e = scanner_noise_slice(clean, 90, "sos8", 0.1, seed=3), scanner_noise_slice(clean, 90, "sos8", 0.1, seed=3)
+    assert np.array_equal(d.noisy, e.noisy) and not np.allclose(d.noisy, a.noisy)
+    assert not np.allclose(d.noisy, scanner_noise_slice(clean, 90, "sos8", 0.1, seed=4).noisy)
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="seed"):
+            scanner_noise_slice(clean, 90, "sos8", 0.1, seed=bad)
     with pytest.raises(ValueError):
         scanner_noise_slice(clean[None], 90, "filtered", 0.05)
 

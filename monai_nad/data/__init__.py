@@ -56,7 +56,7 @@ from monai_nad.data.realistic import (
     training_blocks,
     training_slabs,
 )
-from monai_nad.data.noisy import CONDITION_VOLUMES, DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, noisy_pairs, noisy_slices, noise_condition
+from monai_nad.data.noisy import CONDITION_VOLUMES, DIFFDENOISE_CONDITIONS, NOISE_CONDITIONS, RICIAN_CONDITIONS, condition_arrays, mni_condition_arrays, mni_condition_dataset, noisy_pairs, noisy_slices, noise_condition, SCANNER_PREFIX, SCANNER_TRAINING_CONDITIONS, scanner_condition
 from monai_nad.data.dicom_series import DicomSeries, dicom_series_in, read_dicom_series
 from monai_nad.data.scans import (
     RESULTS_MARKER,
@@ -76,6 +76,9 @@ __all__ = [
     "DIFFDENOISE_CONDITIONS",
     "NOISE_CONDITIONS",
     "RICIAN_CONDITIONS",
+    "SCANNER_PREFIX",
+    "SCANNER_TRAINING_CONDITIONS",
+    "scanner_condition",
     "noisy_pairs",
     "noisy_slices",
     "mni_condition_arrays",

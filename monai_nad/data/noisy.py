@@ -22,11 +22,15 @@ from torch.utils.data import ConcatDataset
 from monai_nad.data.colin27 import colin27_slices
 from monai_nad.data.mni import MNI_SPLITS, mni_eval_arrays, mni_eval_dataset, mni_slices, pair_arrays
 from monai_nad.transforms.pairs import DeterministicNoisyPaird
+from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
 
 __all__ = [
     "NOISE_CONDITIONS",
     "DIFFDENOISE_CONDITIONS",
     "RICIAN_CONDITIONS",
+    "SCANNER_PREFIX",
+    "SCANNER_TRAINING_CONDITIONS",
+    "scanner_condition",
     "noise_condition",
     "noisy_slices",
     "noisy_pairs",
@@ -58,6 +62,31 @@ NOISE_CONDITIONS: dict[str, tuple[str, float, dict[str, Any]]] = {
 DIFFDENOISE_CONDITIONS = ("gaussian_6", "poisson_200", "poisson_700", "gamma_100", "gamma_500", "correlated_0.5", "correlated_1.2")
 #: MNI-Rician at the levels of the blind training range.
 RICIAN_CONDITIONS = ("rician_0.05", "rician_0.10", "rician_0.15", "rician_0.20")
+
+
+#: a condition ``scanner_<condition>_<s>`` is the scanner-noise simulation of BENCHMARK 1d
+#: (:func:`~monai_nad.transforms.scanner_noise_slice`) of that condition at k-space noise std ``s``
+SCANNER_PREFIX = "scanner_"
+#: the scanner conditions of BENCHMARK 1d that DiffDenoise's bar names (k-space filtered; 8 coils, root-sum-of-squares),
+#: at its two levels, for noisy-only training on simulated scanner noise
+SCANNER_TRAINING_CONDITIONS = ("scanner_filtered_0.05", "scanner_filtered_0.10", "scanner_sos8_0.05", "scanner_sos8_0.10")
+
+
+def scanner_condition(name: str) -> tuple[str, float]:
+    """``(scanner condition, s)`` of a :data:`SCANNER_PREFIX` condition name.
+
+    Raises:
+        ValueError: a name without the prefix, an unknown scanner condition or no noise std after its last ``_``.
+    """
+    condition, _, level = name[len(SCANNER_PREFIX):].rpartition("_") if name.startswith(SCANNER_PREFIX) else ("", "", "")
+    try:
+        s = float(level)
+    except ValueError:
+        s = float("nan")
+    if condition not in SCANNER_NOISE_CONDITIONS or not s >= 0:
+        raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std> with a condition from "
+                         f"{SCANNER_NOISE_CONDITIONS}, e.g. scanner_filtered_0.05; got {name!r}.")
+    return condition, s
 
 
 def noise_condition(name: str) -> tuple[str, float, dict[str, Any]]:
@@ -105,7 +134,9 @@ def noisy_slices(
 
     Args:
         split: ``"train"``, ``"validation"`` or ``"test"``.
-        conditions: names from :data:`NOISE_CONDITIONS`.
+        conditions: names from :data:`NOISE_CONDITIONS`, or scanner conditions (:func:`scanner_condition`, e.g.
+            :data:`SCANNER_TRAINING_CONDITIONS`): the slice through the scanner simulation, divided by its noise-free
+            reference's maximum as BENCHMARK 1d does, with phase and noise drawn from ``(seed, z)``.
         per_slice: noisy copies per slice (1 to ``len(conditions)``). Defaults to 1.
         seed: noise seed (each item's noise is a pure function of slice, condition and seed). Defaults to 0.
         limit: keep only the first ``limit`` slices of each volume's split.
@@ -124,7 +155,7 @@ def noisy_slices(
     conditions = list(conditions)
     if not conditions:
         raise ValueError("conditions must name at least one noise condition.")
-    specs = {name: noise_condition(name) for name in conditions}
+    specs = {name: scanner_condition(name) if name.startswith(SCANNER_PREFIX) else noise_condition(name) for name in conditions}
     if not 1 <= per_slice <= len(conditions):
         raise ValueError(f"per_slice must be between 1 and {len(conditions)}, got {per_slice!r}.")
     clean = [item for volume in _check_volumes(volumes) for item in _CLEAN_SLICES[volume](split)[:limit]]
@@ -132,8 +163,12 @@ def noisy_slices(
     for i, item in enumerate(clean):
         for r in range(per_slice):
             name = conditions[(i * per_slice + r) % len(conditions)]
-            noise, level, kwargs = specs[name]
-            noisy = DeterministicNoisyPaird("image", noise=noise, level=level, seed=seed, noise_kwargs=kwargs)(item)["image"]
+            if name.startswith(SCANNER_PREFIX):
+                clean_slice = np.asarray(item["image"], dtype=np.float64)[0]
+                noisy = scanner_noise_slice(clean_slice, item["z"], *specs[name], seed=seed).noisy[None]
+            else:
+                noise, level, kwargs = specs[name]
+                noisy = DeterministicNoisyPaird("image", noise=noise, level=level, seed=seed, noise_kwargs=kwargs)(item)["image"]
             items.append({"image": np.asarray(noisy, dtype=np.float32), "id": f"{item['id']}_{name}", "z": item["z"], "condition": name})
     return items
 

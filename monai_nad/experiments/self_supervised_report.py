@@ -20,7 +20,7 @@ METHODS = {
     "diffdenoise": "DiffDenoise stage 3: SRDS (mean of the runs from +eps and -eps), truncated chain from the noised blind-spot estimate (the bundle's default)",
     "diffdenoise_full_chain": "DiffDenoise stage 3 as the seed describes it: SRDS over the full chain from pure noise (10 DDIM steps)",
     "student": "DiffDenoise stage 4: distilled student (the frozen blind-spot network and a MONAI UNet that corrects its estimate)",
-    "neural_pde_self_supervised": "Neural PDE trained self-supervised (Noise2Self masking)",
+    "neural_pde_self_supervised": "Neural PDE trained self-supervised (Noise2Self masking of 5 x 5 blocks)",
     "neural_pde": "Neural PDE trained supervised (the shipped model; clean references). On the scanner conditions it runs as the command line does, the slices as one scan with the noise std map, coil count and correlation estimated from it (BENCHMARK 1d's neural_pde_2d); elsewhere one slice at a time with a blind level",
 }
 
@@ -79,7 +79,10 @@ def self_supervised_section(runs: list[dict[str, Any]], out: Path, artifact) -> 
     if any(c.startswith("scanner_") for c in conditions):
         lines += ["The `scanner_*` columns are BENCHMARK 1d's cells of that name as is (`monai_nad.experiments.suites."
                   "suite_condition_arrays`: their first slices), scored against the reference through the same noise-free "
-                  "pipeline. No self-supervised model here was trained on scanner noise.", ""]
+                  "pipeline. The self-supervised Neural PDE (bundle 0.4.0) and DiffDenoise's diffusion network and student "
+                  "(0.7.0) were trained on the same simulation of other slices, the training slabs' "
+                  "(`monai_nad.data.SCANNER_TRAINING_CONDITIONS`, their own draws); the blind-spot network was not "
+                  "(`docs/results/diffdenoise_both/noisy_validation.md`).", ""]
     for metric, digits, title in (("psnr", 2, "PSNR (dB)"), ("ssim", 3, "SSIM")):
         for volume in volumes:
             lines += [f"## {title} per noise condition, {VOLUME_NAMES.get(volume, volume)} test slices", "",

@@ -27,7 +27,7 @@ import torch
 
 from monai_nad.baselines import tune_baseline
 from monai_nad.bundle import bundle_network, bundle_parser, default_bundle, find_reproduction
-from monai_nad.data import br35h_eval_arrays, condition_arrays, mni_condition_arrays, mni_eval_arrays, noise_condition
+from monai_nad.data import br35h_eval_arrays, condition_arrays, mni_condition_arrays, mni_eval_arrays, SCANNER_PREFIX, noise_condition, scanner_condition
 from monai_nad.diffdenoise import BlindSpotStage, sampling_variance
 from monai_nad.diffdenoise.training import train_diffdenoise
 from monai_nad.engines import RealScanOptions, bundle_command, train_real_scan, train_with_extra_configs
@@ -389,23 +389,9 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
 
 
-#: a suite condition ``scanner_<condition>_<s>`` is BENCHMARK 1d's cell of that scanner condition and level, as is (not
-#: inverted): its noisy slices and its reference through the same noise-free pipeline
-#: (:func:`~monai_nad.experiments.scanner_benchmark.scanner_test_cell`)
-SCANNER_PREFIX = "scanner_"
-
-
-def _scanner_cell(condition: str) -> tuple[str, float]:
-    """``(scanner condition, s)`` of a :data:`SCANNER_PREFIX` suite condition.
-
-    Raises:
-        ValueError: a name without a noise std after its last ``_``.
-    """
-    name, _, level = condition[len(SCANNER_PREFIX):].rpartition("_")
-    try:
-        return name, float(level)
-    except ValueError:
-        raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std>, e.g. scanner_filtered_0.05; got {condition!r}.") from None
+#: a suite condition ``scanner_<condition>_<s>`` (:data:`~monai_nad.data.SCANNER_PREFIX`) is BENCHMARK 1d's cell of that
+#: scanner condition and level, as is (not inverted): its noisy slices and its reference through the same noise-free
+#: pipeline (:func:`~monai_nad.experiments.scanner_benchmark.scanner_test_cell`)
 
 
 def suite_noise(condition: str) -> tuple[str, float]:
@@ -416,7 +402,7 @@ def suite_noise(condition: str) -> tuple[str, float]:
         ValueError: an unknown name.
     """
     if condition.startswith(SCANNER_PREFIX):
-        return "scanner", _scanner_cell(condition)[1]
+        return "scanner", scanner_condition(condition)[1]
     noise, level, _ = noise_condition(condition)
     return noise, level
 
@@ -429,7 +415,7 @@ def suite_condition_arrays(split: str, condition: str, volume: str = "mni", limi
         ValueError: an unknown condition, volume or split.
     """
     if condition.startswith(SCANNER_PREFIX):
-        noisy, reference = scanner_test_cell(volume, None, *_scanner_cell(condition)).load(split)
+        noisy, reference = scanner_test_cell(volume, None, *scanner_condition(condition)).load(split)
         return noisy[:limit], reference[:limit]
     return condition_arrays(split, condition, volume, limit=limit)
 

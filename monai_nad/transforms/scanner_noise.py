@@ -704,12 +704,12 @@ def _rescale(sample: ScannerNoiseSample, scale: float) -> ScannerNoiseSample:
     )
 
 
-def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, noise_std: float) -> ScannerNoiseSample:
+def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, noise_std: float, seed: int | None = None) -> ScannerNoiseSample:
     """The scanner-noise simulation of the scanner-noise benchmark, for one clean 2D slice.
 
     The protocol (axis 0 and axis 1 are the slice's two axes):
 
-    1. ``rng = numpy.random.default_rng(2000 + z)``. A smooth phase ``phi = sum a_ij y^i x^j`` over ``i + j <= 3``,
+    1. ``rng = numpy.random.default_rng(2000 + z)`` (``default_rng([seed, z])`` when ``seed`` is given). A smooth phase ``phi = sum a_ij y^i x^j`` over ``i + j <= 3``,
        ``a_ij ~ N(0, 1)`` drawn as scalars in the loop order ``for i in range(4): for j in range(4 - i)``, with
        ``y = linspace(-1, 1, H)`` along axis 0 and ``x = linspace(-1, 1, W)`` along axis 1 (:func:`smooth_phase`);
        ``c = clean * exp(1j * phi)``.
@@ -753,14 +753,18 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, noise_std: fl
         z: the slice index (seeds the noise).
         condition: one of :data:`SCANNER_NOISE_CONDITIONS`.
         noise_std: ``s >= 0``.
+        seed: ``None`` (the benchmark's protocol, seeded by ``z`` alone) or a non-negative int: another draw of the
+            phase and noise for each seed, as for noisy training slices acquired more than once.
 
     Returns:
         a :class:`ScannerNoiseSample` divided by the reference's maximum (``scale``); for sense2 its images have
         the cut shape ``(2 * (H // 2), W)``.
 
     Raises:
-        ValueError: an unknown condition, a bad noise_std, or a slice that is not a finite 2D array.
+        ValueError: an unknown condition, a bad noise_std or seed, or a slice that is not a finite 2D array.
     """
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be None or a non-negative int, got {seed!r}.")
     if condition not in SCANNER_NOISE_CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; choose one of {SCANNER_NOISE_CONDITIONS}.")
     x = _check_image(clean)
@@ -770,7 +774,7 @@ def scanner_noise_slice(clean: np.ndarray, z: int, condition: str, noise_std: fl
         x = x[:-1]
     if x.shape[0] < 2 or x.shape[1] < 2:
         raise ValueError(f"clean must be at least 2 x 2, got shape {x.shape}.")
-    rng = np.random.default_rng(2000 + int(z))
+    rng = np.random.default_rng(2000 + int(z) if seed is None else [int(seed), int(z)])
     phi = smooth_phase(x.shape, rng, order=3, scale=1.0)
     kwargs: dict = {"combination": "magnitude", "coils": 1}
     if condition == "filtered":

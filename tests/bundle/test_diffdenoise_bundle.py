@@ -151,6 +151,15 @@ def test_self_supervised_mode_composes_with_the_unet_baseline():
     value = loss(network(torch.as_tensor(item["image"])[None]), torch.as_tensor(item["label"])[None])
     value.backward()
     assert torch.isfinite(value) and all(p.grad is not None for p in network.parameters())
+    # mask_radius hides a block around each scored pixel (for noise correlated across pixels): 5 x 5 blocks every 6 pixels
+    parser["mask_radius"], parser["mask_stride"] = 2, 6
+    item = parser.get_parsed_content("train#dataset", lazy=False)[0][0]
+    mask = np.asarray(item["label"][1])
+    assert mask.sum() > 0 and mask.sum() == pytest.approx(mask.size / 36, rel=0.2)
+    image, noisy = np.asarray(item["image"][0]), np.asarray(item["label"][0])
+    y, x = np.argwhere(mask)[0]
+    block = (slice(max(y - 2, 0), y + 3), slice(max(x - 2, 0), x + 3))
+    assert not np.any(image[block] == noisy[block]) or np.ptp(noisy[block]) == 0  # the whole block is replaced in the input
 
 
 def test_install_without_trained_stages_names_them_and_touches_nothing(tmp_path):

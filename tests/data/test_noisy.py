@@ -5,7 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_nad.data import DIFFDENOISE_CONDITIONS, colin27_slices, condition_arrays, mni_condition_arrays, mni_condition_dataset, mni_slices, noisy_pairs, noisy_slices
+from monai_nad.data import (
+    DIFFDENOISE_CONDITIONS,
+    SCANNER_TRAINING_CONDITIONS,
+    colin27_slices,
+    condition_arrays,
+    mni_condition_arrays,
+    mni_condition_dataset,
+    mni_slices,
+    noisy_pairs,
+    noisy_slices,
+    scanner_condition,
+)
+from monai_nad.transforms import scanner_noise_slice
 
 
 def test_noisy_slices_have_no_clean_reference_and_are_reproducible():
@@ -37,6 +49,26 @@ def test_noisy_slices_of_both_volumes():
             noisy_slices("train", ["gaussian_6"], volumes=bad)
 
 
+def test_scanner_conditions_are_the_benchmark_simulation_with_training_draws():
+    items = noisy_slices("train", ["scanner_sos8_0.10", "scanner_filtered_0.05"], limit=2, volumes=["colin27"])
+    assert [it["condition"] for it in items] == ["scanner_sos8_0.10", "scanner_filtered_0.05"]
+    assert all("label" not in it and it["image"].dtype == np.float32 for it in items)
+    clean = colin27_slices("train")[:2]
+    expected = scanner_noise_slice(np.asarray(clean[1]["image"])[0], clean[1]["z"], "filtered", 0.05, seed=0)
+    assert items[1]["image"].shape == (1, 181, 217)
+    np.testing.assert_allclose(items[1]["image"][0], expected.noisy, atol=1e-6)  # normalised by the reference's maximum
+    # 8 coils: the root-sum-of-squares keeps its noise floor in the air, about s' sqrt(2 N) with s' = s / scale
+    air = np.asarray(clean[0]["image"])[0] < 1e-3
+    sample = scanner_noise_slice(np.asarray(clean[0]["image"])[0], clean[0]["z"], "sos8", 0.10, seed=0)
+    assert np.mean(items[0]["image"][0][air]) == pytest.approx(sample.noise_std * np.sqrt(2 * 8), rel=0.1)
+    # the other seed of a pair is another acquisition of the same slice; the benchmark's own draw (seed None) is neither
+    pair = noisy_pairs("train", ["scanner_sos8_0.10"], limit=1, volumes=["colin27"])[0]
+    assert not np.array_equal(pair["image"], pair["image_b"])
+    protocol = scanner_noise_slice(np.asarray(clean[0]["image"])[0], clean[0]["z"], "sos8", 0.10)
+    assert not np.allclose(items[0]["image"][0], protocol.noisy)
+    assert [scanner_condition(c)[0] for c in SCANNER_TRAINING_CONDITIONS] == ["filtered", "filtered", "sos8", "sos8"]
+
+
 def test_conditions_match_the_seed_levels():
     noisy, clean = mni_condition_arrays("validation", "correlated_1.2", limit=2)
     assert np.std(noisy - clean) == pytest.approx(0.05, rel=0.05)
@@ -56,6 +88,11 @@ def test_bad_arguments_are_named():
         noisy_slices("train", ["rician_0.10"], per_slice=2)
     with pytest.raises(ValueError, match="unknown split"):
         noisy_slices("training")
+    for bad in ("scanner_sense4_0.05", "scanner_sos8", "scanner_sos8_x", "scanner_sos8_-0.1", "sos8_0.05"):
+        with pytest.raises(ValueError, match="scanner condition is named"):
+            scanner_condition(bad)
+    with pytest.raises(ValueError, match="scanner condition is named"):
+        noisy_slices("train", ["scanner_sense4_0.05"])
 
 
 def test_condition_arrays_of_colin27_and_mni():
