@@ -76,14 +76,14 @@ def scanner_condition(name: str) -> tuple[str, float]:
     """``(scanner condition, s)`` of a :data:`SCANNER_PREFIX` condition name.
 
     Raises:
-        ValueError: a name without the prefix, an unknown scanner condition or no noise std after its last ``_``.
+        ValueError: a name without the prefix, an unknown scanner condition or no finite noise std >= 0 after its last ``_``.
     """
     condition, _, level = name[len(SCANNER_PREFIX):].rpartition("_") if name.startswith(SCANNER_PREFIX) else ("", "", "")
     try:
         s = float(level)
     except ValueError:
         s = float("nan")
-    if condition not in SCANNER_NOISE_CONDITIONS or not s >= 0:
+    if condition not in SCANNER_NOISE_CONDITIONS or not 0 <= s < float("inf"):
         raise ValueError(f"a scanner condition is named {SCANNER_PREFIX}<condition>_<noise std> with a condition from "
                          f"{SCANNER_NOISE_CONDITIONS}, e.g. scanner_filtered_0.05; got {name!r}.")
     return condition, s

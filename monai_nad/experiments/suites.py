@@ -372,6 +372,11 @@ def _load_diffdenoise(ctx: Context) -> tuple[torch.nn.Module, torch.nn.Module]:
     return parser.get_parsed_content("pipeline_def"), parser.get_parsed_content("load_student")
 
 
+def self_supervised_network(checkpoint: str | Path) -> torch.nn.Module:
+    """The self-supervised Neural PDE (the v0.2 recipe without refinement head, ``self_supervised.json``) with ``checkpoint``'s weights."""
+    return bundle_network(SELF_SUPERVISED, [V02 / "configs" / "train.json", DIFFUSION_ONLY / "configs" / "diffusion_only.json", "self_supervised.json"], checkpoint)
+
+
 def self_supervised_neural_pde(ctx: Context) -> Method:
     checkpoint = SELF_SUPERVISED / "models" / "model.pt"
     if ctx.quick:
@@ -385,13 +390,8 @@ def self_supervised_neural_pde(ctx: Context) -> Method:
                                   "--output-dir", str(output), "--max-epochs", "1", "--val-interval", "1", *extra])
             with _quiet("the quick self-supervised training"):
                 train_with_extra_configs(V02, configs, output, 1, ["--val_interval", "1", *extra], None, command)
-    net = bundle_network(SELF_SUPERVISED, [V02 / "configs" / "train.json", DIFFUSION_ONLY / "configs" / "diffusion_only.json", "self_supervised.json"], checkpoint)
+    net = self_supervised_network(checkpoint)
     return network_method("neural_pde_self_supervised", net, {"training": "self-supervised (Noise2Self)", "checkpoint": str(checkpoint.relative_to(ROOT) if checkpoint.is_relative_to(ROOT) else checkpoint)})
-
-
-#: a suite condition ``scanner_<condition>_<s>`` (:data:`~monai_nad.data.SCANNER_PREFIX`) is BENCHMARK 1d's cell of that
-#: scanner condition and level, as is (not inverted): its noisy slices and its reference through the same noise-free
-#: pipeline (:func:`~monai_nad.experiments.scanner_benchmark.scanner_test_cell`)
 
 
 def suite_noise(condition: str) -> tuple[str, float]:

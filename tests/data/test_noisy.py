@@ -88,7 +88,7 @@ def test_bad_arguments_are_named():
         noisy_slices("train", ["rician_0.10"], per_slice=2)
     with pytest.raises(ValueError, match="unknown split"):
         noisy_slices("training")
-    for bad in ("scanner_sense4_0.05", "scanner_sos8", "scanner_sos8_x", "scanner_sos8_-0.1", "sos8_0.05"):
+    for bad in ("scanner_sense4_0.05", "scanner_sos8", "scanner_sos8_x", "scanner_sos8_-0.1", "scanner_sos8_inf", "sos8_0.05"):
         with pytest.raises(ValueError, match="scanner condition is named"):
             scanner_condition(bad)
     with pytest.raises(ValueError, match="scanner condition is named"):

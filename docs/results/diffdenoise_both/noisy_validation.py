@@ -18,13 +18,16 @@ Usage:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from monai_nad.bundle import bundle_network, bundle_parser, find_reproduction
+from monai_nad.bundle import bundle_parser, find_reproduction
 from monai_nad.data import DIFFDENOISE_CONDITIONS, RICIAN_CONDITIONS, SCANNER_TRAINING_CONDITIONS, noisy_pairs
 from monai_nad.diffdenoise import BlindSpotStage
+from monai_nad.engines import data_overrides
+from monai_nad.experiments.suites import self_supervised_network
 from monai_nad.inference.inferer import noise_std_arguments
 
 CONDITIONS = list(RICIAN_CONDITIONS + DIFFDENOISE_CONDITIONS + SCANNER_TRAINING_CONDITIONS)
@@ -35,21 +38,21 @@ DIFFDENOISE_STAGES = {"bsn": "bsn_ckpt", "diffdenoise": "diffusion_ckpt", "stude
 
 
 def _networks(stage: str, paths: list[str]) -> dict[str, torch.nn.Module]:
-    if stage in DIFFDENOISE_STAGES:
-        bundle = find_reproduction("diffdenoise")
-        nets = {}
-        for path in paths:
-            overrides = {"bundle_root": str(bundle), DIFFDENOISE_STAGES[stage]: path}
-            if stage == "bsn":  # a blind-spot network's radius r shows in its first layer, (2 r + 3) wide
-                overrides["bsn_def#radius"] = (torch.load(path, map_location="cpu")["head.conv.weight"].shape[-1] - 3) // 2
-            parser = bundle_parser(bundle, ["inference.json"], overrides)
-            pipeline = parser.get_parsed_content("pipeline_def")
-            nets[path] = {"bsn": lambda: BlindSpotStage(pipeline), "diffdenoise": lambda: pipeline.with_sampling(symmetric=True),
-                          "student": lambda: parser.get_parsed_content("load_student")}[stage]().eval()
-        return nets
-    v02, ss, only = (find_reproduction(n) for n in ("neural_pde_v0.2", "self_supervised", "diffusion_only"))
-    configs = [v02 / "configs" / "train.json", only / "configs" / "diffusion_only.json", "self_supervised.json"]
-    return {path: bundle_network(ss, configs, path).eval() for path in paths}
+    if stage == "self_supervised":
+        return {path: self_supervised_network(path).eval() for path in paths}
+    bundle = find_reproduction("diffdenoise")
+    nets = {}
+    for path in paths:
+        overrides = {"bundle_root": str(bundle), **data_overrides({DIFFDENOISE_STAGES[stage]: path})}  # the path stays data
+        if stage == "bsn":  # a blind-spot network's radius r shows in its first layer, (2 r + 3) wide
+            overrides["bsn_def#radius"] = (torch.load(path, map_location="cpu")["head.conv.weight"].shape[-1] - 3) // 2
+        parser = bundle_parser(bundle, ["inference.json"], overrides)
+        if stage == "student":
+            nets[path] = parser.get_parsed_content("load_student").eval()
+            continue
+        pipeline = parser.get_parsed_content("pipeline_def")
+        nets[path] = (BlindSpotStage(pipeline) if stage == "bsn" else pipeline.with_sampling(symmetric=True)).eval()
+    return nets
 
 
 def main() -> None:
@@ -60,6 +63,9 @@ def main() -> None:
     args = parser.parse_args()
     if len(set(args.weights)) < 2 or len(set(args.weights)) != len(args.weights):
         parser.error("give two or more distinct weights files: the first is the reference of the others")
+    missing = [path for path in args.weights if not Path(path).is_file()]
+    if missing:
+        parser.error(f"no such weights file: {', '.join(missing)}")
     torch.set_num_threads(1)
     nets = _networks(args.stage, args.weights)
     losses: dict[str, dict[str, list[float]]] = {name: {} for name in nets}
