@@ -241,11 +241,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="the gradient directions (FSL .bvec) of a 4D diffusion series given as input, with --bvals")
     den.add_argument("--dicom-as-nifti", action="store_true",
                      help="write DICOM inputs' results as NIfTI (default: as a new DICOM series beside the others)")
-    den.add_argument("--post-correction", choices=["rician_mean", "magnitude_mean"], default=None,
+    den.add_argument("--post-correction", choices=["rician_mean", "magnitude_mean", "rician_mean_posterior", "magnitude_mean_posterior"], default=None,
                      help="for models trained self-supervised on magnitude images (e.g. --bundle bundles/reproductions/diffdenoise), which "
                           "estimate the magnitude's mean: rician_mean inverts the Rician mean with one blind level per image; "
                           "magnitude_mean inverts the N-coil mean with the std map and coil count read from each scan's air "
-                          "(multi-coil, filtered or parallel-imaging data; bundles that run the scan inferer with the estimate as it is)")
+                          "(multi-coil, filtered or parallel-imaging data; bundles that run the scan inferer with the estimate as it is); "
+                          "the _posterior variants return the posterior-mean signal given the estimate's own error, read from the "
+                          "air, instead of the exact inversion (no speckle in the air)")
     den.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
                      help="denoise on a Ray cluster (pip install \"monai_nad[cluster]\"): auto (the default; the cluster started "
                           "with ray start, or RAY_ADDRESS), an address (ray://head:10001), or local (a Ray instance on this machine)")

@@ -95,7 +95,9 @@ def inference_workflow(
             ``"rician_mean"`` (:class:`~monai_nad.networks.RicianMeanInversion`, one blind level per image) or
             ``"magnitude_mean"`` (:class:`~monai_nad.networks.MagnitudeMeanInversion`, the estimated std map and coil
             count of each scan; for bundles whose scan inferer passes them as they are,
-            :data:`~monai_nad.inference.RAW_NOISE_ESTIMATE`). Defaults to the bundle's setting.
+            :data:`~monai_nad.inference.RAW_NOISE_ESTIMATE`); ``"rician_mean_posterior"``, ``"magnitude_mean_posterior"``:
+            the same with the posterior-mean signal given the estimate's error
+            (:func:`~monai_nad.transforms.posterior_magnitude`). Defaults to the bundle's setting.
         noise_std: the noise standard deviation in the inputs' own intensity units, for bundles whose network takes
             a noise level. Defaults to None: estimated blindly for each image (volumes: once per volume).
         coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise; 1: Rician). Defaults to None:
@@ -217,9 +219,9 @@ def inference_workflow(
     if checked is not None:
         values["device"] = checked
     if post_correction is not None:
-        if str(post_correction) == "magnitude_mean" and "RAW_NOISE_ESTIMATE" not in config.read_text():
+        if str(post_correction).startswith("magnitude_mean") and "RAW_NOISE_ESTIMATE" not in config.read_text():
             raise ValueError(f"the bundle {bundle} does not pass the estimated noise map as it is (its inferer's white_gain): "
-                             "run it without --post-correction magnitude_mean.")
+                             f"run it without --post-correction {post_correction}.")
         values["post_correction"] = str(post_correction)
     if planned is not None:
         values["inputs"] = planned

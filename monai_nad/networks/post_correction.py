@@ -29,10 +29,11 @@ import torch
 import torch.nn as nn
 
 from monai_nad.transforms.noise import blind_noise_std, magnitude_mean_inversion
+from monai_nad.transforms.posterior_magnitude import posterior_magnitude
 
 __all__ = ["POST_CORRECTIONS", "MagnitudeMeanInversion", "RicianMeanInversion", "rician_mean", "rician_mean_inversion", "with_post_correction"]
 
-POST_CORRECTIONS = (None, "rician_mean", "magnitude_mean")
+POST_CORRECTIONS = (None, "rician_mean", "magnitude_mean", "rician_mean_posterior", "magnitude_mean_posterior")
 #: what :class:`RicianMeanInversion` says when called without a noise level
 MISSING_LEVEL = (
     "the Rician mean inversion needs the noise level noise_std (B, C) of its input; when it is not known, pass the "
@@ -73,6 +74,9 @@ class RicianMeanInversion(nn.Module):
 
     Args:
         network: a denoiser trained to estimate ``E[y]`` (e.g. self-supervised on magnitude images).
+        posterior: return the posterior-mean amplitude given the estimate's own error
+            (:func:`~monai_nad.transforms.posterior_magnitude`) instead of the exact inversion, which turns the
+            estimate's scatter around the noise floor into speckle in the air. Defaults to False.
 
     The wrapper has no parameters of its own; load weights into ``network`` before wrapping.
     """
@@ -81,9 +85,10 @@ class RicianMeanInversion(nn.Module):
     #: :func:`~monai_nad.transforms.estimate_noise_std`): the inferers pass it when the level is not known
     noise_std_method = "second_difference"
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, posterior: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.posterior = posterior
 
     def forward(self, x: torch.Tensor, noise_std: torch.Tensor | None = None) -> torch.Tensor:
         """Denoise ``x`` with the network and invert the Rician mean of its output.
@@ -101,6 +106,8 @@ class RicianMeanInversion(nn.Module):
             raise ValueError(MISSING_LEVEL)
         sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
         inner = self.network(x, sigma) if _takes_noise_std(self.network) else self.network(x)
+        if self.posterior:
+            return _posterior_where_known(inner, sigma.reshape(list(sigma.shape) + [1] * (x.ndim - sigma.ndim)), 1)
         return rician_mean_inversion(inner, sigma)
 
 
@@ -117,11 +124,14 @@ class MagnitudeMeanInversion(nn.Module):
 
     Args:
         network: a denoiser trained to estimate ``E[M]``; load its weights before wrapping.
+        posterior: the posterior-mean signal given the estimate's own error
+            (:func:`~monai_nad.transforms.posterior_magnitude`) instead of the exact inversion. Defaults to False.
     """
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, posterior: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.posterior = posterior
 
     def forward(self, x: torch.Tensor, noise_std: torch.Tensor | float | None = None, coils: int | float | torch.Tensor = 1) -> torch.Tensor:
         """Denoise ``x`` with the network and invert the ``N``-coil magnitude mean of its output.
@@ -159,10 +169,22 @@ class MagnitudeMeanInversion(nn.Module):
         else:
             inner = self.network(x)
         inner = inner.clamp(min=0)
+        invert = (lambda m, s, n: _posterior_where_known(m, s, n)) if self.posterior else (lambda m, s, n: magnitude_mean_inversion(m, s, coils=n))
         if counts.numel() == 1 or bool((counts == counts[0]).all()):
-            return magnitude_mean_inversion(inner, sigma, coils=int(counts[0].round()))
+            return invert(inner, sigma, int(counts[0].round()))
         per_image = torch.broadcast_to(sigma, x.shape)
-        return torch.cat([magnitude_mean_inversion(inner[i : i + 1], per_image[i : i + 1], coils=int(counts[i].round())) for i in range(x.shape[0])])
+        return torch.cat([invert(inner[i : i + 1], per_image[i : i + 1], int(counts[i].round())) for i in range(x.shape[0])])
+
+
+def _posterior_where_known(m: torch.Tensor, sigma: torch.Tensor, coils: int) -> torch.Tensor:
+    """:func:`~monai_nad.transforms.posterior_magnitude` of each image whose noise std is positive everywhere; the exact
+    inversion of the others (a std of 0 leaves a pixel as it is)."""
+    per_image = torch.broadcast_to(sigma, m.shape)
+    return torch.cat([
+        posterior_magnitude(m[i : i + 1], per_image[i : i + 1], coils=coils) if bool((per_image[i] > 0).all())
+        else magnitude_mean_inversion(m[i : i + 1], per_image[i : i + 1], coils=coils)
+        for i in range(m.shape[0])
+    ])
 
 
 def _takes_noise_std(network: nn.Module) -> bool:
@@ -174,15 +196,16 @@ def _takes_noise_std(network: nn.Module) -> bool:
 
 def with_post_correction(network: nn.Module, correction: str | None) -> nn.Module:
     """``network`` itself (``None``), or wrapped in :class:`RicianMeanInversion` (``"rician_mean"``) or
-    :class:`MagnitudeMeanInversion` (``"magnitude_mean"``).
+    :class:`MagnitudeMeanInversion` (``"magnitude_mean"``); the ``"..._posterior"`` names return the posterior-mean
+    signal given the estimate's error instead of the exact inversion (``posterior=True``).
 
     Raises:
         ValueError: an unknown correction.
     """
     if correction is None:
         return network
-    if correction == "rician_mean":
-        return RicianMeanInversion(network)
-    if correction == "magnitude_mean":
-        return MagnitudeMeanInversion(network)
+    if correction in ("rician_mean", "rician_mean_posterior"):
+        return RicianMeanInversion(network, posterior=correction.endswith("_posterior"))
+    if correction in ("magnitude_mean", "magnitude_mean_posterior"):
+        return MagnitudeMeanInversion(network, posterior=correction.endswith("_posterior"))
     raise ValueError(f"unknown post_correction {correction!r}; choose one of {POST_CORRECTIONS}.")

@@ -92,6 +92,7 @@ from monai_nad.transforms.pairs import (
     noise_seed,
 )
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, psd_correlation_lengths, white_equivalent_factor
+from monai_nad.transforms.posterior_magnitude import MIN_FLOOR_PIXELS, posterior_magnitude
 from monai_nad.transforms.scanner_noise import (
     COMBINATIONS,
     MAX_COILS,
@@ -191,6 +192,8 @@ __all__ = [
     "magnitude_bias_correction",
     "magnitude_mean",
     "magnitude_mean_inversion",
+    "MIN_FLOOR_PIXELS",
+    "posterior_magnitude",
     "remove_magnitude_bias",
     "rician_noise",
     "second_difference_noise_std",
