@@ -25,3 +25,15 @@ def test_two_slabs_give_two_tables_and_cell_margins(tmp_path):
     assert "least +0.50 dB (colin27_rician_0.05)" in text  # SRDS over its blind-spot estimate, worst cell
     assert "ahead in 3 of 4 cells" in text and "below: colin27_rician_0.05" in text
     assert "correlated_0.5 +0.50 dB, colin27_correlated_0.5 +2.00 dB" in text
+
+
+def test_the_rows_corrected_by_the_posterior_mean_are_named(tmp_path):
+    cells = {"rician_0.05": 30.0}
+    srds, opponent = run("diffdenoise", cells), run("neural_pde_self_supervised", cells)
+    srds["params"]["post_correction"] = "rician_mean_posterior on Rician conditions, magnitude_mean_posterior on scanner conditions"
+    opponent["params"]["post_correction"] = "rician_mean on Rician conditions, magnitude_mean on scanner conditions"
+    text = "\n".join(self_supervised_section([srds, opponent], tmp_path, lambda r, n: None))
+    assert "- `diffdenoise`: rician_mean_posterior on Rician conditions" in text
+    assert "- `neural_pde_self_supervised`: rician_mean on Rician conditions, magnitude_mean on scanner" in text
+    exact = "\n".join(self_supervised_section([opponent], tmp_path, lambda r, n: None))
+    assert "posterior-mean signal" not in exact

@@ -76,6 +76,15 @@ def self_supervised_section(runs: list[dict[str, Any]], out: Path, artifact) -> 
               "`monai_nad.networks.MagnitudeMeanInversion` (the N-coil magnitude mean inverted with the std map and coil "
               "count estimated from the slices' air, run as one scan, as `--post-correction magnitude_mean` does). The "
               "other noise families get the raw outputs.", ""]
+    corrections = {n: by_name[n]["params"]["post_correction"] for n in order if by_name[n]["params"].get("post_correction")}
+    if any("_posterior" in c for c in corrections.values()):
+        lines += ["Where a row's correction ends in `_posterior`, its output is corrected by the posterior-mean signal instead of "
+                  "the exact inversion (`posterior=True`, `monai_nad.transforms.posterior_magnitude`: the estimate's error read "
+                  "from the pixels near the noise floor, a prior fitted to the image; no clean data), which removes the speckle "
+                  "the exact inversion makes of the estimate's scatter in the air. Per noise family, each of the blind-spot network, "
+                  "SRDS, the student and the self-supervised Neural PDE has the correction that scored higher on validation "
+                  "slices (`docs/results/diffdenoise_both/post_correction_probe.md`; the other DiffDenoise rows follow SRDS):", ""]
+        lines += [f"- `{n}`: {c}" for n, c in corrections.items()] + [""]
     if any(c.startswith("scanner_") for c in conditions):
         lines += ["The `scanner_*` columns are BENCHMARK 1d's cells of that name as is (`monai_nad.experiments.suites."
                   "suite_condition_arrays`: their first slices), scored against the reference through the same noise-free "

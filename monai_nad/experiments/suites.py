@@ -457,8 +457,9 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         seconds: list[float] = []
         kept: dict[str, np.ndarray] = {}
         params: dict = {}
-        # the configured methods' outputs are corrected by the posterior-mean signal, the others' by the exact inversion
-        posterior = name in cfg.get("posterior", [])
+        # the noise families ("rician", "scanner") on which this method's output is corrected by the posterior-mean
+        # signal (the config's "posterior"); on the others by the exact inversion of the magnitude mean
+        posterior_families = set(cfg.get("posterior", {}).get(name, []))
         for volume, condition in [(v, c) for v in volumes for c in conditions]:
             column = condition if volume == "mni" else f"{volume}_{condition}"  # MNI keeps the bare condition names
             noisy, clean = suite_condition_arrays("test", condition, volume, limit=ctx.limit)
@@ -471,7 +472,7 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
                 method = learned[name]
                 if name != "neural_pde" and family == "rician":
                     # self-supervised models estimate the Rician mean E[y]; magnitude data: invert it with a blind sigma
-                    method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network, posterior=posterior), method.params))
+                    method = corrected.setdefault(name, network_method(name, RicianMeanInversion(method.network, posterior="rician" in posterior_families), method.params))
                 denoise = lambda image, m=method: m.denoise(image, 0.0)  # noqa: E731  (blind: no level)
             ran: dict[str, np.ndarray] = {}
             whole = None
@@ -482,7 +483,7 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
             elif family == "scanner" and name != "bm3d":
                 # self-supervised models estimate the magnitude mean E[M]: the slab as one scan, its N-coil mean inverted
                 # with the std map and coil count estimated from its air (post_correction="magnitude_mean", as the bundle runs)
-                whole = scan_method(MagnitudeMeanInversion(method.network, posterior=posterior), None, "2d", noise_estimate="map", white_gain=RAW_NOISE_ESTIMATE,
+                whole = scan_method(MagnitudeMeanInversion(method.network, posterior="scanner" in posterior_families), None, "2d", noise_estimate="map", white_gain=RAW_NOISE_ESTIMATE,
                                     precision="float32")
 
             def run(stack: np.ndarray, _level: float, denoise=denoise, whole=whole) -> tuple[np.ndarray, list[float]]:
@@ -509,9 +510,9 @@ def run_self_supervised(cfg: dict, ctx: Context) -> None:
         if "srds" in params:
             method.params["srds"] = params.pop("srds")
         if name in corrected:
-            suffix = "_posterior" if posterior else ""
-            method.params["post_correction"] = (f"rician_mean{suffix} on Rician conditions, magnitude_mean{suffix} (estimated std map and N) "
-                                                "on scanner conditions")
+            method.params["post_correction"] = (
+                f"rician_mean{'_posterior' if 'rician' in posterior_families else ''} on Rician conditions, "
+                f"magnitude_mean{'_posterior' if 'scanner' in posterior_families else ''} (estimated std map and N) on scanner conditions")
         record(ctx, "self_supervised", method, metrics, seconds,
                {"conditions": ",".join(conditions), "volumes": ",".join(volumes), "qualitative": cfg["qualitative"]}, kept)
 

@@ -315,7 +315,8 @@ def test_the_magnitude_mean_correction_removes_the_8_coil_floor_the_student_keep
     scan = tmp_path / "sos8.nii.gz"
     nib.save(nib.Nifti1Image(np.sqrt(power).astype(np.float32), np.eye(4)), scan)
     outputs = {}
-    for name, extra in (("raw", []), ("inverted", ["--post-correction", "magnitude_mean", "--noise-map"])):
+    for name, extra in (("raw", []), ("inverted", ["--post-correction", "magnitude_mean", "--noise-map"]),
+                        ("posterior", ["--post-correction", "magnitude_mean_posterior"])):
         assert cli_main(["denoise", str(scan), "-o", str(tmp_path / name), "--bundle", str(BUNDLE), "--device", "cpu", *extra]) == 0
         outputs[name] = nib.load(tmp_path / name / "sos8_denoised.nii.gz").get_fdata()
     # the noise the inversion was told, written on request (--noise-map): about s inside the head, in the scan's units
@@ -326,6 +327,9 @@ def test_the_magnitude_mean_correction_removes_the_8_coil_floor_the_student_keep
     assert outputs["inverted"][air].mean() < 0.03
     inside = (slice(38, 58), slice(38, 58), slice(None))
     assert abs(outputs["inverted"][inside].mean() - 0.8) < abs(outputs["raw"][inside].mean() - 0.8)
+    # the posterior mean: less of the inversion's speckle in the air, the same signal inside
+    assert outputs["posterior"][air].mean() < 0.5 * outputs["inverted"][air].mean()
+    assert abs(outputs["posterior"][inside].mean() - outputs["inverted"][inside].mean()) < 0.01
     capsys.readouterr()
     assert cli_main(["denoise", str(scan), "-o", str(tmp_path / "npde"), "--post-correction", "magnitude_mean", "--device", "cpu"]) != 0
     error = capsys.readouterr().err.strip().splitlines()
