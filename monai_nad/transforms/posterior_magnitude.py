@@ -14,7 +14,9 @@ nonparametric maximum-likelihood prior on a grid, by EM, started from the histog
 - ``delta`` is read from the image: the robust spread (``1.4826 MAD``) of ``m / s`` over the pixels within 30 % of the
   floor, most of them air, where the exact mean is the floor itself;
 - with fewer than :data:`MIN_FLOOR_PIXELS` such pixels (no air in the field of view) there is nothing to read it
-  from, and the exact inversion is returned.
+  from, and the exact inversion is returned;
+- the prior lives on a fine grid of ``A / s`` from 0 to ``8 + 6 delta + 1``; pixels whose exact inversion is above
+  ``8 s``, where the posterior mean is the inversion to well within ``delta``, keep it.
 
 Nothing is tuned on clean images: ``delta`` and the prior come from the image being corrected.
 """
@@ -31,6 +33,7 @@ __all__ = ["MIN_FLOOR_PIXELS", "posterior_magnitude"]
 MIN_FLOOR_PIXELS = 100
 _FLOOR_BAND = 0.3  # pixels within this fraction of the floor read the estimate's error
 _SIGNAL_BINS = 400  # grid of A / s for the prior
+_EXACT_ABOVE = 8.0  # A / s above which the exact inversion is kept (the posterior mean is the inversion there, to << delta)
 _MEAN_BINS = 2000  # the estimates are binned on this many values of m / s (memory independent of the image size)
 
 
@@ -46,15 +49,18 @@ def _posterior_one(r: torch.Tensor, coils: int, iterations: int) -> torch.Tensor
     if not delta > 0:
         return None
     exact = magnitude_mean_inversion(r, 1.0, coils=coils)
-    top = float(exact.max()) * 1.05 + 1e-6
+    # the grid covers the signals near the floor finely (its step, not the image's brightest pixel, sets the
+    # resolution); brighter pixels keep the exact inversion, with a margin of 6 delta for their likelihood
+    top = _EXACT_ABOVE + 6.0 * delta + 1.0
     grid = torch.linspace(0.0, top, _SIGNAL_BINS, dtype=torch.float64)
     forward = magnitude_mean(grid, 1.0, coils)
-    lo, hi = float(r.min()), float(r.max()) + 1e-9
+    lo, hi = float(r.min()), float(r.clamp(max=float(magnitude_mean(torch.tensor([top], dtype=torch.float64), 1.0, coils))).max()) + 1e-9
     centres = torch.linspace(lo, hi, _MEAN_BINS, dtype=torch.float64)
-    index = ((r.reshape(-1) - lo) / (hi - lo) * (_MEAN_BINS - 1)).round().long().clamp(0, _MEAN_BINS - 1)
+    inside = exact.reshape(-1) <= top  # the pixels the prior is fitted to
+    index = ((r.reshape(-1)[inside] - lo) / (hi - lo) * (_MEAN_BINS - 1)).round().long().clamp(0, _MEAN_BINS - 1)
     counts = torch.bincount(index, minlength=_MEAN_BINS).to(torch.float64)
     likelihood = torch.exp(-0.5 * ((centres[:, None] - forward[None, :]) / delta) ** 2)  # (mean bins, signal bins)
-    prior = torch.histc(exact.reshape(-1), bins=_SIGNAL_BINS, min=0.0, max=top) + 1e-3
+    prior = torch.histc(exact.reshape(-1)[inside], bins=_SIGNAL_BINS, min=0.0, max=top) + 1e-3
     prior = prior / prior.sum()
     for _ in range(iterations):  # EM towards the maximum-likelihood prior
         post = likelihood * prior
@@ -69,7 +75,8 @@ def _posterior_one(r: torch.Tensor, coils: int, iterations: int) -> torch.Tensor
     position = (r.reshape(-1) - lo) / (hi - lo) * (_MEAN_BINS - 1)
     left = position.floor().long().clamp(0, _MEAN_BINS - 2)
     weight = (position - left.to(torch.float64)).clamp(0.0, 1.0)
-    return (table[left] + weight * (table[left + 1] - table[left])).reshape(r.shape)
+    posterior = (table[left] + weight * (table[left + 1] - table[left])).reshape(r.shape)
+    return torch.where(exact > _EXACT_ABOVE, exact, posterior)
 
 
 def posterior_magnitude(

@@ -96,3 +96,18 @@ def test_an_image_with_a_zero_std_keeps_the_exact_inversion():
     std[..., 0, 0] = 0.0  # a pixel left as the network returns it
     out = MagnitudeMeanInversion(_Identity(), posterior=True)(x, std, coils=1)
     torch.testing.assert_close(out, magnitude_mean_inversion(x, std))
+
+
+def test_bright_pixels_keep_the_exact_inversion_and_dark_ones_are_resolved_finely():
+    """A bright region (50 s) does not coarsen the grid the dark pixels are read on."""
+    signal, mean = _phantom(0.1, 1, error=0.04, seed=7)
+    bright = signal.clone()
+    bright[..., :8, 24:72] = 5.0
+    mean = mean + magnitude_mean(bright, 0.1, 1) - magnitude_mean(signal, 0.1, 1)
+    posterior = posterior_magnitude(mean, 0.1)
+    exact = magnitude_mean_inversion(mean, 0.1)
+    high = bright == 5.0
+    assert torch.equal(posterior[high], exact[high])
+    dark = bright == 0.15  # 1.5 s: resolved as without the bright region
+    reference = posterior_magnitude(mean.masked_fill(high, float(magnitude_mean(torch.tensor(0.6, dtype=torch.float64), 0.1, 1))), 0.1)
+    assert float((posterior[dark] - reference[dark]).abs().max()) < 0.01
