@@ -169,7 +169,10 @@ class MagnitudeMeanInversion(nn.Module):
         else:
             inner = self.network(x)
         inner = inner.clamp(min=0)
-        invert = (lambda m, s, n: _posterior_where_known(m, s, n)) if self.posterior else (lambda m, s, n: magnitude_mean_inversion(m, s, coils=n))
+
+        def invert(m: torch.Tensor, s: torch.Tensor, n: int) -> torch.Tensor:
+            return _posterior_where_known(m, s, n) if self.posterior else magnitude_mean_inversion(m, s, coils=n)
+
         if counts.numel() == 1 or bool((counts == counts[0]).all()):
             return invert(inner, sigma, int(counts[0].round()))
         per_image = torch.broadcast_to(sigma, x.shape)

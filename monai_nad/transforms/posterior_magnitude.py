@@ -5,7 +5,7 @@ A self-supervised denoiser estimates ``m ~ E[M]``, the mean of the noisy magnitu
 Near the noise floor ``f`` is flat (``E[M] - f(0)`` grows with ``A^2``), so its inverse has a square-root slope: an
 estimate a few per cent above the floor becomes a signal of a sizeable fraction of the noise std. In the air of a
 scan the estimate scatters around the floor by its residual error and the exact inversion turns that scatter into
-a bright speckle of about ``0.3-0.5 s`` (``docs/results/diffdenoise_both/post_correction_probe.md``).
+a bright speckle of about ``0.3-0.6 s`` RMS (``docs/results/diffdenoise_both/post_correction_probe.md``).
 
 :func:`posterior_magnitude` treats ``m`` as a measurement, ``m = f(A) + e`` with ``e ~ N(0, delta^2)``, and returns
 the posterior mean ``E[A | m]`` under a prior on ``A / s`` fitted to the image itself (empirical Bayes: the
