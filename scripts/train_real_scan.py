@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partial-fourier-share", type=float, default=None, metavar="P",
                         help="of the simulated acquisitions, the share that are one-coil magnitude partial Fourier with neither "
                              "taper nor reduced extent (config default 0; needs --scanner-prob > 0 to matter)")
+    parser.add_argument("--simulation-margin", type=int, default=None, metavar="M",
+                        help="pixels of context on every side of a training patch that the augmentation and the noise "
+                             "simulation see before the patch is cropped, so that a k-space window does not wrap the patch's "
+                             "opposite edges into each other (config default 0)")
     parser.add_argument("--white-gain", type=float, default=None, metavar="G",
                         help="tell the network the white-equivalent level of the simulated acquisitions' correlated noise "
                              "(the std times max(1, G sqrt(P(0))), as inference does; default: the per-pixel std)")
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--scanner-prob must lie in [0, 1], got {args.scanner_prob}")
     if args.partial_fourier_share is not None and not 0 <= args.partial_fourier_share < 1:
         parser.error(f"--partial-fourier-share must lie in [0, 1), got {args.partial_fourier_share}")
+    if args.simulation_margin is not None and args.simulation_margin < 0:
+        parser.error(f"--simulation-margin must be >= 0, got {args.simulation_margin}")
     if args.white_gain is not None and not (args.white_gain > 0 and math.isfinite(args.white_gain)):
         parser.error(f"--white-gain must be a positive number, got {args.white_gain}")
     if args.noise_std_range is not None and not (0 < args.noise_std_range[0] <= args.noise_std_range[1] and math.isfinite(args.noise_std_range[1])):
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, simulation_margin=args.simulation_margin, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, features=args.features, detail_features=args.detail_features, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

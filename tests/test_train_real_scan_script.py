@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 import monai_nad.data.colin27 as colin27
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,17 @@ def test_missing_colin27_is_one_line_and_nothing_runs(tmp_path, monkeypatch, cap
     # MNI alone needs no Colin27: the check passes and the run would start
     monkeypatch.setattr(script, "train_real_scan", lambda *a, **k: None)
     assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install"]) == 0
+
+
+def test_simulation_margin_reaches_the_run_and_a_negative_one_is_refused(tmp_path, monkeypatch, capsys):
+    """``--simulation-margin`` goes to the bundle run's options; a negative margin is one usage line, nothing runs."""
+    script = _script()
+    seen = []
+    monkeypatch.setattr(script, "train_real_scan", lambda bundle, output, options, *a, **k: seen.append(options))
+    out = tmp_path / "run"
+    assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install", "--simulation-margin", "24"]) == 0
+    assert seen and seen[0].simulation_margin == 24
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", "--simulation-margin", "-3"])
+    assert stop.value.code == 2
+    assert "--simulation-margin must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()

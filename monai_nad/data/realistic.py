@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from monai.data import Dataset
 from monai.transforms import (
+    CenterSpatialCropd,
     Compose,
     EnsureTyped,
     Identity,
@@ -238,6 +239,7 @@ def realistic_transforms(
     white_gain: float | None = None,
     correlation: bool = False,
     partial_fourier_share: float = 0.0,
+    simulation_margin: int = 0,
 ) -> Compose:
     """The randomisation chain applied to :func:`training_slabs` items (see the module docstring).
 
@@ -262,6 +264,10 @@ def realistic_transforms(
             white noise), for a network built with ``correlation_input``. Defaults to False.
         partial_fourier_share: the share of one-coil partial-Fourier acquisitions (no taper, full extent) among the
             simulated ones (:func:`~monai_nad.transforms.scanner_noise_pairs`). Defaults to 0.
+        simulation_margin: crop ``patch_size + 2 m`` (zeros beyond the slice), augment and add the noise to that,
+            and keep the central ``patch_size`` (:class:`~monai_nad.transforms.RandTissuePatchd`'s ``margin``): a
+            simulated acquisition then sees the patch's surroundings instead of wrapping its opposite edges into
+            each other. Defaults to 0 (the patch alone).
 
     Returns:
         a :class:`~monai.transforms.Compose` producing ``{"image": noisy (1, P, P), "label": clean (1, P, P),
@@ -284,7 +290,7 @@ def realistic_transforms(
     )
     return Compose(
         [
-            RandTissuePatchd(patch_size, tissue_prob) if depth is None else RandTissueBlockd(patch_size, tissue_prob),
+            RandTissuePatchd(patch_size, tissue_prob, simulation_margin) if depth is None else RandTissueBlockd(patch_size, tissue_prob, simulation_margin),
             contrast,
             RandAdjustContrastd("image", prob=0.3, gamma=(0.6, 1.6)),
             RandScaleIntensityd("image", factors=(-0.9, 0.0), prob=0.8),
@@ -305,6 +311,8 @@ def realistic_transforms(
             ),
             *([RoundCoilsd("coils")] if white_gain is None else []),
             *([WhiteEquivalentNoiseStdd(white_gain, "psd", correlation_key="correlation" if correlation else None)] if white_gain is not None or correlation else []),
+            *([CenterSpatialCropd(("image", "label", "noise_std"), (patch_size, patch_size) if depth is None else (patch_size, patch_size, -1))]
+              if simulation_margin else []),
             SelectItemsd(("image", "label", "noise_std", "coils", *(("correlation",) if correlation else ()))),
             EnsureTyped(("image", "label", "noise_std"), data_type="tensor", dtype=torch.float32, track_meta=False),
         ]
@@ -342,6 +350,7 @@ def realistic_training_dataset(
     white_gain: float | None = None,
     correlation: bool = False,
     partial_fourier_share: float = 0.0,
+    simulation_margin: int = 0,
 ) -> Dataset:
     """Randomised realistic training patches from the training slabs (see the module docstring).
 
@@ -366,6 +375,8 @@ def realistic_training_dataset(
             to False.
         partial_fourier_share: the share of one-coil partial-Fourier acquisitions among the simulated ones (see
             :func:`realistic_transforms`). Defaults to 0.
+        simulation_margin: the context around each patch that the augmentation and the noise simulation see (see
+            :func:`realistic_transforms`). Defaults to 0.
 
     Returns:
         a MONAI dataset of ``{"image": noisy (1, P, P[, D]), "label": clean, "noise_std": sigma map, "coils": N}``
@@ -383,7 +394,7 @@ def realistic_training_dataset(
     data = [item for item in slabs for _ in range(copies[item["volume"]])]
     chain = realistic_transforms(
         patch_size, noise_std, depth=depth, scanner_prob=scanner_prob, white_gain=white_gain, correlation=correlation,
-        partial_fourier_share=partial_fourier_share,
+        partial_fourier_share=partial_fourier_share, simulation_margin=simulation_margin,
     )
     chain.set_random_state(seed)
     return Dataset(data, chain)

@@ -528,6 +528,8 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
     assert command[command.index("--white_gain") + 1] == "0.7" and json.loads(command[command.index("--noise_std_range") + 1]) == [0.01, 0.3]
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, partial_fourier_share=0.4))
     assert command[command.index("--partial_fourier_share") + 1] == "0.4"
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, simulation_margin=32))
+    assert command[command.index("--simulation_margin") + 1] == "32" and "--simulation_margin" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions())[0]
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5
@@ -558,3 +560,4 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
         assert float(item["noise_std"].min()) > 0
     # the label is the acquisition's reference, not the clean patch (window blur or coil shading)
     assert any(float((item["label"] - torch.as_tensor(clean[:, 24:72, 24:72])).abs().max()) > 1e-3 for item in items)
+
