@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The eight stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
+# The nine stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
 #   1. 40 epochs from scratch, L1, no detail head;  2. 30 epochs MSE from stage 1 (lr 1e-3);
 #   3. the full-resolution detail head added (it starts adding nothing), 24 epochs MSE (lr 1e-3);
 #   4. 20 epochs MSE (lr 5e-4): the v1.1 model;
@@ -11,8 +11,10 @@
 #   stages 1-6 at the former width (--features 48 --detail-features 24); then
 #   7. widened to the width of configs/common.json (64 features, a 32-wide detail head; the new channels start unread,
 #      so it starts as stage 6), 30 epochs with 60 % scanner pairs, Colin27 weighed twice (lr 3e-4);
-#   8. 40 % of the scanner pairs one-coil partial Fourier without taper (--partial-fourier-share), 14 epochs (lr 1.5e-4),
-#      installed as models/model.pt (float16).
+#   8. 40 % of the scanner pairs one-coil partial Fourier without taper (--partial-fourier-share), 14 epochs (lr 1.5e-4);
+#   9. the same mix with each patch's noise simulated on the patch and 32 pixels of its surroundings, then cropped
+#      (--simulation-margin 32: a k-space window applied to the bare patch wrapped its opposite edges into each other,
+#      which rang through the partial-Fourier references), 14 epochs (lr 1e-4), installed as models/model.pt (float16).
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}
@@ -32,4 +34,7 @@ python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage6/checkpoints/be
     --scanner-prob 0.6 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 30 --val-interval 5 --output-dir "$RUNS/stage7" --no-install
 python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage7/checkpoints/best_model.pt" --learning-rate 1.5e-4 --loss log_mse \
     --scanner-prob 0.6 --partial-fourier-share 0.4 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 14 \
-    --val-interval 2 --output-dir "$RUNS/stage8"
+    --val-interval 2 --output-dir "$RUNS/stage8" --no-install
+python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage8/checkpoints/best_model.pt" --learning-rate 1e-4 --loss log_mse \
+    --scanner-prob 0.6 --partial-fourier-share 0.4 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 14 \
+    --val-interval 2 --simulation-margin 32 --output-dir "$RUNS/stage9"
