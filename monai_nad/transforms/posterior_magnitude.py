@@ -54,7 +54,7 @@ def _posterior_one(r: torch.Tensor, coils: int, iterations: int) -> torch.Tensor
     top = _EXACT_ABOVE + 6.0 * delta + 1.0
     grid = torch.linspace(0.0, top, _SIGNAL_BINS, dtype=torch.float64)
     forward = magnitude_mean(grid, 1.0, coils)
-    lo, hi = float(r.min()), float(r.clamp(max=float(magnitude_mean(torch.tensor([top], dtype=torch.float64), 1.0, coils))).max()) + 1e-9
+    lo, hi = float(r.min()), float(r.clamp(max=float(forward[-1])).max()) + 1e-9  # forward[-1]: the mean at the grid's top
     centres = torch.linspace(lo, hi, _MEAN_BINS, dtype=torch.float64)
     inside = exact.reshape(-1) <= top  # the pixels the prior is fitted to
     index = ((r.reshape(-1)[inside] - lo) / (hi - lo) * (_MEAN_BINS - 1)).round().long().clamp(0, _MEAN_BINS - 1)

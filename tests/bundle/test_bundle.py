@@ -560,4 +560,3 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
         assert float(item["noise_std"].min()) > 0
     # the label is the acquisition's reference, not the clean patch (window blur or coil shading)
     assert any(float((item["label"] - torch.as_tensor(clean[:, 24:72, 24:72])).abs().max()) > 1e-3 for item in items)
-

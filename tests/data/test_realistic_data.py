@@ -202,3 +202,16 @@ def test_scanner_pairs_can_carry_their_correlation_widths(poisoned):
         a, b = plain[i], widths_only[i]
         torch.testing.assert_close(a["noise_std"], b["noise_std"])
         assert a["coils"] == b["coils"] and torch.equal(b["correlation"], widths[j])
+
+
+@pytest.mark.parametrize("depth", [None, 4])
+def test_a_simulation_margin_still_gives_patches_of_the_asked_size(poisoned, depth):
+    """``simulation_margin``: the acquisition is simulated on the patch and its surroundings, and the patch (2D, or
+    in plane for a volume patch) is what comes out, finite, with its noise map."""
+    ds = realistic_training_dataset(patch_size=24, samples_per_slice=1, seed=0, volumes=("mni",), depth=depth, scanner_prob=1.0,
+                                    white_gain=0.7, correlation=True, partial_fourier_share=0.5, simulation_margin=12)
+    shape = (1, 24, 24) if depth is None else (1, 24, 24, depth)
+    for i in range(0, len(ds), 9):
+        item = ds[i]
+        for key in ("image", "label", "noise_std"):
+            assert tuple(item[key].shape) == shape and bool(torch.isfinite(item[key]).all())

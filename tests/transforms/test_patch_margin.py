@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_nad.data import realistic as real
-from monai_nad.data import realistic_training_dataset
 from monai_nad.transforms import RandTissueBlockd, RandTissuePatchd
 
 
@@ -41,19 +39,3 @@ def test_block_margin_keeps_the_slices_and_their_order():
     assert wide["image"].shape == (1, 24, 24, 4)
     np.testing.assert_array_equal(wide["image"][:, 4:20, 4:20], plain["image"])
 
-
-@pytest.mark.parametrize("depth", [None, 4])
-def test_dataset_with_margin_gives_patches_of_the_asked_size(monkeypatch, depth):
-    from tests.data.test_realistic_data import _encoded
-    from monai_nad.data import real_anatomy as ra
-
-    mni, gm, wm = _encoded()
-    monkeypatch.setattr(ra, "load_mni_template", lambda: mni)
-    monkeypatch.setattr(real, "load_mni_tissue_maps", lambda: {"gm": gm, "wm": wm})
-    ds = realistic_training_dataset(patch_size=24, samples_per_slice=1, seed=0, volumes=("mni",), depth=depth, scanner_prob=1.0,
-                                    white_gain=0.7, correlation=True, partial_fourier_share=0.5, simulation_margin=12)
-    shape = (1, 24, 24) if depth is None else (1, 24, 24, depth)
-    for i in range(0, len(ds), 9):
-        item = ds[i]
-        for key in ("image", "label", "noise_std"):
-            assert tuple(item[key].shape) == shape and bool(np.isfinite(item[key].numpy()).all())
