@@ -1,10 +1,12 @@
 """Choose the gain of the white-equivalent noise level for the shipped models on the scanner-noise validation slabs.
 
     python scripts/tune_white_equivalent.py [--gains 0 0.5 0.6 0.7 0.8 0.9] [--models 2d 3d]
+    python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --weights-2d RUN/checkpoints/best_model.pt --out /tmp/run.md
 
-Prints the mean validation PSNR per cell, and writes per condition and over all cells for every gain, with the best
-gain per model (what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds), to
-``docs/results/white_equivalent_gain.md`` (``--out``).
+Prints the validation PSNR and SSIM per cell, and writes their means per condition and over all cells for every gain,
+with the best gain per model (what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds), to
+``docs/results/white_equivalent_gain.md`` (``--out``). ``--weights-2d`` / ``--weights-3d`` score a training run's
+weights in place of the bundle's (checkpoint selection on the scanner-noise validation slabs; write the page elsewhere).
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=("2d", "3d"), default=["2d", "3d"])
     parser.add_argument("--bundle", default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/results/white_equivalent_gain.md"))
+    parser.add_argument("--weights-2d", type=Path, default=None, help="score these 2D weights instead of the bundle's models/model.pt")
+    parser.add_argument("--weights-3d", type=Path, default=None, help="score these volume-model weights instead of models/model_3d.pt")
     args = parser.parse_args(argv)
     if any(g < 0 for g in args.gains):
         parser.error("--gains must be non-negative")
+    weights = {m: p for m, p in (("2d", args.weights_2d), ("3d", args.weights_3d)) if p is not None}
+    for model, path in weights.items():
+        if not path.is_file():
+            parser.error(f"--weights-{model}: {path}: no such file")
     torch.set_num_threads(1)
-    table = tune_white_gain(args.gains, args.models, args.bundle, log=lambda line: print(line, flush=True))
+    try:
+        table = tune_white_gain(args.gains, args.models, args.bundle, log=lambda line: print(line, flush=True), weights=weights)
+    except ValueError as err:  # weights that do not fit the network
+        parser.error(f"{err}".splitlines()[0])
     command = " ".join(["python scripts/tune_white_equivalent.py", *(sys.argv[1:] if argv is None else argv)])
     text = render_gain_page(table, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)

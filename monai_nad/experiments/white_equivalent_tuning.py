@@ -1,17 +1,20 @@
 """The gain of the white-equivalent noise level (:func:`~monai_nad.transforms.noise_map.white_equivalent_factor`),
-chosen for the shipped models on the validation slabs of the scanner-noise benchmark."""
+chosen for the shipped models on the validation slabs of the scanner-noise benchmark; the same loop scores a training
+snapshot in place of a shipped model (checkpoint selection on scanner noise)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from monai_nad.engines.checkpoints import load_network_weights
+from monai_nad.experiments.evaluation import score_slices
 from monai_nad.experiments.scanner_benchmark import SCANNER_CONDITIONS, scanner_cells
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
-from monai_nad.metrics import psnr
 
 __all__ = ["GAIN_GRID", "render_gain_page", "tune_white_gain"]
 
@@ -20,26 +23,39 @@ GAIN_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def tune_white_gain(
-    gains: Sequence[float] = GAIN_GRID, models: Sequence[str] = ("2d", "3d"), bundle: str | None = None, log: Callable[[str], None] = print
-) -> dict[str, dict[str, dict[float, float]]]:
-    """Mean PSNR on the validation slabs of every scanner-noise cell, per model and gain, blind with the noise map.
+    gains: Sequence[float] = GAIN_GRID, models: Sequence[str] = ("2d", "3d"), bundle: str | None = None, log: Callable[[str], None] = print,
+    weights: Mapping[str, str | Path] | None = None,
+) -> dict[str, dict[str, dict]]:
+    """Mean PSNR and SSIM on the validation slabs of every scanner-noise cell, per model and gain, blind with the noise map.
 
     Each cell's validation slab (10 slices) goes through :class:`~monai_nad.inference.ScanInferer` as one volume
     with ``noise_estimate="map"``, as ``monai-nad denoise --noise-estimate map --mode 2d|3d`` runs it, with each gain
-    for the model being tuned (gain 0: the std map as it is).
+    for the model being tuned (gain 0: the std map as it is), scored by the benchmark's own scorer
+    (:func:`~monai_nad.experiments.evaluation.score_slices`: PSNR and SSIM, the mean over the slices).
 
     Args:
         gains: the gains to try.
         models: ``"2d"`` and/or ``"3d"``.
         bundle: the bundle (None: the shipped one).
-        log: where the per-cell lines go.
+        log: where the per-cell lines go (``gain:PSNR/SSIM``).
+        weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
+            ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
 
     Returns:
-        ``{model: {"cells": {cell: {gain: PSNR dB}}, "conditions": {condition or "all": {gain: mean PSNR dB}}}}``.
+        ``{model: {"cells": {cell: {gain: PSNR dB}}, "conditions": {condition or "all": {gain: mean PSNR dB}},
+        "cells_ssim": ..., "conditions_ssim": ...}}`` (the same for SSIM).
+
+    Raises:
+        ValueError: ``weights`` names a model other than ``"2d"`` / ``"3d"``, or a file that does not fit its network.
+        FileNotFoundError: a ``weights`` file does not exist.
     """
     net2d, net3d = shipped_models(bundle)
-    scores: dict[str, dict[str, dict[float, list[float]]]] = {m: {} for m in models}
-    by_cell: dict[str, dict[str, dict[float, float]]] = {m: {} for m in models}
+    for model, path in (weights or {}).items():
+        if model not in ("2d", "3d"):
+            raise ValueError(f"weights must be keyed '2d' or '3d', got {model!r}.")
+        load_network_weights(net2d if model == "2d" else net3d, path)
+    scores: dict[str, dict[str, dict[str, dict[float, list[float]]]]] = {m: {"psnr": {}, "ssim": {}} for m in models}
+    by_cell: dict[str, dict[str, dict[str, dict[float, float]]]] = {m: {"psnr": {}, "ssim": {}} for m in models}
     for cell in scanner_cells():
         noisy, clean = cell.load("validation")
         volume = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1)))[None, None]
@@ -49,13 +65,19 @@ def tune_white_gain(
                 inferer = ScanInferer(volume_network=net3d, mode=model, noise_estimate="map", white_gain={"2d": gain, "3d": gain})
                 with torch.no_grad():
                     out = inferer(volume, net2d)[0, 0].numpy()
-                value = float(psnr(torch.from_numpy(np.moveaxis(out, -1, 0))[:, None], torch.from_numpy(clean)[:, None]).mean())
-                by_cell[model].setdefault(cell.name, {})[float(gain)] = value
-                for key in (condition, "all"):
-                    scores[model].setdefault(key, {}).setdefault(float(gain), []).append(value)
-            log(f"{cell.name:<38} {model} " + " ".join(f"{g:g}:{v:.2f}" for g, v in by_cell[model][cell.name].items()))
+                values = score_slices(np.moveaxis(out, -1, 0), clean)
+                for metric in ("psnr", "ssim"):
+                    by_cell[model][metric].setdefault(cell.name, {})[float(gain)] = values[metric]
+                    for key in (condition, "all"):
+                        scores[model][metric].setdefault(key, {}).setdefault(float(gain), []).append(values[metric])
+            line = " ".join(f"{g:g}:{v:.2f}/{by_cell[model]['ssim'][cell.name][g]:.3f}" for g, v in by_cell[model]["psnr"][cell.name].items())
+            log(f"{cell.name:<38} {model} {line}")
+
+    def means(by: dict[str, dict[float, list[float]]]) -> dict[str, dict[float, float]]:
+        return {k: {g: float(np.mean(v)) for g, v in per.items()} for k, per in by.items()}
+
     return {
-        m: {"cells": by_cell[m], "conditions": {k: {g: float(np.mean(v)) for g, v in by.items()} for k, by in scores[m].items()}}
+        m: {"cells": by_cell[m]["psnr"], "conditions": means(scores[m]["psnr"]), "cells_ssim": by_cell[m]["ssim"], "conditions_ssim": means(scores[m]["ssim"])}
         for m in models
     }
 
@@ -69,17 +91,20 @@ def render_gain_page(table: dict, command: str) -> str:
         f"Produced by `{command}` (one thread). Each of the 32 cells of the scanner-noise benchmark's validation slabs "
         "(10 slices each, never the test slabs) goes through `ScanInferer(noise_estimate=\"map\")` as one volume, as "
         "`monai-nad denoise --mode 2d|3d` runs it, for each gain of `monai_nad.transforms.noise_map.white_equivalent_factor` "
-        "(gain 0: the network told the estimated per-pixel std as it is). Mean PSNR (dB) over the cells of each condition.",
+        "(gain 0: the network told the estimated per-pixel std as it is). Mean PSNR (dB) / SSIM over the cells of each "
+        "condition (the benchmark's scorer, `monai_nad.experiments.evaluation.score_slices`); the gain is chosen on PSNR.",
     ]
     for model, parts in table.items():
         rows = parts["conditions"]
         gains = list(rows["all"])
         lines += ["", f"## {'2D model' if model == '2d' else 'Volume model'}", "", "| condition | " + " | ".join(f"gain {g:g}" for g in gains) + " |",
                   "|---|" + "---|" * len(gains)]
+        similarity = parts.get("conditions_ssim", {})
         for key in [*SCANNER_CONDITIONS, "all"]:
             if key in rows:
                 best = max(rows[key].values())
-                cells = [f"**{v:.2f}**" if v == best else f"{v:.2f}" for v in rows[key].values()]
+                cells = [(f"**{v:.2f}**" if v == best else f"{v:.2f}") + (f" / {similarity[key][g]:.3f}" if key in similarity else "")
+                         for g, v in rows[key].items()]
                 lines.append(f"| {key} | " + " | ".join(cells) + " |")
         lines += ["", f"Best over all cells: gain {max(rows['all'], key=rows['all'].get):g}."]
     return "\n".join(lines) + "\n"

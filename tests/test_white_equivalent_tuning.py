@@ -1,0 +1,94 @@
+"""The scanner-noise validation loop (monai_nad.experiments.white_equivalent_tuning, scripts/tune_white_equivalent.py):
+PSNR and SSIM per cell and gain, and a training run's weights scored in place of the bundle's. One small synthetic
+cell stands in for the benchmark's 32 validation slabs."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from monai_nad.experiments import white_equivalent_tuning as tuning
+from monai_nad.experiments.volume_benchmark import shipped_models
+from monai_nad.transforms import scanner_noise_slice
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script_main():
+    spec = importlib.util.spec_from_file_location("tune_white_equivalent_script", ROOT / "scripts" / "tune_white_equivalent.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _phantom(n: int = 80) -> np.ndarray:
+    y, x = np.mgrid[-1 : 1 : n * 1j, -1 : 1 : n * 1j]
+    img = np.where((y / 0.55) ** 2 + (x / 0.45) ** 2 <= 1, 0.6, 0.0)
+    return np.where(((y + 0.18) / 0.15) ** 2 + ((x - 0.1) / 0.12) ** 2 <= 1, 1.0, img)
+
+
+class _Cell:
+    """A validation slab of 4 phantom slices through the filtered condition, shaped like a benchmark cell."""
+
+    name = "phantom_asis_filtered_0.05"
+
+    def load(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        assert split == "validation"  # the loop never reads a test slab
+        samples = [scanner_noise_slice(_phantom(), z, "filtered", 0.05) for z in range(4)]
+        return np.stack([s.noisy for s in samples]).astype(np.float32), np.stack([s.reference for s in samples]).astype(np.float32)
+
+
+@pytest.fixture
+def one_cell(monkeypatch):
+    monkeypatch.setattr(tuning, "scanner_cells", lambda: [_Cell()])
+
+
+def test_each_cell_and_gain_is_scored_by_psnr_and_ssim(one_cell):
+    lines = []
+    table = tuning.tune_white_gain([0.0, 0.7], ["2d"], log=lines.append)["2d"]
+    psnr, ssim = table["cells"][_Cell.name], table["cells_ssim"][_Cell.name]
+    assert set(psnr) == set(ssim) == {0.0, 0.7}
+    assert all(10.0 < v < 60.0 for v in psnr.values()) and all(0.0 < v <= 1.0 for v in ssim.values())
+    assert table["conditions"]["filtered"] == table["conditions"]["all"] == psnr
+    assert table["conditions_ssim"]["all"] == ssim
+    assert re.search(r"0\.7:\d+\.\d\d/0\.\d{3}", lines[0])
+    page = tuning.render_gain_page({"2d": table}, "python scripts/tune_white_equivalent.py")
+    assert re.search(r"\| all \| (\*\*)?\d+\.\d\d(\*\*)? / 0\.\d{3} \|", page)
+
+
+def test_weights_are_scored_in_place_of_the_bundles(one_cell, tmp_path):
+    own = tmp_path / "own.pt"
+    network = shipped_models()[0]
+    torch.save(network.state_dict(), own)
+    changed = tmp_path / "changed.pt"
+    state = {k: v.clone() for k, v in network.state_dict().items()}
+    state["dt_logits"] = torch.full_like(state["dt_logits"], -6.0)  # almost no diffusion
+    torch.save({"model": state}, changed)  # nested, as the training's best_model.pt
+    shipped = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None)["2d"]["cells"]
+    same = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None, weights={"2d": own})["2d"]["cells"]
+    other = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None, weights={"2d": changed})["2d"]["cells"]
+    assert same == shipped
+    assert abs(other[_Cell.name][0.7] - shipped[_Cell.name][0.7]) > 0.1
+    with pytest.raises(ValueError, match="'2d' or '3d'"):
+        tuning.tune_white_gain([0.7], ["2d"], weights={"3D": own})
+
+
+def test_the_script_refuses_weights_it_cannot_read_in_one_line(tmp_path, capsys):
+    main = _script_main()
+    with pytest.raises(SystemExit):
+        main(["--weights-2d", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "page.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "missing.pt: no such file" in err[-1] and "Traceback" not in "".join(err)
+    bad = tmp_path / "bad.pt"
+    torch.save({"encoder.0.weight": torch.zeros(3, 3)}, bad)
+    with pytest.raises(SystemExit):
+        main(["--weights-2d", str(bad), "--gains", "0.7", "--models", "2d", "--out", str(tmp_path / "page.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "bad.pt" in err[-1] and "Traceback" not in "".join(err)
+    assert not (tmp_path / "page.md").exists()
