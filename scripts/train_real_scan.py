@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="--network volume: neighbouring slices either side (volume.json default; a checkpoint with fewer starts the new ones at zero)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                         help="train for this many seconds (cosine learning rate over the budget; not resumable) instead of --max-epochs")
+    parser.add_argument("--snapshot-interval", type=int, default=None, metavar="N",
+                        help="keep the network's weights after every N epochs in OUTPUT_DIR/checkpoints/snapshots/epoch_N.pt "
+                             "(config default 0: none), to compare epochs on the scanner-noise validation slabs afterwards "
+                             "(python scripts/tune_white_equivalent.py --weights-2d FILE)")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
     args = parser.parse_args(argv)
     if args.time_budget is not None and args.time_budget <= 0:
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--partial-fourier-share must lie in [0, 1), got {args.partial_fourier_share}")
     if args.simulation_margin is not None and args.simulation_margin < 0:
         parser.error(f"--simulation-margin must be >= 0, got {args.simulation_margin}")
+    if args.snapshot_interval is not None and args.snapshot_interval < 0:
+        parser.error(f"--snapshot-interval must be >= 0, got {args.snapshot_interval}")
     if args.white_gain is not None and not (args.white_gain > 0 and math.isfinite(args.white_gain)):
         parser.error(f"--white-gain must be a positive number, got {args.white_gain}")
     if args.noise_std_range is not None and not (0 < args.noise_std_range[0] <= args.noise_std_range[1] and math.isfinite(args.noise_std_range[1])):
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, simulation_margin=args.simulation_margin, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, simulation_margin=args.simulation_margin, snapshot_interval=args.snapshot_interval, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, features=args.features, detail_features=args.detail_features, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

@@ -47,3 +47,17 @@ def test_simulation_margin_reaches_the_run_and_a_negative_one_is_refused(tmp_pat
         script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", "--simulation-margin", "-3"])
     assert stop.value.code == 2
     assert "--simulation-margin must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_snapshot_interval_reaches_the_run_and_a_negative_one_is_refused(tmp_path, monkeypatch, capsys):
+    """``--snapshot-interval`` goes to the bundle run's options; a negative interval is one usage line, nothing runs."""
+    script = _script()
+    seen = []
+    monkeypatch.setattr(script, "train_real_scan", lambda bundle, output, options, *a, **k: seen.append(options))
+    out = tmp_path / "run"
+    assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install", "--snapshot-interval", "2"]) == 0
+    assert seen and seen[0].snapshot_interval == 2
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", "--snapshot-interval", "-1"])
+    assert stop.value.code == 2
+    assert "--snapshot-interval must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()

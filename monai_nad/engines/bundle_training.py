@@ -268,6 +268,9 @@ class RealScanOptions:
         simulation_margin: the context (pixels, every in-plane side) around each training patch that the augmentation
             and the noise simulation see before the patch is cropped (:func:`~monai_nad.data.realistic_transforms`);
             None for the config's (0).
+        snapshot_interval: keep the network's weights after every this many epochs in
+            ``<output_dir>/checkpoints/snapshots/epoch_N.pt`` (:class:`~monai_nad.engines.ResumeHandler`), to choose
+            an epoch on other data afterwards; None for the config's (0: none).
         white_gain: tell the network the white-equivalent level of the simulated acquisitions' correlated noise
             (:func:`~monai_nad.data.realistic_transforms`'s ``white_gain``); None for the config's (the per-pixel std).
         noise_std_range: the range ``(low, high)`` of the per-channel noise std drawn in training; None for the config's
@@ -296,6 +299,7 @@ class RealScanOptions:
     scanner_prob: float | None = None
     partial_fourier_share: float | None = None
     simulation_margin: int | None = None
+    snapshot_interval: int | None = None
     white_gain: float | None = None
     noise_std_range: Sequence[float] | None = None
     max_epochs: int = 40
@@ -393,6 +397,8 @@ def real_scan_command(
         ours += ["--partial_fourier_share", repr(float(options.partial_fourier_share))]
     if options.simulation_margin is not None:
         ours += ["--simulation_margin", str(int(options.simulation_margin))]
+    if options.snapshot_interval is not None:
+        ours += ["--snapshot_interval", str(int(options.snapshot_interval))]
     if options.white_gain is not None:
         ours += ["--white_gain", repr(float(options.white_gain))]
     if options.noise_std_range is not None:
@@ -455,7 +461,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": recorded_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "partial_fourier_share": options.partial_fourier_share, "simulation_margin": options.simulation_margin, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "partial_fourier_share": options.partial_fourier_share, "simulation_margin": options.simulation_margin, "snapshot_interval": options.snapshot_interval, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "features": options.features, "detail_features": options.detail_features, "correlation_input": options.correlation_input,
         "data": options.data,

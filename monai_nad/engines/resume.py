@@ -71,6 +71,13 @@ class ResumeHandler:
         resume: load the latest checkpoint in ``ckpt_dir`` when training starts. Defaults to True.
         save: write checkpoints (set False on all but one distributed rank). Defaults to True.
         map_location: where to load tensors. Defaults to the CPU.
+        snapshot_interval: also keep the network's weights (a plain state dict) after every ``snapshot_interval``-th
+            epoch as ``<ckpt_dir>/snapshots/epoch_N.pt``, never removed, so that a run's epochs can be compared
+            afterwards on other data than its validation (``python scripts/tune_white_equivalent.py --weights-2d``);
+            0: none. Defaults to 0.
+
+    Raises:
+        ValueError: a negative ``snapshot_interval``.
     """
 
     def __init__(
@@ -84,8 +91,12 @@ class ResumeHandler:
         resume: bool = True,
         save: bool = True,
         map_location: str | torch.device = "cpu",
+        snapshot_interval: int = 0,
     ) -> None:
+        if int(snapshot_interval) != snapshot_interval or snapshot_interval < 0:
+            raise ValueError(f"snapshot_interval must be an int >= 0, got {snapshot_interval!r}.")
         self.ckpt_dir = str(ckpt_dir)
+        self.snapshot_interval = int(snapshot_interval)
         self.objects = {"model": network, "optimizer": optimizer}
         if lr_scheduler is not None:
             self.objects["lr_scheduler"] = lr_scheduler
@@ -113,6 +124,8 @@ class ResumeHandler:
             )
             saver.attach(engine)
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._remove_older)
+            if self.snapshot_interval:
+                engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.snapshot_interval), self._snapshot)
 
     @staticmethod
     def _start_tracking(engine: Engine, tracker: MLflowRunTracker, last: str | None) -> None:
@@ -122,6 +135,15 @@ class ResumeHandler:
             if isinstance(saved, dict):
                 tracker.load_state_dict(saved)
         tracker.started(engine, resumed=last is not None)
+
+    def _snapshot(self, engine: Engine) -> None:
+        """Write the network's weights as ``snapshots/epoch_N.pt`` (through a temporary file: never half written)."""
+        folder = Path(self.ckpt_dir) / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"epoch_{engine.state.epoch}.pt"
+        tmp = target.with_suffix(".tmp")
+        torch.save(self.objects["model"].state_dict(), tmp)
+        tmp.replace(target)
 
     def _remove_older(self, engine: Engine) -> None:
         """Keep only the newest ``resume*.pt`` (checkpoints left by earlier, interrupted runs included)."""

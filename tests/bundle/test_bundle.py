@@ -530,6 +530,8 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
     assert command[command.index("--partial_fourier_share") + 1] == "0.4"
     command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(scanner_prob=0.5, simulation_margin=32))
     assert command[command.index("--simulation_margin") + 1] == "32" and "--simulation_margin" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions())[0]
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(snapshot_interval=2))
+    assert command[command.index("--snapshot_interval") + 1] == "2" and "--snapshot_interval" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions())[0]
     parser = ConfigParser()
     parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
     parser["scanner_prob"] = 0.5
