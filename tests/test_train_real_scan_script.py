@@ -35,29 +35,19 @@ def test_missing_colin27_is_one_line_and_nothing_runs(tmp_path, monkeypatch, cap
     assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install"]) == 0
 
 
-def test_simulation_margin_reaches_the_run_and_a_negative_one_is_refused(tmp_path, monkeypatch, capsys):
-    """``--simulation-margin`` goes to the bundle run's options; a negative margin is one usage line, nothing runs."""
+@pytest.mark.parametrize(
+    "flag, attribute", [("--simulation-margin", "simulation_margin"), ("--snapshot-interval", "snapshot_interval")]
+)
+def test_a_count_option_reaches_the_run_and_a_negative_one_is_refused(flag, attribute, tmp_path, monkeypatch, capsys):
+    """``--simulation-margin`` and ``--snapshot-interval`` go to the bundle run's options; a negative value is one
+    usage line, nothing runs."""
     script = _script()
     seen = []
     monkeypatch.setattr(script, "train_real_scan", lambda bundle, output, options, *a, **k: seen.append(options))
     out = tmp_path / "run"
-    assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install", "--simulation-margin", "24"]) == 0
-    assert seen and seen[0].simulation_margin == 24
+    assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install", flag, "24"]) == 0
+    assert seen and getattr(seen[0], attribute) == 24
     with pytest.raises(SystemExit) as stop:
-        script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", "--simulation-margin", "-3"])
+        script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", flag, "-3"])
     assert stop.value.code == 2
-    assert "--simulation-margin must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-
-
-def test_snapshot_interval_reaches_the_run_and_a_negative_one_is_refused(tmp_path, monkeypatch, capsys):
-    """``--snapshot-interval`` goes to the bundle run's options; a negative interval is one usage line, nothing runs."""
-    script = _script()
-    seen = []
-    monkeypatch.setattr(script, "train_real_scan", lambda bundle, output, options, *a, **k: seen.append(options))
-    out = tmp_path / "run"
-    assert script.main(["--max-epochs", "1", "--output-dir", str(out), "--volumes", "mni", "--no-install", "--snapshot-interval", "2"]) == 0
-    assert seen and seen[0].snapshot_interval == 2
-    with pytest.raises(SystemExit) as stop:
-        script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", "--snapshot-interval", "-1"])
-    assert stop.value.code == 2
-    assert "--snapshot-interval must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert f"{flag} must be >= 0" in capsys.readouterr().err and not (tmp_path / "bad").exists()
