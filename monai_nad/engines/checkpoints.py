@@ -9,7 +9,7 @@ import torch
 
 from monai_nad.engines.config_check import exit_bundle_run
 
-__all__ = ["LatestWeightsSaver", "half_precision", "latest_checkpoint", "load_network_weights", "read_state_dict", "warm_start"]
+__all__ = ["LatestWeightsSaver", "half_precision", "latest_checkpoint", "load_network_weights", "read_state_dict", "save_weights", "warm_start"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
 
@@ -116,6 +116,21 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
     return network
 
 
+def save_weights(network: torch.nn.Module, path: str | Path) -> Path:
+    """Save ``network``'s ``state_dict`` to ``path`` through a temporary file beside it, so that the file is never
+    half written (its folder is created).
+
+    Returns:
+        the saved file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(network.state_dict(), tmp)
+    tmp.replace(path)
+    return path
+
+
 class LatestWeightsSaver:
     """Save a network's weights each time an engine completes a run (e.g. after every validation).
 
@@ -140,12 +155,8 @@ class LatestWeightsSaver:
         engine.add_event_handler(Events.COMPLETED, self)
 
     def __call__(self, engine=None) -> None:
-        if not self.enabled:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        torch.save(self.network.state_dict(), tmp)
-        tmp.replace(self.path)
+        if self.enabled:
+            save_weights(self.network, self.path)
 
 
 def warm_start(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:

@@ -9,7 +9,7 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader, CheckpointSaver
 
-from monai_nad.engines.checkpoints import latest_checkpoint
+from monai_nad.engines.checkpoints import latest_checkpoint, save_weights
 from monai_nad.engines.mlflow_resume import MLflowRunTracker
 
 __all__ = ["ResumeHandler"]
@@ -137,13 +137,8 @@ class ResumeHandler:
         tracker.started(engine, resumed=last is not None)
 
     def _snapshot(self, engine: Engine) -> None:
-        """Write the network's weights as ``snapshots/epoch_N.pt`` (through a temporary file: never half written)."""
-        folder = Path(self.ckpt_dir) / "snapshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"epoch_{engine.state.epoch}.pt"
-        tmp = target.with_suffix(".tmp")
-        torch.save(self.objects["model"].state_dict(), tmp)
-        tmp.replace(target)
+        """Write the network's weights as ``snapshots/epoch_N.pt`` (never half written)."""
+        save_weights(self.objects["model"], Path(self.ckpt_dir) / "snapshots" / f"epoch_{engine.state.epoch}.pt")
 
     def _remove_older(self, engine: Engine) -> None:
         """Keep only the newest ``resume*.pt`` (checkpoints left by earlier, interrupted runs included)."""
