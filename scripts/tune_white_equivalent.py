@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from monai_nad.experiments.white_equivalent_tuning import GAIN_GRID, render_gain_page, tune_white_gain
+from monai_nad.experiments.white_equivalent_tuning import GAIN_GRID, render_gain_page, scored_networks, tune_white_gain
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     for model, path in weights.items():
         if not path.is_file():
             parser.error(f"--weights-{model}: {path}: no such file")
-    torch.set_num_threads(1)
     try:
-        table = tune_white_gain(args.gains, args.models, args.bundle, log=lambda line: print(line, flush=True), weights=weights)
+        networks = scored_networks(args.bundle, weights)
     except ValueError as err:  # weights that do not fit the network
         parser.error(f"{err}".splitlines()[0])
+    torch.set_num_threads(1)
+    table = tune_white_gain(args.gains, args.models, networks, log=lambda line: print(line, flush=True))
     command = " ".join(["python scripts/tune_white_equivalent.py", *(sys.argv[1:] if argv is None else argv)])
     text = render_gain_page(table, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)

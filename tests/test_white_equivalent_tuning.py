@@ -71,12 +71,12 @@ def test_weights_are_scored_in_place_of_the_bundles(one_cell, tmp_path):
     state["dt_logits"] = torch.full_like(state["dt_logits"], -6.0)  # almost no diffusion
     torch.save({"model": state}, changed)  # nested, as the training's best_model.pt
     shipped = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None)["2d"]["cells"]
-    same = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None, weights={"2d": own})["2d"]["cells"]
-    other = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None, weights={"2d": changed})["2d"]["cells"]
+    same = tuning.tune_white_gain([0.7], ["2d"], tuning.scored_networks(weights={"2d": own}), log=lambda _: None)["2d"]["cells"]
+    other = tuning.tune_white_gain([0.7], ["2d"], tuning.scored_networks(weights={"2d": changed}), log=lambda _: None)["2d"]["cells"]
     assert same == shipped
     assert abs(other[_Cell.name][0.7] - shipped[_Cell.name][0.7]) > 0.1
     with pytest.raises(ValueError, match="'2d' or '3d'"):
-        tuning.tune_white_gain([0.7], ["2d"], weights={"3D": own})
+        tuning.scored_networks(weights={"3D": own})
 
 
 def test_the_script_refuses_weights_it_cannot_read_in_one_line(tmp_path, capsys):

@@ -16,15 +16,38 @@ from monai_nad.experiments.scanner_benchmark import SCANNER_CONDITIONS, scanner_
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
 
-__all__ = ["GAIN_GRID", "render_gain_page", "tune_white_gain"]
+__all__ = ["GAIN_GRID", "render_gain_page", "scored_networks", "tune_white_gain"]
 
 #: the gains tried.
 GAIN_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
+def scored_networks(bundle: str | Path | None = None, weights: Mapping[str, str | Path] | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The 2D and volume networks :func:`tune_white_gain` scores: the bundle's, with ``weights`` loaded in place of its own.
+
+    Args:
+        bundle: the bundle (None: the shipped one).
+        weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
+            ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
+
+    Returns:
+        ``(2D network, volume network)``.
+
+    Raises:
+        ValueError: ``weights`` names a model other than ``"2d"`` / ``"3d"``, or a file that does not fit its network.
+        FileNotFoundError: a ``weights`` file does not exist.
+    """
+    net2d, net3d = shipped_models(bundle)
+    for model, path in (weights or {}).items():
+        if model not in ("2d", "3d"):
+            raise ValueError(f"weights must be keyed '2d' or '3d', got {model!r}.")
+        load_network_weights(net2d if model == "2d" else net3d, path)
+    return net2d, net3d
+
+
 def tune_white_gain(
-    gains: Sequence[float] = GAIN_GRID, models: Sequence[str] = ("2d", "3d"), bundle: str | None = None, log: Callable[[str], None] = print,
-    weights: Mapping[str, str | Path] | None = None,
+    gains: Sequence[float] = GAIN_GRID, models: Sequence[str] = ("2d", "3d"), networks: tuple[torch.nn.Module, torch.nn.Module] | None = None,
+    log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, dict]]:
     """Mean PSNR and SSIM on the validation slabs of every scanner-noise cell, per model and gain, blind with the noise map.
 
@@ -36,24 +59,15 @@ def tune_white_gain(
     Args:
         gains: the gains to try.
         models: ``"2d"`` and/or ``"3d"``.
-        bundle: the bundle (None: the shipped one).
+        networks: ``(2D network, volume network)`` to score (:func:`scored_networks`: a bundle's, or a training run's
+            weights in their place); None: the shipped bundle's.
         log: where the per-cell lines go (``gain:PSNR/SSIM``).
-        weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
-            ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
 
     Returns:
         ``{model: {"cells": {cell: {gain: PSNR dB}}, "conditions": {condition or "all": {gain: mean PSNR dB}},
         "cells_ssim": ..., "conditions_ssim": ...}}`` (the same for SSIM).
-
-    Raises:
-        ValueError: ``weights`` names a model other than ``"2d"`` / ``"3d"``, or a file that does not fit its network.
-        FileNotFoundError: a ``weights`` file does not exist.
     """
-    net2d, net3d = shipped_models(bundle)
-    for model, path in (weights or {}).items():
-        if model not in ("2d", "3d"):
-            raise ValueError(f"weights must be keyed '2d' or '3d', got {model!r}.")
-        load_network_weights(net2d if model == "2d" else net3d, path)
+    net2d, net3d = networks if networks is not None else scored_networks()
     scores: dict[str, dict[str, dict[str, dict[float, list[float]]]]] = {m: {"psnr": {}, "ssim": {}} for m in models}
     by_cell: dict[str, dict[str, dict[str, dict[float, float]]]] = {m: {"psnr": {}, "ssim": {}} for m in models}
     for cell in scanner_cells():
