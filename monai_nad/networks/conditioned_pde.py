@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from monai.networks.layers.factories import Conv
 from monai.networks.utils import pixelshuffle, pixelunshuffle
 
-from monai_nad.networks.layout import use_channels_last
+from monai_nad.networks.layout import memory_format_of, use_channels_last
 from monai_nad.networks.self_ensemble import orientations, turn, turn_back
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
@@ -358,7 +358,8 @@ class NoiseConditionedPDE(nn.Module):
         if maps is not None:
             guides.append(maps)
         feats = self.encoder(self._down(torch.cat(guides, dim=1)))
-        conductance = torch.sigmoid(self._up(self.conductance_head(feats)))
+        # in u's dtype once (under autocast the head runs in bfloat16), not once per step
+        conductance = torch.sigmoid(self._up(self.conductance_head(feats))).to(xn.dtype)
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
         fractions = torch.sigmoid(self.dt_logits)
         per_group = self.steps // self.groups
@@ -367,7 +368,10 @@ class NoiseConditionedPDE(nn.Module):
             u = self.stencil.stable_step(u, conductance[:, k // per_group], fractions[k])
         v = remove_magnitude_bias(u, bias, floor=SQUARED_FLOOR)
         if self.refine is not None:
-            v = v + self._up(self.refine(torch.cat([feats, self._down(v)], dim=1)))
+            # v in the features' dtype and layout: a mixed cat would promote both to float32 and the convolution
+            # cast them back (the same values, two copies of the whole feature map)
+            down = self._down(v).to(dtype=feats.dtype, memory_format=memory_format_of(feats))
+            v = v + self._up(self.refine(torch.cat([feats, down], dim=1)))
         if self.detail is not None:
             v = v + self.detail(torch.cat([v, *guides], dim=1))
         high = torch.amax(xn, dim=list(range(2, xn.ndim)), keepdim=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-__all__ = ["use_channels_last"]
+__all__ = ["memory_format_of", "use_channels_last"]
 
 
 def use_channels_last(module: nn.Module, spatial_dims: int) -> nn.Module:
@@ -26,3 +26,13 @@ def use_channels_last(module: nn.Module, spatial_dims: int) -> nn.Module:
     """
     layout = torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
     return module.to(memory_format=layout)
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """The layout of a 4D or 5D tensor (``channels_last`` / ``channels_last_3d`` where it is stored so and not also
+    contiguous, e.g. a convolution's output here), to bring a tensor joined to it into the same layout: ``torch.cat``
+    of mixed layouts returns a contiguous result, which the next channels-last convolution copies back."""
+    for layout, ndim in ((torch.channels_last, 4), (torch.channels_last_3d, 5)):
+        if x.ndim == ndim and not x.is_contiguous() and x.is_contiguous(memory_format=layout):
+            return layout
+    return torch.contiguous_format

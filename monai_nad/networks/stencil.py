@@ -77,6 +77,16 @@ def _shift(padded: torch.Tensor, offset: list[int], sizes: list[int]) -> torch.T
     return out
 
 
+def _incoming_view(x: torch.Tensor, offset: list[int], sizes: list[int], to: bool) -> torch.Tensor:
+    """``x`` at the nodes ``x`` whose ``x - offset`` lies in the grid (``to``), or at those ``x - offset`` (not ``to``):
+    an edge's flux is read at its first end and enters its second."""
+    out = x
+    for axis in range(len(offset)):
+        d = offset[axis]
+        out = out.narrow(2 + axis, max(0, d) if to else max(0, -d), sizes[axis] - abs(d))
+    return out
+
+
 class DiffusionStencil(torch.nn.Module):
     """Edge differences and the conservative explicit update of a 2D/3D diffusion stencil.
 
@@ -100,6 +110,7 @@ class DiffusionStencil(torch.nn.Module):
         self.offsets: list[list[int]] = stencil_offsets(spatial_dims, neighbours)
         self.negated: list[list[int]] = [[-v for v in o] for o in self.offsets]
         self.weights: list[float] = stencil_weights(self.offsets)
+        self.diagonal: list[bool] = [sum(1 for v in o if v != 0) > 1 for o in self.offsets]
         self.num_edges = len(self.offsets)
         #: ``sum_j w_j`` over all neighbours of a node: the bound on ``sum_j w_j c_ij`` when ``c <= 1``.
         self.total_weight = 2.0 * math.fsum(self.weights)
@@ -164,14 +175,21 @@ class DiffusionStencil(torch.nn.Module):
             the next iterate, same shape and dtype as ``u``; ``u`` is not modified.
         """
         sizes = list(u.shape[2:])
-        if differences is None:
-            differences = self.differences(u)
         c = conductance.to(u.dtype)
+        padded = self._pad(u, "replicate")
         update = torch.zeros_like(u)
-        for e, o in enumerate(self.negated):
-            flux = self.weights[e] * c[:, e : e + 1] * differences[:, e]
-            incoming = _shift(self._pad(flux, "constant"), o, sizes)
-            update = update + flux - incoming
+        for e, o in enumerate(self.offsets):
+            if differences is not None:
+                diff = differences[:, e]
+            else:  # differences(u)'s entry e, without stacking all of them or building the edge mask
+                diff = _shift(padded, o, sizes) - u
+                if self.diagonal[e]:  # an edge leaving the grid diagonally: replicate padding does not zero it
+                    for axis in range(len(o)):
+                        if o[axis] != 0:
+                            diff.narrow(2 + axis, sizes[axis] - 1 if o[axis] > 0 else 0, 1).zero_()
+            flux = self.weights[e] * c[:, e : e + 1] * diff
+            update = update + flux
+            _incoming_view(update, o, sizes, True).sub_(_incoming_view(flux, o, sizes, False))  # F_o(x - o) enters x
         return u + dt.to(u.dtype) * update
 
     def stable_step(

@@ -89,3 +89,19 @@ def test_stable_step_keeps_the_maximum_principle_for_unbounded_conductances(spat
         assert out[b].min() >= u[b].min() - 1e-6 and out[b].max() <= u[b].max() + 1e-6
     # conductances within [0, 1] take the plain step fraction / total_weight
     torch.testing.assert_close(out[1:], stencil.step(u[1:], c[1:], torch.tensor(1.0 / stencil.total_weight)))
+
+
+@pytest.mark.parametrize("spatial_dims,neighbours", CASES)
+def test_step_is_the_flux_form_of_its_edge_differences(spatial_dims, neighbours):
+    """The step computed from ``u`` alone equals the one given ``differences(u)`` (zero on edges that leave the grid),
+    values and gradients, on an odd-sized grid with a size-1 axis in 3D."""
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    shape = (2, 2, 7, 6) if spatial_dims == 2 else (2, 1, 5, 1, 4)
+    gen = torch.Generator().manual_seed(3)
+    u = torch.rand(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    c = torch.rand((shape[0], stencil.num_edges, *shape[2:]), generator=gen, dtype=torch.float64, requires_grad=True)
+    dt = torch.tensor(0.1, dtype=torch.float64)
+    direct, given = stencil.step(u, c, dt), stencil.step(u, c, dt, differences=stencil.differences(u))
+    torch.testing.assert_close(direct, given, rtol=0, atol=1e-14)
+    for a, b in zip(torch.autograd.grad(direct.square().sum(), (u, c)), torch.autograd.grad(given.square().sum(), (u, c))):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
