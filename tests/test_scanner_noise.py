@@ -15,7 +15,10 @@ from monai_nad.transforms import (
     RandScannerNoised,
     coil_sensitivities,
     kspace_window,
+    acf_correlation_lengths,
+    estimate_noise,
     noise_correlation_matrix,
+    psd_correlation_lengths,
     scanner_noise_slice,
     simulate_scanner_noise,
     smooth_phase,
@@ -368,9 +371,37 @@ def test_array_transform_3d_and_odd_sense():
     assert t(vol) is vol and not t.noise_std_map.any()
 
 
+@pytest.mark.parametrize("window_kind, partial_fourier", [("none", 0.625), ("hann", 1.0)])
+def test_correlation_lengths_are_those_of_the_complex_noise(window_kind, partial_fourier):
+    """``correlation_lengths`` are the widths of ``|rho|`` of the complex noise (Monte Carlo), what the air shows; a
+    real channel (the PSD's) sees ``Re rho``: the same for a symmetric window, narrower for partial Fourier."""
+    clean = _object()
+    w = kspace_window(SHAPE, window_kind, fraction=0.8 if window_kind == "hann" else 1.0, partial_fourier=partial_fourier, partial_fourier_axis=0)
+    s, cn, _ = _monte_carlo(clean, draws=200, noise_std=1.0, window=w)
+    centred = cn - cn.mean(axis=0)
+    spectrum = (np.abs(np.fft.fft2(centred)) ** 2).mean(axis=0)
+    measured = acf_correlation_lengths(np.fft.ifft2(spectrum))
+    assert np.allclose(s.correlation_lengths, measured, atol=0.08), (s.correlation_lengths, measured)
+    real_channel = psd_correlation_lengths(s.noise_psd)
+    if partial_fourier < 1.0:
+        assert s.correlation_lengths[0] > real_channel[0] + 0.4 and s.correlation_lengths[1] == pytest.approx(1.0)
+    else:
+        assert np.allclose(s.correlation_lengths, real_channel, atol=1e-6)
+
+
+def test_the_estimator_reads_the_air_widths_of_partial_fourier_noise():
+    """Pure partial-Fourier noise (air): the blind estimate's widths are ``correlation_lengths``, not the PSD's."""
+    shape = (96, 96)
+    w = kspace_window(shape, "none", partial_fourier=0.625, partial_fourier_axis=0)
+    sample = simulate_scanner_noise(np.zeros(shape), rng=np.random.default_rng(5), noise_std=0.05, window=w)
+    estimate = estimate_noise(sample.noisy)
+    assert np.allclose(estimate.correlation_lengths, sample.correlation_lengths, atol=0.15), (estimate.correlation_lengths, sample.correlation_lengths)
+    assert abs(estimate.correlation_lengths[0] - psd_correlation_lengths(sample.noise_psd)[0]) > 0.4
+
+
 def test_dictionary_transform():
     img = torch.as_tensor(_object((16, 20)) / 60.0, dtype=torch.float32)[None]
-    t = RandScannerNoised("image", reference_key="label", noise_std_key="sigma", psd_key="psd", coils_key="coils",
+    t = RandScannerNoised("image", reference_key="label", noise_std_key="sigma", psd_key="psd", coils_key="coils", correlation_key="widths",
                           noise_std=0.05, combinations=("rss",), coils=8, windows=("hann",), fraction=0.8,
                           partial_fourier_prob=0.0, correlation_prob=0.0)  # fmt: skip
     t.set_random_state(0)
@@ -378,6 +409,7 @@ def test_dictionary_transform():
     assert d["other"] == 1 and d["image"].shape == img.shape and d["image"].dtype == torch.float32
     assert d["label"].shape == img.shape and torch.allclose(d["sigma"], torch.full_like(img, 0.05))
     assert d["coils"] == 8.0 and d["psd"].shape == (16, 20)
+    assert d["widths"].dtype == torch.float32 and torch.allclose(d["widths"], torch.tensor(psd_correlation_lengths(d["psd"].numpy()), dtype=torch.float32))
     w = kspace_window((16, 20), "hann", fraction=0.8)
     assert np.allclose(d["psd"].numpy(), w**2 / np.mean(w**2) * 0.05**2 * 320, rtol=1e-5)
     assert not torch.equal(d["image"], img)

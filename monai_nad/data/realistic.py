@@ -257,8 +257,9 @@ def realistic_transforms(
             instead of white magnitude noise added to the image. Defaults to 0.
         white_gain: tell the network the white-equivalent level of a simulated acquisition's correlated noise
             (:class:`~monai_nad.transforms.WhiteEquivalentNoiseStdd`: the std map times
-            ``f = white_equivalent_factor(widths of the true PSD, white_gain)``, the coil count over ``f^2``, which
-            inference tells the network from the estimated widths);
+            ``f = white_equivalent_factor(widths, white_gain)`` with the widths of the simulated noise's correlation as
+            the estimator reads them from the air, the coil count over ``f^2``, which inference tells the network from
+            the estimated widths);
             None: the per-pixel std and the effective coil count rounded to a whole number. Defaults to None.
         correlation: also write ``"correlation"``, the widths of each pair's noise correlation per spatial axis (1 for
             white noise), for a network built with ``correlation_input``. Defaults to False.
@@ -306,11 +307,11 @@ def realistic_transforms(
             RandRotate90d("image", prob=0.5, max_k=3),
             ClipNonNegatived("image"),
             training_noise_pairs(
-                noise_std, coil_prob, varying_prob, scanner_prob, psd_key="psd" if white_gain is not None or correlation else None,
+                noise_std, coil_prob, varying_prob, scanner_prob, widths_key="widths" if white_gain is not None or correlation else None,
                 partial_fourier_share=partial_fourier_share,
             ),
             *([RoundCoilsd("coils")] if white_gain is None else []),
-            *([WhiteEquivalentNoiseStdd(white_gain, "psd", correlation_key="correlation" if correlation else None)] if white_gain is not None or correlation else []),
+            *([WhiteEquivalentNoiseStdd(white_gain, "widths", correlation_key="correlation" if correlation else None)] if white_gain is not None or correlation else []),
             *([CenterSpatialCropd(("image", "label", "noise_std"), (patch_size, patch_size) if depth is None else (patch_size, patch_size, -1))]
               if simulation_margin else []),
             SelectItemsd(("image", "label", "noise_std", "coils", *(("correlation",) if correlation else ()))),

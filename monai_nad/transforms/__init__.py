@@ -91,7 +91,7 @@ from monai_nad.transforms.pairs import (
     make_noise_transform,
     noise_seed,
 )
-from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, psd_correlation_lengths, white_equivalent_factor
+from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, NoiseEstimate, estimate_noise, acf_correlation_lengths, psd_correlation_lengths, white_equivalent_factor
 from monai_nad.transforms.posterior_magnitude import MIN_FLOOR_PIXELS, posterior_magnitude
 from monai_nad.transforms.scanner_noise import (
     COMBINATIONS,
@@ -128,6 +128,7 @@ __all__ = [
     "estimate_noise",
     "white_equivalent_factor",
     "psd_correlation_lengths",
+    "acf_correlation_lengths",
     "WHITE_EQUIVALENT_GAIN",
     "BlindSpotMaskd",
     "BlindSpotMaskD",

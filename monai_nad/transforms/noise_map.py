@@ -91,7 +91,7 @@ from monai_nad.transforms.noise import (
     _window,
 )
 
-__all__ = ["NoiseEstimate", "estimate_noise", "white_equivalent_factor", "psd_correlation_lengths", "MAX_ESTIMATED_COILS", "WHITE_EQUIVALENT_GAIN"]
+__all__ = ["NoiseEstimate", "estimate_noise", "white_equivalent_factor", "psd_correlation_lengths", "acf_correlation_lengths", "MAX_ESTIMATED_COILS", "WHITE_EQUIVALENT_GAIN"]
 
 #: the largest coil count :func:`estimate_noise` reports.
 MAX_ESTIMATED_COILS = 32
@@ -860,8 +860,13 @@ def white_equivalent_factor(correlation_lengths: Sequence[float], gain: float) -
 
 
 def psd_correlation_lengths(psd: np.ndarray) -> tuple[float, ...]:
-    """The autocorrelation's full width at half maximum along each axis of a noise PSD, as :func:`estimate_noise`
-    measures it from the air (``|rho|``, in pixels; 1 for white noise).
+    """The autocorrelation's full width at half maximum along each axis of a real noise field's PSD (``|rho|``, in
+    pixels; 1 for white noise), on the lags :func:`estimate_noise` reads.
+
+    A bm3d-convention PSD describes one real channel, whose autocorrelation is ``Re rho`` of the complex noise. That
+    is what :func:`estimate_noise` reads from the air for a symmetric k-space window; for an asymmetric one (partial
+    Fourier) the air shows ``|rho|``, which is wider:
+    :attr:`~monai_nad.transforms.ScannerNoiseSample.correlation_lengths` gives those widths.
 
     Args:
         psd: the noise power spectral density over the k-space axes in the bm3d convention (any positive scale),
@@ -871,9 +876,23 @@ def psd_correlation_lengths(psd: np.ndarray) -> tuple[float, ...]:
         one width per axis of ``psd``.
     """
     psd = np.asarray(psd, dtype=np.float64)
-    acf = np.fft.ifftn(psd).real
-    if not acf.flat[0] > 0:
-        return tuple(1.0 for _ in psd.shape)
+    return acf_correlation_lengths(np.fft.ifftn(psd).real)
+
+
+def acf_correlation_lengths(acf: np.ndarray) -> tuple[float, ...]:
+    """The full width at half maximum of ``|acf / acf[0]|`` along each axis (pixels; 1 for white noise), on the lags
+    -16..16 about zero that :func:`estimate_noise` reads.
+
+    Args:
+        acf: an autocorrelation (real or complex) with lag zero at index 0 on every axis (as ``numpy.fft.ifftn`` of a
+            power spectrum returns it); zero at lag zero (no noise) counts as white.
+
+    Returns:
+        one width per axis of ``acf``.
+    """
+    acf = np.asarray(acf)
+    if not abs(acf.flat[0]) > 0:
+        return tuple(1.0 for _ in acf.shape)
     rho = np.fft.fftshift(np.abs(acf / acf.flat[0]))
     crop = tuple(slice(n // 2 - min(n // 2, n - 1 - n // 2, 16), n // 2 + min(n // 2, n - 1 - n // 2, 16) + 1) for n in rho.shape)
     return _widths(rho[crop])  # lags -L..L about the centre, as estimate_noise measures them

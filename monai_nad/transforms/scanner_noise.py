@@ -39,6 +39,7 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import convert_data_type, convert_to_dst_type
 
 from monai_nad.transforms.array import as_range
+from monai_nad.transforms.noise_map import acf_correlation_lengths
 
 __all__ = [
     "COMBINATIONS",
@@ -122,6 +123,12 @@ class ScannerNoiseSample:
         combined: the noisy complex combined image (before the magnitude); None for ``"rss"``.
         combined_reference: the noise-free complex combined image; None for ``"rss"``.
         window: the k-space window used, the undersampling mask included (shape of ``noise_psd``).
+        correlation_lengths: the full width at half maximum of ``|rho|``, the complex noise's autocorrelation, along
+            each k-space axis (pixels; 1 for white noise; SENSE's fold correlation included): what
+            :func:`~monai_nad.transforms.estimate_noise` reads from the air, where the magnitude's power follows
+            ``|rho|^2``. For a symmetric window it is the width of ``noise_psd``'s autocorrelation; an asymmetric
+            (partial-Fourier) window makes ``rho`` complex, and a real channel, which ``noise_psd`` describes, sees
+            only ``Re rho``, which is narrower (partial Fourier 5/8: 1.89 against 1.23 pixels).
         noise_std: the nominal noise level, the ``noise_std`` simulated (divided by ``scale``).
         scale: what every image and std was divided by (1 unless rescaled, e.g. by
             :func:`scanner_noise_slice`); powers and the stationary PSD are divided by its square.
@@ -142,6 +149,7 @@ class ScannerNoiseSample:
     combined_reference: np.ndarray | None
     window: np.ndarray
     noise_std: float
+    correlation_lengths: tuple[float, ...] = ()
     scale: float = 1.0
 
 
@@ -399,10 +407,11 @@ def _check_acceleration(acceleration: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------------- the simulation
-def _unit_psd(window: np.ndarray, fold_corr: np.ndarray | None = None, axis: int = 0) -> np.ndarray:
-    """bm3d-convention PSD of the unit-variance real-channel noise shaped by ``window`` (see ScannerNoiseSample)."""
-    acf = np.fft.ifftn(np.abs(window) ** 2).real
-    acf = acf / acf.flat[0]
+def _noise_acf(window: np.ndarray, fold_corr: np.ndarray | None = None, axis: int = 0) -> np.ndarray:
+    """The complex autocorrelation (1 at lag zero) of the noise shaped by ``window``, times, for SENSE, the correlation
+    ``fold_corr`` between the pixels unfolded from one aliased pixel at each fold offset along ``axis``."""
+    acf = np.fft.ifftn(np.abs(window) ** 2)
+    acf = acf / acf.flat[0].real
     if fold_corr is not None and len(fold_corr) > 1:
         r = len(fold_corr)
         n = window.shape[axis]
@@ -411,7 +420,18 @@ def _unit_psd(window: np.ndarray, fold_corr: np.ndarray | None = None, axis: int
         view = [1] * window.ndim
         view[axis] = n
         acf = acf * np.asarray(fold_corr)[offsets].reshape(view)
-    return window.size * np.fft.fftn(acf).real
+    return acf
+
+
+def _unit_psd(window: np.ndarray, fold_corr: np.ndarray | None = None, axis: int = 0) -> np.ndarray:
+    """bm3d-convention PSD of the unit-variance real-channel noise shaped by ``window`` (see ScannerNoiseSample): the
+    real part of :func:`_noise_acf`, which is what one real channel sees."""
+    return window.size * np.fft.fftn(_noise_acf(window, fold_corr, axis).real).real
+
+
+def _air_correlation_lengths(window: np.ndarray, fold_corr: np.ndarray | None = None, axis: int = 0) -> tuple[float, ...]:
+    """The widths of ``|rho|`` of the complex noise shaped by ``window`` (:attr:`ScannerNoiseSample.correlation_lengths`)."""
+    return acf_correlation_lengths(_noise_acf(window, fold_corr, axis))
 
 
 def _unmixing(maps: np.ndarray, r: int, axis: int, linv: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -662,7 +682,8 @@ def simulate_scanner_noise(
             idx = np.arange(rr)
             fold_corr = np.array([corr[..., idx, (idx + k) % rr].mean() for k in range(rr)])
             fold_corr[0] = 1.0
-    unit = _unit_psd(w, fold_corr, sense_axis if fold_corr is not None else 0)
+    fold_axis = sense_axis if fold_corr is not None else 0
+    unit = _unit_psd(w, fold_corr, fold_axis)
     spread = float(std.max() - std.min())
     stationary = fold_corr is None and spread <= 1e-9 * max(float(std.max()), 1e-300)
     psd = unit * float(std.flat[0]) ** 2 if stationary else unit
@@ -671,6 +692,7 @@ def simulate_scanner_noise(
         reference=reference,
         noise_std_map=std,
         noise_psd=psd,
+        correlation_lengths=_air_correlation_lengths(w, fold_corr, fold_axis),
         stationary=bool(stationary),
         noise_power=noise_power,
         effective_coils=float(effective),
@@ -830,7 +852,7 @@ class RandScannerNoise(RandomizableTransform):
     (``sqrt(sum |S_k|^2) <= 1``) and the window's blur, and after ``"sense"`` the noise is about ``R g /
     sqrt(sum |S_k|^2)`` times ``noise_std``, which is the std of the *aliased* coil images. After a call,
     :attr:`reference`, :attr:`noise_std_map` (``(C, H, W[, D])`` float64, definitions in
-    :class:`ScannerNoiseSample`), :attr:`noise_psd` (shape of the k-space axes), :attr:`stationary`,
+    :class:`ScannerNoiseSample`), :attr:`noise_psd` (shape of the k-space axes), :attr:`correlation_lengths`, :attr:`stationary`,
     :attr:`effective_coils` and :attr:`params` (the draw) describe it.
 
     Odd sizes under SENSE: when the length along the undersampled axis is not a multiple of ``R``, the image is
@@ -928,6 +950,7 @@ class RandScannerNoise(RandomizableTransform):
         self.reference: np.ndarray | None = None
         self.noise_std_map: np.ndarray | None = None
         self.noise_psd: np.ndarray | None = None
+        self.correlation_lengths: tuple[float, ...] = ()
         self.stationary = True
         self.effective_coils = 1.0
         self._psi: np.ndarray | None = None
@@ -989,6 +1012,7 @@ class RandScannerNoise(RandomizableTransform):
         if not self._do_transform:
             self.reference, self.noise_std_map = x.copy(), np.zeros_like(x)
             self.noise_psd, self.stationary, self.effective_coils = np.zeros(spatial[:kd]), True, 1.0
+            self.correlation_lengths = (1.0,) * kd
             return img
         p = self.params
         accel, combination = p["acceleration"], p["combination"]
@@ -1029,9 +1053,10 @@ class RandScannerNoise(RandomizableTransform):
         self.reference, self.noise_std_map = np.stack(refs), np.stack(stds)
         self.stationary, self.effective_coils = sample.stationary, sample.effective_coils
         if pad:
-            self.noise_psd = _unit_psd(kspace_window(spatial[:kd], p["window"], p["fraction"], p["partial_fourier"], pf_axis))
+            unpadded = kspace_window(spatial[:kd], p["window"], p["fraction"], p["partial_fourier"], pf_axis)
+            self.noise_psd, self.correlation_lengths = _unit_psd(unpadded), _air_correlation_lengths(unpadded)
         else:
-            self.noise_psd = sample.noise_psd
+            self.noise_psd, self.correlation_lengths = sample.noise_psd, sample.correlation_lengths
         out = np.stack(outs)
         dtype = img.dtype if _is_float(img) else np.float32
         return convert_to_dst_type(out, img, dtype=dtype)[0]
@@ -1049,9 +1074,11 @@ class RandScannerNoised(RandomizableTransform, MapTransform):
     Optionally writes, in the input's type (tensor or array) and float dtype: under ``reference_key`` the noise-free
     reference ``(C, H, W[, D])``; under ``noise_std_key`` the per-pixel noise std map ``(C, H, W[, D])``; under
     ``psd_key`` the noise PSD (shape of the k-space axes, bm3d convention; the PSD of the unit-variance noise when
-    not stationary: see :class:`ScannerNoiseSample`); under ``coils_key`` the effective coil count (a float). With
-    no noise added (``prob``) the image is left as is, the reference is a copy, the std map and PSD zeros and the
-    coil count 1.
+    not stationary: see :class:`ScannerNoiseSample`); under ``correlation_key`` the widths of the complex noise's
+    autocorrelation along the k-space axes, as :func:`~monai_nad.transforms.estimate_noise` reads them from the air
+    (:attr:`ScannerNoiseSample.correlation_lengths`, a float tensor); under ``coils_key`` the effective coil count (a
+    float). With no noise added (``prob``) the image is left as is, the reference is a copy, the std map and PSD
+    zeros, the widths 1 and the coil count 1.
 
     Args:
         keys: the key of the clean image, a single key. Defaults to ``"image"``.
@@ -1059,6 +1086,7 @@ class RandScannerNoised(RandomizableTransform, MapTransform):
         noise_std_key: where the std map goes; None: not written. Defaults to ``"noise_std"``.
         psd_key: where the PSD goes; None: not written. Defaults to None.
         coils_key: where the effective coil count goes; None: not written. Defaults to None.
+        correlation_key: where the correlation widths go; None: not written. Defaults to None.
         prob, noise_std, log_uniform, coils, combinations, combination_weights, windows, fraction, partial_fourier,
             partial_fourier_prob, accelerations, correlation_prob, correlation_strength, phase_scale, kspace_dims:
             see :class:`RandScannerNoise`.
@@ -1097,6 +1125,7 @@ class RandScannerNoised(RandomizableTransform, MapTransform):
         phase_scale: float = 1.0,
         kspace_dims: int = 2,
         allow_missing_keys: bool = False,
+        correlation_key: str | None = None,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
@@ -1104,6 +1133,7 @@ class RandScannerNoised(RandomizableTransform, MapTransform):
             raise ValueError(f"RandScannerNoised takes exactly one image key, got {self.keys!r}.")
         self.key = self.keys[0]
         self.reference_key, self.noise_std_key, self.psd_key, self.coils_key = reference_key, noise_std_key, psd_key, coils_key
+        self.correlation_key = correlation_key
         self.noise = RandScannerNoise(
             1.0, noise_std, log_uniform, coils, combinations, combination_weights, windows, fraction, partial_fourier,
             partial_fourier_prob, accelerations, correlation_prob, correlation_strength, phase_scale, kspace_dims,
@@ -1128,16 +1158,19 @@ class RandScannerNoised(RandomizableTransform, MapTransform):
             self.noise.randomize()
             d[self.key] = self.noise(clean, randomize=False)
             reference, std, psd = self.noise.reference, self.noise.noise_std_map, self.noise.noise_psd
-            coils = self.noise.effective_coils
+            coils, widths = self.noise.effective_coils, self.noise.correlation_lengths
         else:
             reference = np.asarray(convert_data_type(clean, np.ndarray)[0], dtype=np.float64).copy()
             std = np.zeros_like(reference)
             psd, coils = np.zeros(reference.shape[1 : 1 + min(self.noise.kspace_dims, reference.ndim - 1)]), 1.0
+            widths = (1.0,) * psd.ndim
         for key, value in ((self.reference_key, reference), (self.noise_std_key, std), (self.psd_key, psd)):
             if key is not None:
                 d[key] = convert_to_dst_type(np.asarray(value), clean, dtype=dtype)[0]
         if self.coils_key is not None:
             d[self.coils_key] = float(coils)
+        if self.correlation_key is not None:
+            d[self.correlation_key] = torch.tensor(widths, dtype=torch.float32)
         return d
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from monai.transforms import OneOf, Transform
 
-from monai_nad.transforms.noise_map import psd_correlation_lengths, white_equivalent_factor
+from monai_nad.transforms.noise_map import white_equivalent_factor
 from monai_nad.transforms.randomisation import RandMagnitudeNoisePaird
 from monai_nad.transforms.scanner_noise import RandScannerNoised
 
@@ -34,7 +34,7 @@ __all__ = [
 
 
 def scanner_noise_pairs(
-    noise_std: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, psd_key: str | None = None, partial_fourier_share: float = 0.0
+    noise_std: Sequence[float] = (0.005, 0.2), sense_weight: float = 0.35, widths_key: str | None = None, partial_fourier_share: float = 0.0
 ) -> OneOf:
     """Training pairs through a simulated acquisition (:class:`~monai_nad.transforms.RandScannerNoised`): the noisy
     magnitude, its noise-free reference through the same pipeline as the label, the per-pixel noise std map and the
@@ -51,7 +51,9 @@ def scanner_noise_pairs(
     Args:
         noise_std: the ``(low, high)`` range of the per-coil noise std. Defaults to ``(0.005, 0.2)``.
         sense_weight: the share of SENSE pairs. Defaults to 0.35.
-        psd_key: where the noise PSD goes (for :class:`WhiteEquivalentNoiseStdd`); None: not written. Defaults to None.
+        widths_key: where the noise's correlation widths go, as :func:`~monai_nad.transforms.estimate_noise` reads
+            them from the air (:attr:`~monai_nad.transforms.ScannerNoiseSample.correlation_lengths`, for
+            :class:`WhiteEquivalentNoiseStdd`); None: not written. Defaults to None.
         partial_fourier_share: the share of one-coil partial-Fourier pairs, in ``[0, 1)``; the other two draws keep their
             proportions in the rest. Defaults to 0.
 
@@ -63,7 +65,7 @@ def scanner_noise_pairs(
     """
     if not 0.0 <= partial_fourier_share < 1.0:
         raise ValueError(f"partial_fourier_share must lie in [0, 1), got {partial_fourier_share!r}.")
-    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "psd_key": psd_key, "log_uniform": True}
+    keys = {"reference_key": "label", "noise_std_key": "noise_std", "coils_key": "coils", "correlation_key": widths_key, "log_uniform": True}
     direct = RandScannerNoised("image", noise_std=tuple(noise_std), coils=(2, 16), combinations=("magnitude", "rss", "roemer"),
                                combination_weights=(0.4, 0.45, 0.15), **keys)
     sense = RandScannerNoised("image", noise_std=(noise_std[0] / 4, noise_std[1] / 4), coils=(4, 16), combinations=("sense",),
@@ -78,7 +80,7 @@ def scanner_noise_pairs(
 
 
 def training_noise_pairs(
-    noise_std: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, psd_key: str | None = None,
+    noise_std: Sequence[float], coil_prob: float, varying_prob: float, scanner_prob: float, widths_key: str | None = None,
     partial_fourier_share: float = 0.0,
 ) -> RandMagnitudeNoisePaird | OneOf:
     """White magnitude noise pairs, or with ``scanner_prob`` :func:`scanner_noise_pairs`.
@@ -88,7 +90,8 @@ def training_noise_pairs(
         coil_prob: probability of multi-coil (non-central chi) white noise.
         varying_prob: probability of a spatially varying white-noise std.
         scanner_prob: the share of simulated acquisitions, in ``[0, 1]``.
-        psd_key: where a simulated acquisition writes its noise PSD; None: not written. Defaults to None.
+        widths_key: where a simulated acquisition writes its noise's correlation widths (see
+            :func:`scanner_noise_pairs`); None: not written. Defaults to None.
         partial_fourier_share: the share of one-coil partial-Fourier acquisitions among the simulated ones (see
             :func:`scanner_noise_pairs`). Defaults to 0.
 
@@ -106,7 +109,7 @@ def training_noise_pairs(
         raise ValueError(f"partial_fourier_share must lie in [0, 1), got {partial_fourier_share!r}.")
     if scanner_prob == 0.0:
         return white
-    scanner = scanner_noise_pairs(noise_std, psd_key=psd_key, partial_fourier_share=partial_fourier_share)
+    scanner = scanner_noise_pairs(noise_std, widths_key=widths_key, partial_fourier_share=partial_fourier_share)
     return OneOf([white, scanner], weights=[1.0 - scanner_prob, scanner_prob])
 
 
@@ -125,41 +128,41 @@ class RoundCoilsd(Transform):
 class WhiteEquivalentNoiseStdd(Transform):
     """Tell the white-equivalent level of correlated noise: ``noise_std`` times ``f``, ``coils`` divided by ``f^2``.
 
-    ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's true noise PSD
-    (:func:`~monai_nad.transforms.psd_correlation_lengths`), what inference computes from the estimated widths; an
-    item without a PSD (white noise) keeps ``f = 1``. The PSD key is removed. With ``correlation_key``, the widths
-    themselves, one per spatial axis of the image (1 for white noise, and along the slices of a volume whose PSD covers
-    the slice plane only), are written there as a float32 tensor, for a network built with
-    ``correlation_input`` (:class:`~monai_nad.networks.NoiseConditionedPDE`).
+    ``f`` is :func:`~monai_nad.transforms.white_equivalent_factor` of the widths of the item's noise correlation as
+    :func:`~monai_nad.transforms.estimate_noise` reads them from the air (written by a simulated acquisition,
+    :func:`scanner_noise_pairs`' ``widths_key``), what inference computes from the estimated widths; an item without
+    them (white noise) keeps ``f = 1``. The widths key is removed. With ``correlation_key``, the widths themselves,
+    one per spatial axis of the image (1 for white noise, and along the slices of a volume whose acquisition is
+    in-plane), are written there as a float32 tensor, for a network built with ``correlation_input``
+    (:class:`~monai_nad.networks.NoiseConditionedPDE`): the network is trained on the widths it is told at inference.
 
     Args:
         gain: the gain of :func:`~monai_nad.transforms.white_equivalent_factor`; None keeps the level and the coil count
             as they are (only the widths are written).
-        psd_key, noise_std_key, coils_key: the keys of the PSD, the noise std map and the coil count.
+        widths_key, noise_std_key, coils_key: the keys of the widths, the noise std map and the coil count.
         correlation_key: where the widths go; None: not written. Defaults to None.
         image_key: the image, whose spatial axes a white item's widths count. Defaults to ``"image"``.
     """
 
     def __init__(
-        self, gain: float | None, psd_key: str = "psd", noise_std_key: str = "noise_std", coils_key: str = "coils",
+        self, gain: float | None, widths_key: str = "widths", noise_std_key: str = "noise_std", coils_key: str = "coils",
         correlation_key: str | None = None, image_key: str = "image",
     ) -> None:
         if gain is not None:
             white_equivalent_factor((1.0,), gain)  # validates the gain
-        self.gain, self.psd_key, self.noise_std_key, self.coils_key = None if gain is None else float(gain), psd_key, noise_std_key, coils_key
+        self.gain, self.widths_key, self.noise_std_key, self.coils_key = None if gain is None else float(gain), widths_key, noise_std_key, coils_key
         self.correlation_key, self.image_key = correlation_key, image_key
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
-        psd = d.pop(self.psd_key, None)
+        measured = d.pop(self.widths_key, None)
         spatial = len(d[self.image_key].shape) - 1
-        if psd is None:
+        if measured is None:
             widths: tuple[float, ...] = (1.0,) * spatial
         else:
-            psd = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
-            widths = psd_correlation_lengths(psd)
+            widths = tuple(float(w) for w in torch.as_tensor(measured).flatten())
             factor = 1.0 if self.gain is None else white_equivalent_factor(widths, self.gain)
-            widths = tuple(widths) + (1.0,) * (spatial - len(widths))  # an in-plane PSD: independent across slices
+            widths = widths + (1.0,) * (spatial - len(widths))  # an in-plane acquisition: independent across slices
             d[self.noise_std_key] = d[self.noise_std_key] * factor
             d[self.coils_key] = float(d[self.coils_key]) / factor**2
         if self.correlation_key is not None:

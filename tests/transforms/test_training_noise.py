@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from monai_nad.transforms import psd_correlation_lengths, scanner_noise_pairs, training_noise_pairs
+from monai_nad.transforms import scanner_noise_pairs, training_noise_pairs
 
 
 def _is_one_coil_partial_fourier(item: dict) -> bool:
     """One coil, and noise correlated along exactly one axis (partial Fourier without taper or reduced extent)."""
-    widths = psd_correlation_lengths(np.asarray(item["psd"]))
+    widths = [float(w) for w in item["widths"]]
     return float(item["coils"]) == 1.0 and sorted(w == 1.0 for w in widths) == [False, True]
 
 
 def _share(partial_fourier_share: float, draws: int = 40) -> float:
-    pairs = scanner_noise_pairs((0.02, 0.1), psd_key="psd", partial_fourier_share=partial_fourier_share)
+    pairs = scanner_noise_pairs((0.02, 0.1), widths_key="widths", partial_fourier_share=partial_fourier_share)
     pairs.set_random_state(7)
     clean = torch.zeros(1, 32, 32)
     clean[:, 8:24, 6:26] = 0.8
@@ -31,7 +31,7 @@ def test_partial_fourier_share_sets_how_often_the_benchmark_like_acquisition_is_
 
 
 def test_partial_fourier_pairs_are_one_coil_magnitude_with_a_std_map_and_a_reference():
-    pairs = scanner_noise_pairs((0.05, 0.05), psd_key="psd", partial_fourier_share=0.99)
+    pairs = scanner_noise_pairs((0.05, 0.05), widths_key="widths", partial_fourier_share=0.99)
     pairs.set_random_state(3)
     clean = torch.zeros(1, 32, 32)
     clean[:, 8:24, 6:26] = 0.8
