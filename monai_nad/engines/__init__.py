@@ -27,7 +27,7 @@ from monai_nad.engines.checkpoints import (
 )
 from monai_nad.engines.mlflow_extras import MLflowRunExtras, flatten_params
 from monai_nad.engines.noise_batch import NoiseStdBatch
-from monai_nad.engines.resume import ResumeHandler
+from monai_nad.engines.resume import ResumeHandler, snapshot_path
 from monai_nad.engines.time_budget import TimeBudget
 from monai_nad.engines.user_values import USER_VALUES_ENV, bundle_command, data_overrides, user_value
 
@@ -57,6 +57,7 @@ __all__ = [
     "flatten_params",
     "NoiseStdBatch",
     "ResumeHandler",
+    "snapshot_path",
     "TimeBudget",
     "USER_VALUES_ENV",
     "bundle_command",

@@ -23,6 +23,7 @@ from monai.bundle import ConfigParser
 
 from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG, REPRODUCTIONS
 from monai_nad.engines.checkpoints import warm_start
+from monai_nad.engines.resume import snapshot_path
 from monai_nad.engines.training_record import (
     RECORD_NAME,
     hardware_info,
@@ -427,7 +428,7 @@ def real_scan_command(
 
 
 def train_real_scan(
-    bundle: Path, output_dir: Path, options: RealScanOptions, command: str, install: bool = True
+    bundle: Path, output_dir: Path, options: RealScanOptions, command: str, install: bool = True, install_snapshot: int | None = None
 ) -> tuple[dict[str, Any], Path | None]:
     """Run a real-scan training (:func:`real_scan_command`), record it and install the shipped model it replaces.
 
@@ -444,12 +445,17 @@ def train_real_scan(
         options: what to train.
         command: the command line recorded as the run's origin.
         install: False never installs.
+        install_snapshot: install the weights the run kept after this epoch (``checkpoints/snapshots/epoch_N.pt``,
+            :func:`~monai_nad.engines.snapshot_path`; a run with ``snapshot_interval``) instead of
+            ``checkpoints/best_model.pt`` (the best on the training's own validation): an epoch chosen on other data,
+            e.g. the scanner-noise validation slabs (``python scripts/tune_white_equivalent.py --weights-2d``). The
+            record names the file installed (``"installed_checkpoint"``). None: ``best_model.pt``.
 
     Returns:
         ``(record, installed)``: the run's record and the installed model file (None if nothing was installed).
 
     Raises:
-        RuntimeError: the run failed or kept no ``checkpoints/best_model.pt``.
+        RuntimeError: the run failed or kept no ``checkpoints/best_model.pt``, or no snapshot of ``install_snapshot``.
     """
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -472,7 +478,12 @@ def train_real_scan(
     record = update_record(output, invocation, command, best, started)
     print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
     model_name = installs_shipped_model(options.network, options.data, options.time_budget_s, not install)
-    installed = install_checkpoint(best, bundle, record, info_name, model_name) if model_name else None
+    chosen = best if install_snapshot is None else snapshot_path(output / "checkpoints", install_snapshot)
+    if model_name and not chosen.is_file():
+        raise RuntimeError(f"no snapshot of epoch {install_snapshot} at {chosen}; the run keeps one after every --snapshot-interval epochs")
+    if model_name:
+        record = dict(record, installed_checkpoint=chosen.relative_to(output).as_posix())
+    installed = install_checkpoint(chosen, bundle, record, info_name, model_name) if model_name else None
     if installed is not None:
         print(f"installed {installed}")
     return record, installed

@@ -12,7 +12,12 @@ from monai.handlers import CheckpointLoader, CheckpointSaver
 from monai_nad.engines.checkpoints import latest_checkpoint, save_weights
 from monai_nad.engines.mlflow_resume import MLflowRunTracker
 
-__all__ = ["ResumeHandler"]
+__all__ = ["ResumeHandler", "snapshot_path"]
+
+
+def snapshot_path(ckpt_dir: str | Path, epoch: int) -> Path:
+    """Where :class:`ResumeHandler` keeps the network's weights after ``epoch``: ``<ckpt_dir>/snapshots/epoch_N.pt``."""
+    return Path(ckpt_dir) / "snapshots" / f"epoch_{int(epoch)}.pt"
 
 
 class _ValidationState:
@@ -138,7 +143,7 @@ class ResumeHandler:
 
     def _snapshot(self, engine: Engine) -> None:
         """Write the network's weights as ``snapshots/epoch_N.pt`` (never half written)."""
-        save_weights(self.objects["model"], Path(self.ckpt_dir) / "snapshots" / f"epoch_{engine.state.epoch}.pt")
+        save_weights(self.objects["model"], snapshot_path(self.ckpt_dir, engine.state.epoch))
 
     def _remove_older(self, engine: Engine) -> None:
         """Keep only the newest ``resume*.pt`` (checkpoints left by earlier, interrupted runs included)."""

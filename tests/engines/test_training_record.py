@@ -66,3 +66,46 @@ def test_recorded_path_is_relative_to_the_repository_or_only_a_name(tmp_path):
     assert recorded_path(repo / "runs" / "a" / "best.pt", shipped) == "runs/a/best.pt"
     assert recorded_path(repo / "docs" / "w.pt", reproduction) == "docs/w.pt"  # a reproduction lies one folder deeper
     assert recorded_path(tmp_path / "elsewhere" / "w.pt", shipped) == "w.pt"  # no machine's absolute path in a record
+
+
+def _finished_run(tmp_path, monkeypatch):
+    """A bundle folder, and the bundle run replaced by one that leaves a best checkpoint and snapshots of epochs 1, 2."""
+    import monai_nad.engines.bundle_training as bundle_training
+
+    bundle = tmp_path / "bundle"
+    (bundle / "models").mkdir(parents=True)
+    (bundle / "docs").mkdir()
+
+    def fake_run(*args, **kwargs):
+        ckpt = tmp_path / "run" / "checkpoints"
+        (ckpt / "snapshots").mkdir(parents=True, exist_ok=True)
+        torch.save({"w": torch.full((2,), 9.0)}, ckpt / "best_model.pt")
+        for epoch in (1, 2):
+            torch.save({"w": torch.full((2,), float(epoch))}, bundle_training.snapshot_path(ckpt, epoch))
+        return 0, 1.0
+
+    monkeypatch.setattr(bundle_training, "run_bundle", fake_run)
+    monkeypatch.setattr(bundle_training, "real_scan_command", lambda *a, **k: ())
+    return bundle, bundle_training
+
+
+def test_a_chosen_snapshot_is_installed_and_recorded(tmp_path, monkeypatch):
+    bundle, bundle_training = _finished_run(tmp_path, monkeypatch)
+    options = bundle_training.RealScanOptions(max_epochs=2)
+    record, installed = bundle_training.train_real_scan(bundle, tmp_path / "run", options, "cmd", install_snapshot=2)
+    assert installed == bundle / "models" / "model.pt" and torch.load(installed, weights_only=True)["w"].tolist() == [2.0, 2.0]
+    written = json.loads((bundle / "docs" / "training_info_real_scan.json").read_text())
+    assert written["installed_checkpoint"] == "checkpoints/snapshots/epoch_2.pt" == record["installed_checkpoint"]
+    # by default the best checkpoint of the training's own validation
+    _, installed = bundle_training.train_real_scan(bundle, tmp_path / "run", options, "cmd")
+    assert torch.load(installed, weights_only=True)["w"].tolist() == [9.0, 9.0]
+    assert json.loads((bundle / "docs" / "training_info_real_scan.json").read_text())["installed_checkpoint"] == "checkpoints/best_model.pt"
+
+
+def test_a_missing_snapshot_installs_nothing(tmp_path, monkeypatch):
+    bundle, bundle_training = _finished_run(tmp_path, monkeypatch)
+    import pytest
+
+    with pytest.raises(RuntimeError, match="no snapshot of epoch 3"):
+        bundle_training.train_real_scan(bundle, tmp_path / "run", bundle_training.RealScanOptions(max_epochs=2), "cmd", install_snapshot=3)
+    assert not (bundle / "models" / "model.pt").exists() and not (bundle / "docs" / "training_info_real_scan.json").exists()
