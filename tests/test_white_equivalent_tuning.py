@@ -92,3 +92,19 @@ def test_the_script_refuses_weights_it_cannot_read_in_one_line(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert "bad.pt" in err[-1] and "Traceback" not in "".join(err)
     assert not (tmp_path / "page.md").exists()
+
+
+def test_the_script_refuses_diverged_weights_in_one_line(tmp_path, capsys):
+    """A snapshot of a diverged training (NaN weights) that fits the network is refused, not scored as NaN."""
+    from monai_nad.experiments.volume_benchmark import shipped_models
+
+    net2d, _ = shipped_models()
+    state = {k: v.clone() for k, v in net2d.state_dict().items()}
+    state["encoder.0.bias"][0] = float("nan")
+    nan = tmp_path / "nan.pt"
+    torch.save(state, nan)
+    with pytest.raises(SystemExit):
+        _script_main()(["--weights-2d", str(nan), "--gains", "0.7", "--models", "2d", "--out", str(tmp_path / "page.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "nan.pt" in err[-1] and "NaN or infinite" in err[-1] and "Traceback" not in "".join(err)
+    assert not (tmp_path / "page.md").exists()

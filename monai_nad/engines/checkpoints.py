@@ -101,10 +101,13 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
 
     Raises:
         FileNotFoundError: the checkpoint does not exist.
-        ValueError: the file is not a loadable checkpoint, or its weights do not fit the network (the message
-            lists missing/unexpected keys and shape mismatches).
+        ValueError: the file is not a loadable checkpoint, its weights do not fit the network (the message
+            lists missing/unexpected keys and shape mismatches), or some are NaN or infinite (a diverged training).
     """
     state = read_state_dict(path, map_location)
+    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"checkpoint {path} holds NaN or infinite weights ({', '.join(bad[:3])}{'...' if len(bad) > 3 else ''}); was its training diverging?")
     missing, unexpected, shapes = _mismatches(state, network.state_dict())
     if missing or unexpected or shapes:
         raise ValueError(
