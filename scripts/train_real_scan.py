@@ -94,10 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep the network's weights after every N epochs in OUTPUT_DIR/checkpoints/snapshots/epoch_N.pt "
                              "(config default 0: none), to compare epochs on the scanner-noise validation slabs afterwards "
                              "(python scripts/tune_white_equivalent.py --weights-2d FILE)")
-    parser.add_argument("--install-snapshot", type=int, default=None, metavar="N",
+    parser.add_argument("--install-snapshot", type=int, nargs="+", default=None, metavar="N",
                         help="install the run's snapshot of epoch N (OUTPUT_DIR/checkpoints/snapshots/epoch_N.pt, kept by "
-                             "--snapshot-interval) instead of its best checkpoint on the training's own validation, e.g. the "
-                             "epoch best on the scanner-noise validation slabs; run the training's command again with it")
+                             "--snapshot-interval), or the mean of the weights of several, instead of its best checkpoint on the "
+                             "training's own validation, e.g. chosen on the scanner-noise validation slabs; run the training's "
+                             "command again with it")
     parser.add_argument("--no-install", action="store_true", help="do not copy the best checkpoint into models/")
     args = parser.parse_args(argv)
     if args.time_budget is not None and args.time_budget <= 0:
@@ -121,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--simulation-margin must be >= 0, got {args.simulation_margin}")
     if args.snapshot_interval is not None and args.snapshot_interval < 0:
         parser.error(f"--snapshot-interval must be >= 0, got {args.snapshot_interval}")
-    if args.install_snapshot is not None and (args.install_snapshot < 1 or args.no_install):
-        parser.error(f"--install-snapshot needs an epoch >= 1 and no --no-install, got {args.install_snapshot}")
+    if args.install_snapshot is not None and (min(args.install_snapshot) < 1 or len(set(args.install_snapshot)) < len(args.install_snapshot) or args.no_install):
+        parser.error(f"--install-snapshot needs distinct epochs >= 1 and no --no-install, got {' '.join(map(str, args.install_snapshot))}")
     if args.white_gain is not None and not (args.white_gain > 0 and math.isfinite(args.white_gain)):
         parser.error(f"--white-gain must be a positive number, got {args.white_gain}")
     if args.noise_std_range is not None and not (0 < args.noise_std_range[0] <= args.noise_std_range[1] and math.isfinite(args.noise_std_range[1])):

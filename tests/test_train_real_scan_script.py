@@ -54,13 +54,15 @@ def test_a_count_option_reaches_the_run_and_a_negative_one_is_refused(flag, attr
 
 
 def test_install_snapshot_reaches_the_install_and_is_refused_without_one(tmp_path, monkeypatch, capsys):
-    """``--install-snapshot N`` is passed to the install; below 1 or with ``--no-install`` it is one usage line."""
+    """``--install-snapshot N [N ...]`` is passed to the install; below 1, repeated or with ``--no-install`` it is one
+    usage line."""
     script = _script()
     seen = []
     monkeypatch.setattr(script, "train_real_scan", lambda *a, **k: seen.append(k))
     assert script.main(["--max-epochs", "1", "--output-dir", str(tmp_path / "run"), "--volumes", "mni", "--install-snapshot", "4"]) == 0
-    assert seen == [{"install": True, "install_snapshot": 4}]
-    for extra in (["--install-snapshot", "0"], ["--install-snapshot", "2", "--no-install"]):
+    assert script.main(["--max-epochs", "1", "--output-dir", str(tmp_path / "run"), "--volumes", "mni", "--install-snapshot", "4", "6"]) == 0
+    assert seen == [{"install": True, "install_snapshot": [4]}, {"install": True, "install_snapshot": [4, 6]}]
+    for extra in (["--install-snapshot", "0"], ["--install-snapshot", "2", "--no-install"], ["--install-snapshot", "3", "3"]):
         with pytest.raises(SystemExit) as stop:
             script.main(["--output-dir", str(tmp_path / "bad"), "--volumes", "mni", *extra])
         assert stop.value.code == 2 and "--install-snapshot needs" in capsys.readouterr().err

@@ -22,7 +22,7 @@ import torch
 from monai.bundle import ConfigParser
 
 from monai_nad.engines.bundle_layout import BASELINE_CNN_CONFIG, BR35H_CONFIG, DIFFUSIVITY_REAL_SCAN_CONFIG, REPRODUCTIONS
-from monai_nad.engines.checkpoints import warm_start
+from monai_nad.engines.checkpoints import average_weights, save_weights, warm_start
 from monai_nad.engines.resume import snapshot_path
 from monai_nad.engines.training_record import (
     RECORD_NAME,
@@ -428,7 +428,8 @@ def real_scan_command(
 
 
 def train_real_scan(
-    bundle: Path, output_dir: Path, options: RealScanOptions, command: str, install: bool = True, install_snapshot: int | None = None
+    bundle: Path, output_dir: Path, options: RealScanOptions, command: str, install: bool = True,
+    install_snapshot: int | Sequence[int] | None = None,
 ) -> tuple[dict[str, Any], Path | None]:
     """Run a real-scan training (:func:`real_scan_command`), record it and install the shipped model it replaces.
 
@@ -448,8 +449,10 @@ def train_real_scan(
         install_snapshot: install the weights the run kept after this epoch (``checkpoints/snapshots/epoch_N.pt``,
             :func:`~monai_nad.engines.snapshot_path`; a run with ``snapshot_interval``) instead of
             ``checkpoints/best_model.pt`` (the best on the training's own validation): an epoch chosen on other data,
-            e.g. the scanner-noise validation slabs (``python scripts/tune_white_equivalent.py --weights-2d``). The
-            record names the file installed (``"installed_checkpoint"``). None: ``best_model.pt``.
+            e.g. the scanner-noise validation slabs (``python scripts/tune_white_equivalent.py --weights-2d``); several
+            epochs: the mean of their weights (:func:`~monai_nad.engines.checkpoints.average_weights`), written as
+            ``checkpoints/snapshots/mean_epochs_A_B_....pt``. The record names the file installed
+            (``"installed_checkpoint"``). None: ``best_model.pt``.
 
     Returns:
         ``(record, installed)``: the run's record and the installed model file (None if nothing was installed).
@@ -478,9 +481,20 @@ def train_real_scan(
     record = update_record(output, invocation, command, best, started)
     print(json.dumps({k: v for k, v in record.items() if k != "started_from"}, indent=2))
     model_name = installs_shipped_model(options.network, options.data, options.time_budget_s, not install)
-    chosen = best if install_snapshot is None else snapshot_path(output / "checkpoints", install_snapshot)
-    if model_name and not chosen.is_file():
-        raise RuntimeError(f"no snapshot of epoch {install_snapshot} at {chosen}; the run keeps one after every --snapshot-interval epochs")
+    chosen = best
+    if model_name and install_snapshot is not None:
+        epochs = [install_snapshot] if isinstance(install_snapshot, int) else list(install_snapshot)
+        snapshots = [snapshot_path(output / "checkpoints", e) for e in epochs]
+        for epoch, path in zip(epochs, snapshots):
+            if not path.is_file():
+                raise RuntimeError(f"no snapshot of epoch {epoch} at {path}; the run keeps one after every --snapshot-interval epochs")
+        chosen = snapshots[0]
+        if len(snapshots) > 1:
+            try:
+                mean = average_weights(snapshots)
+            except ValueError as err:
+                raise RuntimeError(str(err)) from None
+            chosen = save_weights(mean, chosen.parent / f"mean_epochs_{'_'.join(str(e) for e in epochs)}.pt")
     if model_name:
         record = dict(record, installed_checkpoint=chosen.relative_to(output).as_posix())
     installed = install_checkpoint(chosen, bundle, record, info_name, model_name) if model_name else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
 from monai_nad.engines.config_check import exit_bundle_run
 
-__all__ = ["LatestWeightsSaver", "half_precision", "latest_checkpoint", "load_network_weights", "read_state_dict", "save_weights", "warm_start"]
+__all__ = ["LatestWeightsSaver", "average_weights", "half_precision", "latest_checkpoint", "load_network_weights", "read_state_dict", "save_weights", "warm_start"]
 
 _STEP = re.compile(r"=(\d+)\.pt$")
 
@@ -119,9 +120,42 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
     return network
 
 
-def save_weights(network: torch.nn.Module, path: str | Path) -> Path:
-    """Save ``network``'s ``state_dict`` to ``path`` through a temporary file beside it, so that the file is never
-    half written (its folder is created).
+def average_weights(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """The mean of several checkpoints' weights (the snapshots of one run: stochastic weight averaging), computed in
+    float64 and returned in each tensor's dtype; integer tensors (counters) are taken from the first.
+
+    Args:
+        paths: checkpoints of the same network (at least one).
+
+    Returns:
+        the averaged state dict.
+
+    Raises:
+        ValueError: no paths, checkpoints with different keys or shapes, or non-finite weights.
+        FileNotFoundError: a checkpoint does not exist.
+    """
+    if not paths:
+        raise ValueError("average_weights needs at least one checkpoint.")
+    states = [read_state_dict(p) for p in paths]
+    first = states[0]
+    for path, state in zip(paths[1:], states[1:]):
+        if state.keys() != first.keys() or any(state[k].shape != first[k].shape for k in first):
+            raise ValueError(f"checkpoint {path} holds other weights than {paths[0]}; only snapshots of one network can be averaged.")
+    out = {}
+    for key, value in first.items():
+        if value.is_floating_point():
+            mean = sum(s[key].double() for s in states) / len(states)
+            if not bool(torch.isfinite(mean).all()):
+                raise ValueError(f"the mean of {key} is NaN or infinite; was a training diverging?")
+            out[key] = mean.to(value.dtype)
+        else:
+            out[key] = value
+    return out
+
+
+def save_weights(network: torch.nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> Path:
+    """Save ``network``'s ``state_dict`` (or a state dict itself) to ``path`` through a temporary file beside it, so
+    that the file is never half written (its folder is created).
 
     Returns:
         the saved file.
@@ -129,7 +163,7 @@ def save_weights(network: torch.nn.Module, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save(network.state_dict(), tmp)
+    torch.save(dict(network) if isinstance(network, Mapping) else network.state_dict(), tmp)
     tmp.replace(path)
     return path
 

@@ -100,12 +100,35 @@ def test_a_chosen_snapshot_is_installed_and_recorded(tmp_path, monkeypatch):
     _, installed = bundle_training.train_real_scan(bundle, tmp_path / "run", options, "cmd")
     assert torch.load(installed, weights_only=True)["w"].tolist() == [9.0, 9.0]
     assert json.loads((bundle / "docs" / "training_info_real_scan.json").read_text())["installed_checkpoint"] == "checkpoints/best_model.pt"
+    # several epochs: the mean of their weights, kept beside the snapshots
+    record, installed = bundle_training.train_real_scan(bundle, tmp_path / "run", options, "cmd", install_snapshot=[1, 2])
+    assert torch.load(installed, weights_only=True)["w"].tolist() == [1.5, 1.5]
+    assert record["installed_checkpoint"] == "checkpoints/snapshots/mean_epochs_1_2.pt"
+    assert torch.load(tmp_path / "run" / record["installed_checkpoint"], weights_only=True)["w"].tolist() == [1.5, 1.5]
 
 
 def test_a_missing_snapshot_installs_nothing(tmp_path, monkeypatch):
     bundle, bundle_training = _finished_run(tmp_path, monkeypatch)
     import pytest
 
-    with pytest.raises(RuntimeError, match="no snapshot of epoch 3"):
-        bundle_training.train_real_scan(bundle, tmp_path / "run", bundle_training.RealScanOptions(max_epochs=2), "cmd", install_snapshot=3)
+    for epochs in (3, [1, 3]):
+        with pytest.raises(RuntimeError, match="no snapshot of epoch 3"):
+            bundle_training.train_real_scan(bundle, tmp_path / "run", bundle_training.RealScanOptions(max_epochs=2), "cmd", install_snapshot=epochs)
     assert not (bundle / "models" / "model.pt").exists() and not (bundle / "docs" / "training_info_real_scan.json").exists()
+
+
+def test_averaged_weights_are_the_mean_and_refuse_other_networks(tmp_path):
+    from monai_nad.engines.checkpoints import average_weights
+
+    import pytest
+
+    a, b, c = tmp_path / "a.pt", tmp_path / "b.pt", tmp_path / "c.pt"
+    torch.save({"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(5)}, a)
+    torch.save({"model": {"w": torch.tensor([3.0, 5.0]), "n": torch.tensor(7)}}, b)  # nested as a bundle checkpoint
+    torch.save({"w": torch.zeros(3), "n": torch.tensor(5)}, c)
+    mean = average_weights([a, b])
+    assert mean["w"].tolist() == [2.0, 4.0] and mean["w"].dtype == torch.float32 and int(mean["n"]) == 5
+    with pytest.raises(ValueError, match="other weights"):
+        average_weights([a, c])
+    with pytest.raises(ValueError, match="at least one"):
+        average_weights([])
