@@ -50,12 +50,14 @@ def hardware_info() -> dict[str, Any]:
 
 
 def previous_record(init_checkpoint: str | Path | None, installed_record: str | Path | None = None) -> dict[str, Any] | None:
-    """The record of the run a fine-tuning starts from: ``<run>/training_info.json`` for ``<run>/checkpoints/*.pt``, or
-    ``installed_record`` when the starting point is an installed model (``models/model.pt``); None if there is none."""
+    """The record of the run a fine-tuning starts from: ``<run>/training_info.json`` for ``<run>/checkpoints/*.pt`` and
+    ``<run>/checkpoints/snapshots/*.pt``, or ``installed_record`` when the starting point is an installed model
+    (``models/model.pt``); None if there is none."""
     if init_checkpoint is None:
         return None
-    candidate = Path(init_checkpoint).resolve().parent.parent / RECORD_NAME
-    for path in (candidate, installed_record):
+    checkpoint = Path(init_checkpoint).resolve()
+    run = checkpoint.parent.parent.parent if checkpoint.parent.name == "snapshots" else checkpoint.parent.parent
+    for path in (run / RECORD_NAME, installed_record):
         if path is not None and Path(path).is_file():
             return json.loads(Path(path).read_text())
     return None

@@ -29,6 +29,11 @@ def test_stages_chain_and_add_up(tmp_path):
     assert installed_weights["w"].sum() == 3 and installed_weights["w"].dtype == torch.float16  # a plain state dict, half the bytes
     installed = json.loads((bundle / "docs" / "training_info_real_scan.json").read_text())
     assert installed["installed_as"] == "models/model.pt" and installed["total_wall_time_s_all_stages"] == 150.0
+    # a fine-tuning from one of a run's snapshots finds that run's record, not the installed one
+    snapshot = stage1 / "checkpoints" / "snapshots" / "epoch_3.pt"
+    snapshot.parent.mkdir()
+    torch.save({"w": torch.ones(3)}, snapshot)
+    assert previous_record(snapshot, bundle / "docs" / "training_info_real_scan.json")["command"] == "cmd 1 (resumed)"
     # a fine-tuning of the installed model finds the installed record
     assert previous_record(target, bundle / "docs" / "training_info_real_scan.json")["command"] == "cmd 2"
 
