@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The nine stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
+# The ten stages that trained the shipped real-scan model, each resumable, each MLflow-tracked in its folder:
 #   1. 40 epochs from scratch, L1, no detail head;  2. 30 epochs MSE from stage 1 (lr 1e-3);
 #   3. the full-resolution detail head added (it starts adding nothing), 24 epochs MSE (lr 1e-3);
 #   4. 20 epochs MSE (lr 5e-4): the v1.1 model;
@@ -14,7 +14,13 @@
 #   8. 40 % of the scanner pairs one-coil partial Fourier without taper (--partial-fourier-share), 14 epochs (lr 1.5e-4);
 #   9. the same mix with each patch's noise simulated on the patch and 32 pixels of its surroundings, then cropped
 #      (--simulation-margin 32: a k-space window applied to the bare patch wrapped its opposite edges into each other,
-#      which rang through the partial-Fourier references), 14 epochs (lr 1e-4), installed as models/model.pt (float16).
+#      which rang through the partial-Fourier references), 14 epochs (lr 1e-4), installed as models/model.pt (float16);
+#  10. from that installed model, the same mix told the noise correlation widths the blind estimator reads from the air
+#      (the widths of |rho| of the complex noise; stages 5-9 were told those of the real channel's PSD, narrower for
+#      partial Fourier), 10 epochs (lr 1e-4) with a snapshot after each; then the same command with --install-snapshot 4
+#      installs epoch 4, the one chosen on the scanner-noise validation slabs (mean PSNR and SSIM both at or above
+#      stage 9's, then the best PSNR: python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --weights-2d
+#      "$RUNS/stage10/checkpoints/snapshots/epoch_N.pt" for N = 1..10), as models/model.pt (float16).
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}
@@ -38,3 +44,10 @@ python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage7/checkpoints/be
 python scripts/train_real_scan.py --init-checkpoint "$RUNS/stage8/checkpoints/best_model.pt" --learning-rate 1e-4 --loss log_mse \
     --scanner-prob 0.6 --partial-fourier-share 0.4 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --max-epochs 14 \
     --val-interval 2 --simulation-margin 32 --output-dir "$RUNS/stage9"
+STAGE10="--init-checkpoint bundles/neural_pde_denoising/models/model.pt --learning-rate 1e-4 --loss log_mse --scanner-prob 0.6
+    --partial-fourier-share 0.4 --white-gain 0.7 --noise-std-range 0.005 0.25 --volume-weights 1 2 --simulation-margin 32
+    --max-epochs 10 --val-interval 2 --snapshot-interval 1 --output-dir $RUNS/stage10"
+# shellcheck disable=SC2086
+python scripts/train_real_scan.py $STAGE10 --no-install
+# shellcheck disable=SC2086
+python scripts/train_real_scan.py $STAGE10 --install-snapshot 4
