@@ -144,6 +144,19 @@ def test_page_grades_the_volume_model_against_the_2d_model_in_psnr_and_names_its
     assert "| the volume model ≥ the 2D model (PSNR) in every cell | 1 of 2 cells (worst -0.10 dB" in page and page.count("| no |") >= 1
 
 
+def test_same_run_speed_line_names_the_machine_of_the_command_that_timed_both():
+    rows = [_row("mni_asis_filtered_0.05", "neural_pde_2d", 30.0) | {"run": 1, "machine": "Fake CPU"},
+            _row("mni_asis_filtered_0.05", "bm3d_true_noise", 31.0) | {"run": 1, "machine": "Fake CPU"},
+            _row("mni_asis_sos8_0.05", "neural_pde_2d", 30.0) | {"run": 0, "ms": 10.0}]
+    summary = sb.summarise_scanner(rows)
+    assert summary["same_run_speed"]["machine"] == "Fake CPU" and summary["same_run_speed"]["anchor_over_blind"] == pytest.approx(40.0)
+    page = sb.render_scanner_page(rows, summary, "python scripts/benchmark_scanner_noise.py", {})
+    assert "Same command (command 2 of the chain, 1 cells on Fake CPU): BM3D told the true noise 2000 ms per slice" in page
+    for row in rows:
+        row.pop("machine", None)  # rows of a record written before rows named their machine
+    assert " cells): BM3D told the true noise" in sb.render_scanner_page(rows, sb.summarise_scanner(rows), "python x", {})
+
+
 @pytest.mark.slow
 def test_quick_command_writes_a_page_that_names_it_and_render_only_gives_it_back(tmp_path):
     args = ["--limit", "1", "--cells", "mni_asis_filtered_0.05", "colin27_inverted_sense2_0.10", "--methods", "neural_pde_2d", "dipy_nlmeans_std_map",

@@ -47,6 +47,16 @@ def test_the_page_shows_every_cell_and_the_cells_outside_the_bar():
     assert "| mni_asis_0.005 | 44.00 |  | 51.70 (49.70) |" in page
 
 
+def test_the_page_names_the_machine_the_whole_volume_was_timed_on():
+    rows = [_row("mni_asis_0.05", "neural_pde_3d", 39.0)]
+    timing = [{"method": m, "seconds": 5.0, "peak_rss_mb": 900.0, "psnr_whole": 30.0, "machine": "Fake CPU, 1 thread(s)"} for m in ("neural_pde_3d", "dipy_nlmeans")]
+    page = render_volume_page(rows, [], timing, None, "python scripts/benchmark_volumes.py")
+    assert page.count("Timed on Fake CPU, 1 thread(s).") == 1
+    for row in timing:
+        del row["machine"]  # rows written before they named their machine
+    assert "Timed on" not in render_volume_page(rows, [], timing, None, "python scripts/benchmark_volumes.py")
+
+
 def test_the_timing_module_runs_alone():
     """``python -m monai_nad.experiments.volume_timing`` (one timed method per process) runs without runpy's warning
     that the package had imported it already, and the package imports neither it nor torch or MLflow: a timed process

@@ -45,6 +45,7 @@ import numpy as np
 from monai_nad.baselines.tuning import B_GRID
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
+from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.records import row_run
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
@@ -380,13 +381,15 @@ def run_scanner_benchmark(
     outputs: dict[tuple[str, str], np.ndarray] | None = None,
 ) -> list[dict]:
     """Score the named methods on the cells (all 32 for None) through the one loop; each row also gets its cell's
-    ``volume``, ``contrast``, ``condition`` and ``level`` (its ``noise_std``; the key the results JSON keeps)."""
+    ``volume``, ``contrast``, ``condition`` and ``level`` (its ``noise_std``; the key the results JSON keeps) and the
+    ``machine`` its time was measured on (:func:`~monai_nad.experiments.machine.machine_description`)."""
     import torch
 
     torch.set_num_threads(1)
     methods, tuned = scanner_methods(names, bundle, white_factors)
     rows = benchmark_cells(scanner_cells() if cells is None else cells, methods, tuned=tuned, bm3d=False, limit=limit, log=log, outputs=outputs)
-    return [_with_keys(r) for r in rows]
+    machine = machine_description()
+    return [{**_with_keys(r), "machine": machine} for r in rows]
 
 
 _KEYS = {scanner_cell_name(*k): k for k in scanner_cell_keys()}
@@ -473,14 +476,16 @@ def _volume_over_2d_clause(summary: dict) -> str:
 
 def _same_run_speed(rows: Sequence[dict]) -> dict | None:
     """The blind 2D model's and the anchor's median ms per slice over the cells that one command of the chain timed
-    both in (the last such command), and their ratio; None when no command timed both."""
+    both in (the last such command), their ratio and the machine it ran on (None for rows that do not name it); None
+    when no command timed both."""
     runs = sorted({row_run(r) for r in rows}, reverse=True)
     for run in runs:
         mine = {m: [r["ms"] for r in rows if r["method"] == m and row_run(r) == run] for m in (BLIND, "neural_pde_3d", ANCHOR)}
         if mine[BLIND] and mine[ANCHOR]:
             out = {m: float(np.median(v)) for m, v in mine.items() if v}
+            machine = next((r["machine"] for r in rows if r["method"] == ANCHOR and row_run(r) == run and r.get("machine")), None)
             return {"run": run, "cells": len(mine[ANCHOR]), "ms": out, "anchor_over_blind": out[ANCHOR] / out[BLIND],
-                    "anchor_over_volume": out[ANCHOR] / out["neural_pde_3d"] if "neural_pde_3d" in out else None}
+                    "anchor_over_volume": out[ANCHOR] / out["neural_pde_3d"] if "neural_pde_3d" in out else None, "machine": machine}
     return None
 
 
@@ -615,7 +620,8 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
     speed = summary.get("same_run_speed")
     if speed:
         volume_ratio = f", the volume model {speed['anchor_over_volume']:.1f}x" if speed.get("anchor_over_volume") else ""
-        lines += ["", f"Same command (command {speed['run'] + 1} of the chain, {speed['cells']} cells): BM3D told the true noise "
+        where = f" on {speed['machine']}" if speed.get("machine") else ""
+        lines += ["", f"Same command (command {speed['run'] + 1} of the chain, {speed['cells']} cells{where}): BM3D told the true noise "
                   f"{speed['ms'][ANCHOR]:.0f} ms per slice, ours 2D blind {speed['ms'][BLIND]:.0f} ms: BM3D takes "
                   f"{speed['anchor_over_blind']:.1f}x as long{volume_ratio}."]
     lines += ["", "The blind models estimate the noise once per input, here once per 10-slice slab; on a whole scan that cost is "

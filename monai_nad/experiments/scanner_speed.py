@@ -20,7 +20,6 @@ It is for timing only: the quality results are the benchmark's cells.
 
 from __future__ import annotations
 
-import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from monai_nad.data.real_anatomy import load_volume
+from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.scanner_benchmark import bm3d_true_noise_slice, scanner_test_cell
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
@@ -102,7 +102,7 @@ def scanner_speed(
             seconds.append(time.perf_counter() - start)
         rows.append({"condition": condition, "method": "bm3d_true_noise", "input": "slices", "slices": len(seconds), "ms": 1000 * float(np.median(seconds))})
         log(f"{condition:<16} bm3d_true_noise slices  {len(seconds):4d} slices {rows[-1]['ms']:8.1f} ms per slice")
-    return {"rows": rows, "repeats": int(repeats), "noise_std": float(noise_std), "volume": volume, "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"}
+    return {"rows": rows, "repeats": int(repeats), "noise_std": float(noise_std), "volume": volume, "machine": machine_description()}
 
 
 def summarise_speed(rows: Sequence[dict]) -> dict:

@@ -40,6 +40,7 @@ from monai_nad.data.real_anatomy import (
     real_anatomy_noise,
 )
 from monai_nad.experiments.evaluation import benchmark_cells, classical_tuner, score_slices
+from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.volume_timing import dipy_nlmeans_blind
 from monai_nad.inference import ScanInferer
 from monai_nad.transforms.noise import rician_noise
@@ -201,8 +202,8 @@ def whole_volume_timing(
 
     Returns:
         one row per method: median seconds over ``repeats``, peak memory (MB), PSNR of the whole volume against the
-        clean Colin27 (it contains the training slabs: for the figure and the time, not a quality result) and the
-        output file.
+        clean Colin27 (it contains the training slabs: for the figure and the time, not a quality result), the
+        output file and the machine (:func:`~monai_nad.experiments.machine.machine_description`, one thread).
     """
     out_dir = Path(out_dir)
     source = noisy_whole_volume(out_dir / f"colin27_s{noise_std:.2f}.nii.gz", "colin27", noise_std)
@@ -221,7 +222,8 @@ def whole_volume_timing(
         out = np.asarray(nib.load(results[method]["output"]).dataobj, dtype=np.float32)
         psnr = float(10 * np.log10(1.0 / np.mean((np.clip(out, 0, 1) - clean) ** 2)))
         rows.append({"method": method, "seconds": float(np.median(times[method])), "all_seconds": times[method],
-                     "peak_rss_mb": results[method]["peak_rss_mb"], "psnr_whole": psnr, "output": results[method]["output"]})
+                     "peak_rss_mb": results[method]["peak_rss_mb"], "psnr_whole": psnr, "output": results[method]["output"],
+                     "machine": machine_description(threads=1)})
         log(f"whole Colin27 {method:<20} {rows[-1]['seconds']:7.1f} s  {rows[-1]['peak_rss_mb']:7.0f} MB")
     return rows
 

@@ -110,6 +110,9 @@ def render_volume_page(
                 "output is sound, not as a quality result.", "",
                 "| method | seconds | peak memory (MB) | whole-volume PSNR |", "|---|---|---|---|"]
         out += [f"| {r['method']} | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | {r['psnr_whole']:.2f} |" for r in timing]
+        machines = sorted({r["machine"] for r in timing if r.get("machine")})
+        if machines:
+            out += ["", "Timed on " + "; ".join(machines) + "."]
     if large:
         shape = " x ".join(str(s) for s in large["shape"])
         out += ["", f"A synthetic {shape} volume through `monai-nad denoise --mode 3d` (sliding windows of",

@@ -1,0 +1,47 @@
+"""What a timing was measured on: the CPU, the threads and the precision the networks' convolutions ran in.
+
+Times on CPUs with native bfloat16 units (AMX, AVX512-BF16), where the command line's ``--precision auto`` convolves in
+bfloat16, are about half those elsewhere, so a page that reports times names the machine they came from.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+from monai_nad.inference.scan_inferer import inference_dtype
+
+__all__ = ["cpu_name", "machine_description"]
+
+
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what :mod:`platform` knows, else ``"unknown CPU"``.
+
+    Args:
+        cpuinfo: the file to read the ``model name`` line from.
+    """
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_description(threads: int | None = None) -> str:
+    """One line naming the CPU, the architecture, the threads, torch's version and the dtype that ``--precision auto``
+    convolves in on this CPU, e.g. ``"AMD EPYC, x86_64, 1 thread(s), torch 2.13.0+cpu, convolutions in float32 (no
+    native bfloat16 units)"``.
+
+    Args:
+        threads: the threads the timed code ran on (for code timed in other processes); None: the threads torch uses
+            in this one.
+    """
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    dtype = inference_dtype("auto", "cpu")
+    precision = "convolutions in bfloat16 (native bfloat16 units)" if dtype == torch.bfloat16 else "convolutions in float32 (no native bfloat16 units)"
+    return f"{cpu_name()}, {platform.machine()}, {threads} thread(s), torch {torch.__version__}, {precision}"

@@ -1,0 +1,28 @@
+"""The machine a timing names: the CPU's model, the threads and the precision of the convolutions."""
+
+from __future__ import annotations
+
+import torch
+
+from monai_nad.experiments import machine
+from monai_nad.inference.scan_inferer import inference_dtype
+
+
+def test_cpu_name_reads_the_model_name_line_and_falls_back(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: Fake\nmodel name\t:  Fake   CPU 9000 \nflags\t: sse\n")
+    assert machine.cpu_name(info) == "Fake CPU 9000"
+    info.write_text("processor\t: 0\n")
+    assert machine.cpu_name(info) and machine.cpu_name(info) != "Fake CPU 9000"
+    assert machine.cpu_name(tmp_path / "missing")  # no such file: what platform knows
+
+
+def test_description_names_threads_torch_and_the_precision_auto_takes(monkeypatch):
+    monkeypatch.setattr(machine, "cpu_name", lambda: "Fake CPU")
+    text = machine.machine_description(threads=3)
+    assert text.startswith("Fake CPU, ") and "3 thread(s)" in text and f"torch {torch.__version__}" in text
+    expected = "bfloat16" if inference_dtype("auto", "cpu") == torch.bfloat16 else "float32"
+    assert f"convolutions in {expected}" in text
+    monkeypatch.setattr(machine, "inference_dtype", lambda precision, device: torch.bfloat16)
+    assert "convolutions in bfloat16 (native bfloat16 units)" in machine.machine_description(threads=1)
+    assert f"{torch.get_num_threads()} thread(s)" in machine.machine_description()
