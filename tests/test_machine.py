@@ -1,4 +1,5 @@
-"""The machine a timing names: the CPU's model, the threads and the precision of the convolutions."""
+"""The machine a timing names: the CPU's model (tests/engines/test_training_record.py), the threads and the precision of
+the convolutions."""
 
 from __future__ import annotations
 
@@ -6,15 +7,6 @@ import torch
 
 from monai_nad.experiments import machine
 from monai_nad.inference.scan_inferer import inference_dtype
-
-
-def test_cpu_name_reads_the_model_name_line_and_falls_back(tmp_path):
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: Fake\nmodel name\t:  Fake   CPU 9000 \nflags\t: sse\n")
-    assert machine.cpu_name(info) == "Fake CPU 9000"
-    info.write_text("processor\t: 0\n")
-    assert machine.cpu_name(info) and machine.cpu_name(info) != "Fake CPU 9000"
-    assert machine.cpu_name(tmp_path / "missing")  # no such file: what platform knows
 
 
 def test_description_names_threads_torch_and_the_precision_auto_takes(monkeypatch):

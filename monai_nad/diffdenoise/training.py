@@ -7,7 +7,6 @@ import ast
 import hashlib
 import json
 import os
-import platform
 import subprocess
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -27,7 +26,7 @@ from tqdm import tqdm
 from monai_nad.data import noisy_pairs, noisy_slices
 from monai_nad.diffdenoise.pipeline import diffusion_inputs
 from monai_nad.engines.checkpoints import half_precision, load_network_weights, read_state_dict
-from monai_nad.engines.training_record import recorded_path
+from monai_nad.engines.training_record import cpu_name, recorded_path
 from monai_nad.engines.user_values import bundle_command
 
 __all__ = [
@@ -465,7 +464,7 @@ def install_diffdenoise(
                    **{k: int((epochs or {}).get(k, TRAINING_EPOCHS[k])) for k in seconds}},
         "seconds_per_stage": {**timed, **{k: round(v, 1) for k, v in seconds.items()}},
         **({"weights_from": given} if given else {}),
-        "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        "hardware": f"{cpu_name()}, {os.cpu_count()} CPU cores, "
         + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"),
         "torch": torch.__version__,
     }

@@ -33,16 +33,32 @@ def recorded_path(path: str | Path, bundle: str | Path) -> str:
     return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else resolved.name
 
 
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what :mod:`platform` knows, else ``"unknown CPU"``.
+
+    Args:
+        cpuinfo: the file to read the ``model name`` line from.
+    """
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return " ".join(value.split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def hardware_info() -> dict[str, Any]:
     """The hardware a training run ran on, as recorded in its ``training_info.json``.
 
     Returns:
-        ``machine``, ``processor`` (the machine where the platform names none), ``cpu_count``, ``torch_threads`` and
-        ``cuda`` (the name of the first CUDA device, None without one).
+        ``machine``, ``processor`` (:func:`cpu_name`), ``cpu_count``, ``torch_threads`` and ``cuda`` (the name of the
+        first CUDA device, None without one).
     """
     return {
         "machine": platform.machine(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_name(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

@@ -7,29 +7,13 @@ bfloat16, are about half those elsewhere, so a page that reports times names the
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
 import torch
 
+from monai_nad.engines.training_record import cpu_name
 from monai_nad.inference.scan_inferer import inference_dtype
 
-__all__ = ["cpu_name", "machine_description"]
-
-
-def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
-    """The CPU's model name (Linux's ``/proc/cpuinfo``), else what :mod:`platform` knows, else ``"unknown CPU"``.
-
-    Args:
-        cpuinfo: the file to read the ``model name`` line from.
-    """
-    try:
-        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
-                return " ".join(value.split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+__all__ = ["machine_description"]
 
 
 def machine_description(threads: int | None = None) -> str:

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from monai_nad.engines.training_record import install_checkpoint, previous_record, recorded_path, update_record
+from monai_nad.engines.training_record import cpu_name, hardware_info, install_checkpoint, previous_record, recorded_path, update_record
 
 
 def test_stages_chain_and_add_up(tmp_path):
@@ -137,3 +137,13 @@ def test_averaged_weights_are_the_mean_and_refuse_other_networks(tmp_path):
         average_weights([a, c])
     with pytest.raises(ValueError, match="at least one"):
         average_weights([])
+
+
+def test_cpu_name_reads_the_model_name_line_and_falls_back(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: Fake\nmodel name\t:  Fake   CPU 9000 \nflags\t: sse\n")
+    assert cpu_name(info) == "Fake CPU 9000"
+    info.write_text("processor\t: 0\n")
+    assert cpu_name(info) and cpu_name(info) != "Fake CPU 9000"
+    assert cpu_name(tmp_path / "missing")  # no such file: what platform knows
+    assert hardware_info()["processor"] == cpu_name()  # a training record names the CPU's model
