@@ -20,7 +20,6 @@ The test metrics are also logged into each member's MLflow run (``test_psnr_<set
 from __future__ import annotations
 
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from monai_nad.bundle import bundle_network, default_bundle, find_reproduction
 from monai_nad.engines import load_network_weights
 from monai_nad.engines.user_values import bundle_command
 from monai_nad.experiments.evaluation import benchmark_cells, denoise_slices, mni_test_cell
+from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.methods import counted_flops
 from monai_nad.inference.inferer import noise_std_arguments
 from monai_nad.networks import DiffusivityPDE
@@ -456,7 +456,7 @@ def family_results(runs: Path, out: Path, limit: int | None = None, bm3d: bool =
     results = {
         "command": command or "python scripts/diffusivity_family_results.py",
         "train_command": f"python scripts/train_diffusivity_family.py --max-epochs {epochs[-1]}",
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
+        "machine": machine_description(),
         "epochs": "/".join(map(str, epochs)),
         "methods": methods,
         "bm3d_rc_b": tuned_b,
