@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=None, help="initial learning rate (config default 2e-3)")
     parser.add_argument("--loss", choices=["l1", "mse", "log_mse"], default="l1",
                         help="training loss (default l1; mse fine-tunes for PSNR; log_mse for the mean PSNR over noise levels)")
+    parser.add_argument("--ssim-weight", type=float, default=None, metavar="W",
+                        help="with --loss log_mse: add W x (1 - SSIM) of each batch, against a faint noise floor left in the air "
+                             "(costs the MSE little, the SSIM much; default 0)")
     parser.add_argument("--noise-std-jitter", "--sigma-jitter", dest="noise_std_jitter", type=float, default=None, metavar="R",
                         help="relative error of the noise level told in training (log-normal; config default 0.03): a model that tolerates a misread level")
     parser.add_argument("--scanner-prob", type=float, default=None, metavar="P",
@@ -128,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--white-gain must be a positive number, got {args.white_gain}")
     if args.noise_std_range is not None and not (0 < args.noise_std_range[0] <= args.noise_std_range[1] and math.isfinite(args.noise_std_range[1])):
         parser.error(f"--noise-std-range needs 0 < LOW <= HIGH, got {args.noise_std_range[0]} {args.noise_std_range[1]}")
+    if args.ssim_weight is not None and not (args.loss == "log_mse" and args.ssim_weight >= 0 and math.isfinite(args.ssim_weight)):
+        parser.error(f"--ssim-weight needs --loss log_mse and a number >= 0, got {args.ssim_weight} with --loss {args.loss}")
     if (args.data == "br35h") != (args.root is not None):
         parser.error("--data br35h needs --root DIR, and --root is only for --data br35h")
     if args.root is not None and not args.root.is_dir():
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = RealScanOptions(
         network=args.network, volumes=args.volumes, volume_weights=args.volume_weights, max_epochs=args.max_epochs, epoch_length=args.epoch_length,
-        val_interval=args.val_interval, loss=args.loss, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, simulation_margin=args.simulation_margin, snapshot_interval=args.snapshot_interval, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
+        val_interval=args.val_interval, loss=args.loss, ssim_weight=args.ssim_weight, noise_std_jitter=args.noise_std_jitter, scanner_prob=args.scanner_prob, partial_fourier_share=args.partial_fourier_share, simulation_margin=args.simulation_margin, snapshot_interval=args.snapshot_interval, white_gain=args.white_gain, noise_std_range=args.noise_std_range, learning_rate=args.learning_rate, data=args.data, br35h_root=args.root,
         init_checkpoint=init, detail_layers=args.detail_layers, features=args.features, detail_features=args.detail_features, correlation_input=args.correlation_input, volume_layers=args.volume_layers,
         slice_axis_steps=args.slice_axis_steps, context_slices=args.context_slices, time_budget_s=args.time_budget,
     )

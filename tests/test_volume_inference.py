@@ -146,6 +146,7 @@ def test_cli_mode_errors_are_one_line(tiny_bundle, tiny_volume_bundle, tmp_path,
     assert "model_3d.pt" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # a 256 x 256 x 160 volume through the whole inferer (about 25 s)
 def test_memory_stays_bounded_on_a_large_volume(tmp_path):
     """A 256 x 256 x 160 volume (42 MB) through the volume model in chunks: the process grows by a few copies of the
     volume, not by the network's activations for every slice at once (those would take several GB)."""

@@ -258,6 +258,9 @@ class RealScanOptions:
         val_interval: epochs between validations (at most the epochs).
         loss: ``"l1"``, ``"mse"`` or ``"log_mse"`` (the mean over the patches of ``ln MSE``: every noise level weighed by
             its relative error, see :class:`~monai_nad.losses.HybridDenoisingLoss`).
+        ssim_weight: with ``loss="log_mse"``, add this weight times ``1 - SSIM`` (7x7 Gaussian windows, data range 1) of
+            each batch: it penalises a faint noise floor left in the air, which costs the MSE little but the SSIM much;
+            None for the config's (0).
         learning_rate: the initial learning rate; None for the config's.
         noise_std_jitter: relative error of the noise level the network is told in training (log-normal, see
             :class:`~monai_nad.engines.NoiseStdBatch`); None for the config's (0.03).
@@ -307,6 +310,7 @@ class RealScanOptions:
     epoch_length: int = 250
     val_interval: int = 4
     loss: str = "l1"
+    ssim_weight: float | None = None
     learning_rate: float | None = None
     data: str = "real_anatomy"
     br35h_root: Path | None = None
@@ -406,6 +410,8 @@ def real_scan_command(
         ours += ["--noise_std_range", json.dumps([float(v) for v in options.noise_std_range])]
     if options.learning_rate is not None:
         ours += ["--learning_rate", repr(float(options.learning_rate))]
+    if options.ssim_weight is not None:
+        ours += ["--ssim_loss_weight", repr(float(options.ssim_weight))]
     files = [configs / "common.json", configs / "train.json"]
     if options.br35h_root is not None:
         files.append(reproductions / BR35H_CONFIG)
@@ -470,7 +476,7 @@ def train_real_scan(
     invocation = {
         "wall_time_s": round(elapsed, 1), "max_epochs": options.max_epochs, "epoch_length": options.epoch_length,
         "init_checkpoint": recorded_path(init, bundle) if init else None, "learning_rate": options.learning_rate,
-        "loss": options.loss, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "partial_fourier_share": options.partial_fourier_share, "simulation_margin": options.simulation_margin, "snapshot_interval": options.snapshot_interval, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
+        "loss": options.loss, "ssim_weight": options.ssim_weight, "volume_weights": list(options.volume_weights) if options.volume_weights else None, "noise_std_jitter": options.noise_std_jitter, "scanner_prob": options.scanner_prob, "partial_fourier_share": options.partial_fourier_share, "simulation_margin": options.simulation_margin, "snapshot_interval": options.snapshot_interval, "white_gain": options.white_gain, "noise_std_range": list(options.noise_std_range) if options.noise_std_range else None, "network": options.network, "volume_layers": options.volume_layers,
         "slice_axis_steps": options.slice_axis_steps, "context_slices": options.context_slices, "time_budget_s": options.time_budget_s, "detail_layers": options.detail_layers,
         "features": options.features, "detail_features": options.detail_features, "correlation_input": options.correlation_input,
         "data": options.data,

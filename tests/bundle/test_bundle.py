@@ -167,6 +167,7 @@ def test_each_reproduction_is_a_bundle_with_valid_metadata_and_a_card(name, tmp_
             assert "monai_nad.engines.reject_unknown_overrides()" in path.read_text() or "initialize" not in json.loads(path.read_text())
 
 
+@pytest.mark.slow  # an end-to-end bundle run in a subprocess
 def test_evaluate_json_scores_the_shipped_model_through_the_bundle(tmp_path):
     """common.json + train.json + evaluate.json, as users run it: the shipped weights on (a few of) the validation sets."""
     bundle("--bundle_root", str(BUNDLE), "--output_dir", str(tmp_path / "eval"), "--val_limit", "1", "--volumes", "['mni']",
@@ -201,6 +202,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow  # an end-to-end bundle run in a subprocess
 def test_multi_gpu_train_json_builds_the_distributed_trainer(tmp_path):
     """common.json + train.json + multi_gpu_train.json in a one-process gloo group (a process of its own): the network
     is wrapped in DDP, the loaders use distributed samplers and the rank-0 handlers are those of train.json (nothing is
@@ -430,6 +432,37 @@ def test_real_scan_recipe_builds_each_loss_and_the_weighted_volume_data(tmp_path
         assert isinstance(parser.get_parsed_content("loss", lazy=False), kind)
 
 
+def test_ssim_weight_adds_a_term_that_sees_a_faint_floor_in_the_air(tmp_path, capsys):
+    """--ssim-weight reaches the 2D recipe's log-MSE loss as W x (1 - SSIM): a faint noise floor over an empty (air)
+    patch costs that term far more than its share of the MSE, and the weight is refused without --loss log_mse."""
+    import runpy
+
+    from monai.bundle import ConfigParser
+
+    from monai_nad.engines.bundle_training import RealScanOptions, real_scan_command
+
+    command, _ = real_scan_command(BUNDLE, tmp_path, RealScanOptions(loss="log_mse", ssim_weight=0.5))
+    assert command[command.index("--ssim_loss_weight") + 1] == "0.5"
+    assert "--ssim_loss_weight" not in real_scan_command(BUNDLE, tmp_path, RealScanOptions(loss="log_mse"))[0]  # the config's 0
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / n) for n in ("common.json", "train.json")])
+    parser["loss_name"] = "log_mse"
+    plain = parser.get_parsed_content("loss", lazy=False)
+    parser["ssim_loss_weight"] = 0.5
+    weighted = parser.get_parsed_content("loss", lazy=False)
+    ref = torch.zeros(2, 1, 32, 32)
+    ref[1, :, 8:24, 8:24] = 0.8  # one patch of air, one with tissue
+    floor = ref + 0.02 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(0))
+    extra = float(weighted(floor, ref) - plain(floor, ref))
+    assert float(weighted(ref, ref) - plain(ref, ref)) == pytest.approx(0.0, abs=1e-4)  # a perfect estimate adds nothing
+    assert 0.1 < extra <= 0.5  # 0.5 x (1 - SSIM): the floor in the air halves its SSIM and more
+    main = runpy.run_path(str(ROOT / "scripts" / "train_real_scan.py"))["main"]
+    with pytest.raises(SystemExit) as done:
+        main(["--ssim-weight", "0.5", "--output-dir", str(tmp_path / "run")])  # the default loss is l1
+    assert done.value.code == 2 and "--ssim-weight needs --loss log_mse" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("network", ["pde", "volume", "dncnn", "unet", "ka"])
 def test_every_real_scan_network_merges_configs_that_exist(network, tmp_path):
     """train_real_scan.py's networks: the shipped common.json + train.json, then the network's configs (the volume
@@ -504,7 +537,8 @@ def test_bad_checkpoint_ends_a_bundle_run_with_our_message(tmp_path):
     assert last.startswith("monai.bundle run: error: cannot load checkpoint") and str(corrupt) in last
 
 
-@pytest.mark.parametrize("flag, value", [("--context-slices", "0"), ("--slice-axis-steps", "-1"), ("--volume-layers", "-2")])
+@pytest.mark.parametrize("flag, value", [("--context-slices", "0"), pytest.param("--slice-axis-steps", "-1", marks=pytest.mark.slow),
+                                         pytest.param("--volume-layers", "-2", marks=pytest.mark.slow)])  # subprocesses: one in the default tier
 def test_train_real_scan_refuses_impossible_volume_settings_in_one_line(flag, value, tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "train_real_scan.py"), "--network", "volume", flag, value,
                            "--output-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)

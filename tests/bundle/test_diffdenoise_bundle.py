@@ -237,10 +237,17 @@ def test_the_epochs_of_a_stage_follow_the_last_override():
     assert stage_epochs("student", extra=["--max_epochs", "300", "--lr", "1", "--max_epochs", "800"]) == 800
 
 
+# each case is a subprocess (about 10 s of imports): two stay in the default tier, the rest run in the full tier
+_FULL = pytest.mark.slow
+
+
 @pytest.mark.parametrize(("item", "message"), [
-    ("student=x.pt", "not 'student'"), ("diffusion=missing.pt", "the diffusion weights missing.pt do not exist"), ("diffusion", "STAGE=PATH"),
-    ("diffusion=empty.pt", "cannot load checkpoint empty.pt"), ("bsn=corrupt.pt", "cannot load checkpoint corrupt.pt"),
-    ("diffusion=other.pt", "the diffusion weights other.pt do not fit the bundle's diffusion network"),
+    pytest.param("student=x.pt", "not 'student'", marks=_FULL),
+    pytest.param("diffusion=missing.pt", "the diffusion weights missing.pt do not exist", marks=_FULL),
+    pytest.param("diffusion", "STAGE=PATH", marks=_FULL),
+    ("diffusion=empty.pt", "cannot load checkpoint empty.pt"),
+    pytest.param("bsn=corrupt.pt", "cannot load checkpoint corrupt.pt", marks=_FULL),
+    pytest.param("diffusion=other.pt", "the diffusion weights other.pt do not fit the bundle's diffusion network", marks=_FULL),
     ("bsn=other.pt", "the bsn weights other.pt do not fit the bundle's bsn network"),
 ])
 def test_bad_stage_weights_are_one_line_errors(tmp_path, item, message):
