@@ -2,6 +2,7 @@
 
     python scripts/tune_white_equivalent.py [--gains 0 0.5 0.6 0.7 0.8 0.9] [--models 2d 3d]
     python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --weights-2d RUN/checkpoints/best_model.pt --out /tmp/run.md
+    python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --self-ensemble 4 --out /tmp/passes4.md
 
 Prints the validation PSNR and SSIM per cell, and writes their means per condition and over all cells for every gain,
 with the best gain per model (what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds), to
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/results/white_equivalent_gain.md"))
     parser.add_argument("--weights-2d", type=Path, default=None, help="score these 2D weights instead of the bundle's models/model.pt")
     parser.add_argument("--weights-3d", type=Path, default=None, help="score these volume-model weights instead of models/model_3d.pt")
+    parser.add_argument("--self-ensemble", type=int, choices=(1, 2, 4, 8), default=None, metavar="K",
+                        help="mirror passes of both models (default: as the bundle's inference.json runs them: 2D 2, volume 1), as denoise --self-ensemble K")
     args = parser.parse_args(argv)
     if any(g < 0 for g in args.gains):
         parser.error("--gains must be non-negative")
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             parser.error(f"--weights-{model}: {path}: no such file")
     try:
-        networks = scored_networks(args.bundle, weights)
+        networks = scored_networks(args.bundle, weights, self_ensemble=args.self_ensemble)
     except ValueError as err:  # weights that do not fit the network
         parser.error(f"{err}".splitlines()[0])
     torch.set_num_threads(1)

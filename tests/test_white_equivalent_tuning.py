@@ -79,6 +79,15 @@ def test_weights_are_scored_in_place_of_the_bundles(one_cell, tmp_path):
         tuning.scored_networks(weights={"3D": own})
 
 
+def test_mirror_passes_are_scored_as_denoise_runs_them(one_cell):
+    """--self-ensemble K scores the models as denoise --self-ensemble K runs them: one pass differs from the shipped two,
+    and naming the shipped count gives the shipped scores."""
+    shipped = tuning.tune_white_gain([0.7], ["2d"], log=lambda _: None)["2d"]["cells"][_Cell.name][0.7]
+    two = tuning.tune_white_gain([0.7], ["2d"], tuning.scored_networks(self_ensemble=2), log=lambda _: None)["2d"]["cells"][_Cell.name][0.7]
+    one = tuning.tune_white_gain([0.7], ["2d"], tuning.scored_networks(self_ensemble=1), log=lambda _: None)["2d"]["cells"][_Cell.name][0.7]
+    assert two == shipped and one != shipped
+
+
 def test_the_script_refuses_weights_it_cannot_read_in_one_line(tmp_path, capsys):
     main = _script_main()
     with pytest.raises(SystemExit):

@@ -22,13 +22,16 @@ __all__ = ["GAIN_GRID", "render_gain_page", "scored_networks", "tune_white_gain"
 GAIN_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def scored_networks(bundle: str | Path | None = None, weights: Mapping[str, str | Path] | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+def scored_networks(
+    bundle: str | Path | None = None, weights: Mapping[str, str | Path] | None = None, self_ensemble: int | None = None
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The 2D and volume networks :func:`tune_white_gain` scores: the bundle's, with ``weights`` loaded in place of its own.
 
     Args:
         bundle: the bundle (None: the shipped one).
         weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
             ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
+        self_ensemble: mirror passes of the 2D network (1, 2, 4 or 8); None: the bundle's ``inference.json``.
 
     Returns:
         ``(2D network, volume network)``.
@@ -37,7 +40,7 @@ def scored_networks(bundle: str | Path | None = None, weights: Mapping[str, str 
         ValueError: ``weights`` names a model other than ``"2d"`` / ``"3d"``, or a file that does not fit its network.
         FileNotFoundError: a ``weights`` file does not exist.
     """
-    net2d, net3d = shipped_models(bundle)
+    net2d, net3d = shipped_models(bundle, self_ensemble)
     for model, path in (weights or {}).items():
         if model not in ("2d", "3d"):
             raise ValueError(f"weights must be keyed '2d' or '3d', got {model!r}.")
