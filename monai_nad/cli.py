@@ -266,8 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     bid.add_argument("--batch-size", type=int, default=16, help="slices per network call")
     dem = sub.add_parser("demo", parents=[common], help="denoise the embedded MNI sample and report PSNR/SSIM")
     dem.add_argument("-o", "--output-dir", default="outputs/demo", help="output folder (default: outputs/demo)")
-    fit = sub.add_parser("fit", parents=[common], help="fit the 2D model to your own noisy scans (self-supervised, no clean images) "
-                                                        "and write a bundle for denoise --bundle")
+    fit = sub.add_parser("fit", parents=[common], help="experimental: fit the 2D model to your own noisy scans (self-supervised, no "
+                                                        "clean images) and write a bundle for denoise --bundle; on simulated scanner "
+                                                        "noise such fits scored below the shipped model, so compare before use")
     fit.add_argument("inputs", nargs="+", help="files or folders of noisy scans (NIfTI, DICOM folders, PNG/JPEG)")
     fit.add_argument("-o", "--output", required=True, metavar="OUT_BUNDLE",
                      help="the bundle to write; running the same command again continues the fit from its last epoch")
@@ -378,6 +379,8 @@ def _run(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
                                echo=lambda line: print(line, flush=True))
             print(f"fitted {record['epochs']} epoch(s) to {len(record['scans'])} scan(s) in {record['total_wall_time_s']:.0f} s: "
                   f"bundle {args.output} (monai-nad denoise --bundle {args.output} ...)")
+            print("experimental: on simulated scanner noise such fits scored below the shipped model "
+                  "(scripts/fit_scanner_cell.py); compare its output with the shipped model's before using it")
             return 0
         if args.command == "bids":
             if args.analysis_level == "group":

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mask-radius", type=int, default=None, help="the blind block's half-width (default: from the estimated correlation)")
     parser.add_argument("--target", choices=["magnitude_mean", "signal"], default="magnitude_mean",
                         help="the loss against the noisy magnitude's mean of the estimate (default) or the estimate itself")
+    parser.add_argument("--bundle", type=Path, default=None, help="the bundle to fit and to compare with (default: the shipped one)")
     parser.add_argument("--overwrite", action="store_true", help="start the fit over")
     args = parser.parse_args(argv)
     cell = _cell(args.cell)
@@ -71,10 +72,10 @@ def main(argv: list[str] | None = None) -> int:
                          mask_radius=args.mask_radius, target=args.target, device="cpu", progress=False)
     command = "python scripts/fit_scanner_cell.py " + " ".join(sys.argv[1:] if argv is None else argv)
     fitted = args.output_dir / "bundle"
-    record = fit_scans([scans], fitted, options, overwrite=args.overwrite, command=command, echo=lambda line: print(line, flush=True))
+    record = fit_scans([scans], fitted, options, bundle=args.bundle, overwrite=args.overwrite, command=command, echo=lambda line: print(line, flush=True))
     test_noisy, reference = cell.load("test")
     noisy_psnr = float(psnr(torch.from_numpy(test_noisy)[:, None], torch.from_numpy(reference)[:, None]).mean())
-    shipped = _score(default_bundle(), test_noisy, reference, cell.noise_std)
+    shipped = _score(args.bundle or default_bundle(), test_noisy, reference, cell.noise_std)
     mine = _score(fitted, test_noisy, reference, cell.noise_std)
     iterations = record["epochs"] * args.epoch_length
     print(f"{cell.name}, test slab ({len(test_noisy)} slices), mean PSNR: noisy {noisy_psnr:.2f} dB, shipped 2D model {shipped:.2f} dB, "

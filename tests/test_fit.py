@@ -48,7 +48,9 @@ def test_mask_radius_follows_the_noise_correlation():
 def test_fit_writes_a_bundle_denoise_uses_and_resumes(tiny_bundle, tmp_path, capsys):
     scans, out = _scans(tmp_path / "scans"), tmp_path / "fitted"
     assert main(["fit", str(scans), "-o", str(out), "--bundle", str(tiny_bundle), "--epochs", "1", *FAST]) == 0
-    assert "epoch 1/1: masked loss" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "epoch 1/1: masked loss" in printed
+    assert printed.strip().splitlines()[-1].startswith("experimental:")  # the user is told to compare before use
     for name in ("configs/common.json", "configs/inference.json", "configs/metadata.json", "configs/logging.conf", "models/model.pt", "runs/mlruns.db"):
         assert (out / name).is_file(), name
     assert not (out / "models" / "model_3d.pt").exists()  # the volume model is not fitted: volumes go slice by slice
