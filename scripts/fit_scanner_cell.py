@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epoch-length", type=int, default=100)
     parser.add_argument("--patch-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--learning-rate", type=float, default=2e-6)
     parser.add_argument("--mask-stride", type=int, default=4)
     parser.add_argument("--mask-radius", type=int, default=None, help="the blind block's half-width (default: from the estimated correlation)")
     parser.add_argument("--target", choices=["magnitude_mean", "signal"], default="magnitude_mean",

@@ -87,7 +87,7 @@ class FitOptions:
     epoch_length: int = 100
     patch_size: int = 64
     batch_size: int = 8
-    learning_rate: float = 2e-5
+    learning_rate: float = 2e-6
     mask_stride: int = 4
     mask_radius: int | None = None
     device: str = "auto"
