@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=None, help="the bundle to fit and to compare with (default: the shipped one)")
     parser.add_argument("--overwrite", action="store_true", help="start the fit over")
     args = parser.parse_args(argv)
+    if args.bundle is not None and not (args.bundle / "models" / "model.pt").is_file():
+        parser.error(f"--bundle {args.bundle}: no models/model.pt there to fit")  # before anything is written
     cell = _cell(args.cell)
     scans = args.output_dir / "scans"
     scans.mkdir(parents=True, exist_ok=True)

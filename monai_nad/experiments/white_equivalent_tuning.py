@@ -31,7 +31,7 @@ def scored_networks(
         bundle: the bundle (None: the shipped one).
         weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
             ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
-        self_ensemble: mirror passes of the 2D network (1, 2, 4 or 8); None: the bundle's ``inference.json``.
+        self_ensemble: mirror passes of both networks (1, 2, 4 or 8); None: as the bundle's ``inference.json`` runs them.
 
     Returns:
         ``(2D network, volume network)``.
