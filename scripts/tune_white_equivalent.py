@@ -2,12 +2,14 @@
 
     python scripts/tune_white_equivalent.py [--gains 0 0.5 0.6 0.7 0.8 0.9] [--models 2d 3d]
     python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --weights-2d RUN/checkpoints/best_model.pt --out /tmp/run.md
+    python scripts/tune_white_equivalent.py --gains 0.6 --models 3d --weights-3d RUN/checkpoints/snapshots/epoch_{2..8}.pt --out /tmp/mean.md
     python scripts/tune_white_equivalent.py --gains 0.7 --models 2d --self-ensemble 4 --out /tmp/passes4.md
 
 Prints the validation PSNR and SSIM per cell, and writes their means per condition and over all cells for every gain,
 with the best gain per model (what :data:`monai_nad.transforms.noise_map.WHITE_EQUIVALENT_GAIN` holds), to
 ``docs/results/white_equivalent_gain.md`` (``--out``). ``--weights-2d`` / ``--weights-3d`` score a training run's
-weights in place of the bundle's (checkpoint selection on the scanner-noise validation slabs; write the page elsewhere).
+weights in place of the bundle's (checkpoint selection on the scanner-noise validation slabs; write the page elsewhere);
+several files score the mean of their weights, what ``train_real_scan.py --install-snapshot`` with those epochs installs.
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=("2d", "3d"), default=["2d", "3d"])
     parser.add_argument("--bundle", default=None)
     parser.add_argument("--out", type=Path, default=Path("docs/results/white_equivalent_gain.md"))
-    parser.add_argument("--weights-2d", type=Path, default=None, help="score these 2D weights instead of the bundle's models/model.pt")
-    parser.add_argument("--weights-3d", type=Path, default=None, help="score these volume-model weights instead of models/model_3d.pt")
+    parser.add_argument("--weights-2d", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="score these 2D weights instead of the bundle's models/model.pt (several: the mean of their weights)")
+    parser.add_argument("--weights-3d", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="score these volume-model weights instead of models/model_3d.pt (several: the mean of their weights)")
     parser.add_argument("--self-ensemble", type=int, choices=(1, 2, 4, 8), default=None, metavar="K",
                         help="mirror passes of both models (default: as the bundle's inference.json runs them: 2D 2, volume 1), as denoise --self-ensemble K")
     args = parser.parse_args(argv)
     if any(g < 0 for g in args.gains):
         parser.error("--gains must be non-negative")
     weights = {m: p for m, p in (("2d", args.weights_2d), ("3d", args.weights_3d)) if p is not None}
-    for model, path in weights.items():
-        if not path.is_file():
-            parser.error(f"--weights-{model}: {path}: no such file")
+    for model, paths in weights.items():
+        for path in paths:
+            if not path.is_file():
+                parser.error(f"--weights-{model}: {path}: no such file")
     try:
         networks = scored_networks(args.bundle, weights, self_ensemble=args.self_ensemble)
     except ValueError as err:  # weights that do not fit the network

@@ -117,3 +117,36 @@ def test_the_script_refuses_diverged_weights_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert "nan.pt" in err[-1] and "NaN or infinite" in err[-1] and "Traceback" not in "".join(err)
     assert not (tmp_path / "page.md").exists()
+
+
+def test_several_weights_score_the_mean_of_their_weights(one_cell, tmp_path, capsys):
+    """--weights-2d A B scores the mean of A's and B's weights (as --install-snapshot with both epochs installs it):
+    the mean of a snapshot and itself scores as that snapshot, the mean of two different ones as neither."""
+    network = shipped_models()[0]
+    state = {k: v.clone() for k, v in network.state_dict().items()}
+    low, high = tmp_path / "low.pt", tmp_path / "high.pt"
+    torch.save({**state, "dt_logits": torch.full_like(state["dt_logits"], -6.0)}, low)
+    torch.save({**state, "dt_logits": torch.full_like(state["dt_logits"], 2.0)}, high)
+
+    def score(*paths):
+        nets = tuning.scored_networks(weights={"2d": list(paths)})
+        return tuning.tune_white_gain([0.7], ["2d"], nets, log=lambda _: None)["2d"]["cells"][_Cell.name][0.7]
+
+    assert score(low, low) == score(low)
+    mean = score(low, high)
+    assert mean not in (score(low), score(high))
+    mid = tmp_path / "mid.pt"
+    torch.save({**state, "dt_logits": torch.full_like(state["dt_logits"], -2.0)}, mid)
+    assert mean == pytest.approx(score(mid), abs=1e-3)
+    main = _script_main()
+    with pytest.raises(SystemExit):
+        main(["--weights-2d", str(low), str(tmp_path / "gone.pt"), "--out", str(tmp_path / "page.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "gone.pt: no such file" in err[-1] and "Traceback" not in "".join(err)
+    other = tmp_path / "other.pt"
+    torch.save({"encoder.0.weight": torch.zeros(3, 3)}, other)
+    with pytest.raises(SystemExit):
+        main(["--weights-2d", str(low), str(other), "--gains", "0.7", "--models", "2d", "--out", str(tmp_path / "page.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "other.pt" in err[-1] and "Traceback" not in "".join(err)
+    assert not (tmp_path / "page.md").exists()

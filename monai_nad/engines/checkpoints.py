@@ -87,14 +87,18 @@ def half_precision(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def load_network_weights(network: torch.nn.Module, path: str | Path, map_location: str | torch.device = "cpu") -> torch.nn.Module:
+def load_network_weights(
+    network: torch.nn.Module, path: str | Path | Sequence[str | Path], map_location: str | torch.device = "cpu"
+) -> torch.nn.Module:
     """Load a state dict saved by the bundle into ``network`` (safely: ``weights_only=True``).
 
-    Accepts a raw state dict or one nested under ``"model"``/``"network"``.
+    Accepts a raw state dict or one nested under ``"model"``/``"network"``. Several checkpoints (the snapshots of one
+    run) load the mean of their weights (:func:`average_weights`), what ``--install-snapshot`` with several epochs
+    installs.
 
     Args:
         network: the network to fill.
-        path: the checkpoint file.
+        path: the checkpoint file, or several checkpoints of one network whose mean is loaded.
         map_location: where to load tensors.
 
     Returns:
@@ -105,14 +109,25 @@ def load_network_weights(network: torch.nn.Module, path: str | Path, map_locatio
         ValueError: the file is not a loadable checkpoint, its weights do not fit the network (the message
             lists missing/unexpected keys and shape mismatches), or some are NaN or infinite (a diverged training).
     """
-    state = read_state_dict(path, map_location)
+    if not isinstance(path, (str, Path)):
+        paths = list(path)
+        if len(paths) != 1:
+            state = {k: v.to(map_location) for k, v in average_weights(paths).items()}
+            return _load_checked(network, state, f"the mean of {len(paths)} checkpoints ({', '.join(map(str, paths))})")
+        path = paths[0]
+    return _load_checked(network, read_state_dict(path, map_location), f"checkpoint {path}")
+
+
+def _load_checked(network: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> torch.nn.Module:
+    """``network.load_state_dict(state)`` after refusing non-finite weights and a state that does not fit (``source``
+    names the weights in the message)."""
     bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise ValueError(f"checkpoint {path} holds NaN or infinite weights ({', '.join(bad[:3])}{'...' if len(bad) > 3 else ''}); was its training diverging?")
+        raise ValueError(f"{source} holds NaN or infinite weights ({', '.join(bad[:3])}{'...' if len(bad) > 3 else ''}); was its training diverging?")
     missing, unexpected, shapes = _mismatches(state, network.state_dict())
     if missing or unexpected or shapes:
         raise ValueError(
-            f"checkpoint {path} does not match the network configuration: missing keys {missing[:5]}"
+            f"{source} does not match the network configuration: missing keys {missing[:5]}"
             f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}, "
             f"shape mismatches {shapes[:5]}. Was it trained with different network_def settings?"
         )
@@ -146,7 +161,7 @@ def average_weights(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
         if value.is_floating_point():
             mean = sum(s[key].double() for s in states) / len(states)
             if not bool(torch.isfinite(mean).all()):
-                raise ValueError(f"the mean of {key} is NaN or infinite; was a training diverging?")
+                raise ValueError(f"the mean of {key} over {', '.join(map(str, paths))} is NaN or infinite; was a training diverging?")
             out[key] = mean.to(value.dtype)
         else:
             out[key] = value

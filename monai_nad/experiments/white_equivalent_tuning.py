@@ -23,14 +23,16 @@ GAIN_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def scored_networks(
-    bundle: str | Path | None = None, weights: Mapping[str, str | Path] | None = None, self_ensemble: int | None = None
+    bundle: str | Path | None = None, weights: Mapping[str, str | Path | Sequence[str | Path]] | None = None,
+    self_ensemble: int | None = None,
 ) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The 2D and volume networks :func:`tune_white_gain` scores: the bundle's, with ``weights`` loaded in place of its own.
 
     Args:
         bundle: the bundle (None: the shipped one).
         weights: ``{"2d": file, "3d": file}``, weights to score in place of the bundle's ``models/model.pt`` /
-            ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``); None: the bundle's own.
+            ``models/model_3d.pt`` (a training snapshot or ``best_model.pt``; several files of one network: the mean of
+            their weights, as ``--install-snapshot`` installs it); None: the bundle's own.
         self_ensemble: mirror passes of both networks (1, 2, 4 or 8); None: as the bundle's ``inference.json`` runs them.
 
     Returns:
