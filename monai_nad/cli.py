@@ -230,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="known noise standard deviation in the inputs' intensity units (default: estimated per image)")
     den.add_argument("--self-ensemble", type=int, choices=[1, 2, 4, 8], default=None, metavar="K",
                      help="average over K = 1, 2, 4 or 8 flips/transposes of each slice: K times the time, a little better "
-                          "(default: the bundle's)")
+                          "(default: the bundle's; the shipped 2D model: 2, and 4 where the noise is correlated)")
     den.add_argument("--noise-estimate", choices=["level", "map"], default=None,
                      help="blind runs: a per-voxel noise map, the coil count and the noise's correlation read from the air (map, "
                           "the default: white, filtered, multi-coil or parallel-imaging noise; see docs/results/scanner_noise.md) "

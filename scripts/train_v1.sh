@@ -31,7 +31,9 @@
 #  12. from that installed model, the same recipe at half the learning rate (5e-5), 6 epochs with a snapshot after
 #      each; --install-snapshot 1 2 3 4 5 6 installs the mean of all six, chosen as stage 11's was: mean validation
 #      PSNR 27.964 dB / SSIM 0.843 against stage 11's 27.956 / 0.841 (the mean of epochs 2-6 27.960 / 0.842;
-#      partial Fourier +0.01 to +0.03 dB, its SSIM +0.002 to +0.012), as models/model.pt (float16).
+#      partial Fourier +0.01 to +0.03 dB, its SSIM +0.002 to +0.012; python scripts/tune_white_equivalent.py --gains
+#      0.7 --models 2d --weights-2d "$RUNS"/stage12/checkpoints/snapshots/epoch_{1..6}.pt --out FILE scores the mean
+#      of those snapshots), as models/model.pt (float16).
 # Usage: bash scripts/train_v1.sh [RUNS_DIR]   (default runs/v1.1)
 set -euo pipefail
 RUNS=${1:-runs/v1.1}

@@ -168,6 +168,18 @@ def test_self_ensemble_reaches_the_network(tiny_bundle, tmp_path, capsys):
     assert "no self-ensemble setting" in err and err.count("\n") == 1
 
 
+def test_the_shipped_2d_model_averages_more_orientations_on_correlated_noise_unless_told_a_count(tmp_path):
+    """The shipped inference runs the 2D model over 2 orientations, 4 where the noise is correlated; --self-ensemble K
+    means K for every slice."""
+    from monai_nad.inference.workflow import inference_workflow
+
+    inputs = _inputs(tmp_path / "in")
+    for given, expected in ((None, (2, 4)), (1, (1, 1)), (8, (8, 8))):
+        workflow = inference_workflow([inputs / "t2.nii.gz"], tmp_path / f"out{given}", bundle=default_bundle(), self_ensemble=given)
+        network = workflow.parser.get_parsed_content("network")
+        assert (network.self_ensemble, network.correlated_self_ensemble) == expected
+
+
 def test_a_4d_series_is_denoised_volume_by_volume_with_its_header(tiny_bundle, tmp_path, capsys):
     """A 4D NIfTI (x, y, z, volume) comes back 4D with the same affine, header fields and scale; each volume is
     denoised on its own (the same volume alone gives the same result) with its own white level (`--noise-estimate

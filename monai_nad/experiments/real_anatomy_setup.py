@@ -121,7 +121,7 @@ def learned_methods(runs: Path) -> tuple[dict[str, torch.nn.Module], dict[str, d
     version, shipped = _bundle_version(BUNDLE), shipped_label(BUNDLE)
     nets[shipped] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt")
     info[shipped] = {"kind": "learned, shipped", "training": training, "note": "blind, 2 mirror passes (as shipped)", "bundle_version": version}
-    nets[f"{shipped}_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1})
+    nets[f"{shipped}_1pass"] = bundle_network(BUNDLE, ["inference.json"], BUNDLE / "models" / "model.pt", {"self_ensemble": 1, "correlated_self_ensemble": None})
     info[f"{shipped}_1pass"] = {"kind": "learned, shipped", "training": training, "note": "blind, one pass (`--self-ensemble 1`)",
                                 "bundle_version": version}
     for name, (network, folder, _, _) in BUDGET_RUNS.items():

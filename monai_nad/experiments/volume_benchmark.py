@@ -78,9 +78,9 @@ def other_cells() -> list[tuple[str, str | None, float]]:
 
 def shipped_models(bundle: str | Path | None = None, self_ensemble: int | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The bundle's 2D model (``inference.json``) and volume model (``volume.json``, ``models/model_3d.pt``), as shipped
-    (or with the given self-ensemble)."""
+    (or with the given self-ensemble, for every image: correlated noise too)."""
     bundle = Path(bundle) if bundle is not None else default_bundle()
-    overrides = {} if self_ensemble is None else {"self_ensemble": int(self_ensemble)}
+    overrides = {} if self_ensemble is None else {"self_ensemble": int(self_ensemble), "correlated_self_ensemble": int(self_ensemble)}
     net2d = bundle_network(bundle, ["inference.json"], bundle / "models" / "model.pt", overrides)
     ensemble = overrides or {"self_ensemble": _inference_ensemble(bundle)}
     net3d = bundle_network(bundle, ["volume.json"], bundle / "models" / "model_3d.pt", ensemble)

@@ -406,7 +406,7 @@ def fit_scans(
     sampler = torch.utils.data.RandomSampler(dataset, replacement=True, num_samples=options.epoch_length * options.batch_size, generator=generator)
     loader = DataLoader(dataset, batch_size=options.batch_size, sampler=sampler, num_workers=0)
 
-    network = bundle_network(source, ["inference.json"], source / "models" / "model.pt", {"self_ensemble": 1}).to(device).train()
+    network = bundle_network(source, ["inference.json"], source / "models" / "model.pt", {"self_ensemble": 1, "correlated_self_ensemble": None}).to(device).train()
     trainer_net = MagnitudeMeanOutput(network)
     optimizer = torch.optim.Adam(network.parameters(), lr=options.learning_rate)
     params = {

@@ -103,8 +103,10 @@ def inference_workflow(
         coils: receiver coils of sum-of-squares magnitude inputs (non-central chi noise; 1: Rician). Defaults to None:
             read from the air of each scan (with the noise level) where the level is not given, else 1.
         self_ensemble: average the network over 1, 2, 4 or 8 flips/transposes of each slice (k times the time, a
-            result that does not depend on orientation); for the 2D and the volume model alike. Defaults to the bundle's
-            settings (2D model: 2, volume model: 1, whose neighbouring slices already average).
+            result that does not depend on orientation); for the 2D and the volume model alike, whatever the noise.
+            Defaults to the bundle's settings (2D model: 2, and 4 for slices whose noise is correlated, see
+            ``correlated_self_ensemble`` of :class:`~monai_nad.networks.NoiseConditionedPDE`; volume model: 1, whose
+            neighbouring slices already average).
         mode: ``"auto"`` (the volume model for volumes with at least 5 slices no thicker than 1.5 times the in-plane
             voxels, the 2D model slice by slice otherwise), ``"2d"`` or ``"3d"``; see
             :func:`~monai_nad.inference.choose_mode`. Defaults to ``"auto"``.
@@ -213,6 +215,8 @@ def inference_workflow(
         if not any("@self_ensemble" in json.dumps(d) for d in definitions if d):  # the network takes the setting
             raise ValueError(f"the network of {bundle} has no self-ensemble setting: run it without --self-ensemble.")
         values["self_ensemble"] = int(self_ensemble)
+        if any("@correlated_self_ensemble" in json.dumps(d) for d in definitions if d):  # K for every image, correlated noise too
+            values["correlated_self_ensemble"] = int(self_ensemble)
         if "@volume_self_ensemble" in config.read_text():  # the volume model too
             values["volume_self_ensemble"] = int(self_ensemble)
     checked = checked_device(device)

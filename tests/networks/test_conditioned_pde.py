@@ -251,3 +251,32 @@ def test_self_ensemble_turns_the_correlation_widths_with_the_image():
         out = net.eval()(x, noise_std=0.05, correlation=[3.0, 1.0])
         turned = net(x.transpose(-1, -2), noise_std=0.05, correlation=[1.0, 3.0])
     torch.testing.assert_close(turned, out.transpose(-1, -2), rtol=0, atol=1e-5)
+
+
+def test_correlated_noise_gets_its_own_number_of_orientations():
+    """correlated_self_ensemble: an image told a correlation width above CORRELATED_WIDTH is averaged over that many
+    orientations, a white one over self_ensemble, each as a network with that fixed count would; in a mixed batch
+    each image gets what it gets alone."""
+    from monai_nad.networks.conditioned_pde import CORRELATED_WIDTH
+
+    torch.manual_seed(0)
+    kwargs = dict(features=8, encoder_layers=2, refine_layers=2, steps=4, groups=2, correlation_input=True)
+    adaptive = NoiseConditionedPDE(**kwargs, self_ensemble=2, correlated_self_ensemble=4)
+    for p in adaptive.parameters():
+        p.data.normal_(0, 0.3)
+    two, four = copy.deepcopy(adaptive), copy.deepcopy(adaptive)
+    two.correlated_self_ensemble, four.self_ensemble, four.correlated_self_ensemble = None, 4, None
+    x = _rician(_phantom((21, 17)).repeat(2, 1, 1, 1), 0.05)
+    white, correlated = [1.0, 1.0], [1.0, CORRELATED_WIDTH + 0.5]
+    with torch.no_grad():
+        for widths, fixed in ((white, two), (correlated, four)):
+            torch.testing.assert_close(adaptive.eval()(x, noise_std=0.05, correlation=widths), fixed.eval()(x, noise_std=0.05, correlation=widths), rtol=0, atol=0)
+        assert not torch.allclose(two(x, 0.05, correlation=correlated), four(x, 0.05, correlation=correlated))
+        mixed = adaptive(x, noise_std=0.05, correlation=torch.tensor([white, correlated]))
+        torch.testing.assert_close(mixed[:1], adaptive(x[:1], noise_std=0.05, correlation=white), rtol=0, atol=1e-6)
+        torch.testing.assert_close(mixed[1:], adaptive(x[1:], noise_std=0.05, correlation=correlated), rtol=0, atol=1e-6)
+        # no widths given (white noise assumed), or no setting: self_ensemble for every image
+        torch.testing.assert_close(adaptive(x, noise_std=0.05), two(x, noise_std=0.05), rtol=0, atol=0)
+    assert adaptive.passes(2, torch.tensor([white, correlated])).tolist() == [2, 4]
+    with pytest.raises(ValueError, match="self_ensemble"):
+        NoiseConditionedPDE(**kwargs, correlated_self_ensemble=3)
