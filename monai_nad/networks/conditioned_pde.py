@@ -424,7 +424,7 @@ class NoiseConditionedPDE(nn.Module):
             raise ValueError(MISSING_NOISE_STD)
         sigma = torch.as_tensor(noise_std, dtype=x.dtype, device=x.device)
         total = torch.zeros_like(x)
-        fewer = x  # the mean over the first ``fewest`` orientations (a prefix of the ``most``)
+        fewer = None  # the mean over the first ``fewest`` orientations (a prefix of the ``most``)
         for count, (flips, transpose) in enumerate(orientations(most), start=1):
             level = turn(sigma, flips, transpose) if sigma.ndim == x.ndim else sigma
             widths = correlation
@@ -456,7 +456,7 @@ class NoiseConditionedPDE(nn.Module):
             return counts
         widths = torch.as_tensor(correlation, dtype=torch.float64).cpu()
         widths = widths.reshape(1, -1) if widths.ndim < 2 else widths.reshape(widths.shape[0], -1)
-        correlated = (widths > CORRELATED_WIDTH).any(dim=1).expand(batch) if widths.shape[0] == 1 else (widths > CORRELATED_WIDTH).any(dim=1)
+        correlated = (widths > CORRELATED_WIDTH).any(dim=1).expand(batch)  # one row of widths: every image
         return torch.where(correlated, self.correlated_self_ensemble, counts)
 
     def forward_with_conductance(
