@@ -207,3 +207,21 @@ def test_a_4d_series_is_denoised_volume_by_volume_with_its_header(tiny_bundle, t
     alone = nib.load(str(tmp_path / "out" / "volume1_denoised.nii.gz")).get_fdata()
     assert np.abs(out[..., 1] - alone).max() < 1e-3 * series.max()  # the series is one shared scale: equal up to rounding
     assert 0 < out.mean() < series.max()
+
+
+def test_precision_int8_runs_the_calibrated_copy_and_needs_a_calibration(tiny_bundle, tmp_path, capsys):
+    """--precision int8 with the shipped bundle: the same image as float32 within a small fraction of its range; a bundle
+    without models/int8_ranges.json says so in one line."""
+    from monai_nad.networks import int8_supported
+
+    if not int8_supported():
+        pytest.skip("no quantized CPU engine")
+    inputs = _inputs(tmp_path / "in")
+    for precision in ("float32", "int8"):
+        assert main(["denoise", str(inputs / "slice.png"), "-o", str(tmp_path / precision), "--precision", precision, "--noise-std", "20"]) == 0
+    out = {p: np.asarray(Image.open(next((tmp_path / p).glob("slice_denoised*"))), dtype=np.float64) for p in ("float32", "int8")}
+    assert out["int8"].shape == out["float32"].shape and np.abs(out["int8"] - out["float32"]).mean() < 2.0  # 8-bit PNG levels
+    capsys.readouterr()
+    assert main(["denoise", str(inputs / "slice.png"), "-o", str(tmp_path / "tiny"), "--bundle", str(tiny_bundle), "--precision", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert "int8_ranges.json" in err and err.count("\n") == 1

@@ -157,6 +157,20 @@ def test_same_run_speed_line_names_the_machine_of_the_command_that_timed_both():
     assert " cells): BM3D told the true noise" in sb.render_scanner_page(rows, sb.summarise_scanner(rows), "python x", {})
 
 
+
+def test_int8_rows_are_graded_against_the_anchor_and_the_float_model_and_timed_in_the_speed_line():
+    rows = [_row("mni_asis_filtered_0.05", "neural_pde_2d", 30.0) | {"run": 1}, _row("mni_asis_filtered_0.05", "bm3d_true_noise", 29.0) | {"run": 1},
+            _row("mni_asis_filtered_0.05", "neural_pde_2d_int8", 29.9) | {"run": 1, "ms": 20.0},
+            _row("mni_asis_sos8_0.10", "neural_pde_2d", 28.0), _row("mni_asis_sos8_0.10", "bm3d_true_noise", 28.5),
+            _row("mni_asis_sos8_0.10", "neural_pde_2d_int8", 28.1)]
+    summary = sb.summarise_scanner(rows)
+    assert summary["int8_minus_blind"] == {"mni_asis_filtered_0.05": pytest.approx(-0.1), "mni_asis_sos8_0.10": pytest.approx(0.1)}
+    assert summary["cells_int8_at_least_anchor"] == 1 and summary["same_run_speed"]["anchor_over_int8"] == pytest.approx(100.0)
+    page = sb.render_scanner_page(rows, summary, "python scripts/benchmark_scanner_noise.py", {})
+    assert ("| `--precision int8`: blind ≥ BM3D-true in every cell | 1 of 2 cells (worst -0.40 dB), mean +0.25 dB; against float32: "
+            "mean +0.000 dB, worst -0.100 dB | no |") in page
+    assert "ours 2D blind with `--precision int8` 20 ms (100.0x)" in page
+
 @pytest.mark.slow
 def test_quick_command_writes_a_page_that_names_it_and_render_only_gives_it_back(tmp_path):
     args = ["--limit", "1", "--cells", "mni_asis_filtered_0.05", "colin27_inverted_sense2_0.10", "--methods", "neural_pde_2d", "dipy_nlmeans_std_map",

@@ -153,3 +153,22 @@ def test_several_weights_score_the_mean_of_their_weights(one_cell, tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert "other.pt" in err[-1] and "Traceback" not in "".join(err)
     assert not (tmp_path / "page.md").exists()
+
+
+@pytest.mark.skipif(not __import__("monai_nad.networks", fromlist=["int8_supported"]).int8_supported(), reason="no quantized CPU engine")
+def test_int8_copies_are_scored_beside_the_float_networks(one_cell, tmp_path, capsys):
+    """--int8 scores the shipped 2D model and its int8 copy with the bundle's calibration on the same slabs and writes
+    their comparison; a calibration for other weights is refused in one line before any page is written."""
+    main = _script_main()
+    page = tmp_path / "int8.md"
+    assert main(["--gains", "0.7", "--models", "2d", "--int8", str(ROOT / "bundles/neural_pde_denoising/models/int8_ranges.json"), "--out", str(page)]) == 0
+    text = page.read_text()
+    row = re.search(r"\| all \| (\d+\.\d{3}) / 0\.\d{4} \| (\d+\.\d{3}) / 0\.\d{4} \| ([+-]\d+\.\d{3}) dB", text)
+    assert row and abs(float(row.group(2)) - float(row.group(1)) - float(row.group(3))) < 2e-3
+    assert abs(float(row.group(3))) < 0.2  # 8-bit steps cost a little, not the denoising
+    stale = tmp_path / "stale.json"
+    stale.write_text('{"2d": {"fingerprint": "0000", "ranges": {}}}')
+    with pytest.raises(SystemExit):
+        main(["--gains", "0.7", "--models", "2d", "--int8", str(stale), "--out", str(tmp_path / "other.md")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "stale.json" in err[-1] and "other weights" in err[-1] and not (tmp_path / "other.md").exists()

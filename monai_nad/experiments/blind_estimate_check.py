@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from monai_nad.bundle import default_bundle
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.evaluation import benchmark_cells
 from monai_nad.experiments.records import read_record
@@ -17,13 +18,14 @@ from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 __all__ = ["ESTIMATE_METHODS", "anchor_record", "check_blind_estimates", "render_estimate_page"]
 
 #: the methods: the shipped 2D and volume models through the command line's inferer with each estimate.
-ESTIMATE_METHODS = ("cli_2d_map", "cli_2d_level", "cli_3d_map", "cli_3d_level")
+ESTIMATE_METHODS = ("cli_2d_map", "cli_2d_level", "cli_3d_map", "cli_3d_level", "cli_2d_int8", "cli_3d_int8")
 
 
 def check_blind_estimates(bundle: str | None = None, limit: int | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Rows of the one evaluation loop (:func:`~monai_nad.experiments.evaluation.benchmark_cells`, no BM3D) for the
     18 cells of the real-anatomy benchmark and the two near-clean ones, each test slab denoised as one volume by the methods of
-    :data:`ESTIMATE_METHODS` (``--mode 2d`` / ``3d``, ``--noise-estimate map`` / ``level``)."""
+    :data:`ESTIMATE_METHODS` (``--mode 2d`` / ``3d``, ``--noise-estimate map`` / ``level``; ``*_int8``: the map with
+    ``--precision int8``, where the bundle has its int8 calibration ``models/int8_ranges.json``)."""
     net2d, net3d = shipped_models(bundle)
     methods = {
         "cli_2d_map": scan_method(net2d, None, "2d", noise_estimate="map"),
@@ -31,6 +33,10 @@ def check_blind_estimates(bundle: str | None = None, limit: int | None = None, l
         "cli_3d_map": scan_method(net2d, net3d, "3d", noise_estimate="map"),
         "cli_3d_level": scan_method(net2d, net3d, "3d", noise_estimate="level"),
     }
+    ranges = Path(bundle if bundle is not None else default_bundle()) / "models" / "int8_ranges.json"
+    if ranges.is_file():
+        methods["cli_2d_int8"] = scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges)
+        methods["cli_3d_int8"] = scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges)
     cells = [(v, s, lv) for v in REAL_ANATOMY_VOLUMES for s in REAL_ANATOMY_SHIFTS for lv in REAL_ANATOMY_LEVELS]
     cells += [(v, None, NEAR_CLEAN_LEVEL) for v in REAL_ANATOMY_VOLUMES]
     return benchmark_cells(cells, methods, bm3d=False, limit=limit, log=log)
@@ -49,7 +55,8 @@ def render_estimate_page(rows: list[dict], anchor_rows: list[dict], command: str
         f"Produced by `{command}` (one thread; the one evaluation loop, each test slab denoised as one volume through the "
         "command line's inferer, `monai-nad denoise --mode 2d|3d --noise-estimate map|level`). `map` (the default) reads a "
         "per-voxel noise map, the coil count and the noise's correlation from the air and tells correlated noise as its white "
-        "equivalent; `level` estimates one white Rician level. BM3D+rc: the stored rows of section 1c's benchmark "
+        "equivalent; `level` estimates one white Rician level; `cli_2d_int8` / `cli_3d_int8`: the map with `--precision int8` (the "
+        "inner convolutions in 8-bit integers with the bundle's `models/int8_ranges.json`). BM3D+rc: the stored rows of section 1c's benchmark "
         f"(`{anchor_command}`, `docs/results/real_scan_benchmark.json`), on the same noisy slices."
         + (f" **A quick check on the first {limit} slice(s) of each slab: not comparable to BM3D+rc's 10-slice rows.**" if limit else ""),
         "",

@@ -17,6 +17,8 @@ loop (mean PSNR / SSIM over the slices, outputs clipped to ``[0, 1]``, seconds p
 - ``neural_pde_3d``: the shipped volume model, blind, on the cell's test slab stacked as a volume ``(H, W, N)``
   (``--mode 3d``; the same in-plane condition on every slice);
 - ``neural_pde_2d_level``, ``neural_pde_3d_level``: the same with ``--noise-estimate level`` (one white Rician level);
+- ``neural_pde_2d_int8``, ``neural_pde_3d_int8``: the first two with ``--precision int8`` (the inner convolutions in
+  8-bit integers, the bundle's ``models/int8_ranges.json``, :func:`~monai_nad.networks.int8_network`);
 - ``bm3d_true_noise`` (the anchor): BM3D told the true noise of each slice (:func:`bm3d_told_true_noise`), then the
   magnitude bias correction ``sqrt(max(f^2 - 2 b N s_eff^2, 0))`` with ``s_eff`` the true per-pixel std map and
   ``N`` the effective coil count, ``b`` tuned on the validation slab over the ``b`` grid of the real-anatomy benchmark's BM3D+rc
@@ -47,6 +49,7 @@ from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.records import row_run
+from monai_nad.bundle import default_bundle
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
@@ -88,13 +91,18 @@ SCANNER_SHIFTS: tuple[str | None, ...] = (None, "inverted")
 SCANNER_LEVELS = (0.05, 0.10)
 SCANNER_CONDITIONS = SCANNER_NOISE_CONDITIONS
 #: The methods of the page, in its column order.
-SCANNER_METHODS = ("neural_pde_2d", "neural_pde_3d", "neural_pde_2d_level", "neural_pde_3d_level", "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map")
+SCANNER_METHODS = (
+    "neural_pde_2d", "neural_pde_3d", "neural_pde_2d_level", "neural_pde_3d_level", "neural_pde_2d_int8", "neural_pde_3d_int8",
+    "bm3d_true_noise", "bm3d_white", "dipy_nlmeans_std_map",
+)
 #: The white factors ``bm3d_white`` may choose from: two, to keep the whole run near an hour on one core (BM3D on
 #: every validation slice per factor is most of its cost), chosen from checks on single validation slices (factors
 #: 0.5-4) that the page reports (:func:`render_scanner_page`).
 WHITE_FACTORS = (1.25, 3.0)
 #: The model the quality bar grades, and the anchor it is graded against.
 BLIND, ANCHOR = "neural_pde_2d", "bm3d_true_noise"
+#: the blind 2D model with int8 convolutions (``--precision int8``)
+INT8 = "neural_pde_2d_int8"
 
 
 @dataclass(frozen=True)
@@ -353,10 +361,14 @@ def scanner_methods(
     tuned: dict[str, Tuner] = {}
     if any(name.startswith("neural_pde") for name in names):
         net2d, net3d = shipped_models(bundle)
+        ranges = Path(bundle if bundle is not None else default_bundle()) / "models" / "int8_ranges.json"
         models = {"neural_pde_2d": scan_method(net2d, None, "2d", noise_estimate="map"),
                   "neural_pde_3d": scan_method(net2d, net3d, "3d", noise_estimate="map"),
                   "neural_pde_2d_level": scan_method(net2d, None, "2d", noise_estimate="level"),
                   "neural_pde_3d_level": scan_method(net2d, net3d, "3d", noise_estimate="level")}
+        if any(name.endswith("_int8") for name in names):
+            models["neural_pde_2d_int8"] = scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges)
+            models["neural_pde_3d_int8"] = scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges)
     for name in SCANNER_METHODS:
         if name not in names:
             continue
@@ -423,7 +435,8 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
                 out[m] = {"psnr": float(np.mean([r["psnr"] for r in mine])), "ssim": float(np.mean([r["ssim"] for r in mine])), "cells": len(mine)}
         return out
 
-    blind, volume = diffs(BLIND), diffs("neural_pde_3d")
+    blind, volume, int8 = diffs(BLIND), diffs("neural_pde_3d"), diffs(INT8)
+    int8_over_float = diffs(INT8, BLIND)
     volume_over_2d, ssim_over_2d = diffs("neural_pde_3d", BLIND), diffs("neural_pde_3d", BLIND, "ssim")
     groups = {cond: [c for c in cells if condition[c] == cond] for cond in SCANNER_CONDITIONS}
     return {
@@ -437,6 +450,9 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
         "cells_volume_at_least_anchor": sum(v >= 0 for v in volume.values()),
         "volume_minus_blind": volume_over_2d,
         "volume_minus_blind_ssim": ssim_over_2d,
+        "int8_minus_anchor": int8,
+        "cells_int8_at_least_anchor": sum(v >= 0 for v in int8.values()),
+        "int8_minus_blind": int8_over_float,
         "by_condition": {cond: means(group) for cond, group in groups.items() if group},
         "overall": means(cells) if cells else {},
         "median_ms_per_slice": {m: float(np.median([r["ms"] for r in rows if r["method"] == m])) for m in methods},
@@ -448,7 +464,7 @@ def summarise_scanner(rows: Sequence[dict]) -> dict:
 def scanner_card_section(summary: dict, command: str) -> str | None:
     """The model card's scanner-noise section: the per-condition means of the shipped models and the anchor, and the
     quality bar, from :func:`summarise_scanner` of a full run (None when the run lacks a method or cells)."""
-    shown = [m for m in (BLIND, "neural_pde_3d", "neural_pde_2d_level", ANCHOR) if m in summary["overall"]]
+    shown = [m for m in (BLIND, "neural_pde_3d", INT8, "neural_pde_2d_level", ANCHOR) if m in summary["overall"]]
     if summary["cells"] != len(scanner_cell_keys()) or BLIND not in shown or ANCHOR not in shown:
         return None
     lines = [f"Measured by `{command}` ([`docs/results/scanner_noise.md`](../../../docs/results/scanner_noise.md)): the 32 cells of "
@@ -463,6 +479,11 @@ def scanner_card_section(summary: dict, command: str) -> str | None:
               f"(worst {summary['worst_blind_minus_anchor']:+.2f} dB), mean {summary['mean_blind_minus_anchor']:+.2f} dB; the volume "
               f"model in {summary['cells_volume_at_least_anchor']} of {len(summary['volume_minus_anchor'])} cells, mean "
               f"{summary['mean_volume_minus_anchor']:+.2f} dB" + _volume_over_2d_clause(summary) + "."]
+    int8 = summary.get("int8_minus_anchor") or {}
+    if int8:
+        over = summary["int8_minus_blind"]
+        lines[-1] += (f" With `--precision int8` (`{INT8}`): ≥ BM3D-true in {summary['cells_int8_at_least_anchor']} of {len(int8)} "
+                      f"cells (worst {min(int8.values()):+.2f} dB), {np.mean(list(over.values())):+.3f} dB against float32 on average.")
     return "\n".join(lines)
 
 
@@ -480,18 +501,20 @@ def _same_run_speed(rows: Sequence[dict]) -> dict | None:
     when no command timed both."""
     runs = sorted({row_run(r) for r in rows}, reverse=True)
     for run in runs:
-        mine = {m: [r["ms"] for r in rows if r["method"] == m and row_run(r) == run] for m in (BLIND, "neural_pde_3d", ANCHOR)}
+        mine = {m: [r["ms"] for r in rows if r["method"] == m and row_run(r) == run] for m in (BLIND, "neural_pde_3d", INT8, ANCHOR)}
         if mine[BLIND] and mine[ANCHOR]:
             out = {m: float(np.median(v)) for m, v in mine.items() if v}
             machine = next((r["machine"] for r in rows if r["method"] == ANCHOR and row_run(r) == run and r.get("machine")), None)
             return {"run": run, "cells": len(mine[ANCHOR]), "ms": out, "anchor_over_blind": out[ANCHOR] / out[BLIND],
-                    "anchor_over_volume": out[ANCHOR] / out["neural_pde_3d"] if "neural_pde_3d" in out else None, "machine": machine}
+                    "anchor_over_volume": out[ANCHOR] / out["neural_pde_3d"] if "neural_pde_3d" in out else None,
+                    "anchor_over_int8": out[ANCHOR] / out[INT8] if INT8 in out else None, "machine": machine}
     return None
 
 
 _LABELS = {
     "neural_pde_2d": "ours 2D, blind",
     "neural_pde_3d": "ours volume, blind",
+    "neural_pde_2d_int8": "ours 2D, blind, int8",
     "bm3d_true_noise": "BM3D told the true noise",
     "bm3d_white": "BM3D told a white level",
     "dipy_nlmeans_std_map": "DIPY nlmeans, true std map",
@@ -542,6 +565,9 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
         "- `neural_pde_3d`: the shipped volume model, blind (`--mode 3d`, gain 0.6), on each cell's test slab stacked as one volume.",
         "- `neural_pde_2d_level`, `neural_pde_3d_level`: the same two with `--noise-estimate level` (one white Rician level, "
         "the default before the noise map): what the models gave on scanner noise before.",
+        "- `neural_pde_2d_int8`, `neural_pde_3d_int8`: the first two with `--precision int8`: their inner convolutions in 8-bit "
+        "integers with the ranges calibrated on the training slabs (`python scripts/calibrate_int8.py`, "
+        "[int8_validation.md](int8_validation.md)).",
         "- `bm3d_true_noise` (**the anchor**): BM3D told the true noise. Stationary conditions: `sigma_psd` = the noise "
         "PSD of one real channel that `scanner_noise_slice` returns (bm3d's convention; for `partial_fourier` the "
         "symmetrised spectrum (|W(f)|² + |W(−f)|²) / 2, which is what one real channel, and the magnitude, sees of the "
@@ -591,6 +617,12 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
             lines.append(f"| all 32 cells graded | {graded} of {len(_KEYS)} | no |")
     else:
         lines.append("| blind ≥ BM3D-true in every cell, mean ≥ +0.5 dB | not graded (the run lacks `neural_pde_2d` or `bm3d_true_noise`) | – |")
+    int8 = summary.get("int8_minus_anchor") or {}
+    if int8:
+        at_least, over = summary["cells_int8_at_least_anchor"], summary["int8_minus_blind"]
+        lines.append(f"| `--precision int8`: blind ≥ BM3D-true in every cell | {at_least} of {len(int8)} cells (worst {min(int8.values()):+.2f} dB), "
+                     f"mean {np.mean(list(int8.values())):+.2f} dB; against float32: mean {np.mean(list(over.values())):+.3f} dB, worst "
+                     f"{min(over.values()):+.3f} dB | {'yes' if at_least == len(int8) else 'no'} |")
     volume = summary["volume_minus_anchor"]
     if volume:
         lines.append(f"| (for information) the volume model ≥ BM3D-true | {summary['cells_volume_at_least_anchor']} of {len(volume)} cells, "
@@ -620,6 +652,8 @@ def render_scanner_page(rows: Sequence[dict], summary: dict, command: str, setti
     speed = summary.get("same_run_speed")
     if speed:
         volume_ratio = f", the volume model {speed['anchor_over_volume']:.1f}x" if speed.get("anchor_over_volume") else ""
+        if speed.get("anchor_over_int8"):
+            volume_ratio += f", ours 2D blind with `--precision int8` {speed['ms'][INT8]:.0f} ms ({speed['anchor_over_int8']:.1f}x)"
         where = f" on {speed['machine']}" if speed.get("machine") else ""
         lines += ["", f"Same command (command {speed['run'] + 1} of the chain, {speed['cells']} cells{where}): BM3D told the true noise "
                   f"{speed['ms'][ANCHOR]:.0f} ms per slice, ours 2D blind {speed['ms'][BLIND]:.0f} ms: BM3D takes "

@@ -95,15 +95,16 @@ def _inference_ensemble(bundle: Path) -> int:
 
 def scan_method(
     network2d: torch.nn.Module, network3d: torch.nn.Module | None, mode: str, noise_factor: float | None = None,
-    noise_estimate: str = "level", white_gain: dict[str, float] | None = None, precision: str = "auto",
+    noise_estimate: str = "level", white_gain: dict[str, float] | None = None, precision: str = "auto", int8_ranges: str | Path | None = None,
 ) -> Callable[[np.ndarray, float], tuple[np.ndarray, list[float]]]:
     """A benchmark method that denoises a slab ``(N, H, W)`` as one volume through the command line's
     :class:`~monai_nad.inference.ScanInferer`, like ``monai-nad denoise --mode <mode>``: with the blind noise estimate,
     or (``noise_factor``) told that multiple of the true noise std, like ``--noise-std``; ``noise_estimate`` as
     ``--noise-estimate`` (``"level"``, the default, or ``"map"``); ``white_gain`` and ``precision`` as the inferer's
     (``{"2d": 0.0, "3d": 0.0}``: the estimated std map and coil count as they are, as a bundle whose network inverts the
-    magnitude mean runs)."""
-    inferer = ScanInferer(volume_network=network3d, mode=mode, noise_estimate=noise_estimate, white_gain=white_gain, precision=precision)
+    magnitude mean runs); ``int8_ranges`` the calibration file of ``precision="int8"`` (``--precision int8``)."""
+    inferer = ScanInferer(volume_network=network3d, mode=mode, noise_estimate=noise_estimate, white_gain=white_gain, precision=precision,
+                          int8_ranges=None if int8_ranges is None else str(int8_ranges))
 
     def run(noisy: np.ndarray, noise_std: float) -> tuple[np.ndarray, list[float]]:
         x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, 0, -1), dtype=np.float32))[None, None]

@@ -16,7 +16,7 @@ from monai_nad.experiments.scanner_benchmark import SCANNER_CONDITIONS, scanner_
 from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference import ScanInferer
 
-__all__ = ["GAIN_GRID", "render_gain_page", "scored_networks", "tune_white_gain"]
+__all__ = ["GAIN_GRID", "render_gain_page", "render_int8_page", "scored_networks", "tune_white_gain"]
 
 #: the gains tried.
 GAIN_GRID = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -126,4 +126,36 @@ def render_gain_page(table: dict, command: str) -> str:
                          for g, v in rows[key].items()]
                 lines.append(f"| {key} | " + " | ".join(cells) + " |")
         lines += ["", f"Best over all cells: gain {max(rows['all'], key=rows['all'].get):g}."]
+    return "\n".join(lines) + "\n"
+
+
+def render_int8_page(float_table: dict, int8_table: dict, command: str) -> str:
+    """A results page comparing :func:`tune_white_gain`'s tables of the float32 networks and their int8 copies
+    (:func:`~monai_nad.networks.int8_network`, ``monai-nad denoise --precision int8``): per model and gain, the mean
+    validation PSNR / SSIM per condition of both and the difference, and the cell the int8 copy loses most on."""
+    lines = [
+        "# int8 inference on the scanner-noise validation slabs",
+        "",
+        f"Produced by `{command}` (one thread). The shipped models in float32 and their int8 copies "
+        "(`monai_nad.networks.int8_network` with the bundle's `models/int8_ranges.json`, calibrated on the training slabs by "
+        "`python scripts/calibrate_int8.py`: the inner convolutions in 8-bit integers, the ones that read the images or write "
+        "the corrections in float32, `monai_nad.networks.float_layers`), each of the 32 validation slabs of the "
+        "scanner-noise benchmark through `ScanInferer(noise_estimate=\"map\")` as `monai-nad denoise` runs it (never the "
+        "test slabs). Mean PSNR (dB) / SSIM over the cells of each condition (`monai_nad.experiments.evaluation.score_slices`).",
+    ]
+    for model, parts in float_table.items():
+        quant = int8_table[model]
+        for gain in parts["conditions"]["all"]:
+            lines += ["", f"## {'2D model' if model == '2d' else 'Volume model'}, gain {gain:g}", "",
+                      "| condition | float32 | int8 | int8 − float32 |", "|---|---|---|---|"]
+            for key in [*SCANNER_CONDITIONS, "all"]:
+                if key not in parts["conditions"]:
+                    continue
+                a, b = parts["conditions"][key][gain], quant["conditions"][key][gain]
+                sa, sb = parts["conditions_ssim"][key][gain], quant["conditions_ssim"][key][gain]
+                lines.append(f"| {key} | {a:.3f} / {sa:.4f} | {b:.3f} / {sb:.4f} | {b - a:+.3f} dB / {sb - sa:+.4f} |")
+            diffs = {cell: quant["cells"][cell][gain] - values[gain] for cell, values in parts["cells"].items()}
+            worst = min(diffs, key=diffs.get)
+            lines += ["", f"Per cell: int8 − float32 from {diffs[worst]:+.3f} dB ({worst}) to {max(diffs.values()):+.3f} dB; "
+                          f"{sum(v < 0 for v in diffs.values())} of {len(diffs)} cells lower."]
     return "\n".join(lines) + "\n"

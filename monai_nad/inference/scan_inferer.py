@@ -13,6 +13,7 @@ from monai.inferers import Inferer, sliding_window_inference
 from monai_nad.engines.noise_batch import NoiseStdBatch
 from monai_nad.inference.inferer import SliceWiseInferer, noise_std_method, takes_argument, takes_noise_std
 from monai_nad.inference.series import SeriesDenoiser
+from monai_nad.networks.quantization import int8_network, int8_supported, load_int8_ranges
 from monai_nad.transforms.noise import VOLUME_ESTIMATE_VOXELS, estimate_noise_std
 from monai_nad.transforms.noise_map import WHITE_EQUIVALENT_GAIN, estimate_noise, white_equivalent_factor
 
@@ -33,7 +34,7 @@ NOISE_ESTIMATES = ("map", "level")
 RAW_NOISE_ESTIMATE = {"2d": 0.0, "3d": 0.0}
 
 #: The ``--precision`` choices.
-PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16", "int8")
 
 
 def inference_dtype(precision: str = "auto", device: torch.device | str = "cpu") -> torch.dtype:
@@ -46,6 +47,8 @@ def inference_dtype(precision: str = "auto", device: torch.device | str = "cpu")
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
+    if precision == "int8":  # the convolutions that stay float (monai_nad.networks.float_layers) run in float32
+        return torch.float32
     if precision != "auto":
         return getattr(torch, precision)
     if torch.device(device).type != "cpu":
@@ -162,7 +165,11 @@ class ScanInferer(Inferer):
         overlap: window overlap (fraction). Defaults to 0.25.
         min_slices, max_anisotropy: see :func:`choose_mode`.
         precision: ``"auto"``, ``"float32"`` or ``"bfloat16"``: the dtype of the networks' convolutions on the CPU
-            (:func:`inference_dtype`); results are float32 either way. Defaults to ``"auto"``.
+            (:func:`inference_dtype`); ``"int8"``: on the CPU, the networks' inner convolutions in 8-bit integers with
+            the ranges of ``int8_ranges`` (:func:`~monai_nad.networks.int8_network`; a network without ranges there runs
+            in float32). Results are float32 either way. Defaults to ``"auto"``.
+        int8_ranges: the int8 calibration file (``models/int8_ranges.json`` of a bundle, written by
+            ``scripts/calibrate_int8.py``), read with ``precision="int8"`` only. Defaults to None.
         noise_estimate: how a blind run (no ``noise_std``) estimates each scan's noise, once per scan and volume:
             ``"map"`` (a per-voxel std map, the coil count unless given, and the noise's correlation, from the air:
             white Rician noise and scanner noise that is filtered, multi-coil or varies across the image; correlated
@@ -191,6 +198,7 @@ class ScanInferer(Inferer):
         precision: str = "auto",
         noise_estimate: str = "map",
         white_gain: dict[str, float] | None = None,
+        int8_ranges: str | None = None,
     ) -> None:
         super().__init__()
         gains = dict(WHITE_EQUIVALENT_GAIN if white_gain is None else white_gain)
@@ -201,6 +209,12 @@ class ScanInferer(Inferer):
             raise ValueError(f"noise_estimate must be one of {NOISE_ESTIMATES}, got {noise_estimate!r}.")
         self.noise_estimate = noise_estimate
         inference_dtype(precision)  # checks the name
+        if precision == "int8" and not int8_supported():
+            raise ValueError("--precision int8: this PyTorch build has no quantized CPU engine; use float32.")
+        if precision == "int8" and int8_ranges is None:
+            raise ValueError("--precision int8 needs the bundle's int8 calibration (models/int8_ranges.json; scripts/calibrate_int8.py writes it).")
+        self.int8_ranges = int8_ranges
+        self._int8: dict[int, tuple[Any, Any]] = {}  # id of a float network -> (it, its int8 copy)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
         if mode == "3d" and volume_network is None:
@@ -256,12 +270,31 @@ class ScanInferer(Inferer):
         Raises:
             ValueError: ``"3d"`` for a 2D image, or a bad batch.
         """
+        if self.precision == "int8" and inputs.device.type == "cpu":
+            float_volume, self.volume_network = self.volume_network, self._int8_copy(self.volume_network, "3d")
+            try:
+                network = self._int8_copy(network, "2d")
+                return self._infer(inputs, network, *args, spacing=spacing, names=names, noise_std=noise_std, coils=coils, **kwargs)
+            finally:
+                self.volume_network = float_volume
         dtype = inference_dtype(self.precision, inputs.device)
         if inputs.device.type != "cpu" or dtype == torch.float32:
             return self._infer(inputs, network, *args, spacing=spacing, names=names, noise_std=noise_std, coils=coils, **kwargs)
         with torch.autocast("cpu", dtype=dtype):
             out = self._infer(inputs, network, *args, spacing=spacing, names=names, noise_std=noise_std, coils=coils, **kwargs)
         return out.float()
+
+    def _int8_copy(self, network: Any, kind: str) -> Any:
+        """``network``'s int8 copy with the ranges of ``kind`` (``"2d"`` or ``"3d"``) in :attr:`int8_ranges`, made once;
+        ``network`` itself where the file has no ranges for it (or it is None)."""
+        if network is None:
+            return None
+        cached = self._int8.get(id(network))
+        if cached is None or cached[0] is not network:
+            ranges = load_int8_ranges(self.int8_ranges, network, kind)
+            cached = (network, network if ranges is None else int8_network(network, ranges))
+            self._int8[id(network)] = cached
+        return cached[1]
 
     def _infer(
         self, inputs: torch.Tensor, network: Callable[..., torch.Tensor], *args: Any, spacing: Any = None, names: Sequence[str] | None = None,

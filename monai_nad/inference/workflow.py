@@ -111,7 +111,8 @@ def inference_workflow(
             voxels, the 2D model slice by slice otherwise), ``"2d"`` or ``"3d"``; see
             :func:`~monai_nad.inference.choose_mode`. Defaults to ``"auto"``.
         precision: ``"auto"`` (bfloat16 convolutions on CPUs with native bfloat16 units, float32 elsewhere),
-            ``"float32"`` or ``"bfloat16"``; see :func:`~monai_nad.inference.inference_dtype`. Defaults to the bundle's.
+            ``"float32"``, ``"bfloat16"`` or ``"int8"`` (the inner convolutions in 8-bit integers on the CPU, with the
+            bundle's ``models/int8_ranges.json``); see :class:`~monai_nad.inference.ScanInferer`. Defaults to the bundle's.
         skip_existing: keep results already in ``output_dir`` and denoise only the other inputs. Defaults to False.
         shard: ``(k, n)``: denoise only the k-th of n shares of the inputs (see
             :func:`~monai_nad.inference.prepare_inputs`). Defaults to None: all of them.
@@ -203,10 +204,13 @@ def inference_workflow(
             raise ValueError(f"--mode 3d needs the volume model {bundle / 'models' / 'model_3d.pt'}, which does not exist.")
         values["mode"] = mode
     if precision is not None:
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"--precision must be auto, float32 or bfloat16, got {precision!r}.")
+        if precision not in ("auto", "float32", "bfloat16", "int8"):
+            raise ValueError(f"--precision must be auto, float32, bfloat16 or int8, got {precision!r}.")
         if "@precision" not in config.read_text():
             raise ValueError(f"the bundle {bundle} has no precision setting: run it without --precision.")
+        if precision == "int8" and not (bundle / "models" / "int8_ranges.json").is_file():
+            raise ValueError(f"--precision int8 needs the bundle's int8 calibration {bundle / 'models' / 'int8_ranges.json'}, which does not exist "
+                             "(scripts/calibrate_int8.py writes it).")
         values["precision"] = precision
     if self_ensemble is not None:
         if self_ensemble not in (1, 2, 4, 8):

@@ -24,6 +24,7 @@ from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, rob
 from monai_nad.networks.layout import use_channels_last
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.post_correction import POST_CORRECTIONS, MagnitudeMeanInversion, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
+from monai_nad.networks.quantization import ActivationRanges, Int8Convolution, float_layers, int8_network, int8_supported, load_int8_ranges, weights_fingerprint
 from monai_nad.networks.residual import ResidualDenoiser
 from monai_nad.networks.self_ensemble import SELF_ENSEMBLE_SIZES, SelfEnsemble
 from monai_nad.networks.slice_axis_diffusion import SliceAxisDiffusion
@@ -75,4 +76,11 @@ __all__ = [
     "UNetDiffusivity",
     "squared_gradient_norm",
     "standardise",
+    "ActivationRanges",
+    "Int8Convolution",
+    "float_layers",
+    "int8_network",
+    "int8_supported",
+    "load_int8_ranges",
+    "weights_fingerprint",
 ]

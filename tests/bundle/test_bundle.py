@@ -139,13 +139,13 @@ def test_metadata_is_valid_offline(tmp_path):
 
 
 def test_the_shipped_bundle_is_laid_out_as_the_model_zoo_does():
-    """The shipped model's configs (its recipe is train.json), its two weights and nothing else; metadata describes both
-    inputs and the volume model."""
+    """The shipped model's configs (its recipe is train.json), its two weights, their int8 calibration and nothing else;
+    metadata describes both inputs and the volume model."""
     assert {p.name for p in CONFIGS.iterdir()} == {
         "common.json", "inference.json", "multi_gpu_inference.json", "train.json", "evaluate.json", "multi_gpu_train.json",
         "volume.json", "train_volume.json", "metadata.json", "logging.conf",
     }
-    assert {p.name for p in (BUNDLE / "models").iterdir()} == {"model.pt", "model_3d.pt"}
+    assert {p.name for p in (BUNDLE / "models").iterdir()} == {"model.pt", "model_3d.pt", "int8_ranges.json"}
     metadata = json.loads((CONFIGS / "metadata.json").read_text())
     assert set(metadata["network_data_format"]["inputs"]) == {"image", "noise_std"}
     assert metadata["volume_network_data_format"]["inputs"]["image"]["spatial_shape"] == ["*", "*", "*"]
@@ -596,3 +596,14 @@ def test_scanner_noise_training_pairs_reach_the_recipe(tmp_path):
         assert float(item["noise_std"].min()) > 0
     # the label is the acquisition's reference, not the clean patch (window blur or coil shading)
     assert any(float((item["label"] - torch.as_tensor(clean[:, 24:72, 24:72])).abs().max()) > 1e-3 for item in items)
+
+
+def test_the_shipped_int8_calibration_fits_the_shipped_weights():
+    """Installing new weights without calibrating again (scripts/calibrate_int8.py) would leave --precision int8 refusing
+    to run: the bundle's ranges must carry the fingerprint of its own 2D and volume models."""
+    from monai_nad.experiments.volume_benchmark import shipped_models
+    from monai_nad.networks import load_int8_ranges
+
+    net2d, net3d = shipped_models()
+    path = default_bundle() / "models" / "int8_ranges.json"
+    assert load_int8_ranges(path, net2d, "2d") and load_int8_ranges(path, net3d, "3d")
