@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,13 +37,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--bundle {bundle}: no models/model.pt")
     out = args.out or bundle / "models" / "int8_ranges.json"
     torch.set_num_threads(1)
-    if (bundle / "models" / "model_3d.pt").is_file():
-        net2d, net3d = shipped_models(bundle)
-    else:  # a bundle without a volume model (e.g. from monai-nad fit): the 2D model alone
-        net2d, net3d = bundle_network(bundle, ["inference.json"], bundle / "models" / "model.pt"), None
-    ranges = calibrate_int8(net2d, net3d, log=lambda line: print(line, flush=True), slices=args.slices)
+    try:
+        if (bundle / "models" / "model_3d.pt").is_file():
+            net2d, net3d = shipped_models(bundle)
+        else:  # a bundle without a volume model (e.g. from monai-nad fit): the 2D model alone
+            net2d, net3d = bundle_network(bundle, ["inference.json"], bundle / "models" / "model.pt"), None
+        ranges = calibrate_int8(net2d, net3d, log=lambda line: print(line, flush=True), slices=args.slices)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:  # weights that do not fit, Colin27 not downloaded
+        parser.error(f"{err}".splitlines()[0])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(ranges, indent=1) + "\n")
+    partial = out.with_name(f".{out.name}.partial")  # written whole, then moved: an interrupted run leaves the old file
+    partial.write_text(json.dumps(ranges, indent=1) + "\n")
+    os.replace(partial, out)
     counts = ", ".join(f"{kind}: {len(entry['ranges'])} layers" for kind, entry in ranges.items())
     print(f"wrote {out} ({counts})")
     return 0
