@@ -218,7 +218,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="slice axis of 3D volumes (default: the thickest axis of anisotropic voxels, else the last)")
     den.add_argument("--precision", choices=["auto", "float32", "bfloat16", "int8"], default=None,
                      help="convolutions in bfloat16 (auto, the default: where the CPU has native bfloat16 units, about 2x faster) or float32; "
-                          "int8: the inner convolutions in 8-bit integers on the CPU (about 2x faster per pass where the CPU has VNNI; "
+                          "int8: the inner convolutions in 8-bit integers on the CPU (1.5x faster per slice on a CPU with VNNI in the scanner-noise benchmark; "
                           "docs/results/int8_validation.md)")
     den.add_argument("--mode", choices=["auto", "2d", "3d"], default="auto",
                      help="auto (default): the volume model for volumes of 5 or more slices no thicker than 1.5x the in-plane voxels, "
