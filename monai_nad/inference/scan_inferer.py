@@ -277,6 +277,8 @@ class ScanInferer(Inferer):
                 return self._infer(inputs, network, *args, spacing=spacing, names=names, noise_std=noise_std, coils=coils, **kwargs)
             finally:
                 self.volume_network = float_volume
+        if self.precision == "int8":
+            logger.info("--precision int8 applies on the CPU; on %s the networks run in float32", inputs.device)
         dtype = inference_dtype(self.precision, inputs.device)
         if inputs.device.type != "cpu" or dtype == torch.float32:
             return self._infer(inputs, network, *args, spacing=spacing, names=names, noise_std=noise_std, coils=coils, **kwargs)
