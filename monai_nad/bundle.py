@@ -34,6 +34,7 @@ __all__ = [
     "bundle_network",
     "bundle_parser",
     "default_bundle",
+    "int8_ranges_path",
     "find_bundle",
     "find_reproduction",
     "reproduction_config",
@@ -63,6 +64,12 @@ def find_bundle(name: str = SHIPPED_BUNDLE) -> Path:
 def default_bundle() -> Path:
     """The shipped bundle, ``bundles/neural_pde_denoising`` (see :func:`find_bundle`)."""
     return find_bundle(SHIPPED_BUNDLE)
+
+
+def int8_ranges_path(bundle: str | Path | None = None) -> Path:
+    """Where a bundle keeps the int8 calibration of its models, ``models/int8_ranges.json`` (written by
+    ``scripts/calibrate_int8.py``, read with ``--precision int8``); ``bundle`` None: the shipped one."""
+    return Path(bundle if bundle is not None else default_bundle()) / "models" / "int8_ranges.json"
 
 
 def find_reproduction(name: str) -> Path:

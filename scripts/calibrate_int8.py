@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from monai_nad.bundle import bundle_network, default_bundle
+from monai_nad.bundle import bundle_network, default_bundle, int8_ranges_path
 from monai_nad.experiments.int8_calibration import calibrate_int8
 from monai_nad.experiments.volume_benchmark import shipped_models
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = args.bundle or default_bundle()
     if not (bundle / "models" / "model.pt").is_file():
         parser.error(f"--bundle {bundle}: no models/model.pt")
-    out = args.out or bundle / "models" / "int8_ranges.json"
+    out = args.out or int8_ranges_path(bundle)
     torch.set_num_threads(1)
     try:
         if (bundle / "models" / "model_3d.pt").is_file():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monai_nad.bundle import default_bundle
+from monai_nad.bundle import int8_ranges_path
 from monai_nad.data.real_anatomy import NEAR_CLEAN_LEVEL, REAL_ANATOMY_LEVELS, REAL_ANATOMY_SHIFTS, REAL_ANATOMY_VOLUMES
 from monai_nad.experiments.evaluation import benchmark_cells
 from monai_nad.experiments.records import read_record
@@ -33,7 +33,7 @@ def check_blind_estimates(bundle: str | None = None, limit: int | None = None, l
         "cli_3d_map": scan_method(net2d, net3d, "3d", noise_estimate="map"),
         "cli_3d_level": scan_method(net2d, net3d, "3d", noise_estimate="level"),
     }
-    ranges = Path(bundle if bundle is not None else default_bundle()) / "models" / "int8_ranges.json"
+    ranges = int8_ranges_path(bundle)
     if ranges.is_file():
         methods["cli_2d_int8"] = scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges)
         methods["cli_3d_int8"] = scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges)

@@ -48,7 +48,7 @@ def calibration_slabs(levels: tuple[float, ...] = (0.05, 0.10), slices: int = 10
         for shift, start in zip((None, "inverted"), starts):
             zs = range(start, start + int(slices))
             if not set(zs) <= train:
-                raise ValueError(f"calibration block {volume} {start}..{start + 9} is not inside the training slices.")
+                raise ValueError(f"calibration block {volume} {zs[0]}..{zs[-1]} is not inside the training slices.")
             clean = [shift_contrast(data[:, :, z], shift).astype(np.float32) for z in zs]
             for condition in CALIBRATION_CONDITIONS:
                 for level in levels:
@@ -78,7 +78,8 @@ def calibrate_int8(
     result: dict[str, dict] = {}
     for kind, network in models.items():
         network.eval()
-        layers = [n for n, m in network.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d)) and n not in float_layers(network)]
+        keep = float_layers(network)
+        layers = [n for n, m in network.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d)) and n not in keep]
         inferer = ScanInferer(volume_network=network if kind == "3d" else None, mode=kind, noise_estimate="map", precision="float32")
         with torch.no_grad(), ActivationRanges(network, layers) as recorder:
             for name, slab in calibration_slabs(slices=slices):

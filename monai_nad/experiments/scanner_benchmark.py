@@ -45,11 +45,11 @@ from typing import Any
 import numpy as np
 
 from monai_nad.baselines.tuning import B_GRID
+from monai_nad.bundle import int8_ranges_path
 from monai_nad.data.real_anatomy import REAL_ANATOMY_VOLUMES, real_anatomy_cell
 from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, matching_cells
 from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.records import row_run
-from monai_nad.bundle import default_bundle
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
@@ -361,7 +361,7 @@ def scanner_methods(
     tuned: dict[str, Tuner] = {}
     if any(name.startswith("neural_pde") for name in names):
         net2d, net3d = shipped_models(bundle)
-        ranges = Path(bundle if bundle is not None else default_bundle()) / "models" / "int8_ranges.json"
+        ranges = int8_ranges_path(bundle)
         models = {"neural_pde_2d": scan_method(net2d, None, "2d", noise_estimate="map"),
                   "neural_pde_3d": scan_method(net2d, net3d, "3d", noise_estimate="map"),
                   "neural_pde_2d_level": scan_method(net2d, None, "2d", noise_estimate="level"),

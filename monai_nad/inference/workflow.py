@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from monai.bundle import ConfigWorkflow
 
-from monai_nad.bundle import bundle_config_files, default_bundle
+from monai_nad.bundle import bundle_config_files, default_bundle, int8_ranges_path
 from monai_nad.engines.user_values import data_overrides
 from monai_nad.inference.inferer import takes_noise_std
 from monai_nad.inference.inputs import InputReport
@@ -208,8 +208,8 @@ def inference_workflow(
             raise ValueError(f"--precision must be auto, float32, bfloat16 or int8, got {precision!r}.")
         if "@precision" not in config.read_text():
             raise ValueError(f"the bundle {bundle} has no precision setting: run it without --precision.")
-        if precision == "int8" and not (bundle / "models" / "int8_ranges.json").is_file():
-            raise ValueError(f"--precision int8 needs the bundle's int8 calibration {bundle / 'models' / 'int8_ranges.json'}, which does not exist "
+        if precision == "int8" and not int8_ranges_path(bundle).is_file():
+            raise ValueError(f"--precision int8 needs the bundle's int8 calibration {int8_ranges_path(bundle)}, which does not exist "
                              "(scripts/calibrate_int8.py writes it).")
         values["precision"] = precision
     if self_ensemble is not None:

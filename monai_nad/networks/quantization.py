@@ -19,6 +19,7 @@ import functools
 import hashlib
 import importlib
 import json
+import math
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -320,8 +321,11 @@ def load_int8_ranges(path: str | Path, network: nn.Module, kind: str) -> dict[st
     if entry is None:
         return None
     ranges = entry.get("ranges") if isinstance(entry, dict) else None
-    if not isinstance(ranges, dict) or not all(isinstance(v, list) and len(v) == 4 for v in ranges.values()):
-        raise ValueError(f"{path}: the {kind!r} entry has no ranges of the form {{layer: [4 numbers]}}.")
+    if not isinstance(ranges, dict) or not all(
+        isinstance(v, list) and len(v) == 4 and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v)
+        for v in ranges.values()
+    ):
+        raise ValueError(f"{path}: the {kind!r} entry has no ranges of the form {{layer: [4 numbers]}}, all finite.")
     if entry.get("fingerprint") != weights_fingerprint(network):
         raise ValueError(f"{path}: the {kind!r} ranges were calibrated for other weights; calibrate again (scripts/calibrate_int8.py).")
     return ranges

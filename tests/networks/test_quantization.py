@@ -97,6 +97,10 @@ def test_calibration_file_is_checked_against_the_weights(tmp_path):
     path.write_text(json.dumps({"2d": {"fingerprint": weights_fingerprint(net), "ranges": {"encoder.2": [0, 1]}}}))
     with pytest.raises(ValueError, match="4 numbers"):
         load_int8_ranges(path, net, "2d")
+    path.write_text(json.dumps({"2d": {"fingerprint": weights_fingerprint(net), "ranges": {"encoder.2": [0, float("nan"), 0, 1]}}}))
+    with pytest.raises(ValueError, match="4 numbers") as err:  # NaN in a hand-edited file: refused naming the file
+        load_int8_ranges(path, net, "2d")
+    assert str(path) in str(err.value)
 
 
 def test_inferer_runs_the_int8_copy_with_the_bundle_calibration(tmp_path):
