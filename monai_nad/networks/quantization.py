@@ -87,8 +87,8 @@ def float_layers(network: nn.Module) -> set[str]:
     ``network``, the first convolution of the encoder, the refinement head and the detail head (they read the images,
     whose 8-bit steps would be a noise of their own) and the last one of both heads (they write the corrections added
     to the result); every convolution with a padding mode other than zeros (the quantized ones pad with zeros only).
-    Chosen on the scanner-noise validation slabs: with the heads' last convolutions in int8 the partial-Fourier cells
-    lost up to 0.05 dB (docs/results/int8_validation.md)."""
+    Chosen on the scanner-noise validation slabs, where the heads' last convolutions in int8 cost the partial-Fourier
+    cells most (a one-off probe; the shipped choice is scored in docs/results/int8_validation.md)."""
     keep = {n for n, m in _convolutions(network).items() if m.padding_mode != "zeros"}
     for prefix, module in network.named_modules():
         if not isinstance(module, NoiseConditionedPDE):
