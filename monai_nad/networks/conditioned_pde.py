@@ -376,8 +376,8 @@ class NoiseConditionedPDE(nn.Module):
         fractions = torch.sigmoid(self.dt_logits)
         per_group = self.steps // self.groups
         u = xn * xn
-        for k in range(self.steps):
-            u = self.stencil.stable_step(u, conductance[:, k // per_group], fractions[k])
+        for group in range(self.groups):
+            u = self.stencil.stable_steps(u, conductance[:, group], fractions[group * per_group : (group + 1) * per_group])
         v = remove_magnitude_bias(u, bias, floor=SQUARED_FLOOR)
         if self.refine is not None:
             # v in the features' dtype and layout: a mixed cat would promote both to float32 and the convolution

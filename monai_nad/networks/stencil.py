@@ -87,6 +87,13 @@ def _incoming_view(x: torch.Tensor, offset: list[int], sizes: list[int], to: boo
     return out
 
 
+def _peak(u: torch.Tensor, conductance: torch.Tensor) -> torch.Tensor:
+    """``max(1, max_x c)`` per image, shaped to broadcast against ``u``: the stable step is ``fraction / (total_weight *
+    peak)``."""
+    peak = conductance.detach().flatten(1).amax(dim=1).clamp(min=1.0)
+    return peak.reshape([-1] + [1] * (u.ndim - 1))
+
+
 class DiffusionStencil(torch.nn.Module):
     """Edge differences and the conservative explicit update of a 2D/3D diffusion stencil.
 
@@ -174,10 +181,20 @@ class DiffusionStencil(torch.nn.Module):
         Returns:
             the next iterate, same shape and dtype as ``u``; ``u`` is not modified.
         """
+        return self._advance(u, self._weighted(conductance, u.dtype), dt, differences)
+
+    def _weighted(self, conductance: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``w_e * c_e`` for every edge direction ``e``, ``(B, E, H, W[, D])`` in ``dtype``, each direction contiguous."""
+        weights = torch.tensor(self.weights, dtype=dtype, device=conductance.device)
+        return (conductance.to(dtype) * weights.reshape([1, -1] + [1] * self.spatial_dims)).contiguous()
+
+    def _advance(self, u: torch.Tensor, weighted: torch.Tensor, dt: torch.Tensor, differences: torch.Tensor | None) -> torch.Tensor:
+        """:meth:`step` with the conductances already weighted (:meth:`_weighted`). Without autograd (inference) the
+        fluxes are formed in place: the same values, fewer passes over memory."""
         sizes = list(u.shape[2:])
-        c = conductance.to(u.dtype)
-        padded = self._pad(u, "replicate")
-        update = torch.zeros_like(u)
+        in_place = not torch.is_grad_enabled() or not (u.requires_grad or weighted.requires_grad)
+        padded = self._pad(u, "replicate") if differences is None else u  # u: unread placeholder
+        update: torch.Tensor | None = None
         for e, o in enumerate(self.offsets):
             if differences is not None:
                 diff = differences[:, e]
@@ -187,10 +204,18 @@ class DiffusionStencil(torch.nn.Module):
                     for axis in range(len(o)):
                         if o[axis] != 0:
                             diff.narrow(2 + axis, sizes[axis] - 1 if o[axis] > 0 else 0, 1).zero_()
-            flux = self.weights[e] * c[:, e : e + 1] * diff
-            update = update + flux
+            wc = weighted[:, e : e + 1]
+            flux = diff.mul_(wc) if in_place and differences is None else wc * diff
+            if update is None:
+                update = flux.clone() if in_place else torch.zeros_like(u) + flux
+            elif in_place:
+                update.add_(flux)
+            else:
+                update = update + flux
             _incoming_view(update, o, sizes, True).sub_(_incoming_view(flux, o, sizes, False))  # F_o(x - o) enters x
-        return u + dt.to(u.dtype) * update
+        assert update is not None
+        dt = dt.to(u.dtype)
+        return update.mul_(dt).add_(u) if in_place else u + dt * update
 
     def stable_step(
         self,
@@ -215,6 +240,21 @@ class DiffusionStencil(torch.nn.Module):
         Returns:
             the next iterate, same shape and dtype as ``u``.
         """
-        peak = conductance.detach().flatten(1).amax(dim=1).clamp(min=1.0)
-        dt = fraction / (self.total_weight * peak.reshape([-1] + [1] * (u.ndim - 1)))
-        return self.step(u, conductance, dt, differences)
+        return self.step(u, conductance, fraction / (self.total_weight * _peak(u, conductance)), differences)
+
+    def stable_steps(self, u: torch.Tensor, conductance: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
+        """Several :meth:`stable_step` s with the same conductances, one per entry of ``fractions``: the same result,
+        with the conductances' weighting and peak computed once.
+
+        Args:
+            u: current iterate ``(B, C, H, W[, D])``.
+            conductance: non-negative edge conductances ``(B, E, H, W[, D])``.
+            fractions: ``(K,)`` step fractions in ``(0, 1]``.
+
+        Returns:
+            the iterate after ``K`` steps, same shape and dtype as ``u``.
+        """
+        weighted, peak = self._weighted(conductance, u.dtype), _peak(u, conductance)
+        for fraction in fractions:
+            u = self._advance(u, weighted, fraction / (self.total_weight * peak), None)
+        return u
