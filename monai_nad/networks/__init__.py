@@ -22,6 +22,7 @@ from monai_nad.networks.mini_unet import MiniUNet
 from monai_nad.networks.neural_pde import NeuralPDE
 from monai_nad.networks.unrolled import UnrolledDenoiser, check_image_batch, robust_intensity_scale
 from monai_nad.networks.layout import use_channels_last
+from monai_nad.networks.narrow_conv import NarrowConv2d, NarrowConv3d, narrow_conv
 from monai_nad.networks.padding import pad_to_multiple
 from monai_nad.networks.post_correction import POST_CORRECTIONS, MagnitudeMeanInversion, RicianMeanInversion, rician_mean, rician_mean_inversion, with_post_correction
 from monai_nad.networks.quantization import ActivationRanges, Int8Convolution, float_layers, int8_network, int8_supported, load_int8_ranges, weights_fingerprint
@@ -56,6 +57,9 @@ __all__ = [
     "ResidualDenoiser",
     "pad_to_multiple",
     "use_channels_last",
+    "NarrowConv2d",
+    "NarrowConv3d",
+    "narrow_conv",
     "SELF_ENSEMBLE_SIZES",
     "SelfEnsemble",
     "POST_CORRECTIONS",

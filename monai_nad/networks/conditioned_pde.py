@@ -26,6 +26,7 @@ from monai.networks.layers.factories import Conv
 from monai.networks.utils import pixelshuffle, pixelunshuffle
 
 from monai_nad.networks.layout import memory_format_of, use_channels_last
+from monai_nad.networks.narrow_conv import NARROW_CONV
 from monai_nad.networks.self_ensemble import orientations, turn, turn_back
 from monai_nad.networks.stencil import SUPPORTED_NEIGHBOURS, DiffusionStencil
 from monai_nad.networks.unrolled import check_image_batch, robust_intensity_scale
@@ -265,7 +266,7 @@ class NoiseConditionedPDE(nn.Module):
             for _ in range(refine_layers - 1):
                 head += [conv(width, features, 3, padding=1), nn.ReLU(inplace=True)]
                 width = features
-            head.append(conv(width, in_channels * cells, 3, padding=1))
+            head.append(NARROW_CONV[spatial_dims](width, in_channels * cells, 3, padding=1))
             nn.init.zeros_(head[-1].weight)  # the head starts as the identity
             nn.init.zeros_(head[-1].bias)
             self.refine = nn.Sequential(*head)
@@ -276,7 +277,7 @@ class NoiseConditionedPDE(nn.Module):
             for _ in range(detail_layers - 1):
                 detail += [conv(width, detail_features, 3, padding=1), nn.ReLU(inplace=True)]
                 width = detail_features
-            detail.append(conv(width, in_channels, 3, padding=1))
+            detail.append(NARROW_CONV[spatial_dims](width, in_channels, 3, padding=1))  # few outputs: faster so on the CPU
             nn.init.zeros_(detail[-1].weight)  # starts adding nothing
             nn.init.zeros_(detail[-1].bias)
             self.detail = nn.Sequential(*detail)

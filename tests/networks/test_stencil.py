@@ -105,3 +105,22 @@ def test_step_is_the_flux_form_of_its_edge_differences(spatial_dims, neighbours)
     torch.testing.assert_close(direct, given, rtol=0, atol=1e-14)
     for a, b in zip(torch.autograd.grad(direct.square().sum(), (u, c)), torch.autograd.grad(given.square().sum(), (u, c))):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("spatial_dims, neighbours", [(2, 8), (3, 6)])
+def test_stable_steps_are_repeated_stable_steps_with_and_without_autograd(spatial_dims, neighbours):
+    torch.manual_seed(3)
+    stencil = DiffusionStencil(spatial_dims, neighbours)
+    shape = (2, 1) + (9, 8, 5)[:spatial_dims]
+    u0 = torch.rand(shape)
+    c = 1.5 * torch.rand((2, stencil.num_edges) + shape[2:])  # peaks above 1: the step shrinks
+    fractions = torch.tensor([0.9, 0.5, 0.7])
+    expected = u0
+    for f in fractions:
+        expected = stencil.stable_step(expected, c, f)
+    with torch.no_grad():
+        torch.testing.assert_close(stencil.stable_steps(u0, c, fractions), expected, rtol=0, atol=0)
+    u = u0.clone().requires_grad_(True)
+    stencil.stable_steps(u, c, fractions).sum().backward()
+    # conservation: every step keeps the sum, so d(sum)/du is one everywhere
+    torch.testing.assert_close(u.grad, torch.ones_like(u))
