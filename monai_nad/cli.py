@@ -223,7 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     den.add_argument("--mode", choices=["auto", "2d", "3d"], default="auto",
                      help="auto (default): the volume model for volumes of 5 or more slices no thicker than 1.5x the in-plane voxels, "
                           "the 2D model slice by slice otherwise; 2d or 3d force one")
-    den.add_argument("--batch-size", type=int, default=16, help="slices per network call")
+    den.add_argument("--batch-size", type=int, default=16, help="slices per network call (on the CPU the 2D model takes fewer of large slices)")
     den.add_argument("--save-conductance", action="store_true", help="also write the conductance maps (where diffusion stops)")
     den.add_argument("--noise-map", action="store_true",
                      help="also write <name>_noise_std.nii.gz (.npy for 2D images) next to each result: the estimated per-voxel "

@@ -60,3 +60,25 @@ def test_correlation_widths_reach_the_slices_of_their_scan():
     torch.testing.assert_close(image, torch.full_like(image, 4.0))
     level = SliceWiseInferer(axis=2)(torch.rand(1, 1, 6, 5, 4), _EchoLevel(), noise_std=0.1, correlation=[4.0, 1.0])
     torch.testing.assert_close(level, torch.full_like(level, 0.1))
+
+
+class _CountingEcho(_EchoLevel):
+    """:class:`_EchoLevel` that records the pixels of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def forward(self, x: torch.Tensor, noise_std=None, coils: int = 1) -> torch.Tensor:
+        self.calls.append(x.shape[0] * x.shape[-2] * x.shape[-1])
+        return super().forward(x, noise_std, coils)
+
+
+@pytest.mark.parametrize("pixels, expected_calls", [(60, 7), (30, 14), (10, 14), (None, 1)])
+def test_cpu_calls_keep_to_the_pixel_budget_with_the_same_result(pixels, expected_calls):
+    volume, noise_map = torch.rand(2, 1, 6, 5, 7), torch.rand(2, 1, 6, 5, 7)  # 14 slices of 30 pixels
+    network = _CountingEcho()
+    out = SliceWiseInferer(axis=2, batch_size=16, cpu_batch_pixels=pixels)(volume, network, noise_std=noise_map)
+    torch.testing.assert_close(out, noise_map)
+    assert len(network.calls) == expected_calls
+    assert pixels is None or max(network.calls) <= max(pixels, 30)  # one slice per call at least

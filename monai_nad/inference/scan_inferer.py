@@ -157,7 +157,8 @@ class ScanInferer(Inferer):
             :class:`~monai_nad.networks.SliceContextPDE`), or None (every scan slice by slice).
         mode: ``"auto"``, ``"2d"`` or ``"3d"`` (see :func:`choose_mode`). Defaults to ``"auto"``.
         axis: the slice axis of volumes, or None to choose it from the voxel size. Defaults to None.
-        batch_size: slices per call of the 2D model. Defaults to 16.
+        batch_size: slices per call of the 2D model (on the CPU fewer for large slices:
+            :data:`~monai_nad.inference.inferer.CPU_BATCH_PIXELS`). Defaults to 16.
         progress: show progress bars (slices of the 2D model; volumes and windows of the volume model). Defaults to False.
         return_conductance: keep the 2D model's conductance maps (see :class:`SliceWiseInferer`); the volume model
             has none, so scans that would take it are denoised slice by slice. Defaults to False.
