@@ -372,7 +372,7 @@ class NoiseConditionedPDE(nn.Module):
             guides.append(maps)
         feats = self.encoder(self._down(torch.cat(guides, dim=1)))
         # in u's dtype once (under autocast the head runs in bfloat16), not once per step
-        conductance = torch.sigmoid(self._up(self.conductance_head(feats))).to(xn.dtype)
+        conductance = self._up(torch.sigmoid(self.conductance_head(feats))).to(xn.dtype)  # the sigmoid commutes with the shuffle: 1/4 of the pixels
         conductance = conductance.unflatten(1, (self.groups, self.stencil.num_edges))
         fractions = torch.sigmoid(self.dt_logits)
         per_group = self.steps // self.groups
