@@ -64,7 +64,7 @@ class _NarrowForward:
 
 def _narrow_applies(conv: nn.Module, x: torch.Tensor) -> bool:
     """Whether :func:`narrow_conv` computes ``conv(x)``: few outputs, a plain odd kernel with zero padding of half its
-    size, float32 on the CPU, no autograd."""
+    size, a batched ``x`` in float32 on the CPU, no autograd."""
     k = conv.kernel_size[0]
     plain = (
         conv.out_channels <= NARROW_OUTPUT_CHANNELS and conv.groups == 1 and conv.padding_mode == "zeros" and k % 2 == 1
@@ -72,7 +72,7 @@ def _narrow_applies(conv: nn.Module, x: torch.Tensor) -> bool:
         and all(v == k // 2 for v in conv.padding)
     )
     return (
-        plain and x.device.type == "cpu" and x.dtype == torch.float32 and conv.weight.dtype == torch.float32
+        plain and x.ndim == conv.weight.ndim and x.device.type == "cpu" and x.dtype == torch.float32 and conv.weight.dtype == torch.float32
         and not (torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad))
     )
 

@@ -37,6 +37,8 @@ def test_narrow_conv_keeps_autograd_and_wide_layers_plain():
     plain(y).square().sum().backward()
     torch.testing.assert_close(x.grad, y.grad)
     torch.testing.assert_close(narrow.weight.grad, plain.weight.grad)
+    with torch.no_grad():  # an unbatched image (C, H, W), which nn.Conv2d accepts: the plain convolution's result
+        torch.testing.assert_close(narrow(x[0]), plain(x[0]))
     wide = NARROW_CONV[2](5, 8, 3, padding=1, padding_mode="replicate")
     with torch.no_grad():  # more outputs and replicate padding: the plain convolution's own result
         torch.testing.assert_close(wide(x), torch.nn.functional.conv2d(torch.nn.functional.pad(x, [1] * 4, mode="replicate"), wide.weight, wide.bias))
