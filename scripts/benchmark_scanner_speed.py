@@ -2,7 +2,7 @@
 BM3D told the true noise, in one run.
 
 Writes ``scanner_noise_speed.json`` (the rows) and ``scanner_noise_speed.md`` into ``--output-dir``. Run it on one
-thread on a quiet machine; about 10 minutes with the defaults. See :mod:`monai_nad.experiments.scanner_speed`.
+thread on a quiet machine; about 20 minutes with the defaults (all four models). See :mod:`monai_nad.experiments.scanner_speed`.
 
 Usage:
     OMP_NUM_THREADS=1 python scripts/benchmark_scanner_speed.py
