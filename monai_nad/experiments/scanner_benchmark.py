@@ -72,6 +72,7 @@ __all__ = [
     "select_cells",
     "bm3d_told_true_noise",
     "bm3d_true_noise_slice",
+    "blind_model_methods",
     "bm3d_true_noise_tuner",
     "bm3d_true_noise",
     "bm3d_white_tuner",
@@ -345,6 +346,27 @@ def dipy_nlmeans_std_map(noisy: np.ndarray, noise_std: float, side: Sequence[Tru
 dipy_nlmeans_std_map.side_info = True  # type: ignore[attr-defined]
 
 
+def blind_model_methods(names: Iterable[str], bundle: str | Path | None = None) -> dict[str, Callable]:
+    """The shipped models as benchmark methods, blind, through the command line's inferer
+    (:func:`~monai_nad.experiments.volume_benchmark.scan_method`), for the names in ``names`` of ``neural_pde_2d``,
+    ``neural_pde_3d`` (the default noise map), their ``_level`` (one white level) and ``_int8`` (``--precision int8``
+    with the bundle's calibration) forms; other names are ignored. The models are loaded once, and only when named."""
+    wanted = [n for n in names if n.startswith("neural_pde")]
+    if not wanted:
+        return {}
+    net2d, net3d = shipped_models(bundle)
+    ranges = int8_ranges_path(bundle)
+    builders = {
+        "neural_pde_2d": lambda: scan_method(net2d, None, "2d", noise_estimate="map"),
+        "neural_pde_3d": lambda: scan_method(net2d, net3d, "3d", noise_estimate="map"),
+        "neural_pde_2d_level": lambda: scan_method(net2d, None, "2d", noise_estimate="level"),
+        "neural_pde_3d_level": lambda: scan_method(net2d, net3d, "3d", noise_estimate="level"),
+        "neural_pde_2d_int8": lambda: scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges),
+        "neural_pde_3d_int8": lambda: scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges),
+    }
+    return {n: builders[n]() for n in wanted if n in builders}
+
+
 def scanner_methods(
     names: Sequence[str] = SCANNER_METHODS, bundle: str | Path | None = None, white_factors: Sequence[float] = WHITE_FACTORS
 ) -> tuple[dict[str, Callable], dict[str, Tuner]]:
@@ -359,16 +381,7 @@ def scanner_methods(
         raise ValueError(f"unknown method(s) {unknown}; choose from {SCANNER_METHODS}.")
     methods: dict[str, Callable] = {}
     tuned: dict[str, Tuner] = {}
-    if any(name.startswith("neural_pde") for name in names):
-        net2d, net3d = shipped_models(bundle)
-        ranges = int8_ranges_path(bundle)
-        models = {"neural_pde_2d": scan_method(net2d, None, "2d", noise_estimate="map"),
-                  "neural_pde_3d": scan_method(net2d, net3d, "3d", noise_estimate="map"),
-                  "neural_pde_2d_level": scan_method(net2d, None, "2d", noise_estimate="level"),
-                  "neural_pde_3d_level": scan_method(net2d, net3d, "3d", noise_estimate="level")}
-        if any(name.endswith("_int8") for name in names):
-            models["neural_pde_2d_int8"] = scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges)
-            models["neural_pde_3d_int8"] = scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges)
+    models = blind_model_methods(names, bundle)
     for name in SCANNER_METHODS:
         if name not in names:
             continue

@@ -29,11 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monai_nad.bundle import int8_ranges_path
 from monai_nad.data.real_anatomy import load_volume
 from monai_nad.experiments.machine import machine_description
-from monai_nad.experiments.scanner_benchmark import bm3d_true_noise_slice, scanner_test_cell
-from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
+from monai_nad.experiments.scanner_benchmark import blind_model_methods, bm3d_true_noise_slice, scanner_test_cell
 from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
 
 __all__ = ["scanner_noise_volume", "scanner_speed", "summarise_speed", "render_speed_page"]
@@ -91,15 +89,7 @@ def scanner_speed(
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {SPEED_METHODS}.")
     torch.set_num_threads(1)
-    net2d, net3d = shipped_models(bundle)
-    ranges = str(int8_ranges_path(bundle))
-    builders = {
-        "neural_pde_2d": lambda: scan_method(net2d, None, "2d", noise_estimate="map"),
-        "neural_pde_2d_int8": lambda: scan_method(net2d, None, "2d", noise_estimate="map", precision="int8", int8_ranges=ranges),
-        "neural_pde_3d": lambda: scan_method(net2d, net3d, "3d", noise_estimate="map"),
-        "neural_pde_3d_int8": lambda: scan_method(net2d, net3d, "3d", noise_estimate="map", precision="int8", int8_ranges=ranges),
-    }
-    models = {m: builders[m]() for m in SPEED_METHODS if m in methods and m in builders}
+    models = blind_model_methods([m for m in SPEED_METHODS if m in methods], bundle)
     rows = []
     for condition in conditions:
         whole = np.ascontiguousarray(np.moveaxis(scanner_noise_volume(volume, condition, noise_std), -1, 0))
