@@ -190,7 +190,8 @@ class DiffusionStencil(torch.nn.Module):
 
     def _advance(self, u: torch.Tensor, weighted: torch.Tensor, dt: torch.Tensor, differences: torch.Tensor | None) -> torch.Tensor:
         """:meth:`step` with the conductances already weighted (:meth:`_weighted`). Without autograd (inference) the
-        fluxes are formed in place: the same values, fewer passes over memory."""
+        fluxes and the step are formed in place too (with it their products must keep their inputs): the same values,
+        fewer passes over memory."""
         sizes = list(u.shape[2:])
         in_place = not torch.is_grad_enabled() or not (u.requires_grad or weighted.requires_grad)
         padded = self._pad(u, "replicate") if differences is None else u  # u: unread placeholder
@@ -206,12 +207,7 @@ class DiffusionStencil(torch.nn.Module):
                             diff.narrow(2 + axis, sizes[axis] - 1 if o[axis] > 0 else 0, 1).zero_()
             wc = weighted[:, e : e + 1]
             flux = diff.mul_(wc) if in_place and differences is None else wc * diff
-            if update is None:
-                update = flux.clone() if in_place else torch.zeros_like(u) + flux
-            elif in_place:
-                update.add_(flux)
-            else:
-                update = update + flux
+            update = flux.clone() if update is None else update.add_(flux)  # in place either way: add keeps no input for autograd
             _incoming_view(update, o, sizes, True).sub_(_incoming_view(flux, o, sizes, False))  # F_o(x - o) enters x
         assert update is not None
         dt = dt.to(u.dtype)
