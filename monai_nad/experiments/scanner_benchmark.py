@@ -51,6 +51,7 @@ from monai_nad.experiments.evaluation import TestCell, Tuner, benchmark_cells, m
 from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.records import row_run
 from monai_nad.experiments.volume_benchmark import scan_method, shipped_models
+from monai_nad.inference.heap import keep_freed_memory
 from monai_nad.metrics import psnr
 from monai_nad.transforms.noise import magnitude_bias_correction
 from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
@@ -407,10 +408,12 @@ def run_scanner_benchmark(
 ) -> list[dict]:
     """Score the named methods on the cells (all 32 for None) through the one loop; each row also gets its cell's
     ``volume``, ``contrast``, ``condition`` and ``level`` (its ``noise_std``; the key the results JSON keeps) and the
-    ``machine`` its time was measured on (:func:`~monai_nad.experiments.machine.machine_description`)."""
+    ``machine`` its time was measured on (:func:`~monai_nad.experiments.machine.machine_description`). Like the command
+    line, the process keeps freed memory (:func:`~monai_nad.inference.heap.keep_freed_memory`), for every method."""
     import torch
 
     torch.set_num_threads(1)
+    keep_freed_memory()
     methods, tuned = scanner_methods(names, bundle, white_factors)
     rows = benchmark_cells(scanner_cells() if cells is None else cells, methods, tuned=tuned, bm3d=False, limit=limit, log=log, outputs=outputs)
     machine = machine_description()

@@ -32,6 +32,7 @@ import torch
 from monai_nad.data.real_anatomy import load_volume
 from monai_nad.experiments.machine import machine_description
 from monai_nad.experiments.scanner_benchmark import blind_model_methods, bm3d_true_noise_slice, scanner_test_cell
+from monai_nad.inference.heap import keep_freed_memory
 from monai_nad.transforms.scanner_noise import SCANNER_NOISE_CONDITIONS, scanner_noise_slice
 
 __all__ = ["scanner_noise_volume", "scanner_speed", "summarise_speed", "render_speed_page"]
@@ -89,6 +90,7 @@ def scanner_speed(
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {SPEED_METHODS}.")
     torch.set_num_threads(1)
+    keep_freed_memory()  # as the command line does, for every method
     models = blind_model_methods([m for m in SPEED_METHODS if m in methods], bundle)
     rows = []
     for condition in conditions:
