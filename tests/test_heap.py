@@ -17,6 +17,7 @@ from monai_nad.inference import heap
 
 GLIBC = platform.system() == "Linux" and heap._glibc()
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising" / "configs"
+DIFFDENOISE = Path(__file__).resolve().parents[1] / "bundles" / "reproductions" / "diffdenoise" / "configs"
 
 # a 48 MB block (above glibc's largest dynamic mmap threshold, 32 MB) written and freed four times: the last time's
 # minor faults (the first ones fault the heap in)
@@ -57,9 +58,11 @@ def test_other_c_libraries_are_left_alone(monkeypatch):
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
-def test_the_bundles_inference_keeps_freed_memory_and_timings_say_so(monkeypatch):
-    for name in ("inference.json", "multi_gpu_inference.json"):
-        assert "$monai_nad.inference.keep_freed_memory()" in json.loads((BUNDLE / name).read_text())["initialize"]
+def test_the_bundles_runs_keep_freed_memory_and_timings_say_so(monkeypatch):
+    for name in ("inference.json", "multi_gpu_inference.json", "train.json", "multi_gpu_train.json", "evaluate.json"):
+        assert "$monai_nad.inference.keep_freed_memory()" in json.loads((BUNDLE / name).read_text())["initialize"], name
+    for name in ("common.json", "inference.json"):
+        assert "$monai_nad.inference.keep_freed_memory()" in json.loads((DIFFDENOISE / name).read_text())["initialize"], name
     monkeypatch.setattr(heap, "_kept", None)
     assert "freed memory kept" not in machine.machine_description(threads=1)
     assert heap.keep_freed_memory() and heap.freed_memory_kept() == heap.RETAINED_HEAP_BYTES

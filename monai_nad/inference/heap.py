@@ -7,9 +7,10 @@ step faults the same pages in again, each one zeroed by the kernel: tens of thou
 the 2D model on five slices, none with freed memory kept (``python scripts/heap_faults.py`` counts them and times
 both). Raising both thresholds keeps freed blocks in the heap, where the next step reuses them.
 
-This is a setting of the whole process, like :func:`torch.set_num_threads`: the command line and the bundle's
-``inference.json`` (``initialize``) apply it, as do the benchmarks that time them. The results do not change, only
-where the memory comes from. The cost: the process holds on to up to :data:`RETAINED_HEAP_BYTES` of freed memory
+This is a setting of the whole process, like :func:`torch.set_num_threads`: the bundles' inference, evaluation and
+training configs apply it in ``initialize`` (so the command line and ``python -m monai.bundle run`` do), as do the
+benchmarks that time them. The results do not change, only where the memory comes from (training on the CPU
+allocates in the same way). The cost: the process holds on to up to :data:`RETAINED_HEAP_BYTES` of freed memory
 until it exits (blocks larger than that are still mapped and unmapped as before).
 """
 
