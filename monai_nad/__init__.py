@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "1.8.1"
+__version__ = "1.8.2"
 
 _SUBPACKAGES = ("baselines", "bundle", "data", "diffdenoise", "engines", "experiments", "inference", "losses", "metrics", "networks", "transforms")
 
