@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monai_nad.experiments.heap_faults import heap_fault_rows, render_heap_faults
+from monai_nad.experiments.heap_faults import PRECISIONS, heap_fault_rows, render_heap_faults
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precisions", nargs="+", choices=("float32", "int8"), default=["float32", "int8"])
+    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per case, the median kept (default 5)")
     args = parser.parse_args(argv)
     if args.repeats < 1:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monai_nad.experiments import machine
-from monai_nad.experiments.heap_faults import forward_faults, render_heap_faults
+from monai_nad.experiments.heap_faults import forward_faults, heap_fault_rows, render_heap_faults
 from monai_nad.inference import heap
 
 GLIBC = platform.system() == "Linux" and heap._glibc()
@@ -76,3 +76,12 @@ def test_the_fault_measurement_times_the_shipped_model_and_renders_the_ratio():
     rows = [dict(row, ms_per_slice=10.0), dict(row, keep=True, kept=True, faults=0, ms_per_slice=8.0)]
     text = render_heap_faults(rows)
     assert "| float32 | returned |" in text and "| float32 | kept | 0 |" in text and "float32: 0.80 of the time" in text
+
+
+def test_the_fault_measurement_refuses_an_unknown_precision():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        forward_faults("bfloat16", keep=False)
+    with pytest.raises(ValueError, match="precisions must be among"):
+        heap_fault_rows(["float32", "fp8"])
+    with pytest.raises(ValueError, match="repeats at least 1"):
+        heap_fault_rows(["float32"], repeats=0)

@@ -23,7 +23,17 @@ from monai_nad.experiments.volume_benchmark import shipped_models
 from monai_nad.inference.heap import keep_freed_memory
 from monai_nad.networks.quantization import int8_network, load_int8_ranges
 
-__all__ = ["forward_faults", "heap_fault_rows", "render_heap_faults"]
+__all__ = ["PRECISIONS", "forward_faults", "heap_fault_rows", "render_heap_faults"]
+
+#: the precisions :func:`forward_faults` times
+PRECISIONS = ("float32", "int8")
+
+# a child process: forward_faults(precision, keep, repeats) from its arguments, the row as JSON on the last line
+_CHILD = """
+import json, sys
+from monai_nad.experiments.heap_faults import forward_faults
+print(json.dumps(forward_faults(sys.argv[1], sys.argv[2] == "keep", repeats=int(sys.argv[3]))))
+"""
 
 
 def forward_faults(precision: str, keep: bool, slices: int = 5, size: tuple[int, int] = (197, 233), repeats: int = 5, passes: int = 4) -> dict:
@@ -39,7 +49,12 @@ def forward_faults(precision: str, keep: bool, slices: int = 5, size: tuple[int,
     Returns:
         ``{"precision", "keep", "kept" (whether glibc took the setting), "ms_per_slice", "faults", "peak_mb"}``: the
         median milliseconds per slice, the median minor page faults per call and the process's peak resident memory.
+
+    Raises:
+        ValueError: a precision other than those two.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
     kept = keep_freed_memory() if keep else False
     torch.set_num_threads(1)
     network, _ = shipped_models(None)
@@ -60,13 +75,23 @@ def forward_faults(precision: str, keep: bool, slices: int = 5, size: tuple[int,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
-def heap_fault_rows(precisions: Sequence[str] = ("float32", "int8"), repeats: int = 5) -> list[dict]:
-    """:func:`forward_faults` for each precision, without and with freed memory kept, each in its own child process."""
+def heap_fault_rows(precisions: Sequence[str] = PRECISIONS, repeats: int = 5) -> list[dict]:
+    """:func:`forward_faults` for each precision, without and with freed memory kept, each in its own child process.
+
+    Raises:
+        ValueError: an unknown precision or ``repeats`` below 1.
+        RuntimeError: a child process that failed (its last line of errors).
+    """
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown or int(repeats) < 1:
+        raise ValueError(f"precisions must be among {PRECISIONS} and repeats at least 1, got {list(precisions)!r} and {repeats!r}.")
     rows = []
     for precision in precisions:
-        for keep in (False, True):
-            code = f"import json; from monai_nad.experiments.heap_faults import forward_faults; print(json.dumps(forward_faults({precision!r}, {keep}, repeats={int(repeats)})))"
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for keep in ("return", "keep"):
+            done = subprocess.run([sys.executable, "-c", _CHILD, precision, keep, str(int(repeats))], capture_output=True, text=True)
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                raise RuntimeError(f"the {precision} case with freed memory {keep!r} failed: {last}")
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return rows
 

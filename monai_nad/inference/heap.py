@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 __all__ = ["RETAINED_HEAP_BYTES", "freed_memory_kept", "keep_freed_memory"]
 
@@ -49,7 +48,7 @@ def keep_freed_memory(limit: int = RETAINED_HEAP_BYTES) -> bool:
     """
     if isinstance(limit, bool) or int(limit) != limit or not 1 << 17 <= int(limit) <= 2**31 - 1:
         raise ValueError(f"limit must be an int from 131072 to 2147483647 bytes, got {limit!r}.")
-    if platform.system() != "Linux" or not _glibc():
+    if not _glibc():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
@@ -72,7 +71,7 @@ def freed_memory_kept() -> int | None:
 
 
 def _glibc() -> bool:
-    """Whether this process runs on glibc (its ``confstr`` names it)."""
+    """Whether this process runs on glibc (its ``confstr`` names it; other C libraries do not know the name)."""
     try:
         return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
     except (ValueError, OSError, AttributeError):
