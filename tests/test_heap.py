@@ -4,7 +4,6 @@ and the command line's bundle applies it."""
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from monai_nad.experiments import machine
 from monai_nad.experiments.heap_faults import forward_faults, heap_fault_rows, render_heap_faults
 from monai_nad.inference import heap
 
-GLIBC = platform.system() == "Linux" and heap._glibc()
+GLIBC = heap._glibc()  # glibc only runs on Linux here
 BUNDLE = Path(__file__).resolve().parents[1] / "bundles" / "neural_pde_denoising" / "configs"
 DIFFDENOISE = Path(__file__).resolve().parents[1] / "bundles" / "reproductions" / "diffdenoise" / "configs"
 

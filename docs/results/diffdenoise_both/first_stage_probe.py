@@ -89,14 +89,14 @@ if __name__ == "__main__":
         lines.append(f"| {name} | " + " | ".join("–" if s is None else f"{s:.2f}" for s in scores) + " |")
         print(lines[-1], flush=True)
     swap = np.array(rows["SRDS on the self-supervised Neural PDE's estimate"])
-    own = np.array(rows["SRDS on the blind-spot estimate (the bundle)"])
-    first = np.array(rows["self-supervised Neural PDE"])
+    gain = swap - np.array(rows["SRDS on the blind-spot estimate (the bundle)"])  # the swap against the bundle's SRDS
+    over_first = swap - np.array(rows["self-supervised Neural PDE"])
     scanner = np.array([c.startswith("scanner_") for _, c in columns])
     gap = np.array([s for s in rows["supervised shipped model (clean references)"] if s is not None]) - swap[scanner]
-    lines += ["", f"On the scanner cells SRDS on the Noise2Self estimate is {np.mean(swap[scanner] - own[scanner]):+.2f} dB "
-              f"(from {np.min(swap[scanner] - own[scanner]):+.2f} to {np.max(swap[scanner] - own[scanner]):+.2f}) against the bundle's SRDS "
-              f"and {np.mean(swap[scanner] - first[scanner]):+.2f} dB against its own first stage; the supervised model is "
-              f"{np.min(gap):.2f} to {np.max(gap):.2f} dB above it. On the other families: {np.mean(swap[~scanner] - own[~scanner]):+.2f} dB "
-              f"against the bundle's SRDS (from {np.min(swap[~scanner] - own[~scanner]):+.2f} to {np.max(swap[~scanner] - own[~scanner]):+.2f}).", ""]
+    lines += ["", f"On the scanner cells SRDS on the Noise2Self estimate is {np.mean(gain[scanner]):+.2f} dB "
+              f"(from {np.min(gain[scanner]):+.2f} to {np.max(gain[scanner]):+.2f}) against the bundle's SRDS "
+              f"and {np.mean(over_first[scanner]):+.2f} dB against its own first stage; the supervised model is "
+              f"{np.min(gap):.2f} to {np.max(gap):.2f} dB above it. On the other families: {np.mean(gain[~scanner]):+.2f} dB "
+              f"against the bundle's SRDS (from {np.min(gain[~scanner]):+.2f} to {np.max(gain[~scanner]):+.2f}).", ""]
     (HERE / "first_stage_probe.md").write_text("\n".join(lines))
     print("\n".join(lines[-2:]))
